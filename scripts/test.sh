@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README: sets up, builds and runs the whole suite (unit, golden, e2e, slow),
+# then the bounded fuzz runs. CI (.ci/run) runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900
+bash scripts/fuzz.sh

@@ -1,0 +1,64 @@
+// Progress line with rate and ETA.
+#include "lm/core/progress.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace lm {
+
+std::string format_duration(double s) {
+  if (s < 0 || s != s) return "?";
+  long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60);
+  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+Progress::Progress(std::string label, double total, std::string unit, double interval_s)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), interval_(interval_s),
+      start_(std::chrono::steady_clock::now()), last_(start_), tty_(::isatty(2)) {}
+
+Progress::~Progress() {
+  if (!finished_ && printed_ && tty_) std::fputc('\n', stderr);
+}
+
+double Progress::elapsed_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(double done, const std::string& extra) {
+  done_ = done;
+  extra_ = extra;
+  auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - last_).count() >= (tty_ ? 0.2 : interval_)) {
+    last_ = now;
+    print(false);
+  }
+}
+
+void Progress::finish(const std::string& extra) {
+  if (!extra.empty()) extra_ = extra;
+  if (total_ > 0) done_ = std::max(done_, total_);
+  print(true);
+  finished_ = true;
+}
+
+void Progress::print(bool final_line) {
+  double el = elapsed_s();
+  double rate = el > 0 ? done_ / el : 0;
+  std::string line = fmt::format("{}: {:.1f}{} {:.2f} {}/s", label_, done_,
+                                 total_ > 0 ? fmt::format("/{:.1f}", total_) : "", rate, unit_);
+  if (total_ > 0 && !final_line && rate > 0) line += " ETA " + format_duration((total_ - done_) / rate);
+  if (final_line) line += " in " + format_duration(el);
+  if (!extra_.empty()) line += " " + extra_;
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+  printed_ = true;
+}
+
+}  // namespace lm

@@ -1,0 +1,50 @@
+// Thread count and a std::thread static-partition parallel_for.
+#include "lm/core/threads.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <exception>
+#include <thread>
+#include <vector>
+
+namespace lm {
+
+namespace {
+int g_threads = 0;
+}
+
+int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+void set_num_threads(int n) {
+  g_threads = n <= 0 ? hardware_threads() : n;
+  omp_set_num_threads(g_threads);
+}
+
+int num_threads() { return g_threads > 0 ? g_threads : hardware_threads(); }
+
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int threads) {
+  int nt = threads > 0 ? threads : num_threads();
+  nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, n)));
+  if (nt == 1) {
+    if (n > 0) fn(0, n, 0);
+    return;
+  }
+  std::vector<std::thread> workers;
+  std::vector<std::exception_ptr> errors(nt);
+  for (int w = 0; w < nt; ++w) {
+    int64_t b = n * w / nt, e = n * (w + 1) / nt;
+    workers.emplace_back([&, b, e, w] {
+      try {
+        fn(b, e, w);
+      } catch (...) {
+        errors[w] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace lm

@@ -1,0 +1,138 @@
+// Flag parsing with clear usage errors.
+#include "args.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "lm/core/error.h"
+
+namespace lm::cli {
+
+Args::Args(std::string command, std::vector<std::string> argv) : command_(std::move(command)) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--help" || a == "-h") {
+      help_ = true;
+      continue;
+    }
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        values_.emplace(a.substr(0, eq), a.substr(eq + 1));
+        order_.push_back(a.substr(0, eq));
+      } else if (i + 1 < argv.size() && (argv[i + 1].rfind("--", 0) != 0 || argv[i + 1].size() == 2)) {
+        // A value follows unless the next token is itself a flag. Boolean flags that are followed by a
+        // positional are resolved in flag(): the value is returned to the positionals.
+        values_.emplace(a, argv[i + 1]);
+        order_.push_back(a);
+        ++i;
+      } else {
+        bools_seen_.insert(a);
+        order_.push_back(a);
+      }
+    } else {
+      positional_.push_back(a);
+    }
+  }
+}
+
+std::optional<std::string> Args::get(const std::string& name) {
+  declared_.insert(name);
+  LM_CHECK(!bools_seen_.count(name), "{} needs a value, in lmcpp {}", name, command_);
+  auto range = values_.equal_range(name);
+  if (range.first == range.second) return std::nullopt;
+  auto last = range.second;
+  --last;
+  return last->second;
+}
+
+std::string Args::get_or(const std::string& name, const std::string& def) {
+  auto v = get(name);
+  return v ? *v : def;
+}
+
+std::string Args::require(const std::string& name) {
+  auto v = get(name);
+  LM_CHECK(v.has_value(), "missing required flag {}, in lmcpp {} (see lmcpp {} --help)", name, command_, command_);
+  return *v;
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) {
+  declared_.insert(name);
+  std::vector<std::string> out;
+  auto range = values_.equal_range(name);
+  for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+  return out;
+}
+
+bool Args::flag(const std::string& name) {
+  declared_.insert(name);
+  if (bools_seen_.count(name)) return true;
+  auto range = values_.equal_range(name);
+  if (range.first == range.second) return false;
+  // "--json foo": the token after a boolean flag was a positional.
+  for (auto it = range.first; it != range.second; ++it) {
+    const std::string& v = it->second;
+    if (v == "true" || v == "1") continue;
+    if (v == "false" || v == "0") return false;
+    positional_.push_back(v);
+  }
+  values_.erase(name);
+  bools_seen_.insert(name);
+  return true;
+}
+
+int64_t Args::get_int(const std::string& name, int64_t def) {
+  auto v = get(name);
+  if (!v) return def;
+  errno = 0;
+  char* end = nullptr;
+  long long x = std::strtoll(v->c_str(), &end, 10);
+  LM_CHECK(!v->empty() && *end == 0 && errno == 0, "{} expects an integer, got '{}', in lmcpp {}", name, *v,
+           command_);
+  return x;
+}
+
+double Args::get_double(const std::string& name, double def) {
+  auto v = get(name);
+  if (!v) return def;
+  errno = 0;
+  char* end = nullptr;
+  double x = std::strtod(v->c_str(), &end);
+  LM_CHECK(!v->empty() && *end == 0 && errno == 0, "{} expects a number, got '{}', in lmcpp {}", name, *v,
+           command_);
+  return x;
+}
+
+void Args::finish() {
+  for (const auto& name : order_) {
+    LM_CHECK(declared_.count(name), "unknown flag {}, in lmcpp {} (see lmcpp {} --help)", name, command_, command_);
+  }
+  LM_CHECK(positional_.empty(), "unexpected argument '{}', in lmcpp {}", positional_.empty() ? "" : positional_[0],
+           command_);
+}
+
+std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what) {
+  std::vector<int64_t> ids;
+  size_t i = 0;
+  LM_CHECK(!s.empty(), "{} is empty; expected comma-separated ids like 464,2068,7586", what);
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string tok = s.substr(i, j - i);
+    size_t a = tok.find_first_not_of(" \t"), b = tok.find_last_not_of(" \t");
+    LM_CHECK(a != std::string::npos, "{}: empty id at position {} in '{}'", what, ids.size(), s);
+    tok = tok.substr(a, b - a + 1);
+    errno = 0;
+    char* end = nullptr;
+    long long x = std::strtoll(tok.c_str(), &end, 10);
+    LM_CHECK(*end == 0 && errno == 0 && x >= 0, "{}: '{}' at position {} is not a non-negative integer id", what,
+             tok, ids.size());
+    ids.push_back(x);
+    if (j == s.size()) break;
+    i = j + 1;
+  }
+  return ids;
+}
+
+}  // namespace lm::cli

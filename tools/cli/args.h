@@ -1,0 +1,45 @@
+// Minimal flag parser for the CLI: "--name value", "--name=value", boolean "--flag", repeated flags.
+// Every flag a command reads must be declared; undeclared flags are a usage error (exit 2).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace lm::cli {
+
+class Args {
+ public:
+  Args(std::string command, std::vector<std::string> argv);
+  const std::string& command() const { return command_; }
+
+  // Declaration + lookup. Values are the last occurrence unless get_all is used.
+  std::optional<std::string> get(const std::string& name);
+  std::string get_or(const std::string& name, const std::string& def);
+  std::string require(const std::string& name);
+  std::vector<std::string> get_all(const std::string& name);
+  bool flag(const std::string& name);
+  int64_t get_int(const std::string& name, int64_t def);
+  double get_double(const std::string& name, double def);
+  std::vector<std::string>& positional() { return positional_; }
+
+  // After all flags are read: throws a usage error for any undeclared one.
+  void finish();
+  bool help_requested() const { return help_; }
+
+ private:
+  std::string command_;
+  std::multimap<std::string, std::string> values_;
+  std::set<std::string> bools_seen_;
+  std::set<std::string> declared_;
+  std::vector<std::string> positional_;
+  std::vector<std::string> order_;
+  bool help_ = false;
+};
+
+// Parses "464,2068,7586" (commas, optional spaces) into ids; `what` names the flag for errors.
+std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what);
+
+}  // namespace lm::cli

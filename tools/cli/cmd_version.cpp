@@ -1,0 +1,26 @@
+// `lmcpp info`: build facts (version, CUDA compiled, threads, GEMM backend).
+#include <cstdio>
+
+#include "command.h"
+#include "lm/core/device.h"
+#include "lm/core/threads.h"
+
+namespace lm::cli {
+namespace {
+
+int run_info(Args& a) {
+  bool json = a.flag("--json");
+  a.finish();
+  if (json)
+    std::printf("{\"version\": \"%s\", \"cuda\": %s, \"hardware_threads\": %d, \"gemm\": \"oneDNN\"}\n", LM_VERSION,
+                cuda_compiled() ? "true" : "false", hardware_threads());
+  else
+    std::printf("lmcpp %s\ncuda: %s\nhardware threads: %d\ngemm: oneDNN sgemm\n", LM_VERSION,
+                cuda_compiled() ? "compiled" : "not compiled", hardware_threads());
+  return 0;
+}
+
+LM_COMMAND("info", "print build and machine facts", "usage: lmcpp info [--json]", run_info);
+
+}  // namespace
+}  // namespace lm::cli

@@ -1,0 +1,63 @@
+// lmcpp: one binary, subcommands registered by cmd_*.cpp. Errors end here as one line
+// "lmcpp: error: <what>, <where>" on stderr; exit 2 for bad input/usage, 1 for runtime failures.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "lm/core/error.h"
+
+namespace lm::cli {
+std::vector<Command>& commands() {
+  static std::vector<Command> c;
+  return c;
+}
+}  // namespace lm::cli
+
+static void print_help() {
+  std::printf("lmcpp %s: tokenize, pretrain, fine-tune, evaluate and generate with GPT and BERT models.\n\n",
+              LM_VERSION);
+  std::printf("usage: lmcpp <command> [flags]   (lmcpp <command> --help for its flags)\n\ncommands:\n");
+  auto cmds = lm::cli::commands();
+  std::sort(cmds.begin(), cmds.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  for (auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::string(argv[1]) == "--version") {
+    std::printf("lmcpp %s\n", LM_VERSION);
+    return 0;
+  }
+  std::string name = argv[1];
+  for (auto& c : lm::cli::commands()) {
+    if (c.name != name) continue;
+    try {
+      lm::cli::Args args(name, std::vector<std::string>(argv + 2, argv + argc));
+      if (args.help_requested()) {
+        std::printf("%s\n", c.usage.c_str());
+        return 0;
+      }
+      return c.run(args);
+    } catch (const lm::Error& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "lmcpp: error: %s\n", e.what());
+      return e.is_input_error() ? 2 : 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "lmcpp: error: out of memory, in lmcpp %s\n", name.c_str());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lmcpp: error: %s, in lmcpp %s\n", e.what(), name.c_str());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "lmcpp: error: unknown command '%s', see lmcpp --help\n", name.c_str());
+  return 2;
+}
