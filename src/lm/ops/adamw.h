@@ -1,0 +1,22 @@
+// AdamW (Loshchilov & Hutter; torch.optim.AdamW semantics): decoupled weight decay p -= lr*wd*p applied before the
+// Adam step, bias-corrected moments, eps added to sqrt(v_hat). step counts from 1. Shapes: p, g, m, v all (n).
+#pragma once
+
+#include "lm/core/tensor.h"
+
+namespace lm::ops {
+
+struct AdamWParams {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  int64_t step = 1;
+};
+
+void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp);
+
+// Σ g² over the tensor in double, with a fixed partition of the work so the result is bitwise reproducible for
+// a given thread count.
+double sum_squares(Tensor g);
+// x *= s
+void scale_inplace(Tensor x, float s);
+
+}  // namespace lm::ops

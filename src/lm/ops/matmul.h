@@ -1,0 +1,18 @@
+// Linear layer: out = inp · weightᵀ + bias, weight (OC, C) as nn.Linear.
+// Shapes: inp (N,C) (leading dims flattened), weight (OC,C), bias (OC) or undefined, out (N,OC).
+// GEMMs go through one wrapper (kernels/cpu/gemm) over oneDNN's sgemm.
+#pragma once
+
+#include "lm/core/tensor.h"
+
+namespace lm::ops {
+
+void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias);
+// Accumulates: dinp += dout · W, dweight += doutᵀ · inp, dbias += Σ_rows dout. Any of dinp/dweight/dbias may be
+// undefined to skip it.
+void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight);
+
+// Plain row-major GEMM on f32 tensors: C = alpha * op(A) · op(B) + beta * C (A (M,K) or (K,M) when trans_a, ...).
+void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);
+
+}  // namespace lm::ops
