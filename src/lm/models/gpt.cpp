@@ -1,0 +1,459 @@
+// GPT-2 forward and backward composed from ops, HF config parsing, and HF checkpoint load/save.
+// The backward is the forward read bottom-up with the same names and a `d` prefix.
+#include "lm/models/gpt.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/rng.h"
+#include "lm/io/safetensors.h"
+#include "lm/ops/cross_entropy.h"
+#include "lm/ops/encoder.h"
+#include "lm/ops/layernorm.h"
+#include "lm/ops/matmul.h"
+#include "lm/ops/residual.h"
+
+namespace lm::models {
+
+namespace {
+
+int64_t get_int(const Json& j, const char* key, int64_t def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_number_integer(), "config.json: \"{}\" must be an integer, got {}", key, j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+float get_float(const Json& j, const char* key, float def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_number(), "config.json: \"{}\" must be a number, got {}", key, j[key].dump());
+  return j[key].get<float>();
+}
+
+bool get_bool(const Json& j, const char* key, bool def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_boolean(), "config.json: \"{}\" must be true or false, got {}", key, j[key].dump());
+  return j[key].get<bool>();
+}
+
+}  // namespace
+
+GptConfig GptConfig::from_hf(const Json& j) {
+  LM_CHECK(j.is_object(), "GPT-2 config must be a JSON object");
+  GptConfig c;
+  if (j.contains("model_type"))
+    LM_CHECK(j["model_type"] == "gpt2", "config.json: model_type {} is not gpt2", j["model_type"].dump());
+  c.vocab_size = get_int(j, "vocab_size", c.vocab_size);
+  c.n_positions = get_int(j, "n_positions", c.n_positions);
+  c.n_embd = get_int(j, "n_embd", c.n_embd);
+  c.n_layer = get_int(j, "n_layer", c.n_layer);
+  c.n_head = get_int(j, "n_head", c.n_head);
+  c.n_inner = get_int(j, "n_inner", 0);
+  c.layer_norm_epsilon = get_float(j, "layer_norm_epsilon", c.layer_norm_epsilon);
+  c.resid_pdrop = get_float(j, "resid_pdrop", 0.1f);
+  c.embd_pdrop = get_float(j, "embd_pdrop", 0.1f);
+  c.attn_pdrop = get_float(j, "attn_pdrop", 0.1f);
+  c.scale_attn_weights = get_bool(j, "scale_attn_weights", true);
+  c.scale_attn_by_inverse_layer_idx = get_bool(j, "scale_attn_by_inverse_layer_idx", false);
+  c.initializer_range = get_float(j, "initializer_range", 0.02f);
+  c.bos_token_id = get_int(j, "bos_token_id", 50256);
+  c.eos_token_id = get_int(j, "eos_token_id", 50256);
+  if (j.contains("activation_function")) {
+    LM_CHECK(j["activation_function"].is_string(), "config.json: \"activation_function\" must be a string");
+    c.activation_name = j["activation_function"].get<std::string>();
+  }
+  // gelu_new, gelu_pytorch_tanh and gelu_fast are the same tanh formula; "gelu" is exact erf.
+  c.activation = ops::gelu_kind_from_name(c.activation_name);
+  LM_CHECK_AS(ErrorCode::Unsupported, !get_bool(j, "add_cross_attention", false),
+              "config.json: add_cross_attention=true (encoder-decoder GPT-2) is not supported");
+  LM_CHECK_AS(ErrorCode::Unsupported, get_bool(j, "tie_word_embeddings", true),
+              "config.json: tie_word_embeddings=false is not supported for gpt2 (the LM head is tied to wte)");
+  LM_CHECK(c.vocab_size > 0 && c.vocab_size < (1LL << 31), "config.json: vocab_size {} out of range", c.vocab_size);
+  LM_CHECK(c.n_positions > 0 && c.n_positions <= (1 << 20), "config.json: n_positions {} out of range",
+           c.n_positions);
+  LM_CHECK(c.n_layer > 0 && c.n_layer <= 1024, "config.json: n_layer {} out of range", c.n_layer);
+  LM_CHECK(c.n_head > 0 && c.n_embd > 0 && c.n_embd % c.n_head == 0,
+           "config.json: n_embd {} must be a positive multiple of n_head {}", c.n_embd, c.n_head);
+  LM_CHECK(c.n_inner >= 0, "config.json: n_inner {} must be positive or null", c.n_inner);
+  LM_CHECK(c.layer_norm_epsilon > 0, "config.json: layer_norm_epsilon must be positive");
+  for (float p : {c.resid_pdrop, c.embd_pdrop, c.attn_pdrop})
+    LM_CHECK(p >= 0 && p < 1, "config.json: dropout probability {} must be in [0, 1)", p);
+  return c;
+}
+
+Json GptConfig::to_hf() const {
+  Json j;
+  j["model_type"] = "gpt2";
+  j["architectures"] = Json::array({"GPT2LMHeadModel"});
+  j["vocab_size"] = vocab_size;
+  j["n_positions"] = n_positions;
+  j["n_ctx"] = n_positions;
+  j["n_embd"] = n_embd;
+  j["n_layer"] = n_layer;
+  j["n_head"] = n_head;
+  j["n_inner"] = n_inner > 0 ? Json(n_inner) : Json(nullptr);
+  j["activation_function"] = activation_name;
+  j["layer_norm_epsilon"] = layer_norm_epsilon;
+  j["resid_pdrop"] = resid_pdrop;
+  j["embd_pdrop"] = embd_pdrop;
+  j["attn_pdrop"] = attn_pdrop;
+  j["scale_attn_weights"] = scale_attn_weights;
+  j["scale_attn_by_inverse_layer_idx"] = scale_attn_by_inverse_layer_idx;
+  j["reorder_and_upcast_attn"] = false;
+  j["initializer_range"] = initializer_range;
+  j["tie_word_embeddings"] = true;
+  j["bos_token_id"] = bos_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["use_cache"] = true;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+std::vector<GptParamSpec> gpt_param_specs(const GptConfig& c) {
+  const int64_t C = c.n_embd, I = c.inner();
+  std::vector<GptParamSpec> s;
+  s.push_back({"transformer.wte.weight", Shape{c.vocab_size, C}, false, false, &GptParams::wte});
+  s.push_back({"transformer.wpe.weight", Shape{c.n_positions, C}, false, false, &GptParams::wpe});
+  for (int l = 0; l < c.n_layer; ++l) {
+    std::string p = "transformer.h." + std::to_string(l) + ".";
+    auto add = [&](const char* n, Shape sh, bool conv, bool decay, Tensor GptBlockParams::*m) {
+      s.push_back({p + n, sh, conv, decay, nullptr, m, l});
+    };
+    add("ln_1.weight", Shape{C}, false, false, &GptBlockParams::ln_1_w);
+    add("ln_1.bias", Shape{C}, false, false, &GptBlockParams::ln_1_b);
+    add("attn.c_attn.weight", Shape{3 * C, C}, true, true, &GptBlockParams::c_attn_w);
+    add("attn.c_attn.bias", Shape{3 * C}, false, false, &GptBlockParams::c_attn_b);
+    add("attn.c_proj.weight", Shape{C, C}, true, true, &GptBlockParams::attn_c_proj_w);
+    add("attn.c_proj.bias", Shape{C}, false, false, &GptBlockParams::attn_c_proj_b);
+    add("ln_2.weight", Shape{C}, false, false, &GptBlockParams::ln_2_w);
+    add("ln_2.bias", Shape{C}, false, false, &GptBlockParams::ln_2_b);
+    add("mlp.c_fc.weight", Shape{I, C}, true, true, &GptBlockParams::c_fc_w);
+    add("mlp.c_fc.bias", Shape{I}, false, false, &GptBlockParams::c_fc_b);
+    add("mlp.c_proj.weight", Shape{C, I}, true, true, &GptBlockParams::mlp_c_proj_w);
+    add("mlp.c_proj.bias", Shape{C}, false, false, &GptBlockParams::mlp_c_proj_b);
+  }
+  s.push_back({"transformer.ln_f.weight", Shape{C}, false, false, &GptParams::ln_f_w});
+  s.push_back({"transformer.ln_f.bias", Shape{C}, false, false, &GptParams::ln_f_b});
+  return s;
+}
+
+namespace {
+
+Tensor& slot_of(GptParams& p, const GptParamSpec& s) {
+  if (s.top) return p.*(s.top);
+  return p.h[static_cast<size_t>(s.layer)].*(s.block);
+}
+
+void bind_params(GptParams& p, Arena& arena, const std::vector<GptParamSpec>& specs, int64_t n_layer) {
+  p.h.assign(static_cast<size_t>(n_layer), GptBlockParams{});
+  std::vector<size_t> slots;
+  for (const auto& s : specs) slots.push_back(arena.reserve(s.shape));
+  arena.allocate();
+  for (size_t i = 0; i < specs.size(); ++i) slot_of(p, specs[i]) = arena.tensor(slots[i]);
+}
+
+}  // namespace
+
+Gpt::Gpt(const GptConfig& config) : config_(config), hf_config_(config.to_hf()) {
+  specs_ = gpt_param_specs(config_);
+  for (const auto& s : specs_) num_params_ += s.shape.numel();
+  bind_params(params_, params_arena_, specs_, config_.n_layer);
+}
+
+GptParams& Gpt::grads() {
+  if (!grads_ready_) {
+    bind_params(grads_, grads_arena_, specs_, config_.n_layer);
+    grads_ready_ = true;
+  }
+  return grads_;
+}
+
+Tensor Gpt::flat_grads() {
+  grads();
+  return grads_arena_.flat_f32();
+}
+
+void Gpt::zero_grad() {
+  grads();
+  std::memset(grads_arena_.data(), 0, grads_arena_.bytes());
+}
+
+std::vector<ParamRef> Gpt::param_list() {
+  grads();
+  std::vector<ParamRef> out;
+  for (const auto& s : specs_) out.push_back({s.name, slot_of(params_, s), slot_of(grads_, s), s.decay});
+  return out;
+}
+
+void Gpt::init_weights(uint64_t seed) {
+  std::memset(params_arena_.data(), 0, params_arena_.bytes());
+  const float std0 = config_.initializer_range;
+  const float std_proj = std0 / std::sqrt(2.0f * static_cast<float>(config_.n_layer));
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const auto& s = specs_[i];
+    Tensor t = slot_of(params_, s);
+    float* x = t.f32();
+    const bool is_bias = s.name.size() >= 5 && s.name.compare(s.name.size() - 5, 5, ".bias") == 0;
+    const bool is_ln = s.name.find("ln_") != std::string::npos;
+    if (is_ln && !is_bias) {
+      for (int64_t k = 0; k < t.numel(); ++k) x[k] = 1.0f;
+    } else if (!is_bias) {
+      const bool proj = s.name.find("c_proj.weight") != std::string::npos;
+      const float sd = proj ? std_proj : std0;
+      Rng r(seed, 1000 + i);  // one stream per tensor: independent of tensor order and thread count
+      for (int64_t k = 0; k < t.numel(); ++k) x[k] = sd * r.normal(static_cast<uint64_t>(k));
+    }
+  }
+}
+
+void Gpt::load_safetensors(const std::string& path) {
+  io::SafetensorsFile f(path);
+  bool prefixed = f.contains("transformer.wte.weight");
+  LM_CHECK_AS(ErrorCode::BadFormat, prefixed || f.contains("wte.weight"),
+              "{}: no wte.weight or transformer.wte.weight; not a GPT-2 checkpoint", path);
+  std::vector<float> tmp;
+  for (const auto& s : specs_) {
+    std::string name = prefixed ? s.name : s.name.substr(std::strlen("transformer."));
+    LM_CHECK_AS(ErrorCode::BadFormat, f.contains(name), "{}: missing tensor {}", path, name);
+    Tensor dst = slot_of(params_, s);
+    if (s.conv1d) {
+      // HF Conv1D stores (in, out) = (C_in, OC); we hold (OC, C_in).
+      Shape hf{s.shape[1], s.shape[0]};
+      tmp.resize(static_cast<size_t>(hf.numel()));
+      f.read_f32(name, tmp.data(), hf);
+      const int64_t rows = hf[0], cols = hf[1];
+      float* d = dst.f32();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) d[c * rows + r] = tmp[static_cast<size_t>(r * cols + c)];
+    } else {
+      f.read_f32(name, dst.f32(), s.shape);
+    }
+  }
+  // Tied head: HF omits lm_head.weight; older .bin-converted saves may carry a copy, which must match wte.
+  if (f.contains("lm_head.weight")) {
+    tmp.resize(static_cast<size_t>(params_.wte.numel()));
+    f.read_f32("lm_head.weight", tmp.data(), params_.wte.shape);
+    LM_CHECK_AS(ErrorCode::Unsupported, std::memcmp(tmp.data(), params_.wte.data, params_.wte.nbytes()) == 0,
+                "{}: lm_head.weight differs from wte (untied LM head) which gpt2 does not support", path);
+  }
+  // Any other tensor that is not a known legacy buffer is an error: a silently ignored weight is a wrong model.
+  for (const auto& name : f.names()) {
+    std::string n = name;
+    if (n == "lm_head.weight") continue;
+    if (n.size() > 9 && (n.compare(n.size() - 9, 9, "attn.bias") == 0)) continue;
+    if (n.size() > 16 && (n.compare(n.size() - 16, 16, "attn.masked_bias") == 0)) continue;
+    bool known = false;
+    for (const auto& s : specs_) {
+      if (s.name == n || (!prefixed && s.name.substr(std::strlen("transformer.")) == n)) {
+        known = true;
+        break;
+      }
+    }
+    LM_CHECK_AS(ErrorCode::BadFormat, known, "{}: unexpected tensor {} for this gpt2 config", path, n);
+  }
+}
+
+void Gpt::save_hf(const std::string& dir) const {
+  make_dirs(dir);
+  // Conv1D weights are written transposed back to HF's (in, out) layout.
+  std::vector<std::unique_ptr<OwnedTensor>> owned;
+  std::vector<io::NamedTensor> out;
+  GptParams& p = const_cast<GptParams&>(params_);
+  for (const auto& s : specs_) {
+    Tensor t = slot_of(p, s);
+    if (s.conv1d) {
+      const int64_t rows = s.shape[0], cols = s.shape[1];  // (OC, C)
+      auto o = std::make_unique<OwnedTensor>(Shape{cols, rows});
+      const float* src = t.f32();
+      float* d = o->f32();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) d[c * rows + r] = src[r * cols + c];
+      out.push_back({s.name, o->t});
+      owned.push_back(std::move(o));
+    } else {
+      out.push_back({s.name, t});
+    }
+  }
+  io::write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
+  write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
+}
+
+ops::AttentionSpec Gpt::attn_spec(int layer) const {
+  ops::AttentionSpec a;
+  a.n_head = static_cast<int>(config_.n_head);
+  a.causal = true;
+  a.scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(config_.head_size())) : 1.0f;
+  if (config_.scale_attn_by_inverse_layer_idx) a.scale /= static_cast<float>(layer + 1);
+  return a;
+}
+
+void Gpt::reserve(int64_t B, int64_t T, bool training) {
+  if (B <= max_B_ && T == max_T_ && (!training || acts_training_)) return;
+  if (T == max_T_) B = std::max(B, max_B_);
+  training = training || (acts_training_ && T == max_T_);
+  const int64_t C = config_.n_embd, I = config_.inner(), NH = config_.n_head, V = config_.vocab_size;
+  Arena a("acts");
+  struct Pending {
+    Tensor* t;
+    size_t slot;
+  };
+  std::vector<Pending> pend;
+  auto r = [&](Tensor* t, Shape s) { pend.push_back({t, a.reserve(s)}); };
+  acts_.assign(static_cast<size_t>(config_.n_layer), GptBlockActs{});
+  r(&encoded_, Shape{B, T, C});
+  for (auto& l : acts_) {
+    r(&l.ln1, Shape{B, T, C});
+    r(&l.ln1_mean, Shape{B, T});
+    r(&l.ln1_rstd, Shape{B, T});
+    r(&l.qkv, Shape{B, T, 3 * C});
+    r(&l.att, Shape{B, NH, T, T});
+    r(&l.atty, Shape{B, T, C});
+    r(&l.residual2, Shape{B, T, C});
+    r(&l.ln2, Shape{B, T, C});
+    r(&l.ln2_mean, Shape{B, T});
+    r(&l.ln2_rstd, Shape{B, T});
+    r(&l.fch, Shape{B, T, I});
+    r(&l.fch_gelu, Shape{B, T, I});
+    r(&l.residual3, Shape{B, T, C});
+  }
+  r(&lnf_, Shape{B, T, C});
+  r(&lnf_mean_, Shape{B, T});
+  r(&lnf_rstd_, Shape{B, T});
+  r(&logits_, Shape{B * T, V});
+  r(&losses_, Shape{B * T});
+  r(&proj_, Shape{B, T, C});
+  if (training) {
+    r(&dres_, Shape{B, T, C});
+    r(&dln_, Shape{B, T, C});
+    r(&datty_, Shape{B, T, C});
+    r(&dqkv_, Shape{B, T, 3 * C});
+    r(&datt_, Shape{B, NH, T, T});
+    r(&dfch_, Shape{B, T, I});
+    r(&dfch_gelu_, Shape{B, T, I});
+    r(&dlnf_, Shape{B, T, C});
+  }
+  a.allocate();
+  for (auto& p : pend) *p.t = a.tensor(p.slot);
+  acts_arena_ = std::move(a);
+  max_B_ = B;
+  max_T_ = T;
+  acts_training_ = training;
+}
+
+namespace {
+// First n rows (dim 0) of a tensor sized for max_B, reshaped for the current batch: activations are allocated
+// for (maxB, T) and a smaller batch uses the prefix.
+Tensor prefix(const Tensor& t, int64_t B) { return t.slice0(0, B); }
+}  // namespace
+
+float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
+  LM_CHECK(ids.dtype == DType::I32 && ids.ndim() == 2, "gpt2 forward: ids must be (B,T) int32, got {} {}",
+           dtype_name(ids.dtype), ids.shape.str());
+  const int64_t B = ids.dim(0), T = ids.dim(1);
+  LM_CHECK(T >= 1 && T <= config_.n_positions, "gpt2 forward: sequence length {} exceeds n_positions {}", T,
+           config_.n_positions);
+  if (targets.defined()) check_tensor(targets, ids.shape, DType::I32, "gpt2 forward targets");
+  if (attention_mask.defined()) check_tensor(attention_mask, ids.shape, DType::I32, "gpt2 forward attention_mask");
+  const bool training = targets.defined();
+  // Plans memory only when the shape grows or T changes (once in a training loop).
+  reserve(B, T, training);
+  cur_B_ = B;
+  cur_T_ = T;
+  ids_ = ids;
+  targets_ = targets;
+  const int64_t C = config_.n_embd, V = config_.vocab_size;
+  const float eps = config_.layer_norm_epsilon;
+
+  Tensor encoded = prefix(encoded_, B);
+  ops::encoder_forward(encoded, ids, params_.wte, params_.wpe);
+  Tensor residual = encoded;
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
+    GptBlockActs& a = acts_[static_cast<size_t>(l)];
+    Tensor ln1 = prefix(a.ln1, B), qkv = prefix(a.qkv, B), att = prefix(a.att, B), atty = prefix(a.atty, B);
+    Tensor residual2 = prefix(a.residual2, B), ln2 = prefix(a.ln2, B), fch = prefix(a.fch, B);
+    Tensor fch_gelu = prefix(a.fch_gelu, B), residual3 = prefix(a.residual3, B), proj = prefix(proj_, B);
+    ops::layernorm_forward(ln1, prefix(a.ln1_mean, B), prefix(a.ln1_rstd, B), residual, p.ln_1_w, p.ln_1_b, eps);
+    ops::matmul_forward(qkv, ln1, p.c_attn_w, p.c_attn_b);
+    ops::attention_forward(atty, att, qkv, attn_spec(l), attention_mask);
+    ops::matmul_forward(proj, atty, p.attn_c_proj_w, p.attn_c_proj_b);
+    ops::residual_forward(residual2, residual, proj);
+    ops::layernorm_forward(ln2, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), residual2, p.ln_2_w, p.ln_2_b, eps);
+    ops::matmul_forward(fch, ln2, p.c_fc_w, p.c_fc_b);
+    ops::gelu_forward(fch_gelu, fch, config_.activation);
+    ops::matmul_forward(proj, fch_gelu, p.mlp_c_proj_w, p.mlp_c_proj_b);
+    ops::residual_forward(residual3, residual2, proj);
+    residual = residual3;
+  }
+  Tensor lnf = prefix(lnf_, B);
+  ops::layernorm_forward(lnf, prefix(lnf_mean_, B), prefix(lnf_rstd_, B), residual, params_.ln_f_w, params_.ln_f_b,
+                         eps);
+  Tensor logits = logits_.slice0(0, B * T);
+  ops::matmul_forward(logits, lnf.view(Shape{B * T, C}), params_.wte, Tensor());
+  (void)V;
+  have_loss_ = false;
+  if (!targets.defined()) return std::numeric_limits<float>::quiet_NaN();
+  Tensor losses = losses_.slice0(0, B * T);
+  last_targets_ = ops::cross_entropy_forward(losses, logits, targets.view(Shape{B * T}));
+  have_loss_ = true;
+  if (last_targets_ == 0) return std::numeric_limits<float>::quiet_NaN();
+  // Mean over targets, summed in double in index order (deterministic).
+  double sum = 0;
+  const float* lp = losses.f32();
+  for (int64_t i = 0; i < B * T; ++i) sum += lp[i];
+  return static_cast<float>(sum / static_cast<double>(last_targets_));
+}
+
+void Gpt::backward(float dloss_scale) {
+  LM_CHECK(have_loss_ && acts_training_, "gpt2 backward: call forward with targets first");
+  grads();
+  const int64_t B = cur_B_, T = cur_T_, C = config_.n_embd;
+  if (dloss_scale == 0.0f) dloss_scale = last_targets_ > 0 ? 1.0f / static_cast<float>(last_targets_) : 0.0f;
+  auto zero = [](Tensor t) { std::memset(t.data, 0, t.nbytes()); };
+
+  Tensor logits = logits_.slice0(0, B * T);
+  // Fused: the logits buffer becomes dlogits in place.
+  ops::cross_entropy_backward(logits, logits, targets_.view(Shape{B * T}), dloss_scale);
+  have_loss_ = false;  // logits are gone
+  Tensor dlnf = prefix(dlnf_, B);
+  zero(dlnf);
+  ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits, prefix(lnf_, B).view(Shape{B * T, C}),
+                       params_.wte);
+  Tensor dres = prefix(dres_, B);
+  zero(dres);
+  Tensor last = config_.n_layer > 0 ? prefix(acts_.back().residual3, B) : prefix(encoded_, B);
+  ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, params_.ln_f_w, prefix(lnf_mean_, B),
+                          prefix(lnf_rstd_, B));
+  for (int l = static_cast<int>(config_.n_layer) - 1; l >= 0; --l) {
+    const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
+    GptBlockParams& g = grads_.h[static_cast<size_t>(l)];
+    GptBlockActs& a = acts_[static_cast<size_t>(l)];
+    Tensor residual = l == 0 ? prefix(encoded_, B) : prefix(acts_[static_cast<size_t>(l - 1)].residual3, B);
+    Tensor dfch_gelu = prefix(dfch_gelu_, B), dfch = prefix(dfch_, B), dln = prefix(dln_, B);
+    Tensor datty = prefix(datty_, B), dqkv = prefix(dqkv_, B), datt = prefix(datt_, B);
+    // residual3 = residual2 + mlp(ln2(residual2)); dres holds d residual3.
+    zero(dfch_gelu);
+    ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dres, prefix(a.fch_gelu, B), p.mlp_c_proj_w);
+    zero(dfch);
+    ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation);
+    zero(dln);
+    ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, prefix(a.ln2, B), p.c_fc_w);
+    ops::layernorm_backward(dres, g.ln_2_w, g.ln_2_b, dln, prefix(a.residual2, B), p.ln_2_w, prefix(a.ln2_mean, B),
+                            prefix(a.ln2_rstd, B));
+    // residual2 = residual + attn(ln1(residual)); dres now holds d residual2.
+    zero(datty);
+    ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dres, prefix(a.atty, B), p.attn_c_proj_w);
+    zero(dqkv);
+    ops::attention_backward(dqkv, datt, datty, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
+    zero(dln);
+    ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, prefix(a.ln1, B), p.c_attn_w);
+    ops::layernorm_backward(dres, g.ln_1_w, g.ln_1_b, dln, residual, p.ln_1_w, prefix(a.ln1_mean, B),
+                            prefix(a.ln1_rstd, B));
+  }
+  ops::encoder_backward(grads_.wte, grads_.wpe, dres, ids_);
+  (void)T;
+}
+
+}  // namespace lm::models

@@ -1,0 +1,163 @@
+// GPT-2 (HF GPT2LMHeadModel): token + position embeddings, L pre-LN blocks (ln_1 -> causal attention -> residual,
+// ln_2 -> MLP (c_fc, GELU, c_proj) -> residual), ln_f, LM head tied to wte.
+// Weights are held in nn.Linear layout (OC, C); HF's Conv1D (in, out) matrices are transposed at load and save.
+// Shapes: ids/targets (B,T) i32, logits (B,T,V), activations (B,T,C) with C = n_embd, I = n_inner.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lm/core/buffer.h"
+#include "lm/core/json.h"
+#include "lm/models/model.h"
+#include "lm/ops/attention.h"
+#include "lm/ops/gelu.h"
+
+namespace lm::models {
+
+struct GptConfig {
+  int64_t vocab_size = 50257;
+  int64_t n_positions = 1024;
+  int64_t n_embd = 768;
+  int64_t n_layer = 12;
+  int64_t n_head = 12;
+  int64_t n_inner = 0;  // 0 -> 4 * n_embd
+  float layer_norm_epsilon = 1e-5f;
+  ops::GeluKind activation = ops::GeluKind::Tanh;
+  std::string activation_name = "gelu_new";
+  float resid_pdrop = 0.0f, embd_pdrop = 0.0f, attn_pdrop = 0.0f;
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+  float initializer_range = 0.02f;
+  int64_t bos_token_id = 50256, eos_token_id = 50256;
+
+  int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
+  int64_t head_size() const { return n_embd / n_head; }
+  // Parses an HF config.json object; unknown keys that change the math throw Unsupported, bad values throw
+  // InvalidArgument naming the key.
+  static GptConfig from_hf(const Json& j);
+  Json to_hf() const;
+};
+
+// One block's parameters (or gradients, or moments: the same type bound to another arena). Shapes per field.
+struct GptBlockParams {
+  Tensor ln_1_w, ln_1_b;                // (C)
+  Tensor c_attn_w;                      // (3C, C)  HF Conv1D (C, 3C) transposed
+  Tensor c_attn_b;                      // (3C)
+  Tensor attn_c_proj_w;                 // (C, C)
+  Tensor attn_c_proj_b;                 // (C)
+  Tensor ln_2_w, ln_2_b;                // (C)
+  Tensor c_fc_w;                        // (I, C)
+  Tensor c_fc_b;                        // (I)
+  Tensor mlp_c_proj_w;                  // (C, I)
+  Tensor mlp_c_proj_b;                  // (C)
+};
+
+struct GptParams {
+  Tensor wte;  // (V, C) also the LM head
+  Tensor wpe;  // (maxT, C)
+  std::vector<GptBlockParams> h;
+  Tensor ln_f_w, ln_f_b;  // (C)
+};
+
+// How a parameter maps to the HF checkpoint: name, our shape, whether HF stores it transposed (Conv1D), decay.
+struct GptParamSpec {
+  std::string name;
+  Shape shape;
+  bool conv1d = false;
+  bool decay = false;
+  Tensor GptParams::*top = nullptr;
+  Tensor GptBlockParams::*block = nullptr;
+  int layer = -1;
+};
+std::vector<GptParamSpec> gpt_param_specs(const GptConfig& c);
+
+// Saved activations for backward, sized for (B, T) at allocation; smaller batches use prefixes.
+struct GptBlockActs {
+  Tensor ln1, ln1_mean, ln1_rstd;  // (B,T,C), (B,T), (B,T)
+  Tensor qkv;                      // (B,T,3C)
+  Tensor att;                      // (B,NH,T,T) softmax probabilities
+  Tensor atty;                     // (B,T,C) attention output before c_proj
+  Tensor residual2;                // (B,T,C) after the attention residual
+  Tensor ln2, ln2_mean, ln2_rstd;  // (B,T,C), (B,T), (B,T)
+  Tensor fch;                      // (B,T,I) c_fc output (pre-GELU)
+  Tensor fch_gelu;                 // (B,T,I)
+  Tensor residual3;                // (B,T,C) block output
+};
+
+class Gpt : public Model {
+ public:
+  explicit Gpt(const GptConfig& config);
+  const GptConfig& config() const { return config_; }
+
+  std::string model_type() const override { return "gpt2"; }
+  const Json& hf_config() const override { return hf_config_; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t max_positions() const override { return config_.n_positions; }
+  int64_t num_parameters() const override { return num_params_; }
+  std::vector<ParamRef> param_list() override;
+  Tensor flat_params() override { return params_arena_.flat_f32(); }
+  Tensor flat_grads() override;
+  void zero_grad() override;
+  void save_hf(const std::string& dir) const override;
+
+  // GPT-2 init as HF: normal(0, initializer_range) for weights and embeddings, c_proj weights with
+  // std / sqrt(2 * n_layer), biases 0, LayerNorm weight 1. Deterministic from seed.
+  void init_weights(uint64_t seed) override;
+  // Loads weights from an HF model.safetensors (prefix "transformer." optional; legacy attn.bias/masked_bias
+  // buffers ignored; lm_head.weight, if present, must equal wte).
+  void load_safetensors(const std::string& path) override;
+
+  // Allocates activations for batches up to (B, T); called lazily by forward.
+  void reserve(int64_t B, int64_t T, bool training);
+  // ids (B,T) i32. targets (B,T) i32 or undefined (then no loss). Returns the mean loss over non-ignored
+  // targets (NaN without targets or with zero targets). Logits stay available via logits().
+  // attention_mask (B,T) i32 (1 = attend, 0 = padding key), optional, as HF's attention_mask.
+  float forward(Tensor ids, Tensor targets, Tensor attention_mask = {});
+  // Backward of the last forward with targets. Gradients ACCUMULATE into the grads arena; dloss_scale is the
+  // weight of each target's loss (default 1/num_targets of that forward, i.e. the mean). Grad accumulation over
+  // micro-batches passes 1/total_targets_of_all_micro_batches.
+  void backward(float dloss_scale = 0.0f);
+  Tensor logits() const { return logits_.slice0(0, cur_B_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
+  int64_t last_num_targets() const { return last_targets_; }
+
+  GptParams& params() { return params_; }
+  GptParams& grads();
+
+ private:
+  void bind(GptParams& p, Arena& arena, std::vector<size_t>& slots, bool reserve_pass);
+  ops::AttentionSpec attn_spec(int layer) const;
+
+  GptConfig config_;
+  Json hf_config_;
+  std::vector<GptParamSpec> specs_;
+  int64_t num_params_ = 0;
+  Arena params_arena_{"params"}, grads_arena_{"grads"};
+  GptParams params_, grads_;
+  bool grads_ready_ = false;
+
+  // Activations.
+  Arena acts_arena_{"acts"};
+  int64_t max_B_ = 0, max_T_ = 0;
+  bool acts_training_ = false;
+  int64_t cur_B_ = 0, cur_T_ = 0;
+  Tensor ids_, targets_;  // views of the caller's tensors for backward (valid until the next forward)
+  Tensor encoded_;        // (B,T,C)
+  std::vector<GptBlockActs> acts_;
+  Tensor lnf_, lnf_mean_, lnf_rstd_;  // (B,T,C), (B,T), (B,T)
+  Tensor logits_;                     // (B*T, V); becomes dlogits in backward
+  Tensor losses_;                     // (B*T)
+  Tensor proj_;                       // (B,T,C) scratch for c_proj outputs
+  // Backward scratch.
+  Tensor dres_, dln_, datty_;  // (B,T,C)
+  Tensor dqkv_;                // (B,T,3C)
+  Tensor datt_;                // (B,NH,T,T)
+  Tensor dfch_, dfch_gelu_;    // (B,T,I)
+  Tensor dlnf_;                // (B,T,C)
+  int64_t last_targets_ = 0;
+  bool have_loss_ = false;
+};
+
+}  // namespace lm::models

@@ -1,0 +1,145 @@
+// `lmcpp forward` (one sequence, batch 1: outputs as HF ModelOutput fields, float32) and `lmcpp score`
+// (mean next-token cross-entropy and perplexity).
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "lm/core/buffer.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/core/threads.h"
+#include "lm/io/safetensors.h"
+#include "lm/models/gpt.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm::cli {
+namespace {
+
+models::Gpt& as_gpt(models::Model& m, const std::string& dir) {
+  auto* g = dynamic_cast<models::Gpt*>(&m);
+  LM_CHECK_AS(ErrorCode::Unsupported, g != nullptr, "model_type {} in {} is not supported by this command yet",
+              m.model_type(), dir);
+  return *g;
+}
+
+OwnedTensor ids_tensor(const std::vector<int64_t>& ids, int64_t vocab, const std::string& flag,
+                       int64_t max_positions) {
+  LM_CHECK(!ids.empty(), "{} is empty", flag);
+  LM_CHECK(static_cast<int64_t>(ids.size()) <= max_positions,
+           "{} has {} ids, more than the model's n_positions {}", flag, ids.size(), max_positions);
+  OwnedTensor t(Shape{1, static_cast<int64_t>(ids.size())}, DType::I32);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    LM_CHECK(ids[i] < vocab, "{}: id {} at position {} is out of range for vocab_size {}", flag, ids[i], i, vocab);
+    t.t.ptr<int32_t>()[i] = static_cast<int32_t>(ids[i]);
+  }
+  return t;
+}
+
+void append_nested(std::string& out, const float* x, const Shape& s, int dim, int64_t& off) {
+  out.push_back('[');
+  for (int64_t i = 0; i < s[dim]; ++i) {
+    if (i) out.push_back(',');
+    if (dim == s.ndim() - 1) {
+      out += fmt::format("{}", x[off++]);
+    } else {
+      append_nested(out, x, s, dim + 1, off);
+    }
+  }
+  out.push_back(']');
+}
+
+int run_forward(Args& a) {
+  std::string dir = a.require("--model");
+  std::string ids_s = a.require("--ids");
+  auto tt = a.get("--token-type-ids");
+  auto am = a.get("--attention-mask");
+  auto out = a.get("--out");
+  bool json = a.flag("--json");
+  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
+  a.finish();
+  std::vector<int64_t> ids = parse_id_list(ids_s, "--ids");
+  auto model = models::load_model_dir(dir);
+  models::Gpt& gpt = as_gpt(*model, dir);
+  LM_CHECK(!tt.has_value(), "--token-type-ids is not used by gpt2 models (HF would embed them with wte); omit it");
+  OwnedTensor x = ids_tensor(ids, gpt.vocab_size(), "--ids", gpt.max_positions());
+  OwnedTensor mask;
+  if (am) {
+    std::vector<int64_t> m = parse_id_list(*am, "--attention-mask");
+    LM_CHECK(m.size() == ids.size(), "--attention-mask has {} values but --ids has {}", m.size(), ids.size());
+    mask = OwnedTensor(Shape{1, static_cast<int64_t>(m.size())}, DType::I32);
+    for (size_t i = 0; i < m.size(); ++i) {
+      LM_CHECK(m[i] == 0 || m[i] == 1, "--attention-mask: value {} at position {} must be 0 or 1", m[i], i);
+      mask.t.ptr<int32_t>()[i] = static_cast<int32_t>(m[i]);
+    }
+  }
+  gpt.forward(x.t, Tensor(), mask.t);
+  Tensor logits = gpt.logits();
+  if (out) io::write_safetensors(*out, {{"logits", logits}}, {{"format", "pt"}});
+  if (json) {
+    std::string s = "{\"logits\": ";
+    int64_t off = 0;
+    append_nested(s, logits.f32(), logits.shape, 0, off);
+    s += "}\n";
+    std::fwrite(s.data(), 1, s.size(), stdout);
+  } else if (!out) {
+    const int64_t T = logits.dim(1), V = logits.dim(2);
+    const float* last = logits.f32() + (T - 1) * V;
+    int64_t best = 0;
+    for (int64_t v = 1; v < V; ++v)
+      if (last[v] > last[best]) best = v;
+    std::printf("logits [1,%lld,%lld]; argmax at the last position: %lld (%g)\n", static_cast<long long>(T),
+                static_cast<long long>(V), static_cast<long long>(best), last[best]);
+  }
+  return 0;
+}
+
+int run_score(Args& a) {
+  std::string dir = a.require("--model");
+  auto ids_s = a.get("--ids");
+  auto text = a.get("--text");
+  bool json = a.flag("--json");
+  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
+  a.finish();
+  LM_CHECK(ids_s.has_value() != text.has_value(), "give exactly one of --ids or --text");
+  auto model = models::load_model_dir(dir);
+  models::Gpt& gpt = as_gpt(*model, dir);
+  std::vector<int64_t> ids;
+  if (ids_s) {
+    ids = parse_id_list(*ids_s, "--ids");
+  } else {
+    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--text needs tokenizer files in {}; use --ids", dir);
+    auto tok = load_tokenizer(dir);
+    for (int32_t id : tok->encode(*text, false)) ids.push_back(id);
+  }
+  LM_CHECK(ids.size() >= 2, "score needs at least 2 tokens (the first one is only context), got {}", ids.size());
+  OwnedTensor x = ids_tensor(ids, gpt.vocab_size(), ids_s ? "--ids" : "--text", gpt.max_positions());
+  const int64_t T = x.t.dim(1);
+  OwnedTensor y(Shape{1, T}, DType::I32);
+  for (int64_t t = 0; t < T; ++t) y.t.ptr<int32_t>()[t] = t + 1 < T ? x.t.ptr<int32_t>()[t + 1] : -100;
+  float loss = gpt.forward(x.t, y.t);
+  double ppl = std::exp(static_cast<double>(loss));
+  if (json)
+    std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, ppl,
+                static_cast<long long>(gpt.last_num_targets()));
+  else
+    std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", loss, ppl, static_cast<long long>(gpt.last_num_targets()));
+  return 0;
+}
+
+LM_COMMAND("forward", "run a model on one sequence and write its outputs (HF names, float32)",
+           "usage: lmcpp forward --model DIR --ids LIST [--token-type-ids LIST] [--attention-mask LIST]\n"
+           "                     [--out FILE.safetensors] [--json] [--threads N]\n"
+           "  Runs the model on one sequence (batch 1). GPT-2: logits [1,T,V].\n"
+           "  --out writes the outputs as float32 safetensors; --json prints them as nested lists.",
+           run_forward);
+LM_COMMAND("score", "mean next-token loss and perplexity of a text under a GPT model",
+           "usage: lmcpp score --model DIR (--ids LIST | --text TEXT) [--json] [--threads N]\n"
+           "  Prints the mean next-token cross-entropy over the T-1 predicted tokens, its perplexity and\n"
+           "  the number of scored tokens. --text needs tokenizer files in the model directory.",
+           run_score);
+
+}  // namespace
+}  // namespace lm::cli
