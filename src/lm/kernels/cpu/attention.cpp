@@ -1,0 +1,108 @@
+// Attention kernels: parallel over the B*NH (batch, head) pairs (static), each pair processed with
+// single-threaded sgemm calls on row blocks of kBlock queries. With causal masking a block of queries
+// [t0,t1) only needs keys [0,t1), so scores, P·V and the backward GEMMs skip (almost) all of the masked
+// upper triangle; masked probabilities are stored as exact zeros, which the backward relies on.
+#include "lm/kernels/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "lm/kernels/cpu/gemm.h"
+
+namespace lm::cpu {
+
+namespace {
+
+constexpr int64_t kBlock = 64;
+
+// Turns the scores p[0, ncols) of query row t into probabilities over all T columns (p has T entries).
+// Keys j >= L (causal) and padded keys get exactly 0; a row with no visible key is uniform over [0, L),
+// which is what HF's finfo.min masking yields (all masked scores equal finfo.min after rounding).
+void softmax_masked_row(float* p, int64_t L, int64_t T, const int32_t* mask_row) {
+  float mx = -INFINITY;
+  if (mask_row) {
+    for (int64_t j = 0; j < L; ++j)
+      if (mask_row[j] != 0) mx = std::max(mx, p[j]);
+  } else {
+    for (int64_t j = 0; j < L; ++j) mx = std::max(mx, p[j]);
+  }
+  if (mx == -INFINITY) {
+    const float u = 1.0f / static_cast<float>(L);
+    for (int64_t j = 0; j < L; ++j) p[j] = u;
+  } else {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < L; ++j) {
+      float e = (mask_row && mask_row[j] == 0) ? 0.0f : std::exp(p[j] - mx);
+      p[j] = e;
+      sum += e;
+    }
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < L; ++j) p[j] *= inv;
+  }
+  for (int64_t j = L; j < T; ++j) p[j] = 0.0f;
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B, int64_t T,
+                       int64_t C, int64_t NH, bool causal, float scale) {
+  const int64_t HS = C / NH, C3 = 3 * C;
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < B * NH; ++bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* P = att + bh * T * T;
+    float* o = out + b * T * C + h * HS;
+    const int32_t* mask_row = key_mask ? key_mask + b * T : nullptr;
+    for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
+      const int64_t t1 = std::min(T, t0 + kBlock), rows = t1 - t0, ncols = causal ? t1 : T;
+      sgemm(false, true, rows, ncols, HS, scale, q + t0 * C3, C3, k, C3, 0.0f, P + t0 * T, T);
+      for (int64_t t = t0; t < t1; ++t) softmax_masked_row(P + t * T, causal ? t + 1 : T, T, mask_row);
+      sgemm(false, false, rows, HS, ncols, 1.0f, P + t0 * T, T, v, C3, 0.0f, o + t0 * C, C);
+    }
+  }
+}
+
+void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
+                        int64_t B, int64_t T, int64_t C, int64_t NH, bool causal, float scale) {
+  const int64_t HS = C / NH, C3 = 3 * C;
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < B * NH; ++bh) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkv + b * T * C3 + h * HS;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dq = dqkv + b * T * C3 + h * HS;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    const float* P = att + bh * T * T;
+    float* dS = datt + bh * T * T;
+    const float* dy = dout + b * T * C + h * HS;
+    // Query blocks: dP = dout · Vᵀ, dS = P ⊙ (dP - Σ P dP) * scale (in place), dQ += dS · K.
+    for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
+      const int64_t t1 = std::min(T, t0 + kBlock), rows = t1 - t0, ncols = causal ? t1 : T;
+      sgemm(false, true, rows, ncols, HS, 1.0f, dy + t0 * C, C, v, C3, 0.0f, dS + t0 * T, T);
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* p = P + t * T;
+        float* ds = dS + t * T;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < ncols; ++j) dot += p[j] * ds[j];
+#pragma omp simd
+        for (int64_t j = 0; j < ncols; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+      }
+      sgemm(false, false, rows, HS, ncols, 1.0f, dS + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+    }
+    // Key blocks [j0,j1): only queries t >= j0 see them when causal. dV += Pᵀ · dout, dK += dSᵀ · Q.
+    for (int64_t j0 = 0; j0 < T; j0 += kBlock) {
+      const int64_t j1 = std::min(T, j0 + kBlock), keys = j1 - j0, r0 = causal ? j0 : 0;
+      sgemm(true, false, keys, HS, T - r0, 1.0f, P + r0 * T + j0, T, dy + r0 * C, C, 1.0f, dv + j0 * C3, C3);
+      sgemm(true, false, keys, HS, T - r0, 1.0f, dS + r0 * T + j0, T, q + r0 * C3, C3, 1.0f, dk + j0 * C3, C3);
+    }
+  }
+}
+
+}  // namespace lm::cpu

@@ -1,0 +1,56 @@
+// Tensor-level AdamW over flat (any-shape) params/grads/moments, and Σ g², x *= s for gradient clipping.
+#include "lm/ops/adamw.h"
+
+#include <cmath>
+
+#include "lm/kernels/cpu/adamw.h"
+#include "lm/ops/op_util.h"
+
+namespace lm::ops {
+
+using namespace detail;
+
+void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp) {
+  const char* op = "adamw_update";
+  check_f32(params, op, "params");
+  check_f32(grads, op, "grads");
+  check_f32(m, op, "m");
+  check_f32(v, op, "v");
+  const int64_t n = params.numel();
+  LM_CHECK(grads.numel() == n && m.numel() == n && v.numel() == n,
+           "{}: params {}, grads {}, m {}, v {} must have the same number of elements", op, params.shape.str(),
+           grads.shape.str(), m.shape.str(), v.shape.str());
+  LM_CHECK(hp.step >= 1, "{}: step counts from 1, got {}", op, hp.step);
+  LM_CHECK(hp.beta1 >= 0.0f && hp.beta1 < 1.0f && hp.beta2 >= 0.0f && hp.beta2 < 1.0f,
+           "{}: betas must be in [0, 1), got ({}, {})", op, hp.beta1, hp.beta2);
+  LM_CHECK(std::isfinite(hp.lr) && hp.lr >= 0.0f && hp.eps >= 0.0f && hp.weight_decay >= 0.0f,
+           "{}: lr, eps and weight_decay must be finite and >= 0 (lr {}, eps {}, wd {})", op, hp.lr, hp.eps,
+           hp.weight_decay);
+  switch (common_device(op, {&params, &grads, &m, &v})) {
+    case Device::CPU:
+      cpu::adamw_update(params.f32(), grads.f32(), m.f32(), v.f32(), n, hp.lr, hp.beta1, hp.beta2, hp.eps,
+                        hp.weight_decay, hp.step);
+      return;
+    default: unsupported_device(op, params.device);
+  }
+}
+
+double sum_squares(Tensor g) {
+  const char* op = "sum_squares";
+  check_f32(g, op, "g");
+  switch (g.device) {
+    case Device::CPU: return cpu::sum_squares(g.f32(), g.numel());
+    default: unsupported_device(op, g.device);
+  }
+}
+
+void scale_inplace(Tensor x, float s) {
+  const char* op = "scale_inplace";
+  check_f32(x, op, "x");
+  switch (x.device) {
+    case Device::CPU: cpu::scale_inplace(x.f32(), x.numel(), s); return;
+    default: unsupported_device(op, x.device);
+  }
+}
+
+}  // namespace lm::ops

@@ -1,0 +1,58 @@
+// Tensor-level cross-entropy: logits (N,V) (leading dims flattened), targets (N) i32 validated against V.
+#include "lm/ops/cross_entropy.h"
+
+#include "lm/kernels/cpu/cross_entropy.h"
+#include "lm/ops/op_util.h"
+
+namespace lm::ops {
+
+using namespace detail;
+
+namespace {
+void check_ce_args(const char* op, const Tensor& logits, const Tensor& targets, int ignore_index) {
+  check_f32(logits, op, "logits");
+  LM_CHECK(logits.ndim() >= 1 && last_dim(logits) > 0, "{}: logits must have a non-empty last dim, got {}", op,
+           logits.shape.str());
+  const int64_t N = rows(logits), V = last_dim(logits);
+  check_defined(targets, op, "targets");
+  check_dtype(targets, DType::I32, op, "targets");
+  LM_CHECK(targets.numel() == N, "{}: targets must have {} elements (rows of logits {}), got {}", op, N,
+           logits.shape.str(), targets.shape.str());
+  if (targets.device == Device::CPU) {
+    const int32_t* t = targets.ptr<int32_t>();
+    for (int64_t n = 0; n < N; ++n)
+      LM_CHECK(t[n] == ignore_index || (t[n] >= 0 && t[n] < V), "{}: target[{}] = {} out of range [0, {})", op, n,
+               t[n], V);
+  }
+}
+}  // namespace
+
+int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int ignore_index) {
+  const char* op = "cross_entropy_forward";
+  check_ce_args(op, logits, targets, ignore_index);
+  check_f32(losses, op, "losses");
+  LM_CHECK(losses.numel() == rows(logits), "{}: losses must have {} elements, got {}", op, rows(logits),
+           losses.shape.str());
+  switch (common_device(op, {&losses, &logits, &targets})) {
+    case Device::CPU:
+      return cpu::cross_entropy_forward(losses.f32(), logits.f32(), targets.ptr<int32_t>(), ignore_index,
+                                        rows(logits), last_dim(logits));
+    default: unsupported_device(op, logits.device);
+  }
+}
+
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float dloss, int ignore_index) {
+  const char* op = "cross_entropy_backward";
+  check_ce_args(op, logits, targets, ignore_index);
+  check_f32(dlogits, op, "dlogits");
+  check_same_shape(dlogits, logits, op, "dlogits", "logits");
+  switch (common_device(op, {&dlogits, &logits, &targets})) {
+    case Device::CPU:
+      cpu::cross_entropy_backward(dlogits.f32(), logits.f32(), targets.ptr<int32_t>(), dloss, ignore_index,
+                                  rows(logits), last_dim(logits));
+      return;
+    default: unsupported_device(op, logits.device);
+  }
+}
+
+}  // namespace lm::ops

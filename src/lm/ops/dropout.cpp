@@ -1,0 +1,49 @@
+// Tensor-level dropout (any shape; the mask index is the flat element index).
+#include "lm/ops/dropout.h"
+
+#include <cstring>
+
+#include "lm/kernels/cpu/dropout.h"
+#include "lm/ops/op_util.h"
+
+namespace lm::ops {
+
+using namespace detail;
+
+namespace {
+void check_p(const char* op, float p) {
+  LM_CHECK(p >= 0.0f && p < 1.0f, "{}: p must be in [0, 1), got {}", op, p);
+}
+}  // namespace
+
+void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t stream) {
+  const char* op = "dropout_forward";
+  check_p(op, p);
+  check_f32(inp, op, "inp");
+  check_f32(out, op, "out");
+  check_same_shape(out, inp, op, "out", "inp");
+  switch (common_device(op, {&out, &inp})) {
+    case Device::CPU:
+      if (p == 0.0f) {
+        if (out.data != inp.data) std::memcpy(out.data, inp.data, inp.nbytes());
+        return;
+      }
+      cpu::dropout_forward(out.f32(), inp.f32(), inp.numel(), p, seed, stream);
+      return;
+    default: unsupported_device(op, inp.device);
+  }
+}
+
+void dropout_backward(Tensor dinp, Tensor dout, float p, uint64_t seed, uint64_t stream) {
+  const char* op = "dropout_backward";
+  check_p(op, p);
+  check_f32(dout, op, "dout");
+  check_f32(dinp, op, "dinp");
+  check_same_shape(dinp, dout, op, "dinp", "dout");
+  switch (common_device(op, {&dinp, &dout})) {
+    case Device::CPU: cpu::dropout_backward(dinp.f32(), dout.f32(), dout.numel(), p, seed, stream); return;
+    default: unsupported_device(op, dout.device);
+  }
+}
+
+}  // namespace lm::ops

@@ -1,0 +1,46 @@
+// Tensor-level GELU (any shape) and the HF activation-name mapping.
+#include "lm/ops/gelu.h"
+
+#include "lm/kernels/cpu/gelu.h"
+#include "lm/ops/op_util.h"
+
+namespace lm::ops {
+
+using namespace detail;
+
+GeluKind gelu_kind_from_name(std::string_view name) {
+  // HF ACT2FN: gelu_new and gelu_pytorch_tanh are the same tanh approximation (max f32 diff 2.4e-7); "gelu" is
+  // exact erf GELU (BERT). gelu_fast / quick_gelu are different functions and are not supported.
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return GeluKind::Tanh;
+  if (name == "gelu") return GeluKind::Erf;
+  LM_THROW(ErrorCode::Unsupported, "activation function '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh)",
+           name);
+}
+
+void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
+  const char* op = "gelu_forward";
+  check_f32(inp, op, "inp");
+  check_f32(out, op, "out");
+  check_same_shape(out, inp, op, "out", "inp");
+  switch (common_device(op, {&out, &inp})) {
+    case Device::CPU: cpu::gelu_forward(out.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh); return;
+    default: unsupported_device(op, inp.device);
+  }
+}
+
+void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind) {
+  const char* op = "gelu_backward";
+  check_f32(inp, op, "inp");
+  check_f32(dinp, op, "dinp");
+  check_same_shape(dinp, inp, op, "dinp", "inp");
+  check_f32(dout, op, "dout");
+  check_same_shape(dout, inp, op, "dout", "inp");
+  switch (common_device(op, {&dinp, &dout, &inp})) {
+    case Device::CPU:
+      cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
+      return;
+    default: unsupported_device(op, inp.device);
+  }
+}
+
+}  // namespace lm::ops

@@ -1,0 +1,60 @@
+// Shared argument checks for the ops layer (internal): dtype / device / shape checks with messages naming the
+// op and the argument, and the device of a group of tensors (all defined ones must agree).
+#pragma once
+
+#include <initializer_list>
+
+#include "lm/core/tensor.h"
+
+namespace lm::ops::detail {
+
+inline void check_defined(const Tensor& t, const char* op, const char* what) {
+  LM_CHECK(t.defined(), "{}: {} is undefined", op, what);
+}
+
+inline void check_dtype(const Tensor& t, DType dt, const char* op, const char* what) {
+  LM_CHECK(t.dtype == dt, "{}: {} must be {}, got {}", op, what, dtype_name(dt), dtype_name(t.dtype));
+}
+
+inline void check_f32(const Tensor& t, const char* op, const char* what) {
+  check_defined(t, op, what);
+  check_dtype(t, DType::F32, op, what);
+}
+
+inline void check_shape(const Tensor& t, const Shape& s, const char* op, const char* what) {
+  LM_CHECK(t.shape == s, "{}: {} must have shape {}, got {}", op, what, s.str(), t.shape.str());
+}
+
+inline void check_same_shape(const Tensor& t, const Tensor& ref, const char* op, const char* what,
+                             const char* ref_what) {
+  LM_CHECK(t.shape == ref.shape, "{}: {} has shape {} but {} has shape {}", op, what, t.shape.str(), ref_what,
+           ref.shape.str());
+}
+
+// Last dimension (the feature axis) and the number of rows of all leading dims flattened.
+inline int64_t last_dim(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(-1); }
+inline int64_t rows(const Tensor& t) {
+  int64_t c = last_dim(t);
+  return c == 0 ? 0 : t.numel() / c;
+}
+
+// Device shared by the defined tensors; throws if they disagree.
+inline Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    LM_CHECK(t->device == first->device, "{}: tensors on different devices ({} and {})", op,
+             device_name(first->device), device_name(t->device));
+  }
+  return first ? first->device : Device::CPU;
+}
+
+[[noreturn]] inline void unsupported_device(const char* op, Device d) {
+  LM_THROW(ErrorCode::Unsupported, "{}: no {} kernel in this build", op, device_name(d));
+}
+
+}  // namespace lm::ops::detail

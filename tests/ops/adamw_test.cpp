@@ -1,0 +1,76 @@
+// CPU AdamW against a hand-computed double torch.optim.AdamW step over several steps (with weight decay);
+// sum_squares against a double sum and independent of the thread count; scale_inplace; validation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "lm/ops/adamw.h"
+#include "ops/op_test_util.h"
+
+namespace lm::test {
+namespace {
+
+TEST(OpsAdamW, MatchesTorchFormulaInDouble) {
+  const int64_t n = 1001;
+  HostF32 p({n}, 1), m({n}, 0.0f), v({n}, 0.0f);
+  std::vector<double> pd(p.v.begin(), p.v.end()), md(n, 0.0), vd(n, 0.0);
+  ops::AdamWParams hp;
+  hp.lr = 3e-3f;
+  hp.beta1 = 0.9f;
+  hp.beta2 = 0.95f;
+  hp.eps = 1e-8f;
+  hp.weight_decay = 0.1f;
+  const double lr = hp.lr, b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps, wd = hp.weight_decay;
+  for (int64_t step = 1; step <= 5; ++step) {
+    HostF32 g({n}, 100 + static_cast<int>(step), 0.1f);
+    hp.step = step;
+    ops::adamw_update(p.t(), g.t(), m.t(), v.t(), hp);
+    const double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
+    for (int64_t i = 0; i < n; ++i) {
+      const double gi = g.v[i];
+      pd[i] *= 1 - lr * wd;
+      md[i] = b1 * md[i] + (1 - b1) * gi;
+      vd[i] = b2 * vd[i] + (1 - b2) * gi * gi;
+      pd[i] -= lr * (md[i] / bc1) / (std::sqrt(vd[i] / bc2) + eps);
+    }
+    double num = 0, den = 0, mnum = 0, mden = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      num += (p.v[i] - pd[i]) * (p.v[i] - pd[i]);
+      den += pd[i] * pd[i];
+      mnum += (m.v[i] - md[i]) * (m.v[i] - md[i]) + (v.v[i] - vd[i]) * (v.v[i] - vd[i]);
+      mden += md[i] * md[i] + vd[i] * vd[i];
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-6) << "step " << step;
+    EXPECT_LT(std::sqrt(mnum / mden), 1e-6) << "step " << step;
+  }
+}
+
+TEST(OpsAdamW, SumSquaresAndScale) {
+  const int64_t n = 3 * (1 << 14) + 17;  // several fixed blocks plus a ragged tail
+  HostF32 g({n}, 1);
+  double expect = 0;
+  for (float x : g.v) expect += static_cast<double>(x) * x;
+  const double s2 = ops::sum_squares(g.t());
+  EXPECT_NEAR(s2, expect, 1e-10 * expect);
+  {
+    ScopedThreads st(1);
+    EXPECT_EQ(ops::sum_squares(g.t()), s2);  // bitwise, whatever the thread count
+  }
+  EXPECT_EQ(ops::sum_squares(g.t()), s2);
+  auto before = g.v;
+  ops::scale_inplace(g.t(), 0.25f);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(g.v[i], before[i] * 0.25f);
+}
+
+TEST(OpsAdamW, RejectsBadInput) {
+  HostF32 p({5}, 1), g({5}, 2), m({5}, 0.0f), v({6}, 0.0f), v_ok({5}, 0.0f);
+  ops::AdamWParams hp;
+  EXPECT_THROW(ops::adamw_update(p.t(), g.t(), m.t(), v.t(), hp), Error);
+  hp.step = 0;
+  EXPECT_THROW(ops::adamw_update(p.t(), g.t(), m.t(), v_ok.t(), hp), Error);
+  HostI32 ints({5}, {1, 2, 3, 4, 5});
+  EXPECT_THROW(ops::sum_squares(ints.t()), Error);
+}
+
+}  // namespace
+}  // namespace lm::test

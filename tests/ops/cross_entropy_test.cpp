@@ -1,0 +1,56 @@
+// CPU cross-entropy vs the reference (V not a multiple of the vector width), ignore_index rows, in-place
+// backward (dlogits aliases logits), determinism and target validation.
+#include <gtest/gtest.h>
+
+#include "lm/kernels/ref/cross_entropy.h"
+#include "lm/ops/cross_entropy.h"
+#include "ops/op_test_util.h"
+
+namespace lm::test {
+namespace {
+
+constexpr int64_t B = 2, T = 9, N = B * T, V = 1001;
+
+TEST(OpsCrossEntropy, MatchesReference) {
+  HostF32 logits({B, T, V}, 1, 3.0f), losses({B, T}, 5.0f);
+  auto tv = random_ids(N, V, 2);
+  tv[3] = ops::kIgnoreIndex;
+  tv[11] = ops::kIgnoreIndex;
+  HostI32 targets({B, T}, tv);
+  std::vector<float> e_losses(N);
+  const int64_t count = ops::cross_entropy_forward(losses.t(), logits.t(), targets.t());
+  EXPECT_EQ(count, N - 2);
+  EXPECT_EQ(ref::cross_entropy_forward(e_losses.data(), logits.p(), targets.p(), ops::kIgnoreIndex, N, V), count);
+  EXPECT_LT(rel_err(losses.v, e_losses), 1e-6);
+  EXPECT_EQ(losses.v[3], 0.0f);
+
+  const float dloss = 1.0f / static_cast<float>(count);
+  HostF32 dlogits({B, T, V}, 9.0f);  // overwritten
+  std::vector<float> e_d(N * V);
+  ops::cross_entropy_backward(dlogits.t(), logits.t(), targets.t(), dloss);
+  ref::cross_entropy_backward(e_d.data(), logits.p(), targets.p(), dloss, ops::kIgnoreIndex, N, V);
+  EXPECT_LT(rel_err(dlogits.v, e_d), 1e-5);
+  for (int64_t v = 0; v < V; ++v) EXPECT_EQ(dlogits.v[11 * V + v], 0.0f);
+
+  // In place: the logits buffer becomes dlogits, bitwise equal to the out-of-place result.
+  HostF32 inplace = logits;
+  ops::cross_entropy_backward(inplace.t(), inplace.t(), targets.t(), dloss);
+  EXPECT_TRUE(bitwise_equal(inplace.v, dlogits.v));
+}
+
+TEST(OpsCrossEntropy, CustomIgnoreIndexAndValidation) {
+  HostF32 logits({4, 5}, 1), losses({4}, 0.0f);
+  HostI32 targets({4}, {0, 7, 4, 7});
+  EXPECT_EQ(ops::cross_entropy_forward(losses.t(), logits.t(), targets.t(), 7), 2);
+  EXPECT_THROW(ops::cross_entropy_forward(losses.t(), logits.t(), targets.t()), Error);  // 7 out of range
+  HostI32 neg({4}, {0, -1, 1, 2});
+  EXPECT_THROW(ops::cross_entropy_forward(losses.t(), logits.t(), neg.t()), Error);
+  HostI32 short_t({3}, {0, 1, 2});
+  EXPECT_THROW(ops::cross_entropy_forward(losses.t(), logits.t(), short_t.t()), Error);
+  HostF32 dl_bad({4, 6}, 0.0f);
+  HostI32 ok({4}, {0, 1, 2, 3});
+  EXPECT_THROW(ops::cross_entropy_backward(dl_bad.t(), logits.t(), ok.t(), 1.0f), Error);
+}
+
+}  // namespace
+}  // namespace lm::test

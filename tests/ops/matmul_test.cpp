@@ -1,0 +1,82 @@
+// CPU linear layer and GEMM (oneDNN sgemm) vs the reference on odd shapes: forward with and without bias,
+// accumulating backward with optional outputs, all GEMM transposes with alpha/beta, determinism, validation.
+#include <gtest/gtest.h>
+
+#include "lm/kernels/ref/matmul.h"
+#include "lm/ops/matmul.h"
+#include "ops/op_test_util.h"
+
+namespace lm::test {
+namespace {
+
+constexpr int64_t B = 2, T = 67, C = 37, OC = 53, N = B * T;
+
+TEST(OpsMatmul, ForwardMatchesReference) {
+  HostF32 x({B, T, C}, 1), w({OC, C}, 2), bias({OC}, 3);
+  for (bool with_bias : {true, false}) {
+    HostF32 out({B, T, OC}, 9.0f);  // overwritten, not accumulated
+    std::vector<float> expect(N * OC);
+    ops::matmul_forward(out.t(), x.t(), w.t(), with_bias ? bias.t() : Tensor{});
+    ref::matmul_forward(expect.data(), x.p(), w.p(), with_bias ? bias.p() : nullptr, N, C, OC);
+    EXPECT_LT(rel_err(out.v, expect), 1e-5) << with_bias;
+  }
+}
+
+TEST(OpsMatmul, BackwardAccumulatesLikeReference) {
+  HostF32 x({B, T, C}, 1), w({OC, C}, 2), dout({B, T, OC}, 4);
+  HostF32 dx({B, T, C}, 5), dw({OC, C}, 6), db({OC}, 7);
+  auto e_dx = dx.v, e_dw = dw.v, e_db = db.v;
+  ops::matmul_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t());
+  ref::matmul_backward(e_dx.data(), e_dw.data(), e_db.data(), dout.p(), x.p(), w.p(), N, C, OC);
+  EXPECT_LT(rel_err(dx.v, e_dx), 1e-5);
+  EXPECT_LT(rel_err(dw.v, e_dw), 1e-5);
+  EXPECT_LT(rel_err(db.v, e_db), 1e-5);
+  // Skipped outputs stay untouched; the others still accumulate.
+  auto before = dw.v;
+  ops::matmul_backward(Tensor{}, Tensor{}, db.t(), dout.t(), x.t(), w.t());
+  EXPECT_TRUE(bitwise_equal(dw.v, before));
+  ref::matmul_backward<float>(nullptr, nullptr, e_db.data(), dout.p(), x.p(), w.p(), N, C, OC);
+  EXPECT_LT(rel_err(db.v, e_db), 1e-5);
+}
+
+TEST(OpsMatmul, DeterministicAcrossRuns) {
+  HostF32 x({B, T, C}, 1), w({OC, C}, 2), bias({OC}, 3), dout({B, T, OC}, 4);
+  std::vector<float> first_out, first_dw;
+  for (int run = 0; run < 2; ++run) {
+    HostF32 out({B, T, OC}, 0.0f), dx({B, T, C}, 0.0f), dw({OC, C}, 0.0f), db({OC}, 0.0f);
+    ops::matmul_forward(out.t(), x.t(), w.t(), bias.t());
+    ops::matmul_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t());
+    if (run == 0) {
+      first_out = out.v;
+      first_dw = dw.v;
+    }
+    EXPECT_TRUE(bitwise_equal(out.v, first_out));
+    EXPECT_TRUE(bitwise_equal(dw.v, first_dw));
+  }
+}
+
+TEST(OpsMatmul, GemmAllTransposes) {
+  const int64_t M = 19, Nn = 23, K = 65;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      HostF32 a(ta ? Shape{K, M} : Shape{M, K}, 1), b(tb ? Shape{Nn, K} : Shape{K, Nn}, 2), c({M, Nn}, 3);
+      auto expect = c.v;
+      ops::gemm(c.t(), a.t(), b.t(), ta, tb, 0.5f, 2.0f);
+      ref::gemm<float>(ta, tb, M, Nn, K, 0.5f, a.p(), ta ? M : K, b.p(), tb ? K : Nn, 2.0f, expect.data(), Nn);
+      EXPECT_LT(rel_err(c.v, expect), 1e-5) << ta << tb;
+    }
+}
+
+TEST(OpsMatmul, RejectsBadShapes) {
+  HostF32 x({N, C}, 1), w({OC, C}, 2), bias({OC}, 3), out({N, OC}, 0.0f);
+  HostF32 w_bad({OC, C + 1}, 2), bias_bad({OC + 1}, 3), out_bad({N + 1, OC}, 0.0f);
+  EXPECT_THROW(ops::matmul_forward(out.t(), x.t(), w_bad.t(), bias.t()), Error);
+  EXPECT_THROW(ops::matmul_forward(out.t(), x.t(), w.t(), bias_bad.t()), Error);
+  EXPECT_THROW(ops::matmul_forward(out_bad.t(), x.t(), w.t(), bias.t()), Error);
+  EXPECT_THROW(ops::matmul_backward(x.t(), w.t(), bias.t(), out_bad.t(), x.t(), w.t()), Error);
+  EXPECT_THROW(ops::matmul_backward(x.t(), out.t(), bias.t(), out.t(), x.t(), w.t()), Error);  // dweight shape
+  EXPECT_THROW(ops::gemm(out.t(), x.t(), w.t(), false, false), Error);  // inner dims differ
+}
+
+}  // namespace
+}  // namespace lm::test
