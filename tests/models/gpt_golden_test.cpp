@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -20,13 +22,13 @@ namespace {
 
 std::string ref_dir(const std::string& name) { return test::source_dir() + "/tests/reference/" + name; }
 
-std::vector<float> read_vec(io::SafetensorsFile& f, const std::string& name, const Shape& s) {
+std::vector<float> read_vec(SafetensorsFile& f, const std::string& name, const Shape& s) {
   std::vector<float> v(static_cast<size_t>(s.numel()));
   f.read_f32(name, v.data(), s);
   return v;
 }
 
-OwnedTensor read_i32(io::SafetensorsFile& f, const std::string& name) {
+OwnedTensor read_i32(SafetensorsFile& f, const std::string& name) {
   Tensor t = f.tensor(name);
   EXPECT_EQ(t.dtype, DType::I32) << name;
   OwnedTensor o(t.shape, DType::I32);
@@ -54,7 +56,7 @@ TEST_P(GptGolden, LogitsLossAndGradients) {
   std::string dir = ref_dir(GetParam());
   auto model = models::load_model_dir(dir);
   auto& gpt = dynamic_cast<models::Gpt&>(*model);
-  io::SafetensorsFile vec(dir + "/vectors.safetensors");
+  SafetensorsFile vec(dir + "/vectors.safetensors");
   OwnedTensor ids = read_i32(vec, "input_ids"), targets = read_i32(vec, "targets");
   float loss = gpt.forward(ids.t, targets.t);
   Tensor logits = gpt.logits();
@@ -80,13 +82,13 @@ TEST_P(GptGolden, ThreeAdamWStepsWithDecayAndClipping) {
   std::string dir = ref_dir(GetParam());
   auto model = models::load_model_dir(dir);
   auto& gpt = dynamic_cast<models::Gpt&>(*model);
-  io::SafetensorsFile vec(dir + "/vectors.safetensors");
+  SafetensorsFile vec(dir + "/vectors.safetensors");
   OwnedTensor ids = read_i32(vec, "input_ids"), targets = read_i32(vec, "targets");
   train::AdamWConfig oc;
   oc.lr = 1e-2f;
   oc.beta1 = 0.9f;
   oc.beta2 = 0.95f;
-  oc.eps = 1e-8f;
+  oc.eps = 1e-6f;
   oc.weight_decay = 0.1f;
   oc.grad_clip = 1.0f;
   train::AdamW opt(gpt, oc);
@@ -100,11 +102,25 @@ TEST_P(GptGolden, ThreeAdamWStepsWithDecayAndClipping) {
   }
   auto specs = models::gpt_param_specs(gpt.config());
   auto plist = gpt.param_list();
+  double worst_max = 0, worst_rel = 0;
+  int64_t total_over = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     auto ref = read_vec(vec, "adamw." + specs[i].name, hf_shape(specs[i]));
     auto ours = to_hf_layout(specs[i], plist[i].param);
-    EXPECT_LT(test::max_abs_diff(ours.data(), ref.data(), static_cast<int64_t>(ref.size())), 1e-5) << specs[i].name;
+    // eps = 1e-6 keeps each entry's update Lipschitz in its gradient (lr/eps), so float32 gradient rounding cannot
+    // flip the direction of near-zero-gradient entries as it can with eps = 1e-8 (tests/reference/README.md).
+    const int64_t n = static_cast<int64_t>(ref.size());
+    int64_t over = 0;
+    for (int64_t k = 0; k < n; ++k) over += std::fabs(ours[k] - ref[k]) > 1e-5;
+    EXPECT_LT(test::max_abs_diff(ours.data(), ref.data(), n), 1e-5) << specs[i].name;
+    if (std::getenv("LM_VERBOSE")) std::printf("%s %.3g\n", specs[i].name.c_str(), test::max_abs_diff(ours.data(), ref.data(), n));
+    worst_max = std::max(worst_max, test::max_abs_diff(ours.data(), ref.data(), n));
+    worst_rel = std::max(worst_rel, test::rel_error(ours.data(), ref.data(), n));
+    total_over += over;
   }
+  RecordProperty("worst_max_abs", std::to_string(worst_max));
+  std::printf("adamw 3 steps: worst max abs %.3g, worst normwise rel %.3g, entries over 1e-5: %lld\n", worst_max,
+              worst_rel, static_cast<long long>(total_over));
 }
 
 TEST_P(GptGolden, SaveLoadRoundTripAndUnprefixedNames) {
@@ -117,21 +133,22 @@ TEST_P(GptGolden, SaveLoadRoundTripAndUnprefixedNames) {
   ASSERT_EQ(pa.numel(), pb.numel());
   EXPECT_EQ(std::memcmp(pa.data, pb.data, pa.nbytes()), 0);
   // The saved file has HF names, Conv1D layout, and no lm_head.weight (tied).
-  io::SafetensorsFile f(out + "/model.safetensors");
+  SafetensorsFile f(out + "/model.safetensors");
   EXPECT_FALSE(f.contains("lm_head.weight"));
   EXPECT_TRUE(f.contains("transformer.h.0.attn.c_attn.weight"));
   auto& g = dynamic_cast<models::Gpt&>(*a);
   EXPECT_EQ(f.tensor("transformer.h.0.attn.c_attn.weight").shape, (Shape{g.config().n_embd, 3 * g.config().n_embd}));
   // A bare GPT2Model save (no "transformer." prefix) with legacy attn.bias buffers loads to the same weights.
-  io::SafetensorsFile src(dir + "/model.safetensors");
-  std::vector<io::NamedTensor> renamed;
+  SafetensorsFile src(dir + "/model.safetensors");
+  std::vector<NamedTensor> renamed;
   std::vector<std::unique_ptr<OwnedTensor>> keep;
-  for (const auto& n : src.names()) renamed.push_back({n.substr(std::strlen("transformer.")), src.tensor(n)});
+  for (const auto& e : src.tensors())
+    renamed.push_back({e.name.substr(std::strlen("transformer.")), src.tensor(e.name)});
   auto buf = std::make_unique<OwnedTensor>(Shape{1, 1, 4, 4});
   renamed.push_back({"h.0.attn.bias", buf->t});
   keep.push_back(std::move(buf));
   std::string bare = test::temp_dir("gpt_bare_" + GetParam());
-  io::write_safetensors(bare + "/model.safetensors", renamed, {});
+  write_safetensors(bare + "/model.safetensors", renamed, {});
   write_file_atomic(bare + "/config.json", read_file(dir + "/config.json"));
   auto c = models::load_model_dir(bare);
   EXPECT_EQ(std::memcmp(c->flat_params().data, pa.data, pa.nbytes()), 0);

@@ -77,7 +77,7 @@ int run_forward(Args& a) {
   }
   gpt.forward(x.t, Tensor(), mask.t);
   Tensor logits = gpt.logits();
-  if (out) io::write_safetensors(*out, {{"logits", logits}}, {{"format", "pt"}});
+  if (out) write_safetensors(*out, {{"logits", logits}}, {{"format", "pt"}});
   if (json) {
     std::string s = "{\"logits\": ";
     int64_t off = 0;

@@ -209,7 +209,7 @@ void Gpt::init_weights(uint64_t seed) {
 }
 
 void Gpt::load_safetensors(const std::string& path) {
-  io::SafetensorsFile f(path);
+  SafetensorsFile f(path);
   bool prefixed = f.contains("transformer.wte.weight");
   LM_CHECK_AS(ErrorCode::BadFormat, prefixed || f.contains("wte.weight"),
               "{}: no wte.weight or transformer.wte.weight; not a GPT-2 checkpoint", path);
@@ -239,8 +239,8 @@ void Gpt::load_safetensors(const std::string& path) {
                 "{}: lm_head.weight differs from wte (untied LM head) which gpt2 does not support", path);
   }
   // Any other tensor that is not a known legacy buffer is an error: a silently ignored weight is a wrong model.
-  for (const auto& name : f.names()) {
-    std::string n = name;
+  for (const auto& e : f.tensors()) {
+    const std::string& n = e.name;
     if (n == "lm_head.weight") continue;
     if (n.size() > 9 && (n.compare(n.size() - 9, 9, "attn.bias") == 0)) continue;
     if (n.size() > 16 && (n.compare(n.size() - 16, 16, "attn.masked_bias") == 0)) continue;
@@ -259,7 +259,7 @@ void Gpt::save_hf(const std::string& dir) const {
   make_dirs(dir);
   // Conv1D weights are written transposed back to HF's (in, out) layout.
   std::vector<std::unique_ptr<OwnedTensor>> owned;
-  std::vector<io::NamedTensor> out;
+  std::vector<NamedTensor> out;
   GptParams& p = const_cast<GptParams&>(params_);
   for (const auto& s : specs_) {
     Tensor t = slot_of(p, s);
@@ -276,7 +276,7 @@ void Gpt::save_hf(const std::string& dir) const {
       out.push_back({s.name, t});
     }
   }
-  io::write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
+  write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
 }
 

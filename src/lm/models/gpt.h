@@ -120,7 +120,7 @@ class Gpt : public Model {
   // weight of each target's loss (default 1/num_targets of that forward, i.e. the mean). Grad accumulation over
   // micro-batches passes 1/total_targets_of_all_micro_batches.
   void backward(float dloss_scale = 0.0f);
-  Tensor logits() const { return logits_.slice0(0, cur_B_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
+  Tensor logits() const { return logits_.slice0(0, cur_B_ * cur_T_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
   int64_t last_num_targets() const { return last_targets_; }
 
   GptParams& params() { return params_; }
