@@ -3,6 +3,7 @@
 
 #include <expat.h>
 
+#include <cctype>
 #include <cstring>
 #include <exception>
 
