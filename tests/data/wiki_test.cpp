@@ -126,10 +126,13 @@ Second line.</text></revision></page>
 
 std::vector<WikiPage> read_pages(std::string_view data, const WikiDumpOptions& opt = {}) {
   std::vector<WikiPage> pages;
-  read_wiki_dump_memory(data, "test.xml", [&](const WikiPage& p, const WikiDumpStats&) {
-    pages.push_back(p);
-    return true;
-  }, opt);
+  read_wiki_dump_memory(
+      data, "test.xml",
+      [&](const WikiPage& p, const WikiDumpStats&) {
+        pages.push_back(p);
+        return true;
+      },
+      opt);
   return pages;
 }
 
@@ -162,10 +165,9 @@ TEST(WikiDump, StopsEarly) {
 }
 
 TEST(WikiDump, CallbackExceptionPropagates) {
-  EXPECT_THROW(read_wiki_dump_memory(kDump, "t",
-                                     [&](const WikiPage&, const WikiDumpStats&) -> bool {
-                                       throw std::runtime_error("boom");
-                                     }),
+  EXPECT_THROW(read_wiki_dump_memory(
+                   kDump, "t",
+                   [&](const WikiPage&, const WikiDumpStats&) -> bool { throw std::runtime_error("boom"); }),
                std::runtime_error);
 }
 
@@ -186,7 +188,8 @@ TEST(WikiDump, MalformedAndTruncatedXmlIsBadFormat) {
 
 TEST(WikiDump, SharedExcerpt) {
   LM_REQUIRE_SHARED_DATA();
-  std::string path = test::shared_data_dir() + "/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2";
+  std::string path = test::shared_data_dir() +
+                     "/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2";
   std::vector<std::string> titles;
   auto st = read_wiki_dump(path, [&](const WikiPage& p, const WikiDumpStats&) {
     EXPECT_EQ(p.ns, 0);
@@ -203,15 +206,15 @@ TEST(WikiDump, SharedExcerpt) {
 
 TEST(WikiDump, CutSharedExcerptNamesFileAndOffset) {
   LM_REQUIRE_SHARED_DATA();
-  std::string data = read_file(test::shared_data_dir() +
-                               "/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+  std::string data =
+      read_file(test::shared_data_dir() +
+                "/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
   std::string dir = test::temp_dir("wiki_cut");
   std::string path = dir + "/cut.xml.bz2";
   write_file_atomic(path, std::string_view(data).substr(0, data.size() / 2));
   int pages = 0;
-  std::string msg = error_of([&] {
-    read_wiki_dump(path, [&](const WikiPage&, const WikiDumpStats&) { return ++pages > 0; });
-  });
+  std::string msg = error_of(
+      [&] { read_wiki_dump(path, [&](const WikiPage&, const WikiDumpStats&) { return ++pages > 0; }); });
   EXPECT_GT(pages, 10);
   EXPECT_NE(msg.find("truncated bzip2 data in " + path), std::string::npos) << msg;
   EXPECT_NE(msg.find("compressed byte " + std::to_string(data.size() / 2)), std::string::npos) << msg;
@@ -236,7 +239,8 @@ TEST(Wikitext, TemplatesRefsCommentsAndTags) {
   EXPECT_EQ(clean_wikitext("{{Infobox person\n| name = {{nowrap|X {{small|Y}}}}\n| born = {{{1|}}}\n}}"
                            "'''X''' was born.{{citation needed|date=May 2020}}"),
             "X was born.");
-  EXPECT_EQ(clean_wikitext("A<ref name=\"a\">{{cite web|url=http://x}} [[y]]</ref> B<ref name=\"a\" /> C<REF>z</REF>."),
+  EXPECT_EQ(clean_wikitext(
+                "A<ref name=\"a\">{{cite web|url=http://x}} [[y]]</ref> B<ref name=\"a\" /> C<REF>z</REF>."),
             "A B C.");
   EXPECT_EQ(clean_wikitext("A <!-- hidden [[x]] --> B"), "A B");
   EXPECT_EQ(clean_wikitext("E = <math>mc^2</math>, see <gallery>\nA.jpg|x\n</gallery> ok"), "E =, see ok");
@@ -249,9 +253,18 @@ TEST(Wikitext, TemplatesRefsCommentsAndTags) {
   EXPECT_EQ(clean_wikitext("Unbalanced {{ template and ]] and [[ end"), "Unbalanced template and and end");
 }
 
+TEST(Wikitext, InlineTemplatesKeepTheirText) {
+  EXPECT_EQ(clean_wikitext("At {{convert|1500|mi|km}}, it is long; {{cvt|5|-|10|kg}} heavy."),
+            "At 1500 mi, it is long; 5–10 kg heavy.");
+  EXPECT_EQ(clean_wikitext("He said {{lang|fr|oui {{nowrap|merci}}}}{{snd}}twice{{cite|x=1}}."),
+            "He said oui merci – twice.");
+  EXPECT_EQ(clean_wikitext("{{{param|default}}} gone {{convert|{{{1}}}|m}}"), "gone m");
+}
+
 TEST(Wikitext, Entities) {
-  EXPECT_EQ(decode_html_entities("&amp; &lt;b&gt; &eacute;t&eacute; &#8212; &#x2014; &nbsp;x &bogus; &#xZZ; &"),
-            "& <b> été — —  x &bogus; &#xZZ; &");
+  EXPECT_EQ(
+      decode_html_entities("&amp; &lt;b&gt; &eacute;t&eacute; &#8212; &#x2014; &nbsp;x &bogus; &#xZZ; &"),
+      "& <b> été — —  x &bogus; &#xZZ; &");
   EXPECT_EQ(clean_wikitext("10&nbsp;km &ndash; caf&eacute;"), "10 km – café");
 }
 
@@ -284,18 +297,20 @@ struct CleanedDump {
 
 CleanedDump clean_file(const std::string& name) {
   CleanedDump d;
-  read_wiki_dump(test::shared_data_dir() + "/wikipedia/" + name, [&](const WikiPage& p, const WikiDumpStats&) {
-    d.pages.emplace_back(p.title, clean_wikitext(p.text));
-    return true;
-  });
+  read_wiki_dump(test::shared_data_dir() + "/wikipedia/" + name,
+                 [&](const WikiPage& p, const WikiDumpStats&) {
+                   d.pages.emplace_back(p.title, clean_wikitext(p.text));
+                   return true;
+                 });
   return d;
 }
 
 void expect_no_residue(const CleanedDump& d) {
   for (auto& [title, text] : d.pages) {
     for (const char* r : {"{{", "}}", "[[", "]]", "<ref", "{|", "|-", "'''", "<!--", "&amp;", "&nbsp;"})
-      EXPECT_EQ(text.find(r), std::string::npos) << title << " has residue " << r << " near: "
-                                                 << text.substr(text.find(r) > 80 ? text.find(r) - 80 : 0, 200);
+      EXPECT_EQ(text.find(r), std::string::npos)
+          << title << " has residue " << r
+          << " near: " << text.substr(text.find(r) > 80 ? text.find(r) - 80 : 0, 200);
   }
 }
 
@@ -317,11 +332,14 @@ TEST(Wikitext, SharedArticlesExcerpt) {
     EXPECT_NE(text_of(d, title).find(sentence), std::string::npos) << title << ": " << sentence;
   };
   has("Anarchism",
-      "Anarchism is a political philosophy that advocates self-governed societies based on voluntary institutions.");
-  has("Anarchism", "The first political philosopher to call himself an anarchist was Pierre-Joseph Proudhon, marking "
-                   "the formal birth of anarchism in the mid-nineteenth century.");
-  has("Algorithm", "In mathematics and computer science, an algorithm is a self-contained step-by-step set of "
-                   "operations to be performed.");
+      "Anarchism is a political philosophy that advocates self-governed societies based on voluntary "
+      "institutions.");
+  has("Anarchism",
+      "The first political philosopher to call himself an anarchist was Pierre-Joseph Proudhon, marking "
+      "the formal birth of anarchism in the mid-nineteenth century.");
+  has("Algorithm",
+      "In mathematics and computer science, an algorithm is a self-contained step-by-step set of "
+      "operations to be performed.");
   has("Algorithms (journal)", "The journal is published by MDPI and was established in 2008.");
   EXPECT_EQ(text_of(d, "Anarchism").rfind("Anarchism is", 0), 0u);
 }
@@ -331,11 +349,13 @@ TEST(Wikitext, SharedTableMarkupExcerpt) {
   auto d = clean_file("enwiki-table-markup.xml.bz2");
   ASSERT_EQ(d.pages.size(), 5u);
   expect_no_residue(d);
-  EXPECT_NE(text_of(d, "Economy of Estonia")
-                .find("The economy of Estonia is strongly influenced by developments in the Finnish and Swedish "
-                      "economies."),
-            std::string::npos);
-  EXPECT_NE(text_of(d, "Brahui language").find("Brahui is a Dravidian language spoken primarily by the Brahui people"),
+  EXPECT_NE(
+      text_of(d, "Economy of Estonia")
+          .find("The economy of Estonia is strongly influenced by developments in the Finnish and Swedish "
+                "economies."),
+      std::string::npos);
+  EXPECT_NE(text_of(d, "Brahui language")
+                .find("Brahui is a Dravidian language spoken primarily by the Brahui people"),
             std::string::npos);
 }
 

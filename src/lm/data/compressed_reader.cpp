@@ -16,10 +16,14 @@ namespace lm {
 
 const char* compression_name(Compression c) {
   switch (c) {
-    case Compression::None: return "plain";
-    case Compression::Bzip2: return "bzip2";
-    case Compression::Gzip: return "gzip";
-    case Compression::Zstd: return "zstd";
+    case Compression::None:
+      return "plain";
+    case Compression::Bzip2:
+      return "bzip2";
+    case Compression::Gzip:
+      return "gzip";
+    case Compression::Zstd:
+      return "zstd";
   }
   return "?";
 }
@@ -215,7 +219,8 @@ CompressedReader::CompressedReader(const std::string& path) : impl_(std::make_un
   impl_->start();
 }
 
-CompressedReader::CompressedReader(std::string_view data, std::string name) : impl_(std::make_unique<Impl>()) {
+CompressedReader::CompressedReader(std::string_view data, std::string name)
+    : impl_(std::make_unique<Impl>()) {
   impl_->name = std::move(name);
   impl_->in = data.data();
   impl_->avail = data.size();
@@ -237,10 +242,18 @@ size_t CompressedReader::read(char* out, size_t n) {
   if (m.done || n == 0) return 0;
   size_t got = 0;
   switch (m.comp) {
-    case Compression::None: got = m.read_plain(out, n); break;
-    case Compression::Bzip2: got = m.read_bz2(out, n); break;
-    case Compression::Gzip: got = m.done_gz ? 0 : m.read_gz(out, n); break;
-    case Compression::Zstd: got = m.read_zstd(out, n); break;
+    case Compression::None:
+      got = m.read_plain(out, n);
+      break;
+    case Compression::Bzip2:
+      got = m.read_bz2(out, n);
+      break;
+    case Compression::Gzip:
+      got = m.done_gz ? 0 : m.read_gz(out, n);
+      break;
+    case Compression::Zstd:
+      got = m.read_zstd(out, n);
+      break;
   }
   if (got == 0) m.done = true;
   m.produced += got;

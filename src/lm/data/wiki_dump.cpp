@@ -85,10 +85,15 @@ struct DumpParser {
 
   void chars(const char* s, int len) {
     switch (field) {
-      case Field::None: return;
-      case Field::Title: page.title.append(s, static_cast<size_t>(len)); return;
+      case Field::None:
+        return;
+      case Field::Title:
+        page.title.append(s, static_cast<size_t>(len));
+        return;
       case Field::Ns:
-      case Field::Id: num.append(s, static_cast<size_t>(len)); return;
+      case Field::Id:
+        num.append(s, static_cast<size_t>(len));
+        return;
       case Field::Text:
         if (page.text.size() + static_cast<size_t>(len) > opt.max_page_bytes)
           LM_THROW(ErrorCode::BadFormat, "page '{}' in {} exceeds {} bytes of text (uncompressed byte {})",
@@ -102,8 +107,9 @@ struct DumpParser {
     char* end = nullptr;
     std::string t = lower_trim(num);
     long long v = std::strtoll(t.c_str(), &end, 10);
-    LM_CHECK_AS(ErrorCode::BadFormat, !t.empty() && end && *end == 0, "bad <{}> value '{}' in {} (uncompressed byte {})",
-                what, num, src.name(), XML_GetCurrentByteIndex(xp));
+    LM_CHECK_AS(ErrorCode::BadFormat, !t.empty() && end && *end == 0,
+                "bad <{}> value '{}' in {} (uncompressed byte {})", what, num, src.name(),
+                XML_GetCurrentByteIndex(xp));
     return v;
   }
 
@@ -177,8 +183,9 @@ struct DumpParser {
     XML_Error code = XML_GetErrorCode(xp);
     LM_THROW(ErrorCode::BadFormat,
              "{} XML in {}: {} at line {} column {} (uncompressed byte {}, compressed byte {})",
-             at_end ? "truncated" : "malformed", src.name(), XML_ErrorString(code), XML_GetCurrentLineNumber(xp),
-             XML_GetCurrentColumnNumber(xp), XML_GetCurrentByteIndex(xp), src.compressed_offset());
+             at_end ? "truncated" : "malformed", src.name(), XML_ErrorString(code),
+             XML_GetCurrentLineNumber(xp), XML_GetCurrentColumnNumber(xp), XML_GetCurrentByteIndex(xp),
+             src.compressed_offset());
   }
 
   WikiDumpStats run() {

@@ -10,15 +10,16 @@
 namespace lm {
 
 struct WikitextOptions {
-  bool keep_headings = true;            // "== History ==" -> line "History"
-  bool keep_lists = true;               // "* item" -> line "item"
-  bool drop_reference_sections = true;  // References / External links / See also / Notes / Further reading ...
+  bool keep_headings = true;  // "== History ==" -> line "History"
+  bool keep_lists = true;     // "* item" -> line "item"
+  bool drop_reference_sections =
+      true;  // References / External links / See also / Notes / Further reading ...
 };
 
 std::string clean_wikitext(std::string_view wikitext, const WikitextOptions& opt = {});
 
-// Decodes named (&amp; &nbsp; &eacute; ...) and numeric (&#8212; &#x2014;) HTML entities; unknown or malformed
-// ones are kept verbatim. &nbsp; and friends become a plain space.
+// Decodes named (&amp; &nbsp; &eacute; ...) and numeric (&#8212; &#x2014;) HTML entities; unknown or
+// malformed ones are kept verbatim. &nbsp; and friends become a plain space.
 std::string decode_html_entities(std::string_view s);
 
 }  // namespace lm
