@@ -1,0 +1,447 @@
+// Data preparation pipeline: one reader thread (decompression + XML/text parsing) feeds batches of raw
+// documents through a bounded queue; the calling thread cleans and tokenizes each batch on all threads, then
+// appends the results in input order to the train/val shard writers inside a staging folder.
+#include "lm/data/prepare.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/progress.h"
+#include "lm/core/threads.h"
+#include "lm/data/compressed_reader.h"
+#include "lm/data/shard.h"
+#include "lm/data/wiki_dump.h"
+#include "lm/data/wikitext.h"
+
+namespace lm {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RawDoc {
+  std::string title, text;
+  bool wikitext = false;
+};
+
+struct Batch {
+  std::vector<RawDoc> docs;
+  uint64_t input_bytes = 0;  // cumulative input consumed when the batch was cut (for progress)
+  uint64_t uncompressed_bytes = 0;
+};
+
+// Bounded single-producer single-consumer queue; cancel() unblocks the producer when the consumer fails.
+class BatchQueue {
+ public:
+  bool push(Batch&& b) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return q_.size() < kCapacity || cancelled_; });
+    if (cancelled_) return false;
+    q_.push_back(std::move(b));
+    cv_.notify_all();
+    return true;
+  }
+  bool pop(Batch& b) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    b = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void close() {
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void cancel() {
+    std::lock_guard<std::mutex> lk(mu_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+  bool cancelled() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return cancelled_;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 3;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> q_;
+  bool closed_ = false, cancelled_ = false;
+};
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Train or val token stream: rotates shards every `cap` tokens, staged in `dir`.
+class SplitWriter {
+ public:
+  SplitWriter(std::string dir, std::string split, uint32_t dtype, uint32_t vocab, int32_t eos, uint64_t cap)
+      : dir_(std::move(dir)), split_(std::move(split)), dtype_(dtype), vocab_(vocab), eos_(eos), cap_(cap) {}
+  void write(const std::vector<int32_t>& ids, size_t begin, size_t end, bool add_eos,
+             bool counts_as_document) {
+    if (!w_) {
+      std::string name = fmt::format("{}_{:06d}.bin", split_, names_.size());
+      names_.push_back(name);
+      w_ = std::make_unique<ShardWriter>(dir_ + "/" + name, dtype_, vocab_, eos_);
+    }
+    w_->append(ids.data() + begin, end - begin);
+    if (add_eos && eos_ >= 0) w_->append(&eos_, 1);
+    if (counts_as_document) {
+      w_->add_documents(1);
+      ++documents;
+    }
+    tokens += end - begin + (add_eos && eos_ >= 0 ? 1 : 0);
+    if (w_->tokens() >= cap_) finish_shard();
+  }
+  void finish_shard() {
+    if (w_) w_->commit();
+    w_.reset();
+  }
+  const std::vector<std::string>& names() const { return names_; }
+  uint64_t tokens = 0;
+  int64_t documents = 0;
+
+ private:
+  std::string dir_, split_;
+  uint32_t dtype_, vocab_;
+  int32_t eos_;
+  uint64_t cap_;
+  std::unique_ptr<ShardWriter> w_;
+  std::vector<std::string> names_;
+};
+
+struct Prepared {
+  std::string title;
+  std::vector<int32_t> ids;
+  uint64_t index = 0;
+};
+
+const char* format_name(InputFormat f) {
+  switch (f) {
+    case InputFormat::Auto:
+      return "auto";
+    case InputFormat::Wikipedia:
+      return "wikipedia";
+    case InputFormat::Text:
+      return "text";
+    case InputFormat::Jsonl:
+      return "jsonl";
+  }
+  return "?";
+}
+
+}  // namespace
+
+InputFormat parse_input_format(const std::string& s) {
+  if (s == "auto") return InputFormat::Auto;
+  if (s == "wikipedia") return InputFormat::Wikipedia;
+  if (s == "text") return InputFormat::Text;
+  if (s == "jsonl") return InputFormat::Jsonl;
+  LM_THROW(ErrorCode::InvalidArgument, "unknown input format '{}' (expected auto, wikipedia, text or jsonl)",
+           s);
+}
+
+InputFormat detect_input_format(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  for (const char* ext : {".jsonl", ".ndjson"})
+    for (const char* z : {"", ".gz", ".bz2", ".zst", ".zstd"})
+      if (ends_with(name, std::string(ext) + z)) return InputFormat::Jsonl;
+  CompressedReader r(path);
+  std::string head(4096, '\0');
+  size_t got = 0;
+  try {
+    size_t n;
+    while (got < head.size() && (n = r.read(head.data() + got, head.size() - got)) > 0) got += n;
+  } catch (const Error&) {
+    // A corrupt file is reported by the real reader with full context.
+  }
+  head.resize(got);
+  size_t i = 0;
+  if (head.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;
+  while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
+  if (head.compare(i, 5, "<?xml") == 0) {
+    size_t e = head.find("?>", i);
+    i = e == std::string::npos ? head.size() : e + 2;
+    while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
+  }
+  if (head.compare(i, 10, "<mediawiki") == 0) return InputFormat::Wikipedia;
+  return InputFormat::Text;
+}
+
+bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, double val_fraction) {
+  if (val_fraction <= 0) return false;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : title) h = (h ^ c) * 0x100000001b3ull;
+  h = splitmix64(h ^ splitmix64(index ^ splitmix64(seed)));
+  double u = static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
+  return u < val_fraction;
+}
+
+PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
+  LM_CHECK(!opt.inputs.empty(), "prepare: no --input given");
+  LM_CHECK(!opt.out_dir.empty(), "prepare: no --out given");
+  LM_CHECK(opt.val_fraction >= 0 && opt.val_fraction < 1, "--val-fraction must be in [0, 1), got {}",
+           opt.val_fraction);
+  LM_CHECK(opt.shard_tokens > 0, "shard size must be positive");
+  std::vector<std::string> files = expand_inputs(opt.inputs);
+  std::vector<InputFormat> formats;
+  uint64_t total_input = 0;
+  for (const auto& f : files) {
+    formats.push_back(opt.format == InputFormat::Auto ? detect_input_format(f) : opt.format);
+    std::error_code ec;
+    total_input += fs::file_size(f, ec);
+  }
+
+  int64_t vocab = tok.vocab_size();
+  LM_CHECK(vocab > 0 && vocab <= (int64_t{1} << 31), "tokenizer vocab size {} out of range", vocab);
+  uint32_t dtype = shard_dtype_for_vocab(vocab);
+  int32_t eos = tok.eos_id().value_or(-1);
+
+  make_dirs(opt.out_dir);
+  std::random_device rd;
+  std::string staging = fmt::format("{}/.prepare-tmp-{}-{:x}", opt.out_dir, ::getpid(), rd());
+  make_dirs(staging);
+  struct StagingGuard {
+    std::string dir;
+    ~StagingGuard() {
+      std::error_code ec;
+      if (!dir.empty()) fs::remove_all(dir, ec);
+    }
+  } staging_guard{staging};
+
+  PrepareStats st;
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<AtomicFile> text_out;
+  if (!opt.text_out.empty()) text_out = std::make_unique<AtomicFile>(opt.text_out);
+  SplitWriter train(staging, "train", dtype, static_cast<uint32_t>(vocab), eos, opt.shard_tokens);
+  SplitWriter val(staging, "val", dtype, static_cast<uint32_t>(vocab), eos, opt.shard_tokens);
+
+  // ---- reader thread ----
+  BatchQueue queue;
+  std::exception_ptr reader_error;
+  std::atomic<uint64_t> uncompressed{0};
+  std::thread reader([&] {
+    try {
+      constexpr size_t kBatchBytes = 8 << 20;
+      Batch batch;
+      size_t batch_bytes = 0;
+      uint64_t done_before = 0;  // input bytes of finished files
+      uint64_t unc_base = 0;     // parsed bytes of finished files
+      int64_t ndocs = 0;
+      bool stop = false;
+      auto add = [&](RawDoc&& d, uint64_t input_pos) -> bool {
+        batch_bytes += d.text.size();
+        batch.docs.push_back(std::move(d));
+        ++ndocs;
+        if (batch_bytes >= kBatchBytes || batch.docs.size() >= 4096) {
+          batch.input_bytes = input_pos;
+          batch.uncompressed_bytes = uncompressed.load();
+          if (!queue.push(std::move(batch))) return false;
+          batch = Batch{};
+          batch_bytes = 0;
+        }
+        if (opt.max_documents >= 0 && ndocs >= opt.max_documents) stop = true;
+        return !stop;
+      };
+      for (size_t fi = 0; fi < files.size() && !stop && !queue.cancelled(); ++fi) {
+        const std::string& f = files[fi];
+        std::error_code ec;
+        uint64_t fsize = fs::file_size(f, ec);
+        if (formats[fi] == InputFormat::Wikipedia) {
+          WikiDumpOptions wo;
+          wo.skip_disambiguation = opt.skip_disambiguation;
+          WikiDumpStats ws = read_wiki_dump(
+              f,
+              [&](const WikiPage& p, const WikiDumpStats& s) {
+                uncompressed.store(unc_base + s.uncompressed_bytes);
+                return add(RawDoc{p.title, p.text, true}, done_before + s.compressed_bytes);
+              },
+              wo);
+          unc_base += ws.uncompressed_bytes;
+          uncompressed.store(unc_base);
+        } else {
+          uint64_t file_text = 0;
+          auto fn = [&](Document& d) {
+            file_text += d.text.size();
+            uncompressed.store(unc_base + file_text);
+            return add(RawDoc{std::move(d.title), std::move(d.text), false}, done_before);
+          };
+          unc_base += formats[fi] == InputFormat::Jsonl ? read_jsonl_file(f, fn)
+                                                        : read_text_file(f, opt.text_split, fn);
+          uncompressed.store(unc_base);
+        }
+        done_before += fsize;
+      }
+      batch.input_bytes = done_before;
+      batch.uncompressed_bytes = uncompressed.load();
+      if (!batch.docs.empty()) queue.push(std::move(batch));
+    } catch (...) {
+      reader_error = std::current_exception();
+    }
+    queue.close();
+  });
+  struct JoinGuard {
+    std::thread& t;
+    BatchQueue& q;
+    ~JoinGuard() {
+      q.cancel();
+      if (t.joinable()) t.join();
+    }
+  } join_guard{reader, queue};
+
+  // ---- clean + tokenize in parallel, write in order ----
+  std::unique_ptr<Progress> progress;
+  if (opt.progress)
+    progress = std::make_unique<Progress>("prepare", static_cast<double>(total_input) / 1e6, "MB");
+  int threads = opt.threads > 0 ? opt.threads : hardware_threads();
+  std::optional<Prepared> pending;  // the latest document is held back: see the end of the loop
+  uint64_t doc_index = 0;
+  auto flush = [&](Prepared& p) {
+    bool to_val = is_val_document(p.title, p.index, opt.seed, opt.val_fraction);
+    (to_val ? val : train).write(p.ids, 0, p.ids.size(), true, true);
+  };
+  Batch batch;
+  std::vector<std::string> texts;
+  std::vector<std::vector<int32_t>> ids;
+  while (queue.pop(batch)) {
+    size_t n = batch.docs.size();
+    texts.assign(n, std::string());
+    ids.assign(n, std::vector<int32_t>());
+    parallel_for(
+        static_cast<int64_t>(n),
+        [&](int64_t b, int64_t e, int) {
+          for (int64_t i = b; i < e; ++i) {
+            RawDoc& d = batch.docs[static_cast<size_t>(i)];
+            std::string& t = texts[static_cast<size_t>(i)];
+            t = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
+            bool blank = t.find_first_not_of(" \t\r\n") == std::string::npos;
+            if (!blank) ids[static_cast<size_t>(i)] = tok.encode(t, false);
+          }
+        },
+        threads);
+    for (size_t i = 0; i < n; ++i) {
+      if (ids[i].empty()) {
+        ++st.skipped_empty;
+        continue;
+      }
+      if (text_out) {
+        Json j{{"title", batch.docs[i].title}, {"text", texts[i]}};
+        text_out->write(j.dump(-1, ' ', false, Json::error_handler_t::replace));
+        text_out->write("\n");
+      }
+      if (pending) flush(*pending);
+      pending = Prepared{std::move(batch.docs[i].title), std::move(ids[i]), doc_index++};
+    }
+    st.input_bytes = batch.input_bytes;
+    if (progress)
+      progress->update(static_cast<double>(batch.input_bytes) / 1e6,
+                       fmt::format("{} docs, {} tokens, {:.1f} MB text", doc_index, train.tokens + val.tokens,
+                                   static_cast<double>(batch.uncompressed_bytes) / 1e6));
+  }
+  if (reader_error) std::rethrow_exception(reader_error);
+  LM_CHECK(pending.has_value(), "prepare: the input holds no documents with text ({} read)", files.size());
+
+  // The last document decides the corner cases: a one-document corpus is split by position (last tokens to
+  // val); otherwise, if hashing sent nothing to val, the last document goes there so val is never empty.
+  st.split_mode = "document";
+  if (doc_index == 1 && opt.val_fraction > 0 && pending->ids.size() >= 2) {
+    st.split_mode = "position";
+    size_t n = pending->ids.size();
+    size_t nval = std::clamp<size_t>(
+        static_cast<size_t>(std::llround(static_cast<double>(n) * opt.val_fraction)), 1, n - 1);
+    train.write(pending->ids, 0, n - nval, false, true);
+    val.write(pending->ids, n - nval, n, true, true);
+  } else if (opt.val_fraction > 0 && val.documents == 0) {
+    val.write(pending->ids, 0, pending->ids.size(), true, true);
+  } else {
+    flush(*pending);
+  }
+  train.finish_shard();
+  val.finish_shard();
+
+  st.documents = static_cast<int64_t>(doc_index);
+  st.train_documents = train.documents;
+  st.val_documents = val.documents;
+  st.train_tokens = train.tokens;
+  st.val_tokens = val.tokens;
+  st.uncompressed_bytes = uncompressed.load();
+  st.input_bytes = total_input;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  tok.save(staging + "/tokenizer");
+  Json meta{{"format", "lmcpp-token-shards"},
+            {"version", 1},
+            {"documents", st.documents},
+            {"train_documents", st.train_documents},
+            {"val_documents", st.val_documents},
+            {"tokens", st.train_tokens + st.val_tokens},
+            {"train_tokens", st.train_tokens},
+            {"val_tokens", st.val_tokens},
+            {"train_shards", train.names()},
+            {"val_shards", val.names()},
+            {"split", st.split_mode},
+            {"val_fraction", opt.val_fraction},
+            {"seed", opt.seed},
+            {"tokenizer", opt.tokenizer_name},
+            {"tokenizer_type", tok.type()},
+            {"tokenizer_dir", "tokenizer"},
+            {"vocab_size", vocab},
+            {"dtype", dtype == 2 ? "uint16" : "uint32"},
+            {"eos_id", eos >= 0 ? Json(eos) : Json(nullptr)},
+            {"skipped_empty_documents", st.skipped_empty},
+            {"input_format", format_name(opt.format)},
+            {"inputs", opt.inputs},
+            {"input_bytes", st.input_bytes},
+            {"text_bytes", st.uncompressed_bytes}};
+  st.meta = meta;
+
+  // Publish: old shards of a previous run are removed, staged files renamed in, meta.json written last.
+  for (auto& e : fs::directory_iterator(opt.out_dir)) {
+    std::string name = e.path().filename().string();
+    if ((name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && ends_with(name, ".bin"))
+      fs::remove(e.path());
+  }
+  for (const auto* w : {&train, &val})
+    for (const auto& name : w->names()) fs::rename(staging + "/" + name, opt.out_dir + "/" + name);
+  if (fs::exists(staging + "/tokenizer")) {
+    fs::remove_all(opt.out_dir + "/tokenizer");
+    fs::rename(staging + "/tokenizer", opt.out_dir + "/tokenizer");
+  }
+  fsync_dir(opt.out_dir);
+  write_file_atomic(opt.out_dir + "/meta.json", meta.dump(2) + "\n");
+  if (text_out) text_out->commit();
+  if (progress)
+    progress->finish(
+        fmt::format("{} docs, {} train + {} val tokens, {:.1f} MB text ({:.1f} MB/s)", st.documents,
+                    st.train_tokens, st.val_tokens, static_cast<double>(st.uncompressed_bytes) / 1e6,
+                    static_cast<double>(st.uncompressed_bytes) / 1e6 / std::max(st.seconds, 1e-9)));
+  return st;
+}
+
+}  // namespace lm

@@ -1,0 +1,56 @@
+// `lmcpp prepare`: documents (Wikipedia dumps, plain text, JSON Lines) -> cleaned text -> token ids on all
+// threads (output in input order) -> train/val token shards + meta.json (+ optional cleaned JSON Lines).
+// Each document is followed by the tokenizer's end-of-text id. Everything is staged in a temporary folder and
+// moved into place only after the whole input was read: an error leaves no partial shard behind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lm/core/json.h"
+#include "lm/data/text_input.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm {
+
+enum class InputFormat { Auto, Wikipedia, Text, Jsonl };
+
+InputFormat parse_input_format(const std::string& s);  // "auto" | "wikipedia" | "text" | "jsonl"
+// Format of one file for --format auto: JSON Lines by name (.jsonl/.ndjson, any compression suffix),
+// MediaWiki XML by content (<mediawiki after an optional <?xml ...?>), plain text otherwise.
+InputFormat detect_input_format(const std::string& path);
+
+struct PrepareOptions {
+  std::vector<std::string> inputs;  // files or folders
+  std::string out_dir;
+  InputFormat format = InputFormat::Auto;
+  double val_fraction =
+      0.01;              // documents hashed below this go to val; a single document is split by position
+  std::string text_out;  // optional JSON Lines {"title", "text"} of the cleaned documents
+  TextSplit text_split = TextSplit::PerFile;
+  bool skip_disambiguation = false;
+  uint64_t seed = 0;
+  int threads = 0;  // <= 0: all hardware threads
+  uint64_t shard_tokens = 100'000'000;
+  int64_t max_documents = -1;  // stop after this many kept documents (< 0: all)
+  bool progress = true;        // progress line on stderr
+  std::string tokenizer_name;  // recorded in meta.json (e.g. the tokenizer directory)
+};
+
+struct PrepareStats {
+  int64_t documents = 0, train_documents = 0, val_documents = 0, skipped_empty = 0;
+  uint64_t train_tokens = 0, val_tokens = 0;
+  uint64_t input_bytes = 0;         // bytes read from the input files (compressed size for dumps)
+  uint64_t uncompressed_bytes = 0;  // XML / text bytes parsed
+  double seconds = 0;
+  std::string split_mode;  // "document" or "position"
+  Json meta;               // the meta.json written
+};
+
+PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tokenizer);
+
+// Deterministic train/val assignment of document `index` titled `title`.
+bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, double val_fraction);
+
+}  // namespace lm
