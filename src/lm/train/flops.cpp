@@ -1,0 +1,46 @@
+// FLOP counts and the sgemm peak measurement.
+#include "lm/train/flops.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "lm/core/buffer.h"
+#include "lm/ops/matmul.h"
+
+namespace lm::train {
+
+namespace {
+double matmul_params(const models::GptConfig& c) {
+  const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
+  const double I = static_cast<double>(c.inner()), V = static_cast<double>(c.vocab_size);
+  return L * (3 * C * C + C * C + 2 * C * I) + V * C;
+}
+}  // namespace
+
+double gpt_train_flops_per_token(const models::GptConfig& c, int64_t T) {
+  return 6.0 * matmul_params(c) + 6.0 * static_cast<double>(c.n_layer) * static_cast<double>(T) *
+                                      static_cast<double>(c.n_embd);
+}
+
+double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T) {
+  return 2.0 * matmul_params(c) + 2.0 * static_cast<double>(c.n_layer) * static_cast<double>(T) *
+                                      static_cast<double>(c.n_embd);
+}
+
+double measure_sgemm_peak() {
+  const int64_t M = 2048, N = 2048, K = 1024;
+  OwnedTensor a(Shape{M, K}), b(Shape{N, K}), c(Shape{M, N});
+  for (int64_t i = 0; i < a.numel(); ++i) a.f32()[i] = 0.001f * static_cast<float>(i % 97);
+  for (int64_t i = 0; i < b.numel(); ++i) b.f32()[i] = 0.001f * static_cast<float>(i % 89);
+  std::vector<double> t;
+  for (int r = 0; r < 7; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    ops::gemm(c.t, a.t, b.t, false, true);
+    if (r > 1) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * M * N * K / t[t.size() / 2];
+}
+
+}  // namespace lm::train

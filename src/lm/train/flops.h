@@ -1,0 +1,18 @@
+// FLOP accounting and the machine's GEMM peak, for MFU: training FLOPs per token are 6N for the weight matmuls
+// (N = non-embedding matmul parameters + the LM head) plus 6·L·T·C for attention (QKᵀ and AV, forward and
+// backward, causal counted in full as the PaLM appendix does).
+#pragma once
+
+#include <cstdint>
+
+#include "lm/models/gpt.h"
+
+namespace lm::train {
+
+double gpt_train_flops_per_token(const models::GptConfig& c, int64_t T);
+// Forward-only FLOPs per token at context length T (2N + 2·L·T·C).
+double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T);
+// Median FLOP/s of the library's sgemm on a 2048×2048×1024 product with the current thread count (~0.3 s).
+double measure_sgemm_peak();
+
+}  // namespace lm::train

@@ -1,0 +1,513 @@
+// The training loop, checkpoints and resume. Determinism: the data order is a function of (seed, epoch, step),
+// dropout masks of (seed, step, site), and CPU kernels are bitwise reproducible for a thread count, so a resumed
+// run continues exactly as an uninterrupted one would.
+#include "lm/train/trainer.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/log.h"
+#include "lm/core/progress.h"
+#include "lm/core/threads.h"
+#include "lm/data/gpt_loader.h"
+#include "lm/io/safetensors.h"
+#include "lm/models/gpt.h"
+#include "lm/tokenize/tokenizer.h"
+#include "lm/train/flops.h"
+#include "lm/train/metrics.h"
+
+namespace lm::train {
+
+std::atomic<bool> g_stop_requested{false};
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string> kKeys = {
+    "model", "init", "data", "batch_size", "seq_len", "grad_accum", "max_steps", "max_tokens", "max_time",
+    "lr", "min_lr", "lr_schedule", "warmup_steps", "decay_fraction", "beta1", "beta2", "eps", "weight_decay",
+    "grad_clip", "dropout", "seed", "threads", "eval_every", "eval_batches", "save_every", "keep_last",
+    "keep_best", "early_stopping_patience", "early_stopping_min_delta", "log_every", "shuffle", "max_nonfinite",
+    "comment"};
+
+template <typename T>
+T get(const Json& j, const char* key, T def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  try {
+    return j[key].get<T>();
+  } catch (const std::exception&) {
+    LM_THROW(ErrorCode::InvalidArgument, "train config: \"{}\" has the wrong type: {}", key, j[key].dump());
+  }
+}
+
+std::string step_dir_name(int64_t step) { return fmt::format("step_{:08d}", step); }
+
+// Newest complete checkpoint (a step_N directory holding trainer_state.json), or "" if none.
+std::string newest_checkpoint(const std::string& out_dir, int64_t* step) {
+  std::string ck = path_join(out_dir, "checkpoints");
+  if (!is_directory(ck)) return "";
+  std::string best;
+  int64_t best_step = -1;
+  for (const auto& e : fs::directory_iterator(ck)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("step_", 0) != 0 || !e.is_directory()) continue;
+    if (!file_exists((e.path() / "trainer_state.json").string())) continue;
+    int64_t s = std::atoll(n.c_str() + 5);
+    if (s > best_step) {
+      best_step = s;
+      best = e.path().string();
+    }
+  }
+  *step = best_step;
+  return best;
+}
+
+void remove_tree(const std::string& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+}
+
+// Writes an HF model directory (model + tokenizer) into `dir` atomically: a temporary sibling is filled, fsynced
+// and renamed over the old one.
+void write_dir_atomically(const std::string& dir, const std::function<void(const std::string&)>& fill) {
+  std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  remove_tree(tmp);
+  make_dirs(tmp);
+  fill(tmp);
+  fsync_dir(tmp);
+  std::string old = dir + ".old-" + std::to_string(::getpid());
+  bool had = is_directory(dir);
+  if (had) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fsync_dir(fs::path(dir).parent_path().string());
+  if (had) remove_tree(old);
+}
+
+}  // namespace
+
+Json apply_overrides(Json config, const std::vector<std::string>& sets) {
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    LM_CHECK(eq != std::string::npos && eq > 0, "--set expects key=value, got '{}'", s);
+    std::string key = s.substr(0, eq), val = s.substr(eq + 1);
+    Json v;
+    try {
+      v = Json::parse(val);
+    } catch (...) {
+      v = val;
+    }
+    Json* node = &config;
+    size_t start = 0;
+    for (;;) {
+      size_t dot = key.find('.', start);
+      std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      LM_CHECK(!part.empty(), "--set: empty key component in '{}'", key);
+      if (dot == std::string::npos) {
+        (*node)[part] = v;
+        break;
+      }
+      if (!node->contains(part) || !(*node)[part].is_object()) (*node)[part] = Json::object();
+      node = &(*node)[part];
+      start = dot + 1;
+    }
+  }
+  return config;
+}
+
+TrainConfig TrainConfig::from_json(const Json& j) {
+  LM_CHECK(j.is_object(), "train config must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    LM_CHECK(kKeys.count(it.key()), "train config: unknown key \"{}\"", it.key());
+  TrainConfig c;
+  c.raw = j;
+  if (j.contains("model")) {
+    LM_CHECK(j["model"].is_object(), "train config: \"model\" must be an HF-style config object");
+    c.model = j["model"];
+  }
+  c.init = get<std::string>(j, "init", "");
+  LM_CHECK(c.model.is_null() != c.init.empty(), "train config: give exactly one of \"model\" or \"init\"");
+  c.data = get<std::string>(j, "data", "");
+  LM_CHECK(!c.data.empty(), "train config: \"data\" (a directory written by lmcpp prepare) is required");
+  c.batch_size = get<int64_t>(j, "batch_size", c.batch_size);
+  c.seq_len = get<int64_t>(j, "seq_len", c.seq_len);
+  c.grad_accum = get<int64_t>(j, "grad_accum", c.grad_accum);
+  c.max_steps = get<int64_t>(j, "max_steps", c.max_steps);
+  c.max_tokens = get<int64_t>(j, "max_tokens", c.max_tokens);
+  c.max_time_s = get<double>(j, "max_time", c.max_time_s);
+  c.schedule.lr = get<double>(j, "lr", 6e-4);
+  c.schedule.min_lr = get<double>(j, "min_lr", c.schedule.lr * 0.1);
+  c.schedule.kind = get<std::string>(j, "lr_schedule", "cosine");
+  c.schedule.warmup_steps = get<int64_t>(j, "warmup_steps", 0);
+  c.schedule.decay_fraction = get<double>(j, "decay_fraction", 0.2);
+  c.adamw.beta1 = get<float>(j, "beta1", 0.9f);
+  c.adamw.beta2 = get<float>(j, "beta2", 0.95f);
+  c.adamw.eps = get<float>(j, "eps", 1e-8f);
+  c.adamw.weight_decay = get<float>(j, "weight_decay", 0.1f);
+  c.adamw.grad_clip = get<float>(j, "grad_clip", 1.0f);
+  if (j.contains("dropout") && !j["dropout"].is_null()) c.dropout = get<float>(j, "dropout", 0.0f);
+  c.seed = get<uint64_t>(j, "seed", c.seed);
+  c.threads = get<int>(j, "threads", 0);
+  c.eval_every = get<int64_t>(j, "eval_every", 0);
+  c.eval_batches = get<int64_t>(j, "eval_batches", c.eval_batches);
+  c.save_every = get<int64_t>(j, "save_every", 0);
+  c.keep_last = get<int64_t>(j, "keep_last", c.keep_last);
+  c.keep_best = get<bool>(j, "keep_best", true);
+  c.early_stopping_patience = get<int64_t>(j, "early_stopping_patience", 0);
+  c.early_stopping_min_delta = get<double>(j, "early_stopping_min_delta", 0.0);
+  c.log_every = get<int64_t>(j, "log_every", 1);
+  c.shuffle = get<bool>(j, "shuffle", true);
+  c.max_nonfinite = get<int64_t>(j, "max_nonfinite", 5);
+  LM_CHECK(c.batch_size >= 1 && c.seq_len >= 1 && c.grad_accum >= 1, "train config: batch_size, seq_len and "
+           "grad_accum must be >= 1");
+  LM_CHECK(c.max_steps >= 1, "train config: max_steps must be >= 1");
+  LM_CHECK(c.eval_every >= 0 && c.save_every >= 0 && c.eval_batches >= 1 && c.keep_last >= 1 && c.log_every >= 1,
+           "train config: eval_every/save_every >= 0, eval_batches/keep_last/log_every >= 1");
+  LM_CHECK(!c.dropout || (*c.dropout >= 0 && *c.dropout < 1), "train config: dropout must be in [0, 1)");
+  LM_CHECK(c.adamw.beta1 >= 0 && c.adamw.beta1 < 1 && c.adamw.beta2 >= 0 && c.adamw.beta2 < 1 && c.adamw.eps > 0,
+           "train config: betas must be in [0, 1) and eps > 0");
+  c.schedule.max_steps = c.max_steps;
+  c.schedule.validate();
+  return c;
+}
+
+namespace {
+
+class Trainer {
+ public:
+  Trainer(const TrainConfig& cfg, const std::string& out) : cfg_(cfg), out_(out) {}
+  TrainResult run();
+
+ private:
+  void build_model(const std::string& resume_dir);
+  double evaluate();
+  void save_checkpoint(int64_t step);
+  void save_model_dir(const std::string& dir);
+  void prune_checkpoints();
+
+  TrainConfig cfg_;
+  std::string out_;
+  Json data_meta_;
+  std::string tokenizer_dir_;
+  std::unique_ptr<models::Gpt> model_;
+  std::unique_ptr<AdamW> opt_;
+  std::unique_ptr<GptLoader> loader_;
+  int64_t step_ = 0, tokens_ = 0;
+  double best_val_ = INFINITY;
+  int64_t best_step_ = -1, bad_evals_ = 0, nonfinite_streak_ = 0;
+  double elapsed_before_ = 0;
+};
+
+void Trainer::build_model(const std::string& resume_dir) {
+  Json mcfg;
+  if (!resume_dir.empty()) {
+    mcfg = read_json_file(path_join(resume_dir, "config.json"));
+  } else if (!cfg_.init.empty()) {
+    mcfg = read_json_file(path_join(cfg_.init, "config.json"));
+  } else {
+    mcfg = cfg_.model;
+    if (!mcfg.contains("model_type")) mcfg["model_type"] = "gpt2";
+    if (!mcfg.contains("vocab_size") && data_meta_.contains("vocab_size")) mcfg["vocab_size"] = data_meta_["vocab_size"];
+    if (!mcfg.contains("n_positions")) mcfg["n_positions"] = cfg_.seq_len;
+    if (data_meta_.contains("eos_id") && data_meta_["eos_id"].is_number_integer()) {
+      if (!mcfg.contains("eos_token_id")) mcfg["eos_token_id"] = data_meta_["eos_id"];
+      if (!mcfg.contains("bos_token_id")) mcfg["bos_token_id"] = data_meta_["eos_id"];
+    }
+    // Training from scratch: dropout defaults to 0 unless configured (HF's GPT-2 default 0.1 is for its 124M).
+    for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"})
+      if (!mcfg.contains(k)) mcfg[k] = 0.0;
+  }
+  if (cfg_.dropout)
+    for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) mcfg[k] = *cfg_.dropout;
+  LM_CHECK_AS(ErrorCode::Unsupported, mcfg.value("model_type", "gpt2") == "gpt2",
+              "lmcpp train pretrains gpt2 models in this version; model_type {} is not supported yet",
+              mcfg.value("model_type", std::string("?")));
+  models::GptConfig gc = models::GptConfig::from_hf(mcfg);
+  LM_CHECK_AS(ErrorCode::Unsupported, gc.attn_pdrop == 0 && gc.resid_pdrop == 0 && gc.embd_pdrop == 0,
+              "dropout > 0 is not supported by the trainer yet; set \"dropout\": 0 in the train config");
+  LM_CHECK(cfg_.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg_.seq_len,
+           gc.n_positions);
+  if (data_meta_.contains("vocab_size") && data_meta_["vocab_size"].is_number_integer())
+    LM_CHECK(data_meta_["vocab_size"].get<int64_t>() <= gc.vocab_size,
+             "the data's tokenizer has {} tokens but the model's vocab_size is {}", data_meta_["vocab_size"].dump(),
+             gc.vocab_size);
+  model_ = std::make_unique<models::Gpt>(gc);
+  if (!resume_dir.empty())
+    model_->load_safetensors(path_join(resume_dir, "model.safetensors"));
+  else if (!cfg_.init.empty())
+    model_->load_safetensors(path_join(cfg_.init, "model.safetensors"));
+  else
+    model_->init_weights(cfg_.seed);
+}
+
+double Trainer::evaluate() {
+  std::vector<std::string> shards;
+  try {
+    shards = list_shards(cfg_.data, "val");
+  } catch (const Error&) {
+    return NAN;
+  }
+  GptLoaderConfig lc;
+  lc.batch_size = cfg_.batch_size;
+  lc.seq_len = cfg_.seq_len;
+  lc.shuffle = false;
+  lc.seed = cfg_.seed;
+  std::unique_ptr<GptLoader> val;
+  try {
+    val = std::make_unique<GptLoader>(shards, lc);
+  } catch (const Error& e) {
+    log_warn("no validation: {}", e.what());
+    return NAN;
+  }
+  int64_t n = std::min<int64_t>(cfg_.eval_batches, static_cast<int64_t>(val->batches_per_epoch()));
+  if (n <= 0) return NAN;
+  const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
+  OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
+  double sum = 0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
+    float l = model_->forward(x.t, y.t);
+    sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
+    count += model_->last_num_targets();
+  }
+  return count ? sum / static_cast<double>(count) : NAN;
+}
+
+void Trainer::save_model_dir(const std::string& dir) {
+  model_->save_hf(dir);
+  if (!tokenizer_dir_.empty()) load_tokenizer(tokenizer_dir_)->save(dir);
+  Json gen{{"bos_token_id", model_->config().bos_token_id}, {"eos_token_id", model_->config().eos_token_id},
+           {"pad_token_id", model_->config().eos_token_id}};
+  write_file_atomic(path_join(dir, "generation_config.json"), gen.dump(2) + "\n");
+}
+
+void Trainer::save_checkpoint(int64_t step) {
+  std::string ck_root = path_join(out_, "checkpoints");
+  make_dirs(ck_root);
+  std::string dir = path_join(ck_root, step_dir_name(step));
+  write_dir_atomically(dir, [&](const std::string& tmp) {
+    save_model_dir(tmp);
+    std::vector<NamedTensor> st;
+    for (auto& [name, t] : opt_->state_tensors()) st.push_back({name, t});
+    write_safetensors(path_join(tmp, "optimizer.safetensors"), st, {{"optimizer", "adamw"}});
+    Json state{{"step", step},
+               {"tokens", tokens_},
+               {"optimizer_step", opt_->steps()},
+               {"loader", loader_->state()},
+               {"best_val_loss", std::isfinite(best_val_) ? Json(best_val_) : Json(nullptr)},
+               {"best_step", best_step_},
+               {"bad_evals", bad_evals_},
+               {"nonfinite_streak", nonfinite_streak_},
+               {"elapsed_s", elapsed_before_},
+               {"seed", cfg_.seed},
+               {"threads", num_threads()},
+               {"train_config", cfg_.raw}};
+    write_file_atomic(path_join(tmp, "trainer_state.json"), state.dump(2) + "\n");
+  });
+  // The latest model at the top of OUT, so `--model OUT` always works.
+  save_model_dir(out_);
+  prune_checkpoints();
+}
+
+void Trainer::prune_checkpoints() {
+  std::string ck_root = path_join(out_, "checkpoints");
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::directory_iterator(ck_root)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("step_", 0) == 0 && n.find('.') == std::string::npos) dirs.push_back(e.path().string());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (size_t i = 0; i + static_cast<size_t>(cfg_.keep_last) < dirs.size(); ++i) remove_tree(dirs[i]);
+}
+
+TrainResult Trainer::run() {
+  set_num_threads(cfg_.threads);
+  make_dirs(out_);
+  std::string meta_path = path_join(cfg_.data, "meta.json");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(meta_path), "{} not found: \"data\" must be a directory written by "
+              "lmcpp prepare", meta_path);
+  data_meta_ = read_json_file(meta_path);
+  std::string tdir = path_join(cfg_.data, data_meta_.value("tokenizer_dir", std::string("tokenizer")));
+  if (has_tokenizer_files(tdir)) tokenizer_dir_ = tdir;
+
+  TrainResult res;
+  int64_t resume_step = -1;
+  std::string resume_dir = newest_checkpoint(out_, &resume_step);
+  Json resume_state;
+  if (!resume_dir.empty()) {
+    resume_state = read_json_file(path_join(resume_dir, "trainer_state.json"));
+    res.resumed_from = resume_step;
+  }
+  build_model(resume_dir);
+  opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw);
+
+  GptLoaderConfig lc;
+  lc.batch_size = cfg_.batch_size;
+  lc.seq_len = cfg_.seq_len;
+  lc.shuffle = cfg_.shuffle;
+  lc.seed = cfg_.seed;
+  loader_ = std::make_unique<GptLoader>(list_shards(cfg_.data, "train"), lc);
+
+  if (!resume_dir.empty()) {
+    step_ = resume_state.at("step").get<int64_t>();
+    tokens_ = resume_state.at("tokens").get<int64_t>();
+    opt_->set_steps(resume_state.at("optimizer_step").get<int64_t>());
+    loader_->restore(resume_state.at("loader"));
+    if (resume_state["best_val_loss"].is_number()) best_val_ = resume_state["best_val_loss"].get<double>();
+    best_step_ = resume_state.value("best_step", int64_t{-1});
+    bad_evals_ = resume_state.value("bad_evals", int64_t{0});
+    nonfinite_streak_ = resume_state.value("nonfinite_streak", int64_t{0});
+    elapsed_before_ = resume_state.value("elapsed_s", 0.0);
+    SafetensorsFile st(path_join(resume_dir, "optimizer.safetensors"));
+    for (auto& [name, t] : opt_->state_tensors()) st.read_f32(name, t.f32(), t.shape);
+    int saved_threads = resume_state.value("threads", 0);
+    if (saved_threads != num_threads())
+      log_warn("resuming with {} threads, the checkpoint was written with {}: the run stays correct but is no "
+               "longer bitwise identical to an uninterrupted one", num_threads(), saved_threads);
+    log_info("resuming from {} (step {})", resume_dir, step_);
+  }
+  write_file_atomic(path_join(out_, "train_config.json"), cfg_.raw.dump(2) + "\n");
+  MetricsLog metrics(out_, resume_dir.empty() ? -1 : step_);
+
+  const int64_t B = cfg_.batch_size, T = cfg_.seq_len, K = cfg_.grad_accum;
+  const double flops_per_token = gpt_train_flops_per_token(model_->config(), T);
+  const double peak = measure_sgemm_peak();
+  log_info("model: gpt2, {} parameters ({:.2f}M); data: {} train tokens; batch {}x{}x{} = {} tokens/step; "
+           "{} threads; sgemm peak {:.0f} GFLOP/s",
+           model_->num_parameters(), model_->num_parameters() / 1e6, loader_->total_tokens(), B, T, K, B * T * K,
+           num_threads(), peak / 1e9);
+  if (resume_dir.empty())
+    metrics.write({{"event", "start"}, {"parameters", model_->num_parameters()}, {"tokens_per_step", B * T * K},
+                   {"threads", num_threads()}});
+
+  std::vector<OwnedTensor> xs, ys;
+  for (int64_t k = 0; k < K; ++k) {
+    xs.emplace_back(Shape{B, T}, DType::I32);
+    ys.emplace_back(Shape{B, T}, DType::I32);
+  }
+  Progress progress("train", static_cast<double>(cfg_.max_steps - step_), "steps", 10.0);
+  auto t_start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+  bool stop = false;
+  const int64_t first_step = step_;
+  double last_loss = NAN;
+  while (step_ < cfg_.max_steps && !stop) {
+    auto t0 = std::chrono::steady_clock::now();
+    // Targets of all micro-batches first: the loss is the mean over every target token of the step, so each
+    // micro-batch's backward is weighted by 1 / (total targets), not 1 / its own count.
+    int64_t total = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      loader_->next(xs[k].t.ptr<int32_t>(), ys[k].t.ptr<int32_t>());
+      const int32_t* y = ys[k].t.ptr<int32_t>();
+      for (int64_t i = 0; i < B * T; ++i) total += y[i] != -100;
+    }
+    model_->zero_grad();
+    double loss_sum = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      float l = model_->forward(xs[k].t, ys[k].t);
+      loss_sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
+      model_->backward(total > 0 ? 1.0f / static_cast<float>(total) : 0.0f);
+    }
+    const double loss = total > 0 ? loss_sum / static_cast<double>(total) : NAN;
+    const double lr = cfg_.schedule.at(step_);
+    double gnorm = opt_->grad_norm();
+    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+      ++nonfinite_streak_;
+      metrics.write({{"step", step_ + 1}, {"event", "skipped_nonfinite"},
+                     {"loss", std::isfinite(loss) ? Json(loss) : Json(nullptr)},
+                     {"grad_norm", std::isfinite(gnorm) ? Json(gnorm) : Json(nullptr)}});
+      log_warn("step {}: non-finite loss or gradient (loss {}, grad norm {}); update skipped", step_ + 1, loss,
+               gnorm);
+      LM_CHECK_AS(ErrorCode::Internal, nonfinite_streak_ < cfg_.max_nonfinite,
+                  "training diverged: {} consecutive non-finite steps up to step {}; the weights of the last "
+                  "checkpoint are intact (lower lr or raise warmup_steps)",
+                  nonfinite_streak_, step_ + 1);
+      model_->zero_grad();
+    } else {
+      nonfinite_streak_ = 0;
+      opt_->step(static_cast<float>(lr));
+    }
+    ++step_;
+    tokens_ += B * T * K;
+    last_loss = loss;
+    res.losses.push_back(static_cast<float>(loss));
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = static_cast<double>(B * T * K) / dt;
+    const double mfu = tps * flops_per_token / peak;
+    if (step_ % cfg_.log_every == 0 || step_ == cfg_.max_steps)
+      metrics.write({{"step", step_}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_},
+                     {"tokens_per_s", tps}, {"mfu", mfu}, {"elapsed_s", elapsed()}});
+    progress.update(static_cast<double>(step_ - first_step),
+                    fmt::format("step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s MFU {:.1f}%", step_, cfg_.max_steps,
+                                loss, lr, tps, 100 * mfu));
+
+    bool last = step_ >= cfg_.max_steps;
+    if (cfg_.max_tokens > 0 && tokens_ >= cfg_.max_tokens) last = true;
+    if (cfg_.max_time_s > 0 && elapsed() >= cfg_.max_time_s) last = true;
+    if (g_stop_requested.load()) {
+      last = true;
+      res.interrupted = true;
+    }
+    if ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last) {
+      double vl = evaluate();
+      if (std::isfinite(vl)) {
+        bool improved = vl < best_val_ - cfg_.early_stopping_min_delta;
+        metrics.write({{"step", step_}, {"val_loss", vl}, {"val_perplexity", std::exp(vl)}});
+        log_info("step {}: val loss {:.4f} (perplexity {:.2f}){}", step_, vl, std::exp(vl),
+                 improved ? " best so far" : "");
+        if (improved) {
+          best_val_ = vl;
+          best_step_ = step_;
+          bad_evals_ = 0;
+          if (cfg_.keep_best) write_dir_atomically(path_join(out_, "best"), [&](const std::string& d) {
+              save_model_dir(d);
+            });
+        } else if (++bad_evals_ >= cfg_.early_stopping_patience && cfg_.early_stopping_patience > 0) {
+          log_info("early stopping at step {}: no val improvement > {} in {} evals", step_,
+                   cfg_.early_stopping_min_delta, bad_evals_);
+          res.early_stopped = true;
+          last = true;
+        }
+      }
+      metrics.plot("lmcpp train: " + out_);
+    }
+    if ((cfg_.save_every > 0 && step_ % cfg_.save_every == 0) || last) {
+      elapsed_before_ = elapsed();
+      t_start = std::chrono::steady_clock::now();
+      save_checkpoint(step_);
+    }
+    // Test hook for the resume test: a real SIGKILL at a chosen step, between checkpoints.
+    if (const char* k = std::getenv("LM_TEST_KILL_AT_STEP"); k && std::atoll(k) == step_) std::raise(SIGKILL);
+    if (last) stop = true;
+  }
+  if (step_ == first_step && step_ >= cfg_.max_steps) log_info("nothing to do: already at step {}", step_);
+  progress.finish(fmt::format("loss {:.4f}", last_loss));
+  metrics.plot("lmcpp train: " + out_);
+  res.steps = step_;
+  res.last_loss = last_loss;
+  res.best_val_loss = best_val_;
+  return res;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir) {
+  Trainer t(cfg, out_dir);
+  return t.run();
+}
+
+}  // namespace lm::train

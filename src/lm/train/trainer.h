@@ -1,0 +1,68 @@
+// Trainer: pretraining of a GPT from a prepared data directory, Lightning-style: gradient accumulation
+// normalised by target tokens, AdamW + schedule + clipping, periodic validation, atomic checkpoints (HF model
+// directory + optimizer moments + trainer state) with exact resume, keep-last-K + best, early stopping,
+// NaN/Inf guard, progress line, metrics.jsonl and loss.svg.
+//
+// Output directory layout:
+//   OUT/config.json, model.safetensors, tokenizer files   the latest saved model (an HF directory)
+//   OUT/best/                                             the model with the best val loss so far
+//   OUT/checkpoints/step_00000100/                        HF dir + optimizer.safetensors + trainer_state.json
+//   OUT/metrics.jsonl, OUT/loss.svg, OUT/train_config.json
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lm/core/json.h"
+#include "lm/train/optimizer.h"
+#include "lm/train/schedule.h"
+
+namespace lm::train {
+
+struct TrainConfig {
+  Json model;        // HF-style config object (model_type gpt2); vocab_size defaults to the data's
+  std::string init;  // or an HF directory to start from
+  std::string data;  // prepared directory (train_*.bin, val_*.bin, meta.json)
+  int64_t batch_size = 8, seq_len = 256, grad_accum = 1;
+  int64_t max_steps = 1000, max_tokens = 0;  // max_tokens > 0 also stops training
+  double max_time_s = 0;                     // > 0: stop (and save) after this much wall time
+  LrSchedule schedule;
+  AdamWConfig adamw;
+  std::optional<float> dropout;  // overrides the model's resid/embd/attn pdrop
+  uint64_t seed = 1337;
+  int threads = 0;
+  int64_t eval_every = 0, eval_batches = 20;  // eval_every 0: only at the end
+  int64_t save_every = 0;                     // 0: only at the end
+  int64_t keep_last = 2;
+  bool keep_best = true;
+  int64_t early_stopping_patience = 0;  // evals without improvement > min_delta before stopping (0: off)
+  double early_stopping_min_delta = 0.0;
+  int64_t log_every = 1;
+  bool shuffle = true;
+  int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
+  Json raw;                   // the config as given (after --set)
+
+  // Parses and validates; unknown keys are an error (a typo must not silently change a run).
+  static TrainConfig from_json(const Json& j);
+};
+
+// Applies "--set a.b=value" overrides: value parsed as JSON when it is valid JSON, else taken as a string.
+Json apply_overrides(Json config, const std::vector<std::string>& sets);
+
+struct TrainResult {
+  int64_t steps = 0;          // optimizer steps completed in total (including resumed ones)
+  int64_t resumed_from = -1;  // step of the checkpoint resumed from, -1 if fresh
+  double last_loss = 0, best_val_loss = 0;
+  bool early_stopped = false, interrupted = false;
+  std::vector<float> losses;  // train loss of each step run in this process
+};
+
+// Set to true (e.g. from a SIGINT handler) to stop after the current step with a checkpoint.
+extern std::atomic<bool> g_stop_requested;
+
+TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir);
+
+}  // namespace lm::train

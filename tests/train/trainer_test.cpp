@@ -1,0 +1,219 @@
+// Trainer: schedules, config parsing, gradient accumulation normalised by target tokens, and exact resume after a
+// real SIGKILL (N steps straight == N/2 steps + kill -9 + resume, bit for bit), NaN guard.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "harness/harness.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/core/threads.h"
+#include "lm/data/shard.h"
+#include "lm/models/gpt.h"
+#include "lm/train/schedule.h"
+#include "lm/train/trainer.h"
+
+namespace lm {
+namespace {
+
+TEST(Schedule, ShapesAndEndpoints) {
+  train::LrSchedule s;
+  s.lr = 1.0;
+  s.min_lr = 0.1;
+  s.warmup_steps = 10;
+  s.max_steps = 110;
+  s.kind = "cosine";
+  EXPECT_DOUBLE_EQ(s.at(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(9), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);
+  EXPECT_NEAR(s.at(110), 0.1, 1e-12);
+  s.kind = "linear";
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);
+  s.kind = "constant";
+  EXPECT_DOUBLE_EQ(s.at(100), 1.0);
+  s.kind = "wsd";
+  s.decay_fraction = 0.2;
+  EXPECT_DOUBLE_EQ(s.at(89), 1.0);
+  EXPECT_NEAR(s.at(100), 0.55, 1e-12);
+  EXPECT_NEAR(s.at(110), 0.1, 1e-12);
+  s.kind = "exp";
+  EXPECT_THROW(s.validate(), Error);
+}
+
+TEST(TrainConfig, OverridesAndValidation) {
+  Json c = {{"model", {{"n_layer", 2}}}, {"data", "d"}};
+  Json o = train::apply_overrides(c, {"model.n_layer=4", "lr=0.01", "lr_schedule=wsd", "model.x.y=true"});
+  EXPECT_EQ(o["model"]["n_layer"], 4);
+  EXPECT_EQ(o["lr"], 0.01);
+  EXPECT_EQ(o["lr_schedule"], "wsd");
+  EXPECT_EQ(o["model"]["x"]["y"], true);
+  auto tc = train::TrainConfig::from_json(o);
+  EXPECT_EQ(tc.schedule.kind, "wsd");
+  EXPECT_THROW(train::TrainConfig::from_json(train::apply_overrides(c, {"lr_shedule=cosine"})), Error);
+  EXPECT_THROW(train::TrainConfig::from_json(train::apply_overrides(c, {"batch_size=0"})), Error);
+  EXPECT_THROW(train::TrainConfig::from_json(train::apply_overrides(c, {"batch_size=\"x\""})), Error);
+  EXPECT_THROW(train::apply_overrides(c, {"novalue"}), Error);
+}
+
+// Loss and gradients of k micro-batches (each backward weighted by 1/total targets) equal one batch k times
+// larger, with ignored targets unevenly spread so a per-micro-batch mean would differ.
+TEST(GradAccum, MicroBatchesEqualOneLargeBatch) {
+  set_num_threads(2);
+  models::GptConfig c;
+  c.vocab_size = 50;
+  c.n_positions = 16;
+  c.n_embd = 24;
+  c.n_layer = 2;
+  c.n_head = 2;
+  const int64_t B = 4, T = 9;
+  OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
+  for (int64_t i = 0; i < B * T; ++i) {
+    x.t.ptr<int32_t>()[i] = static_cast<int32_t>((i * 13 + 5) % 50);
+    y.t.ptr<int32_t>()[i] = i < 7 ? -100 : static_cast<int32_t>((i * 7 + 2) % 50);  // first rows mostly ignored
+  }
+  models::Gpt big(c), small(c);
+  big.init_weights(3);
+  small.init_weights(3);
+  big.zero_grad();
+  float lb = big.forward(x.t, y.t);
+  big.backward();
+  int64_t total = 0;
+  for (int64_t i = 0; i < B * T; ++i) total += x.t.ptr<int32_t>()[i] >= 0 && y.t.ptr<int32_t>()[i] != -100;
+  small.zero_grad();
+  double sum = 0;
+  for (int k = 0; k < 2; ++k) {
+    Tensor xk = x.t.slice0(2 * k, 2 * k + 2), yk = y.t.slice0(2 * k, 2 * k + 2);
+    float l = small.forward(xk, yk);
+    sum += static_cast<double>(l) * static_cast<double>(small.last_num_targets());
+    small.backward(1.0f / static_cast<float>(total));
+  }
+  EXPECT_NEAR(sum / static_cast<double>(total), lb, 1e-6);
+  Tensor ga = big.flat_grads(), gb = small.flat_grads();
+  EXPECT_LT(test::rel_error(gb.f32(), ga.f32(), ga.numel()), 1e-6);
+}
+
+// Writes a small prepared-data directory: a deterministic pseudo-text over `vocab` ids.
+std::string make_data(const std::string& name, int vocab) {
+  std::string dir = test::temp_dir(name);
+  auto write = [&](const std::string& file, int n, int seed) {
+    ShardWriter w(path_join(dir, file), 2, static_cast<uint32_t>(vocab), vocab - 1);
+    std::vector<int32_t> ids;
+    uint32_t s = static_cast<uint32_t>(seed);
+    for (int i = 0; i < n; ++i) {
+      s = s * 1103515245u + 12345u;
+      // Mostly a repeating phrase so there is something to learn, plus noise.
+      ids.push_back((s >> 16) % 5 == 0 ? static_cast<int32_t>((s >> 8) % (vocab - 1)) : (i % 11) * 2 % (vocab - 1));
+    }
+    w.append(ids);
+    w.add_documents(1);
+    w.commit();
+  };
+  write("train_000000.bin", 6000, 1);
+  write("val_000000.bin", 800, 2);
+  Json meta = {{"format", "lmcpp-token-shards"}, {"vocab_size", vocab}, {"eos_id", vocab - 1},
+               {"tokenizer_dir", "tokenizer"}};
+  write_file_atomic(path_join(dir, "meta.json"), meta.dump());
+  return dir;
+}
+
+std::string write_config(const std::string& dir, const std::string& data, int64_t max_steps) {
+  Json cfg = {{"model", {{"n_layer", 2}, {"n_head", 2}, {"n_embd", 32}, {"n_positions", 32}}},
+              {"data", data},
+              {"batch_size", 4},
+              {"seq_len", 16},
+              {"grad_accum", 2},
+              {"max_steps", max_steps},
+              {"lr", 1e-2},
+              {"warmup_steps", 2},
+              {"lr_schedule", "cosine"},
+              {"eval_every", 4},
+              {"eval_batches", 3},
+              {"save_every", 4},
+              {"seed", 5},
+              {"threads", 2}};
+  std::string p = path_join(dir, "cfg.json");
+  write_file_atomic(p, cfg.dump(2));
+  return p;
+}
+
+std::vector<std::pair<int64_t, double>> train_losses(const std::string& out) {
+  std::vector<std::pair<int64_t, double>> v;
+  std::istringstream in(read_file(path_join(out, "metrics.jsonl")));
+  std::string line;
+  while (std::getline(in, line)) {
+    Json j = Json::parse(line);
+    if (j.contains("loss") && j.contains("step") && j["loss"].is_number())
+      v.push_back({j["step"].get<int64_t>(), j["loss"].get<double>()});
+  }
+  return v;
+}
+
+TEST(Trainer, ResumeAfterKillIsBitwiseIdentical) {
+  std::string data = make_data("trainer_data", 40);
+  std::string work = test::temp_dir("trainer_resume");
+  std::string cfg = write_config(work, data, 8);
+  std::string straight = path_join(work, "straight"), resumed = path_join(work, "resumed");
+  auto a = test::run_cli({"train", "--config", cfg, "--out", straight});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  // Same command, killed by SIGKILL after step 6 (checkpoint at step 4), then re-run: resumes from step 4.
+  setenv("LM_TEST_KILL_AT_STEP", "6", 1);
+  auto b1 = test::run_cli({"train", "--config", cfg, "--out", resumed});
+  unsetenv("LM_TEST_KILL_AT_STEP");
+  ASSERT_EQ(b1.exit_code, 128 + 9) << b1.err;
+  EXPECT_TRUE(is_directory(path_join(resumed, "checkpoints/step_00000004")));
+  EXPECT_FALSE(is_directory(path_join(resumed, "checkpoints/step_00000008")));
+  auto b2 = test::run_cli({"train", "--config", cfg, "--out", resumed});
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_NE(b2.err.find("resuming"), std::string::npos);
+  auto la = train_losses(straight), lb = train_losses(resumed);
+  ASSERT_EQ(la.size(), 8u);
+  ASSERT_EQ(lb.size(), 8u);
+  for (size_t i = 0; i < la.size(); ++i) {
+    EXPECT_EQ(la[i].first, lb[i].first);
+    EXPECT_EQ(la[i].second, lb[i].second) << "step " << la[i].first;  // bitwise (JSON round-trips doubles)
+  }
+  EXPECT_LT(la.back().second, la.front().second);
+  EXPECT_EQ(read_file(path_join(straight, "model.safetensors")), read_file(path_join(resumed, "model.safetensors")));
+  EXPECT_EQ(read_file(path_join(straight, "checkpoints/step_00000008/optimizer.safetensors")),
+            read_file(path_join(resumed, "checkpoints/step_00000008/optimizer.safetensors")));
+  // Outputs a person opens: the loss plot, the best model, an HF config.
+  EXPECT_NE(read_file(path_join(straight, "loss.svg")).find("<svg"), std::string::npos);
+  EXPECT_TRUE(file_exists(path_join(straight, "best/model.safetensors")));
+  EXPECT_TRUE(file_exists(path_join(straight, "config.json")));
+  // keep_last = 2: step 4 and 8 remain.
+  EXPECT_TRUE(is_directory(path_join(straight, "checkpoints/step_00000004")));
+  // Re-running a finished run does nothing and changes nothing.
+  auto c = test::run_cli({"train", "--config", cfg, "--out", straight});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(train_losses(straight).size(), 8u);
+}
+
+TEST(Trainer, DivergenceStopsWithClearError) {
+  std::string data = make_data("trainer_nan_data", 40);
+  std::string work = test::temp_dir("trainer_nan");
+  std::string cfg = write_config(work, data, 30);
+  auto r = test::run_cli({"train", "--config", cfg, "--out", path_join(work, "out"), "--set", "lr=1e30",
+                          "--set", "warmup_steps=0", "--set", "grad_clip=0", "--set", "lr_schedule=constant",
+                          "--set", "min_lr=0"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("training diverged"), std::string::npos) << r.err;
+  EXPECT_NE(read_file(path_join(work, "out/metrics.jsonl")).find("skipped_nonfinite"), std::string::npos);
+}
+
+TEST(Trainer, BadConfigIsAUsageError) {
+  std::string work = test::temp_dir("trainer_bad");
+  write_file_atomic(path_join(work, "c.json"), R"({"model": {"n_layer": 1}, "data": "/nonexistent", "lr_shedule": 1})");
+  auto r = test::run_cli({"train", "--config", path_join(work, "c.json"), "--out", path_join(work, "o")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown key \"lr_shedule\""), std::string::npos) << r.err;
+  auto r2 = test::run_cli({"train", "--config", path_join(work, "missing.json"), "--out", path_join(work, "o")});
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_EQ(std::count(r2.err.begin(), r2.err.end(), '\n'), 1) << r2.err;
+}
+
+}  // namespace
+}  // namespace lm
