@@ -11,6 +11,7 @@
 #include "lm/core/rng.h"
 #include "lm/io/safetensors.h"
 #include "lm/ops/cross_entropy.h"
+#include "lm/ops/attention_kv.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
@@ -454,6 +455,82 @@ void Gpt::backward(float dloss_scale) {
   }
   ops::encoder_backward(grads_.wte, grads_.wpe, dres, ids_);
   (void)T;
+}
+
+std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
+  LM_CHECK(B >= 1 && Tmax >= 1, "kv cache: batch {} and length {} must be positive", B, Tmax);
+  LM_CHECK(Tmax <= config_.n_positions, "kv cache: {} positions exceed n_positions {}", Tmax, config_.n_positions);
+  const int64_t C = config_.n_embd, I = config_.inner(), NH = config_.n_head, HS = config_.head_size();
+  auto c = std::make_unique<GptKvCache>();
+  c->B = B;
+  c->Tmax = Tmax;
+  std::vector<std::pair<Tensor*, size_t>> pend;
+  auto r = [&](Tensor* t, Shape s) { pend.push_back({t, c->arena.reserve(s)}); };
+  c->k.resize(static_cast<size_t>(config_.n_layer));
+  c->v.resize(static_cast<size_t>(config_.n_layer));
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    r(&c->k[static_cast<size_t>(l)], Shape{B, NH, Tmax, HS});
+    r(&c->v[static_cast<size_t>(l)], Shape{B, NH, Tmax, HS});
+  }
+  for (Tensor* t : {&c->x, &c->x2, &c->ln, &c->atty, &c->proj}) r(t, Shape{B, Tmax, C});
+  r(&c->mean, Shape{B, Tmax});
+  r(&c->rstd, Shape{B, Tmax});
+  r(&c->qkv, Shape{B, Tmax, 3 * C});
+  r(&c->fch, Shape{B, Tmax, I});
+  r(&c->fch_gelu, Shape{B, Tmax, I});
+  r(&c->last, Shape{B, C});
+  r(&c->logits, Shape{B, config_.vocab_size});
+  c->arena.allocate();
+  for (auto& [t, slot] : pend) *t = c->arena.tensor(slot);
+  return c;
+}
+
+void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor key_mask, Tensor all_logits) const {
+  LM_CHECK(ids.dtype == DType::I32 && ids.ndim() == 2 && ids.dim(0) == c.B,
+           "gpt2 forward_cached: ids must be ({}, Tn) int32, got {} {}", c.B, dtype_name(ids.dtype), ids.shape.str());
+  const int64_t B = c.B, Tn = ids.dim(1), C = config_.n_embd, I = config_.inner(), V = config_.vocab_size;
+  LM_CHECK(Tn >= 1 && c.past + Tn <= c.Tmax, "gpt2 forward_cached: {} cached + {} new tokens exceed the cache ({})",
+           c.past, Tn, c.Tmax);
+  const float eps = config_.layer_norm_epsilon;
+  // Views of the scratch for this chunk: (B, Tn, ...) taken from the front of (B, Tmax, ...) buffers.
+  auto v3 = [&](const Tensor& t, int64_t d) { return Tensor(t.data, Shape{B, Tn, d}); };
+  auto v2 = [&](const Tensor& t) { return Tensor(t.data, Shape{B, Tn}); };
+  Tensor x = v3(c.x, C), x2 = v3(c.x2, C), ln = v3(c.ln, C), atty = v3(c.atty, C), proj = v3(c.proj, C);
+  Tensor qkv = v3(c.qkv, 3 * C), fch = v3(c.fch, I), fch_gelu = v3(c.fch_gelu, I);
+  Tensor mean = v2(c.mean), rstd = v2(c.rstd);
+  GptParams& p = const_cast<GptParams&>(params_);
+  ops::encoder_forward(x, ids, p.wte, p.wpe, c.past, position_ids);
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const GptBlockParams& b = p.h[static_cast<size_t>(l)];
+    ops::layernorm_forward(ln, mean, rstd, x, b.ln_1_w, b.ln_1_b, eps);
+    ops::matmul_forward(qkv, ln, b.c_attn_w, b.c_attn_b);
+    ops::attention_kv_forward(atty, c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, c.past,
+                              attn_spec(l), key_mask);
+    ops::matmul_forward(proj, atty, b.attn_c_proj_w, b.attn_c_proj_b);
+    ops::residual_forward(x2, x, proj);
+    ops::layernorm_forward(ln, mean, rstd, x2, b.ln_2_w, b.ln_2_b, eps);
+    ops::matmul_forward(fch, ln, b.c_fc_w, b.c_fc_b);
+    ops::gelu_forward(fch_gelu, fch, config_.activation);
+    ops::matmul_forward(proj, fch_gelu, b.mlp_c_proj_w, b.mlp_c_proj_b);
+    ops::residual_forward(x, x2, proj);
+  }
+  c.past += Tn;
+  if (all_logits.defined()) {
+    check_tensor(all_logits, Shape{B, Tn, V}, DType::F32, "gpt2 forward_cached all_logits");
+    ops::layernorm_forward(ln, mean, rstd, x, p.ln_f_w, p.ln_f_b, eps);
+    ops::matmul_forward(all_logits.view(Shape{B * Tn, V}), ln.view(Shape{B * Tn, C}), p.wte, Tensor());
+    for (int64_t bb = 0; bb < B; ++bb)
+      std::memcpy(c.logits.f32() + bb * V, all_logits.f32() + (bb * Tn + Tn - 1) * V, sizeof(float) * V);
+    return;
+  }
+  // Only the last position's logits are needed to pick the next token: gather those rows first.
+  Tensor last_x(c.x2.data, Shape{B, 1, C});
+  for (int64_t bb = 0; bb < B; ++bb)
+    std::memcpy(last_x.f32() + bb * C, x.f32() + (bb * Tn + Tn - 1) * C, sizeof(float) * C);
+  Tensor last = c.last.view(Shape{B, 1, C});
+  ops::layernorm_forward(last, Tensor(c.mean.data, Shape{B, 1}), Tensor(c.rstd.data, Shape{B, 1}), last_x, p.ln_f_w,
+                         p.ln_f_b, eps);
+  ops::matmul_forward(c.logits, c.last, p.wte, Tensor());
 }
 
 }  // namespace lm::models

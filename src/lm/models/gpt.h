@@ -87,6 +87,21 @@ struct GptBlockActs {
   Tensor residual3;                // (B,T,C) block output
 };
 
+// Inference state for incremental decoding: per-layer key/value caches (B,NH,Tmax,HS) and scratch for up to
+// Tmax new tokens at once (prefill), planned once.
+struct GptKvCache {
+  int64_t B = 0, Tmax = 0;
+  int64_t past = 0;  // positions already in the cache
+  Arena arena{"kv"};
+  std::vector<Tensor> k, v;          // per layer (B,NH,Tmax,HS)
+  Tensor x, x2, ln, atty, proj;      // (B,Tmax,C)
+  Tensor mean, rstd;                 // (B,Tmax)
+  Tensor qkv;                        // (B,Tmax,3C)
+  Tensor fch, fch_gelu;              // (B,Tmax,I)
+  Tensor last;                       // (B,C) final-LN rows of the last position
+  Tensor logits;                     // (B,V) logits of the last new position
+};
+
 class Gpt : public Model {
  public:
   explicit Gpt(const GptConfig& config);
@@ -122,6 +137,15 @@ class Gpt : public Model {
   void backward(float dloss_scale = 0.0f);
   Tensor logits() const { return logits_.slice0(0, cur_B_ * cur_T_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
   int64_t last_num_targets() const { return last_targets_; }
+
+  // A cache for batches of B sequences up to Tmax positions (prompt + generated).
+  std::unique_ptr<GptKvCache> make_kv_cache(int64_t B, int64_t Tmax) const;
+  // Runs Tn new tokens (ids (B,Tn) i32) through the model, appending their keys/values to the cache. position_ids
+  // (B,Tn) i32 default to past..past+Tn-1; key_mask (B,Tmax) i32 masks padding keys (left-padded batches).
+  // Leaves the last position's logits in cache.logits (B,V); all_logits (B,Tn,V), if given, receives every
+  // position's logits.
+  void forward_cached(Tensor ids, GptKvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
+                      Tensor all_logits = {}) const;
 
   GptParams& params() { return params_; }
   GptParams& grads();

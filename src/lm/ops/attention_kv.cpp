@@ -1,0 +1,42 @@
+// Tensor-level KV-cache attention: shape checks then the CPU kernel.
+#include "lm/ops/attention_kv.h"
+
+#include "lm/kernels/cpu/attention_kv.h"
+#include "lm/ops/op_util.h"
+
+namespace lm::ops {
+
+using namespace detail;
+
+void attention_kv_forward(Tensor out, Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past,
+                          const AttentionSpec& spec, Tensor key_mask) {
+  const char* op = "attention_kv_forward";
+  check_f32(qkv, op, "qkv");
+  LM_CHECK(qkv.ndim() == 3 && qkv.dim(2) % 3 == 0, "{}: qkv must be (B,Tn,3C), got {}", op, qkv.shape.str());
+  const int64_t B = qkv.dim(0), Tn = qkv.dim(1), C = qkv.dim(2) / 3, NH = spec.n_head;
+  LM_CHECK(NH >= 1 && C % NH == 0, "{}: C = {} must be a multiple of n_head = {}", op, C, NH);
+  check_f32(k_cache, op, "k_cache");
+  check_f32(v_cache, op, "v_cache");
+  LM_CHECK(k_cache.ndim() == 4 && k_cache.dim(0) == B && k_cache.dim(1) == NH && k_cache.dim(3) == C / NH,
+           "{}: k_cache must be (B,NH,Tmax,HS) = ({},{},*,{}), got {}", op, B, NH, C / NH, k_cache.shape.str());
+  check_same_shape(v_cache, k_cache, op, "v_cache", "k_cache");
+  const int64_t Tmax = k_cache.dim(2);
+  LM_CHECK(past >= 0 && past + Tn <= Tmax, "{}: {} cached + {} new positions exceed the cache length {}", op, past,
+           Tn, Tmax);
+  check_f32(out, op, "out");
+  check_shape(out, Shape{B, Tn, C}, op, "out");
+  if (key_mask.defined()) {
+    check_dtype(key_mask, DType::I32, op, "key_mask");
+    check_shape(key_mask, Shape{B, Tmax}, op, "key_mask");
+  }
+  switch (common_device(op, {&out, &k_cache, &v_cache, &qkv, &key_mask})) {
+    case Device::CPU:
+      cpu::attention_kv_forward(out.f32(), k_cache.f32(), v_cache.f32(), qkv.f32(),
+                                key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, B, Tn, C, NH, Tmax, past,
+                                spec.scale);
+      return;
+    default: unsupported_device(op, qkv.device);
+  }
+}
+
+}  // namespace lm::ops
