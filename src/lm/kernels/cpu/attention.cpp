@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "lm/kernels/cpu/gemm.h"
+#include "lm/kernels/cpu/parallel.h"
 #include "lm/kernels/cpu/vec_math.h"
 
 namespace lm::cpu {
@@ -68,6 +69,7 @@ LM_CPU_CLONES void softmax_backward_row(float* ds, const float* p, int64_t n, fl
 
 void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B, int64_t T,
                        int64_t C, int64_t NH, bool causal, float scale) {
+  sync_thread_count();
   const int64_t HS = C / NH, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
@@ -89,6 +91,7 @@ void attention_forward(float* out, float* att, const float* qkv, const int32_t* 
 
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
                         int64_t B, int64_t T, int64_t C, int64_t NH, bool causal, float scale) {
+  sync_thread_count();
   const int64_t HS = C / NH, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * NH; ++bh) {

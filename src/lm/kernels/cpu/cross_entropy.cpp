@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "lm/kernels/cpu/parallel.h"
 #include "lm/kernels/cpu/vec_math.h"
 
 namespace lm::cpu {
@@ -33,6 +34,7 @@ LM_CPU_CLONES void row_softmax_scaled(float* dx, const float* x, int64_t V, floa
 
 int64_t cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int ignore_index,
                               int64_t N, int64_t V) {
+  sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     if (targets[n] == ignore_index) {
@@ -51,6 +53,7 @@ int64_t cross_entropy_forward(float* losses, const float* logits, const int32_t*
 
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float dloss,
                             int ignore_index, int64_t N, int64_t V) {
+  sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;

@@ -3,6 +3,7 @@
 #include "lm/kernels/cpu/dropout.h"
 
 #include "lm/core/rng.h"
+#include "lm/kernels/cpu/parallel.h"
 
 namespace lm::cpu {
 
@@ -11,6 +12,7 @@ inline float block_uniform(uint32_t u) { return static_cast<float>(u >> 8) * (1.
 }  // namespace
 
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed, uint64_t stream) {
+  sync_thread_count();
   const Rng rng(seed, stream);
   const float scale = 1.0f / (1.0f - p);
   const int64_t nblocks = (n + 3) / 4;
@@ -25,6 +27,7 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
 }
 
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed, uint64_t stream) {
+  sync_thread_count();
   const Rng rng(seed, stream);
   const float scale = 1.0f / (1.0f - p);
   const int64_t nblocks = (n + 3) / 4;

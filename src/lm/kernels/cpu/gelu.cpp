@@ -69,6 +69,7 @@ LM_CPU_CLONES void erf_backward_chunk(float* dinp, const float* dout, const floa
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_form) {
+  sync_thread_count();
 #pragma omp parallel
   {
     int64_t b, e;
@@ -78,6 +79,7 @@ void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_form) {
 }
 
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool tanh_form) {
+  sync_thread_count();
 #pragma omp parallel
   {
     int64_t b, e;

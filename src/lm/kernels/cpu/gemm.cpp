@@ -5,11 +5,13 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "lm/core/error.h"
+#include "lm/kernels/cpu/parallel.h"
 
 namespace lm::cpu {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sync_thread_count();
   if (M == 0 || N == 0) return;
   if (K == 0) {
     // Degenerate product: C = beta * C (beta == 0 must not read C).

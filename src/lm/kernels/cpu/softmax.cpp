@@ -2,6 +2,7 @@
 // clones, exp_approx).
 #include "lm/kernels/cpu/softmax.h"
 
+#include "lm/kernels/cpu/parallel.h"
 #include "lm/kernels/cpu/vec_math.h"
 
 namespace lm::cpu {
@@ -33,12 +34,14 @@ LM_CPU_CLONES void softmax_backward_row(float* dx, const float* dy, const float*
 }  // namespace
 
 void softmax_forward(float* out, const float* inp, int64_t N, int64_t D) {
+  sync_thread_count();
   if (D == 0) return;
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) softmax_row(out + n * D, inp + n * D, D);
 }
 
 void softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t D) {
+  sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) softmax_backward_row(dinp + n * D, dout + n * D, out + n * D, D);
 }
