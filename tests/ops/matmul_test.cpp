@@ -78,5 +78,25 @@ TEST(OpsMatmul, RejectsBadShapes) {
   EXPECT_THROW(ops::gemm(out.t(), x.t(), w.t(), false, false), Error);  // inner dims differ
 }
 
+TEST(OpsMatmul, DeviceChecks) {
+  HostF32 x({N, C}, 1), w({OC, C}, 2), out({N, OC}, 0.0f);
+  // No CUDA kernels in this build: a CUDA tensor is refused before its memory is touched.
+  Tensor xc = x.t(), wc = w.t(), oc = out.t();
+  xc.device = wc.device = oc.device = Device::CUDA;
+  try {
+    ops::matmul_forward(oc, xc, wc, Tensor{});
+    FAIL() << "CUDA tensors accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  }
+  // Mixed devices are a caller error.
+  try {
+    ops::matmul_forward(out.t(), xc, w.t(), Tensor{});
+    FAIL() << "mixed devices accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace lm::test

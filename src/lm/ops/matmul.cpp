@@ -39,6 +39,7 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
     check_dtype(bias, DType::F32, op, "bias");
     check_shape(bias, Shape{OC}, op, "bias");
   }
+  LM_CHECK(out.data != inp.data && out.data != weight.data, "{}: out must not alias inp or weight", op);
   switch (common_device(op, {&out, &inp, &weight, &bias})) {
     case Device::CPU:
       cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.defined() ? bias.f32() : nullptr, rows(inp),
