@@ -55,6 +55,8 @@ TEST(OpsAttention, MatchesReference) {
       check_case({3, 130, 3, 8, causal, masked});
     }
   check_case({1, 64, 2, 16, true, false});
+  check_case({1, 1, 1, 4, true, false});  // T = 1
+  check_case({3, 1, 2, 2, false, true});  // T = 1, fully masked rows
   check_case({1, 65, 1, 7, true, true});
 }
 
