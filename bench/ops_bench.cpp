@@ -8,6 +8,7 @@
 #include "lm/core/tensor.h"
 #include "lm/ops/attention.h"
 #include "lm/ops/cross_entropy.h"
+#include "lm/ops/dropout.h"
 #include "lm/ops/gelu.h"
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
@@ -118,6 +119,20 @@ void BM_softmax(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * N * D);
 }
 BENCHMARK(BM_softmax)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_dropout(benchmark::State& st) {
+  const int64_t n = 4 * 1024 * 768;
+  const bool backward = st.range(0);
+  Buf x({n}), out({n}), dx({n});
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::dropout_backward(dx.t(), x.t(), 0.1f, 1, 2);
+    else
+      lm::ops::dropout_forward(out.t(), x.t(), 0.1f, 1, 2);
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+}
+BENCHMARK(BM_dropout)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 
