@@ -60,6 +60,12 @@ TEST(OpsAttention, MatchesReference) {
   check_case({1, 65, 1, 7, true, true});
 }
 
+TEST(OpsAttention, BlockBoundarySweep) {
+  // Row-block edges of the causal skipping: T just below / at / above multiples of the 64-row block.
+  for (int64_t T : {2, 63, 64, 65, 127, 128, 129})
+    for (bool masked : {false, true}) check_case({2, T, 2, 5, true, masked});
+}
+
 TEST(OpsAttention, DeterministicAcrossRuns) {
   const int64_t B = 2, T = 70, NH = 2, C = 24;
   HostF32 qkv({B, T, 3 * C}, 1), dout({B, T, C}, 2);

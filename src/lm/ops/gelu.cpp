@@ -12,8 +12,8 @@ GeluKind gelu_kind_from_name(std::string_view name) {
   // HF ACT2FN: gelu_new and gelu_pytorch_tanh are the same tanh approximation (max f32 diff 2.4e-7); "gelu" is
   // exact erf GELU (BERT). gelu_fast / quick_gelu are different functions and are not supported.
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return GeluKind::Tanh;
-  if (name == "gelu") return GeluKind::Erf;
-  LM_THROW(ErrorCode::Unsupported, "activation function '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh)",
+  if (name == "gelu" || name == "gelu_python") return GeluKind::Erf;
+  LM_THROW(ErrorCode::Unsupported, "activation function '{}' is not supported (gelu, gelu_python, gelu_new, gelu_pytorch_tanh)",
            name);
 }
 
