@@ -34,8 +34,14 @@ void BM_gemm(benchmark::State& st) {
                                               benchmark::Counter::kIs1000);
 }
 // (B*T, C) x (OC, C)ᵀ for the four GPT-2 small projections at B*T = 1024, and the LM head.
-BENCHMARK(BM_gemm)->Args({1024, 2304, 768})->Args({1024, 768, 768})->Args({1024, 3072, 768})
-    ->Args({1024, 768, 3072})->Args({256, 50257, 768})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_gemm)
+    ->Args({1024, 2304, 768})
+    ->Args({1024, 768, 768})
+    ->Args({1024, 3072, 768})
+    ->Args({1024, 768, 3072})
+    ->Args({256, 50257, 768})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_matmul_backward(benchmark::State& st) {
   const int64_t N = st.range(0), OC = st.range(1), C = st.range(2);
@@ -69,7 +75,8 @@ BENCHMARK(BM_attention)->Args({1024, 0})->Args({1024, 1})->Unit(benchmark::kMill
 void BM_layernorm(benchmark::State& st) {
   const int64_t N = 4096, C = 768;
   const bool backward = st.range(0);
-  Buf x({N, C}), w({C}), b({C}), out({N, C}), mean({N}), rstd({N}), dout({N, C}), dx({N, C}), dw({C}), db({C});
+  Buf x({N, C}), w({C}), b({C}), out({N, C}), mean({N}), rstd({N}), dout({N, C}), dx({N, C}), dw({C}),
+      db({C});
   lm::ops::layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5f);
   for (auto _ : st) {
     if (backward)
@@ -94,7 +101,13 @@ void BM_gelu(benchmark::State& st) {
   }
   st.SetItemsProcessed(st.iterations() * n);
 }
-BENCHMARK(BM_gelu)->Args({0, 1})->Args({1, 1})->Args({0, 0})->Args({1, 0})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_gelu)
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_cross_entropy(benchmark::State& st) {
   const int64_t N = 64, V = 50257;

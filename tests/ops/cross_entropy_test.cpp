@@ -1,8 +1,9 @@
 // CPU cross-entropy vs the reference (V not a multiple of the vector width), ignore_index rows, in-place
 // backward (dlogits aliases logits), determinism and target validation.
+#include "lm/kernels/ref/cross_entropy.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/cross_entropy.h"
 #include "lm/ops/cross_entropy.h"
 #include "ops/op_test_util.h"
 
@@ -20,7 +21,8 @@ TEST(OpsCrossEntropy, MatchesReference) {
   std::vector<float> e_losses(N);
   const int64_t count = ops::cross_entropy_forward(losses.t(), logits.t(), targets.t());
   EXPECT_EQ(count, N - 2);
-  EXPECT_EQ(ref::cross_entropy_forward(e_losses.data(), logits.p(), targets.p(), ops::kIgnoreIndex, N, V), count);
+  EXPECT_EQ(ref::cross_entropy_forward(e_losses.data(), logits.p(), targets.p(), ops::kIgnoreIndex, N, V),
+            count);
   EXPECT_LT(rel_err(losses.v, e_losses), 1e-6);
   EXPECT_EQ(losses.v[3], 0.0f);
 

@@ -1,7 +1,8 @@
 // CPU GELU (tanh and erf) vs the reference, accumulating backward, and the HF activation-name mapping.
+#include "lm/kernels/ref/gelu.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/gelu.h"
 #include "lm/ops/gelu.h"
 #include "ops/op_test_util.h"
 

@@ -1,8 +1,9 @@
 // CPU softmax and residual add vs the reference, accumulation, and shape validation.
+#include "lm/kernels/ref/softmax.h"
+
 #include <gtest/gtest.h>
 
 #include "lm/kernels/ref/residual.h"
-#include "lm/kernels/ref/softmax.h"
 #include "lm/ops/residual.h"
 #include "lm/ops/softmax.h"
 #include "ops/op_test_util.h"

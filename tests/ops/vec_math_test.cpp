@@ -1,9 +1,9 @@
 // Accuracy of the vectorisable exp / tanh used by the CPU kernels, against libm in double.
+#include "lm/kernels/cpu/vec_math.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "lm/kernels/cpu/vec_math.h"
 
 namespace lm::test {
 namespace {

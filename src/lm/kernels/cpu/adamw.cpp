@@ -3,10 +3,11 @@
 // sum_squares sums fixed blocks of kSumBlock elements (double) and then the block sums in index order, so the
 // result does not depend on the thread count at all.
 #include "lm/kernels/cpu/adamw.h"
-#include "lm/kernels/cpu/parallel.h"
 
 #include <cmath>
 #include <vector>
+
+#include "lm/kernels/cpu/parallel.h"
 
 namespace lm::cpu {
 

@@ -67,8 +67,8 @@ LM_CPU_CLONES void softmax_backward_row(float* ds, const float* p, int64_t n, fl
 
 }  // namespace
 
-void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B, int64_t T,
-                       int64_t C, int64_t NH, bool causal, float scale) {
+void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B,
+                       int64_t T, int64_t C, int64_t NH, bool causal, float scale) {
   sync_thread_count();
   const int64_t HS = C / NH, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
@@ -116,7 +116,8 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
     for (int64_t j0 = 0; j0 < T; j0 += kBlock) {
       const int64_t j1 = std::min(T, j0 + kBlock), keys = j1 - j0, r0 = causal ? j0 : 0;
       sgemm(true, false, keys, HS, T - r0, 1.0f, P + r0 * T + j0, T, dy + r0 * C, C, 1.0f, dv + j0 * C3, C3);
-      sgemm(true, false, keys, HS, T - r0, 1.0f, dS + r0 * T + j0, T, q + r0 * C3, C3, 1.0f, dk + j0 * C3, C3);
+      sgemm(true, false, keys, HS, T - r0, 1.0f, dS + r0 * T + j0, T, q + r0 * C3, C3, 1.0f, dk + j0 * C3,
+            C3);
     }
   }
 }

@@ -41,7 +41,7 @@ inline void philox_round(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3,
 
 // Philox4x32-10 of counter (blk, stream) under key (seed), rounds written out (no loop: GCC's vectoriser
 // rejects an inner loop as control flow).
-#define LM_PHILOX_BLOCK(blk, key, r0, r1, r2, r3)                                                        \
+#define LM_PHILOX_BLOCK(blk, key, r0, r1, r2, r3)                                                         \
   uint32_t r0 = static_cast<uint32_t>(blk), r1 = static_cast<uint32_t>(static_cast<uint64_t>(blk) >> 32), \
            r2 = (key).s0, r3 = (key).s1, ka = (key).k0, kb = (key).k1;                                    \
   philox_round(r0, r1, r2, r3, ka, kb);                                                                   \
@@ -57,8 +57,8 @@ inline void philox_round(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3,
 
 // Full blocks [blk0, blk1): elements 4*blk .. 4*blk+3. Loads and products are unconditional and the mask a
 // select, so the loop has no control flow and vectorises.
-LM_CPU_CLONES void forward_blocks(float* out, const float* inp, int64_t blk0, int64_t blk1, float p, float scale,
-                                  PhiloxKey key) {
+LM_CPU_CLONES void forward_blocks(float* out, const float* inp, int64_t blk0, int64_t blk1, float p,
+                                  float scale, PhiloxKey key) {
 #pragma omp simd
   for (int64_t blk = blk0; blk < blk1; ++blk) {
     LM_PHILOX_BLOCK(blk, key, r0, r1, r2, r3)
@@ -107,7 +107,8 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
   }
   // Ragged tail (< 4 elements) from the reference generator.
   const Rng rng(seed, stream);
-  for (int64_t i = full * 4; i < n; ++i) out[i] = rng.uniform(static_cast<uint64_t>(i)) >= p ? inp[i] * scale : 0.0f;
+  for (int64_t i = full * 4; i < n; ++i)
+    out[i] = rng.uniform(static_cast<uint64_t>(i)) >= p ? inp[i] * scale : 0.0f;
 }
 
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed, uint64_t stream) {

@@ -15,8 +15,8 @@ namespace lm::cpu {
 
 namespace {
 
-LM_CPU_CLONES void forward_row(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
-                               float eps, int64_t C) {
+LM_CPU_CLONES void forward_row(float* y, float* mean, float* rstd, const float* x, const float* w,
+                               const float* b, float eps, int64_t C) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
   for (int64_t c = 0; c < C; ++c) s += x[c];
@@ -47,8 +47,9 @@ LM_CPU_CLONES void backward_row(float* dx, const float* dy, const float* x, cons
 }
 
 // dw[c0:c1] += Σ_n xhat*dy, db[c0:c1] += Σ_n dy, rows in order.
-LM_CPU_CLONES void param_grad_columns(float* dw, float* db, const float* dout, const float* inp, const float* mean,
-                                      const float* rstd, int64_t N, int64_t C, int64_t c0, int64_t c1) {
+LM_CPU_CLONES void param_grad_columns(float* dw, float* db, const float* dout, const float* inp,
+                                      const float* mean, const float* rstd, int64_t N, int64_t C, int64_t c0,
+                                      int64_t c1) {
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
     const float* dy = dout + n * C;
@@ -70,14 +71,15 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   for (int64_t n = 0; n < N; ++n) forward_row(out + n * C, mean + n, rstd + n, inp + n * C, w, b, eps, C);
 }
 
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                        const float* mean, const float* rstd, int64_t N, int64_t C) {
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
   sync_thread_count();
 #pragma omp parallel
   {
     // dinp and dw/db are disjoint outputs, hence nowait.
 #pragma omp for schedule(static) nowait
-    for (int64_t n = 0; n < N; ++n) backward_row(dinp + n * C, dout + n * C, inp + n * C, w, mean[n], rstd[n], C);
+    for (int64_t n = 0; n < N; ++n)
+      backward_row(dinp + n * C, dout + n * C, inp + n * C, w, mean[n], rstd[n], C);
     int64_t c0, c1;
     static_chunk(C, omp_get_thread_num(), omp_get_num_threads(), 16, &c0, &c1);
     if (c0 < c1) param_grad_columns(dw, db, dout, inp, mean, rstd, N, C, c0, c1);

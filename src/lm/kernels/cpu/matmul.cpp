@@ -12,8 +12,8 @@
 
 namespace lm::cpu {
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
-                    int64_t OC) {
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
+                    int64_t C, int64_t OC) {
   sync_thread_count();
   if (bias) {
 #pragma omp parallel for schedule(static)

@@ -1,5 +1,5 @@
-// Static work partitioning shared by the CPU kernels: contiguous chunks fixed by (n, thread id, team size), so
-// every element is always handled by the same thread in the same order (bitwise-reproducible reductions).
+// Static work partitioning shared by the CPU kernels: contiguous chunks fixed by (n, thread id, team size),
+// so every element is always handled by the same thread in the same order (bitwise-reproducible reductions).
 // Also keeps OpenMP's team size (a per-calling-thread setting) equal to lm::num_threads().
 #pragma once
 
