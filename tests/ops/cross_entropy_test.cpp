@@ -40,6 +40,24 @@ TEST(OpsCrossEntropy, MatchesReference) {
   EXPECT_TRUE(bitwise_equal(inplace.v, dlogits.v));
 }
 
+TEST(OpsCrossEntropy, DeterministicAcrossRunsAndThreads) {
+  HostF32 logits({B, T, V}, 1, 3.0f);
+  HostI32 targets({B, T}, random_ids(N, V, 2));
+  std::vector<float> first_l, first_d;
+  for (int threads : {2, 2, 1}) {
+    ScopedThreads st(threads);
+    HostF32 losses({B, T}, 0.0f), d({B, T, V}, 0.0f);
+    ops::cross_entropy_forward(losses.t(), logits.t(), targets.t());
+    ops::cross_entropy_backward(d.t(), logits.t(), targets.t(), 0.5f);
+    if (first_l.empty()) {
+      first_l = losses.v;
+      first_d = d.v;
+    }
+    EXPECT_TRUE(bitwise_equal(losses.v, first_l));
+    EXPECT_TRUE(bitwise_equal(d.v, first_d));
+  }
+}
+
 TEST(OpsCrossEntropy, CustomIgnoreIndexAndValidation) {
   HostF32 logits({4, 5}, 1), losses({4}, 0.0f);
   HostI32 targets({4}, {0, 7, 4, 7});

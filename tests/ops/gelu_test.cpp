@@ -23,6 +23,25 @@ TEST(OpsGelu, MatchesReference) {
   }
 }
 
+TEST(OpsGelu, DeterministicAcrossRunsAndThreads) {
+  HostF32 x({1000, 37}, 1, 3.0f), dout({1000, 37}, 2);
+  for (auto kind : {ops::GeluKind::Tanh, ops::GeluKind::Erf}) {
+    std::vector<float> first_y, first_d;
+    for (int threads : {2, 2, 1}) {
+      ScopedThreads st(threads);
+      HostF32 y({1000, 37}, 0.0f), d({1000, 37}, 0.0f);
+      ops::gelu_forward(y.t(), x.t(), kind);
+      ops::gelu_backward(d.t(), dout.t(), x.t(), kind);
+      if (first_y.empty()) {
+        first_y = y.v;
+        first_d = d.v;
+      }
+      EXPECT_TRUE(bitwise_equal(y.v, first_y));
+      EXPECT_TRUE(bitwise_equal(d.v, first_d));
+    }
+  }
+}
+
 TEST(OpsGelu, KindFromName) {
   EXPECT_EQ(ops::gelu_kind_from_name("gelu_new"), ops::GeluKind::Tanh);
   EXPECT_EQ(ops::gelu_kind_from_name("gelu_pytorch_tanh"), ops::GeluKind::Tanh);

@@ -26,6 +26,23 @@ TEST(OpsSoftmax, MatchesReference) {
   EXPECT_THROW(ops::softmax_backward(dx.t(), bad.t(), out.t()), Error);
 }
 
+TEST(OpsSoftmax, DeterministicAcrossRunsAndThreads) {
+  HostF32 x({37, 129}, 1, 4.0f), dout({37, 129}, 2);
+  std::vector<float> first_y, first_d;
+  for (int threads : {2, 2, 1}) {
+    ScopedThreads st(threads);
+    HostF32 y({37, 129}, 0.0f), d({37, 129}, 0.0f);
+    ops::softmax_forward(y.t(), x.t());
+    ops::softmax_backward(d.t(), dout.t(), y.t());
+    if (first_y.empty()) {
+      first_y = y.v;
+      first_d = d.v;
+    }
+    EXPECT_TRUE(bitwise_equal(y.v, first_y));
+    EXPECT_TRUE(bitwise_equal(d.v, first_d));
+  }
+}
+
 TEST(OpsResidual, MatchesReferenceAndAccumulates) {
   HostF32 a({3, 5, 7}, 1), b({3, 5, 7}, 2), out({3, 5, 7}, 0.0f), dout({3, 5, 7}, 3), da({3, 5, 7}, 4),
       db({3, 5, 7}, 5);
