@@ -24,7 +24,7 @@ LM_CPU_CLONES void softmax_masked_row(float* p, int64_t L, int64_t T, const int3
   float mx = -INFINITY;
   if (mask_row) {
 #pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < L; ++j) mx = (mask_row[j] != 0 && p[j] > mx) ? p[j] : mx;
+    for (int64_t j = 0; j < L; ++j) mx = ((mask_row[j] != 0) & (p[j] > mx)) ? p[j] : mx;  // branch-free
   } else {
 #pragma omp simd reduction(max : mx)
     for (int64_t j = 0; j < L; ++j) mx = p[j] > mx ? p[j] : mx;
@@ -37,7 +37,8 @@ LM_CPU_CLONES void softmax_masked_row(float* p, int64_t L, int64_t T, const int3
     if (mask_row) {
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = 0; j < L; ++j) {
-        const float e = mask_row[j] == 0 ? 0.0f : exp_approx(p[j] - mx);
+        const float e_all = exp_approx(p[j] - mx);  // unconditional, then select: no control flow
+        const float e = mask_row[j] == 0 ? 0.0f : e_all;
         p[j] = e;
         sum += e;
       }
