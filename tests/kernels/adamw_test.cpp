@@ -1,11 +1,12 @@
 // Reference AdamW against a hand-written torch.optim.AdamW step (double), over several steps with weight
 // decay; and the sum of squares / scale helpers.
+#include "lm/kernels/ref/adamw.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/adamw.h"
 
 namespace lm::test {
 namespace {

@@ -1,10 +1,11 @@
-// Finite-difference checks (double) of the reference attention core: causal and bidirectional, with and without
-// a key padding mask (every row keeps at least one visible key, so the softmax is differentiable), and the
-// masking semantics (masked keys get probability 0, fully masked rows are uniform).
+// Finite-difference checks (double) of the reference attention core: causal and bidirectional, with and
+// without a key padding mask (every row keeps at least one visible key, so the softmax is differentiable),
+// and the masking semantics (masked keys get probability 0, fully masked rows are uniform).
+#include "lm/kernels/ref/attention.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/attention.h"
 
 namespace lm::test {
 namespace {

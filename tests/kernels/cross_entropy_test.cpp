@@ -1,11 +1,12 @@
 // Finite-difference checks (double) of the reference cross-entropy backward (with ignored rows), and the loss
 // against a direct formula.
+#include "lm/kernels/ref/cross_entropy.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/cross_entropy.h"
 
 namespace lm::test {
 namespace {

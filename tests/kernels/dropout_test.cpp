@@ -1,9 +1,10 @@
 // Reference dropout: finite-difference gradient (double), mask reuse between forward and backward, p = 0
 // identity, and the kept fraction close to 1-p.
+#include "lm/kernels/ref/dropout.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/dropout.h"
 
 namespace lm::test {
 namespace {

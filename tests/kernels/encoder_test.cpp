@@ -1,9 +1,10 @@
 // Finite-difference checks (double) of the reference embedding kernels: token + position (with pos_offset and
 // with explicit position_ids, repeated ids so rows accumulate) and the generic embedding-add.
+#include "lm/kernels/ref/encoder.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/encoder.h"
 
 namespace lm::test {
 namespace {

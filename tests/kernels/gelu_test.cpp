@@ -1,8 +1,9 @@
 // Finite-difference checks (double) of both reference GELU forms, plus known values.
+#include "lm/kernels/ref/gelu.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/gelu.h"
 
 namespace lm::test {
 namespace {

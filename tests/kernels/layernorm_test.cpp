@@ -1,8 +1,9 @@
 // Finite-difference checks (double) of the reference LayerNorm backward w.r.t. inp, w and b.
+#include "lm/kernels/ref/layernorm.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/layernorm.h"
 
 namespace lm::test {
 namespace {
@@ -18,8 +19,8 @@ TEST(RefLayerNorm, GradientsMatchFiniteDifferences) {
   };
   loss();
   std::vector<double> dx(N * C, 0.0), dw(C, 0.0), db(C, 0.0);
-  ref::layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(), rstd.data(),
-                          N, C);
+  ref::layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(),
+                          rstd.data(), N, C);
   EXPECT_LT(fd_rel_error(x, dx, loss), kFdTol);
   EXPECT_LT(fd_rel_error(w, dw, loss), kFdTol);
   EXPECT_LT(fd_rel_error(b, db, loss), kFdTol);

@@ -1,9 +1,10 @@
 // Finite-difference checks (double) of the reference linear layer, and the reference GEMM against the linear
 // layer for every transpose combination.
+#include "lm/kernels/ref/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
-#include "lm/kernels/ref/matmul.h"
 
 namespace lm::test {
 namespace {
@@ -19,8 +20,8 @@ TEST(RefMatmul, GradientsMatchFiniteDifferences) {
       return dot(out, r);
     };
     std::vector<double> dinp(N * C, 0.0), dw(OC * C, 0.0), db(OC, 0.0);
-    ref::matmul_backward(dinp.data(), dw.data(), with_bias ? db.data() : nullptr, r.data(), inp.data(), w.data(), N,
-                         C, OC);
+    ref::matmul_backward(dinp.data(), dw.data(), with_bias ? db.data() : nullptr, r.data(), inp.data(),
+                         w.data(), N, C, OC);
     EXPECT_LT(fd_rel_error(inp, dinp, loss), kFdTol);
     EXPECT_LT(fd_rel_error(w, dw, loss), kFdTol);
     if (with_bias) {
@@ -42,8 +43,8 @@ TEST(RefMatmul, GemmTransposesAgreeWithLinear) {
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb) {
       std::vector<double> c(M * N, 1.0);
-      ref::gemm<double>(ta, tb, M, N, K, 2.0, ta ? at.data() : a.data(), ta ? M : K, tb ? bt.data() : b.data(),
-                        tb ? K : N, 0.5, c.data(), N);
+      ref::gemm<double>(ta, tb, M, N, K, 2.0, ta ? at.data() : a.data(), ta ? M : K,
+                        tb ? bt.data() : b.data(), tb ? K : N, 0.5, c.data(), N);
       for (int64_t i = 0; i < M * N; ++i) EXPECT_NEAR(c[i], 2.0 * expect[i] + 0.5, 1e-12);
     }
 }

@@ -1,9 +1,10 @@
 // Finite-difference checks (double) of the reference row softmax and its backward; and residual add.
+#include "lm/kernels/ref/softmax.h"
+
 #include <gtest/gtest.h>
 
 #include "kernels/fd_check.h"
 #include "lm/kernels/ref/residual.h"
-#include "lm/kernels/ref/softmax.h"
 
 namespace lm::test {
 namespace {

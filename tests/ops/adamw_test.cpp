@@ -1,10 +1,11 @@
 // CPU AdamW against a hand-computed double torch.optim.AdamW step over several steps (with weight decay);
 // sum_squares against a double sum and independent of the thread count; scale_inplace; validation.
+#include "lm/ops/adamw.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "lm/ops/adamw.h"
 #include "ops/op_test_util.h"
 
 namespace lm::test {

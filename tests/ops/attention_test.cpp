@@ -1,11 +1,12 @@
 // CPU attention (blocked sgemm, causal skipping) vs the reference with T not a multiple of the 64-row block:
 // causal and bidirectional, with key padding masks including fully masked rows; accumulating backward;
 // determinism; shape validation.
+#include "lm/kernels/ref/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "lm/kernels/ref/attention.h"
 #include "lm/ops/attention.h"
 #include "ops/op_test_util.h"
 
@@ -44,7 +45,8 @@ void check_case(const Case& cs) {
       ASSERT_EQ(att.v[i], 0.0f) << "masked probability must be exactly 0 at " << i;
     }
   ops::attention_backward(dqkv.t(), datt.t(), dout.t(), qkv.t(), att.t(), spec);
-  ref::attention_backward(e_dqkv.data(), e_datt.data(), dout.p(), qkv.p(), e_att.data(), B, T, C, NH, spec.scale);
+  ref::attention_backward(e_dqkv.data(), e_datt.data(), dout.p(), qkv.p(), e_att.data(), B, T, C, NH,
+                          spec.scale);
   EXPECT_LT(rel_err(dqkv.v, e_dqkv), 2e-5);
 }
 
@@ -55,7 +57,15 @@ TEST(OpsAttention, MatchesReference) {
       check_case({3, 130, 3, 8, causal, masked});
     }
   check_case({1, 64, 2, 16, true, false});
+  check_case({1, 1, 1, 4, true, false});  // T = 1
+  check_case({3, 1, 2, 2, false, true});  // T = 1, fully masked rows
   check_case({1, 65, 1, 7, true, true});
+}
+
+TEST(OpsAttention, BlockBoundarySweep) {
+  // Row-block edges of the causal skipping: T just below / at / above multiples of the 64-row block.
+  for (int64_t T : {2, 63, 64, 65, 127, 128, 129})
+    for (bool masked : {false, true}) check_case({2, T, 2, 5, true, masked});
 }
 
 TEST(OpsAttention, DeterministicAcrossRuns) {
@@ -64,7 +74,8 @@ TEST(OpsAttention, DeterministicAcrossRuns) {
   ops::AttentionSpec spec{2, true, 0.3f};
   std::vector<float> first_out, first_d;
   for (int run = 0; run < 2; ++run) {
-    HostF32 out({B, T, C}, 0.0f), att({B, NH, T, T}, 0.0f), datt({B, NH, T, T}, 0.0f), dqkv({B, T, 3 * C}, 0.0f);
+    HostF32 out({B, T, C}, 0.0f), att({B, NH, T, T}, 0.0f), datt({B, NH, T, T}, 0.0f),
+        dqkv({B, T, 3 * C}, 0.0f);
     ops::attention_forward(out.t(), att.t(), qkv.t(), spec);
     ops::attention_backward(dqkv.t(), datt.t(), dout.t(), qkv.t(), att.t(), spec);
     if (run == 0) {
@@ -78,7 +89,8 @@ TEST(OpsAttention, DeterministicAcrossRuns) {
 
 TEST(OpsAttention, RejectsBadShapes) {
   const int64_t B = 2, T = 5, C = 6;
-  HostF32 qkv({B, T, 3 * C}, 1), out({B, T, C}, 0.0f), att({B, 2, T, T}, 0.0f), att_bad({B, 2, T, T + 1}, 0.0f);
+  HostF32 qkv({B, T, 3 * C}, 1), out({B, T, C}, 0.0f), att({B, 2, T, T}, 0.0f),
+      att_bad({B, 2, T, T + 1}, 0.0f);
   ops::AttentionSpec spec{2, true, 1.0f};
   EXPECT_NO_THROW(ops::attention_forward(out.t(), att.t(), qkv.t(), spec));
   EXPECT_THROW(ops::attention_forward(out.t(), att_bad.t(), qkv.t(), spec), Error);
@@ -88,7 +100,8 @@ TEST(OpsAttention, RejectsBadShapes) {
   EXPECT_THROW(ops::attention_forward(out.t(), att.t(), qkv_bad.t(), spec), Error);
   HostF32 mask_f32({B, T}, 1.0f);  // key_mask must be i32
   EXPECT_THROW(ops::attention_forward(out.t(), att.t(), qkv.t(), spec, mask_f32.t()), Error);
-  EXPECT_THROW(ops::attention_backward(qkv.t(), att.t(), qkv.t(), qkv.t(), att.t(), spec), Error);  // dout shape
+  EXPECT_THROW(ops::attention_backward(qkv.t(), att.t(), qkv.t(), qkv.t(), att.t(), spec),
+               Error);  // dout shape
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // CPU cross-entropy vs the reference (V not a multiple of the vector width), ignore_index rows, in-place
 // backward (dlogits aliases logits), determinism and target validation.
+#include "lm/kernels/ref/cross_entropy.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/cross_entropy.h"
 #include "lm/ops/cross_entropy.h"
 #include "ops/op_test_util.h"
 
@@ -20,7 +21,8 @@ TEST(OpsCrossEntropy, MatchesReference) {
   std::vector<float> e_losses(N);
   const int64_t count = ops::cross_entropy_forward(losses.t(), logits.t(), targets.t());
   EXPECT_EQ(count, N - 2);
-  EXPECT_EQ(ref::cross_entropy_forward(e_losses.data(), logits.p(), targets.p(), ops::kIgnoreIndex, N, V), count);
+  EXPECT_EQ(ref::cross_entropy_forward(e_losses.data(), logits.p(), targets.p(), ops::kIgnoreIndex, N, V),
+            count);
   EXPECT_LT(rel_err(losses.v, e_losses), 1e-6);
   EXPECT_EQ(losses.v[3], 0.0f);
 
@@ -36,6 +38,24 @@ TEST(OpsCrossEntropy, MatchesReference) {
   HostF32 inplace = logits;
   ops::cross_entropy_backward(inplace.t(), inplace.t(), targets.t(), dloss);
   EXPECT_TRUE(bitwise_equal(inplace.v, dlogits.v));
+}
+
+TEST(OpsCrossEntropy, DeterministicAcrossRunsAndThreads) {
+  HostF32 logits({B, T, V}, 1, 3.0f);
+  HostI32 targets({B, T}, random_ids(N, V, 2));
+  std::vector<float> first_l, first_d;
+  for (int threads : {2, 2, 1}) {
+    ScopedThreads st(threads);
+    HostF32 losses({B, T}, 0.0f), d({B, T, V}, 0.0f);
+    ops::cross_entropy_forward(losses.t(), logits.t(), targets.t());
+    ops::cross_entropy_backward(d.t(), logits.t(), targets.t(), 0.5f);
+    if (first_l.empty()) {
+      first_l = losses.v;
+      first_d = d.v;
+    }
+    EXPECT_TRUE(bitwise_equal(losses.v, first_l));
+    EXPECT_TRUE(bitwise_equal(d.v, first_d));
+  }
 }
 
 TEST(OpsCrossEntropy, CustomIgnoreIndexAndValidation) {

@@ -1,8 +1,9 @@
-// CPU dropout vs the reference mask (bitwise), p = 0 identity (also in place), keep rate ~ 1-p, backward using
-// the forward's mask, thread-count independence, and p validation.
+// CPU dropout vs the reference mask (bitwise), p = 0 identity (also in place), keep rate ~ 1-p, backward
+// using the forward's mask, thread-count independence, and p validation.
+#include "lm/kernels/ref/dropout.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/dropout.h"
 #include "lm/ops/dropout.h"
 #include "ops/op_test_util.h"
 

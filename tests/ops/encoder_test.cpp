@@ -1,8 +1,9 @@
 // CPU embedding ops vs the reference: forward (offset and explicit position ids), accumulating backward,
 // determinism across runs and thread counts, and id/position/shape validation.
+#include "lm/kernels/ref/encoder.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/encoder.h"
 #include "lm/ops/encoder.h"
 #include "ops/op_test_util.h"
 

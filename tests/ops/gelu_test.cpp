@@ -1,7 +1,8 @@
 // CPU GELU (tanh and erf) vs the reference, accumulating backward, and the HF activation-name mapping.
+#include "lm/kernels/ref/gelu.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/gelu.h"
 #include "lm/ops/gelu.h"
 #include "ops/op_test_util.h"
 
@@ -19,6 +20,25 @@ TEST(OpsGelu, MatchesReference) {
     ops::gelu_backward(dx.t(), dout.t(), x.t(), kind);
     ref::gelu_backward(e_dx.data(), dout.p(), x.p(), x.n(), tf);
     EXPECT_LT(rel_err(dx.v, e_dx), 1e-6);
+  }
+}
+
+TEST(OpsGelu, DeterministicAcrossRunsAndThreads) {
+  HostF32 x({1000, 37}, 1, 3.0f), dout({1000, 37}, 2);
+  for (auto kind : {ops::GeluKind::Tanh, ops::GeluKind::Erf}) {
+    std::vector<float> first_y, first_d;
+    for (int threads : {2, 2, 1}) {
+      ScopedThreads st(threads);
+      HostF32 y({1000, 37}, 0.0f), d({1000, 37}, 0.0f);
+      ops::gelu_forward(y.t(), x.t(), kind);
+      ops::gelu_backward(d.t(), dout.t(), x.t(), kind);
+      if (first_y.empty()) {
+        first_y = y.v;
+        first_d = d.v;
+      }
+      EXPECT_TRUE(bitwise_equal(y.v, first_y));
+      EXPECT_TRUE(bitwise_equal(d.v, first_d));
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // CPU LayerNorm vs the reference on (B,T,C) with odd C, accumulating backward, determinism across thread
 // counts, and shape validation.
+#include "lm/kernels/ref/layernorm.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/layernorm.h"
 #include "lm/ops/layernorm.h"
 #include "ops/op_test_util.h"
 
@@ -56,7 +57,8 @@ TEST(OpsLayerNorm, RejectsBadShapes) {
   EXPECT_THROW(ops::layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w_bad.t(), b.t(), 1e-5f), Error);
   EXPECT_THROW(ops::layernorm_forward(out.t(), mean_bad.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5f), Error);
   EXPECT_THROW(ops::layernorm_forward(out_bad.t(), mean.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5f), Error);
-  EXPECT_THROW(ops::layernorm_backward(out_bad.t(), w.t(), b.t(), x.t(), x.t(), w.t(), mean.t(), rstd.t()), Error);
+  EXPECT_THROW(ops::layernorm_backward(out_bad.t(), w.t(), b.t(), x.t(), x.t(), w.t(), mean.t(), rstd.t()),
+               Error);
   EXPECT_THROW(ops::layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w.t(), Tensor{}, 1e-5f), Error);
 }
 

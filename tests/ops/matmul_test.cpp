@@ -1,8 +1,9 @@
 // CPU linear layer and GEMM (oneDNN sgemm) vs the reference on odd shapes: forward with and without bias,
 // accumulating backward with optional outputs, all GEMM transposes with alpha/beta, determinism, validation.
+#include "lm/kernels/ref/matmul.h"
+
 #include <gtest/gtest.h>
 
-#include "lm/kernels/ref/matmul.h"
 #include "lm/ops/matmul.h"
 #include "ops/op_test_util.h"
 
@@ -62,7 +63,8 @@ TEST(OpsMatmul, GemmAllTransposes) {
       HostF32 a(ta ? Shape{K, M} : Shape{M, K}, 1), b(tb ? Shape{Nn, K} : Shape{K, Nn}, 2), c({M, Nn}, 3);
       auto expect = c.v;
       ops::gemm(c.t(), a.t(), b.t(), ta, tb, 0.5f, 2.0f);
-      ref::gemm<float>(ta, tb, M, Nn, K, 0.5f, a.p(), ta ? M : K, b.p(), tb ? K : Nn, 2.0f, expect.data(), Nn);
+      ref::gemm<float>(ta, tb, M, Nn, K, 0.5f, a.p(), ta ? M : K, b.p(), tb ? K : Nn, 2.0f, expect.data(),
+                       Nn);
       EXPECT_LT(rel_err(c.v, expect), 1e-5) << ta << tb;
     }
 }
@@ -74,8 +76,29 @@ TEST(OpsMatmul, RejectsBadShapes) {
   EXPECT_THROW(ops::matmul_forward(out.t(), x.t(), w.t(), bias_bad.t()), Error);
   EXPECT_THROW(ops::matmul_forward(out_bad.t(), x.t(), w.t(), bias.t()), Error);
   EXPECT_THROW(ops::matmul_backward(x.t(), w.t(), bias.t(), out_bad.t(), x.t(), w.t()), Error);
-  EXPECT_THROW(ops::matmul_backward(x.t(), out.t(), bias.t(), out.t(), x.t(), w.t()), Error);  // dweight shape
+  EXPECT_THROW(ops::matmul_backward(x.t(), out.t(), bias.t(), out.t(), x.t(), w.t()),
+               Error);                                                  // dweight shape
   EXPECT_THROW(ops::gemm(out.t(), x.t(), w.t(), false, false), Error);  // inner dims differ
+}
+
+TEST(OpsMatmul, DeviceChecks) {
+  HostF32 x({N, C}, 1), w({OC, C}, 2), out({N, OC}, 0.0f);
+  // No CUDA kernels in this build: a CUDA tensor is refused before its memory is touched.
+  Tensor xc = x.t(), wc = w.t(), oc = out.t();
+  xc.device = wc.device = oc.device = Device::CUDA;
+  try {
+    ops::matmul_forward(oc, xc, wc, Tensor{});
+    FAIL() << "CUDA tensors accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  }
+  // Mixed devices are a caller error.
+  try {
+    ops::matmul_forward(out.t(), xc, w.t(), Tensor{});
+    FAIL() << "mixed devices accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+  }
 }
 
 }  // namespace

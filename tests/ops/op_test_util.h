@@ -1,5 +1,5 @@
-// Helpers for the device-kernel-vs-reference op tests: host tensors backed by std::vector, bitwise comparison,
-// and a scoped thread-count override.
+// Helpers for the device-kernel-vs-reference op tests: host tensors backed by std::vector, bitwise
+// comparison, and a scoped thread-count override.
 #pragma once
 
 #include <cstring>

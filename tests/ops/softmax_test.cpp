@@ -1,8 +1,9 @@
 // CPU softmax and residual add vs the reference, accumulation, and shape validation.
+#include "lm/kernels/ref/softmax.h"
+
 #include <gtest/gtest.h>
 
 #include "lm/kernels/ref/residual.h"
-#include "lm/kernels/ref/softmax.h"
 #include "lm/ops/residual.h"
 #include "lm/ops/softmax.h"
 #include "ops/op_test_util.h"
@@ -23,6 +24,23 @@ TEST(OpsSoftmax, MatchesReference) {
   HostF32 bad({2, 13, D + 1}, 0.0f);
   EXPECT_THROW(ops::softmax_forward(bad.t(), x.t()), Error);
   EXPECT_THROW(ops::softmax_backward(dx.t(), bad.t(), out.t()), Error);
+}
+
+TEST(OpsSoftmax, DeterministicAcrossRunsAndThreads) {
+  HostF32 x({37, 129}, 1, 4.0f), dout({37, 129}, 2);
+  std::vector<float> first_y, first_d;
+  for (int threads : {2, 2, 1}) {
+    ScopedThreads st(threads);
+    HostF32 y({37, 129}, 0.0f), d({37, 129}, 0.0f);
+    ops::softmax_forward(y.t(), x.t());
+    ops::softmax_backward(d.t(), dout.t(), y.t());
+    if (first_y.empty()) {
+      first_y = y.v;
+      first_d = d.v;
+    }
+    EXPECT_TRUE(bitwise_equal(y.v, first_y));
+    EXPECT_TRUE(bitwise_equal(d.v, first_d));
+  }
 }
 
 TEST(OpsResidual, MatchesReferenceAndAccumulates) {

@@ -18,8 +18,8 @@ void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWPa
   check_f32(v, op, "v");
   const int64_t n = params.numel();
   LM_CHECK(grads.numel() == n && m.numel() == n && v.numel() == n,
-           "{}: params {}, grads {}, m {}, v {} must have the same number of elements", op, params.shape.str(),
-           grads.shape.str(), m.shape.str(), v.shape.str());
+           "{}: params {}, grads {}, m {}, v {} must have the same number of elements", op,
+           params.shape.str(), grads.shape.str(), m.shape.str(), v.shape.str());
   LM_CHECK(hp.step >= 1, "{}: step counts from 1, got {}", op, hp.step);
   LM_CHECK(hp.beta1 >= 0.0f && hp.beta1 < 1.0f && hp.beta2 >= 0.0f && hp.beta2 < 1.0f,
            "{}: betas must be in [0, 1), got ({}, {})", op, hp.beta1, hp.beta2);
@@ -31,7 +31,8 @@ void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWPa
       cpu::adamw_update(params.f32(), grads.f32(), m.f32(), v.f32(), n, hp.lr, hp.beta1, hp.beta2, hp.eps,
                         hp.weight_decay, hp.step);
       return;
-    default: unsupported_device(op, params.device);
+    default:
+      unsupported_device(op, params.device);
   }
 }
 
@@ -39,8 +40,10 @@ double sum_squares(Tensor g) {
   const char* op = "sum_squares";
   check_f32(g, op, "g");
   switch (g.device) {
-    case Device::CPU: return cpu::sum_squares(g.f32(), g.numel());
-    default: unsupported_device(op, g.device);
+    case Device::CPU:
+      return cpu::sum_squares(g.f32(), g.numel());
+    default:
+      unsupported_device(op, g.device);
   }
 }
 
@@ -48,8 +51,11 @@ void scale_inplace(Tensor x, float s) {
   const char* op = "scale_inplace";
   check_f32(x, op, "x");
   switch (x.device) {
-    case Device::CPU: cpu::scale_inplace(x.f32(), x.numel(), s); return;
-    default: unsupported_device(op, x.device);
+    case Device::CPU:
+      cpu::scale_inplace(x.f32(), x.numel(), s);
+      return;
+    default:
+      unsupported_device(op, x.device);
   }
 }
 

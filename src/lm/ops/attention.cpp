@@ -20,8 +20,8 @@ Dims check_attention_args(const char* op, const Tensor& qkv, const Tensor& att, 
   check_f32(qkv, op, "qkv");
   LM_CHECK(qkv.ndim() == 3 && qkv.dim(2) % 3 == 0, "{}: qkv must be (B,T,3C), got {}", op, qkv.shape.str());
   Dims d{qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3, spec.n_head};
-  LM_CHECK(d.NH >= 1 && d.C % d.NH == 0 && d.C > 0, "{}: C = {} must be a positive multiple of n_head = {}", op, d.C,
-           d.NH);
+  LM_CHECK(d.NH >= 1 && d.C % d.NH == 0 && d.C > 0, "{}: C = {} must be a positive multiple of n_head = {}",
+           op, d.C, d.NH);
   LM_CHECK(std::isfinite(spec.scale), "{}: scale must be finite, got {}", op, spec.scale);
   check_f32(att, op, att_name);
   check_shape(att, Shape{d.B, d.NH, d.T, d.T}, op, att_name);
@@ -40,14 +40,17 @@ void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& 
   }
   switch (common_device(op, {&out, &att, &qkv, &key_mask})) {
     case Device::CPU:
-      cpu::attention_forward(out.f32(), att.f32(), qkv.f32(), key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr,
-                             d.B, d.T, d.C, d.NH, spec.causal, spec.scale);
+      cpu::attention_forward(out.f32(), att.f32(), qkv.f32(),
+                             key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T, d.C, d.NH,
+                             spec.causal, spec.scale);
       return;
-    default: unsupported_device(op, qkv.device);
+    default:
+      unsupported_device(op, qkv.device);
   }
 }
 
-void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tensor att, const AttentionSpec& spec) {
+void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tensor att,
+                        const AttentionSpec& spec) {
   const char* op = "attention_backward";
   const Dims d = check_attention_args(op, qkv, att, "att", spec);
   check_f32(datt, op, "datt");
@@ -61,7 +64,8 @@ void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tenso
       cpu::attention_backward(dqkv.f32(), datt.f32(), dout.f32(), qkv.f32(), att.f32(), d.B, d.T, d.C, d.NH,
                               spec.causal, spec.scale);
       return;
-    default: unsupported_device(op, qkv.device);
+    default:
+      unsupported_device(op, qkv.device);
   }
 }
 

@@ -11,8 +11,8 @@ using namespace detail;
 namespace {
 void check_ce_args(const char* op, const Tensor& logits, const Tensor& targets, int ignore_index) {
   check_f32(logits, op, "logits");
-  LM_CHECK(logits.ndim() >= 1 && last_dim(logits) > 0, "{}: logits must have a non-empty last dim, got {}", op,
-           logits.shape.str());
+  LM_CHECK(logits.ndim() >= 1 && last_dim(logits) > 0, "{}: logits must have a non-empty last dim, got {}",
+           op, logits.shape.str());
   const int64_t N = rows(logits), V = last_dim(logits);
   check_defined(targets, op, "targets");
   check_dtype(targets, DType::I32, op, "targets");
@@ -21,8 +21,8 @@ void check_ce_args(const char* op, const Tensor& logits, const Tensor& targets, 
   if (targets.device == Device::CPU) {
     const int32_t* t = targets.ptr<int32_t>();
     for (int64_t n = 0; n < N; ++n)
-      LM_CHECK(t[n] == ignore_index || (t[n] >= 0 && t[n] < V), "{}: target[{}] = {} out of range [0, {})", op, n,
-               t[n], V);
+      LM_CHECK(t[n] == ignore_index || (t[n] >= 0 && t[n] < V), "{}: target[{}] = {} out of range [0, {})",
+               op, n, t[n], V);
   }
 }
 }  // namespace
@@ -37,7 +37,8 @@ int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int 
     case Device::CPU:
       return cpu::cross_entropy_forward(losses.f32(), logits.f32(), targets.ptr<int32_t>(), ignore_index,
                                         rows(logits), last_dim(logits));
-    default: unsupported_device(op, logits.device);
+    default:
+      unsupported_device(op, logits.device);
   }
 }
 
@@ -51,7 +52,8 @@ void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float
       cpu::cross_entropy_backward(dlogits.f32(), logits.f32(), targets.ptr<int32_t>(), dloss, ignore_index,
                                   rows(logits), last_dim(logits));
       return;
-    default: unsupported_device(op, logits.device);
+    default:
+      unsupported_device(op, logits.device);
   }
 }
 

@@ -30,7 +30,8 @@ void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t st
       }
       cpu::dropout_forward(out.f32(), inp.f32(), inp.numel(), p, seed, stream);
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -41,8 +42,11 @@ void dropout_backward(Tensor dinp, Tensor dout, float p, uint64_t seed, uint64_t
   check_f32(dinp, op, "dinp");
   check_same_shape(dinp, dout, op, "dinp", "dout");
   switch (common_device(op, {&dinp, &dout})) {
-    case Device::CPU: cpu::dropout_backward(dinp.f32(), dout.f32(), dout.numel(), p, seed, stream); return;
-    default: unsupported_device(op, dout.device);
+    case Device::CPU:
+      cpu::dropout_backward(dinp.f32(), dout.f32(), dout.numel(), p, seed, stream);
+      return;
+    default:
+      unsupported_device(op, dout.device);
   }
 }
 

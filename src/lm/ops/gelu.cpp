@@ -9,11 +9,12 @@ namespace lm::ops {
 using namespace detail;
 
 GeluKind gelu_kind_from_name(std::string_view name) {
-  // HF ACT2FN: gelu_new and gelu_pytorch_tanh are the same tanh approximation (max f32 diff 2.4e-7); "gelu" is
-  // exact erf GELU (BERT). gelu_fast / quick_gelu are different functions and are not supported.
+  // HF ACT2FN: gelu_new and gelu_pytorch_tanh are the same tanh approximation (max f32 diff 2.4e-7); "gelu"
+  // is exact erf GELU (BERT). gelu_fast / quick_gelu are different functions and are not supported.
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return GeluKind::Tanh;
-  if (name == "gelu") return GeluKind::Erf;
-  LM_THROW(ErrorCode::Unsupported, "activation function '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh)",
+  if (name == "gelu" || name == "gelu_python") return GeluKind::Erf;
+  LM_THROW(ErrorCode::Unsupported,
+           "activation function '{}' is not supported (gelu, gelu_python, gelu_new, gelu_pytorch_tanh)",
            name);
 }
 
@@ -23,8 +24,11 @@ void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
   check_f32(out, op, "out");
   check_same_shape(out, inp, op, "out", "inp");
   switch (common_device(op, {&out, &inp})) {
-    case Device::CPU: cpu::gelu_forward(out.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh); return;
-    default: unsupported_device(op, inp.device);
+    case Device::CPU:
+      cpu::gelu_forward(out.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
+      return;
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -39,7 +43,8 @@ void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind) {
     case Device::CPU:
       cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 

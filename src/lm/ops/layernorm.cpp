@@ -20,9 +20,11 @@ void check_ln_params(const char* op, const Tensor& inp, const Tensor& w, const T
   check_f32(b_or_db, op, b_name);
   check_shape(b_or_db, Shape{C}, op, b_name);
   check_f32(mean, op, "mean");
-  LM_CHECK(mean.numel() == N, "{}: mean must have {} elements (one per row), got {}", op, N, mean.shape.str());
+  LM_CHECK(mean.numel() == N, "{}: mean must have {} elements (one per row), got {}", op, N,
+           mean.shape.str());
   check_f32(rstd, op, "rstd");
-  LM_CHECK(rstd.numel() == N, "{}: rstd must have {} elements (one per row), got {}", op, N, rstd.shape.str());
+  LM_CHECK(rstd.numel() == N, "{}: rstd must have {} elements (one per row), got {}", op, N,
+           rstd.shape.str());
 }
 }  // namespace
 
@@ -37,7 +39,8 @@ void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor 
       cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), w.f32(), b.f32(), eps, rows(inp),
                              last_dim(inp));
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -56,7 +59,8 @@ void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor i
       cpu::layernorm_backward(dinp.f32(), dw.f32(), db.f32(), dout.f32(), inp.f32(), w.f32(), mean.f32(),
                               rstd.f32(), rows(inp), last_dim(inp));
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 

@@ -25,7 +25,8 @@ void check_weight(const char* op, const Tensor& inp, const Tensor& weight) {
   LM_CHECK(inp.ndim() >= 1, "{}: inp must have at least 1 dim", op);
   check_f32(weight, op, "weight");
   LM_CHECK(weight.ndim() == 2 && weight.dim(1) == last_dim(inp),
-           "{}: weight must be (OC,{}) for inp {}, got {}", op, last_dim(inp), inp.shape.str(), weight.shape.str());
+           "{}: weight must be (OC,{}) for inp {}, got {}", op, last_dim(inp), inp.shape.str(),
+           weight.shape.str());
 }
 }  // namespace
 
@@ -39,12 +40,14 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
     check_dtype(bias, DType::F32, op, "bias");
     check_shape(bias, Shape{OC}, op, "bias");
   }
+  LM_CHECK(out.data != inp.data && out.data != weight.data, "{}: out must not alias inp or weight", op);
   switch (common_device(op, {&out, &inp, &weight, &bias})) {
     case Device::CPU:
-      cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.defined() ? bias.f32() : nullptr, rows(inp),
-                          last_dim(inp), OC);
+      cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.defined() ? bias.f32() : nullptr,
+                          rows(inp), last_dim(inp), OC);
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -69,10 +72,11 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
   switch (common_device(op, {&dinp, &dweight, &dbias, &dout, &inp, &weight})) {
     case Device::CPU:
       cpu::matmul_backward(dinp.defined() ? dinp.f32() : nullptr, dweight.defined() ? dweight.f32() : nullptr,
-                           dbias.defined() ? dbias.f32() : nullptr, dout.f32(), inp.f32(), weight.f32(), rows(inp),
-                           last_dim(inp), OC);
+                           dbias.defined() ? dbias.f32() : nullptr, dout.f32(), inp.f32(), weight.f32(),
+                           rows(inp), last_dim(inp), OC);
       return;
-    default: unsupported_device(op, inp.device);
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -91,7 +95,8 @@ void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha,
     case Device::CPU:
       cpu::sgemm(trans_a, trans_b, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), N);
       return;
-    default: unsupported_device(op, c.device);
+    default:
+      unsupported_device(op, c.device);
   }
 }
 

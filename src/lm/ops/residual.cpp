@@ -16,8 +16,11 @@ void residual_forward(Tensor out, Tensor a, Tensor b) {
   check_same_shape(b, a, op, "b", "a");
   check_same_shape(out, a, op, "out", "a");
   switch (common_device(op, {&out, &a, &b})) {
-    case Device::CPU: cpu::residual_forward(out.f32(), a.f32(), b.f32(), a.numel()); return;
-    default: unsupported_device(op, a.device);
+    case Device::CPU:
+      cpu::residual_forward(out.f32(), a.f32(), b.f32(), a.numel());
+      return;
+    default:
+      unsupported_device(op, a.device);
   }
 }
 
@@ -30,8 +33,11 @@ void residual_backward(Tensor da, Tensor db, Tensor dout) {
   check_same_shape(db, dout, op, "db", "dout");
   LM_CHECK(da.data != db.data, "{}: da and db must not alias (each receives dout)", op);
   switch (common_device(op, {&da, &db, &dout})) {
-    case Device::CPU: cpu::residual_backward(da.f32(), db.f32(), dout.f32(), dout.numel()); return;
-    default: unsupported_device(op, dout.device);
+    case Device::CPU:
+      cpu::residual_backward(da.f32(), db.f32(), dout.f32(), dout.numel());
+      return;
+    default:
+      unsupported_device(op, dout.device);
   }
 }
 

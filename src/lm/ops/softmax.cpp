@@ -16,8 +16,11 @@ void softmax_forward(Tensor out, Tensor inp) {
   check_f32(out, op, "out");
   check_same_shape(out, inp, op, "out", "inp");
   switch (common_device(op, {&out, &inp})) {
-    case Device::CPU: cpu::softmax_forward(out.f32(), inp.f32(), rows(inp), last_dim(inp)); return;
-    default: unsupported_device(op, inp.device);
+    case Device::CPU:
+      cpu::softmax_forward(out.f32(), inp.f32(), rows(inp), last_dim(inp));
+      return;
+    default:
+      unsupported_device(op, inp.device);
   }
 }
 
@@ -30,8 +33,11 @@ void softmax_backward(Tensor dinp, Tensor dout, Tensor out) {
   check_f32(dout, op, "dout");
   check_same_shape(dout, out, op, "dout", "out");
   switch (common_device(op, {&dinp, &dout, &out})) {
-    case Device::CPU: cpu::softmax_backward(dinp.f32(), dout.f32(), out.f32(), rows(out), last_dim(out)); return;
-    default: unsupported_device(op, out.device);
+    case Device::CPU:
+      cpu::softmax_backward(dinp.f32(), dout.f32(), out.f32(), rows(out), last_dim(out));
+      return;
+    default:
+      unsupported_device(op, out.device);
   }
 }
 

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+#include "lm/kernels/cpu/parallel.h"
+
 namespace lm::cpu {
 
 namespace {
@@ -15,6 +17,7 @@ constexpr int64_t kSumBlock = 1 << 14;
 
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                   float eps, float wd, int64_t step) {
+  sync_thread_count();
   const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
   const float step_size = static_cast<float>(lr / bc1);
@@ -32,6 +35,7 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
 }
 
 double sum_squares(const float* x, int64_t n) {
+  sync_thread_count();
   const int64_t nblocks = (n + kSumBlock - 1) / kSumBlock;
   std::vector<double> partial(static_cast<size_t>(nblocks));
 #pragma omp parallel for schedule(static)
@@ -48,6 +52,7 @@ double sum_squares(const float* x, int64_t n) {
 }
 
 void scale_inplace(float* x, int64_t n, float s) {
+  sync_thread_count();
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }

@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "lm/kernels/cpu/gemm.h"
+#include "lm/kernels/cpu/parallel.h"
+#include "lm/kernels/cpu/vec_math.h"
 
 namespace lm::cpu {
 
@@ -18,23 +20,35 @@ constexpr int64_t kBlock = 64;
 // Turns the scores p[0, ncols) of query row t into probabilities over all T columns (p has T entries).
 // Keys j >= L (causal) and padded keys get exactly 0; a row with no visible key is uniform over [0, L),
 // which is what HF's finfo.min masking yields (all masked scores equal finfo.min after rounding).
-void softmax_masked_row(float* p, int64_t L, int64_t T, const int32_t* mask_row) {
+LM_CPU_CLONES void softmax_masked_row(float* p, int64_t L, int64_t T, const int32_t* mask_row) {
   float mx = -INFINITY;
   if (mask_row) {
-    for (int64_t j = 0; j < L; ++j)
-      if (mask_row[j] != 0) mx = std::max(mx, p[j]);
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < L; ++j) mx = ((mask_row[j] != 0) & (p[j] > mx)) ? p[j] : mx;  // branch-free
   } else {
-    for (int64_t j = 0; j < L; ++j) mx = std::max(mx, p[j]);
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < L; ++j) mx = p[j] > mx ? p[j] : mx;
   }
   if (mx == -INFINITY) {
     const float u = 1.0f / static_cast<float>(L);
     for (int64_t j = 0; j < L; ++j) p[j] = u;
   } else {
     float sum = 0.0f;
-    for (int64_t j = 0; j < L; ++j) {
-      float e = (mask_row && mask_row[j] == 0) ? 0.0f : std::exp(p[j] - mx);
-      p[j] = e;
-      sum += e;
+    if (mask_row) {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < L; ++j) {
+        const float e_all = exp_approx(p[j] - mx);  // unconditional, then select: no control flow
+        const float e = mask_row[j] == 0 ? 0.0f : e_all;
+        p[j] = e;
+        sum += e;
+      }
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < L; ++j) {
+        const float e = exp_approx(p[j] - mx);
+        p[j] = e;
+        sum += e;
+      }
     }
     const float inv = 1.0f / sum;
 #pragma omp simd
@@ -43,10 +57,20 @@ void softmax_masked_row(float* p, int64_t L, int64_t T, const int32_t* mask_row)
   for (int64_t j = L; j < T; ++j) p[j] = 0.0f;
 }
 
+// dS = P ⊙ (dP - Σ P dP) * scale over one row's n computed columns, in place over dP.
+LM_CPU_CLONES void softmax_backward_row(float* ds, const float* p, int64_t n, float scale) {
+  float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t j = 0; j < n; ++j) dot += p[j] * ds[j];
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+}
+
 }  // namespace
 
-void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B, int64_t T,
-                       int64_t C, int64_t NH, bool causal, float scale) {
+void attention_forward(float* out, float* att, const float* qkv, const int32_t* key_mask, int64_t B,
+                       int64_t T, int64_t C, int64_t NH, bool causal, float scale) {
+  sync_thread_count();
   const int64_t HS = C / NH, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
@@ -68,6 +92,7 @@ void attention_forward(float* out, float* att, const float* qkv, const int32_t* 
 
 void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
                         int64_t B, int64_t T, int64_t C, int64_t NH, bool causal, float scale) {
+  sync_thread_count();
   const int64_t HS = C / NH, C3 = 3 * C;
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
@@ -85,22 +110,15 @@ void attention_backward(float* dqkv, float* datt, const float* dout, const float
     for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
       const int64_t t1 = std::min(T, t0 + kBlock), rows = t1 - t0, ncols = causal ? t1 : T;
       sgemm(false, true, rows, ncols, HS, 1.0f, dy + t0 * C, C, v, C3, 0.0f, dS + t0 * T, T);
-      for (int64_t t = t0; t < t1; ++t) {
-        const float* p = P + t * T;
-        float* ds = dS + t * T;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < ncols; ++j) dot += p[j] * ds[j];
-#pragma omp simd
-        for (int64_t j = 0; j < ncols; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
-      }
+      for (int64_t t = t0; t < t1; ++t) softmax_backward_row(dS + t * T, P + t * T, ncols, scale);
       sgemm(false, false, rows, HS, ncols, 1.0f, dS + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
     }
     // Key blocks [j0,j1): only queries t >= j0 see them when causal. dV += Pᵀ · dout, dK += dSᵀ · Q.
     for (int64_t j0 = 0; j0 < T; j0 += kBlock) {
       const int64_t j1 = std::min(T, j0 + kBlock), keys = j1 - j0, r0 = causal ? j0 : 0;
       sgemm(true, false, keys, HS, T - r0, 1.0f, P + r0 * T + j0, T, dy + r0 * C, C, 1.0f, dv + j0 * C3, C3);
-      sgemm(true, false, keys, HS, T - r0, 1.0f, dS + r0 * T + j0, T, q + r0 * C3, C3, 1.0f, dk + j0 * C3, C3);
+      sgemm(true, false, keys, HS, T - r0, 1.0f, dS + r0 * T + j0, T, q + r0 * C3, C3, 1.0f, dk + j0 * C3,
+            C3);
     }
   }
 }

@@ -1,5 +1,5 @@
-// Fast fp32 inverted dropout over n elements with the Philox mask of kernels/ref/dropout.h (element i kept iff
-// Rng(seed, stream).uniform(i) >= p); one Philox block serves four consecutive elements.
+// Fast fp32 inverted dropout over n elements with the Philox mask of kernels/ref/dropout.h (element i kept
+// iff Rng(seed, stream).uniform(i) >= p); one Philox block serves four consecutive elements.
 #pragma once
 
 #include <cstdint>

@@ -12,6 +12,7 @@ namespace lm::cpu {
 
 void encoder_forward(float* out, const int32_t* ids, const float* wte, const float* wpe, int64_t pos_offset,
                      const int32_t* pos, int64_t B, int64_t T, int64_t C) {
+  sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const float* we = wte + static_cast<int64_t>(ids[bt]) * C;
@@ -24,6 +25,7 @@ void encoder_forward(float* out, const int32_t* ids, const float* wte, const flo
 
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* ids, int64_t pos_offset,
                       const int32_t* pos, int64_t B, int64_t T, int64_t C) {
+  sync_thread_count();
 #pragma omp parallel
   {
     int64_t c0, c1;
@@ -43,6 +45,7 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t
 }
 
 void embedding_add_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C) {
+  sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* e = table + static_cast<int64_t>(ids[n]) * C;
@@ -53,6 +56,7 @@ void embedding_add_forward(float* out, const int32_t* ids, const float* table, i
 }
 
 void embedding_add_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C) {
+  sync_thread_count();
 #pragma omp parallel
   {
     int64_t c0, c1;

@@ -10,7 +10,8 @@
 namespace lm::ref {
 
 template <typename F>
-void adamw_update(F* p, const F* g, F* m, F* v, int64_t n, F lr, F beta1, F beta2, F eps, F wd, int64_t step) {
+void adamw_update(F* p, const F* g, F* m, F* v, int64_t n, F lr, F beta1, F beta2, F eps, F wd,
+                  int64_t step) {
   const F bc1 = F(1) - std::pow(beta1, static_cast<F>(step));
   const F bc2 = F(1) - std::pow(beta2, static_cast<F>(step));
   for (int64_t i = 0; i < n; ++i) {

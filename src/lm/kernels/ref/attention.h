@@ -1,11 +1,6 @@
 // Reference multi-head self-attention core (no projections), templated over float|double.
 // Shapes: qkv/dqkv (B,T,3C) = q | k | v, head h = columns h*HS:(h+1)*HS of each; out/dout (B,T,C);
 // att/datt (B,NH,T,T) softmax probabilities / scratch; key_mask (B,T) i32 or null (0 = masked key).
-// Masking follows HF's finfo.min: a masked score contributes exp(.) = 0 unless every key of the row is masked,
-// in which case finfo.min dominates every score equally and the row is uniform. Causal masking here is hard:
-// keys j > t always get probability 0, and a row whose allowed keys (j <= t) are all padding is uniform over
-// those. (HF GPT-2 adds finfo.min twice there, which only changes padded query rows in left-padded causal
-// batches; their outputs never reach an unmasked position.)
 #pragma once
 
 #include <cmath>
@@ -16,6 +11,12 @@ namespace lm::ref {
 // Number of keys a query row t may see at all.
 inline int64_t attention_row_len(bool causal, int64_t t, int64_t T) { return causal ? t + 1 : T; }
 
+// Masking follows HF's finfo.min: a masked score contributes exp(.) = 0 unless every key of the row is
+// masked, in which case finfo.min dominates every score equally and the row is uniform. Causal masking here
+// is hard: keys j > t always get probability 0, and a row whose allowed keys (j <= t) are all padding is
+// uniform over those. (HF GPT-2 eager adds finfo.min twice there, and newer SDPA paths unmask such rows;
+// either way only padded query rows of left-padded causal batches differ, and their outputs never reach an
+// unmasked position.)
 template <typename F>
 void attention_forward(F* out, F* att, const F* qkv, const int32_t* key_mask, int64_t B, int64_t T, int64_t C,
                        int64_t NH, bool causal, F scale) {
@@ -57,8 +58,9 @@ void attention_forward(F* out, F* att, const F* qkv, const int32_t* key_mask, in
       }
 }
 
-// dqkv += d(out)/d(qkv)ᵀ dout via the saved probabilities; datt is scratch. Uses the standard softmax backward
-// on att (masked entries have att = 0 so they get no gradient), as autograd does through HF's additive mask.
+// dqkv += d(out)/d(qkv)ᵀ dout via the saved probabilities; datt is scratch. Uses the standard softmax
+// backward on att (masked entries have att = 0 so they get no gradient), as autograd does through HF's
+// additive mask.
 template <typename F>
 void attention_backward(F* dqkv, F* datt, const F* dout, const F* qkv, const F* att, int64_t B, int64_t T,
                         int64_t C, int64_t NH, F scale) {

@@ -1,5 +1,5 @@
-// Reference inverted dropout over n elements: element i is kept iff Rng(seed, stream).uniform(i) >= p and then
-// scaled by 1/(1-p). The mask is regenerated in backward from (seed, stream), never stored.
+// Reference inverted dropout over n elements: element i is kept iff Rng(seed, stream).uniform(i) >= p and
+// then scaled by 1/(1-p). The mask is regenerated in backward from (seed, stream), never stored.
 #pragma once
 
 #include <cstdint>

@@ -41,7 +41,8 @@ void gelu_forward(F* out, const F* inp, int64_t n, bool tanh_form) {
 // dinp += dout * gelu'(inp)
 template <typename F>
 void gelu_backward(F* dinp, const F* dout, const F* inp, int64_t n, bool tanh_form) {
-  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * (tanh_form ? gelu_tanh_grad(inp[i]) : gelu_erf_grad(inp[i]));
+  for (int64_t i = 0; i < n; ++i)
+    dinp[i] += dout[i] * (tanh_form ? gelu_tanh_grad(inp[i]) : gelu_erf_grad(inp[i]));
 }
 
 }  // namespace lm::ref

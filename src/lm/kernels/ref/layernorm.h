@@ -1,5 +1,5 @@
-// Reference LayerNorm over the last dimension (biased variance, as nn.LayerNorm), templated over float|double.
-// Shapes: inp/out/dinp/dout (N,C), mean/rstd (N), w/b/dw/db (C).
+// Reference LayerNorm over the last dimension (biased variance, as nn.LayerNorm), templated over
+// float|double. Shapes: inp/out/dinp/dout (N,C), mean/rstd (N), w/b/dw/db (C).
 #pragma once
 
 #include <cmath>

@@ -1,0 +1,152 @@
+// Google Benchmark micro-benchmarks of the CPU ops at GPT-2 small shapes (C=768, NH=12, HS=64, V=50257), on
+// the thread count of $OMP_NUM_THREADS / lm::num_threads(). FLOP rates are reported for the GEMM-bound ops.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "lm/core/rng.h"
+#include "lm/core/tensor.h"
+#include "lm/ops/attention.h"
+#include "lm/ops/cross_entropy.h"
+#include "lm/ops/dropout.h"
+#include "lm/ops/gelu.h"
+#include "lm/ops/layernorm.h"
+#include "lm/ops/matmul.h"
+#include "lm/ops/softmax.h"
+
+namespace {
+
+struct Buf {
+  std::vector<float> v;
+  lm::Shape s;
+  explicit Buf(lm::Shape shape, uint64_t seed = 1) : v(static_cast<size_t>(shape.numel())), s(shape) {
+    lm::Rng rng(seed);
+    for (auto& x : v) x = rng.next_normal();
+  }
+  lm::Tensor t() { return lm::Tensor(v.data(), s); }
+};
+
+void BM_gemm(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  Buf a({M, K}), b({N, K}), c({M, N});
+  for (auto _ : st) lm::ops::gemm(c.t(), a.t(), b.t(), false, true);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+// (B*T, C) x (OC, C)ᵀ for the four GPT-2 small projections at B*T = 1024, and the LM head.
+BENCHMARK(BM_gemm)
+    ->Args({1024, 2304, 768})
+    ->Args({1024, 768, 768})
+    ->Args({1024, 3072, 768})
+    ->Args({1024, 768, 3072})
+    ->Args({256, 50257, 768})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_matmul_backward(benchmark::State& st) {
+  const int64_t N = st.range(0), OC = st.range(1), C = st.range(2);
+  Buf x({N, C}), w({OC, C}), dout({N, OC}), dx({N, C}), dw({OC, C}), db({OC});
+  for (auto _ : st) lm::ops::matmul_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t());
+  st.counters["GFLOP/s"] = benchmark::Counter(4.0 * N * OC * C, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_matmul_backward)->Args({1024, 3072, 768})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_attention(benchmark::State& st) {
+  const int64_t B = 1, T = st.range(0), NH = 12, C = 768;
+  const bool backward = st.range(1);
+  Buf qkv({B, T, 3 * C}), out({B, T, C}), att({B, NH, T, T}), dout({B, T, C}), dqkv({B, T, 3 * C}),
+      datt({B, NH, T, T});
+  lm::ops::AttentionSpec spec{12, true, 0.125f};
+  lm::ops::attention_forward(out.t(), att.t(), qkv.t(), spec);
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::attention_backward(dqkv.t(), datt.t(), dout.t(), qkv.t(), att.t(), spec);
+    else
+      lm::ops::attention_forward(out.t(), att.t(), qkv.t(), spec);
+  }
+  // Causal useful work: 2 GEMMs forward (4 backward) of T*T/2*HS multiply-adds per head.
+  const double flops = (backward ? 4.0 : 2.0) * 2.0 * NH * (T * T / 2.0) * (C / NH);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_attention)->Args({1024, 0})->Args({1024, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_layernorm(benchmark::State& st) {
+  const int64_t N = 4096, C = 768;
+  const bool backward = st.range(0);
+  Buf x({N, C}), w({C}), b({C}), out({N, C}), mean({N}), rstd({N}), dout({N, C}), dx({N, C}), dw({C}),
+      db({C});
+  lm::ops::layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5f);
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::layernorm_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t(), mean.t(), rstd.t());
+    else
+      lm::ops::layernorm_forward(out.t(), mean.t(), rstd.t(), x.t(), w.t(), b.t(), 1e-5f);
+  }
+  st.SetBytesProcessed(st.iterations() * N * C * 4 * (backward ? 4 : 2));
+}
+BENCHMARK(BM_layernorm)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_gelu(benchmark::State& st) {
+  const int64_t n = 1024 * 3072;
+  const bool backward = st.range(0);
+  const auto kind = st.range(1) ? lm::ops::GeluKind::Tanh : lm::ops::GeluKind::Erf;
+  Buf x({n}), out({n}), dout({n}), dx({n});
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::gelu_backward(dx.t(), dout.t(), x.t(), kind);
+    else
+      lm::ops::gelu_forward(out.t(), x.t(), kind);
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+}
+BENCHMARK(BM_gelu)
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_cross_entropy(benchmark::State& st) {
+  const int64_t N = 64, V = 50257;
+  const bool backward = st.range(0);
+  Buf logits({N, V}), losses({N}), dlogits({N, V});
+  std::vector<int32_t> targets(N, 7);
+  lm::Tensor tt(targets.data(), lm::Shape{N}, lm::DType::I32);
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::cross_entropy_backward(dlogits.t(), logits.t(), tt, 1.0f / N);
+    else
+      lm::ops::cross_entropy_forward(losses.t(), logits.t(), tt);
+  }
+  st.SetItemsProcessed(st.iterations() * N * V);
+}
+BENCHMARK(BM_cross_entropy)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_softmax(benchmark::State& st) {
+  const int64_t N = 1024, D = 1024;
+  Buf x({N, D}), out({N, D});
+  for (auto _ : st) lm::ops::softmax_forward(out.t(), x.t());
+  st.SetItemsProcessed(st.iterations() * N * D);
+}
+BENCHMARK(BM_softmax)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_dropout(benchmark::State& st) {
+  const int64_t n = 4 * 1024 * 768;
+  const bool backward = st.range(0);
+  Buf x({n}), out({n}), dx({n});
+  for (auto _ : st) {
+    if (backward)
+      lm::ops::dropout_backward(dx.t(), x.t(), 0.1f, 1, 2);
+    else
+      lm::ops::dropout_forward(out.t(), x.t(), 0.1f, 1, 2);
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+}
+BENCHMARK(BM_dropout)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
