@@ -15,6 +15,7 @@
 #include "lm/core/threads.h"
 #include "lm/models/gpt.h"
 #include "lm/ops/matmul.h"
+#include "lm/train/flops.h"
 #include "lm/train/optimizer.h"
 
 namespace lm::cli {
@@ -34,21 +35,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Peak sgemm throughput of this machine with the library's GEMM, on a large square-ish shape (FLOP/s).
-double measure_sgemm_peak() {
-  const int64_t M = 2048, N = 2048, K = 1024;
-  OwnedTensor a(Shape{M, K}), b(Shape{N, K}), c(Shape{M, N});
-  for (int64_t i = 0; i < a.numel(); ++i) a.f32()[i] = 0.001f * static_cast<float>(i % 97);
-  for (int64_t i = 0; i < b.numel(); ++i) b.f32()[i] = 0.001f * static_cast<float>(i % 89);
-  std::vector<double> t;
-  for (int r = 0; r < 7; ++r) {
-    auto t0 = Clock::now();
-    ops::gemm(c.t, a.t, b.t, false, true);
-    if (r > 1) t.push_back(seconds_since(t0));
-  }
-  return 2.0 * M * N * K / median(t);
 }
 
 models::GptConfig shape_config(const std::string& shape) {
@@ -78,15 +64,6 @@ models::GptConfig shape_config(const std::string& shape) {
   return c;
 }
 
-// Training FLOPs per token: 6N for the matmuls (N = non-embedding params + the LM head) plus attention
-// 6 * L * T * C (QK^T and AV, forward and backward, causal counted full as PaLM's appendix does).
-double train_flops_per_token(const models::GptConfig& c, int64_t T) {
-  const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
-  const double I = static_cast<double>(c.inner()), V = static_cast<double>(c.vocab_size);
-  double n_matmul = L * (3 * C * C + C * C + 2 * C * I) + V * C;
-  return 6.0 * n_matmul + 6.0 * L * static_cast<double>(T) * C;
-}
-
 int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
@@ -106,7 +83,7 @@ int run_bench(Args& a) {
 
   models::GptConfig cfg = shape_config(shape);
   LM_CHECK(T <= cfg.n_positions, "--seq {} exceeds n_positions {}", T, cfg.n_positions);
-  double peak = measure_sgemm_peak();
+  double peak = train::measure_sgemm_peak();
   models::Gpt model(cfg);
   model.init_weights(1234);
   train::AdamWConfig oc;
@@ -135,7 +112,7 @@ int run_bench(Args& a) {
   }
   double step_s = median(times);
   double tps = static_cast<double>(B * T) / step_s;
-  double mfu = tps * train_flops_per_token(cfg, T) / peak;
+  double mfu = tps * train::gpt_train_flops_per_token(cfg, T) / peak;
   if (json) {
     std::printf(
         "{\"bench\": \"train\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "

@@ -12,7 +12,7 @@ namespace lm::train {
 double gpt_train_flops_per_token(const models::GptConfig& c, int64_t T);
 // Forward-only FLOPs per token at context length T (2N + 2·L·T·C).
 double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T);
-// Median FLOP/s of the library's sgemm on a 2048×2048×1024 product with the current thread count (~0.3 s).
+// Best-of-5 FLOP/s of the library's sgemm on a 2048×2048×1024 product with the current thread count (~0.3 s).
 double measure_sgemm_peak();
 
 }  // namespace lm::train
