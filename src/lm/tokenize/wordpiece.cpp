@@ -354,14 +354,26 @@ std::string WordPieceTokenizer::to_tokenizer_json() const {
                          {"sep", {config_.sep_token, sep_id_}},
                          {"cls", {config_.cls_token, cls_id_}}};
   j["decoder"] = {{"type", "WordPiece"}, {"prefix", config_.prefix}, {"cleanup", true}};
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-  for (size_t i = 0; i < vocab_.size(); ++i) vocab[vocab_[i]] = i;
   j["model"] = {{"type", "WordPiece"},
                 {"unk_token", config_.unk_token},
                 {"continuing_subword_prefix", config_.prefix},
                 {"max_input_chars_per_word", config_.max_input_chars_per_word},
-                {"vocab", vocab}};
-  return j.dump() + "\n";
+                {"vocab", nullptr}};
+  // The vocabulary is spliced in by hand: ordered_json objects insert in linear time.
+  std::string vocab = "{";
+  for (size_t i = 0; i < vocab_.size(); ++i) {
+    if (i) vocab.push_back(',');
+    vocab += Json(vocab_[i]).dump();
+    vocab.push_back(':');
+    vocab += std::to_string(i);
+  }
+  vocab.push_back('}');
+  std::string text = j.dump();
+  const std::string key = "\"vocab\":null";
+  size_t at = text.rfind(key);
+  LM_ASSERT(at != std::string::npos);
+  text.replace(at + key.size() - 4, 4, vocab);
+  return text + "\n";
 }
 
 void WordPieceTokenizer::save(const std::string& dir) const {

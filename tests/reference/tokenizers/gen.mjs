@@ -130,18 +130,25 @@ for (const tname of ['bert-base-uncased', 'bert-base-cased']) {
     for (const single of [false, true]) {
       const tok = Tokenizer.fromString(JSON.stringify(bertJson(tname, tname.endsWith('uncased'))));
       if (s.maxLength) tok.setTruncation(s.maxLength, { strategy: s.strategy });
-      if (s.padding) tok.setPadding({ padId: 0, padToken: '[PAD]', ...s.padding });
-      const inputs = single ? pairTexts.map((p) => p[0]) : pairTexts;
-      let encs;
-      try {
-        encs = await tok.encodeBatch(inputs);
-      } catch (err) {
-        pairCases.push({ tokenizer: tname, ...s, single, error: String(err) });
-        continue;
+      // Each text alone (errors are per text); batch padding below as HF's pad_encodings does it.
+      const results = [];
+      for (const [a, b] of pairTexts) {
+        try {
+          results.push(await (single ? tok.encode(a) : tok.encode(a, b)));
+        } catch (err) {
+          results.push({ error: String(err) });
+        }
+      }
+      if (s.padding) {
+        const ok = results.filter((r) => !r.error);
+        let len = s.padding.maxLength ?? Math.max(...ok.map((e) => e.getLength()));
+        const m = s.padding.padToMultipleOf;
+        if (m && len % m) len += m - (len % m);
+        for (const e of ok) e.pad(len, { padId: 0, padTypeId: 0, padToken: '[PAD]' });
       }
       pairCases.push({ tokenizer: tname, ...s, single, texts: pairTexts,
-        input_ids: encs.map((e) => e.getIds()), token_type_ids: encs.map((e) => e.getTypeIds()),
-        attention_mask: encs.map((e) => e.getAttentionMask()) });
+        results: results.map((e) => e.error ? { error: e.error } :
+          { input_ids: e.getIds(), token_type_ids: e.getTypeIds(), attention_mask: e.getAttentionMask() }) });
     }
   }
 }
