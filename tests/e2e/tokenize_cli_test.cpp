@@ -100,5 +100,29 @@ TEST(TokenizeCli, BadInputIsOneErrorLineExit2) {
   EXPECT_NE(help.out.find("--tokenizer"), std::string::npos);
 }
 
+TEST(TrainTokenizerCli, BpeWordPieceCharRoundTrip) {
+  LM_REQUIRE_SHARED_DATA();
+  std::string input = shared_data_dir() + "/tinyshakespeare/input.txt";
+  std::string text = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+  for (const char* type : {"bpe", "wordpiece", "char"}) {
+    std::string out = temp_dir(std::string("cli_train_") + type);
+    auto r = run_cli({"train-tokenizer", "--type", type, "--input", input, "--vocab-size", "1000", "--out", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto ids = run_cli({"tokenize", "--tokenizer", out}, text);
+    ASSERT_EQ(ids.exit_code, 0) << ids.err;
+    auto back = run_cli({"detokenize", "--tokenizer", out, "--skip-special-tokens"}, ids.out);
+    ASSERT_EQ(back.exit_code, 0) << back.err;
+    if (std::string(type) == "wordpiece")
+      EXPECT_EQ(back.out, "first citizen :\nbefore we proceed any further, hear me speak.\n");
+    else
+      EXPECT_EQ(back.out, text) << type;
+  }
+  EXPECT_TRUE(one_error_line(run_cli({"train-tokenizer", "--type", "bpe", "--input", input, "--out", "/tmp/x"})));
+  EXPECT_TRUE(one_error_line(
+      run_cli({"train-tokenizer", "--type", "zzz", "--input", input, "--vocab-size", "10", "--out", "/tmp/x"})));
+  EXPECT_TRUE(one_error_line(
+      run_cli({"train-tokenizer", "--type", "bpe", "--input", "/nope", "--vocab-size", "1000", "--out", "/tmp/x"})));
+}
+
 }  // namespace
 }  // namespace lm::test

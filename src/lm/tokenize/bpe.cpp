@@ -130,8 +130,9 @@ BpeTokenizer::BpeTokenizer(const std::vector<std::pair<std::string, int32_t>>& v
     std::string t;
     unicode::append_utf8(t, fwd[b]);
     auto it = token_to_id_.find(t);
-    LM_CHECK_AS(ErrorCode::BadFormat, it != token_to_id_.end(), "byte {} has no token, in BPE vocab", b);
-    byte_id_[b] = it->second;
+    // A vocabulary trained without the full byte alphabet lacks some bytes; HF's BPE (no unk token) drops them.
+    byte_id_[b] = it == token_to_id_.end() ? -1 : it->second;
+    if (byte_id_[b] < 0) all_bytes_ = false;
   }
   std::vector<std::pair<uint64_t, MergeValue>> items;
   items.reserve(merges.size());
@@ -183,6 +184,19 @@ const std::string& BpeTokenizer::id_to_bytes(int32_t id) const {
 bool BpeTokenizer::is_special(int32_t id) const { return id >= 0 && id < vocab_size() && special_[id]; }
 
 void BpeTokenizer::bpe_word(std::string_view bytes, std::vector<int32_t>& out, bool use_heap) const {
+  if (!all_bytes_) {
+    std::string kept;
+    for (char c : bytes)
+      if (byte_id_[static_cast<unsigned char>(c)] >= 0) kept.push_back(c);
+    if (kept.size() != bytes.size()) {
+      if (!kept.empty()) bpe_word_all(kept, out, use_heap);
+      return;
+    }
+  }
+  bpe_word_all(bytes, out, use_heap);
+}
+
+void BpeTokenizer::bpe_word_all(std::string_view bytes, std::vector<int32_t>& out, bool use_heap) const {
   const size_t n = bytes.size();
   if (n == 0) return;
   if (n == 1) {
@@ -261,7 +275,7 @@ void BpeTokenizer::bpe_word(std::string_view bytes, std::vector<int32_t>& out, b
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ids) const {
-  if (piece.size() == 1) {
+  if (piece.size() == 1 && all_bytes_) {
     ids.push_back(byte_id_[static_cast<unsigned char>(piece[0])]);
     return;
   }

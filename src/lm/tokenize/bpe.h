@@ -85,6 +85,7 @@ class BpeTokenizer final : public Tokenizer {
     return merges_.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
   }
   void encode_piece(std::string_view piece, std::vector<int32_t>& ids) const;
+  void bpe_word_all(std::string_view bytes, std::vector<int32_t>& out, bool use_heap) const;
 
   std::vector<std::string> id_to_bytes_;
   std::vector<std::string> id_to_token_;  // empty for ids that are only added tokens
@@ -96,6 +97,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<bool> special_;
   std::optional<int32_t> eos_id_;
   bool add_prefix_space_ = false;
+  bool all_bytes_ = true;  // every byte has a token
   uint64_t instance_ = 0;
 };
 

@@ -154,3 +154,27 @@ for (const tname of ['bert-base-uncased', 'bert-base-cased']) {
 }
 fs.writeFileSync(path.join(out, 'bert_pairs.json'), JSON.stringify(pairCases) + '\n');
 console.log(`bert pair cases: ${pairCases.length}`);
+
+// ---- BPE training: HF's default BpeTrainer (the only one the node binding exposes: vocab_size 30000,
+// min_frequency 0, no special tokens, no initial alphabet) with a ByteLevel pre-tokenizer on the first 10000
+// lines of tiny Shakespeare. lmcpp's trainer with the same settings must give the same merges.
+{
+  const tmp = fs.mkdtempSync('/tmp/lmcpp_bpe_train_');
+  const file = path.join(tmp, 'train.txt');
+  fs.writeFileSync(file, textLines('tinyshakespeare/input.txt', 10000).join('\n') + '\n');
+  const bl = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const tok = Tokenizer.fromString(JSON.stringify({
+    version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: bl,
+    post_processor: null, decoder: bl,
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+             fuse_unk: false, byte_fallback: false, vocab: {}, merges: [] } }));
+  tok.train([file]);
+  const saved = path.join(tmp, 'tokenizer.json');
+  tok.save(saved);
+  const model = JSON.parse(fs.readFileSync(saved, 'utf8')).model;
+  const merges = model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  fs.writeFileSync(path.join(out, 'bpe_train_shakespeare10k.merges'), merges.join('\n') + '\n');
+  const vocab = Object.entries(model.vocab).sort((x, y) => x[1] - y[1]).map((e) => e[0]);
+  fs.writeFileSync(path.join(out, 'bpe_train_shakespeare10k.vocab.json'), JSON.stringify(vocab) + '\n');
+  console.log(`bpe training: ${merges.length} merges, vocab ${vocab.length}`);
+}
