@@ -7,6 +7,7 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/tokenize/batch.h"
 #include "lm/tokenize/bpe.h"
 #include "lm/tokenize/pretokenize.h"
 #include "lm/tokenize/unicode.h"
@@ -160,6 +161,55 @@ TEST_F(Gpt2, LongLineWithoutSpaces) {
   std::string s(200000, 'x');
   s += std::string(100000, '!');
   auto ids = tok_->encode(s);
+  EXPECT_EQ(tok_->decode(ids), s);
+}
+
+TEST_F(Gpt2, OffsetsCoverTheText) {
+  EncodeOptions opt;
+  opt.return_offsets = true;
+  for (auto& t : reference_corpus("hard")) {
+    Encoding e = encode_one(*tok_, t, nullptr, opt);
+    ASSERT_EQ(e.offsets.size(), e.input_ids.size());
+    int64_t pos = 0;
+    for (size_t i = 0; i < e.input_ids.size(); ++i) {
+      auto [b, en] = e.offsets[i];
+      EXPECT_EQ(b, pos) << t;
+      EXPECT_EQ(t.substr(b, en - b), tok_->decode({e.input_ids[i]})) << t;
+      pos = en;
+    }
+    EXPECT_EQ(pos, static_cast<int64_t>(t.size()));
+  }
+}
+
+TEST_F(Gpt2, BatchOnThreadsEqualsSerial) {
+  auto texts = reference_corpus("wikitext2");
+  auto par = encode_ids_batch(*tok_, texts, true, 4);
+  EncodeOptions opt;
+  opt.threads = 3;
+  opt.padding = Padding::Longest;
+  opt.pad_id = 50256;
+  auto batch = encode_batch(*tok_, texts, nullptr, opt);
+  size_t longest = 0;
+  for (auto& v : par) longest = std::max(longest, v.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_EQ(par[i], tok_->encode(texts[i]));
+    auto& e = batch.encodings[i];
+    ASSERT_EQ(e.input_ids.size(), longest);
+    EXPECT_TRUE(std::equal(par[i].begin(), par[i].end(), e.input_ids.begin()));
+    EXPECT_EQ(std::count(e.attention_mask.begin(), e.attention_mask.end(), 1), static_cast<long>(par[i].size()));
+  }
+  EncodeOptions no_pad;
+  no_pad.padding = Padding::Longest;
+  EXPECT_THROW(encode_batch(*tok_, texts, nullptr, no_pad), Error);  // GPT-2 has no pad token
+}
+
+TEST_F(Gpt2, SlowHundredMegabyteLine) {
+  std::string unit = "The quick brown fox, 1234 caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80  jumps!\t";
+  std::string s;
+  s.reserve(100u << 20);
+  while (s.size() < (100u << 20)) s += unit;
+  auto ids = tok_->encode(s);
+  EXPECT_GT(ids.size(), s.size() / 8);
   EXPECT_EQ(tok_->decode(ids), s);
 }
 
