@@ -232,3 +232,25 @@ TEST(BpeFiles, BadFilesThrowNamingTheFile) {
 
 }  // namespace
 }  // namespace lm::test
+
+namespace lm::test {
+namespace {
+
+TEST(TokenizerFiles, WrongJsonTypesAreBadFormat) {
+  std::string dir = temp_dir("tok_json_types");
+  write_file_atomic(dir + "/tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": \"x\"}}}");
+  try {
+    load_tokenizer(dir);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadFormat);
+  }
+  write_file_atomic(dir + "/tokenizer.json", "{\"model\": {\"type\": \"Unigram\"}}");
+  EXPECT_THROW(load_tokenizer(dir), Error);
+  std::string cdir = temp_dir("tok_char_types");
+  write_file_atomic(cdir + "/char_vocab.json", "{\"type\": \"char\", \"chars\": [\"ab\"]}");
+  EXPECT_THROW(load_tokenizer(cdir), Error);
+}
+
+}  // namespace
+}  // namespace lm::test

@@ -58,7 +58,18 @@ bool has_tokenizer_files(const std::string& dir) {
          has(dir, CharTokenizer::kFileName);
 }
 
+static std::unique_ptr<Tokenizer> load_tokenizer_impl(const std::string& dir);
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  try {
+    return load_tokenizer_impl(dir);
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON value of the wrong type or a missing key in a tokenizer file.
+    LM_THROW(ErrorCode::BadFormat, "unexpected tokenizer JSON content ({}), in {}", e.what(), dir);
+  }
+}
+
+static std::unique_ptr<Tokenizer> load_tokenizer_impl(const std::string& dir) {
   LM_CHECK_AS(ErrorCode::NotFound, is_directory(dir), "tokenizer directory not found, in {}", dir);
   if (has(dir, CharTokenizer::kFileName)) return CharTokenizer::load(path_join(dir, CharTokenizer::kFileName));
   if (has(dir, "tokenizer.json")) {
