@@ -122,3 +122,54 @@ TEST(WordPiece, SaveLoadAndCaseInference) {
 
 }  // namespace
 }  // namespace lm::test
+
+namespace lm::test {
+namespace {
+
+TEST(WordPieceOffsets, SameIdsAndSourceRanges) {
+  LM_REQUIRE_SHARED_DATA();
+  for (const char* name : {"bert-base-uncased", "bert-base-cased"}) {
+    auto tok = load_tokenizer(tokenizer_dir(name));
+    auto& wp = dynamic_cast<const WordPieceTokenizer&>(*tok);
+    int checked = 0;
+    for (const char* corpus : {"hard", "squad", "wikitext2"}) {
+      for (auto& t : reference_corpus(corpus)) {
+        std::vector<int32_t> ids;
+        std::vector<std::pair<int64_t, int64_t>> offs;
+        wp.encode_with_offsets(t, ids, offs);
+        ASSERT_EQ(ids, tok->encode(t, false)) << name << ": " << t;
+        ASSERT_EQ(offs.size(), ids.size());
+        int64_t last = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          auto [b, e] = offs[i];
+          ASSERT_TRUE(b >= last && b < e && e <= static_cast<int64_t>(t.size())) << t;
+          last = b;
+          std::string piece = wp.id_to_token(ids[i]);
+          if (piece.rfind("##", 0) == 0) piece.erase(0, 2);
+          std::string src = t.substr(b, e - b);
+          bool ascii = std::all_of(src.begin(), src.end(), [](char c) { return (c & 0x80) == 0; });
+          if (ascii && ids[i] != wp.unk_id() && !wp.is_special(ids[i])) {
+            if (wp.config().lowercase)
+              for (auto& c : src) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            EXPECT_EQ(src, piece) << t;
+          }
+        }
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 1000);
+  }
+  auto tok = load_tokenizer(tokenizer_dir("bert-base-uncased"));
+  EncodeOptions opt;
+  opt.return_offsets = true;
+  std::string pair = "Caf\xc3\xa9 au lait";
+  std::string_view pv(pair);
+  Encoding e = encode_one(*tok, "Hello, world!", &pv, opt);
+  // [CLS] hello , world ! [SEP] cafe au lai ##t [SEP]; "cafe" covers the 5 bytes of "Café".
+  std::vector<std::pair<int64_t, int64_t>> want = {{0, 0}, {0, 5}, {5, 6},  {7, 12},  {12, 13}, {0, 0},
+                                                   {0, 5}, {6, 8}, {9, 12}, {12, 13}, {0, 0}};
+  EXPECT_EQ(e.offsets, want);
+}
+
+}  // namespace
+}  // namespace lm::test

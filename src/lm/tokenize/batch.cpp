@@ -7,6 +7,7 @@
 #include "lm/core/error.h"
 #include "lm/core/threads.h"
 #include "lm/tokenize/bpe.h"
+#include "lm/tokenize/wordpiece.h"
 
 namespace lm {
 
@@ -26,6 +27,10 @@ void content(const Tokenizer& tok, std::string_view text, bool want_offsets, std
              Offsets& offs) {
   if (want_offsets && tok.type() == "bpe") {
     static_cast<const BpeTokenizer&>(tok).encode_into(text, ids, &offs);
+    return;
+  }
+  if (want_offsets && tok.type() == "wordpiece") {
+    static_cast<const WordPieceTokenizer&>(tok).encode_with_offsets(text, ids, offs);
     return;
   }
   ids = tok.encode(text, false);

@@ -157,6 +157,22 @@ std::string nfd(std::string_view valid_utf8) {
   return out;
 }
 
+void append_decomposition(std::u32string& out, int32_t cp) {
+  utf8proc_int32_t buf[32];
+  int boundclass = 0;
+  utf8proc_ssize_t n = utf8proc_decompose_char(cp, buf, 32, UTF8PROC_DECOMPOSE, &boundclass);
+  if (n < 0 || n > 32) {
+    out.push_back(static_cast<char32_t>(cp));
+    return;
+  }
+  for (utf8proc_ssize_t i = 0; i < n; ++i) out.push_back(static_cast<char32_t>(buf[i]));
+}
+
+int combining_class(int32_t cp) {
+  if (cp < 0x300) return 0;
+  return utf8proc_get_property(cp)->combining_class;
+}
+
 void append_lower(std::string& out, int32_t cp) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp));

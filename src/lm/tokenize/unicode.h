@@ -38,6 +38,9 @@ bool is_uppercase_letter(int32_t cp);
 
 // Canonical decomposition (NFD, with canonical reordering) of well-formed UTF-8.
 std::string nfd(std::string_view valid_utf8);
+// Canonical decomposition of one code point (no reordering) appended to out; canonical combining class of cp.
+void append_decomposition(std::u32string& out, int32_t cp);
+int combining_class(int32_t cp);
 // Lowercase mapping of one code point, as Rust's char::to_lowercase (U+0130 maps to two code points).
 void append_lower(std::string& out, int32_t cp);
 

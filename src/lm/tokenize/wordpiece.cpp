@@ -197,6 +197,107 @@ void WordPieceTokenizer::encode_into(std::string_view text, std::vector<int32_t>
       [&](int32_t id, size_t, size_t) { ids.push_back(id); });
 }
 
+void WordPieceTokenizer::encode_with_offsets(std::string_view text, std::vector<int32_t>& ids,
+                                             std::vector<std::pair<int64_t, int64_t>>& offsets) const {
+  // Normalization code point by code point, each output code point remembering its source byte range.
+  struct Mapped {
+    int32_t cp;
+    int64_t b, e;
+  };
+  auto segment = [&](size_t seg_b, size_t seg_e) {
+    std::vector<Mapped> norm;
+    std::u32string tmp;
+    for (size_t i = seg_b; i < seg_e;) {
+      int len;
+      int32_t cp = unicode::decode_utf8(text.substr(0, seg_e), i, len);
+      int64_t b = static_cast<int64_t>(i), e = static_cast<int64_t>(i + len);
+      i += len;
+      if (cp == unicode::kInvalidCodepoint) cp = 0xFFFD;
+      if (config_.clean_text) {
+        if (cp == 0 || cp == 0xFFFD || unicode::is_bert_control(cp)) continue;
+        if (unicode::is_white_space(cp)) cp = ' ';
+      }
+      bool cjk = config_.handle_chinese_chars && unicode::is_cjk_ideograph(cp);
+      if (cjk) norm.push_back({' ', b, e});
+      tmp.clear();
+      if (strip_accents_)
+        unicode::append_decomposition(tmp, cp);
+      else
+        tmp.push_back(static_cast<char32_t>(cp));
+      for (char32_t c : tmp) norm.push_back({static_cast<int32_t>(c), b, e});
+      if (cjk) norm.push_back({' ', b, e});
+    }
+    if (strip_accents_) {
+      // Canonical ordering of combining marks (what NFD adds to decomposition), then drop Mn.
+      for (size_t i = 0; i < norm.size();) {
+        if (unicode::combining_class(norm[i].cp) == 0) {
+          ++i;
+          continue;
+        }
+        size_t j = i;
+        while (j < norm.size() && unicode::combining_class(norm[j].cp) != 0) ++j;
+        std::stable_sort(norm.begin() + i, norm.begin() + j, [](const Mapped& x, const Mapped& y) {
+          return unicode::combining_class(x.cp) < unicode::combining_class(y.cp);
+        });
+        i = j;
+      }
+      std::vector<Mapped> kept;
+      for (auto& m : norm)
+        if (!unicode::is_mark_nonspacing(m.cp)) kept.push_back(m);
+      norm.swap(kept);
+    }
+    // Lowercase, then split into words and run WordPiece on each word's UTF-8 with per-byte source ranges.
+    std::string word;
+    std::vector<std::pair<int64_t, int64_t>> src;  // per byte of word
+    auto flush = [&] {
+      if (word.empty()) return;
+      size_t before = ids.size();
+      word_piece(word, ids);
+      if (ids.size() == before + 1 && ids.back() == unk_id_) {
+        offsets.push_back({src.front().first, src.back().second});
+      } else {
+        size_t pos = 0;
+        for (size_t k = before; k < ids.size(); ++k) {
+          size_t len = vocab_[ids[k]].size();
+          if (k > before) len -= config_.prefix.size();
+          offsets.push_back({src[pos].first, src[pos + len - 1].second});
+          pos += len;
+        }
+      }
+      word.clear();
+      src.clear();
+    };
+    std::string buf;
+    for (auto& m : norm) {
+      buf.clear();
+      if (config_.lowercase)
+        unicode::append_lower(buf, m.cp);
+      else
+        unicode::append_utf8(buf, m.cp);
+      int len;
+      int32_t first = unicode::decode_utf8(buf, 0, len);
+      bool ws = unicode::is_white_space(first);
+      bool punct = !ws && is_bert_punct(first);
+      if (ws || punct) {
+        flush();
+        if (punct) {
+          word = buf;
+          src.assign(buf.size(), {m.b, m.e});
+          flush();
+        }
+        continue;
+      }
+      word += buf;
+      src.insert(src.end(), buf.size(), {m.b, m.e});
+    }
+    flush();
+  };
+  added_.split(text, segment, [&](int32_t id, size_t b, size_t e) {
+    ids.push_back(id);
+    offsets.push_back({static_cast<int64_t>(b), static_cast<int64_t>(e)});
+  });
+}
+
 std::vector<int32_t> WordPieceTokenizer::encode(std::string_view text, bool add_special_tokens) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 4 + 4);

@@ -47,6 +47,10 @@ class WordPieceTokenizer final : public Tokenizer {
 
   // Ids of text without [CLS]/[SEP].
   void encode_into(std::string_view text, std::vector<int32_t>& ids) const;
+  // The same ids with the byte range [begin, end) of the original text each comes from (an [UNK] covers its
+  // word; pieces of a word with accents stripped cover the original accented characters).
+  void encode_with_offsets(std::string_view text, std::vector<int32_t>& ids,
+                           std::vector<std::pair<int64_t, int64_t>>& offsets) const;
   // BertNormalizer applied to one stretch of text (exposed for tests).
   std::string normalize(std::string_view text) const;
   // The words BertPreTokenizer makes of normalized text.
