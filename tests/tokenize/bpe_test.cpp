@@ -254,3 +254,34 @@ TEST(TokenizerFiles, WrongJsonTypesAreBadFormat) {
 
 }  // namespace
 }  // namespace lm::test
+
+namespace lm::test {
+namespace {
+
+TEST(BpeTokenizerJson, PairMergesAddPrefixSpaceAndAddedTokens) {
+  std::string dir = temp_dir("bpe_tokjson");
+  write_file_atomic(dir + "/tokenizer.json", R"({
+    "added_tokens": [{"id": 5, "content": "<s>", "special": true, "lstrip": false, "rstrip": true}],
+    "normalizer": null,
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel", "add_prefix_space": true}]},
+    "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u0120": 3, "\u0120ab": 4},
+              "merges": [["a", "b"], ["\u0120", "ab"]]}})");
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->encode("ab"), (std::vector<int32_t>{4}));
+  EXPECT_EQ(tok->encode("ab ab"), (std::vector<int32_t>{4, 4}));
+  // rstrip: the spaces after <s> belong to it; the text after it gets a prefix space again.
+  EXPECT_EQ(tok->encode("ab<s>  ab"), (std::vector<int32_t>{4, 5, 4}));
+  EXPECT_EQ(tok->encode("abc"), (std::vector<int32_t>{4}));  // 'c' has no token: dropped as HF does
+  EXPECT_EQ(tok->decode({4, 5}, true), " ab");
+  write_file_atomic(dir + "/tokenizer.json", R"({"pre_tokenizer": {"type": "Whitespace"},
+    "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
+  try {
+    load_tokenizer(dir);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  }
+}
+
+}  // namespace
+}  // namespace lm::test
