@@ -40,6 +40,7 @@ inline std::vector<std::string> reference_corpus(const std::string& name) {
       if (!l.empty()) out.push_back(parse_json(l, "hard_cases.jsonl").get<std::string>());
     return out;
   }
+  if (name == "code") return split_lines(read_file(reference_dir() + "/code_sample.txt"));
   std::string d = shared_data_dir();
   if (d.empty()) return {};
   if (name == "shakespeare") return first_lines(d + "/tinyshakespeare/input.txt", 2000);

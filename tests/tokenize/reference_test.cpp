@@ -34,7 +34,7 @@ TEST_P(ReferenceIds, MatchExactly) {
 std::vector<Case> all_cases() {
   std::vector<Case> v;
   for (const char* t : {"gpt2", "bert-base-uncased", "bert-base-cased"})
-    for (const char* c : {"hard", "shakespeare", "wikitext2", "sst2", "squad"}) v.push_back({t, c});
+    for (const char* c : {"hard", "code", "shakespeare", "wikitext2", "sst2", "squad"}) v.push_back({t, c});
   return v;
 }
 

@@ -70,6 +70,7 @@ function squadTexts(n) {
 }
 const corpora = {
   hard: fs.readFileSync(path.join(here, 'hard_cases.jsonl'), 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l)),
+  code: fs.readFileSync(path.join(here, 'code_sample.txt'), 'utf8').split('\n').slice(0, -1),
   shakespeare: textLines('tinyshakespeare/input.txt', 2000),
   wikitext2: textLines('wikitext2/wiki.test.raw', 1000),
   sst2: textLines('sst2/stsa.binary.dev', 872),
