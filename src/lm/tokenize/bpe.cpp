@@ -112,6 +112,9 @@ BpeTokenizer::BpeTokenizer(const std::vector<std::pair<std::string, int32_t>>& v
     max_id = std::max(max_id, id);
   }
   for (auto& a : added) max_id = std::max(max_id, a.id);
+  // Sparse ids are allowed, but not so sparse that a hostile file makes us allocate gigabytes.
+  LM_CHECK_AS(ErrorCode::BadFormat, max_id < static_cast<int64_t>(4 * (vocab.size() + added.size()) + 1024),
+              "token id {} is far beyond the {} tokens, in BPE vocab", max_id, vocab.size() + added.size());
   id_to_bytes_.assign(max_id + 1, {});
   id_to_token_.assign(max_id + 1, {});
   special_.assign(max_id + 1, false);

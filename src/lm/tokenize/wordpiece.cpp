@@ -46,7 +46,8 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
   }
   special_.assign(vocab_.size(), false);
   for (auto& a : added) {
-    LM_CHECK_AS(ErrorCode::BadFormat, a.id >= 0, "added token '{}' has no id", a.content);
+    LM_CHECK_AS(ErrorCode::BadFormat, a.id >= 0 && a.id < static_cast<int32_t>(vocab_.size() + added.size() + 1024),
+                "added token '{}' has id {} far beyond the vocabulary", a.content, a.id);
     if (a.id >= static_cast<int32_t>(vocab_.size())) {
       vocab_.resize(a.id + 1);
       special_.resize(a.id + 1, false);
