@@ -169,6 +169,13 @@ TEST(WordPieceOffsets, SameIdsAndSourceRanges) {
   std::vector<std::pair<int64_t, int64_t>> want = {{0, 0}, {0, 5}, {5, 6},  {7, 12},  {12, 13}, {0, 0},
                                                    {0, 5}, {6, 8}, {9, 12}, {12, 13}, {0, 0}};
   EXPECT_EQ(e.offsets, want);
+  opt.char_offsets = true;
+  e = encode_one(*tok, "Hello, world!", &pv, opt);
+  want[6] = {0, 4};  // "Café" is 4 characters
+  want[7] = {5, 7};
+  want[8] = {8, 11};
+  want[9] = {11, 12};
+  EXPECT_EQ(e.offsets, want);
 }
 
 }  // namespace

@@ -46,6 +46,25 @@ void content(const Tokenizer& tok, std::string_view text, bool want_offsets, std
   }
 }
 
+// Byte offsets -> code point offsets of text (an offset inside a character counts as its start).
+void to_char_offsets(std::string_view text, Offsets& offs) {
+  if (offs.empty()) return;
+  std::vector<int64_t> char_at(text.size() + 1);
+  int64_t c = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++c;
+    char_at[i + 1] = c;
+  }
+  // char_at[i]: characters starting before byte i; a character starting at byte i has index char_at[i].
+  for (auto& [b, e] : offs) {
+    size_t bb = static_cast<size_t>(b), ee = static_cast<size_t>(e);
+    int64_t nb = char_at[bb];
+    if (bb < text.size() && (static_cast<unsigned char>(text[bb]) & 0xC0) == 0x80) nb = char_at[bb] - 1;
+    b = nb;
+    e = char_at[ee];
+  }
+}
+
 void truncate_to(std::vector<int32_t>& ids, Offsets& offs, size_t n) {
   if (ids.size() > n) ids.resize(n);
   if (offs.size() > n) offs.resize(n);
@@ -60,6 +79,10 @@ Encoding encode_one(const Tokenizer& tok, std::string_view text, const std::stri
   Offsets oa, ob;
   content(tok, text, opt.return_offsets, a, oa);
   if (pair) content(tok, *pair, opt.return_offsets, b, ob);
+  if (opt.return_offsets && opt.char_offsets) {
+    to_char_offsets(text, oa);
+    if (pair) to_char_offsets(*pair, ob);
+  }
   int32_t cls = -1, sep = -1;
   size_t added = 0;
   if (wp && opt.add_special_tokens) {

@@ -26,7 +26,8 @@ struct EncodeOptions {
   Padding padding = Padding::None;
   int64_t pad_to_multiple_of = 0;
   std::optional<int32_t> pad_id;  // default: [PAD] (WordPiece) or an error when the vocabulary has none
-  bool return_offsets = false;    // byte offsets into the text (BPE, char); special tokens get (0, 0)
+  bool return_offsets = false;    // byte offsets [begin, end) into the text; special tokens get (0, 0)
+  bool char_offsets = false;      // with return_offsets: code point offsets instead (Python's str indices)
   int threads = 0;                // 0: lm::num_threads()
 };
 
