@@ -1,0 +1,183 @@
+// `lmcpp tokenize` and `lmcpp detokenize` (DESIGN.md section 9): stdin lines (split on "\n" only) to id lines and
+// back. Lines are read in batches and encoded on all threads; output order is input order.
+#include <charconv>
+#include <cstring>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "lm/core/error.h"
+#include "lm/core/json.h"
+#include "lm/core/threads.h"
+#include "lm/tokenize/batch.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm::cli {
+namespace {
+
+// Reads stdin and calls on_batch with complete lines (without "\n"), a batch at a time; a last line without
+// "\n" counts as a line.
+template <class F>
+void for_line_batches(F&& on_batch) {
+  constexpr size_t kBatchBytes = 8 << 20, kBatchLines = 16384;
+  std::vector<std::string> batch;
+  size_t batch_bytes = 0;
+  std::string partial;
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    size_t n = std::fread(buf.data(), 1, buf.size(), stdin);
+    if (n == 0) break;
+    size_t pos = 0;
+    while (pos < n) {
+      const char* nl = static_cast<const char*>(std::memchr(buf.data() + pos, '\n', n - pos));
+      if (!nl) {
+        partial.append(buf.data() + pos, n - pos);
+        break;
+      }
+      size_t end = static_cast<size_t>(nl - buf.data());
+      partial.append(buf.data() + pos, end - pos);
+      batch_bytes += partial.size();
+      batch.push_back(std::move(partial));
+      partial.clear();
+      pos = end + 1;
+      if (batch_bytes >= kBatchBytes || batch.size() >= kBatchLines) {
+        on_batch(batch);
+        batch.clear();
+        batch_bytes = 0;
+      }
+    }
+  }
+  LM_CHECK_AS(ErrorCode::Internal, !std::ferror(stdin), "reading stdin failed");
+  if (!partial.empty()) batch.push_back(std::move(partial));
+  if (!batch.empty()) on_batch(batch);
+}
+
+void append_ids(std::string& out, const std::vector<int32_t>& ids, char sep) {
+  char tmp[16];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out.push_back(sep);
+    auto r = std::to_chars(tmp, tmp + sizeof(tmp), ids[i]);
+    out.append(tmp, r.ptr);
+  }
+}
+
+std::string text_of_jsonl(const std::string& line, int64_t lineno) {
+  Json j = parse_json(line, "stdin line " + std::to_string(lineno));
+  if (j.is_string()) return j.get<std::string>();
+  LM_CHECK_AS(ErrorCode::BadFormat, j.is_object() && j.contains("text") && j["text"].is_string(),
+              "expected a JSON string or an object with a \"text\" string, in stdin line {}", lineno);
+  return j["text"].get<std::string>();
+}
+
+int run_tokenize(Args& a) {
+  std::string dir = a.require("--tokenizer");
+  bool no_special = a.flag("--no-special-tokens");
+  bool json = a.flag("--json");
+  std::string input = a.get_or("--input", "text");
+  int threads = static_cast<int>(a.get_int("--threads", 0));
+  a.finish();
+  LM_CHECK(input == "text" || input == "jsonl", "--input must be text or jsonl, got '{}', in lmcpp tokenize", input);
+  auto tok = load_tokenizer(dir);
+  EncodeOptions opt;
+  opt.add_special_tokens = !no_special;
+  opt.threads = threads;
+  int64_t lineno = 0;
+  for_line_batches([&](std::vector<std::string>& lines) {
+    if (input == "jsonl")
+      for (size_t i = 0; i < lines.size(); ++i) lines[i] = text_of_jsonl(lines[i], lineno + 1 + i);
+    lineno += static_cast<int64_t>(lines.size());
+    std::vector<std::string> out(lines.size());
+    parallel_for(
+        static_cast<int64_t>(lines.size()),
+        [&](int64_t b, int64_t e, int) {
+          for (int64_t i = b; i < e; ++i) {
+            Encoding enc = encode_one(*tok, lines[i], nullptr, opt);
+            std::string& s = out[i];
+            if (json) {
+              s = "{\"input_ids\":[";
+              append_ids(s, enc.input_ids, ',');
+              s += "],\"attention_mask\":[";
+              append_ids(s, enc.attention_mask, ',');
+              s += "],\"token_type_ids\":[";
+              append_ids(s, enc.token_type_ids, ',');
+              s += "]}";
+            } else {
+              append_ids(s, enc.input_ids, ' ');
+            }
+            s.push_back('\n');
+          }
+        },
+        threads);
+    for (auto& s : out) std::fwrite(s.data(), 1, s.size(), stdout);
+  });
+  std::fflush(stdout);
+  return 0;
+}
+
+std::vector<int32_t> parse_id_line(const std::string& line, int64_t lineno) {
+  std::vector<int32_t> ids;
+  const char* p = line.data();
+  const char* end = p + line.size();
+  while (p < end) {
+    if (*p == ' ' || *p == '\t' || *p == ',' || *p == '\r') {
+      ++p;
+      continue;
+    }
+    int32_t v;
+    auto r = std::from_chars(p, end, v);
+    LM_CHECK(r.ec == std::errc() && (r.ptr == end || *r.ptr == ' ' || *r.ptr == '\t' || *r.ptr == ',' ||
+                                      *r.ptr == '\r'),
+             "expected space-separated integer ids, got '{}', in stdin line {}", line.substr(0, 80), lineno);
+    ids.push_back(v);
+    p = r.ptr;
+  }
+  return ids;
+}
+
+int run_detokenize(Args& a) {
+  std::string dir = a.require("--tokenizer");
+  bool skip = a.flag("--skip-special-tokens");
+  bool json = a.flag("--json");
+  a.finish();
+  auto tok = load_tokenizer(dir);
+  int64_t lineno = 0;
+  for_line_batches([&](std::vector<std::string>& lines) {
+    std::string out;
+    for (auto& line : lines) {
+      ++lineno;
+      auto ids = parse_id_line(line, lineno);
+      for (int32_t id : ids)
+        LM_CHECK(id >= 0 && id < tok->vocab_size(), "token id {} out of range [0, {}), in stdin line {}", id,
+                 tok->vocab_size(), lineno);
+      std::string text = tok->decode(ids, skip);
+      out += json ? Json(text).dump(-1, ' ', false, Json::error_handler_t::replace) : text;
+      out.push_back('\n');
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  });
+  std::fflush(stdout);
+  return 0;
+}
+
+LM_COMMAND("tokenize", "text lines on stdin -> token id lines",
+           "usage: lmcpp tokenize --tokenizer DIR [--no-special-tokens] [--json] [--input text|jsonl] [--threads N]\n"
+           "  Reads stdin, one text per line (split on \"\\n\" only; a trailing \"\\r\" is part of the text), and\n"
+           "  prints one line per input line: the input_ids HF's tokenizer(text) gives, space-separated (BERT with\n"
+           "  [CLS]/[SEP] unless --no-special-tokens).\n"
+           "  --json          one JSON object per line: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}\n"
+           "  --input jsonl   each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)\n"
+           "  --threads N     encoding threads (default: all)\n"
+           "  DIR holds vocab.json + merges.txt, encoder.json + vocab.bpe, vocab.txt, tokenizer.json or char_vocab.json.",
+           run_tokenize);
+
+LM_COMMAND("detokenize", "token id lines on stdin -> text lines",
+           "usage: lmcpp detokenize --tokenizer DIR [--skip-special-tokens] [--json]\n"
+           "  Reads stdin lines of space-separated ids and prints the decoded text of each, one line per input line.\n"
+           "  --skip-special-tokens  drop [CLS]/[SEP]/[PAD]/<|endoftext|> ...\n"
+           "  --json                 print each text as a JSON string (safe when texts contain newlines;\n"
+           "                         bytes that are not UTF-8 become U+FFFD)",
+           run_detokenize);
+
+}  // namespace
+}  // namespace lm::cli
