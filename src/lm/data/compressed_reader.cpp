@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <vector>
 
 #include "lm/core/error.h"
@@ -160,8 +161,19 @@ struct CompressedReader::Impl {
     return r;
   }
 
-  // Reads the next round; false at the end of the file.
-  bool par_round() {
+  struct Round {
+    std::string out;
+    uint64_t next = 0;  // file offset after the round
+    bool end = false;   // nothing left to read
+    const char* error = nullptr;
+    uint64_t error_compressed = 0;  // absolute offset
+    uint64_t error_out = 0;         // uncompressed bytes of this round before the error
+  };
+
+  // Decodes the round starting at file offset `at` (a stream start). Pure apart from pread: runs ahead on
+  // another thread while the previous round is parsed.
+  Round compute_round(uint64_t at) const {
+    Round rd;
     size_t want = kRound;
     std::vector<char> piece;
     std::vector<size_t> starts;
@@ -170,22 +182,28 @@ struct CompressedReader::Impl {
       piece.resize(want);
       size_t got = 0;
       while (got < want) {
-        ssize_t r =
-            ::pread(::fileno(file), piece.data() + got, want - got, static_cast<off_t>(par_next + got));
+        ssize_t r = ::pread(::fileno(file), piece.data() + got, want - got, static_cast<off_t>(at + got));
         if (r < 0 && errno == EINTR) continue;
         LM_CHECK(r >= 0, "cannot read {}: {}", name, std::strerror(errno));
         if (r == 0) break;
         got += static_cast<size_t>(r);
       }
       piece.resize(got);
-      if (got == 0) return false;
+      if (got == 0) {
+        rd.end = true;
+        return rd;
+      }
       bool at_eof = got < want;
       starts = stream_starts(piece.data(), piece.size());
-      if (starts.empty() || starts[0] != 0) fail_at("bad stream magic in", par_next, produced);
+      if (starts.empty() || starts[0] != 0) {
+        rd.error = "bad stream magic in";
+        rd.error_compressed = at;
+        return rd;
+      }
       cut = at_eof ? piece.size() : (starts.size() > 1 ? starts.back() : 0);
       if (cut > 0) break;
       LM_CHECK_AS(ErrorCode::BadFormat, want < (size_t{1} << 30),
-                  "bzip2 stream over 1 GiB in {} at compressed byte {}", name, par_next);
+                  "bzip2 stream over 1 GiB in {} at compressed byte {}", name, at);
       want *= 2;  // one stream larger than the round
     }
     // Units of at least 1 MiB of whole streams.
@@ -206,22 +224,37 @@ struct CompressedReader::Impl {
         res[static_cast<size_t>(i)] = decode_unit(piece.data() + u0, u1 - u0);
       }
     });
-    par_out.clear();
-    par_pos = 0;
     for (size_t i = 0; i < units.size(); ++i) {
       if (res[i].error) {
         // A false stream start inside compressed data (odds ~2^-80 per byte) would split a stream: decode the
         // rest of the round sequentially before calling it corrupt.
         UnitResult whole = decode_unit(piece.data() + units[i].first, cut - units[i].first);
-        if (whole.error)
-          fail_at(whole.error, par_next + units[i].first + whole.used,
-                  produced + par_out.size() + whole.out.size());
-        par_out += whole.out;
+        if (whole.error) {
+          rd.error = whole.error;
+          rd.error_compressed = at + units[i].first + whole.used;
+          rd.error_out = rd.out.size() + whole.out.size();
+          return rd;
+        }
+        rd.out += whole.out;
         break;
       }
-      par_out += res[i].out;
+      rd.out += res[i].out;
     }
-    par_next += cut;
+    rd.next = at + cut;
+    return rd;
+  }
+
+  std::future<Round> ahead;
+
+  // Takes the next round (computed ahead when possible) and starts decoding the one after it.
+  bool par_round() {
+    Round rd = ahead.valid() ? ahead.get() : compute_round(par_next);
+    if (rd.end) return false;
+    if (rd.error) fail_at(rd.error, rd.error_compressed, produced + par_out.size() - par_pos + rd.error_out);
+    par_out = std::move(rd.out);
+    par_pos = 0;
+    par_next = rd.next;
+    ahead = std::async(std::launch::async, [this, at = rd.next] { return compute_round(at); });
     return true;
   }
 
@@ -386,6 +419,7 @@ CompressedReader::CompressedReader(std::string_view data, std::string name)
 }
 
 CompressedReader::~CompressedReader() {
+  if (impl_->ahead.valid()) impl_->ahead.wait();
   if (impl_->bz_active) BZ2_bzDecompressEnd(&impl_->bz);
   if (impl_->gz_init) inflateEnd(&impl_->gz);
   if (impl_->zs) ZSTD_freeDStream(impl_->zs);
