@@ -405,6 +405,10 @@ TEST(Wikitext, SharedArticlesExcerpt) {
   has("Algorithm",
       "In mathematics and computer science, an algorithm is a self-contained step-by-step set of "
       "operations to be performed.");
+  // A "Literature" section is article text, not a bibliography.
+  has("Azerbaijan",
+      "Among the medieval authors born within the territorial limits of modern Azerbaijani Republic "
+      "was Persian poet and philosopher Nizami, called Ganjavi after his place of birth, Ganja,");
   has("Algorithms (journal)", "The journal is published by MDPI and was established in 2008.");
   EXPECT_EQ(text_of(d, "Anarchism").rfind("Anarchism is", 0), 0u);
 }

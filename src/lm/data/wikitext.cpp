@@ -615,7 +615,6 @@ const std::unordered_set<std::string>& reference_sections() {
                                                     "external link",
                                                     "reference",
                                                     "note",
-                                                    "literature",
                                                     "general references",
                                                     "cited sources"};
   return k;
