@@ -289,6 +289,8 @@ TEST(WikiDump, MultistreamParallelDecodeMatchesPlain) {
 
 TEST(Wikitext, LinksAndFormatting) {
   EXPECT_EQ(clean_wikitext("'''Bold''' and ''italic'' and '''''both'''''."), "Bold and italic and both.");
+  EXPECT_EQ(clean_wikitext("Rock 'n' roll, ''{{flag|GB}}'' team\n* ''{{GGY}}'' (UK)\n* ''[[Jersey]]'' (UK)"),
+            "Rock 'n' roll, team\nJersey (UK)");
   EXPECT_EQ(clean_wikitext("A [[link]], a [[target|label]], [[bus]]es, [[Paris, Texas|]]."),
             "A link, a label, buses, Paris.");
   EXPECT_EQ(clean_wikitext("See [[:Category:Foo|the category]] and [[wikt:word|word]]."),
