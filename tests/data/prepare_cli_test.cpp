@@ -87,6 +87,16 @@ TEST(PrepareCli, TinyTextCorpusSplitByPosition) {
   Json meta = Json::parse(r.out);
   EXPECT_EQ(meta["split"], "position");
   EXPECT_GT(meta["val_tokens"].get<uint64_t>(), 0u);
+  // Several paths after one --input.
+  write_file_atomic(dir + "/second.txt", "Second Citizen: Well, I'll hear it, sir.\n");
+  r = test::run_cli({"prepare", "--input", dir + "/input.txt", dir + "/second.txt", "--tokenizer",
+                     test::shared_data_dir() + "/tokenizers/gpt2", "--out", dir + "/out2", "--json",
+                     "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  meta = Json::parse(r.out);
+  EXPECT_EQ(meta["documents"], 2);
+  EXPECT_EQ(meta["split"], "document");
+  EXPECT_EQ(meta["val_documents"], 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "harness/harness.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/core/rng.h"
 #include "lm/data/compressed_reader.h"
 #include "lm/data/wiki_dump.h"
 #include "lm/data/wikitext.h"
@@ -220,10 +221,76 @@ TEST(WikiDump, CutSharedExcerptNamesFileAndOffset) {
   EXPECT_NE(msg.find("compressed byte " + std::to_string(data.size() / 2)), std::string::npos) << msg;
 }
 
+// A dump of `pages` pages written as a multistream bzip2 file (one stream per 40 pages, like the
+// pages-articles-multistream dumps) next to its plain XML.
+std::string make_multistream(const std::string& path, int pages, std::string* xml_out) {
+  Rng rng(5, 1);
+  std::string head = "<mediawiki>\n  <siteinfo><sitename>T</sitename></siteinfo>\n";
+  std::string xml = head, bz = test::bz2_compress(head), chunk;
+  for (int p = 0; p < pages; ++p) {
+    std::string text;
+    for (int w = 0; w < 300; ++w) {
+      text += 'w';
+      text += std::to_string(rng.next_below(100000));
+      text += w % 17 == 16 ? ".\n" : " ";
+    }
+    chunk += "  <page><title>P" + std::to_string(p) + "</title><ns>0</ns><id>" + std::to_string(p + 1) +
+             "</id><revision><id>9</id><text xml:space=\"preserve\">" + text + "</text></revision></page>\n";
+    if (p % 40 == 39 || p == pages - 1) {
+      xml += chunk;
+      bz += test::bz2_compress(chunk);
+      chunk.clear();
+    }
+  }
+  xml += "</mediawiki>\n";
+  bz += test::bz2_compress("</mediawiki>\n");
+  write_file_atomic(path, bz);
+  if (xml_out) *xml_out = xml;
+  return bz;
+}
+
+TEST(WikiDump, MultistreamParallelDecodeMatchesPlain) {
+  std::string dir = test::temp_dir("wiki_multistream");
+  std::string xml;
+  std::string bz = make_multistream(dir + "/m.xml.bz2", 4000, &xml);
+  ASSERT_GT(bz.size(), 2u << 20);  // several 1 MiB units
+  {
+    CompressedReader r(dir + "/m.xml.bz2");
+    EXPECT_EQ(read_all(r, 1 << 16), xml);
+    EXPECT_EQ(r.compressed_offset(), bz.size());
+  }
+  std::vector<std::string> titles;
+  auto st = read_wiki_dump(dir + "/m.xml.bz2", [&](const WikiPage& p, const WikiDumpStats&) {
+    titles.push_back(p.title);
+    return true;
+  });
+  ASSERT_EQ(titles.size(), 4000u);
+  EXPECT_EQ(titles[3999], "P3999");
+  EXPECT_EQ(st.uncompressed_bytes, xml.size());
+  // Cut in the middle of a stream, and corrupted: BadFormat naming the file.
+  write_file_atomic(dir + "/cut.xml.bz2", std::string_view(bz).substr(0, bz.size() - 5000));
+  std::string msg = error_of([&] {
+    CompressedReader r(dir + "/cut.xml.bz2");
+    read_all(r);
+  });
+  EXPECT_NE(msg.find("truncated bzip2 data in " + dir + "/cut.xml.bz2 at compressed byte"), std::string::npos)
+      << msg;
+  std::string bad = bz;
+  for (size_t i = bad.size() / 2; i < bad.size() / 2 + 16; ++i) bad[i] = static_cast<char>(bad[i] ^ 0x33);
+  write_file_atomic(dir + "/bad.xml.bz2", bad);
+  msg = error_of([&] {
+    CompressedReader r(dir + "/bad.xml.bz2");
+    read_all(r);
+  });
+  EXPECT_NE(msg.find(dir + "/bad.xml.bz2"), std::string::npos) << msg;
+}
+
 // ---- wikitext ----
 
 TEST(Wikitext, LinksAndFormatting) {
   EXPECT_EQ(clean_wikitext("'''Bold''' and ''italic'' and '''''both'''''."), "Bold and italic and both.");
+  EXPECT_EQ(clean_wikitext("Rock 'n' roll, ''{{flag|GB}}'' team\n* ''{{GGY}}'' (UK)\n* ''[[Jersey]]'' (UK)"),
+            "Rock 'n' roll, team\nJersey (UK)");
   EXPECT_EQ(clean_wikitext("A [[link]], a [[target|label]], [[bus]]es, [[Paris, Texas|]]."),
             "A link, a label, buses, Paris.");
   EXPECT_EQ(clean_wikitext("See [[:Category:Foo|the category]] and [[wikt:word|word]]."),
@@ -340,6 +407,10 @@ TEST(Wikitext, SharedArticlesExcerpt) {
   has("Algorithm",
       "In mathematics and computer science, an algorithm is a self-contained step-by-step set of "
       "operations to be performed.");
+  // A "Literature" section is article text, not a bibliography.
+  has("Azerbaijan",
+      "Among the medieval authors born within the territorial limits of modern Azerbaijani Republic "
+      "was Persian poet and philosopher Nizami, called Ganjavi after his place of birth, Ganja,");
   has("Algorithms (journal)", "The journal is published by MDPI and was established in 2008.");
   EXPECT_EQ(text_of(d, "Anarchism").rfind("Anarchism is", 0), 0u);
 }

@@ -198,7 +198,9 @@ bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, do
   if (val_fraction <= 0) return false;
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : title) h = (h ^ c) * 0x100000001b3ull;
-  h = splitmix64(h ^ splitmix64(index ^ splitmix64(seed)));
+  // The title alone decides when there is one, so an article keeps its split across dump versions; untitled
+  // documents fall back to their position.
+  h = splitmix64(h ^ splitmix64((title.empty() ? index : 0) ^ splitmix64(seed)));
   double u = static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
   return u < val_fraction;
 }

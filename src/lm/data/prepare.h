@@ -50,7 +50,7 @@ struct PrepareStats {
 
 PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tokenizer);
 
-// Deterministic train/val assignment of document `index` titled `title`.
+// Deterministic train/val assignment: a hash of (title, seed), or of (index, seed) for an untitled document.
 bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, double val_fraction);
 
 }  // namespace lm

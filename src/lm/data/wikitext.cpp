@@ -522,7 +522,7 @@ std::string strip_tags(std::string_view s) {
   return out;
 }
 
-// Pass 8: '' italic, ''' bold, ''''' both; '''' renders as an apostrophe plus bold.
+// Pass 8: '' italic, ''' bold, ''''' both.
 std::string remove_quotes(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -535,9 +535,9 @@ std::string remove_quotes(std::string_view s) {
     size_t j = i;
     while (j < s.size() && s[j] == '\'') ++j;
     size_t n = j - i;
+    // Four quotes are usually two italic toggles around a removed template ('' {{x}} ''), not MediaWiki's
+    // apostrophe + bold, so they vanish too.
     if (n == 1) {
-      out += '\'';
-    } else if (n == 4) {
       out += '\'';
     } else if (n > 5) {
       out.append(n - 5, '\'');
@@ -615,7 +615,6 @@ const std::unordered_set<std::string>& reference_sections() {
                                                     "external link",
                                                     "reference",
                                                     "note",
-                                                    "literature",
                                                     "general references",
                                                     "cited sources"};
   return k;
@@ -720,7 +719,9 @@ std::string assemble(std::string_view s, const WikitextOptions& opt) {
       size_t k = 0;
       while (k < l.size() && is_list_marker(l[k])) ++k;
       std::string t = tidy_line(l.substr(k));
-      if (!t.empty() && opt.keep_lists) lines.push_back({Line::Item, 0, std::move(t)});
+      // An item reduced to a parenthesis ("(UK)" after its template went) is residue.
+      bool residue = t.size() >= 2 && t.front() == '(' && t.back() == ')' && t.find(')') == t.size() - 1;
+      if (!t.empty() && !residue && opt.keep_lists) lines.push_back({Line::Item, 0, std::move(t)});
       continue;
     }
     if (!para.empty()) para += ' ';
