@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -77,6 +78,8 @@ static std::string drain(int fd) {
 }
 
 CliResult run_cli(const std::vector<std::string>& args, const std::string& input) {
+  // A CLI that exits early on bad input closes its stdin; writing the rest must not kill the test process.
+  std::signal(SIGPIPE, SIG_IGN);
   int in_p[2], out_p[2], err_p[2];
   if (::pipe(in_p) || ::pipe(out_p) || ::pipe(err_p)) return {};
   pid_t pid = ::fork();

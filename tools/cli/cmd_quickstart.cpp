@@ -3,6 +3,7 @@
 // on it, prepares token shards, pretrains a small GPT on all cores for about ten minutes with the progress line,
 // saves it as an HF directory with its loss plot, and prints samples for a few prompts. Re-running resumes.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "lm/generate/generator.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/train.h"
+#include "lm/train/optimizer.h"
 #include "lm/train/trainer.h"
 
 namespace lm::cli {
@@ -85,10 +87,10 @@ int run_quickstart(Args& a) {
   std::string out = a.get_or("--out", "quickstart");
   std::string corpus = a.get_or("--corpus", "/usr/share/games/fortunes");
   double minutes = a.get_double("--minutes", 10.0);
-  int64_t steps = a.get_int("--steps", 2400);
+  int64_t steps = a.get_int("--steps", 0);
   int threads = static_cast<int>(a.get_int("--threads", 0));
   a.finish();
-  LM_CHECK(minutes > 0 && steps > 0, "--minutes and --steps must be positive");
+  LM_CHECK(minutes > 0 && steps >= 0, "--minutes must be positive and --steps >= 0");
   set_num_threads(threads);
   make_dirs(out);
   const std::string jsonl = path_join(out, "corpus.jsonl"), txt = path_join(out, "corpus.txt");
@@ -131,13 +133,42 @@ int run_quickstart(Args& a) {
   } else {
     std::fprintf(stderr, "[3/5] data: %s (exists)\n", data_dir.c_str());
   }
-  Json cfg = {{"model", {{"model_type", "gpt2"}, {"n_layer", 4}, {"n_head", 4}, {"n_embd", 256},
-                         {"n_positions", 256}}},
+  Json model_cfg = {{"model_type", "gpt2"}, {"n_layer", 4}, {"n_head", 4}, {"n_embd", 256}, {"n_positions", 256}};
+  const std::string cfg_path = path_join(out, "train_config.json");
+  if (steps == 0 && file_exists(cfg_path)) {
+    steps = read_json_file(cfg_path).value("max_steps", int64_t{0});  // a resumed run keeps its plan
+  }
+  if (steps == 0) {
+    // Fit the run to the time budget: time a few steps of this model on this machine, so the cosine schedule
+    // ends when the budget does (a run cut by max_time would stop at a high learning rate).
+    Json m = model_cfg;
+    m["vocab_size"] = read_json_file(path_join(data_dir, "meta.json")).at("vocab_size");
+    models::Gpt probe(models::GptConfig::from_hf(m));
+    probe.init_weights(1);
+    train::AdamW opt(probe, train::AdamWConfig{});
+    OwnedTensor x(Shape{16, 128}, DType::I32);
+    for (int64_t i = 0; i < x.numel(); ++i) x.t.ptr<int32_t>()[i] = static_cast<int32_t>(i % 97);
+    std::vector<double> ts;
+    for (int i = 0; i < 6; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      probe.zero_grad();
+      probe.forward(x.t, x.t);
+      probe.backward();
+      opt.step(1e-3f);
+      if (i > 0) ts.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ts.begin(), ts.end());
+    const double step_s = ts[ts.size() / 2] * 1.1;  // + evaluation and checkpoints
+    steps = std::clamp<int64_t>(static_cast<int64_t>(minutes * 60.0 / step_s), 100, 20000);
+    std::fprintf(stderr, "      measured %.0f ms/step on %d threads -> %lld steps fit in %.0f minutes\n",
+                 step_s * 1e3, num_threads(), static_cast<long long>(steps), minutes);
+  }
+  Json cfg = {{"model", model_cfg},
               {"data", data_dir},
               {"batch_size", 16},
               {"seq_len", 128},
               {"max_steps", steps},
-              {"max_time", minutes * 60.0},
+              {"max_time", minutes * 60.0 * 1.5},
               {"lr", 2e-3},
               {"min_lr", 2e-4},
               {"lr_schedule", "cosine"},
@@ -149,7 +180,7 @@ int run_quickstart(Args& a) {
               {"save_every", 400},
               {"seed", 1337},
               {"threads", threads}};
-  write_file_atomic(path_join(out, "train_config.json"), cfg.dump(2) + "\n");
+  write_file_atomic(cfg_path, cfg.dump(2) + "\n");
   std::fprintf(stderr, "[4/5] training a 4-layer GPT for up to %.0f minutes (%lld steps); config: %s\n", minutes,
                static_cast<long long>(steps), path_join(out, "train_config.json").c_str());
   train::TrainResult r = train::run_training(train::TrainConfig::from_json(cfg), model_dir);
@@ -181,7 +212,8 @@ LM_COMMAND("quickstart", "the built-in demo: tokenizer, data, a small GPT traine
            "usage: lmcpp quickstart [--out DIR] [--corpus DIR] [--minutes M] [--steps N] [--threads N]\n"
            "  Builds a corpus from Debian's fortunes package (/usr/share/games/fortunes), trains a 4096-token\n"
            "  byte-level BPE tokenizer, prepares shards, trains a 4-layer GPT (n_embd 256, T 128) for up to M\n"
-           "  minutes (default 10) or N steps, then prints samples. Outputs go to DIR (default ./quickstart):\n"
+           "  minutes (default 10; the step count is fitted to the budget by timing a few steps) or N steps, then\n"
+           "  prints samples. Outputs go to DIR (default ./quickstart):\n"
            "  corpus.jsonl, tokenizer/, data/, model/ (HF directory, metrics.jsonl, loss.svg). Re-running resumes.",
            run_quickstart);
 

@@ -1,0 +1,126 @@
+// `lmcpp evaluate --task lm`: perplexity of a GPT model on a prepared data directory (its val shards, or
+// --split train) or a text file, with HF's sliding-window recipe for texts longer than the context: windows of
+// --max-length tokens advanced by --stride, each scoring only the tokens the previous window did not.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "lm/core/buffer.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/core/progress.h"
+#include "lm/core/threads.h"
+#include "lm/data/gpt_loader.h"
+#include "lm/data/shard.h"
+#include "lm/models/gpt.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm::cli {
+namespace {
+
+struct LmEval {
+  double nll = 0;
+  int64_t tokens = 0;
+};
+
+// Scores ids with windows of max_len advanced by stride (HF perplexity recipe: each window's first
+// max_len - trg_len labels are ignored, so every token after the first is scored exactly once).
+LmEval sliding_window(models::Gpt& gpt, const std::vector<int32_t>& ids, int64_t max_len, int64_t stride) {
+  LmEval r;
+  const int64_t n = static_cast<int64_t>(ids.size());
+  int64_t prev_end = 0;
+  Progress prog("evaluate", static_cast<double>(n), "tokens", 10.0);
+  for (int64_t begin = 0; begin < n; begin += stride) {
+    const int64_t end = std::min(begin + max_len, n), L = end - begin, trg_len = end - prev_end;
+    OwnedTensor x(Shape{1, L}, DType::I32), y(Shape{1, L}, DType::I32);
+    for (int64_t t = 0; t < L; ++t) {
+      x.t.ptr<int32_t>()[t] = ids[static_cast<size_t>(begin + t)];
+      // targets[t] is label t+1; labels before L - trg_len are ignored.
+      y.t.ptr<int32_t>()[t] = (t + 1 < L && t + 1 >= L - trg_len) ? ids[static_cast<size_t>(begin + t + 1)] : -100;
+    }
+    float loss = gpt.forward(x.t, y.t);
+    if (gpt.last_num_targets() > 0) {
+      r.nll += static_cast<double>(loss) * static_cast<double>(gpt.last_num_targets());
+      r.tokens += gpt.last_num_targets();
+    }
+    prev_end = end;
+    prog.update(static_cast<double>(end));
+    if (end == n) break;
+  }
+  prog.finish();
+  return r;
+}
+
+int run_evaluate(Args& a) {
+  std::string dir = a.require("--model");
+  std::string task = a.require("--task");
+  std::string data = a.require("--data");
+  std::string split = a.get_or("--split", "val");
+  int64_t max_len = a.get_int("--max-length", 0);
+  int64_t stride = a.get_int("--stride", 0);
+  int64_t max_tokens = a.get_int("--max-tokens", 0);
+  bool json = a.flag("--json");
+  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
+  a.finish();
+  LM_CHECK_AS(ErrorCode::Unsupported, task == "lm",
+              "--task {}: this version evaluates language models (--task lm); classify and qa come with fine-tuning",
+              task);
+  auto model = models::load_model_dir(dir);
+  auto* gpt = dynamic_cast<models::Gpt*>(model.get());
+  LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr, "--task lm needs a gpt2 model; {} is {}", dir,
+              model->model_type());
+  if (max_len == 0) max_len = gpt->max_positions();
+  if (stride == 0) stride = max_len / 2;
+  LM_CHECK(max_len >= 2 && max_len <= gpt->max_positions(), "--max-length {} must be in [2, n_positions {}]", max_len,
+           gpt->max_positions());
+  LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
+  std::vector<int32_t> ids;
+  std::string source;
+  if (is_directory(data)) {
+    for (const auto& path : list_shards(data, split)) {
+      Shard s(path);
+      const uint64_t take = max_tokens > 0 ? std::min<uint64_t>(s.size(), static_cast<uint64_t>(max_tokens) - ids.size())
+                                           : s.size();
+      size_t off = ids.size();
+      ids.resize(off + take);
+      s.read(0, take, ids.data() + off);
+      if (max_tokens > 0 && static_cast<int64_t>(ids.size()) >= max_tokens) break;
+    }
+    source = data + " (" + split + " shards)";
+  } else {
+    LM_CHECK_AS(ErrorCode::NotFound, file_exists(data), "--data {} does not exist", data);
+    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "scoring a text file needs tokenizer files in {}",
+                dir);
+    ids = load_tokenizer(dir)->encode(read_file(data), false);
+    if (max_tokens > 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
+    source = data;
+  }
+  LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+    LM_CHECK(ids[i] >= 0 && ids[i] < gpt->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",
+             source, ids[i], i, gpt->vocab_size());
+  LmEval r = sliding_window(*gpt, ids, max_len, stride);
+  const double loss = r.nll / static_cast<double>(r.tokens);
+  if (json)
+    std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, std::exp(loss),
+                static_cast<long long>(r.tokens));
+  else
+    std::printf("%s: loss %.4f perplexity %.3f over %lld tokens (max length %lld, stride %lld)\n", source.c_str(),
+                loss, std::exp(loss), static_cast<long long>(r.tokens), static_cast<long long>(max_len),
+                static_cast<long long>(stride));
+  return 0;
+}
+
+LM_COMMAND("evaluate", "evaluate a model (language-model perplexity with a sliding window)",
+           "usage: lmcpp evaluate --model DIR --task lm --data (PREPARED_DIR | FILE.txt) [--split val|train]\n"
+           "                      [--max-length N] [--stride S] [--max-tokens N] [--json] [--threads N]\n"
+           "  Perplexity over the data's tokens with windows of --max-length (default n_positions) advanced by\n"
+           "  --stride (default half of it); every token after the first is scored once, as in HF's recipe.\n"
+           "  --json prints {\"loss\", \"perplexity\", \"tokens\"}.",
+           run_evaluate);
+
+}  // namespace
+}  // namespace lm::cli
