@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "kernels/fd_check.h"
 
 namespace lm::test {
@@ -33,6 +35,33 @@ TEST(RefAttention, GradientsMatchFiniteDifferences) {
     ref::attention_backward(dqkv.data(), datt.data(), r.data(), qkv.data(), att.data(), B, T, C, NH, scale);
     EXPECT_LT(fd_rel_error(qkv, dqkv, loss), kFdTol) << "causal " << cs.causal << " masked " << cs.masked;
   }
+}
+
+// With dropout the mask is a fixed function of (seed, stream, index), so the loss stays differentiable.
+TEST(RefAttention, DropoutGradientsMatchFiniteDifferences) {
+  const int64_t B = 2, T = 6, NH = 2, HS = 3, C = NH * HS;
+  for (bool causal : {true, false}) {
+    auto qkv = random_doubles(B * T * 3 * C, 4), r = random_doubles(B * T * C, 5);
+    std::vector<double> out(B * T * C), att(B * NH * T * T);
+    const ref::AttnDropout drop{0.3f, 11, 2};
+    auto loss = [&] {
+      ref::attention_forward(out.data(), att.data(), qkv.data(), nullptr, B, T, C, NH, causal, 0.5, drop);
+      return dot(out, r);
+    };
+    loss();
+    std::vector<double> dqkv(qkv.size(), 0.0), datt(att.size());
+    ref::attention_backward(dqkv.data(), datt.data(), r.data(), qkv.data(), att.data(), B, T, C, NH, 0.5, drop);
+    EXPECT_LT(fd_rel_error(qkv, dqkv, loss), kFdTol) << "causal " << causal;
+  }
+  // About p of the multipliers are zero, the rest 1/(1-p).
+  const ref::AttnDropout d{0.25f, 3, 0};
+  int zeros = 0;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    const double f = d.factor<double>(i);
+    EXPECT_TRUE(f == 0.0 || std::fabs(f - 1.0 / 0.75) < 1e-7);
+    zeros += f == 0.0;
+  }
+  EXPECT_NEAR(zeros / 20000.0, 0.25, 0.015);
 }
 
 TEST(RefAttention, MaskSemantics) {

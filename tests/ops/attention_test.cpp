@@ -62,6 +62,30 @@ TEST(OpsAttention, MatchesReference) {
   check_case({1, 65, 1, 7, true, true});
 }
 
+TEST(OpsAttention, DropoutMatchesReference) {
+  for (bool causal : {true, false})
+    for (int64_t T : {7, 70}) {
+      const int64_t B = 2, NH = 2, C = 10;
+      HostF32 qkv({B, T, 3 * C}, 1), dout({B, T, C}, 2), dqkv({B, T, 3 * C}, 3);
+      ops::AttentionSpec spec{2, causal, 0.4f, 0.2f, 77, 5};
+      HostF32 out({B, T, C}, 0.0f), att({B, NH, T, T}, 0.0f), datt({B, NH, T, T}, 0.0f);
+      ops::attention_forward(out.t(), att.t(), qkv.t(), spec);
+      std::vector<float> e_out(out.v.size()), e_att(att.v.size()), e_datt(att.v.size()), e_dqkv = dqkv.v;
+      const ref::AttnDropout drop{0.2f, 77, 5};
+      ref::attention_forward(e_out.data(), e_att.data(), qkv.p(), nullptr, B, T, C, NH, causal, spec.scale, drop);
+      EXPECT_LT(rel_err(out.v, e_out), 1e-5);
+      ops::attention_backward(dqkv.t(), datt.t(), dout.t(), qkv.t(), att.t(), spec);
+      ref::attention_backward(e_dqkv.data(), e_datt.data(), dout.p(), qkv.p(), e_att.data(), B, T, C, NH, spec.scale,
+                              drop);
+      EXPECT_LT(rel_err(dqkv.v, e_dqkv), 2e-5);
+      // Dropout changes the output relative to p = 0.
+      ops::AttentionSpec nodrop{2, causal, 0.4f};
+      HostF32 out0({B, T, C}, 0.0f);
+      ops::attention_forward(out0.t(), att.t(), qkv.t(), nodrop);
+      EXPECT_GT(rel_err(out.v, out0.v), 1e-2);
+    }
+}
+
 TEST(OpsAttention, BlockBoundarySweep) {
   // Row-block edges of the causal skipping: T just below / at / above multiples of the 64-row block.
   for (int64_t T : {2, 63, 64, 65, 127, 128, 129})

@@ -11,6 +11,7 @@
 #include "lm/core/rng.h"
 #include "lm/io/safetensors.h"
 #include "lm/ops/cross_entropy.h"
+#include "lm/ops/dropout.h"
 #include "lm/ops/attention_kv.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/layernorm.h"
@@ -287,6 +288,11 @@ ops::AttentionSpec Gpt::attn_spec(int layer) const {
   a.causal = true;
   a.scale = config_.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(config_.head_size())) : 1.0f;
   if (config_.scale_attn_by_inverse_layer_idx) a.scale /= static_cast<float>(layer + 1);
+  if (dropout_active_ && config_.attn_pdrop > 0) {
+    a.dropout = config_.attn_pdrop;
+    a.seed = dropout_seed_;
+    a.stream = dropout_stream(layer, 1);
+  }
   return a;
 }
 
@@ -369,6 +375,9 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
 
   Tensor encoded = prefix(encoded_, B);
   ops::encoder_forward(encoded, ids, params_.wte, params_.wpe);
+  dropout_active_ = training_ && (config_.embd_pdrop > 0 || config_.resid_pdrop > 0 || config_.attn_pdrop > 0);
+  if (dropout_active_ && config_.embd_pdrop > 0)
+    ops::dropout_forward(encoded, encoded, config_.embd_pdrop, dropout_seed_, dropout_stream(-1, 0));
   Tensor residual = encoded;
   for (int l = 0; l < config_.n_layer; ++l) {
     const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
@@ -380,11 +389,15 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
     ops::matmul_forward(qkv, ln1, p.c_attn_w, p.c_attn_b);
     ops::attention_forward(atty, att, qkv, attn_spec(l), attention_mask);
     ops::matmul_forward(proj, atty, p.attn_c_proj_w, p.attn_c_proj_b);
+    if (dropout_active_ && config_.resid_pdrop > 0)
+      ops::dropout_forward(proj, proj, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 2));
     ops::residual_forward(residual2, residual, proj);
     ops::layernorm_forward(ln2, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), residual2, p.ln_2_w, p.ln_2_b, eps);
     ops::matmul_forward(fch, ln2, p.c_fc_w, p.c_fc_b);
     ops::gelu_forward(fch_gelu, fch, config_.activation);
     ops::matmul_forward(proj, fch_gelu, p.mlp_c_proj_w, p.mlp_c_proj_b);
+    if (dropout_active_ && config_.resid_pdrop > 0)
+      ops::dropout_forward(proj, proj, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 3));
     ops::residual_forward(residual3, residual2, proj);
     residual = residual3;
   }
@@ -434,18 +447,30 @@ void Gpt::backward(float dloss_scale) {
     Tensor residual = l == 0 ? prefix(encoded_, B) : prefix(acts_[static_cast<size_t>(l - 1)].residual3, B);
     Tensor dfch_gelu = prefix(dfch_gelu_, B), dfch = prefix(dfch_, B), dln = prefix(dln_, B);
     Tensor datty = prefix(datty_, B), dqkv = prefix(dqkv_, B), datt = prefix(datt_, B);
-    // residual3 = residual2 + mlp(ln2(residual2)); dres holds d residual3.
+    // residual3 = residual2 + dropout(mlp(ln2(residual2))); dres holds d residual3.
+    Tensor dproj = dres;
+    if (dropout_active_ && config_.resid_pdrop > 0) {
+      dproj = prefix(proj_, B);  // forward scratch, free during backward
+      zero(dproj);
+      ops::dropout_backward(dproj, dres, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 3));
+    }
     zero(dfch_gelu);
-    ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dres, prefix(a.fch_gelu, B), p.mlp_c_proj_w);
+    ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, prefix(a.fch_gelu, B), p.mlp_c_proj_w);
     zero(dfch);
     ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation);
     zero(dln);
     ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, prefix(a.ln2, B), p.c_fc_w);
     ops::layernorm_backward(dres, g.ln_2_w, g.ln_2_b, dln, prefix(a.residual2, B), p.ln_2_w, prefix(a.ln2_mean, B),
                             prefix(a.ln2_rstd, B));
-    // residual2 = residual + attn(ln1(residual)); dres now holds d residual2.
+    // residual2 = residual + dropout(attn(ln1(residual))); dres now holds d residual2.
+    dproj = dres;
+    if (dropout_active_ && config_.resid_pdrop > 0) {
+      dproj = prefix(proj_, B);
+      zero(dproj);
+      ops::dropout_backward(dproj, dres, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 2));
+    }
     zero(datty);
-    ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dres, prefix(a.atty, B), p.attn_c_proj_w);
+    ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w);
     zero(dqkv);
     ops::attention_backward(dqkv, datt, datty, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
     zero(dln);
@@ -453,7 +478,13 @@ void Gpt::backward(float dloss_scale) {
     ops::layernorm_backward(dres, g.ln_1_w, g.ln_1_b, dln, residual, p.ln_1_w, prefix(a.ln1_mean, B),
                             prefix(a.ln1_rstd, B));
   }
-  ops::encoder_backward(grads_.wte, grads_.wpe, dres, ids_);
+  Tensor denc = dres;
+  if (dropout_active_ && config_.embd_pdrop > 0) {
+    denc = prefix(proj_, B);
+    zero(denc);
+    ops::dropout_backward(denc, dres, config_.embd_pdrop, dropout_seed_, dropout_stream(-1, 0));
+  }
+  ops::encoder_backward(grads_.wte, grads_.wpe, denc, ids_);
   (void)T;
 }
 

@@ -147,6 +147,15 @@ class Gpt : public Model {
   void forward_cached(Tensor ids, GptKvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
                       Tensor all_logits = {}) const;
 
+  // Dropout (resid/embd/attn_pdrop of the config) applies only in training mode; masks come from Philox with
+  // streams derived from (seed, step), so a step's masks are reproducible and resumable. Gradient accumulation
+  // passes a distinct step per micro-batch.
+  void set_training(bool training, uint64_t seed = 0, uint64_t step = 0) {
+    training_ = training;
+    dropout_seed_ = seed;
+    dropout_step_ = step;
+  }
+
   GptParams& params() { return params_; }
   GptParams& grads();
 
@@ -182,6 +191,14 @@ class Gpt : public Model {
   Tensor dlnf_;                // (B,T,C)
   int64_t last_targets_ = 0;
   bool have_loss_ = false;
+  bool training_ = false;
+  uint64_t dropout_seed_ = 0, dropout_step_ = 0;
+  bool dropout_active_ = false;  // of the last forward
+  // Philox stream of dropout site `site` (0 embd, then per layer: 1 attn probs, 2 attn resid, 3 mlp resid).
+  uint64_t dropout_stream(int layer, int site) const {
+    return dropout_step_ * static_cast<uint64_t>(3 * config_.n_layer + 1) +
+           (layer < 0 ? 0 : static_cast<uint64_t>(3 * layer + site));
+  }
 };
 
 }  // namespace lm::models

@@ -23,6 +23,7 @@ Dims check_attention_args(const char* op, const Tensor& qkv, const Tensor& att, 
   LM_CHECK(d.NH >= 1 && d.C % d.NH == 0 && d.C > 0, "{}: C = {} must be a positive multiple of n_head = {}",
            op, d.C, d.NH);
   LM_CHECK(std::isfinite(spec.scale), "{}: scale must be finite, got {}", op, spec.scale);
+  LM_CHECK(spec.dropout >= 0.0f && spec.dropout < 1.0f, "{}: dropout {} must be in [0, 1)", op, spec.dropout);
   check_f32(att, op, att_name);
   check_shape(att, Shape{d.B, d.NH, d.T, d.T}, op, att_name);
   return d;
@@ -42,7 +43,7 @@ void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& 
     case Device::CPU:
       cpu::attention_forward(out.f32(), att.f32(), qkv.f32(),
                              key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T, d.C, d.NH,
-                             spec.causal, spec.scale);
+                             spec.causal, spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
     default:
       unsupported_device(op, qkv.device);
@@ -62,7 +63,7 @@ void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tenso
   switch (common_device(op, {&dqkv, &datt, &dout, &qkv, &att})) {
     case Device::CPU:
       cpu::attention_backward(dqkv.f32(), datt.f32(), dout.f32(), qkv.f32(), att.f32(), d.B, d.T, d.C, d.NH,
-                              spec.causal, spec.scale);
+                              spec.causal, spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
     default:
       unsupported_device(op, qkv.device);

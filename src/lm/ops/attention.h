@@ -14,6 +14,10 @@ struct AttentionSpec {
   int n_head = 1;
   bool causal = true;
   float scale = 1.0f;
+  // Dropout on the attention probabilities (HF attn_dropout), mask from Philox(seed, stream) over the
+  // (B,NH,T,T) element index; att keeps the probabilities before dropout.
+  float dropout = 0.0f;
+  uint64_t seed = 0, stream = 0;
 };
 
 void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& spec, Tensor key_mask = {});

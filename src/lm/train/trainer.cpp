@@ -234,8 +234,6 @@ void Trainer::build_model(const std::string& resume_dir) {
               "lmcpp train pretrains gpt2 models in this version; model_type {} is not supported yet",
               mcfg.value("model_type", std::string("?")));
   models::GptConfig gc = models::GptConfig::from_hf(mcfg);
-  LM_CHECK_AS(ErrorCode::Unsupported, gc.attn_pdrop == 0 && gc.resid_pdrop == 0 && gc.embd_pdrop == 0,
-              "dropout > 0 is not supported by the trainer yet; set \"dropout\": 0 in the train config");
   LM_CHECK(cfg_.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg_.seq_len,
            gc.n_positions);
   if (data_meta_.contains("vocab_size") && data_meta_["vocab_size"].is_number_integer())
@@ -418,6 +416,8 @@ TrainResult Trainer::run() {
     model_->zero_grad();
     double loss_sum = 0;
     for (int64_t k = 0; k < K; ++k) {
+      // Dropout masks: a distinct stream per (step, micro-batch), reproducible on resume.
+      model_->set_training(true, cfg_.seed, static_cast<uint64_t>(step_ * K + k));
       float l = model_->forward(xs[k].t, ys[k].t);
       loss_sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
       model_->backward(total > 0 ? 1.0f / static_cast<float>(total) : 0.0f);
@@ -441,6 +441,7 @@ TrainResult Trainer::run() {
       nonfinite_streak_ = 0;
       opt_->step(static_cast<float>(lr));
     }
+    model_->set_training(false);
     ++step_;
     tokens_ += B * T * K;
     last_loss = loss;

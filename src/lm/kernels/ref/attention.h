@@ -6,7 +6,23 @@
 #include <cmath>
 #include <cstdint>
 
+#include "lm/core/rng.h"
+
 namespace lm::ref {
+
+// Attention dropout (HF attn_dropout on the probabilities): element (b,h,t,j) of the (B,NH,T,T) probabilities is
+// kept iff Rng(seed, stream).uniform(((b*NH + h)*T + t)*T + j) >= p and scaled by 1/(1-p). att keeps the
+// probabilities before dropout; backward regenerates the mask. p = 0: no dropout.
+struct AttnDropout {
+  float p = 0.0f;
+  uint64_t seed = 0, stream = 0;
+  // Multiplier of element `idx`: 0 or 1/(1-p).
+  template <typename F>
+  F factor(uint64_t idx) const {
+    if (p <= 0.0f) return F(1);
+    return Rng(seed, stream).uniform(idx) >= p ? F(1) / (F(1) - F(p)) : F(0);
+  }
+};
 
 // Number of keys a query row t may see at all.
 inline int64_t attention_row_len(bool causal, int64_t t, int64_t T) { return causal ? t + 1 : T; }
@@ -19,7 +35,7 @@ inline int64_t attention_row_len(bool causal, int64_t t, int64_t T) { return cau
 // unmasked position.)
 template <typename F>
 void attention_forward(F* out, F* att, const F* qkv, const int32_t* key_mask, int64_t B, int64_t T, int64_t C,
-                       int64_t NH, bool causal, F scale) {
+                       int64_t NH, bool causal, F scale, const AttnDropout& drop = {}) {
   const int64_t HS = C / NH, C3 = 3 * C;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < NH; ++h)
@@ -52,7 +68,9 @@ void attention_forward(F* out, F* att, const F* qkv, const int32_t* key_mask, in
         F* o = out + (b * T + t) * C + h * HS;
         for (int64_t i = 0; i < HS; ++i) {
           F acc = 0;
-          for (int64_t j = 0; j < T; ++j) acc += p[j] * qkv[(b * T + j) * C3 + 2 * C + h * HS + i];
+          for (int64_t j = 0; j < T; ++j)
+            acc += p[j] * drop.factor<F>(static_cast<uint64_t>(((b * NH + h) * T + t) * T + j)) *
+                   qkv[(b * T + j) * C3 + 2 * C + h * HS + i];
           o[i] = acc;
         }
       }
@@ -63,7 +81,7 @@ void attention_forward(F* out, F* att, const F* qkv, const int32_t* key_mask, in
 // additive mask.
 template <typename F>
 void attention_backward(F* dqkv, F* datt, const F* dout, const F* qkv, const F* att, int64_t B, int64_t T,
-                        int64_t C, int64_t NH, F scale) {
+                        int64_t C, int64_t NH, F scale, const AttnDropout& drop = {}) {
   const int64_t HS = C / NH, C3 = 3 * C;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < NH; ++h)
@@ -71,16 +89,17 @@ void attention_backward(F* dqkv, F* datt, const F* dout, const F* qkv, const F* 
         const F* p = att + ((b * NH + h) * T + t) * T;
         F* dp = datt + ((b * NH + h) * T + t) * T;
         const F* dy = dout + (b * T + t) * C + h * HS;
-        // out = Σ_j p_j v_j
+        // out = Σ_j p_j m_j v_j with m_j the dropout multiplier.
         for (int64_t j = 0; j < T; ++j) {
+          const F m = drop.factor<F>(static_cast<uint64_t>(((b * NH + h) * T + t) * T + j));
           const F* v = qkv + (b * T + j) * C3 + 2 * C + h * HS;
           F* dv = dqkv + (b * T + j) * C3 + 2 * C + h * HS;
           F s = 0;
           for (int64_t i = 0; i < HS; ++i) {
             s += dy[i] * v[i];
-            dv[i] += p[j] * dy[i];
+            dv[i] += p[j] * m * dy[i];
           }
-          dp[j] = s;
+          dp[j] = s * m;
         }
         F dot = 0;
         for (int64_t j = 0; j < T; ++j) dot += p[j] * dp[j];
