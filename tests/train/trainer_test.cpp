@@ -133,6 +133,7 @@ std::string write_config(const std::string& dir, const std::string& data, int64_
               {"eval_every", 4},
               {"eval_batches", 3},
               {"save_every", 4},
+              {"dropout", 0.1},
               {"seed", 5},
               {"threads", 2}};
   std::string p = path_join(dir, "cfg.json");
