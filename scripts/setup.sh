@@ -9,6 +9,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-torch python3-numpy
   nodejs npm
+  fortunes
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -59,6 +59,14 @@ TEST(TrainConfig, OverridesAndValidation) {
   EXPECT_THROW(train::apply_overrides(c, {"novalue"}), Error);
 }
 
+TEST(TrainConfig, ShippedConfigsAreValid) {
+  for (const char* name : {"shakespeare_char.json", "wikipedia_gpt2_small.json", "gpt2_124m.json"}) {
+    Json j = read_json_file(test::source_dir() + "/configs/" + name);
+    EXPECT_NO_THROW(train::TrainConfig::from_json(j)) << name;
+    EXPECT_NO_THROW(models::GptConfig::from_hf(j["model"])) << name;
+  }
+}
+
 // Loss and gradients of k micro-batches (each backward weighted by 1/total targets) equal one batch k times
 // larger, with ignored targets unevenly spread so a per-micro-batch mean would differ.
 TEST(GradAccum, MicroBatchesEqualOneLargeBatch) {
