@@ -4,6 +4,9 @@
 #include "command.h"
 #include "lm/core/device.h"
 #include "lm/core/threads.h"
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/device_info.h"
+#endif
 
 namespace lm::cli {
 namespace {
@@ -11,6 +14,12 @@ namespace {
 int run_info(Args& a) {
   bool json = a.flag("--json");
   a.finish();
+  std::string gpus;
+#ifdef LM_WITH_CUDA
+  for (const auto& d : cuda::list_devices())
+    gpus += (gpus.empty() ? "" : ", ") + d.name + " (sm_" + std::to_string(d.sm_major) + std::to_string(d.sm_minor) + ")";
+#endif
+  if (!json && cuda_compiled()) std::printf("cuda devices: %s\n", gpus.empty() ? "none" : gpus.c_str());
   if (json)
     std::printf("{\"version\": \"%s\", \"cuda\": %s, \"hardware_threads\": %d, \"gemm\": \"oneDNN\"}\n", LM_VERSION,
                 cuda_compiled() ? "true" : "false", hardware_threads());
