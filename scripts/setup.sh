@@ -8,18 +8,24 @@ PKGS=(
   libutf8proc-dev libexpat1-dev libbz2-dev zlib1g-dev libzstd-dev
   clang libclang-rt-14-dev
   python3 python3-torch python3-numpy
-  nodejs npm
   fortunes
 )
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Node.js + npm are only needed to regenerate tokenizer references and to run the tokenizer benchmark's peers;
+# a machine that already has a node (from any source) keeps it.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm not found; installing Debian's nodejs and npm (optional)"
+  DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm ||
+    echo "setup: could not install nodejs/npm (optional; only tests/reference/tokenizers and bench/ use them)"
 fi
 echo "setup: all dependencies present"
