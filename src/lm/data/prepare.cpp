@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -141,6 +142,44 @@ struct Prepared {
   std::vector<int32_t> ids;
   uint64_t index = 0;
 };
+
+struct Piece {
+  size_t doc, begin, end;
+  std::vector<int32_t> ids;
+};
+
+constexpr size_t kPieceBytes = 1 << 20;
+
+// Cuts text into pieces of about `target` bytes, each ending with a '\n' that is followed by a non-space
+// character. Such a point is a pre-tokenization boundary for GPT-2 byte-level BPE (the newline is its own
+// pre-token: \s+(?!\S) cannot take it, \s+ stops there), WordPiece (splits on whitespace) and characters, so
+// the concatenated ids equal those of the whole text.
+std::vector<std::pair<size_t, size_t>> split_for_tokenizer(std::string_view t, size_t target) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t b = 0;
+  while (t.size() - b > target) {
+    size_t p = t.find('\n', b + target);
+    while (p != std::string_view::npos && p + 1 < t.size() &&
+           (t[p + 1] == ' ' || t[p + 1] == '\t' || t[p + 1] == '\r' || t[p + 1] == '\n'))
+      p = t.find('\n', p + 1);
+    if (p == std::string_view::npos || p + 1 >= t.size()) break;
+    out.emplace_back(b, p + 1);
+    b = p + 1;
+  }
+  out.emplace_back(b, t.size());
+  return out;
+}
+
+// fn(i) for i in [0, n) on `threads` workers pulling indices from a shared counter (pieces differ in cost).
+void dynamic_for(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  parallel_for(
+      std::max<int64_t>(1, std::min<int64_t>(threads, static_cast<int64_t>(n))),
+      [&](int64_t, int64_t, int) {
+        for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+      },
+      threads);
+}
 
 const char* format_name(InputFormat f) {
   switch (f) {
@@ -335,18 +374,22 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
     size_t n = batch.docs.size();
     texts.assign(n, std::string());
     ids.assign(n, std::vector<int32_t>());
-    parallel_for(
-        static_cast<int64_t>(n),
-        [&](int64_t b, int64_t e, int) {
-          for (int64_t i = b; i < e; ++i) {
-            RawDoc& d = batch.docs[static_cast<size_t>(i)];
-            std::string& t = texts[static_cast<size_t>(i)];
-            t = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
-            bool blank = t.find_first_not_of(" \t\r\n") == std::string::npos;
-            if (!blank) ids[static_cast<size_t>(i)] = tok.encode(t, false);
-          }
-        },
-        threads);
+    // Clean, then tokenize in pieces: documents are cut into ~1 MB pieces so one huge document (a corpus that
+    // is a single file) is tokenized on all threads too; workers pull items dynamically.
+    dynamic_for(n, threads, [&](size_t i) {
+      RawDoc& d = batch.docs[i];
+      texts[i] = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
+    });
+    std::vector<Piece> pieces;
+    for (size_t i = 0; i < n; ++i) {
+      if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
+      for (auto [b, e] : split_for_tokenizer(texts[i], kPieceBytes)) pieces.push_back({i, b, e, {}});
+    }
+    dynamic_for(pieces.size(), threads, [&](size_t k) {
+      Piece& p = pieces[k];
+      p.ids = tok.encode(std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin), false);
+    });
+    for (auto& p : pieces) ids[p.doc].insert(ids[p.doc].end(), p.ids.begin(), p.ids.end());
     for (size_t i = 0; i < n; ++i) {
       if (ids[i].empty()) {
         ++st.skipped_empty;
