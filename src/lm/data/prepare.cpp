@@ -244,6 +244,47 @@ bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, do
   return u < val_fraction;
 }
 
+uint64_t for_each_source_document(const std::vector<std::string>& files,
+                                  const std::vector<InputFormat>& formats, TextSplit split,
+                                  bool skip_disambiguation, const SourceDocumentFn& fn) {
+  LM_CHECK(files.size() == formats.size(), "one format per file expected");
+  SourceProgress pr;
+  bool stop = false;
+  for (size_t fi = 0; fi < files.size() && !stop; ++fi) {
+    const std::string& f = files[fi];
+    std::error_code ec;
+    uint64_t fsize = fs::file_size(f, ec);
+    uint64_t input_base = pr.input_bytes, parsed_base = pr.parsed_bytes;
+    InputFormat fmt = formats[fi] == InputFormat::Auto ? detect_input_format(f) : formats[fi];
+    if (fmt == InputFormat::Wikipedia) {
+      WikiDumpOptions wo;
+      wo.skip_disambiguation = skip_disambiguation;
+      WikiDumpStats ws = read_wiki_dump(
+          f,
+          [&](const WikiPage& p, const WikiDumpStats& s) {
+            pr.parsed_bytes = parsed_base + s.uncompressed_bytes;
+            pr.input_bytes = input_base + s.compressed_bytes;
+            stop = !fn(SourceDocument{p.title, p.text, true}, pr);
+            return !stop;
+          },
+          wo);
+      pr.parsed_bytes = parsed_base + ws.uncompressed_bytes;
+    } else {
+      uint64_t file_text = 0;
+      auto on_doc = [&](Document& d) {
+        file_text += d.text.size();
+        pr.parsed_bytes = parsed_base + file_text;
+        stop = !fn(SourceDocument{std::move(d.title), std::move(d.text), false}, pr);
+        return !stop;
+      };
+      uint64_t n = fmt == InputFormat::Jsonl ? read_jsonl_file(f, on_doc) : read_text_file(f, split, on_doc);
+      pr.parsed_bytes = parsed_base + n;
+    }
+    pr.input_bytes = input_base + fsize;
+  }
+  return pr.parsed_bytes;
+}
+
 PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   LM_CHECK(!opt.inputs.empty(), "prepare: no --input given");
   LM_CHECK(!opt.out_dir.empty(), "prepare: no --out given");
@@ -292,8 +333,6 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
       constexpr size_t kBatchBytes = 8 << 20;
       Batch batch;
       size_t batch_bytes = 0;
-      uint64_t done_before = 0;  // input bytes of finished files
-      uint64_t unc_base = 0;     // parsed bytes of finished files
       int64_t ndocs = 0;
       bool stop = false;
       auto add = [&](RawDoc&& d, uint64_t input_pos) -> bool {
@@ -310,36 +349,15 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
         if (opt.max_documents >= 0 && ndocs >= opt.max_documents) stop = true;
         return !stop;
       };
-      for (size_t fi = 0; fi < files.size() && !stop && !queue.cancelled(); ++fi) {
-        const std::string& f = files[fi];
-        std::error_code ec;
-        uint64_t fsize = fs::file_size(f, ec);
-        if (formats[fi] == InputFormat::Wikipedia) {
-          WikiDumpOptions wo;
-          wo.skip_disambiguation = opt.skip_disambiguation;
-          WikiDumpStats ws = read_wiki_dump(
-              f,
-              [&](const WikiPage& p, const WikiDumpStats& s) {
-                uncompressed.store(unc_base + s.uncompressed_bytes);
-                return add(RawDoc{p.title, p.text, true}, done_before + s.compressed_bytes);
-              },
-              wo);
-          unc_base += ws.uncompressed_bytes;
-          uncompressed.store(unc_base);
-        } else {
-          uint64_t file_text = 0;
-          auto fn = [&](Document& d) {
-            file_text += d.text.size();
-            uncompressed.store(unc_base + file_text);
-            return add(RawDoc{std::move(d.title), std::move(d.text), false}, done_before);
-          };
-          unc_base += formats[fi] == InputFormat::Jsonl ? read_jsonl_file(f, fn)
-                                                        : read_text_file(f, opt.text_split, fn);
-          uncompressed.store(unc_base);
-        }
-        done_before += fsize;
-      }
-      batch.input_bytes = done_before;
+      uint64_t total = for_each_source_document(
+          files, formats, opt.text_split, opt.skip_disambiguation,
+          [&](SourceDocument&& d, const SourceProgress& pr) {
+            uncompressed.store(pr.parsed_bytes);
+            return !queue.cancelled() &&
+                   add(RawDoc{std::move(d.title), std::move(d.text), d.wikitext}, pr.input_bytes);
+          });
+      uncompressed.store(total);
+      batch.input_bytes = total_input;
       batch.uncompressed_bytes = uncompressed.load();
       if (!batch.docs.empty()) queue.push(std::move(batch));
     } catch (...) {
