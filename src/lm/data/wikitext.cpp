@@ -254,8 +254,42 @@ std::string render_template(std::string_view inner) {
   if (name == "nowrap" || name == "nobr" || name == "small" || name == "smaller" || name == "big" ||
       name == "sc" || name == "smallcaps" || name == "em" || name == "strong" || name == "nobold" ||
       name == "noitalic" || name == "ill" || name == "interlanguage link" || name == "proper name" ||
-      name == "visible anchor" || name == "vanchor" || name == "keypress")
+      name == "visible anchor" || name == "vanchor" || name == "keypress" || name == "abbr" ||
+      name == "nihongo" || name == "math" || name == "mvar" || name == "var" || name == "small caps" ||
+      name == "section link" || name == "linktext" || name == "sic" || name == "not a typo")
     return arg(0);
+  if (name == "quote" || name == "blockquote" || name == "cquote" || name == "quotation" ||
+      name == "quote box") {
+    // The quoted text is article content: |text= / |quote= or the first positional parameter.
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      for (std::string_view key : {"text", "quote"}) {
+        if (p.size() > key.size() && p.substr(0, key.size()) == key) {
+          std::string_view rest = trim(p.substr(key.size()));
+          if (!rest.empty() && rest[0] == '=') return remove_templates(trim(rest.substr(1)));
+        }
+      }
+    }
+    return arg(0);
+  }
+  if (name == "frac" || name == "sfrac") {
+    if (pos.size() >= 3) return arg(0) + " " + arg(1) + "/" + arg(2);
+    if (pos.size() == 2) return arg(0) + "/" + arg(1);
+    return pos.size() == 1 ? "1/" + arg(0) : "";
+  }
+  if (name == "val") {
+    std::string v = arg(0);
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      if (p.substr(0, 2) == "u=" || p.substr(0, 3) == "ul=") {
+        v += ' ';
+        v += remove_templates(trim(p.substr(p.find('=') + 1)));
+      }
+    }
+    return v;
+  }
+  if (name == "circa" || name == "c.") return pos.empty() ? "c." : "c. " + arg(0);
+  if (name == "as of") return pos.empty() ? "" : "As of " + arg(0);
   if (name == "ndash" || name == "en dash") return "–";
   if (name == "mdash" || name == "em dash") return "—";
   if (name == "snd" || name == "spaced ndash" || name == "spnd" || name == "sndash") return " – ";
@@ -600,23 +634,11 @@ const std::unordered_map<std::string, uint32_t>& entity_table() {
 }
 
 const std::unordered_set<std::string>& reference_sections() {
-  static const std::unordered_set<std::string> k = {"references",
-                                                    "external links",
-                                                    "see also",
-                                                    "further reading",
-                                                    "notes",
-                                                    "bibliography",
-                                                    "sources",
-                                                    "footnotes",
-                                                    "citations",
-                                                    "notes and references",
-                                                    "references and notes",
-                                                    "works cited",
-                                                    "external link",
-                                                    "reference",
-                                                    "note",
-                                                    "general references",
-                                                    "cited sources"};
+  static const std::unordered_set<std::string> k = {
+      "references",           "external links", "see also",      "further reading", "notes",
+      "bibliography",         "sources",        "footnotes",     "citations",       "notes and references",
+      "references and notes", "works cited",    "external link", "reference",       "note",
+      "general references",   "cited sources"};
   return k;
 }
 
