@@ -329,8 +329,8 @@ TEST(Wikitext, InlineTemplatesKeepTheirText) {
   EXPECT_EQ(clean_wikitext(
                 "{{quote|text=To be or not.|author=W}} {{cquote|Plain quote.}} {{abbr|UN|United Nations}} "
                 "{{math|''x'' + 1}} {{frac|1|2}} and {{frac|3|1|4}} {{val|1.5|u=km}} {{circa|1500}}, "
-                "{{as of|2010}}."),
-            "To be or not. Plain quote. UN x + 1 1/2 and 3 1/4 1.5 km c. 1500, As of 2010.");
+                "{{as of|2010}}, {{As of|2014|lc=y}}."),
+            "To be or not. Plain quote. UN x + 1 1/2 and 3 1/4 1.5 km c. 1500, As of 2010, as of 2014.");
 }
 
 TEST(Wikitext, Entities) {

@@ -289,7 +289,14 @@ std::string render_template(std::string_view inner) {
     return v;
   }
   if (name == "circa" || name == "c.") return pos.empty() ? "c." : "c. " + arg(0);
-  if (name == "as of") return pos.empty() ? "" : "As of " + arg(0);
+  if (name == "as of") {
+    bool lower_case = false;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      lower_case = lower_case || p == "lc=y" || p == "lc=yes" || p == "lc=on";
+    }
+    return pos.empty() ? "" : (lower_case ? "as of " : "As of ") + arg(0);
+  }
   if (name == "ndash" || name == "en dash") return "–";
   if (name == "mdash" || name == "em dash") return "—";
   if (name == "snd" || name == "spaced ndash" || name == "spnd" || name == "sndash") return " – ";
