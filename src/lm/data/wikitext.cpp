@@ -96,27 +96,27 @@ bool parse_tag(std::string_view s, size_t i, Tag& t) {
 // Tags removed together with their content.
 const std::unordered_set<std::string>& dropped_tags() {
   static const std::unordered_set<std::string> k = {
-      "ref",          "references",     "math",           "gallery",    "timeline",  "syntaxhighlight",
-      "source",       "score",          "graph",          "imagemap",   "mapframe",  "maplink",
-      "templatedata", "templatestyles", "includeonly",    "chem",       "ce",        "hiero",
-      "inputbox",     "categorytree",   "noinclude_drop", "charinsert", "indicator", "section_drop"};
+      "ref",          "references",     "math",        "gallery",  "timeline", "syntaxhighlight",
+      "source",       "score",          "graph",       "imagemap", "mapframe", "maplink",
+      "templatedata", "templatestyles", "includeonly", "chem",     "ce",       "hiero",
+      "inputbox",     "categorytree",   "charinsert",  "indicator"};
   return k;
 }
 
 // Tags stripped while keeping their content.
 const std::unordered_set<std::string>& kept_tags() {
   static const std::unordered_set<std::string> k = {
-      "abbr",      "b",         "bdi",    "bdo",    "big",    "blockquote", "br",    "caption", "center",
-      "cite",      "code",      "data",   "dd",     "del",    "dfn",        "div",   "dl",      "dt",
-      "em",        "font",      "h1",     "h2",     "h3",     "h4",         "h5",    "h6",      "hr",
-      "i",         "ins",       "kbd",    "li",     "mark",   "nowiki",     "ol",    "p",       "poem",
-      "pre",       "q",         "rb",     "rp",     "rt",     "rtc",        "ruby",  "s",       "samp",
-      "section",   "small",     "span",   "strike", "strong", "sub",        "sup",   "table",   "td",
-      "th",        "time",      "tr",     "tt",     "u",      "ul",         "var",   "wbr",     "onlyinclude",
-      "noinclude", "tbody",     "thead",  "tfoot",  "col",    "colgroup",   "font",  "abbr",    "translate",
-      "tvar",      "languages", "em",     "a",      "img",    "meta",       "link",  "nav",     "main",
-      "article",   "aside",     "header", "footer", "figure", "figcaption", "label", "small",   "big",
-      "math_keep"};
+      "a",          "abbr",      "article", "aside",       "b",    "bdi",  "bdo",       "big",
+      "blockquote", "br",        "caption", "center",      "cite", "code", "col",       "colgroup",
+      "data",       "dd",        "del",     "dfn",         "div",  "dl",   "dt",        "em",
+      "figcaption", "figure",    "font",    "footer",      "h1",   "h2",   "h3",        "h4",
+      "h5",         "h6",        "header",  "hr",          "i",    "img",  "ins",       "kbd",
+      "label",      "languages", "li",      "link",        "main", "mark", "meta",      "nav",
+      "noinclude",  "nowiki",    "ol",      "onlyinclude", "p",    "poem", "pre",       "q",
+      "rb",         "rp",        "rt",      "rtc",         "ruby", "s",    "samp",      "section",
+      "small",      "span",      "strike",  "strong",      "sub",  "sup",  "table",     "tbody",
+      "td",         "tfoot",     "th",      "thead",       "time", "tr",   "translate", "tt",
+      "tvar",       "u",         "ul",      "var",         "wbr"};
   return k;
 }
 
