@@ -6,6 +6,8 @@
 
 #include <map>
 
+#include "data/test_util.h"
+#include "harness/harness.h"
 #include "lm/core/error.h"
 
 namespace lm {
@@ -202,6 +204,40 @@ TEST(BertData, LoaderBatchesLayoutDynamicMaskAndCursor) {
   }
   c2.seq_len = 20;
   EXPECT_THROW(BertLoader(many, specials(), MaskConfig{}, c2), Error);
+}
+
+TEST(BertData, DocumentsFromDumpToBatches) {
+  LM_REQUIRE_SHARED_DATA();
+  test::ByteTokenizer tok;
+  auto docs = load_bert_documents({test::shared_data_dir() + "/wikipedia/enwiki-table-markup.xml.bz2"}, tok);
+  ASSERT_EQ(docs.size(), 5u);
+  bool found = false;
+  for (auto& d : docs) {
+    EXPECT_GT(d.size(), 3u);
+    for (auto& s : d)
+      found = found || tok.decode(s) ==
+                           "The economy of Estonia is strongly influenced by developments in the "
+                           "Finnish and Swedish economies.";
+  }
+  EXPECT_TRUE(found);
+  NspConfig nc;
+  nc.max_seq_len = 128;
+  auto ex = create_nsp_examples(docs, nc);
+  EXPECT_GT(ex.size(), 100u);
+  BertSpecialTokens sp;
+  sp.cls = 300;  // outside the byte range of the test tokenizer
+  sp.sep = 301;
+  sp.mask = 302;
+  sp.pad = 303;
+  sp.vocab_size = 304;
+  GptLoaderConfig c;
+  c.batch_size = 4;
+  c.seq_len = 128;
+  BertLoader l(ex, sp, MaskConfig{}, c);
+  BertBatch b;
+  l.next(b);
+  EXPECT_EQ(b.input_ids[0], 300);
+  EXPECT_EQ(b.next_sentence_label.size(), 4u);
 }
 
 }  // namespace

@@ -127,6 +127,21 @@ TEST(Prepare, SingleDocumentIsSplitByPosition) {
   EXPECT_EQ(tok.decode(train) + tok.decode(val, true), text);
 }
 
+TEST(Prepare, HugeDocumentIsTokenizedInOrderedPieces) {
+  test::ByteTokenizer tok;
+  std::string dir = test::temp_dir("prepare_huge");
+  std::string text;
+  for (int i = 0; text.size() < (7u << 19); ++i)
+    text += (i % 5 ? "line " : "\n  indented ") + std::to_string(i) + "\n";
+  write_file_atomic(dir + "/big.txt", text);
+  PrepareOptions o = quiet({dir + "/big.txt"}, dir + "/out");
+  o.val_fraction = 0;
+  o.threads = 3;
+  prepare_dataset(o, tok);
+  auto train = all_tokens(list_shards(dir + "/out", "train"));
+  EXPECT_EQ(tok.decode(train), text + "<|endoftext|>");
+}
+
 TEST(Prepare, TextBlocksJsonlAndFolders) {
   test::ByteTokenizer tok;
   std::string dir = test::temp_dir("prepare_mixed");

@@ -326,6 +326,11 @@ TEST(Wikitext, InlineTemplatesKeepTheirText) {
   EXPECT_EQ(clean_wikitext("He said {{lang|fr|oui {{nowrap|merci}}}}{{snd}}twice{{cite|x=1}}."),
             "He said oui merci – twice.");
   EXPECT_EQ(clean_wikitext("{{{param|default}}} gone {{convert|{{{1}}}|m}}"), "gone m");
+  EXPECT_EQ(clean_wikitext(
+                "{{quote|text=To be or not.|author=W}} {{cquote|Plain quote.}} {{abbr|UN|United Nations}} "
+                "{{math|''x'' + 1}} {{frac|1|2}} and {{frac|3|1|4}} {{val|1.5|u=km}} {{circa|1500}}, "
+                "{{as of|2010}}, {{As of|2014|lc=y}}."),
+            "To be or not. Plain quote. UN x + 1 1/2 and 3 1/4 1.5 km c. 1500, As of 2010, as of 2014.");
 }
 
 TEST(Wikitext, Entities) {

@@ -4,6 +4,7 @@
 
 #include "command.h"
 #include "lm/core/error.h"
+#include "lm/core/threads.h"
 #include "lm/data/prepare.h"
 #include "lm/tokenize/tokenizer.h"
 
@@ -36,6 +37,7 @@ int run_prepare(Args& a) {
   a.finish();
   LM_CHECK(!o.inputs.empty(), "missing required flag --input, in lmcpp prepare (see lmcpp prepare --help)");
 
+  if (o.threads > 0) set_num_threads(o.threads);  // also bounds parallel bzip2 decoding
   auto tok = load_tokenizer(tok_dir);
   o.tokenizer_name = tok_dir;
   PrepareStats st = prepare_dataset(o, *tok);

@@ -6,6 +6,8 @@
 
 #include "lm/core/error.h"
 #include "lm/core/rng.h"
+#include "lm/core/threads.h"
+#include "lm/data/wikitext.h"
 
 namespace lm {
 namespace {
@@ -107,6 +109,42 @@ TokenizedDocument tokenize_document(const Tokenizer& tok, std::string_view text)
     if (!ids.empty()) doc.push_back(std::move(ids));
   }
   return doc;
+}
+
+std::vector<TokenizedDocument> load_bert_documents(const std::vector<std::string>& inputs,
+                                                   const Tokenizer& tok, InputFormat format, TextSplit split,
+                                                   int threads, int64_t max_documents) {
+  std::vector<std::string> files = expand_inputs(inputs);
+  std::vector<InputFormat> formats(files.size(), format);
+  std::vector<TokenizedDocument> out;
+  std::vector<SourceDocument> batch;
+  size_t batch_bytes = 0;
+  int64_t seen = 0;
+  auto flush = [&]() {
+    std::vector<TokenizedDocument> docs(batch.size());
+    parallel_for(
+        static_cast<int64_t>(batch.size()),
+        [&](int64_t b, int64_t e, int) {
+          for (int64_t i = b; i < e; ++i) {
+            const SourceDocument& d = batch[static_cast<size_t>(i)];
+            docs[static_cast<size_t>(i)] =
+                tokenize_document(tok, d.wikitext ? clean_wikitext(d.text) : d.text);
+          }
+        },
+        threads);
+    for (auto& d : docs)
+      if (!d.empty()) out.push_back(std::move(d));
+    batch.clear();
+    batch_bytes = 0;
+  };
+  for_each_source_document(files, formats, split, false, [&](SourceDocument&& d, const SourceProgress&) {
+    batch_bytes += d.text.size();
+    batch.push_back(std::move(d));
+    if (batch_bytes >= (8u << 20) || batch.size() >= 4096) flush();
+    return max_documents < 0 || ++seen < max_documents;
+  });
+  flush();
+  return out;
 }
 
 std::vector<NspExample> create_nsp_examples(const std::vector<TokenizedDocument>& docs,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lm/data/gpt_loader.h"
+#include "lm/data/prepare.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm {
@@ -23,6 +24,15 @@ std::vector<std::string> split_sentences(std::string_view text);
 // A document as token ids per sentence (no special tokens).
 using TokenizedDocument = std::vector<std::vector<int32_t>>;
 TokenizedDocument tokenize_document(const Tokenizer& tok, std::string_view text);
+
+// Every document of the inputs (Wikipedia dumps cleaned, text, JSON Lines such as prepare's --text-out),
+// sentence-split and tokenized on all threads, in input order; documents without sentences are dropped.
+// Held in memory: BERT example building needs random access to other documents.
+std::vector<TokenizedDocument> load_bert_documents(const std::vector<std::string>& inputs,
+                                                   const Tokenizer& tok,
+                                                   InputFormat format = InputFormat::Auto,
+                                                   TextSplit split = TextSplit::PerFile, int threads = 0,
+                                                   int64_t max_documents = -1);
 
 struct NspExample {
   std::vector<int32_t> a, b;

@@ -403,7 +403,8 @@ CompressedReader::CompressedReader(const std::string& path) : impl_(std::make_un
   long sz = std::ftell(impl_->file);
   std::fseek(impl_->file, 0, SEEK_SET);
   impl_->total_size = sz > 0 ? static_cast<uint64_t>(sz) : 0;
-  impl_->buf.resize(Impl::kChunk);
+  // Small files (folders of short texts) get a buffer of their size, not the full chunk.
+  impl_->buf.resize(std::clamp<size_t>(static_cast<size_t>(impl_->total_size) + 1, 4096, Impl::kChunk));
   impl_->start();
 }
 

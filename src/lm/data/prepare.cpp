@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -142,6 +143,44 @@ struct Prepared {
   uint64_t index = 0;
 };
 
+struct Piece {
+  size_t doc, begin, end;
+  std::vector<int32_t> ids;
+};
+
+constexpr size_t kPieceBytes = 1 << 20;
+
+// Cuts text into pieces of about `target` bytes, each ending with a '\n' that is followed by a non-space
+// character. Such a point is a pre-tokenization boundary for GPT-2 byte-level BPE (the newline is its own
+// pre-token: \s+(?!\S) cannot take it, \s+ stops there), WordPiece (splits on whitespace) and characters, so
+// the concatenated ids equal those of the whole text.
+std::vector<std::pair<size_t, size_t>> split_for_tokenizer(std::string_view t, size_t target) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t b = 0;
+  while (t.size() - b > target) {
+    size_t p = t.find('\n', b + target);
+    while (p != std::string_view::npos && p + 1 < t.size() &&
+           (t[p + 1] == ' ' || t[p + 1] == '\t' || t[p + 1] == '\r' || t[p + 1] == '\n'))
+      p = t.find('\n', p + 1);
+    if (p == std::string_view::npos || p + 1 >= t.size()) break;
+    out.emplace_back(b, p + 1);
+    b = p + 1;
+  }
+  out.emplace_back(b, t.size());
+  return out;
+}
+
+// fn(i) for i in [0, n) on `threads` workers pulling indices from a shared counter (pieces differ in cost).
+void dynamic_for(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  parallel_for(
+      std::max<int64_t>(1, std::min<int64_t>(threads, static_cast<int64_t>(n))),
+      [&](int64_t, int64_t, int) {
+        for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+      },
+      threads);
+}
+
 const char* format_name(InputFormat f) {
   switch (f) {
     case InputFormat::Auto:
@@ -205,6 +244,47 @@ bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, do
   return u < val_fraction;
 }
 
+uint64_t for_each_source_document(const std::vector<std::string>& files,
+                                  const std::vector<InputFormat>& formats, TextSplit split,
+                                  bool skip_disambiguation, const SourceDocumentFn& fn) {
+  LM_CHECK(files.size() == formats.size(), "one format per file expected");
+  SourceProgress pr;
+  bool stop = false;
+  for (size_t fi = 0; fi < files.size() && !stop; ++fi) {
+    const std::string& f = files[fi];
+    std::error_code ec;
+    uint64_t fsize = fs::file_size(f, ec);
+    uint64_t input_base = pr.input_bytes, parsed_base = pr.parsed_bytes;
+    InputFormat fmt = formats[fi] == InputFormat::Auto ? detect_input_format(f) : formats[fi];
+    if (fmt == InputFormat::Wikipedia) {
+      WikiDumpOptions wo;
+      wo.skip_disambiguation = skip_disambiguation;
+      WikiDumpStats ws = read_wiki_dump(
+          f,
+          [&](const WikiPage& p, const WikiDumpStats& s) {
+            pr.parsed_bytes = parsed_base + s.uncompressed_bytes;
+            pr.input_bytes = input_base + s.compressed_bytes;
+            stop = !fn(SourceDocument{p.title, p.text, true}, pr);
+            return !stop;
+          },
+          wo);
+      pr.parsed_bytes = parsed_base + ws.uncompressed_bytes;
+    } else {
+      uint64_t file_text = 0;
+      auto on_doc = [&](Document& d) {
+        file_text += d.text.size();
+        pr.parsed_bytes = parsed_base + file_text;
+        stop = !fn(SourceDocument{std::move(d.title), std::move(d.text), false}, pr);
+        return !stop;
+      };
+      uint64_t n = fmt == InputFormat::Jsonl ? read_jsonl_file(f, on_doc) : read_text_file(f, split, on_doc);
+      pr.parsed_bytes = parsed_base + n;
+    }
+    pr.input_bytes = input_base + fsize;
+  }
+  return pr.parsed_bytes;
+}
+
 PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   LM_CHECK(!opt.inputs.empty(), "prepare: no --input given");
   LM_CHECK(!opt.out_dir.empty(), "prepare: no --out given");
@@ -253,8 +333,6 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
       constexpr size_t kBatchBytes = 8 << 20;
       Batch batch;
       size_t batch_bytes = 0;
-      uint64_t done_before = 0;  // input bytes of finished files
-      uint64_t unc_base = 0;     // parsed bytes of finished files
       int64_t ndocs = 0;
       bool stop = false;
       auto add = [&](RawDoc&& d, uint64_t input_pos) -> bool {
@@ -271,36 +349,15 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
         if (opt.max_documents >= 0 && ndocs >= opt.max_documents) stop = true;
         return !stop;
       };
-      for (size_t fi = 0; fi < files.size() && !stop && !queue.cancelled(); ++fi) {
-        const std::string& f = files[fi];
-        std::error_code ec;
-        uint64_t fsize = fs::file_size(f, ec);
-        if (formats[fi] == InputFormat::Wikipedia) {
-          WikiDumpOptions wo;
-          wo.skip_disambiguation = opt.skip_disambiguation;
-          WikiDumpStats ws = read_wiki_dump(
-              f,
-              [&](const WikiPage& p, const WikiDumpStats& s) {
-                uncompressed.store(unc_base + s.uncompressed_bytes);
-                return add(RawDoc{p.title, p.text, true}, done_before + s.compressed_bytes);
-              },
-              wo);
-          unc_base += ws.uncompressed_bytes;
-          uncompressed.store(unc_base);
-        } else {
-          uint64_t file_text = 0;
-          auto fn = [&](Document& d) {
-            file_text += d.text.size();
-            uncompressed.store(unc_base + file_text);
-            return add(RawDoc{std::move(d.title), std::move(d.text), false}, done_before);
-          };
-          unc_base += formats[fi] == InputFormat::Jsonl ? read_jsonl_file(f, fn)
-                                                        : read_text_file(f, opt.text_split, fn);
-          uncompressed.store(unc_base);
-        }
-        done_before += fsize;
-      }
-      batch.input_bytes = done_before;
+      uint64_t total = for_each_source_document(
+          files, formats, opt.text_split, opt.skip_disambiguation,
+          [&](SourceDocument&& d, const SourceProgress& pr) {
+            uncompressed.store(pr.parsed_bytes);
+            return !queue.cancelled() &&
+                   add(RawDoc{std::move(d.title), std::move(d.text), d.wikitext}, pr.input_bytes);
+          });
+      uncompressed.store(total);
+      batch.input_bytes = total_input;
       batch.uncompressed_bytes = uncompressed.load();
       if (!batch.docs.empty()) queue.push(std::move(batch));
     } catch (...) {
@@ -335,18 +392,22 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
     size_t n = batch.docs.size();
     texts.assign(n, std::string());
     ids.assign(n, std::vector<int32_t>());
-    parallel_for(
-        static_cast<int64_t>(n),
-        [&](int64_t b, int64_t e, int) {
-          for (int64_t i = b; i < e; ++i) {
-            RawDoc& d = batch.docs[static_cast<size_t>(i)];
-            std::string& t = texts[static_cast<size_t>(i)];
-            t = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
-            bool blank = t.find_first_not_of(" \t\r\n") == std::string::npos;
-            if (!blank) ids[static_cast<size_t>(i)] = tok.encode(t, false);
-          }
-        },
-        threads);
+    // Clean, then tokenize in pieces: documents are cut into ~1 MB pieces so one huge document (a corpus that
+    // is a single file) is tokenized on all threads too; workers pull items dynamically.
+    dynamic_for(n, threads, [&](size_t i) {
+      RawDoc& d = batch.docs[i];
+      texts[i] = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
+    });
+    std::vector<Piece> pieces;
+    for (size_t i = 0; i < n; ++i) {
+      if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
+      for (auto [b, e] : split_for_tokenizer(texts[i], kPieceBytes)) pieces.push_back({i, b, e, {}});
+    }
+    dynamic_for(pieces.size(), threads, [&](size_t k) {
+      Piece& p = pieces[k];
+      p.ids = tok.encode(std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin), false);
+    });
+    for (auto& p : pieces) ids[p.doc].insert(ids[p.doc].end(), p.ids.begin(), p.ids.end());
     for (size_t i = 0; i < n; ++i) {
       if (ids[i].empty()) {
         ++st.skipped_empty;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,23 @@ InputFormat parse_input_format(const std::string& s);  // "auto" | "wikipedia" |
 // Format of one file for --format auto: JSON Lines by name (.jsonl/.ndjson, any compression suffix),
 // MediaWiki XML by content (<mediawiki after an optional <?xml ...?>), plain text otherwise.
 InputFormat detect_input_format(const std::string& path);
+
+// One raw document of an input: wikitext (not yet cleaned) for dumps, plain text otherwise.
+struct SourceDocument {
+  std::string title, text;
+  bool wikitext = false;
+};
+struct SourceProgress {
+  uint64_t input_bytes = 0;   // bytes of the input files consumed (compressed for dumps)
+  uint64_t parsed_bytes = 0;  // XML / text bytes parsed
+};
+using SourceDocumentFn = std::function<bool(SourceDocument&& doc, const SourceProgress& progress)>;
+
+// Streams the documents of `files` in order (formats[i] for files[i]; Auto detects); fn returns false to
+// stop. Returns the parsed bytes. Used by prepare_dataset and by the BERT example builder.
+uint64_t for_each_source_document(const std::vector<std::string>& files,
+                                  const std::vector<InputFormat>& formats, TextSplit split,
+                                  bool skip_disambiguation, const SourceDocumentFn& fn);
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // files or folders

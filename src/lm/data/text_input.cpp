@@ -28,7 +28,7 @@ class LineReader {
         return true;
       }
       line.append(buf_, pos_, std::string::npos);
-      buf_.resize(1 << 20);
+      buf_.resize(1 << 16);
       size_t n = src_.read(buf_.data(), buf_.size());
       buf_.resize(n);
       pos_ = 0;

@@ -96,27 +96,27 @@ bool parse_tag(std::string_view s, size_t i, Tag& t) {
 // Tags removed together with their content.
 const std::unordered_set<std::string>& dropped_tags() {
   static const std::unordered_set<std::string> k = {
-      "ref",          "references",     "math",           "gallery",    "timeline",  "syntaxhighlight",
-      "source",       "score",          "graph",          "imagemap",   "mapframe",  "maplink",
-      "templatedata", "templatestyles", "includeonly",    "chem",       "ce",        "hiero",
-      "inputbox",     "categorytree",   "noinclude_drop", "charinsert", "indicator", "section_drop"};
+      "ref",          "references",     "math",        "gallery",  "timeline", "syntaxhighlight",
+      "source",       "score",          "graph",       "imagemap", "mapframe", "maplink",
+      "templatedata", "templatestyles", "includeonly", "chem",     "ce",       "hiero",
+      "inputbox",     "categorytree",   "charinsert",  "indicator"};
   return k;
 }
 
 // Tags stripped while keeping their content.
 const std::unordered_set<std::string>& kept_tags() {
   static const std::unordered_set<std::string> k = {
-      "abbr",      "b",         "bdi",    "bdo",    "big",    "blockquote", "br",    "caption", "center",
-      "cite",      "code",      "data",   "dd",     "del",    "dfn",        "div",   "dl",      "dt",
-      "em",        "font",      "h1",     "h2",     "h3",     "h4",         "h5",    "h6",      "hr",
-      "i",         "ins",       "kbd",    "li",     "mark",   "nowiki",     "ol",    "p",       "poem",
-      "pre",       "q",         "rb",     "rp",     "rt",     "rtc",        "ruby",  "s",       "samp",
-      "section",   "small",     "span",   "strike", "strong", "sub",        "sup",   "table",   "td",
-      "th",        "time",      "tr",     "tt",     "u",      "ul",         "var",   "wbr",     "onlyinclude",
-      "noinclude", "tbody",     "thead",  "tfoot",  "col",    "colgroup",   "font",  "abbr",    "translate",
-      "tvar",      "languages", "em",     "a",      "img",    "meta",       "link",  "nav",     "main",
-      "article",   "aside",     "header", "footer", "figure", "figcaption", "label", "small",   "big",
-      "math_keep"};
+      "a",          "abbr",      "article", "aside",       "b",    "bdi",  "bdo",       "big",
+      "blockquote", "br",        "caption", "center",      "cite", "code", "col",       "colgroup",
+      "data",       "dd",        "del",     "dfn",         "div",  "dl",   "dt",        "em",
+      "figcaption", "figure",    "font",    "footer",      "h1",   "h2",   "h3",        "h4",
+      "h5",         "h6",        "header",  "hr",          "i",    "img",  "ins",       "kbd",
+      "label",      "languages", "li",      "link",        "main", "mark", "meta",      "nav",
+      "noinclude",  "nowiki",    "ol",      "onlyinclude", "p",    "poem", "pre",       "q",
+      "rb",         "rp",        "rt",      "rtc",         "ruby", "s",    "samp",      "section",
+      "small",      "span",      "strike",  "strong",      "sub",  "sup",  "table",     "tbody",
+      "td",         "tfoot",     "th",      "thead",       "time", "tr",   "translate", "tt",
+      "tvar",       "u",         "ul",      "var",         "wbr"};
   return k;
 }
 
@@ -254,8 +254,49 @@ std::string render_template(std::string_view inner) {
   if (name == "nowrap" || name == "nobr" || name == "small" || name == "smaller" || name == "big" ||
       name == "sc" || name == "smallcaps" || name == "em" || name == "strong" || name == "nobold" ||
       name == "noitalic" || name == "ill" || name == "interlanguage link" || name == "proper name" ||
-      name == "visible anchor" || name == "vanchor" || name == "keypress")
+      name == "visible anchor" || name == "vanchor" || name == "keypress" || name == "abbr" ||
+      name == "nihongo" || name == "math" || name == "mvar" || name == "var" || name == "small caps" ||
+      name == "section link" || name == "linktext" || name == "sic" || name == "not a typo")
     return arg(0);
+  if (name == "quote" || name == "blockquote" || name == "cquote" || name == "quotation" ||
+      name == "quote box") {
+    // The quoted text is article content: |text= / |quote= or the first positional parameter.
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      for (std::string_view key : {"text", "quote"}) {
+        if (p.size() > key.size() && p.substr(0, key.size()) == key) {
+          std::string_view rest = trim(p.substr(key.size()));
+          if (!rest.empty() && rest[0] == '=') return remove_templates(trim(rest.substr(1)));
+        }
+      }
+    }
+    return arg(0);
+  }
+  if (name == "frac" || name == "sfrac") {
+    if (pos.size() >= 3) return arg(0) + " " + arg(1) + "/" + arg(2);
+    if (pos.size() == 2) return arg(0) + "/" + arg(1);
+    return pos.size() == 1 ? "1/" + arg(0) : "";
+  }
+  if (name == "val") {
+    std::string v = arg(0);
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      if (p.substr(0, 2) == "u=" || p.substr(0, 3) == "ul=") {
+        v += ' ';
+        v += remove_templates(trim(p.substr(p.find('=') + 1)));
+      }
+    }
+    return v;
+  }
+  if (name == "circa" || name == "c.") return pos.empty() ? "c." : "c. " + arg(0);
+  if (name == "as of") {
+    bool lower_case = false;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string_view p = trim(parts[i]);
+      lower_case = lower_case || p == "lc=y" || p == "lc=yes" || p == "lc=on";
+    }
+    return pos.empty() ? "" : (lower_case ? "as of " : "As of ") + arg(0);
+  }
   if (name == "ndash" || name == "en dash") return "–";
   if (name == "mdash" || name == "em dash") return "—";
   if (name == "snd" || name == "spaced ndash" || name == "spnd" || name == "sndash") return " – ";
@@ -600,23 +641,11 @@ const std::unordered_map<std::string, uint32_t>& entity_table() {
 }
 
 const std::unordered_set<std::string>& reference_sections() {
-  static const std::unordered_set<std::string> k = {"references",
-                                                    "external links",
-                                                    "see also",
-                                                    "further reading",
-                                                    "notes",
-                                                    "bibliography",
-                                                    "sources",
-                                                    "footnotes",
-                                                    "citations",
-                                                    "notes and references",
-                                                    "references and notes",
-                                                    "works cited",
-                                                    "external link",
-                                                    "reference",
-                                                    "note",
-                                                    "general references",
-                                                    "cited sources"};
+  static const std::unordered_set<std::string> k = {
+      "references",           "external links", "see also",      "further reading", "notes",
+      "bibliography",         "sources",        "footnotes",     "citations",       "notes and references",
+      "references and notes", "works cited",    "external link", "reference",       "note",
+      "general references",   "cited sources"};
   return k;
 }
 
