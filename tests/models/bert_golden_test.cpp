@@ -90,15 +90,30 @@ TEST_P(BertGolden, OutputsLossAndGradients) {
 
   bert.zero_grad();
   bert.backward();
-  double worst_g = 0;
+  double worst_g = 0, worst_zero = 0;
+  int n_zero = 0;
   for (const auto& p : bert.param_list()) {
     auto ref = read_vec(vec, "grad." + p.name, p.grad.shape);
-    double e = test::rel_error(p.grad.f32(), ref.data(), p.grad.numel());
+    const int64_t n = p.grad.numel();
+    double rn = 0;
+    for (float r : ref) rn += static_cast<double>(r) * r;
+    rn = std::sqrt(rn);
+    if (rn < 1e-12) {
+      // Structurally zero gradients (float64 reference ~1e-18): key biases (softmax is shift invariant per query),
+      // and for QA qa_outputs.bias and the last LayerNorm bias (each CE is over positions, so a constant shift of
+      // all start/end logits cancels). Ours are float32 rounding noise: check them absolutely.
+      const double d = test::max_abs_diff(p.grad.f32(), ref.data(), n);
+      worst_zero = std::max(worst_zero, d);
+      ++n_zero;
+      EXPECT_LT(d, 1e-7) << p.name;
+      continue;
+    }
+    double e = test::rel_error(p.grad.f32(), ref.data(), n);
     worst_g = std::max(worst_g, e);
     EXPECT_LT(e, 1e-4) << p.name;
   }
-  std::printf("%s: gradients worst normwise rel error %.3g over %zu tensors\n", GetParam().c_str(), worst_g,
-              bert.param_list().size());
+  std::printf("%s: gradients worst normwise rel error %.3g over %zu tensors; %d structurally zero, max abs %.3g\n",
+              GetParam().c_str(), worst_g, bert.param_list().size(), n_zero, worst_zero);
 }
 
 TEST_P(BertGolden, ThreeAdamWStepsWithDecayAndClipping) {
@@ -128,6 +143,15 @@ TEST_P(BertGolden, ThreeAdamWStepsWithDecayAndClipping) {
   for (const auto& p : bert.param_list()) {
     auto ref = read_vec(vec, "adamw." + p.name, p.param.shape);
     double d = test::max_abs_diff(p.param.f32(), ref.data(), p.param.numel());
+    auto g = read_vec(vec, "grad." + p.name, p.param.shape);
+    double gmax = 0;
+    for (float x : g) gmax = std::max(gmax, static_cast<double>(std::fabs(x)));
+    if (gmax < 1e-12) {
+      // A structurally zero gradient (see above) is float32 noise g ~ 1e-9 here; Adam turns it into updates of
+      // about lr * g / eps per step, which no elementwise 1e-5 check can pin down. Bound it instead.
+      EXPECT_LT(d, 3 * oc.lr * 1e-2) << p.name;
+      continue;
+    }
     worst = std::max(worst, d);
     EXPECT_LT(d, 1e-5) << p.name;
   }
