@@ -218,5 +218,21 @@ TEST(BertCli, PredictFillMaskAgreesWithForward) {
   EXPECT_EQ(bad.err.rfind("lmcpp: error: ", 0), 0u) << bad.err;
 }
 
+TEST(BertCli, PredictQaSpanInsideContext) {
+  std::string dir = with_vocab("bert_tiny_qa");
+  auto r = test::run_cli({"predict", "--model", dir, "--text", "who sat", "--text-pair", "the cat sat on the mat",
+                          "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  // [CLS] who sat [SEP] the cat sat on the mat [SEP]: context tokens are positions 4..9.
+  EXPECT_GE(j["start"].get<int>(), 4);
+  EXPECT_LE(j["start"].get<int>(), j["end"].get<int>());
+  EXPECT_LE(j["end"].get<int>(), 9);
+  EXPECT_GT(j["score"].get<double>(), 0.0);
+  EXPECT_FALSE(j["answer"].get<std::string>().empty());
+  auto bad = test::run_cli({"predict", "--model", dir, "--text", "who sat"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 }  // namespace
 }  // namespace lm

@@ -250,6 +250,23 @@ TEST(BertCheckpoint, HeadSwapInitialisesMissingHeadAndBaseSavesBare) {
   EXPECT_EQ(std::memcmp(again->flat_params().data, base->flat_params().data, base->flat_params().nbytes()), 0);
 }
 
+// BertForMaskedLM (no pooler, no NSP) on a pretraining checkpoint: its logits are the pretraining
+// prediction_logits; pooler and seq_relationship weights are skipped.
+TEST(BertCheckpoint, MaskedLmHeadMatchesPretrainingPredictions) {
+  std::string dir = ref_dir("bert_tiny_b");
+  Json cfg = read_json_file(dir + "/config.json");
+  cfg["architectures"] = Json::array({"BertForMaskedLM"});
+  auto m = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg));
+  m->load_safetensors(dir + "/model.safetensors");
+  SafetensorsFile vec(dir + "/vectors.safetensors");
+  RefBatch rb(vec);
+  auto outs = m->infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask);
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].first, "logits");
+  auto ref = read_vec(vec, "prediction_logits", outs[0].second.shape);
+  EXPECT_LT(test::max_abs_diff(outs[0].second.f32(), ref.data(), outs[0].second.numel()), 1e-5);
+}
+
 TEST(BertConfig, RejectsBadAndUnsupportedKeys) {
   Json base = {{"model_type", "bert"}, {"architectures", {"BertForPreTraining"}}};
   Json j = base;

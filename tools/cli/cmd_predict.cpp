@@ -1,6 +1,7 @@
 // `lmcpp predict`: one text (or a pair) through a BERT model directory with its tokenizer. Sequence
 // classification: the id2label label, its probability and every label's softmax probability. MLM / pretraining
 // heads: the top-5 fill-mask candidates (token, id, probability) for each [MASK], as HF's fill-mask pipeline.
+// Question answering: the best context span from the start/end logits.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -44,9 +45,11 @@ int run_predict(Args& a) {
               model->model_type());
   const auto& cfg = bert->config();
   const bool classify = cfg.head == models::BertHead::SequenceClassification;
-  LM_CHECK_AS(ErrorCode::Unsupported, classify || cfg.has_mlm(),
-              "predict supports BertForSequenceClassification (labels) and BertForPreTraining / BertForMaskedLM "
-              "(fill-mask); {} is {}", dir, cfg.architecture);
+  const bool qa = cfg.head == models::BertHead::QuestionAnswering;
+  LM_CHECK_AS(ErrorCode::Unsupported, classify || qa || cfg.has_mlm(),
+              "predict supports BertForSequenceClassification (labels), BertForQuestionAnswering (answer span) and "
+              "BertForPreTraining / BertForMaskedLM (fill-mask); {} is {}", dir, cfg.architecture);
+  LM_CHECK(!qa || pair.has_value(), "BertForQuestionAnswering needs --text QUESTION --text-pair CONTEXT");
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "predict needs tokenizer files (vocab.txt) in {}", dir);
   auto tok = load_tokenizer(dir);
 
@@ -80,6 +83,41 @@ int run_predict(Args& a) {
     } else {
       std::printf("%s\t%.6f\n", cfg.id2label[best].c_str(), p[best]);
       for (size_t i = 0; i < p.size(); ++i) std::printf("  %s\t%.6f\n", cfg.id2label[i].c_str(), p[i]);
+    }
+    return 0;
+  }
+
+  if (qa) {
+    // Best span inside the context (token type 1, excluding the final [SEP]) with start <= end < start + 30,
+    // scored as HF's pipeline: p_start * p_end with softmaxes over the context positions.
+    const float* sl = outs[0].second.f32();
+    const float* el = outs[1].second.f32();
+    std::vector<int64_t> ctx;
+    for (int64_t t = 0; t + 1 < T; ++t)
+      if (types.t.ptr<int32_t>()[t] == 1) ctx.push_back(t);
+    LM_CHECK(!ctx.empty(), "the context is empty after tokenization/truncation");
+    std::vector<float> cs, ce;
+    for (int64_t t : ctx) {
+      cs.push_back(sl[t]);
+      ce.push_back(el[t]);
+    }
+    auto ps = softmax(cs.data(), static_cast<int64_t>(cs.size())), pe = softmax(ce.data(), static_cast<int64_t>(ce.size()));
+    size_t bs = 0, be = 0;
+    double best = -1;
+    for (size_t i = 0; i < ctx.size(); ++i)
+      for (size_t k = i; k < ctx.size() && k < i + 30; ++k)
+        if (ps[i] * pe[k] > best) {
+          best = ps[i] * pe[k];
+          bs = i;
+          be = k;
+        }
+    std::vector<int32_t> span(enc.input_ids.begin() + ctx[bs], enc.input_ids.begin() + ctx[be] + 1);
+    std::string answer = tok->decode(span, true);
+    if (json) {
+      Json j = {{"answer", answer}, {"start", ctx[bs]}, {"end", ctx[be]}, {"score", best}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("%s\t%.6f\n", answer.c_str(), best);
     }
     return 0;
   }
@@ -121,6 +159,8 @@ LM_COMMAND("predict", "classify a text (or pair) or fill [MASK] tokens with a BE
            "usage: lmcpp predict --model DIR --text TEXT [--text-pair TEXT] [--json] [--threads N]\n"
            "  BertForSequenceClassification: prints the id2label label and the probability of every label\n"
            "  (--json: {\"label\", \"id\", \"score\", \"probabilities\": {label: p}}).\n"
+           "  BertForQuestionAnswering: --text is the question, --text-pair the context; prints the best answer\n"
+           "  span (--json: {\"answer\", \"start\", \"end\", \"score\"}, token positions).\n"
            "  BertForPreTraining / BertForMaskedLM: the top-5 candidates for each [MASK] in the text\n"
            "  (--json: {\"masks\": [{\"position\", \"candidates\": [{\"token\", \"id\", \"probability\"}]}]}).\n"
            "  The model directory must hold the tokenizer files (vocab.txt); the text is truncated to\n"
