@@ -147,8 +147,9 @@ class Bert : public Model {
   // Runs the batch; returns the head's loss when its labels are given (else NaN). training enables dropout
   // (seeded by dropout_seed, different per call through step) and backward.
   float forward(const BertBatch& batch, bool training = false, uint64_t dropout_seed = 0);
-  // Backward of the last forward with labels. Gradients ACCUMULATE; dloss_scale multiplies d loss (1 = the
-  // loss as returned).
+  // Backward of the last forward with labels (training = true). Gradients ACCUMULATE; dloss_scale multiplies
+  // d loss (1 = the loss as returned; 1/k for k accumulated micro-batches). The head's logits buffers become
+  // their gradients in place, so read outputs() before calling it.
   void backward(float dloss_scale = 1.0f);
   // HF ModelOutput fields of the last forward, with HF shapes (views valid until the next forward).
   std::vector<std::pair<std::string, Tensor>> outputs() const;
