@@ -51,6 +51,18 @@ void append_nested(std::string& out, const float* x, const Shape& s, int dim, in
   out.push_back(']');
 }
 
+// A 0/1 or small-integer id list as a (1,T) int32 tensor of the same length as --ids.
+OwnedTensor aux_tensor(const std::string& s, const std::string& flag, size_t T, int64_t limit) {
+  std::vector<int64_t> v = parse_id_list(s, flag);
+  LM_CHECK(v.size() == T, "{} has {} values but --ids has {}", flag, v.size(), T);
+  OwnedTensor t(Shape{1, static_cast<int64_t>(T)}, DType::I32);
+  for (size_t i = 0; i < v.size(); ++i) {
+    LM_CHECK(v[i] >= 0 && v[i] < limit, "{}: value {} at position {} must be in [0, {})", flag, v[i], i, limit);
+    t.t.ptr<int32_t>()[i] = static_cast<int32_t>(v[i]);
+  }
+  return t;
+}
+
 int run_forward(Args& a) {
   std::string dir = a.require("--model");
   std::string ids_s = a.require("--ids");
@@ -62,36 +74,42 @@ int run_forward(Args& a) {
   a.finish();
   std::vector<int64_t> ids = parse_id_list(ids_s, "--ids");
   auto model = models::load_model_dir(dir);
-  models::Gpt& gpt = as_gpt(*model, dir);
-  LM_CHECK(!tt.has_value(), "--token-type-ids is not used by gpt2 models (HF would embed them with wte); omit it");
-  OwnedTensor x = ids_tensor(ids, gpt.vocab_size(), "--ids", gpt.max_positions());
-  OwnedTensor mask;
-  if (am) {
-    std::vector<int64_t> m = parse_id_list(*am, "--attention-mask");
-    LM_CHECK(m.size() == ids.size(), "--attention-mask has {} values but --ids has {}", m.size(), ids.size());
-    mask = OwnedTensor(Shape{1, static_cast<int64_t>(m.size())}, DType::I32);
-    for (size_t i = 0; i < m.size(); ++i) {
-      LM_CHECK(m[i] == 0 || m[i] == 1, "--attention-mask: value {} at position {} must be 0 or 1", m[i], i);
-      mask.t.ptr<int32_t>()[i] = static_cast<int32_t>(m[i]);
-    }
+  OwnedTensor x = ids_tensor(ids, model->vocab_size(), "--ids", model->max_positions());
+  OwnedTensor types, mask;
+  if (tt) {
+    LM_CHECK(model->model_type() != "gpt2",
+             "--token-type-ids is not used by gpt2 models (HF would embed them with wte); omit it");
+    const int64_t tv = model->hf_config().value("type_vocab_size", int64_t{2});
+    types = aux_tensor(*tt, "--token-type-ids", ids.size(), tv);
   }
-  gpt.forward(x.t, Tensor(), mask.t);
-  Tensor logits = gpt.logits();
-  if (out) write_safetensors(*out, {{"logits", logits}}, {{"format", "pt"}});
+  if (am) mask = aux_tensor(*am, "--attention-mask", ids.size(), 2);
+  // Named as the HF ModelOutput fields of the model's head, with HF shapes (batch 1).
+  auto outputs = model->infer(x.t, types.t, mask.t);
+  if (out) {
+    std::vector<NamedTensor> named;
+    for (const auto& [name, t] : outputs) named.push_back({name, t});
+    write_safetensors(*out, named, {{"format", "pt"}});
+  }
   if (json) {
-    std::string s = "{\"logits\": ";
-    int64_t off = 0;
-    append_nested(s, logits.f32(), logits.shape, 0, off);
+    std::string s = "{";
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (i) s += ", ";
+      s += "\"" + outputs[i].first + "\": ";
+      int64_t off = 0;
+      append_nested(s, outputs[i].second.f32(), outputs[i].second.shape, 0, off);
+    }
     s += "}\n";
     std::fwrite(s.data(), 1, s.size(), stdout);
   } else if (!out) {
-    const int64_t T = logits.dim(1), V = logits.dim(2);
-    const float* last = logits.f32() + (T - 1) * V;
-    int64_t best = 0;
-    for (int64_t v = 1; v < V; ++v)
-      if (last[v] > last[best]) best = v;
-    std::printf("logits [1,%lld,%lld]; argmax at the last position: %lld (%g)\n", static_cast<long long>(T),
-                static_cast<long long>(V), static_cast<long long>(best), last[best]);
+    for (const auto& [name, t] : outputs) {
+      const int64_t V = t.dim(-1);
+      const float* last = t.f32() + (t.numel() - V);
+      int64_t best = 0;
+      for (int64_t v = 1; v < V; ++v)
+        if (last[v] > last[best]) best = v;
+      std::printf("%s %s; argmax of the last row: %lld (%g)\n", name.c_str(), t.shape.str().c_str(),
+                  static_cast<long long>(best), last[best]);
+    }
   }
   return 0;
 }
@@ -132,7 +150,13 @@ int run_score(Args& a) {
 LM_COMMAND("forward", "run a model on one sequence and write its outputs (HF names, float32)",
            "usage: lmcpp forward --model DIR --ids LIST [--token-type-ids LIST] [--attention-mask LIST]\n"
            "                     [--out FILE.safetensors] [--json] [--threads N]\n"
-           "  Runs the model on one sequence (batch 1). GPT-2: logits [1,T,V].\n"
+           "  Runs the model on one sequence (batch 1) and names the outputs as HF ModelOutput fields:\n"
+           "    GPT-2: logits [1,T,V]\n"
+           "    BertForPreTraining: prediction_logits [1,T,V], seq_relationship_logits [1,2]\n"
+           "    BertForMaskedLM: logits [1,T,V]       BertModel: last_hidden_state [1,T,H], pooler_output [1,H]\n"
+           "    BertForSequenceClassification: logits [1,num_labels]\n"
+           "    BertForQuestionAnswering: start_logits [1,T], end_logits [1,T]\n"
+           "  --token-type-ids (BERT; default zeros) and --attention-mask (0/1; default ones) have one value per id.\n"
            "  --out writes the outputs as float32 safetensors; --json prints them as nested lists.",
            run_forward);
 LM_COMMAND("score", "mean next-token loss and perplexity of a text under a GPT model",

@@ -282,6 +282,13 @@ void Gpt::save_hf(const std::string& dir) const {
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
 }
 
+std::vector<std::pair<std::string, Tensor>> Gpt::infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask) {
+  LM_CHECK(!token_type_ids.defined(),
+           "token_type_ids are not used by gpt2 models (HF would embed them with wte); omit them");
+  forward(ids, Tensor(), attention_mask);
+  return {{"logits", logits()}};
+}
+
 ops::AttentionSpec Gpt::attn_spec(int layer) const {
   ops::AttentionSpec a;
   a.n_head = static_cast<int>(config_.n_head);

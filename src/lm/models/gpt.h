@@ -117,6 +117,9 @@ class Gpt : public Model {
   Tensor flat_grads() override;
   void zero_grad() override;
   void save_hf(const std::string& dir) const override;
+  // {"logits" (B,T,V)}; token_type_ids must be undefined (HF GPT-2 would embed them with wte).
+  std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids,
+                                                    Tensor attention_mask) override;
 
   // GPT-2 init as HF: normal(0, initializer_range) for weights and embeddings, c_proj weights with
   // std / sqrt(2 * n_layer), biases 0, LayerNorm weight 1. Deterministic from seed.

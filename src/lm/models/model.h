@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lm/core/buffer.h"
@@ -45,6 +46,12 @@ class Model {
   virtual void init_weights(uint64_t seed) = 0;
   // Writes config.json + model.safetensors (HF names and layouts) into dir, atomically per file.
   virtual void save_hf(const std::string& dir) const = 0;
+
+  // Inference on one batch: the outputs named and shaped as the HF ModelOutput fields of this model's head
+  // (GPT-2 "logits" (B,T,V); BERT e.g. "prediction_logits", "pooler_output"). token_type_ids / attention_mask
+  // (B,T) i32 may be undefined. Views stay valid until the next forward.
+  virtual std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids,
+                                                            Tensor attention_mask) = 0;
 };
 
 using ModelFactory = std::function<std::unique_ptr<Model>(const Json& config)>;

@@ -3,6 +3,7 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/models/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/models/model.h"
 
@@ -12,6 +13,7 @@ namespace {
 std::map<std::string, ModelFactory>& registry() {
   static std::map<std::string, ModelFactory> r = {
       {"gpt2", [](const Json& c) -> std::unique_ptr<Model> { return std::make_unique<Gpt>(GptConfig::from_hf(c)); }},
+      {"bert", [](const Json& c) -> std::unique_ptr<Model> { return std::make_unique<Bert>(BertConfig::from_hf(c)); }},
   };
   return r;
 }
@@ -26,7 +28,7 @@ std::unique_ptr<Model> create_model(const Json& config) {
            "model config needs a string \"model_type\"");
   std::string type = config["model_type"].get<std::string>();
   auto it = registry().find(type);
-  LM_CHECK_AS(ErrorCode::Unsupported, it != registry().end(), "model_type \"{}\" is not supported (supported: gpt2)",
+  LM_CHECK_AS(ErrorCode::Unsupported, it != registry().end(), "model_type \"{}\" is not supported (supported: bert, gpt2)",
               type);
   return it->second(config);
 }
