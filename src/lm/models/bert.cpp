@@ -445,11 +445,17 @@ void Bert::save_hf(const std::string& dir) const {
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
 }
 
-ops::AttentionSpec Bert::attn_spec() const {
+ops::AttentionSpec Bert::attn_spec(int layer) const {
   ops::AttentionSpec a;
   a.n_head = static_cast<int>(config_.num_attention_heads);
   a.causal = false;
   a.scale = 1.0f / std::sqrt(static_cast<float>(config_.head_size()));
+  if (training_ && config_.attention_probs_dropout_prob > 0.0f) {
+    // HF BertSelfAttention: dropout on the attention probabilities; masks regenerated in backward.
+    a.dropout = config_.attention_probs_dropout_prob;
+    a.seed = seed_;
+    a.stream = 2000003 + static_cast<uint64_t>(layer);
+  }
   return a;
 }
 
@@ -582,12 +588,6 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   const int64_t C = config_.hidden_size;
   const float eps = config_.layer_norm_eps, p = config_.hidden_dropout_prob;
   const bool drop = drop_active();
-  static bool warned = false;
-  if (training && config_.attention_probs_dropout_prob > 0.0f && !warned) {
-    warned = true;
-    log_warn("bert: attention_probs_dropout_prob {} is not applied (no attention-probability dropout kernel); "
-             "hidden dropout is", config_.attention_probs_dropout_prob);
-  }
   // Inverted dropout into buf when training with p > 0, else the identity (no copy).
   auto dropout = [&](const Tensor& buf, Tensor x, uint64_t stream) {
     if (!drop) return x;
@@ -611,7 +611,7 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     Tensor od = prefix(a.out_dense, B), res2 = prefix(a.res2, B), h2 = prefix(a.h2, B);
     ops::matmul_forward(qkv, x, w.qkv_w, w.qkv_b);
     // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
-    ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(), in.attention_mask);
+    ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), in.attention_mask);
     ops::matmul_forward(ad, ctx, w.attn_out_w, w.attn_out_b);
     ops::residual_forward(res1, dropout(a.attn_drop, ad, stream_attn(l)), x);
     ops::layernorm_forward(h1, prefix(a.mean1, B), prefix(a.rstd1, B), res1, w.attn_ln_w, w.attn_ln_b, eps);
@@ -861,7 +861,7 @@ void Bert::backward(float dloss_scale) {
     zero(dctx);
     ops::matmul_backward(dctx, lg.attn_out_w, lg.attn_out_b, dad, prefix(a.ctx, B), lw.attn_out_w);
     zero(dqkv);
-    ops::attention_backward(dqkv, datt, dctx, prefix(a.qkv, B), prefix(a.att, B), attn_spec());
+    ops::attention_backward(dqkv, datt, dctx, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
     ops::matmul_backward(dres, lg.qkv_w, lg.qkv_b, dqkv, x, lw.qkv_w);
   }
   // Embeddings: dres = d(dropout(LN(sum))).

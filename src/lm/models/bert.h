@@ -164,7 +164,7 @@ class Bert : public Model {
  private:
   void reserve(int64_t B, int64_t T, bool training);
   bool drop_active() const { return training_ && config_.hidden_dropout_prob > 0.0f; }
-  ops::AttentionSpec attn_spec() const;
+  ops::AttentionSpec attn_spec(int layer) const;
   void init_tensor(const BertParamSpec& s, size_t index, uint64_t seed);
 
   BertConfig config_;
