@@ -276,6 +276,17 @@ LaunchInfo detect_launch() {
   return li;
 }
 
+std::vector<std::string> comm_backends() {
+  std::vector<std::string> b{"single"};
+#ifdef LM_WITH_MPI
+  b.push_back("mpi");
+#endif
+#ifdef LM_WITH_GLOO
+  b.push_back("gloo");
+#endif
+  return b;
+}
+
 std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
 
 #ifdef LM_WITH_GLOO

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace lm::train {
 
@@ -84,5 +85,7 @@ LaunchInfo detect_launch();
 // collective timeout.
 std::unique_ptr<Communicator> make_communicator();
 std::unique_ptr<Communicator> make_single_communicator();
+// Backends compiled into this build: "single" always, then "mpi" and/or "gloo".
+std::vector<std::string> comm_backends();
 
 }  // namespace lm::train

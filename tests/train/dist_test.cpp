@@ -1,0 +1,268 @@
+// Distributed training through the real CLI under `mpirun -np 2` (Open MPI, as root in CI, oversubscribed on
+// 2 cores): 2 ranks x batch B == 1 process x batch 2B (losses and final parameters within 1e-6 relative),
+// ZeRO-1 == plain data parallel, resume of a 2-rank checkpoint on 1 and on 2 ranks, and failure behaviour: a
+// killed rank ends the job, a hung rank trips the collective watchdog (LM_COMM_TIMEOUT).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "harness/harness.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/data/shard.h"
+#include "lm/io/safetensors.h"
+#include "lm/train/comm.h"
+
+namespace lm {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+  double seconds = 0;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs a shell command line with a hard 90 s limit, capturing stdout and stderr.
+RunResult run_shell(const std::string& cmd, const std::string& work) {
+  std::string out = path_join(work, "cmd.out"), err = path_join(work, "cmd.err");
+  auto t0 = std::chrono::steady_clock::now();
+  int st = std::system(("timeout -s KILL 90 " + cmd + " >" + quote(out) + " 2>" + quote(err)).c_str());
+  RunResult r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+bool have_mpirun() {
+  const auto& b = train::comm_backends();
+  return std::find(b.begin(), b.end(), "mpi") != b.end() && std::system("command -v mpirun >/dev/null 2>&1") == 0;
+}
+
+// mpirun as root on a 2-core machine: shared-memory transport without ptrace-based single copy (containers
+// forbid it), no core binding (several tests and engineers share the cores).
+std::string mpirun(int np) {
+  return "mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader,tcp "
+         "--mca btl_vader_single_copy_mechanism none -np " + std::to_string(np) + " ";
+}
+
+std::string make_data() {
+  static std::string dir;
+  if (!dir.empty()) return dir;
+  dir = test::temp_dir("dist_data");
+  const int vocab = 40;
+  auto write = [&](const std::string& file, int n, uint32_t s) {
+    ShardWriter w(path_join(dir, file), 2, static_cast<uint32_t>(vocab), vocab - 1);
+    std::vector<int32_t> ids;
+    for (int i = 0; i < n; ++i) {
+      s = s * 1664525u + 1013904223u;
+      ids.push_back((s >> 20) % 4 == 0 ? static_cast<int32_t>((s >> 8) % (vocab - 1)) : (i % 13) * 3 % (vocab - 1));
+    }
+    w.append(ids);
+    w.add_documents(1);
+    w.commit();
+  };
+  write("train_000000.bin", 8000, 7);
+  write("val_000000.bin", 1000, 9);
+  Json meta = {{"format", "lmcpp-token-shards"}, {"vocab_size", vocab}, {"eos_id", vocab - 1},
+               {"tokenizer_dir", "tokenizer"}};
+  write_file_atomic(path_join(dir, "meta.json"), meta.dump());
+  return dir;
+}
+
+// batch_size is per process: 8 for one process, 4 for each of two ranks (the same global batch of 8).
+std::string config(const std::string& work) {
+  Json cfg = {{"model", {{"n_layer", 2}, {"n_head", 2}, {"n_embd", 32}, {"n_positions", 32}}},
+              {"data", make_data()},
+              {"batch_size", 8},
+              {"seq_len", 16},
+              {"max_steps", 6},
+              {"lr", 1e-2},
+              {"warmup_steps", 2},
+              {"grad_clip", 0.5},
+              {"eval_every", 3},
+              {"eval_batches", 3},
+              {"save_every", 3},
+              {"seed", 11},
+              {"threads", 1}};
+  std::string p = path_join(work, "cfg.json");
+  write_file_atomic(p, cfg.dump(2));
+  return p;
+}
+
+std::string train_cmd(const std::string& cfg, const std::string& out, const std::string& sets = "") {
+  return quote(test::lmcpp_bin()) + " train --config " + quote(cfg) + " --out " + quote(out) + " " + sets;
+}
+
+struct Metrics {
+  std::vector<double> loss, val_loss;
+  std::vector<Json> steps;
+};
+Metrics metrics(const std::string& out) {
+  Metrics m;
+  std::istringstream in(read_file(path_join(out, "metrics.jsonl")));
+  std::string line;
+  while (std::getline(in, line)) {
+    Json j = Json::parse(line);
+    if (j.contains("loss") && j["loss"].is_number()) {
+      m.loss.push_back(j["loss"].get<double>());
+      m.steps.push_back(j);
+    }
+    if (j.contains("val_loss")) m.val_loss.push_back(j["val_loss"].get<double>());
+  }
+  return m;
+}
+
+std::vector<float> params(const std::string& model_dir) {
+  SafetensorsFile f(path_join(model_dir, "model.safetensors"));
+  std::vector<float> all;
+  for (const auto& e : f.tensors()) {
+    std::vector<float> t(static_cast<size_t>(e.shape.numel()));
+    f.read_f32(e.name, t.data(), e.shape);
+    all.insert(all.end(), t.begin(), t.end());
+  }
+  return all;
+}
+
+// Losses (train and val) and final parameters agree within `tol` relative; returns whether bitwise equal.
+bool expect_same_run(const std::string& a, const std::string& b, double tol) {
+  Metrics ma = metrics(a), mb = metrics(b);
+  EXPECT_EQ(ma.loss.size(), 6u);
+  EXPECT_EQ(ma.loss.size(), mb.loss.size());
+  EXPECT_EQ(ma.val_loss.size(), mb.val_loss.size());
+  bool bitwise = true;
+  for (size_t i = 0; i < std::min(ma.loss.size(), mb.loss.size()); ++i) {
+    EXPECT_NEAR(ma.loss[i], mb.loss[i], tol * std::fabs(ma.loss[i])) << "step " << i + 1;
+    bitwise = bitwise && ma.loss[i] == mb.loss[i];
+  }
+  for (size_t i = 0; i < std::min(ma.val_loss.size(), mb.val_loss.size()); ++i)
+    EXPECT_NEAR(ma.val_loss[i], mb.val_loss[i], tol * std::fabs(ma.val_loss[i])) << "eval " << i;
+  std::vector<float> pa = params(a), pb = params(b);
+  EXPECT_EQ(pa.size(), pb.size());
+  if (pa.size() != pb.size()) return false;
+  double err = test::rel_error(pb.data(), pa.data(), static_cast<int64_t>(pa.size()));
+  EXPECT_LT(err, tol) << a << " vs " << b;
+  bitwise = bitwise && pa == pb;
+  std::printf("[dist] %s vs %s: params rel error %.3g, %s\n", a.c_str(), b.c_str(), err,
+              bitwise ? "bitwise identical" : "not bitwise identical");
+  return bitwise;
+}
+
+class Dist : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_mpirun()) GTEST_SKIP() << "lmcpp built without MPI or mpirun missing (apt install openmpi-bin)";
+    work_ = test::temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    cfg_ = config(work_);
+  }
+  // One process, global batch 8: the reference every distributed run is compared with.
+  std::string reference() {
+    std::string out = path_join(work_, "single");
+    RunResult r = run_shell(train_cmd(cfg_, out), work_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return out;
+  }
+  RunResult mpi(int np, const std::string& out, const std::string& sets) {
+    return run_shell(mpirun(np) + train_cmd(cfg_, out, sets), work_);
+  }
+  std::string work_, cfg_;
+};
+
+TEST_F(Dist, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
+  std::string ref = reference();
+  std::string out = path_join(work_, "mpi2");
+  RunResult r = mpi(2, out, "--set batch_size=4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("data parallel: 2 ranks (mpi backend)"), std::string::npos) << r.err;
+  expect_same_run(ref, out, 1e-6);
+  // Communication volume and time per step are logged.
+  Metrics m = metrics(out);
+  ASSERT_FALSE(m.steps.empty());
+  EXPECT_GT(m.steps[0].value("comm_bytes", 0.0), 0.0);
+  EXPECT_GE(m.steps[0].value("comm_s", -1.0), 0.0);
+  EXPECT_EQ(m.steps[0].value("tokens", 0), 8 * 16);
+}
+
+TEST_F(Dist, ZeroStage1EqualsPlainDataParallel) {
+  std::string dp = path_join(work_, "dp"), z = path_join(work_, "zero");
+  RunResult a = mpi(2, dp, "--set batch_size=4");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = mpi(2, z, "--set batch_size=4 --set zero=1");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.err.find("ZeRO stage 1"), std::string::npos) << b.err;
+  expect_same_run(dp, z, 1e-6);
+  // Checkpoints hold whole moments whatever the sharding: the same tensors as plain data parallel.
+  SafetensorsFile od(path_join(dp, "checkpoints/step_00000006/optimizer.safetensors"));
+  SafetensorsFile oz(path_join(z, "checkpoints/step_00000006/optimizer.safetensors"));
+  ASSERT_EQ(od.tensors().size(), oz.tensors().size());
+  for (const auto& e : od.tensors()) {
+    ASSERT_TRUE(oz.contains(e.name)) << e.name;
+    std::vector<float> x(static_cast<size_t>(e.shape.numel())), y(x.size());
+    od.read_f32(e.name, x.data(), e.shape);
+    oz.read_f32(e.name, y.data(), e.shape);
+    EXPECT_LT(test::rel_error(y.data(), x.data(), e.shape.numel()), 1e-5) << e.name;
+  }
+}
+
+// A 2-rank run killed after step 4 (checkpoint at step 3) resumes on one process with the same global batch,
+// and a 2-rank ZeRO-1 run resumes on 2 ranks bit for bit.
+TEST_F(Dist, ResumeTwoRankCheckpointOnOneAndTwoRanks) {
+  std::string ref = reference();
+  std::string a = path_join(work_, "two_then_one");
+  RunResult k = run_shell("env LM_TEST_KILL_AT_STEP=4 " + mpirun(2) + train_cmd(cfg_, a, "--set batch_size=4"),
+                          work_);
+  ASSERT_NE(k.exit_code, 0) << k.err;
+  ASSERT_TRUE(is_directory(path_join(a, "checkpoints/step_00000003")));
+  ASSERT_FALSE(is_directory(path_join(a, "checkpoints/step_00000006")));
+  RunResult r1 = run_shell(train_cmd(cfg_, a), work_);
+  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  EXPECT_NE(r1.err.find("resuming from"), std::string::npos) << r1.err;
+  expect_same_run(ref, a, 1e-6);
+
+  std::string z = path_join(work_, "zero_straight"), zr = path_join(work_, "zero_resumed");
+  ASSERT_EQ(mpi(2, z, "--set batch_size=4 --set zero=1").exit_code, 0);
+  RunResult k2 = run_shell("env LM_TEST_KILL_AT_STEP=4 " +
+                               mpirun(2) + train_cmd(cfg_, zr, "--set batch_size=4 --set zero=1"),
+                           work_);
+  ASSERT_NE(k2.exit_code, 0);
+  RunResult r2 = mpi(2, zr, "--set batch_size=4 --set zero=1");
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_TRUE(expect_same_run(z, zr, 1e-6)) << "same ranks, same code: a resumed run is bitwise identical";
+}
+
+// One rank SIGKILLed mid-run: mpirun takes the other down and reports it; well within the timeout.
+TEST_F(Dist, KilledRankEndsTheJob) {
+  std::string out = path_join(work_, "out");
+  std::string cmd = mpirun(1) + train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50") + " : -np 1 env " +
+                    "LM_TEST_KILL_AT_STEP=2 " + train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50");
+  RunResult r = run_shell(cmd, work_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.seconds, 60);
+  EXPECT_NE((r.out + r.err).find("signal 9"), std::string::npos) << r.out << r.err;
+}
+
+// One rank stops taking part without dying: the watchdog of the other ends the job with a clear message.
+TEST_F(Dist, HungRankTripsTheCollectiveWatchdog) {
+  std::string out = path_join(work_, "out");
+  std::string cmd = "env LM_COMM_TIMEOUT=3 " + mpirun(1) + "-x LM_COMM_TIMEOUT " +
+                    train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50") + " : -np 1 -x LM_COMM_TIMEOUT " +
+                    "env LM_TEST_HANG_AT_STEP=2 " + train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50");
+  RunResult r = run_shell(cmd, work_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.seconds, 45);
+  EXPECT_NE(r.err.find("did not complete within 3 s on rank 0 of 2"), std::string::npos) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace lm
