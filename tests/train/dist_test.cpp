@@ -1,14 +1,19 @@
 // Distributed training through the real CLI under `mpirun -np 2` (Open MPI, as root in CI, oversubscribed on
 // 2 cores): 2 ranks x batch B == 1 process x batch 2B (losses and final parameters within 1e-6 relative),
 // ZeRO-1 == plain data parallel, resume of a 2-rank checkpoint on 1 and on 2 ranks, and failure behaviour: a
-// killed rank ends the job, a hung rank trips the collective watchdog (LM_COMM_TIMEOUT).
+// killed rank ends the job, a hung rank trips the collective watchdog (LM_COMM_TIMEOUT). Then two "machines":
+// two network namespaces joined by a veth pair (created as root, private addresses, removed after), one rank in
+// each, launched with torchrun-style env variables (Gloo backend).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
@@ -54,7 +59,7 @@ bool have_mpirun() {
 // forbid it), no core binding (several tests and engineers share the cores).
 std::string mpirun(int np) {
   return "mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader,tcp "
-         "--mca btl_vader_single_copy_mechanism none -np " + std::to_string(np) + " ";
+         "--mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1 -np " + std::to_string(np) + " ";
 }
 
 std::string make_data() {
@@ -255,13 +260,97 @@ TEST_F(Dist, KilledRankEndsTheJob) {
 // One rank stops taking part without dying: the watchdog of the other ends the job with a clear message.
 TEST_F(Dist, HungRankTripsTheCollectiveWatchdog) {
   std::string out = path_join(work_, "out");
-  std::string cmd = "env LM_COMM_TIMEOUT=3 " + mpirun(1) + "-x LM_COMM_TIMEOUT " +
+  std::string cmd = "env LM_COMM_TIMEOUT=5 " + mpirun(1) + "-x LM_COMM_TIMEOUT " +
                     train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50") + " : -np 1 -x LM_COMM_TIMEOUT " +
                     "env LM_TEST_HANG_AT_STEP=2 " + train_cmd(cfg_, out, "--set batch_size=4 --set max_steps=50");
   RunResult r = run_shell(cmd, work_);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.seconds, 45);
-  EXPECT_NE(r.err.find("did not complete within 3 s on rank 0 of 2"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("did not complete within 5 s on rank 0 of 2"), std::string::npos) << r.out << r.err;
+}
+
+// Two network namespaces joined by a veth pair, 10.231.7.1 <-> 10.231.7.2; removed by the destructor.
+class NetnsPair {
+ public:
+  NetnsPair() {
+    ok_ = std::system("ip netns add lmcpp_dist0 && ip netns add lmcpp_dist1 && "
+                      "ip link add lmcpp_v0 type veth peer name lmcpp_v1 && "
+                      "ip link set lmcpp_v0 netns lmcpp_dist0 && ip link set lmcpp_v1 netns lmcpp_dist1 && "
+                      "ip -n lmcpp_dist0 addr add 10.231.7.1/24 dev lmcpp_v0 && "
+                      "ip -n lmcpp_dist1 addr add 10.231.7.2/24 dev lmcpp_v1 && "
+                      "ip -n lmcpp_dist0 link set lmcpp_v0 up && ip -n lmcpp_dist1 link set lmcpp_v1 up && "
+                      "ip -n lmcpp_dist0 link set lo up && ip -n lmcpp_dist1 link set lo up 2>/dev/null") == 0;
+  }
+  ~NetnsPair() { cleanup(); }
+  static void cleanup() {
+    // Deleting a namespace deletes its end of the veth pair, and with it the other end.
+    [[maybe_unused]] int rc = std::system("ip netns del lmcpp_dist0 2>/dev/null; ip netns del lmcpp_dist1 2>/dev/null; "
+                                          "ip link del lmcpp_v0 2>/dev/null; true");
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = false;
+};
+
+class DistEnv : public Dist {
+ protected:
+  void SetUp() override {
+    const auto& b = train::comm_backends();
+    if (std::find(b.begin(), b.end(), "gloo") == b.end()) GTEST_SKIP() << "lmcpp built without Gloo";
+    if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+    work_ = test::temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    cfg_ = config(work_);
+    NetnsPair::cleanup();  // leftovers of an interrupted run
+    net_ = std::make_unique<NetnsPair>();
+    if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces here (ip netns / veth)";
+  }
+  // Rank r in namespace r, rendezvous at rank 0's address; returns each rank's exit code and stderr.
+  std::vector<RunResult> launch(const std::string& out, const std::string& sets, const std::string& rank1_env,
+                                double* seconds) {
+    std::string script;
+    for (int r = 0; r < 2; ++r) {
+      script += "ip netns exec lmcpp_dist" + std::to_string(r) + " env RANK=" + std::to_string(r) +
+                " WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.231.7.1 MASTER_PORT=29531 " + (r ? rank1_env : "") +
+                " " + train_cmd(cfg_, out, sets) + " >" + quote(path_join(work_, "r" + std::to_string(r) + ".out")) +
+                " 2>" + quote(path_join(work_, "r" + std::to_string(r) + ".err")) + " & p" + std::to_string(r) +
+                "=$!; ";
+    }
+    script += "wait $p0; e0=$?; wait $p1; e1=$?; echo $e0 $e1 > " + quote(path_join(work_, "codes"));
+    RunResult all = run_shell("bash -c " + quote(script), work_);
+    *seconds = all.seconds;
+    std::istringstream codes(read_file(path_join(work_, "codes")));
+    std::vector<RunResult> rs(2);
+    for (int r = 0; r < 2; ++r) {
+      codes >> rs[static_cast<size_t>(r)].exit_code;
+      rs[static_cast<size_t>(r)].err = read_file(path_join(work_, "r" + std::to_string(r) + ".err"));
+    }
+    return rs;
+  }
+  std::unique_ptr<NetnsPair> net_;
+};
+
+TEST_F(DistEnv, TwoMachinesTorchrunStyleEqualOneProcess) {
+  std::string ref = reference();
+  std::string out = path_join(work_, "env2");
+  double secs = 0;
+  auto rs = launch(out, "--set batch_size=4", "", &secs);
+  ASSERT_EQ(rs[0].exit_code, 0) << rs[0].err;
+  ASSERT_EQ(rs[1].exit_code, 0) << rs[1].err;
+  EXPECT_NE(rs[0].err.find("data parallel: 2 ranks (gloo backend)"), std::string::npos) << rs[0].err;
+  expect_same_run(ref, out, 1e-6);
+}
+
+TEST_F(DistEnv, KilledRankOnOtherMachineStopsTheJob) {
+  std::string out = path_join(work_, "env_kill");
+  double secs = 0;
+  setenv("LM_COMM_TIMEOUT", "20", 1);  // both ranks: the watchdog is the backstop, not the expected path
+  auto rs = launch(out, "--set batch_size=4 --set max_steps=50", "LM_TEST_KILL_AT_STEP=2", &secs);
+  unsetenv("LM_COMM_TIMEOUT");
+  EXPECT_EQ(rs[1].exit_code, 128 + 9);
+  EXPECT_NE(rs[0].exit_code, 0);
+  EXPECT_LT(secs, 45);
+  EXPECT_NE(rs[0].err.find("rank 0 of 2"), std::string::npos) << rs[0].err;
 }
 
 }  // namespace
