@@ -15,6 +15,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -310,20 +312,20 @@ class DistEnv : public Dist {
                                 double* seconds) {
     std::string script;
     for (int r = 0; r < 2; ++r) {
-      script += "ip netns exec lmcpp_dist" + std::to_string(r) + " env RANK=" + std::to_string(r) +
-                " WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.231.7.1 MASTER_PORT=29531 " + (r ? rank1_env : "") +
-                " " + train_cmd(cfg_, out, sets) + " >" + quote(path_join(work_, "r" + std::to_string(r) + ".out")) +
-                " 2>" + quote(path_join(work_, "r" + std::to_string(r) + ".err")) + " & p" + std::to_string(r) +
-                "=$!; ";
+      std::string log = path_join(work_, fmt::format("r{}", r));
+      script += fmt::format(
+          "ip netns exec lmcpp_dist{0} env RANK={0} WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.231.7.1 "
+          "MASTER_PORT=29531 {1} {2} >{3} 2>{4} & p{0}=$!; ",
+          r, r ? rank1_env : "", train_cmd(cfg_, out, sets), quote(log + ".out"), quote(log + ".err"));
     }
-    script += "wait $p0; e0=$?; wait $p1; e1=$?; echo $e0 $e1 > " + quote(path_join(work_, "codes"));
+    script += fmt::format("wait $p0; e0=$?; wait $p1; e1=$?; echo $e0 $e1 > {}", quote(path_join(work_, "codes")));
     RunResult all = run_shell("bash -c " + quote(script), work_);
     *seconds = all.seconds;
     std::istringstream codes(read_file(path_join(work_, "codes")));
     std::vector<RunResult> rs(2);
     for (int r = 0; r < 2; ++r) {
       codes >> rs[static_cast<size_t>(r)].exit_code;
-      rs[static_cast<size_t>(r)].err = read_file(path_join(work_, "r" + std::to_string(r) + ".err"));
+      rs[static_cast<size_t>(r)].err = read_file(path_join(work_, fmt::format("r{}.err", r)));
     }
     return rs;
   }

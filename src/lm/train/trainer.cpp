@@ -679,6 +679,7 @@ TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir) {
     std::fprintf(stderr, "lmcpp: error: %s (rank %d of %d; stopping all ranks)\n", e.what(), comm->rank(),
                  comm->world_size());
     comm->abort(le && le->is_input_error() ? 2 : 1);
+    throw;  // not reached: abort() ends the process
   }
 }
 
