@@ -131,38 +131,63 @@ Metrics metrics(const std::string& out) {
   return m;
 }
 
-std::vector<float> params(const std::string& model_dir) {
+std::vector<std::pair<std::string, std::vector<float>>> params(const std::string& model_dir) {
   SafetensorsFile f(path_join(model_dir, "model.safetensors"));
-  std::vector<float> all;
+  std::vector<std::pair<std::string, std::vector<float>>> all;
   for (const auto& e : f.tensors()) {
     std::vector<float> t(static_cast<size_t>(e.shape.numel()));
     f.read_f32(e.name, t.data(), e.shape);
-    all.insert(all.end(), t.begin(), t.end());
+    all.push_back({e.name, std::move(t)});
   }
   return all;
 }
 
-// Losses (train and val) and final parameters agree within `tol` relative; returns whether bitwise equal.
+// Losses (train and val) and every parameter tensor agree within `tol` relative (normwise per tensor); returns
+// whether the two runs are bitwise identical. One exception: the key third of attn.c_attn.bias. Its true
+// gradient is exactly zero (softmax is invariant to a per-query constant), so its computed gradient is pure
+// rounding noise that AdamW normalises into O(lr) steps; any change of summation order changes that noise.
+// It is only required to stay tiny.
 bool expect_same_run(const std::string& a, const std::string& b, double tol) {
   Metrics ma = metrics(a), mb = metrics(b);
   EXPECT_EQ(ma.loss.size(), 6u);
   EXPECT_EQ(ma.loss.size(), mb.loss.size());
   EXPECT_EQ(ma.val_loss.size(), mb.val_loss.size());
   bool bitwise = true;
+  double worst = 0;
   for (size_t i = 0; i < std::min(ma.loss.size(), mb.loss.size()); ++i) {
     EXPECT_NEAR(ma.loss[i], mb.loss[i], tol * std::fabs(ma.loss[i])) << "step " << i + 1;
     bitwise = bitwise && ma.loss[i] == mb.loss[i];
+    worst = std::max(worst, std::fabs(ma.loss[i] - mb.loss[i]) / std::fabs(ma.loss[i]));
   }
-  for (size_t i = 0; i < std::min(ma.val_loss.size(), mb.val_loss.size()); ++i)
+  for (size_t i = 0; i < std::min(ma.val_loss.size(), mb.val_loss.size()); ++i) {
     EXPECT_NEAR(ma.val_loss[i], mb.val_loss[i], tol * std::fabs(ma.val_loss[i])) << "eval " << i;
-  std::vector<float> pa = params(a), pb = params(b);
+    bitwise = bitwise && ma.val_loss[i] == mb.val_loss[i];
+  }
+  auto pa = params(a), pb = params(b);
   EXPECT_EQ(pa.size(), pb.size());
   if (pa.size() != pb.size()) return false;
-  double err = test::rel_error(pb.data(), pa.data(), static_cast<int64_t>(pa.size()));
-  EXPECT_LT(err, tol) << a << " vs " << b;
-  bitwise = bitwise && pa == pb;
-  std::printf("[dist] %s vs %s: params rel error %.3g, %s\n", a.c_str(), b.c_str(), err,
-              bitwise ? "bitwise identical" : "not bitwise identical");
+  double worst_param = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const auto& [name, x] = pa[i];
+    const auto& y = pb[i].second;
+    EXPECT_EQ(name, pb[i].first);
+    EXPECT_EQ(x.size(), y.size());
+    if (x.size() != y.size()) return false;
+    bitwise = bitwise && x == y;
+    std::vector<std::pair<size_t, size_t>> strict = {{0, x.size()}};
+    if (name.size() > 16 && name.compare(name.size() - 16, 16, "attn.c_attn.bias") == 0) {
+      const size_t c = x.size() / 3;
+      strict = {{0, c}, {2 * c, x.size()}};
+      EXPECT_LT(test::max_abs_diff(y.data() + c, x.data() + c, static_cast<int64_t>(c)), 1e-3) << name << " (key)";
+    }
+    for (auto [lo, hi] : strict) {
+      double err = test::rel_error(y.data() + lo, x.data() + lo, static_cast<int64_t>(hi - lo));
+      worst_param = std::max(worst_param, err);
+      EXPECT_LT(err, tol) << name << " [" << lo << ", " << hi << ")";
+    }
+  }
+  std::printf("[dist] %s vs %s: losses within %.3g, parameters within %.3g relative; %s\n", a.c_str(), b.c_str(),
+              worst, worst_param, bitwise ? "bitwise identical" : "not bitwise identical");
   return bitwise;
 }
 

@@ -281,6 +281,10 @@ double Trainer::evaluate() {
   lc.seq_len = cfg_.seq_len;
   lc.shuffle = false;
   lc.seed = cfg_.seed;
+  // Sharded like training: rank r's batch i is its slice of global batch i, so N ranks x B evaluate exactly the
+  // batches one process with batch N*B does.
+  lc.rank = rank_;
+  lc.world_size = world_;
   std::unique_ptr<GptLoader> val;
   try {
     val = std::make_unique<GptLoader>(shards, lc);
@@ -292,11 +296,9 @@ double Trainer::evaluate() {
   if (n <= 0) return NAN;
   const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
   OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
-  // The same n batches as one process would use, dealt round-robin over the ranks.
   double acc[2] = {0, 0};  // Σ loss * targets, Σ targets
   for (int64_t i = 0; i < n; ++i) {
     val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
-    if (i % world_ != rank_) continue;
     float l = model_->forward(x.t, y.t);
     acc[0] += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
     acc[1] += static_cast<double>(model_->last_num_targets());
