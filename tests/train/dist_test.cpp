@@ -296,27 +296,35 @@ TEST_F(Dist, HungRankTripsTheCollectiveWatchdog) {
   EXPECT_NE(r.err.find("did not complete within 5 s on rank 0 of 2"), std::string::npos) << r.out << r.err;
 }
 
-// Two network namespaces joined by a veth pair, 10.231.7.1 <-> 10.231.7.2; removed by the destructor.
+// Two network namespaces joined by a veth pair, 10.231.7.1 <-> 10.231.7.2, named after this process (ctest runs
+// tests in parallel); removed by the destructor.
 class NetnsPair {
  public:
-  NetnsPair() {
-    ok_ = std::system("ip netns add lmcpp_dist0 && ip netns add lmcpp_dist1 && "
-                      "ip link add lmcpp_v0 type veth peer name lmcpp_v1 && "
-                      "ip link set lmcpp_v0 netns lmcpp_dist0 && ip link set lmcpp_v1 netns lmcpp_dist1 && "
-                      "ip -n lmcpp_dist0 addr add 10.231.7.1/24 dev lmcpp_v0 && "
-                      "ip -n lmcpp_dist1 addr add 10.231.7.2/24 dev lmcpp_v1 && "
-                      "ip -n lmcpp_dist0 link set lmcpp_v0 up && ip -n lmcpp_dist1 link set lmcpp_v1 up && "
-                      "ip -n lmcpp_dist0 link set lo up && ip -n lmcpp_dist1 link set lo up 2>/dev/null") == 0;
+  NetnsPair() : tag_(std::to_string(::getpid())) {
+    ok_ = std::system(fmt::format("ip netns add {0} && ip netns add {1} && "
+                                  "ip link add {2} type veth peer name {3} && "
+                                  "ip link set {2} netns {0} && ip link set {3} netns {1} && "
+                                  "ip -n {0} addr add 10.231.7.1/24 dev {2} && "
+                                  "ip -n {1} addr add 10.231.7.2/24 dev {3} && "
+                                  "ip -n {0} link set {2} up && ip -n {1} link set {3} up && "
+                                  "ip -n {0} link set lo up && ip -n {1} link set lo up",
+                                  ns(0), ns(1), veth(0), veth(1))
+                          .c_str()) == 0;
   }
-  ~NetnsPair() { cleanup(); }
-  static void cleanup() {
+  ~NetnsPair() {
     // Deleting a namespace deletes its end of the veth pair, and with it the other end.
-    [[maybe_unused]] int rc = std::system("ip netns del lmcpp_dist0 2>/dev/null; ip netns del lmcpp_dist1 2>/dev/null; "
-                                          "ip link del lmcpp_v0 2>/dev/null; true");
+    [[maybe_unused]] int rc = std::system(
+        fmt::format("ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null; ip link del {} 2>/dev/null; true",
+                    ns(0), ns(1), veth(0))
+            .c_str());
   }
   bool ok() const { return ok_; }
+  std::string ns(int i) const { return fmt::format("lmcpp_dist{}_{}", tag_, i); }
+  std::string veth(int i) const { return fmt::format("lmv{}{}", tag_, i ? 'b' : 'a'); }  // <= 15 characters
+  int port() const { return 20000 + ::getpid() % 30000; }
 
  private:
+  std::string tag_;
   bool ok_ = false;
 };
 
@@ -328,7 +336,6 @@ class DistEnv : public Dist {
     if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
     work_ = test::temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     cfg_ = config(work_);
-    NetnsPair::cleanup();  // leftovers of an interrupted run
     net_ = std::make_unique<NetnsPair>();
     if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces here (ip netns / veth)";
   }
@@ -339,9 +346,10 @@ class DistEnv : public Dist {
     for (int r = 0; r < 2; ++r) {
       std::string log = path_join(work_, fmt::format("r{}", r));
       script += fmt::format(
-          "ip netns exec lmcpp_dist{0} env RANK={0} WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.231.7.1 "
-          "MASTER_PORT=29531 {1} {2} >{3} 2>{4} & p{0}=$!; ",
-          r, r ? rank1_env : "", train_cmd(cfg_, out, sets), quote(log + ".out"), quote(log + ".err"));
+          "ip netns exec {5} env RANK={0} WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.231.7.1 MASTER_PORT={6} {1} {2} "
+          ">{3} 2>{4} & p{0}=$!; ",
+          r, r ? rank1_env : "", train_cmd(cfg_, out, sets), quote(log + ".out"), quote(log + ".err"), net_->ns(r),
+          net_->port());
     }
     script += fmt::format("wait $p0; e0=$?; wait $p1; e1=$?; echo $e0 $e1 > {}", quote(path_join(work_, "codes")));
     RunResult all = run_shell("bash -c " + quote(script), work_);
