@@ -247,6 +247,17 @@ TEST_F(Dist, ZeroStage1EqualsPlainDataParallel) {
   }
 }
 
+// Three ranks: the flat arena (27,776 floats) splits unevenly, so ZeRO-1 pads its last shard and the float
+// all-reduce uses uneven slices.
+TEST_F(Dist, ZeroStage1UnevenShardsOnThreeRanks) {
+  std::string dp = path_join(work_, "dp3"), z = path_join(work_, "zero3");
+  RunResult a = mpi(3, dp, "--set batch_size=4");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = mpi(3, z, "--set batch_size=4 --set zero=1");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  expect_same_run(dp, z, 1e-6);
+}
+
 // A 2-rank run killed after step 4 (checkpoint at step 3) resumes on one process with the same global batch,
 // and a 2-rank ZeRO-1 run resumes on 2 ranks bit for bit.
 TEST_F(Dist, ResumeTwoRankCheckpointOnOneAndTwoRanks) {
