@@ -406,7 +406,6 @@ void Trainer::restore_optimizer(const std::string& resume_dir) {
 // The checkpoint's loader cursor counts batches of its own (batch_size x world_size); a run with another split
 // of the same data continues at the same global window when the windows consumed divide evenly.
 void Trainer::restore_loader(Json saved) {
-  Json mine = loader_->state();
   const int64_t sb = saved.value("batch_size", int64_t{0}), sw = saved.value("world_size", int64_t{1});
   if (sb != cfg_.batch_size || sw != world_) {
     const uint64_t consumed = saved.at("step").get<uint64_t>() * static_cast<uint64_t>(sb * sw);
@@ -573,8 +572,8 @@ TrainResult Trainer::run() {
     if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
       ++nonfinite_streak_;
       emit({{"step", step_ + 1}, {"event", "skipped_nonfinite"},
-                     {"loss", std::isfinite(loss) ? Json(loss) : Json(nullptr)},
-                     {"grad_norm", std::isfinite(gnorm) ? Json(gnorm) : Json(nullptr)}});
+            {"loss", std::isfinite(loss) ? Json(loss) : Json(nullptr)},
+            {"grad_norm", std::isfinite(gnorm) ? Json(gnorm) : Json(nullptr)}});
       log_warn("step {}: non-finite loss or gradient (loss {}, grad norm {}); update skipped", step_ + 1, loss,
                gnorm);
       LM_CHECK_AS(ErrorCode::Internal, nonfinite_streak_ < cfg_.max_nonfinite,
