@@ -389,8 +389,9 @@ class DistEnv : public Dist {
     if (!net_->ok()) GTEST_SKIP() << "cannot create network namespaces here (ip netns / veth)";
   }
   // Rank r in namespace r, rendezvous at rank 0's address; returns each rank's exit code and stderr.
+  // hung_rank1: rank 1 is expected to hang, so it is killed once rank 0 has exited (the job of a launcher).
   std::vector<RunResult> launch(const std::string& out, const std::string& sets, const std::string& rank1_env,
-                                double* seconds) {
+                                double* seconds, bool hung_rank1 = false) {
     std::string script;
     for (int r = 0; r < 2; ++r) {
       std::string log = path_join(work_, fmt::format("r{}", r));
@@ -400,7 +401,8 @@ class DistEnv : public Dist {
           r, r ? rank1_env : "", train_cmd(cfg_, out, sets), quote(log + ".out"), quote(log + ".err"), net_->ns(r),
           net_->port());
     }
-    script += fmt::format("wait $p0; e0=$?; wait $p1; e1=$?; echo $e0 $e1 > {}", quote(path_join(work_, "codes")));
+    script += fmt::format("wait $p0; e0=$?; {}wait $p1; e1=$?; echo $e0 $e1 > {}", hung_rank1 ? "kill -9 $p1; " : "",
+                          quote(path_join(work_, "codes")));
     RunResult all = run_shell("bash -c " + quote(script), work_);
     *seconds = all.seconds;
     std::istringstream codes(read_file(path_join(work_, "codes")));
@@ -435,6 +437,22 @@ TEST_F(DistEnv, KilledRankOnOtherMachineStopsTheJob) {
   EXPECT_NE(rs[0].exit_code, 0);
   EXPECT_LT(secs, 45);
   EXPECT_NE(rs[0].err.find("rank 0 of 2"), std::string::npos) << rs[0].err;
+}
+
+// A rank that hangs (alive, connections open, never entering the next collective): rank 0's collective times
+// out after LM_COMM_TIMEOUT seconds with a clear message instead of waiting forever.
+TEST_F(DistEnv, HungRankOnOtherMachineTimesOut) {
+  std::string out = path_join(work_, "env_hang");
+  double secs = 0;
+  setenv("LM_COMM_TIMEOUT", "5", 1);
+  auto rs = launch(out, "--set batch_size=4 --set max_steps=50", "LM_TEST_HANG_AT_STEP=2", &secs, true);
+  unsetenv("LM_COMM_TIMEOUT");
+  EXPECT_NE(rs[0].exit_code, 0);
+  EXPECT_LT(secs, 45);
+  EXPECT_NE(rs[0].err.find("rank 0 of 2"), std::string::npos) << rs[0].err;
+  EXPECT_TRUE(rs[0].err.find("did not complete within 5 s") != std::string::npos ||
+              rs[0].err.find("Timed out") != std::string::npos)
+      << rs[0].err;
 }
 
 }  // namespace
