@@ -661,6 +661,8 @@ TrainResult Trainer::run() {
   if (rank_ == 0) progress.finish(fmt::format("loss {:.4f}", last_loss));
   plot();
   res.steps = step_;
+  res.rank = rank_;
+  res.world_size = world_;
   res.last_loss = last_loss;
   res.best_val_loss = best_val_;
   return res;

@@ -59,6 +59,7 @@ struct TrainResult {
   double last_loss = 0, best_val_loss = 0;
   bool early_stopped = false, interrupted = false;
   std::vector<float> losses;  // train loss of each step run in this process
+  int rank = 0, world_size = 1;  // this process's data-parallel rank (only rank 0 wrote the outputs)
 };
 
 // Runs training in this process. Launched by mpirun (or torchrun-style env variables) it joins the job as one
