@@ -225,8 +225,16 @@ class MpiCommunicator final : public Communicator {
   }
   void do_reduce_scatter(const float* in, float* out, int64_t chunk) override {
     LM_CHECK(chunk < kMpiMaxCount, "reduce_scatter chunk of {} floats is too large", chunk);
-    mpi_check(MPI_Reduce_scatter_block(in, out, static_cast<int>(chunk), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+    // MPI forbids overlapping send and receive buffers; the trainer reduces into its own slot of the input.
+    const bool overlaps = out + chunk > in && out < in + chunk * world_size();
+    float* dst = out;
+    if (overlaps) {
+      scratch_.resize(static_cast<size_t>(chunk));
+      dst = scratch_.data();
+    }
+    mpi_check(MPI_Reduce_scatter_block(in, dst, static_cast<int>(chunk), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
               "MPI_Reduce_scatter_block");
+    if (overlaps) std::memcpy(out, dst, static_cast<size_t>(chunk) * sizeof(float));
   }
   void do_all_gather(const float* in, float* out, int64_t chunk) override {
     LM_CHECK(chunk < kMpiMaxCount, "all_gather chunk of {} floats is too large", chunk);

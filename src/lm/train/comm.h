@@ -30,7 +30,7 @@ class Communicator {
   // x (n) <- Σ over ranks of x, identical on every rank.
   void all_reduce_sum(float* x, int64_t n);
   void all_reduce_sum(double* x, int64_t n);
-  // in (world_size * chunk) -> out (chunk) = Σ over ranks of in[rank()*chunk .. +chunk).
+  // in (world_size * chunk) -> out (chunk) = Σ over ranks of in[rank()*chunk .. +chunk). out may lie inside in.
   void reduce_scatter_sum(const float* in, float* out, int64_t chunk);
   // in (chunk) on every rank -> out (world_size * chunk), rank r's chunk at r*chunk. in may alias out's chunk.
   void all_gather(const float* in, float* out, int64_t chunk);
