@@ -1,8 +1,8 @@
 // Communicator: the collectives data-parallel training needs (all-reduce, reduce-scatter, all-gather,
-// broadcast, barrier) over existing engines — a single-process backend (world 1, copies only) and Open MPI
-// (launched by mpirun/srun; torchrun-style env variables are also read, see make_communicator). Buffers are
-// flat host arrays: f32 gradient/parameter arenas (n) and f64 scalars. Every collective is timed, its bytes
-// counted, and watched: one that runs longer than the timeout aborts the whole job with a clear message.
+// broadcast, barrier) over existing engines: single process (world 1, no copies), Open MPI for mpirun launches
+// (comm.cpp) and Gloo for torchrun-style env launches (comm_gloo.cpp). Buffers are flat host arrays: f32
+// gradient/parameter arenas (n) and f64 scalars. Every collective is timed, its bytes counted, and watched: one
+// that runs longer than LM_COMM_TIMEOUT ends the process with a clear message (and so the job).
 #pragma once
 
 #include <atomic>
