@@ -342,7 +342,7 @@ TEST_F(Dist, HungRankTripsTheCollectiveWatchdog) {
   RunResult r = run_shell(cmd, work_);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.seconds, 45);
-  EXPECT_NE(r.err.find("did not complete within 5 s on rank 0 of 2"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("did not complete within 5 s on rank"), std::string::npos) << r.out << r.err;
 }
 
 // Two network namespaces joined by a veth pair, 10.231.7.1 <-> 10.231.7.2, named after this process (ctest runs
