@@ -3,6 +3,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git
+  libopenmpi-dev openmpi-bin libgloo-dev iproute2
   libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libomp-dev
   libutf8proc-dev libexpat1-dev libbz2-dev zlib1g-dev libzstd-dev

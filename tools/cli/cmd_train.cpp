@@ -27,6 +27,7 @@ int run_train(Args& a) {
   train::TrainConfig tc = train::TrainConfig::from_json(cfg);
   std::signal(SIGINT, on_sigint);
   train::TrainResult r = train::run_training(tc, out);
+  if (r.rank != 0) return r.interrupted ? 130 : 0;  // data parallel: rank 0 reports for the job
   std::printf("trained to step %lld; last loss %.4f", static_cast<long long>(r.steps), r.last_loss);
   if (std::isfinite(r.best_val_loss)) std::printf("; best val loss %.4f", r.best_val_loss);
   std::printf("%s%s\nmodel: %s\n", r.early_stopped ? " (early stopped)" : "", r.interrupted ? " (interrupted)" : "",

@@ -1,53 +1,86 @@
-// AdamW with clipping over named parameter tensors.
+// AdamW with clipping over the flat parameter arena, per parameter segment of the owned range.
 #include "lm/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "lm/core/error.h"
 
 namespace lm::train {
 
-AdamW::AdamW(models::Model& model, const AdamWConfig& cfg) : model_(model), cfg_(cfg) {
+AdamW::AdamW(models::Model& model, const AdamWConfig& cfg, int64_t begin, int64_t end) : model_(model), cfg_(cfg) {
   params_ = model_.param_list();
-  std::vector<size_t> ms, vs;
-  for (const auto& p : params_) {
-    ms.push_back(m_arena_.reserve(p.param.shape));
-    vs.push_back(v_arena_.reserve(p.param.shape));
+  Tensor fp = model_.flat_params(), fg = model_.flat_grads();
+  n_flat_ = fp.numel();
+  LM_ASSERT(fg.numel() == n_flat_);
+  begin_ = begin;
+  end_ = end < 0 ? n_flat_ : end;
+  LM_CHECK(0 <= begin_ && begin_ <= end_ && end_ <= n_flat_, "optimizer range [{}, {}) outside the {} parameters",
+           begin_, end_, n_flat_);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& p = params_[i];
+    int64_t off = p.param.f32() - fp.f32();
+    // Params and grads share one layout; the sharded update and checkpoints rely on it.
+    LM_ASSERT(off >= 0 && off + p.param.numel() <= n_flat_ && p.grad.f32() - fg.f32() == off);
+    offsets_.push_back(off);
+    int64_t lo = std::max(off, begin_), hi = std::min(off + p.param.numel(), end_);
+    if (lo < hi) segments_.push_back({i, lo, hi});
   }
+  size_t ms = m_arena_.reserve(Shape{std::max<int64_t>(end_ - begin_, 1)});
+  size_t vs = v_arena_.reserve(Shape{std::max<int64_t>(end_ - begin_, 1)});
   m_arena_.allocate();
   v_arena_.allocate();
-  for (size_t i = 0; i < params_.size(); ++i) {
-    m_.push_back(m_arena_.tensor(ms[i]));
-    v_.push_back(v_arena_.tensor(vs[i]));
+  m_ = m_arena_.tensor(ms);
+  v_ = v_arena_.tensor(vs);
+  if (end_ == begin_) {  // an empty shard (more ranks than parameters): keep zero-length views
+    m_ = Tensor(m_.data, Shape{0});
+    v_ = Tensor(v_.data, Shape{0});
   }
 }
 
 double AdamW::grad_norm() { return std::sqrt(ops::sum_squares(model_.flat_grads())); }
 
+double AdamW::range_sum_squares() {
+  if (end_ == begin_) return 0.0;
+  return ops::sum_squares(model_.flat_grads().slice0(begin_, end_));
+}
+
 double AdamW::step(float lr) {
-  double norm = grad_norm();
-  if (cfg_.grad_clip > 0) {
+  double norm = std::sqrt(range_sum_squares());
+  update(lr, norm);
+  return norm;
+}
+
+void AdamW::update(float lr, double norm) {
+  if (cfg_.grad_clip > 0 && end_ > begin_) {
     // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1.
     double coef = cfg_.grad_clip / (norm + 1e-6);
-    if (coef < 1.0) ops::scale_inplace(model_.flat_grads(), static_cast<float>(coef));
+    if (coef < 1.0) ops::scale_inplace(model_.flat_grads().slice0(begin_, end_), static_cast<float>(coef));
   }
   ++step_;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (const auto& s : segments_) {
+    const auto& p = params_[s.param];
+    const int64_t in_param = s.lo - offsets_[s.param], n = s.hi - s.lo;
     ops::AdamWParams hp;
     hp.lr = lr;
     hp.beta1 = cfg_.beta1;
     hp.beta2 = cfg_.beta2;
     hp.eps = cfg_.eps;
-    hp.weight_decay = params_[i].decay ? cfg_.weight_decay : 0.0f;
+    hp.weight_decay = p.decay ? cfg_.weight_decay : 0.0f;
     hp.step = step_;
-    ops::adamw_update(params_[i].param, params_[i].grad, m_[i], v_[i], hp);
+    ops::adamw_update(Tensor(p.param.f32() + in_param, Shape{n}), Tensor(p.grad.f32() + in_param, Shape{n}),
+                      Tensor(m_.f32() + (s.lo - begin_), Shape{n}), Tensor(v_.f32() + (s.lo - begin_), Shape{n}),
+                      hp);
   }
-  return norm;
 }
 
 std::vector<std::pair<std::string, Tensor>> AdamW::state_tensors() {
+  LM_CHECK_AS(ErrorCode::Internal, begin_ == 0 && end_ == n_flat_,
+              "named optimizer state of a sharded optimizer: gather the moments first");
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); ++i) {
-    out.push_back({"exp_avg." + params_[i].name, m_[i]});
-    out.push_back({"exp_avg_sq." + params_[i].name, v_[i]});
+    out.push_back({"exp_avg." + params_[i].name, Tensor(m_.f32() + offsets_[i], params_[i].param.shape)});
+    out.push_back({"exp_avg_sq." + params_[i].name, Tensor(v_.f32() + offsets_[i], params_[i].param.shape)});
   }
   return out;
 }

@@ -1,6 +1,9 @@
 // The training loop, checkpoints and resume. Determinism: the data order is a function of (seed, epoch, step),
 // dropout masks of (seed, step, site), and CPU kernels are bitwise reproducible for a thread count, so a resumed
 // run continues exactly as an uninterrupted one would.
+// Data parallel (train/comm.h): every rank reads its slice of each global batch, the loss is normalised by the
+// global number of target tokens and gradients are summed over ranks, so N ranks x batch B train exactly like
+// one process with batch N*B (up to float summation order). ZeRO-1 shards the AdamW moments by flat range.
 #include "lm/train/trainer.h"
 
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #include "lm/io/safetensors.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/tokenizer.h"
+#include "lm/train/comm.h"
 #include "lm/train/flops.h"
 #include "lm/train/metrics.h"
 
@@ -40,7 +44,7 @@ const std::set<std::string> kKeys = {
     "lr", "min_lr", "lr_schedule", "warmup_steps", "decay_fraction", "beta1", "beta2", "eps", "weight_decay",
     "grad_clip", "dropout", "seed", "threads", "eval_every", "eval_batches", "save_every", "keep_last",
     "keep_best", "early_stopping_patience", "early_stopping_min_delta", "log_every", "shuffle", "max_nonfinite",
-    "comment"};
+    "zero", "comment"};
 
 template <typename T>
 T get(const Json& j, const char* key, T def) {
@@ -169,6 +173,8 @@ TrainConfig TrainConfig::from_json(const Json& j) {
   c.log_every = get<int64_t>(j, "log_every", 1);
   c.shuffle = get<bool>(j, "shuffle", true);
   c.max_nonfinite = get<int64_t>(j, "max_nonfinite", 5);
+  c.zero = get<int>(j, "zero", 0);
+  LM_CHECK(c.zero == 0 || c.zero == 1, "train config: \"zero\" must be 0 or 1 (ZeRO stage 1), got {}", c.zero);
   LM_CHECK(c.batch_size >= 1 && c.seq_len >= 1 && c.grad_accum >= 1, "train config: batch_size, seq_len and "
            "grad_accum must be >= 1");
   LM_CHECK(c.max_steps >= 1, "train config: max_steps must be >= 1");
@@ -186,10 +192,18 @@ namespace {
 
 class Trainer {
  public:
-  Trainer(const TrainConfig& cfg, const std::string& out) : cfg_(cfg), out_(out) {}
+  Trainer(const TrainConfig& cfg, const std::string& out, Communicator& comm)
+      : cfg_(cfg), out_(out), comm_(comm), rank_(comm.rank()), world_(comm.world_size()) {}
   TrainResult run();
 
  private:
+  void setup_optimizer();
+  void restore_optimizer(const std::string& resume_dir);
+  void restore_loader(Json saved);
+  // Sums gradients over ranks (plain DP: all of them; ZeRO-1: this rank's range) and returns the global norm.
+  double reduce_gradients();
+  // ZeRO-1: every rank's updated parameter range to every rank.
+  void gather_params();
   void build_model(const std::string& resume_dir);
   double evaluate();
   void save_checkpoint(int64_t step);
@@ -203,6 +217,10 @@ class Trainer {
   std::unique_ptr<models::Gpt> model_;
   std::unique_ptr<AdamW> opt_;
   std::unique_ptr<GptLoader> loader_;
+  Communicator& comm_;
+  int rank_ = 0, world_ = 1;
+  int64_t shard_chunk_ = 0;    // ZeRO-1: flat range owned per rank (the arena padded to world_ * chunk)
+  std::vector<float> padded_;  // ZeRO-1: world_ * shard_chunk_ staging for reduce-scatter / all-gather
   int64_t step_ = 0, tokens_ = 0;
   double best_val_ = INFINITY;
   int64_t best_step_ = -1, bad_evals_ = 0, nonfinite_streak_ = 0;
@@ -261,6 +279,10 @@ double Trainer::evaluate() {
   lc.seq_len = cfg_.seq_len;
   lc.shuffle = false;
   lc.seed = cfg_.seed;
+  // Sharded like training: rank r's batch i is its slice of global batch i, so N ranks x B evaluate exactly the
+  // batches one process with batch N*B does.
+  lc.rank = rank_;
+  lc.world_size = world_;
   std::unique_ptr<GptLoader> val;
   try {
     val = std::make_unique<GptLoader>(shards, lc);
@@ -272,15 +294,15 @@ double Trainer::evaluate() {
   if (n <= 0) return NAN;
   const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
   OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
-  double sum = 0;
-  int64_t count = 0;
+  double acc[2] = {0, 0};  // Σ loss * targets, Σ targets
   for (int64_t i = 0; i < n; ++i) {
     val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
     float l = model_->forward(x.t, y.t);
-    sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
-    count += model_->last_num_targets();
+    acc[0] += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
+    acc[1] += static_cast<double>(model_->last_num_targets());
   }
-  return count ? sum / static_cast<double>(count) : NAN;
+  comm_.all_reduce_sum(acc, 2);
+  return acc[1] > 0 ? acc[0] / acc[1] : NAN;
 }
 
 void Trainer::save_model_dir(const std::string& dir) {
@@ -292,13 +314,31 @@ void Trainer::save_model_dir(const std::string& dir) {
 }
 
 void Trainer::save_checkpoint(int64_t step) {
+  // Moments are always saved whole (ZeRO-1 ranks gather theirs first), so any number of ranks can resume.
+  std::vector<NamedTensor> st;
+  std::vector<float> full_m, full_v;
+  if (cfg_.zero) {
+    for (auto* moments : {&full_m, &full_v}) {
+      Tensor mine = moments == &full_m ? opt_->moments_m() : opt_->moments_v();
+      moments->assign(static_cast<size_t>(shard_chunk_ * world_), 0.0f);
+      float* slot = moments->data() + static_cast<int64_t>(rank_) * shard_chunk_;
+      std::copy(mine.f32(), mine.f32() + mine.numel(), slot);
+      comm_.all_gather(slot, moments->data(), shard_chunk_);
+    }
+    const auto& ps = opt_->params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      st.push_back({"exp_avg." + ps[i].name, Tensor(full_m.data() + opt_->offsets()[i], ps[i].param.shape)});
+      st.push_back({"exp_avg_sq." + ps[i].name, Tensor(full_v.data() + opt_->offsets()[i], ps[i].param.shape)});
+    }
+  } else {
+    for (auto& [name, t] : opt_->state_tensors()) st.push_back({name, t});
+  }
+  if (rank_ != 0) return;
   std::string ck_root = path_join(out_, "checkpoints");
   make_dirs(ck_root);
   std::string dir = path_join(ck_root, step_dir_name(step));
   write_dir_atomically(dir, [&](const std::string& tmp) {
     save_model_dir(tmp);
-    std::vector<NamedTensor> st;
-    for (auto& [name, t] : opt_->state_tensors()) st.push_back({name, t});
     write_safetensors(path_join(tmp, "optimizer.safetensors"), st, {{"optimizer", "adamw"}});
     Json state{{"step", step},
                {"tokens", tokens_},
@@ -311,6 +351,8 @@ void Trainer::save_checkpoint(int64_t step) {
                {"elapsed_s", elapsed_before_},
                {"seed", cfg_.seed},
                {"threads", num_threads()},
+               {"world_size", world_},
+               {"zero", cfg_.zero},
                {"train_config", cfg_.raw}};
     write_file_atomic(path_join(tmp, "trainer_state.json"), state.dump(2) + "\n");
   });
@@ -330,9 +372,88 @@ void Trainer::prune_checkpoints() {
   for (size_t i = 0; i + static_cast<size_t>(cfg_.keep_last) < dirs.size(); ++i) remove_tree(dirs[i]);
 }
 
+void Trainer::setup_optimizer() {
+  if (!cfg_.zero) {
+    opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw);
+    return;
+  }
+  const int64_t n = model_->flat_grads().numel();
+  shard_chunk_ = (n + world_ - 1) / world_;
+  padded_.assign(static_cast<size_t>(shard_chunk_ * world_), 0.0f);
+  const int64_t begin = std::min(n, rank_ * shard_chunk_), end = std::min(n, (rank_ + 1) * shard_chunk_);
+  opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw, begin, end);
+}
+
+void Trainer::restore_optimizer(const std::string& resume_dir) {
+  SafetensorsFile st(path_join(resume_dir, "optimizer.safetensors"));
+  if (!cfg_.zero) {
+    for (auto& [name, t] : opt_->state_tensors()) st.read_f32(name, t.f32(), t.shape);
+    return;
+  }
+  // Whole moments in the file; this rank keeps its range.
+  std::vector<float> full(static_cast<size_t>(opt_->flat_size()), 0.0f);
+  const auto& ps = opt_->params();
+  for (const char* prefix : {"exp_avg.", "exp_avg_sq."}) {
+    for (size_t i = 0; i < ps.size(); ++i)
+      st.read_f32(prefix + ps[i].name, full.data() + opt_->offsets()[i], ps[i].param.shape);
+    Tensor mine = std::string(prefix) == "exp_avg." ? opt_->moments_m() : opt_->moments_v();
+    std::copy(full.data() + opt_->begin(), full.data() + opt_->end(), mine.f32());
+  }
+}
+
+// The checkpoint's loader cursor counts batches of its own (batch_size x world_size); a run with another split
+// of the same data continues at the same global window when the windows consumed divide evenly.
+void Trainer::restore_loader(Json saved) {
+  const int64_t sb = saved.value("batch_size", int64_t{0}), sw = saved.value("world_size", int64_t{1});
+  if (sb != cfg_.batch_size || sw != world_) {
+    const uint64_t consumed = saved.at("step").get<uint64_t>() * static_cast<uint64_t>(sb * sw);
+    const uint64_t per_step = static_cast<uint64_t>(cfg_.batch_size * world_);
+    LM_CHECK(consumed % per_step == 0,
+             "cannot resume a checkpoint written with batch_size {} on {} rank(s) with batch_size {} on {} rank(s): "
+             "{} windows of the epoch were consumed, not a multiple of {}",
+             sb, sw, cfg_.batch_size, world_, consumed, per_step);
+    saved["step"] = consumed / per_step;
+    saved["batch_size"] = cfg_.batch_size;
+    saved["world_size"] = world_;
+    log_info("resuming a checkpoint of {} rank(s) x batch {} on {} rank(s) x batch {}", sw, sb, world_,
+             cfg_.batch_size);
+  }
+  saved["rank"] = rank_;
+  loader_->restore(saved);
+}
+
+double Trainer::reduce_gradients() {
+  Tensor g = model_->flat_grads();
+  const int64_t n = g.numel();
+  if (!cfg_.zero) {
+    // Buckets bound the engine's staging memory; overlap with backward would not pay on CPU, where the
+    // reduction competes with the kernels for the same cores.
+    constexpr int64_t kBucket = int64_t{1} << 22;
+    for (int64_t off = 0; off < n; off += kBucket) comm_.all_reduce_sum(g.f32() + off, std::min(kBucket, n - off));
+    return opt_->grad_norm();
+  }
+  std::copy(g.f32(), g.f32() + n, padded_.begin());
+  std::fill(padded_.begin() + n, padded_.end(), 0.0f);
+  float* mine = padded_.data() + static_cast<int64_t>(rank_) * shard_chunk_;
+  comm_.reduce_scatter_sum(padded_.data(), mine, shard_chunk_);
+  std::copy(mine, mine + (opt_->end() - opt_->begin()), g.f32() + opt_->begin());
+  double ss = opt_->range_sum_squares();
+  comm_.all_reduce_sum(&ss, 1);
+  return std::sqrt(ss);
+}
+
+void Trainer::gather_params() {
+  Tensor p = model_->flat_params();
+  float* mine = padded_.data() + static_cast<int64_t>(rank_) * shard_chunk_;
+  std::copy(p.f32() + opt_->begin(), p.f32() + opt_->end(), mine);
+  comm_.all_gather(mine, padded_.data(), shard_chunk_);
+  std::copy(padded_.data(), padded_.data() + p.numel(), p.f32());
+}
+
 TrainResult Trainer::run() {
   set_num_threads(cfg_.threads);
-  make_dirs(out_);
+  if (rank_ != 0 && log_level() < LogLevel::Warn) set_log_level(LogLevel::Warn);  // rank 0 speaks for the job
+  if (rank_ == 0) make_dirs(out_);
   std::string meta_path = path_join(cfg_.data, "meta.json");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(meta_path), "{} not found: \"data\" must be a directory written by "
               "lmcpp prepare", meta_path);
@@ -343,52 +464,71 @@ TrainResult Trainer::run() {
   TrainResult res;
   int64_t resume_step = -1;
   std::string resume_dir = newest_checkpoint(out_, &resume_step);
+  if (world_ > 1) {  // rank 0's choice, so that no rank resumes from a different checkpoint
+    comm_.broadcast(&resume_step, sizeof resume_step, 0);
+    resume_dir = resume_step < 0 ? "" : path_join(path_join(out_, "checkpoints"), step_dir_name(resume_step));
+  }
   Json resume_state;
   if (!resume_dir.empty()) {
     resume_state = read_json_file(path_join(resume_dir, "trainer_state.json"));
     res.resumed_from = resume_step;
   }
   build_model(resume_dir);
-  opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw);
+  setup_optimizer();
 
   GptLoaderConfig lc;
   lc.batch_size = cfg_.batch_size;
   lc.seq_len = cfg_.seq_len;
   lc.shuffle = cfg_.shuffle;
   lc.seed = cfg_.seed;
+  lc.rank = rank_;
+  lc.world_size = world_;
   loader_ = std::make_unique<GptLoader>(list_shards(cfg_.data, "train"), lc);
 
   if (!resume_dir.empty()) {
     step_ = resume_state.at("step").get<int64_t>();
     tokens_ = resume_state.at("tokens").get<int64_t>();
     opt_->set_steps(resume_state.at("optimizer_step").get<int64_t>());
-    loader_->restore(resume_state.at("loader"));
+    restore_loader(resume_state.at("loader"));
     if (resume_state["best_val_loss"].is_number()) best_val_ = resume_state["best_val_loss"].get<double>();
     best_step_ = resume_state.value("best_step", int64_t{-1});
     bad_evals_ = resume_state.value("bad_evals", int64_t{0});
     nonfinite_streak_ = resume_state.value("nonfinite_streak", int64_t{0});
     elapsed_before_ = resume_state.value("elapsed_s", 0.0);
-    SafetensorsFile st(path_join(resume_dir, "optimizer.safetensors"));
-    for (auto& [name, t] : opt_->state_tensors()) st.read_f32(name, t.f32(), t.shape);
+    restore_optimizer(resume_dir);
     int saved_threads = resume_state.value("threads", 0);
     if (saved_threads != num_threads())
       log_warn("resuming with {} threads, the checkpoint was written with {}: the run stays correct but is no "
                "longer bitwise identical to an uninterrupted one", num_threads(), saved_threads);
     log_info("resuming from {} (step {})", resume_dir, step_);
   }
-  write_file_atomic(path_join(out_, "train_config.json"), cfg_.raw.dump(2) + "\n");
-  MetricsLog metrics(out_, resume_dir.empty() ? -1 : step_);
+  // Only rank 0 writes OUT; the others log nothing.
+  std::unique_ptr<MetricsLog> metrics_log;
+  if (rank_ == 0) {
+    write_file_atomic(path_join(out_, "train_config.json"), cfg_.raw.dump(2) + "\n");
+    metrics_log = std::make_unique<MetricsLog>(out_, resume_dir.empty() ? -1 : step_);
+  }
+  auto emit = [&](const Json& j) {
+    if (metrics_log) metrics_log->write(j);
+  };
+  auto plot = [&] {
+    if (metrics_log) metrics_log->plot("lmcpp train: " + out_);
+  };
 
   const int64_t B = cfg_.batch_size, T = cfg_.seq_len, K = cfg_.grad_accum;
+  const int64_t tokens_per_step = B * T * K * world_;  // global
   const double flops_per_token = gpt_train_flops_per_token(model_->config(), T);
   const double peak = measure_sgemm_peak();
-  log_info("model: gpt2, {} parameters ({:.2f}M); data: {} train tokens; batch {}x{}x{} = {} tokens/step; "
-           "{} threads; sgemm peak {:.0f} GFLOP/s",
-           model_->num_parameters(), model_->num_parameters() / 1e6, loader_->total_tokens(), B, T, K, B * T * K,
-           num_threads(), peak / 1e9);
+  log_info("model: gpt2, {} parameters ({:.2f}M); data: {} train tokens; batch {}x{}x{}x{} ranks = {} "
+           "tokens/step; {} threads/rank; sgemm peak {:.0f} GFLOP/s",
+           model_->num_parameters(), model_->num_parameters() / 1e6, loader_->total_tokens(), B, T, K, world_,
+           tokens_per_step, num_threads(), peak / 1e9);
+  if (world_ > 1)
+    log_info("data parallel: {} ranks ({} backend){}, collective timeout {} s", world_, comm_.backend(),
+             cfg_.zero ? ", ZeRO stage 1" : "", comm_.timeout_s());
   if (resume_dir.empty())
-    metrics.write({{"event", "start"}, {"parameters", model_->num_parameters()}, {"tokens_per_step", B * T * K},
-                   {"threads", num_threads()}});
+    emit({{"event", "start"}, {"parameters", model_->num_parameters()}, {"tokens_per_step", tokens_per_step},
+          {"threads", num_threads()}, {"world_size", world_}, {"zero", cfg_.zero}});
 
   std::vector<OwnedTensor> xs, ys;
   for (int64_t k = 0; k < K; ++k) {
@@ -405,14 +545,17 @@ TrainResult Trainer::run() {
   double last_loss = NAN;
   while (step_ < cfg_.max_steps && !stop) {
     auto t0 = std::chrono::steady_clock::now();
-    // Targets of all micro-batches first: the loss is the mean over every target token of the step, so each
-    // micro-batch's backward is weighted by 1 / (total targets), not 1 / its own count.
-    int64_t total = 0;
+    const CommStats comm0 = comm_.stats();
+    // Targets of all micro-batches (of all ranks) first: the loss is the mean over every target token of the
+    // global step, so each micro-batch's backward is weighted by 1 / (global targets), not 1 / its own count.
+    double total_d = 0;
     for (int64_t k = 0; k < K; ++k) {
       loader_->next(xs[k].t.ptr<int32_t>(), ys[k].t.ptr<int32_t>());
       const int32_t* y = ys[k].t.ptr<int32_t>();
-      for (int64_t i = 0; i < B * T; ++i) total += y[i] != -100;
+      for (int64_t i = 0; i < B * T; ++i) total_d += y[i] != -100;
     }
+    comm_.all_reduce_sum(&total_d, 1);  // exact: integers far below 2^53
+    const int64_t total = static_cast<int64_t>(total_d);
     model_->zero_grad();
     double loss_sum = 0;
     for (int64_t k = 0; k < K; ++k) {
@@ -422,14 +565,15 @@ TrainResult Trainer::run() {
       loss_sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
       model_->backward(total > 0 ? 1.0f / static_cast<float>(total) : 0.0f);
     }
+    comm_.all_reduce_sum(&loss_sum, 1);
     const double loss = total > 0 ? loss_sum / static_cast<double>(total) : NAN;
     const double lr = cfg_.schedule.at(step_);
-    double gnorm = opt_->grad_norm();
+    double gnorm = reduce_gradients();
     if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
       ++nonfinite_streak_;
-      metrics.write({{"step", step_ + 1}, {"event", "skipped_nonfinite"},
-                     {"loss", std::isfinite(loss) ? Json(loss) : Json(nullptr)},
-                     {"grad_norm", std::isfinite(gnorm) ? Json(gnorm) : Json(nullptr)}});
+      emit({{"step", step_ + 1}, {"event", "skipped_nonfinite"},
+            {"loss", std::isfinite(loss) ? Json(loss) : Json(nullptr)},
+            {"grad_norm", std::isfinite(gnorm) ? Json(gnorm) : Json(nullptr)}});
       log_warn("step {}: non-finite loss or gradient (loss {}, grad norm {}); update skipped", step_ + 1, loss,
                gnorm);
       LM_CHECK_AS(ErrorCode::Internal, nonfinite_streak_ < cfg_.max_nonfinite,
@@ -439,27 +583,43 @@ TrainResult Trainer::run() {
       model_->zero_grad();
     } else {
       nonfinite_streak_ = 0;
-      opt_->step(static_cast<float>(lr));
+      if (cfg_.zero) {
+        opt_->update(static_cast<float>(lr), gnorm);
+        gather_params();
+      } else {
+        opt_->step(static_cast<float>(lr));
+      }
     }
     model_->set_training(false);
     ++step_;
-    tokens_ += B * T * K;
+    tokens_ += tokens_per_step;
     last_loss = loss;
     res.losses.push_back(static_cast<float>(loss));
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double tps = static_cast<double>(B * T * K) / dt;
-    const double mfu = tps * flops_per_token / peak;
-    if (step_ % cfg_.log_every == 0 || step_ == cfg_.max_steps)
-      metrics.write({{"step", step_}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_},
-                     {"tokens_per_s", tps}, {"mfu", mfu}, {"elapsed_s", elapsed()}});
-    progress.update(static_cast<double>(step_ - first_step),
-                    fmt::format("step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s MFU {:.1f}%", step_, cfg_.max_steps,
-                                loss, lr, tps, 100 * mfu));
+    const double tps = static_cast<double>(tokens_per_step) / dt;
+    const double mfu = tps * flops_per_token / peak / world_;
+    if (step_ % cfg_.log_every == 0 || step_ == cfg_.max_steps) {
+      Json m{{"step", step_}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_},
+             {"tokens_per_s", tps}, {"mfu", mfu}, {"elapsed_s", elapsed()}};
+      if (world_ > 1) {  // this rank's collective traffic (ring-algorithm bytes sent) and time blocked in them
+        m["comm_bytes"] = comm_.stats().bytes - comm0.bytes;
+        m["comm_s"] = comm_.stats().seconds - comm0.seconds;
+      }
+      emit(m);
+    }
+    if (rank_ == 0)
+      progress.update(static_cast<double>(step_ - first_step),
+                      fmt::format("step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s MFU {:.1f}%", step_,
+                                  cfg_.max_steps, loss, lr, tps, 100 * mfu));
 
     bool last = step_ >= cfg_.max_steps;
     if (cfg_.max_tokens > 0 && tokens_ >= cfg_.max_tokens) last = true;
-    if (cfg_.max_time_s > 0 && elapsed() >= cfg_.max_time_s) last = true;
-    if (g_stop_requested.load()) {
+    // Wall time and Ctrl-C are per process: rank 0 decides for everyone.
+    int8_t flags[2] = {static_cast<int8_t>(cfg_.max_time_s > 0 && elapsed() >= cfg_.max_time_s),
+                       static_cast<int8_t>(g_stop_requested.load())};
+    comm_.broadcast(flags, sizeof flags, 0);
+    if (flags[0]) last = true;
+    if (flags[1]) {
       last = true;
       res.interrupted = true;
     }
@@ -467,14 +627,14 @@ TrainResult Trainer::run() {
       double vl = evaluate();
       if (std::isfinite(vl)) {
         bool improved = vl < best_val_ - cfg_.early_stopping_min_delta;
-        metrics.write({{"step", step_}, {"val_loss", vl}, {"val_perplexity", std::exp(vl)}});
+        emit({{"step", step_}, {"val_loss", vl}, {"val_perplexity", std::exp(vl)}});
         log_info("step {}: val loss {:.4f} (perplexity {:.2f}){}", step_, vl, std::exp(vl),
                  improved ? " best so far" : "");
         if (improved) {
           best_val_ = vl;
           best_step_ = step_;
           bad_evals_ = 0;
-          if (cfg_.keep_best) write_dir_atomically(path_join(out_, "best"), [&](const std::string& d) {
+          if (cfg_.keep_best && rank_ == 0) write_dir_atomically(path_join(out_, "best"), [&](const std::string& d) {
               save_model_dir(d);
             });
         } else if (++bad_evals_ >= cfg_.early_stopping_patience && cfg_.early_stopping_patience > 0) {
@@ -484,7 +644,7 @@ TrainResult Trainer::run() {
           last = true;
         }
       }
-      metrics.plot("lmcpp train: " + out_);
+      plot();
     }
     if ((cfg_.save_every > 0 && step_ % cfg_.save_every == 0) || last) {
       elapsed_before_ = elapsed();
@@ -493,12 +653,17 @@ TrainResult Trainer::run() {
     }
     // Test hook for the resume test: a real SIGKILL at a chosen step, between checkpoints.
     if (const char* k = std::getenv("LM_TEST_KILL_AT_STEP"); k && std::atoll(k) == step_) std::raise(SIGKILL);
+    // Test hook for the collective watchdog: this process stops taking part (a hung rank).
+    if (const char* h = std::getenv("LM_TEST_HANG_AT_STEP"); h && std::atoll(h) == step_)
+      for (;;) ::pause();
     if (last) stop = true;
   }
   if (step_ == first_step && step_ >= cfg_.max_steps) log_info("nothing to do: already at step {}", step_);
-  progress.finish(fmt::format("loss {:.4f}", last_loss));
-  metrics.plot("lmcpp train: " + out_);
+  if (rank_ == 0) progress.finish(fmt::format("loss {:.4f}", last_loss));
+  plot();
   res.steps = step_;
+  res.rank = rank_;
+  res.world_size = world_;
   res.last_loss = last_loss;
   res.best_val_loss = best_val_;
   return res;
@@ -507,8 +672,19 @@ TrainResult Trainer::run() {
 }  // namespace
 
 TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir) {
-  Trainer t(cfg, out_dir);
-  return t.run();
+  std::unique_ptr<Communicator> comm = make_communicator();
+  Trainer t(cfg, out_dir, *comm);
+  if (comm->world_size() == 1) return t.run();
+  try {
+    return t.run();
+  } catch (const std::exception& e) {
+    // The other ranks are (or will be) blocked in a collective: say why and end the whole job.
+    const auto* le = dynamic_cast<const Error*>(&e);
+    std::fprintf(stderr, "lmcpp: error: %s (rank %d of %d; stopping all ranks)\n", e.what(), comm->rank(),
+                 comm->world_size());
+    comm->abort(le && le->is_input_error() ? 2 : 1);
+    throw;  // not reached: abort() ends the process
+  }
 }
 
 }  // namespace lm::train

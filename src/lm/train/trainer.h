@@ -43,6 +43,7 @@ struct TrainConfig {
   int64_t log_every = 1;
   bool shuffle = true;
   int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
+  int zero = 0;               // 1: ZeRO stage 1 (AdamW moments sharded over data-parallel ranks)
   Json raw;                   // the config as given (after --set)
 
   // Parses and validates; unknown keys are an error (a typo must not silently change a run).
@@ -58,8 +59,13 @@ struct TrainResult {
   double last_loss = 0, best_val_loss = 0;
   bool early_stopped = false, interrupted = false;
   std::vector<float> losses;  // train loss of each step run in this process
+  int rank = 0, world_size = 1;  // this process's data-parallel rank (only rank 0 wrote the outputs)
 };
 
+// Runs training in this process. Launched by mpirun (or torchrun-style env variables) it joins the job as one
+// data-parallel rank (train/comm.h): batch_size is per rank, only rank 0 writes OUT. A fatal error on one rank
+// of a multi-rank job prints it and ends the whole job (the other ranks would block in collectives).
+//
 // Set to true (e.g. from a SIGINT handler) to stop after the current step with a checkpoint.
 extern std::atomic<bool> g_stop_requested;
 
