@@ -559,8 +559,10 @@ TrainResult Trainer::run() {
     model_->zero_grad();
     double loss_sum = 0;
     for (int64_t k = 0; k < K; ++k) {
-      // Dropout masks: a distinct stream per (step, micro-batch), reproducible on resume.
-      model_->set_training(true, cfg_.seed, static_cast<uint64_t>(step_ * K + k));
+      // Dropout masks: a distinct stream per (step, rank, micro-batch), reproducible on resume.
+      // Ranks get their own streams so data-parallel workers never share masks.
+      model_->set_training(true, cfg_.seed,
+                           static_cast<uint64_t>((step_ * world_ + rank_) * K + k));
       float l = model_->forward(xs[k].t, ys[k].t);
       loss_sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
       model_->backward(total > 0 ? 1.0f / static_cast<float>(total) : 0.0f);
