@@ -40,7 +40,6 @@ void Progress::update(double done, const std::string& extra) {
 
 void Progress::finish(const std::string& extra) {
   if (!extra.empty()) extra_ = extra;
-  if (total_ > 0) done_ = std::max(done_, total_);
   print(true);
   finished_ = true;
 }
