@@ -499,6 +499,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   fsync_dir(opt.out_dir);
   write_file_atomic(opt.out_dir + "/meta.json", meta.dump(2) + "\n");
   if (text_out) text_out->commit();
+  if (progress) progress->update(static_cast<double>(total_input) / 1e6);
   if (progress)
     progress->finish(
         fmt::format("{} docs, {} train + {} val tokens, {:.1f} MB text ({:.1f} MB/s)", st.documents,
