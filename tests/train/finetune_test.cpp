@@ -246,5 +246,71 @@ TEST(FinetuneClassify, MacroF1) {
   EXPECT_EQ(train::macro_f1({{0, 2}, {0, 0}}), 0.0);
 }
 
+QaExample span_example(const std::vector<std::string>& words, size_t at, const std::string& id) {
+  QaExample e;
+  e.id = id;
+  e.question = "w9";
+  for (size_t k = 0; k < words.size(); ++k) {
+    if (k) e.context += " ";
+    if (k == at) e.answer_starts = {static_cast<int64_t>(e.context.size())};
+    e.context += words[k];
+  }
+  e.answers = {words[at]};
+  return e;
+}
+
+TEST(FinetuneSpanQa, WindowsWithStrideAndAnswerPositions) {
+  auto tok = keyword_tokenizer();
+  QaExample ex = span_example({"w1", "w2", "good", "w3", "w4", "w5", "w6", "w7"}, 2, "a");
+  train::SpanOptions opt;
+  opt.max_length = 10;  // [CLS] w9 [SEP] + 6 context tokens + [SEP]
+  opt.doc_stride = 3;
+  auto fs = train::build_span_features(*tok, {ex}, opt, true);
+  ASSERT_EQ(fs.size(), 2u);  // windows [0, 6) and [3, 8)
+  EXPECT_EQ(fs[0].enc.input_ids.size(), 10u);
+  EXPECT_EQ(fs[0].start, 5);
+  EXPECT_EQ(fs[0].end, 5);
+  const auto& o = fs[0].offsets[5];
+  EXPECT_EQ(ex.context.substr(static_cast<size_t>(o.first), static_cast<size_t>(o.second - o.first)), "good");
+  EXPECT_EQ(fs[0].enc.token_type_ids[3], 1);
+  EXPECT_EQ(fs[0].enc.token_type_ids[2], 0);
+  EXPECT_EQ(fs[1].start, 0);  // answer outside the second window -> [CLS]
+  EXPECT_EQ(fs[1].end, 0);
+  EXPECT_EQ(fs[1].enc.input_ids.size(), 3u + 5u + 1u);
+}
+
+TEST(FinetuneSpanQa, TinyBertLearnsToPointAtKeyword) {
+  set_num_threads(1);
+  auto tok = keyword_tokenizer();
+  models::BertConfig c = tiny_bert(tok->vocab_size());
+  c.head = models::BertHead::QuestionAnswering;
+  c.architecture = "BertForQuestionAnswering";
+  models::Bert bert(c);
+  bert.init_weights(4);
+  auto make = [](int n, uint64_t seed) {
+    Rng rng(seed, 9);
+    std::vector<QaExample> out;
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::string> words;
+      for (int k = 0; k < 6; ++k) words.push_back(std::string(1, 'w').append(std::to_string(rng.next_u32() % 9)));
+      const size_t at = rng.next_u32() % 6;
+      words[at] = "good";
+      out.push_back(span_example(words, at, std::to_string(i)));
+    }
+    return out;
+  };
+  auto train_set = make(128, 1), val_set = make(40, 2);
+  train::SpanOptions opt;
+  opt.epochs = 8;
+  opt.lr = 1e-3;
+  opt.max_length = 16;
+  opt.progress = false;
+  auto res = train::finetune_extractive_qa(bert, *tok, train_set, val_set, opt, nullptr, nullptr);
+  EXPECT_GE(res.best_metric, 80.0);
+  auto ev = train::evaluate_extractive_qa(bert, val_set, train::build_span_features(*tok, val_set, opt, false), opt);
+  EXPECT_EQ(ev.count, 40);
+  EXPECT_GE(ev.exact_match, 80.0);
+}
+
 }  // namespace
 }  // namespace lm

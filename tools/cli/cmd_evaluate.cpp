@@ -112,16 +112,25 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
   auto model = models::load_model_dir(dir);
   auto* gpt = dynamic_cast<models::Gpt*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr,
-              "--task qa evaluates generative QA with a gpt2 model; {} is {} (extractive BERT QA is not implemented "
-              "yet)", dir, model->model_type());
+  auto* bert = dynamic_cast<models::Bert*>(model.get());
+  LM_CHECK_AS(ErrorCode::Unsupported,
+              gpt != nullptr || (bert && bert->config().head == models::BertHead::QuestionAnswering),
+              "--task qa needs a gpt2 model (generative) or a BertForQuestionAnswering model (extractive); {} is {}",
+              dir, bert ? bert->config().architecture : model->model_type());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task qa needs tokenizer files in {}", dir);
   auto tok = load_tokenizer(dir);
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
-  int64_t eos = gpt->config().eos_token_id;
-  if ((eos < 0 || eos >= gpt->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
-  train::QaEval ev = train::evaluate_generative_qa(*gpt, *tok, ex, static_cast<int32_t>(eos), max_new, true);
+  train::QaEval ev;
+  if (gpt) {
+    int64_t eos = gpt->config().eos_token_id;
+    if ((eos < 0 || eos >= gpt->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
+    ev = train::evaluate_generative_qa(*gpt, *tok, ex, static_cast<int32_t>(eos), max_new, true);
+  } else {
+    train::SpanOptions so;
+    so.max_length = std::min<int64_t>(so.max_length, bert->max_positions());
+    ev = train::evaluate_extractive_qa(*bert, ex, train::build_span_features(*tok, ex, so, false), so);
+  }
   LM_CHECK(ev.count > 0, "{} holds no answerable questions", data);
   if (pred_path) {
     Json preds = Json::object();
@@ -217,7 +226,8 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
            "  GPT-2 generative QA: greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until eos or a\n"
-           "  newline; SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\"}.",
+           "  newline; BertForQuestionAnswering: best context span (windows of 384 tokens, stride 128, at most 30\n"
+           "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\"}.",
            run_evaluate);
 
 }  // namespace

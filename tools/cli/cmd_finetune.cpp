@@ -1,9 +1,10 @@
-// `lmcpp finetune`: sequence classification with a BERT directory (--task classify) or generative question
-// answering with a GPT-2 directory (--task qa). All inputs are read and checked before OUT is created, so bad
+// `lmcpp finetune`: sequence classification with a BERT directory (--task classify), generative question
+// answering with a GPT-2 directory or extractive QA (span head) with a BERT directory (--task qa). All inputs are read and checked before OUT is created, so bad
 // input writes nothing. OUT receives the best epoch's model (HF directory with tokenizer files), metrics.jsonl,
 // loss.svg and result.json.
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -112,9 +113,74 @@ int run_classify(Args& a, const std::string& model_dir, const std::string& train
   return 0;
 }
 
+// A BERT directory as BertForQuestionAnswering (base / pretraining checkpoints get a fresh qa_outputs head).
+std::unique_ptr<models::Bert> load_bert_qa(const std::string& dir) {
+  Json cfg = read_json_file(path_join(dir, "config.json"));
+  cfg["architectures"] = Json::array({"BertForQuestionAnswering"});
+  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg));
+  const std::string w = path_join(dir, "model.safetensors");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
+  bert->load_safetensors(w);
+  return bert;
+}
+
+int run_extractive_qa(Args& a, const std::string& model_dir, const std::string& train_path,
+                      const std::string& val_path, const std::string& out) {
+  train::SpanOptions opt;
+  opt.epochs = a.get_int("--epochs", opt.epochs);
+  opt.batch_size = a.get_int("--batch-size", opt.batch_size);
+  opt.lr = a.get_double("--lr", opt.lr);
+  opt.warmup_ratio = a.get_double("--warmup-ratio", opt.warmup_ratio);
+  opt.weight_decay = a.get_double("--weight-decay", opt.weight_decay);
+  opt.grad_clip = a.get_double("--grad-clip", opt.grad_clip);
+  opt.seed = static_cast<uint64_t>(a.get_int("--seed", static_cast<int64_t>(opt.seed)));
+  opt.max_length = a.get_int("--max-length", opt.max_length);
+  opt.doc_stride = a.get_int("--doc-stride", opt.doc_stride);
+  opt.max_answer_length = a.get_int("--max-answer-length", opt.max_answer_length);
+  const int64_t max_train = a.get_int("--max-train-examples", 0);
+  a.finish();
+  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
+  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+  LM_CHECK(opt.lr > 0, "--lr {} must be positive", opt.lr);
+  LM_CHECK(opt.warmup_ratio >= 0 && opt.warmup_ratio < 1, "--warmup-ratio {} must be in [0, 1)", opt.warmup_ratio);
+  LM_CHECK(opt.doc_stride >= 1, "--doc-stride {} must be >= 1", opt.doc_stride);
+  LM_CHECK(opt.max_answer_length >= 1, "--max-answer-length {} must be >= 1", opt.max_answer_length);
+  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(model_dir), "fine-tuning needs the tokenizer files in {}",
+              model_dir);
+  std::vector<QaExample> train_ex = read_qa(train_path), val_ex = read_qa(val_path);
+  if (max_train > 0 && static_cast<int64_t>(train_ex.size()) > max_train) train_ex.resize(static_cast<size_t>(max_train));
+  LM_CHECK(!train_ex.empty(), "{} holds no questions", train_path);
+  LM_CHECK(!val_ex.empty(), "{} holds no questions", val_path);
+  auto tok = load_tokenizer(model_dir);
+  auto bert = load_bert_qa(model_dir);
+  opt.max_length = std::min(opt.max_length, bert->max_positions());
+  log_info("finetune qa (extractive, BERT span head): {} train / {} val questions, {} parameters", train_ex.size(),
+           val_ex.size(), bert->num_parameters());
+  make_dirs(out);
+  train::MetricsLog metrics(out, -1);
+  train::QaEval best;
+  auto res = train::finetune_extractive_qa(*bert, *tok, train_ex, val_ex, opt, &metrics,
+                                           [&](int64_t, const train::QaEval& ev) {
+                                             best = ev;
+                                             bert->save_hf(out);
+                                             tok->save(out);
+                                           });
+  write_result(out, {{"task", "qa"}, {"mode", "extractive"}, {"best_epoch", res.best_epoch},
+                     {"val_exact_match", best.exact_match}, {"val_f1", best.f1}, {"val_count", best.count},
+                     {"epoch_val_f1", res.epoch_metric}, {"steps", res.steps}, {"train_seconds", res.train_seconds},
+                     {"train_examples", train_ex.size()}, {"val_examples", val_ex.size()}});
+  std::printf("best epoch %lld: val EM %.2f F1 %.2f; model in %s (%.1f s)\n", static_cast<long long>(res.best_epoch),
+              best.exact_match, best.f1, out.c_str(), res.train_seconds);
+  return 0;
+}
+
 int run_qa(Args& a, const std::string& model_dir, const std::string& train_path, const std::string& val_path,
            const std::string& out) {
   train::QaOptions opt;
+  require_file(train_path, "--train");
+  require_file(val_path, "--val");
+  const std::string type = model_type_of(model_dir);
+  if (type == "bert") return run_extractive_qa(a, model_dir, train_path, val_path, out);
   opt.epochs = a.get_int("--epochs", opt.epochs);
   opt.batch_size = a.get_int("--batch-size", opt.batch_size);
   opt.lr = a.get_double("--lr", opt.lr);
@@ -131,12 +197,8 @@ int run_qa(Args& a, const std::string& model_dir, const std::string& train_path,
   LM_CHECK(opt.lr > 0, "--lr {} must be positive", opt.lr);
   LM_CHECK(opt.warmup_ratio >= 0 && opt.warmup_ratio < 1, "--warmup-ratio {} must be in [0, 1)", opt.warmup_ratio);
   LM_CHECK(opt.max_new_tokens >= 1, "--max-new-tokens {} must be >= 1", opt.max_new_tokens);
-  require_file(train_path, "--train");
-  require_file(val_path, "--val");
-  const std::string type = model_type_of(model_dir);
   LM_CHECK_AS(ErrorCode::Unsupported, type == "gpt2",
-              "--task qa fine-tunes GPT-2 models generatively; {} is {} (extractive BERT QA is not implemented yet)",
-              model_dir, type);
+              "--task qa fine-tunes gpt2 (generative) or bert (extractive) models; {} is {}", model_dir, type);
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(model_dir), "fine-tuning needs the tokenizer files in {}",
               model_dir);
   std::vector<QaExample> train_ex = read_qa(train_path), val_ex = read_qa(val_path);
@@ -197,6 +259,9 @@ LM_COMMAND("finetune", "fine-tune BERT for classification or GPT-2 for generativ
            "    Flags: --epochs 2 --batch-size 8 --lr 5e-5 --warmup-ratio 0.1 --weight-decay 0.01 --seed 42\n"
            "    --max-new-tokens 30 --eval-examples N (per-epoch EM/F1 on the first N val questions; 0 = all)\n"
            "    --max-train-examples N.\n"
+           "  --task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer\n"
+           "    offsets; windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride 128\n"
+           "    tokens; best span with --max-answer-length 30. Flags: --epochs 2 --batch-size 16 --lr 5e-5.\n"
            "  Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files),\n"
            "  metrics.jsonl, loss.svg and result.json. --threads N sets the CPU threads.",
            run_finetune);

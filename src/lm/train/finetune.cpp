@@ -492,4 +492,222 @@ FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, co
   return res;
 }
 
+// ---- extractive QA ----
+
+std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::vector<QaExample>& examples,
+                                             const SpanOptions& opt, bool training) {
+  auto cls = tok.token_to_id("[CLS]"), sep = tok.token_to_id("[SEP]");
+  LM_CHECK_AS(ErrorCode::Unsupported, cls && sep, "extractive QA needs a WordPiece tokenizer with [CLS] and [SEP]");
+  EncodeOptions eo;
+  eo.add_special_tokens = false;
+  eo.return_offsets = true;
+  std::vector<SpanFeature> out;
+  for (size_t ei = 0; ei < examples.size(); ++ei) {
+    const QaExample& ex = examples[ei];
+    if (training && ex.answers.empty()) continue;
+    std::vector<int32_t> q = tok.encode(ex.question, false);
+    if (static_cast<int64_t>(q.size()) > opt.max_query_length) q.resize(static_cast<size_t>(opt.max_query_length));
+    Encoding c = encode_one(tok, ex.context, nullptr, eo);
+    const int64_t room = opt.max_length - static_cast<int64_t>(q.size()) - 3;
+    LM_CHECK(room >= 1, "--max-length {} leaves no room for the context after a {}-token question", opt.max_length,
+             q.size());
+    const int64_t n = static_cast<int64_t>(c.input_ids.size());
+    int64_t ans_b = -1, ans_e = -1;  // byte range of the first answer
+    if (training && !ex.answer_starts.empty() && ex.answer_starts[0] >= 0) {
+      ans_b = ex.answer_starts[0];
+      ans_e = ans_b + static_cast<int64_t>(ex.answers[0].size());
+    }
+    for (int64_t w0 = 0;; w0 += opt.doc_stride) {
+      const int64_t w1 = std::min(n, w0 + room);
+      SpanFeature f;
+      f.example = ei;
+      auto push = [&](int32_t id, int32_t type, std::pair<int64_t, int64_t> off) {
+        f.enc.input_ids.push_back(id);
+        f.enc.token_type_ids.push_back(type);
+        f.enc.attention_mask.push_back(1);
+        f.offsets.push_back(off);
+      };
+      push(*cls, 0, {-1, -1});
+      for (int32_t id : q) push(id, 0, {-1, -1});
+      push(*sep, 0, {-1, -1});
+      const int64_t ctx0 = static_cast<int64_t>(f.enc.input_ids.size());
+      for (int64_t t = w0; t < w1; ++t) push(c.input_ids[static_cast<size_t>(t)], 1, c.offsets[static_cast<size_t>(t)]);
+      push(*sep, 1, {-1, -1});
+      if (ans_b >= 0) {
+        int64_t ts = -1, te = -1;
+        for (int64_t t = w0; t < w1; ++t) {
+          const auto& o = c.offsets[static_cast<size_t>(t)];
+          if (ts < 0 && o.second > ans_b) ts = t;
+          if (o.first < ans_e) te = t;
+        }
+        const bool inside = ts >= 0 && te >= ts && c.offsets[static_cast<size_t>(w0)].first <= ans_b &&
+                            c.offsets[static_cast<size_t>(w1 - 1)].second >= ans_e;
+        if (inside) {
+          f.start = static_cast<int32_t>(ctx0 + ts - w0);
+          f.end = static_cast<int32_t>(ctx0 + te - w0);
+        }
+      }
+      out.push_back(std::move(f));
+      if (w1 >= n) break;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<size_t>& idx, int32_t pad_id,
+                       OwnedTensor& starts, OwnedTensor& ends) {
+  ClassifyFeatures view;
+  for (size_t i : idx) {
+    view.enc.push_back(fs[i].enc);
+    view.labels.push_back(0);
+  }
+  std::vector<size_t> all(idx.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  BertTensors bt = make_classify_batch(view, all, pad_id, 2);
+  starts = OwnedTensor(Shape{static_cast<int64_t>(idx.size())}, DType::I32);
+  ends = OwnedTensor(Shape{static_cast<int64_t>(idx.size())}, DType::I32);
+  for (size_t r = 0; r < idx.size(); ++r) {
+    starts.t.ptr<int32_t>()[r] = fs[idx[r]].start;
+    ends.t.ptr<int32_t>()[r] = fs[idx[r]].end;
+  }
+  return bt;
+}
+
+}  // namespace
+
+QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& examples,
+                              const std::vector<SpanFeature>& features, const SpanOptions& opt) {
+  std::vector<double> best(examples.size(), -std::numeric_limits<double>::infinity());
+  std::vector<std::string> answer(examples.size());
+  const size_t B = 32;
+  for (size_t b0 = 0; b0 < features.size(); b0 += B) {
+    std::vector<size_t> idx;
+    for (size_t i = b0; i < std::min(features.size(), b0 + B); ++i) idx.push_back(i);
+    OwnedTensor st, en;
+    BertTensors bt = span_batch(features, idx, static_cast<int32_t>(bert.config().pad_token_id), st, en);
+    models::BertBatch batch = bt.batch();
+    batch.labels = Tensor();
+    bert.forward(batch, false);
+    Tensor sl, el;
+    for (auto& [name, t] : bert.outputs()) {
+      if (name == "start_logits") sl = t;
+      if (name == "end_logits") el = t;
+    }
+    LM_ASSERT(sl.defined() && el.defined(), "QA head produced no start/end logits");
+    const int64_t T = sl.dim(1);
+    for (size_t r = 0; r < idx.size(); ++r) {
+      const SpanFeature& f = features[idx[r]];
+      const float* s = sl.f32() + static_cast<int64_t>(r) * T;
+      const float* e = el.f32() + static_cast<int64_t>(r) * T;
+      const int64_t n = static_cast<int64_t>(f.offsets.size());
+      for (int64_t i = 0; i < n; ++i) {
+        if (f.offsets[static_cast<size_t>(i)].first < 0) continue;
+        for (int64_t k = i; k < n && k < i + opt.max_answer_length; ++k) {
+          if (f.offsets[static_cast<size_t>(k)].first < 0) break;
+          const double score = static_cast<double>(s[i]) + static_cast<double>(e[k]);
+          if (score > best[f.example]) {
+            best[f.example] = score;
+            const int64_t b = f.offsets[static_cast<size_t>(i)].first, end = f.offsets[static_cast<size_t>(k)].second;
+            answer[f.example] = examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(end - b));
+          }
+        }
+      }
+    }
+  }
+  QaEval ev;
+  ev.loss = std::numeric_limits<double>::quiet_NaN();
+  double em = 0, f1 = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (examples[i].answers.empty()) continue;
+    em += squad_exact_match(answer[i], examples[i].answers);
+    f1 += squad_f1(answer[i], examples[i].answers);
+    ev.predictions.push_back(answer[i]);
+    ++ev.count;
+  }
+  if (ev.count) {
+    ev.exact_match = 100.0 * em / static_cast<double>(ev.count);
+    ev.f1 = 100.0 * f1 / static_cast<double>(ev.count);
+  }
+  return ev;
+}
+
+FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
+                                      const std::function<void(int64_t, const QaEval&)>& on_best) {
+  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
+  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+  LM_CHECK(opt.doc_stride >= 1, "--doc-stride {} must be >= 1", opt.doc_stride);
+  LM_CHECK_AS(ErrorCode::Unsupported, bert.config().head == models::BertHead::QuestionAnswering,
+              "extractive QA needs a BertForQuestionAnswering model");
+  std::vector<SpanFeature> tr = build_span_features(tok, train, opt, true);
+  std::vector<SpanFeature> va = build_span_features(tok, val, opt, false);
+  LM_CHECK(!tr.empty(), "the training set has no answerable questions");
+  const int32_t pad = static_cast<int32_t>(bert.config().pad_token_id);
+  const int64_t steps_per_epoch = (static_cast<int64_t>(tr.size()) + opt.batch_size - 1) / opt.batch_size;
+  const int64_t total = steps_per_epoch * opt.epochs;
+  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
+  AdamWConfig acfg;
+  acfg.lr = static_cast<float>(opt.lr);
+  acfg.weight_decay = static_cast<float>(opt.weight_decay);
+  acfg.grad_clip = static_cast<float>(opt.grad_clip);
+  AdamW adam(bert, acfg);
+  FinetuneResult res;
+  res.best_metric = -1;
+  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
+  int64_t step = 0;
+  double loss_acc = 0;
+  int64_t loss_n = 0;
+  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    auto order = epoch_order(tr.size(), opt.seed, epoch);
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
+      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
+                              order.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
+      OwnedTensor st, en;
+      BertTensors bt = span_batch(tr, idx, pad, st, en);
+      models::BertBatch batch = bt.batch();
+      batch.labels = Tensor();
+      batch.start_positions = st.t;
+      batch.end_positions = en.t;
+      bert.zero_grad();
+      const float loss = bert.forward(batch, true, step_seed(opt.seed, step));
+      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
+      bert.backward(1.0f);
+      const float lr = static_cast<float>(sched.at(step));
+      const double gnorm = adam.step(lr);
+      ++step;
+      loss_acc += loss;
+      ++loss_n;
+      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
+        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
+                        {"lr", lr}, {"grad_norm", gnorm}});
+        loss_acc = 0;
+        loss_n = 0;
+      }
+      if (opt.progress)
+        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
+    }
+    QaEval ev = evaluate_extractive_qa(bert, val, va, opt);
+    res.epoch_metric.push_back(ev.f1);
+    if (metrics) {
+      metrics->write({{"step", step}, {"epoch", epoch}, {"val_exact_match", ev.exact_match}, {"val_f1", ev.f1},
+                      {"val_count", ev.count}});
+      metrics->plot("fine-tuning loss (span start + end)");
+    }
+    log_info("epoch {}: val EM {:.2f} F1 {:.2f} ({} questions)", epoch, ev.exact_match, ev.f1, ev.count);
+    if (ev.f1 > res.best_metric) {
+      res.best_metric = ev.f1;
+      res.best_epoch = epoch;
+      if (on_best) on_best(epoch, ev);
+    }
+  }
+  if (opt.progress) prog.finish();
+  res.steps = step;
+  res.train_seconds = prog.elapsed_s();
+  return res;
+}
+
 }  // namespace lm::train

@@ -146,4 +146,42 @@ FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, co
                                       MetricsLog* metrics,
                                       const std::function<void(int64_t, const QaEval&)>& on_best);
 
+// ---- extractive QA (BERT span head) ----
+
+// One window of an example: [CLS] question [SEP] context[window] [SEP]; contexts longer than the room left by
+// the question are split into windows (HF run_qa style; here doc_stride is the advance between windows:
+// each window starts doc_stride tokens after the previous one, the last one reaches the context's end).
+// start/end are the answer's token positions inside the feature, or 0/0 ([CLS]) when the answer is not wholly
+// inside the window (as HF).
+struct SpanFeature {
+  Encoding enc;              // ids, types, mask (unpadded)
+  std::vector<std::pair<int64_t, int64_t>> offsets;  // byte offsets into the context; (-1,-1) outside it
+  size_t example = 0;
+  int32_t start = 0, end = 0;
+};
+struct SpanOptions {
+  int64_t epochs = 2;
+  int64_t batch_size = 16;
+  double lr = 5e-5;
+  double warmup_ratio = 0.1;
+  double weight_decay = 0.01;
+  double grad_clip = 1.0;
+  uint64_t seed = 42;
+  int64_t max_length = 384;
+  int64_t doc_stride = 128;
+  int64_t max_query_length = 64;
+  int64_t max_answer_length = 30;
+  int64_t log_every = 10;
+  bool progress = true;
+};
+std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::vector<QaExample>& examples,
+                                             const SpanOptions& opt, bool training);
+// Best span per example (start <= end < start + max_answer_length, inside the context, max start + end logit
+// over all its windows); EM/F1 in percent against all gold answers.
+QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& examples,
+                              const std::vector<SpanFeature>& features, const SpanOptions& opt);
+FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
+                                      const std::function<void(int64_t, const QaEval&)>& on_best);
+
 }  // namespace lm::train
