@@ -123,8 +123,8 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   write_file_atomic(tmp + "/qa.jsonl", jl);
   std::string out = tmp + "/out";
   auto r = test::run_cli({"finetune", "--task", "qa", "--model", dir, "--train", tmp + "/qa.jsonl", "--val",
-                          tmp + "/qa.jsonl", "--out", out, "--epochs", "1", "--batch-size", "4", "--max-new-tokens", "4",
-                          "--threads", "1"});
+                          tmp + "/qa.jsonl", "--out", out, "--epochs", "1", "--batch-size", "4",
+                          "--max-new-tokens", "4", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "char_vocab.json", "generation_config.json",
                         "metrics.jsonl", "result.json"})

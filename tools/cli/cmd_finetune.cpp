@@ -1,7 +1,7 @@
 // `lmcpp finetune`: sequence classification with a BERT directory (--task classify), generative question
-// answering with a GPT-2 directory or extractive QA (span head) with a BERT directory (--task qa). All inputs are read and checked before OUT is created, so bad
-// input writes nothing. OUT receives the best epoch's model (HF directory with tokenizer files), metrics.jsonl,
-// loss.svg and result.json.
+// answering with a GPT-2 directory or extractive QA (span head) with a BERT directory (--task qa). All inputs
+// are read and checked before OUT is created, so bad input writes nothing. OUT receives the best epoch's model
+// (HF directory with tokenizer files), metrics.jsonl, loss.svg and result.json.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -148,7 +148,8 @@ int run_extractive_qa(Args& a, const std::string& model_dir, const std::string& 
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(model_dir), "fine-tuning needs the tokenizer files in {}",
               model_dir);
   std::vector<QaExample> train_ex = read_qa(train_path), val_ex = read_qa(val_path);
-  if (max_train > 0 && static_cast<int64_t>(train_ex.size()) > max_train) train_ex.resize(static_cast<size_t>(max_train));
+  if (max_train > 0 && static_cast<int64_t>(train_ex.size()) > max_train)
+    train_ex.resize(static_cast<size_t>(max_train));
   LM_CHECK(!train_ex.empty(), "{} holds no questions", train_path);
   LM_CHECK(!val_ex.empty(), "{} holds no questions", val_path);
   auto tok = load_tokenizer(model_dir);
@@ -202,7 +203,8 @@ int run_qa(Args& a, const std::string& model_dir, const std::string& train_path,
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(model_dir), "fine-tuning needs the tokenizer files in {}",
               model_dir);
   std::vector<QaExample> train_ex = read_qa(train_path), val_ex = read_qa(val_path);
-  if (max_train > 0 && static_cast<int64_t>(train_ex.size()) > max_train) train_ex.resize(static_cast<size_t>(max_train));
+  if (max_train > 0 && static_cast<int64_t>(train_ex.size()) > max_train)
+    train_ex.resize(static_cast<size_t>(max_train));
   LM_CHECK(!train_ex.empty(), "{} holds no questions", train_path);
   LM_CHECK(!val_ex.empty(), "{} holds no questions", val_path);
   auto tok = load_tokenizer(model_dir);

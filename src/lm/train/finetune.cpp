@@ -416,11 +416,13 @@ FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, co
     truncated += tr.back().truncated;
   }
   for (const auto& ex : val)
-    if (!ex.answers.empty()) va.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
+    if (!ex.answers.empty())
+      va.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
   LM_CHECK(!tr.empty(), "the training set has no answerable questions");
   LM_CHECK(!va.empty(), "the validation set has no answerable questions");
-  if (truncated) log_info("{} of {} training contexts were cut from the start to fit {} positions", truncated, tr.size(),
-                          gpt.max_positions());
+  if (truncated)
+    log_info("{} of {} training contexts were cut from the start to fit {} positions", truncated, tr.size(),
+             gpt.max_positions());
   std::vector<QaExample> val_eval;
   for (const auto& ex : val)
     if (!ex.answers.empty() && (opt.eval_examples <= 0 || static_cast<int64_t>(val_eval.size()) < opt.eval_examples))
@@ -610,7 +612,8 @@ QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& 
           if (score > best[f.example]) {
             best[f.example] = score;
             const int64_t b = f.offsets[static_cast<size_t>(i)].first, end = f.offsets[static_cast<size_t>(k)].second;
-            answer[f.example] = examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(end - b));
+            answer[f.example] =
+                examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(end - b));
           }
         }
       }
