@@ -75,7 +75,16 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
               bert ? bert->config().architecture : model->model_type());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task classify needs tokenizer files in {}", dir);
   const auto& names = bert->config().id2label;
-  ClassificationData cd = read_classification(data, names);
+  ClassificationData cd;
+  try {
+    cd = read_classification(data, names);
+  } catch (const Error&) {
+    // Integer labels name label ids directly when id2label holds names ("negative", "positive").
+    std::vector<std::string> ints;
+    for (size_t i = 0; i < names.size(); ++i) ints.push_back(std::to_string(i));
+    if (ints == names) throw;
+    cd = read_classification(data, ints);
+  }
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
   auto tok = load_tokenizer(dir);
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, bert->max_positions()));
