@@ -277,6 +277,12 @@ TEST(FinetuneSpanQa, WindowsWithStrideAndAnswerPositions) {
   EXPECT_EQ(fs[1].start, 0);  // answer outside the second window -> [CLS]
   EXPECT_EQ(fs[1].end, 0);
   EXPECT_EQ(fs[1].enc.input_ids.size(), 3u + 5u + 1u);
+  // A stride beyond the window's room advances by the room: no context token is skipped.
+  opt.doc_stride = 100;
+  fs = train::build_span_features(*tok, {ex}, opt, false);
+  ASSERT_EQ(fs.size(), 2u);  // windows [0, 6) and [6, 8)
+  EXPECT_EQ(fs[1].enc.input_ids.size(), 3u + 2u + 1u);
+  EXPECT_EQ(ex.context.substr(static_cast<size_t>(fs[1].offsets[3].first), 2), "w6");
 }
 
 TEST(FinetuneSpanQa, TinyBertLearnsToPointAtKeyword) {

@@ -116,8 +116,14 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   int64_t max_new = a.get_int("--max-new-tokens", 30);
   int64_t max_examples = a.get_int("--max-examples", 0);
   auto pred_path = a.get("--predictions");
+  train::SpanOptions so;
+  so.max_length = a.get_int("--max-length", so.max_length);
+  so.doc_stride = a.get_int("--doc-stride", so.doc_stride);
+  so.max_answer_length = a.get_int("--max-answer-length", so.max_answer_length);
   a.finish();
   LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
+  LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
+           "--max-length must be >= 8, --doc-stride and --max-answer-length >= 1");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
   auto model = models::load_model_dir(dir);
   auto* gpt = dynamic_cast<models::Gpt*>(model.get());
@@ -136,7 +142,6 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
     if ((eos < 0 || eos >= gpt->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
     ev = train::evaluate_generative_qa(*gpt, *tok, ex, static_cast<int32_t>(eos), max_new, true);
   } else {
-    train::SpanOptions so;
     so.max_length = std::min<int64_t>(so.max_length, bert->max_positions());
     ev = train::evaluate_extractive_qa(*bert, ex, train::build_span_features(*tok, ex, so, false), so);
   }
@@ -235,6 +240,7 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "  \"count\", \"labels\"}.\n"
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
+           "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30] (BERT)\n"
            "  GPT-2 generative QA: greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until eos or a\n"
            "  newline; BertForQuestionAnswering: best context span (windows of 384 tokens, stride 128, at most 30\n"
            "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\"}.",

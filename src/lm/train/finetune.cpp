@@ -519,7 +519,8 @@ std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::ve
       ans_b = ex.answer_starts[0];
       ans_e = ans_b + static_cast<int64_t>(ex.answers[0].size());
     }
-    for (int64_t w0 = 0;; w0 += opt.doc_stride) {
+    // Advance min(doc_stride, room) so that no context token falls between windows (as Google's run_squad.py).
+    for (int64_t w0 = 0;; w0 += std::min(opt.doc_stride, room)) {
       const int64_t w1 = std::min(n, w0 + room);
       SpanFeature f;
       f.example = ei;

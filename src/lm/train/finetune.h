@@ -150,7 +150,8 @@ FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, co
 
 // One window of an example: [CLS] question [SEP] context[window] [SEP]; contexts longer than the room left by
 // the question are split into windows (HF run_qa style; here doc_stride is the advance between windows:
-// each window starts doc_stride tokens after the previous one, the last one reaches the context's end).
+// each window starts min(doc_stride, window room) tokens after the previous one, the last one reaches the
+// context's end).
 // start/end are the answer's token positions inside the feature, or 0/0 ([CLS]) when the answer is not wholly
 // inside the window (as HF).
 struct SpanFeature {
