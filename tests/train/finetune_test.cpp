@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "harness/harness.h"
 #include "lm/core/buffer.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
 #include "lm/models/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
+#include "lm/tokenize/tokenizer.h"
 #include "lm/tokenize/wordpiece.h"
 #include "lm/train/finetune.h"
 
@@ -316,6 +318,62 @@ TEST(FinetuneSpanQa, TinyBertLearnsToPointAtKeyword) {
   auto ev = train::evaluate_extractive_qa(bert, val_set, train::build_span_features(*tok, val_set, opt, false), opt);
   EXPECT_EQ(ev.count, 40);
   EXPECT_GE(ev.exact_match, 80.0);
+}
+
+// Real SQuAD with bert-base-uncased: every window labelled with a span decodes (via its byte offsets) to text
+// containing the answer (equal after SQuAD normalisation for >= 97%; the rest are answers inside a word), and
+// every answer lies wholly inside at least one window.
+TEST(FinetuneSpanQa, SquadLabelsMapBackToAnswers) {
+  LM_REQUIRE_SHARED_DATA();
+  const std::string d = test::shared_data_dir();
+  auto tok = load_tokenizer(d + "/tokenizers/bert-base-uncased");
+  auto ex = read_qa(d + "/qa/squad-v1.1-dev-articles00-39.json");
+  ex.resize(std::min<size_t>(ex.size(), 400));
+  train::SpanOptions opt;
+  opt.max_length = 128;
+  opt.doc_stride = 64;
+  auto fs = train::build_span_features(*tok, ex, opt, true);
+  std::vector<int> found(ex.size(), 0);
+  int64_t labelled = 0, exact = 0;
+  for (const auto& f : fs) {
+    ASSERT_LE(static_cast<int64_t>(f.enc.input_ids.size()), opt.max_length);
+    if (f.start == 0) continue;
+    ++labelled;
+    const QaExample& e = ex[f.example];
+    const int64_t b = f.offsets[static_cast<size_t>(f.start)].first, en = f.offsets[static_cast<size_t>(f.end)].second;
+    const std::string span = e.context.substr(static_cast<size_t>(b), static_cast<size_t>(en - b));
+    // An answer that is part of a word ("gold" in "golden") can only be labelled with the whole token.
+    EXPECT_NE(squad_normalize(span).find(squad_normalize(e.answers[0])), std::string::npos) << e.id << " " << span;
+    exact += squad_normalize(span) == squad_normalize(e.answers[0]);
+    found[f.example] = 1;
+  }
+  EXPECT_GE(exact, labelled * 97 / 100);
+  int missing = 0;
+  for (int v : found) missing += v == 0;
+  EXPECT_EQ(missing, 0);
+  EXPECT_GE(labelled, static_cast<int64_t>(ex.size()));
+}
+
+// GPT-2 BPE: the prompt encoded in pieces (context | "\nQuestion: ...\nAnswer:" | " answer") equals the whole
+// string encoded at once, so training and evaluation see the ids HF would give the full text.
+TEST(FinetuneQa, GptPiecewiseEncodingEqualsWholeOnSquad) {
+  LM_REQUIRE_SHARED_DATA();
+  const std::string d = test::shared_data_dir();
+  auto tok = load_tokenizer(d + "/tokenizers/gpt2");
+  auto ex = read_qa(d + "/qa/squad-v1.1-dev-articles00-39.json");
+  ex.resize(std::min<size_t>(ex.size(), 100));
+  const int32_t eos = 50256;
+  int mismatches = 0;
+  for (const auto& e : ex) {
+    train::QaIds q = train::build_qa_ids(*tok, e, true, eos, 1024, 64);
+    if (q.truncated) continue;
+    std::vector<int32_t> whole = tok->encode(train::qa_prompt(e.context, e.question) + " " + e.answers[0], false);
+    whole.push_back(eos);
+    std::vector<int32_t> got = q.ids;
+    got.push_back(q.targets.back());
+    mismatches += got != whole;
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 }  // namespace
