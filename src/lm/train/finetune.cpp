@@ -1,0 +1,717 @@
+// Fine-tuning loops for sequence classification (BERT) and generative QA (GPT-2), and their evaluations.
+#include "lm/train/finetune.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/log.h"
+#include "lm/core/progress.h"
+#include "lm/core/rng.h"
+#include "lm/train/optimizer.h"
+#include "lm/train/schedule.h"
+
+namespace lm::train {
+
+namespace {
+
+// Deterministic permutation of 0..n-1 for an epoch (Fisher-Yates on a Philox stream).
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  Rng rng(seed, 0x5eed0000u + static_cast<uint64_t>(epoch));
+  for (size_t i = n; i > 1; --i) {
+    const size_t j = static_cast<size_t>(rng.next_u32() % static_cast<uint32_t>(i));
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+// A distinct dropout seed per optimizer step.
+uint64_t step_seed(uint64_t seed, int64_t step) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  return x ^ (x >> 29);
+}
+
+LrSchedule make_schedule(double lr, double warmup_ratio, int64_t total_steps) {
+  LM_CHECK(lr > 0 && std::isfinite(lr), "--lr {} must be positive", lr);
+  LM_CHECK(warmup_ratio >= 0 && warmup_ratio < 1, "--warmup-ratio {} must be in [0, 1)", warmup_ratio);
+  LrSchedule s;
+  s.kind = "linear";
+  s.lr = lr;
+  s.min_lr = 0;
+  s.max_steps = std::max<int64_t>(total_steps, 1);
+  s.warmup_steps = static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(s.max_steps)));
+  s.validate();
+  return s;
+}
+
+bool is_int_sequence(const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] != std::to_string(i)) return false;
+  return true;
+}
+
+}  // namespace
+
+// ---- classification ----
+
+Json classification_config(const std::string& model_dir, const std::vector<std::string>& label_names) {
+  LM_CHECK_AS(ErrorCode::NotFound, is_directory(model_dir), "model directory {} does not exist", model_dir);
+  const std::string cfg_path = path_join(model_dir, "config.json");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(cfg_path), "{} not found", cfg_path);
+  Json cfg = read_json_file(cfg_path);
+  LM_CHECK_AS(ErrorCode::Unsupported, cfg.is_object() && cfg.value("model_type", std::string()) == "bert",
+              "classification fine-tuning needs a BERT model (model_type \"bert\"), in {}", cfg_path);
+  LM_CHECK(label_names.size() >= 2, "classification needs at least 2 labels; the data has {}", label_names.size());
+  models::BertConfig old = models::BertConfig::from_hf(cfg);
+  std::vector<std::string> names = label_names;
+  if (old.head == models::BertHead::SequenceClassification) {
+    LM_CHECK(old.num_labels == static_cast<int64_t>(names.size()),
+             "{} is a classifier with {} labels but the data has {}; start from its base model instead", model_dir,
+             old.num_labels, names.size());
+    if (is_int_sequence(names)) names = old.id2label;
+  }
+  cfg["architectures"] = Json::array({"BertForSequenceClassification"});
+  Json id2 = Json::object(), l2i = Json::object();
+  for (size_t i = 0; i < names.size(); ++i) {
+    id2[std::to_string(i)] = names[i];
+    l2i[names[i]] = static_cast<int64_t>(i);
+  }
+  cfg["id2label"] = id2;
+  cfg["label2id"] = l2i;
+  cfg.erase("num_labels");
+  return cfg;
+}
+
+std::unique_ptr<models::Bert> load_bert_classifier(const std::string& model_dir,
+                                                   const std::vector<std::string>& label_names, uint64_t seed) {
+  (void)seed;  // head initialisation inside Bert::load_safetensors is deterministic on its own
+  Json cfg = classification_config(model_dir, label_names);
+  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg));
+  const std::string w = path_join(model_dir, "model.safetensors");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
+  bert->load_safetensors(w);
+  return bert;
+}
+
+ClassifyFeatures encode_classification(const Tokenizer& tok, const ClassificationData& data, int64_t max_length) {
+  std::vector<std::string> a, b;
+  bool pairs = false;
+  for (const auto& e : data.examples) {
+    a.push_back(e.text);
+    b.push_back(e.text_pair);
+    pairs = pairs || !e.text_pair.empty();
+  }
+  EncodeOptions opt;
+  opt.truncation = Truncation::LongestFirst;
+  opt.max_length = max_length;
+  ClassifyFeatures f;
+  if (!a.empty()) f.enc = encode_batch(tok, a, pairs ? &b : nullptr, opt).encodings;
+  for (const auto& e : data.examples) f.labels.push_back(e.label);
+  return f;
+}
+
+models::BertBatch BertTensors::batch() const {
+  models::BertBatch b;
+  b.input_ids = ids.t;
+  b.token_type_ids = types.t;
+  b.attention_mask = mask.t;
+  b.labels = labels.t;
+  return b;
+}
+
+BertTensors make_classify_batch(const ClassifyFeatures& f, const std::vector<size_t>& idx, int32_t pad_id,
+                                int64_t type_vocab_size) {
+  const int64_t B = static_cast<int64_t>(idx.size());
+  int64_t T = 1;
+  for (size_t i : idx) T = std::max<int64_t>(T, static_cast<int64_t>(f.enc[i].input_ids.size()));
+  BertTensors bt{OwnedTensor(Shape{B, T}, DType::I32), OwnedTensor(Shape{B, T}, DType::I32),
+                 OwnedTensor(Shape{B, T}, DType::I32), OwnedTensor(Shape{B}, DType::I32)};
+  int32_t* ids = bt.ids.t.ptr<int32_t>();
+  int32_t* types = bt.types.t.ptr<int32_t>();
+  int32_t* mask = bt.mask.t.ptr<int32_t>();
+  const int32_t max_type = static_cast<int32_t>(std::max<int64_t>(type_vocab_size - 1, 0));
+  for (int64_t r = 0; r < B; ++r) {
+    const Encoding& e = f.enc[idx[static_cast<size_t>(r)]];
+    const int64_t n = static_cast<int64_t>(e.input_ids.size());
+    for (int64_t t = 0; t < T; ++t) {
+      const bool in = t < n;
+      ids[r * T + t] = in ? e.input_ids[static_cast<size_t>(t)] : pad_id;
+      const int32_t ty = in && !e.token_type_ids.empty() ? e.token_type_ids[static_cast<size_t>(t)] : 0;
+      types[r * T + t] = std::min(ty, max_type);
+      mask[r * T + t] = in ? 1 : 0;
+    }
+    bt.labels.t.ptr<int32_t>()[r] = f.labels[idx[static_cast<size_t>(r)]];
+  }
+  return bt;
+}
+
+double macro_f1(const std::vector<std::vector<int64_t>>& cm) {
+  const size_t K = cm.size();
+  double sum = 0;
+  int64_t present = 0;
+  for (size_t k = 0; k < K; ++k) {
+    int64_t tp = cm[k][k], gold = 0, pred = 0;
+    for (size_t j = 0; j < K; ++j) {
+      gold += cm[k][j];
+      pred += cm[j][k];
+    }
+    if (gold == 0 && pred == 0) continue;
+    ++present;
+    sum += 2.0 * static_cast<double>(tp) / static_cast<double>(gold + pred);
+  }
+  return present ? sum / static_cast<double>(present) : 0.0;
+}
+
+ClassifyEval evaluate_classifier(models::Bert& bert, const ClassifyFeatures& f, int64_t batch_size) {
+  const auto& cfg = bert.config();
+  const int64_t K = cfg.num_labels;
+  ClassifyEval ev;
+  ev.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
+  double loss_sum = 0;
+  for (size_t begin = 0; begin < f.size(); begin += static_cast<size_t>(batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = begin; i < std::min(f.size(), begin + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
+    BertTensors bt = make_classify_batch(f, idx, static_cast<int32_t>(cfg.pad_token_id), cfg.type_vocab_size);
+    const float loss = bert.forward(bt.batch(), false);
+    loss_sum += static_cast<double>(loss) * static_cast<double>(idx.size());
+    Tensor logits;
+    for (auto& [name, t] : bert.outputs())
+      if (name == "logits") logits = t;
+    LM_ASSERT(logits.defined(), "classifier produced no logits");
+    for (size_t r = 0; r < idx.size(); ++r) {
+      const float* row = logits.f32() + static_cast<int64_t>(r) * K;
+      const int64_t pred = std::max_element(row, row + K) - row;
+      const int32_t gold = f.labels[idx[r]];
+      ev.confusion[static_cast<size_t>(gold)][static_cast<size_t>(pred)]++;
+    }
+  }
+  ev.count = static_cast<int64_t>(f.size());
+  int64_t correct = 0;
+  for (int64_t k = 0; k < K; ++k) correct += ev.confusion[static_cast<size_t>(k)][static_cast<size_t>(k)];
+  ev.accuracy = ev.count ? static_cast<double>(correct) / static_cast<double>(ev.count) : 0.0;
+  ev.loss = ev.count ? loss_sum / static_cast<double>(ev.count) : std::numeric_limits<double>::quiet_NaN();
+  ev.macro_f1 = macro_f1(ev.confusion);
+  return ev;
+}
+
+FinetuneResult finetune_classifier(models::Bert& bert, const ClassifyFeatures& train, const ClassifyFeatures& val,
+                                   const ClassifyOptions& opt, MetricsLog* metrics,
+                                   const std::function<void(int64_t, const ClassifyEval&)>& on_best) {
+  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
+  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+  LM_CHECK(train.size() > 0, "the training set is empty");
+  LM_CHECK(val.size() > 0, "the validation set is empty");
+  const auto& cfg = bert.config();
+  for (int32_t l : train.labels)
+    LM_CHECK(l >= 0 && l < cfg.num_labels, "label id {} out of range for num_labels {}", l, cfg.num_labels);
+  const int64_t steps_per_epoch =
+      (static_cast<int64_t>(train.size()) + opt.batch_size - 1) / opt.batch_size;
+  const int64_t total = steps_per_epoch * opt.epochs;
+  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
+  AdamWConfig acfg;
+  acfg.lr = static_cast<float>(opt.lr);
+  acfg.weight_decay = static_cast<float>(opt.weight_decay);
+  acfg.grad_clip = static_cast<float>(opt.grad_clip);
+  AdamW adam(bert, acfg);
+
+  FinetuneResult res;
+  res.best_metric = -1;
+  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
+  int64_t step = 0;
+  double loss_acc = 0;
+  int64_t loss_n = 0;
+  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    auto order = epoch_order(train.size(), opt.seed, epoch);
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
+      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
+                              order.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(train.size(), b0 + static_cast<size_t>(opt.batch_size))));
+      BertTensors bt = make_classify_batch(train, idx, static_cast<int32_t>(cfg.pad_token_id), cfg.type_vocab_size);
+      bert.zero_grad();
+      const float loss = bert.forward(bt.batch(), true, step_seed(opt.seed, step));
+      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
+      bert.backward(1.0f);
+      const float lr = static_cast<float>(sched.at(step));
+      const double gnorm = adam.step(lr);
+      ++step;
+      loss_acc += loss;
+      ++loss_n;
+      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
+        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
+                        {"lr", lr}, {"grad_norm", gnorm}});
+        loss_acc = 0;
+        loss_n = 0;
+      }
+      if (opt.progress)
+        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
+    }
+    ClassifyEval ev = evaluate_classifier(bert, val, opt.eval_batch_size);
+    res.epoch_metric.push_back(ev.accuracy);
+    if (metrics) {
+      metrics->write({{"step", step}, {"epoch", epoch}, {"val_loss", ev.loss}, {"val_accuracy", ev.accuracy},
+                      {"val_f1", ev.macro_f1}});
+      metrics->plot("fine-tuning loss");
+    }
+    log_info("epoch {}: val accuracy {:.4f} macro F1 {:.4f} loss {:.4f}", epoch, ev.accuracy, ev.macro_f1, ev.loss);
+    if (ev.accuracy > res.best_metric) {
+      res.best_metric = ev.accuracy;
+      res.best_epoch = epoch;
+      if (on_best) on_best(epoch, ev);
+    }
+  }
+  if (opt.progress) prog.finish();
+  res.steps = step;
+  res.train_seconds = prog.elapsed_s();
+  return res;
+}
+
+// ---- generative QA ----
+
+std::string qa_prompt(const std::string& context, const std::string& question) {
+  return context + "\nQuestion: " + question + "\nAnswer:";
+}
+
+QaIds build_qa_ids(const Tokenizer& tok, const QaExample& ex, bool with_answer, int32_t eos_id,
+                   int64_t max_positions, int64_t answer_budget) {
+  std::vector<int32_t> ctx = tok.encode(ex.context, false);
+  std::vector<int32_t> rest = tok.encode("\nQuestion: " + ex.question + "\nAnswer:", false);
+  std::vector<int32_t> ans;
+  if (with_answer) {
+    LM_CHECK(!ex.answers.empty(), "QA example {} has no answer to train on", ex.id);
+    ans = tok.encode(" " + ex.answers[0], false);
+    if (static_cast<int64_t>(ans.size()) > answer_budget) ans.resize(static_cast<size_t>(answer_budget));
+    ans.push_back(eos_id);
+  }
+  const int64_t reserve = with_answer ? static_cast<int64_t>(ans.size()) - 1 : answer_budget;
+  const int64_t room = max_positions - reserve - static_cast<int64_t>(rest.size());
+  LM_CHECK(room >= 0, "QA example {}: the question part ({} tokens) plus {} answer tokens do not fit in {} positions",
+           ex.id, rest.size(), reserve, max_positions);
+  QaIds q;
+  if (static_cast<int64_t>(ctx.size()) > room) {
+    ctx.erase(ctx.begin(), ctx.begin() + static_cast<std::ptrdiff_t>(static_cast<int64_t>(ctx.size()) - room));
+    q.truncated = true;
+  }
+  q.ids = ctx;
+  q.ids.insert(q.ids.end(), rest.begin(), rest.end());
+  q.prompt_len = static_cast<int64_t>(q.ids.size());
+  if (!with_answer) return q;
+  // Full sequence prompt + ans; inputs drop its last token, targets are the next tokens from the prompt's end.
+  std::vector<int32_t> full = q.ids;
+  full.insert(full.end(), ans.begin(), ans.end());
+  q.ids.assign(full.begin(), full.end() - 1);
+  q.targets.assign(q.ids.size(), -100);
+  for (size_t t = static_cast<size_t>(q.prompt_len) - 1; t < q.ids.size(); ++t) q.targets[t] = full[t + 1];
+  return q;
+}
+
+void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx, int32_t pad_id, OwnedTensor& ids,
+                   OwnedTensor& targets) {
+  const int64_t B = static_cast<int64_t>(idx.size());
+  int64_t T = 1;
+  for (size_t i : idx) T = std::max<int64_t>(T, static_cast<int64_t>(ex[i].ids.size()));
+  ids = OwnedTensor(Shape{B, T}, DType::I32);
+  targets = OwnedTensor(Shape{B, T}, DType::I32);
+  for (int64_t r = 0; r < B; ++r) {
+    const QaIds& q = ex[idx[static_cast<size_t>(r)]];
+    for (int64_t t = 0; t < T; ++t) {
+      const bool in = t < static_cast<int64_t>(q.ids.size());
+      ids.t.ptr<int32_t>()[r * T + t] = in ? q.ids[static_cast<size_t>(t)] : pad_id;
+      targets.t.ptr<int32_t>()[r * T + t] = in ? q.targets[static_cast<size_t>(t)] : -100;
+    }
+  }
+}
+
+std::string greedy_answer(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+                          int32_t eos_id, int64_t max_new) {
+  const int64_t P = static_cast<int64_t>(prompt.size());
+  LM_CHECK(P >= 1, "empty prompt");
+  max_new = std::min<int64_t>(max_new, gpt.max_positions() - P);
+  std::vector<int32_t> out;
+  if (max_new <= 0) return "";
+  auto cache = gpt.make_kv_cache(1, P + max_new);
+  OwnedTensor x(Shape{1, P}, DType::I32);
+  std::copy(prompt.begin(), prompt.end(), x.t.ptr<int32_t>());
+  gpt.forward_cached(x.t, *cache);
+  const int64_t V = gpt.vocab_size();
+  OwnedTensor one(Shape{1, 1}, DType::I32);
+  std::string text;
+  for (int64_t i = 0; i < max_new; ++i) {
+    const float* l = cache->logits.f32();
+    const int32_t next = static_cast<int32_t>(std::max_element(l, l + V) - l);
+    if (next == eos_id) break;
+    out.push_back(next);
+    text = tok.decode(out, true);
+    if (text.find('\n') != std::string::npos) break;
+    if (i + 1 == max_new) break;
+    one.t.ptr<int32_t>()[0] = next;
+    gpt.forward_cached(one.t, *cache);
+  }
+  if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  const auto b = text.find_first_not_of(" \t\r"), e = text.find_last_not_of(" \t\r");
+  return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
+}
+
+QaEval evaluate_generative_qa(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& examples,
+                              int32_t eos_id, int64_t max_new, bool progress) {
+  QaEval ev;
+  ev.loss = std::numeric_limits<double>::quiet_NaN();
+  Progress prog("evaluate", static_cast<double>(examples.size()), "examples", progress ? 10.0 : 1e30);
+  double em = 0, f1 = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const QaExample& ex = examples[i];
+    if (ex.answers.empty()) continue;  // SQuAD v2 unanswerable: not scored by the v1.1 metric
+    QaIds q = build_qa_ids(tok, ex, false, eos_id, gpt.max_positions(), max_new);
+    std::string pred = greedy_answer(gpt, tok, q.ids, eos_id, max_new);
+    em += squad_exact_match(pred, ex.answers);
+    f1 += squad_f1(pred, ex.answers);
+    ev.predictions.push_back(pred);
+    ++ev.count;
+    if (progress) prog.update(static_cast<double>(i + 1));
+  }
+  if (progress) prog.finish();
+  if (ev.count) {
+    ev.exact_match = 100.0 * em / static_cast<double>(ev.count);
+    ev.f1 = 100.0 * f1 / static_cast<double>(ev.count);
+  }
+  return ev;
+}
+
+double qa_answer_loss(models::Gpt& gpt, const std::vector<QaIds>& examples, int64_t batch_size) {
+  double nll = 0;
+  int64_t n = 0;
+  gpt.set_training(false);
+  for (size_t b0 = 0; b0 < examples.size(); b0 += static_cast<size_t>(batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t i = b0; i < std::min(examples.size(), b0 + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
+    OwnedTensor ids, tg;
+    make_qa_batch(examples, idx, 0, ids, tg);
+    const float loss = gpt.forward(ids.t, tg.t);
+    if (gpt.last_num_targets() > 0) {
+      nll += static_cast<double>(loss) * static_cast<double>(gpt.last_num_targets());
+      n += gpt.last_num_targets();
+    }
+  }
+  return n ? nll / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, int32_t eos_id, const QaOptions& opt,
+                                      MetricsLog* metrics,
+                                      const std::function<void(int64_t, const QaEval&)>& on_best) {
+  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
+  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+  std::vector<QaIds> tr, va;
+  int64_t truncated = 0;
+  for (const auto& ex : train) {
+    if (ex.answers.empty()) continue;
+    tr.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
+    truncated += tr.back().truncated;
+  }
+  for (const auto& ex : val)
+    if (!ex.answers.empty())
+      va.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
+  LM_CHECK(!tr.empty(), "the training set has no answerable questions");
+  LM_CHECK(!va.empty(), "the validation set has no answerable questions");
+  if (truncated)
+    log_info("{} of {} training contexts were cut from the start to fit {} positions", truncated, tr.size(),
+             gpt.max_positions());
+  std::vector<QaExample> val_eval;
+  for (const auto& ex : val)
+    if (!ex.answers.empty() && (opt.eval_examples <= 0 || static_cast<int64_t>(val_eval.size()) < opt.eval_examples))
+      val_eval.push_back(ex);
+
+  const int64_t steps_per_epoch = (static_cast<int64_t>(tr.size()) + opt.batch_size - 1) / opt.batch_size;
+  const int64_t total = steps_per_epoch * opt.epochs;
+  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
+  AdamWConfig acfg;
+  acfg.lr = static_cast<float>(opt.lr);
+  acfg.weight_decay = static_cast<float>(opt.weight_decay);
+  acfg.grad_clip = static_cast<float>(opt.grad_clip);
+  AdamW adam(gpt, acfg);
+  FinetuneResult res;
+  res.best_metric = -1;
+  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
+  int64_t step = 0;
+  double loss_acc = 0;
+  int64_t loss_n = 0;
+  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    auto order = epoch_order(tr.size(), opt.seed, epoch);
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
+      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
+                              order.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
+      OwnedTensor ids, tg;
+      make_qa_batch(tr, idx, eos_id, ids, tg);
+      gpt.set_training(true, opt.seed, static_cast<uint64_t>(step));
+      gpt.zero_grad();
+      const float loss = gpt.forward(ids.t, tg.t);
+      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
+      gpt.backward();
+      const float lr = static_cast<float>(sched.at(step));
+      const double gnorm = adam.step(lr);
+      ++step;
+      loss_acc += loss;
+      ++loss_n;
+      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
+        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
+                        {"lr", lr}, {"grad_norm", gnorm}});
+        loss_acc = 0;
+        loss_n = 0;
+      }
+      if (opt.progress)
+        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
+    }
+    gpt.set_training(false);
+    const double vloss = qa_answer_loss(gpt, va, opt.batch_size);
+    QaEval ev = evaluate_generative_qa(gpt, tok, val_eval, eos_id, opt.max_new_tokens, false);
+    ev.loss = vloss;
+    res.epoch_metric.push_back(ev.f1);
+    if (metrics) {
+      metrics->write({{"step", step}, {"epoch", epoch}, {"val_loss", vloss}, {"val_exact_match", ev.exact_match},
+                      {"val_f1", ev.f1}, {"val_count", ev.count}});
+      metrics->plot("fine-tuning loss (answer tokens)");
+    }
+    log_info("epoch {}: val answer loss {:.4f} EM {:.2f} F1 {:.2f} ({} questions)", epoch, vloss, ev.exact_match,
+             ev.f1, ev.count);
+    if (ev.f1 > res.best_metric) {
+      res.best_metric = ev.f1;
+      res.best_epoch = epoch;
+      if (on_best) on_best(epoch, ev);
+    }
+  }
+  if (opt.progress) prog.finish();
+  res.steps = step;
+  res.train_seconds = prog.elapsed_s();
+  return res;
+}
+
+// ---- extractive QA ----
+
+std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::vector<QaExample>& examples,
+                                             const SpanOptions& opt, bool training) {
+  auto cls = tok.token_to_id("[CLS]"), sep = tok.token_to_id("[SEP]");
+  LM_CHECK_AS(ErrorCode::Unsupported, cls && sep, "extractive QA needs a WordPiece tokenizer with [CLS] and [SEP]");
+  EncodeOptions eo;
+  eo.add_special_tokens = false;
+  eo.return_offsets = true;
+  std::vector<SpanFeature> out;
+  for (size_t ei = 0; ei < examples.size(); ++ei) {
+    const QaExample& ex = examples[ei];
+    if (training && ex.answers.empty()) continue;
+    std::vector<int32_t> q = tok.encode(ex.question, false);
+    if (static_cast<int64_t>(q.size()) > opt.max_query_length) q.resize(static_cast<size_t>(opt.max_query_length));
+    Encoding c = encode_one(tok, ex.context, nullptr, eo);
+    const int64_t room = opt.max_length - static_cast<int64_t>(q.size()) - 3;
+    LM_CHECK(room >= 1, "--max-length {} leaves no room for the context after a {}-token question", opt.max_length,
+             q.size());
+    const int64_t n = static_cast<int64_t>(c.input_ids.size());
+    int64_t ans_b = -1, ans_e = -1;  // byte range of the first answer
+    if (training && !ex.answer_starts.empty() && ex.answer_starts[0] >= 0) {
+      ans_b = ex.answer_starts[0];
+      ans_e = ans_b + static_cast<int64_t>(ex.answers[0].size());
+    }
+    // Advance min(doc_stride, room) so that no context token falls between windows (as Google's run_squad.py).
+    for (int64_t w0 = 0;; w0 += std::min(opt.doc_stride, room)) {
+      const int64_t w1 = std::min(n, w0 + room);
+      SpanFeature f;
+      f.example = ei;
+      auto push = [&](int32_t id, int32_t type, std::pair<int64_t, int64_t> off) {
+        f.enc.input_ids.push_back(id);
+        f.enc.token_type_ids.push_back(type);
+        f.enc.attention_mask.push_back(1);
+        f.offsets.push_back(off);
+      };
+      push(*cls, 0, {-1, -1});
+      for (int32_t id : q) push(id, 0, {-1, -1});
+      push(*sep, 0, {-1, -1});
+      const int64_t ctx0 = static_cast<int64_t>(f.enc.input_ids.size());
+      for (int64_t t = w0; t < w1; ++t) push(c.input_ids[static_cast<size_t>(t)], 1, c.offsets[static_cast<size_t>(t)]);
+      push(*sep, 1, {-1, -1});
+      if (ans_b >= 0) {
+        int64_t ts = -1, te = -1;
+        for (int64_t t = w0; t < w1; ++t) {
+          const auto& o = c.offsets[static_cast<size_t>(t)];
+          if (ts < 0 && o.second > ans_b) ts = t;
+          if (o.first < ans_e) te = t;
+        }
+        const bool inside = ts >= 0 && te >= ts && c.offsets[static_cast<size_t>(w0)].first <= ans_b &&
+                            c.offsets[static_cast<size_t>(w1 - 1)].second >= ans_e;
+        if (inside) {
+          f.start = static_cast<int32_t>(ctx0 + ts - w0);
+          f.end = static_cast<int32_t>(ctx0 + te - w0);
+        }
+      }
+      out.push_back(std::move(f));
+      if (w1 >= n) break;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<size_t>& idx, int32_t pad_id,
+                       OwnedTensor& starts, OwnedTensor& ends) {
+  ClassifyFeatures view;
+  for (size_t i : idx) {
+    view.enc.push_back(fs[i].enc);
+    view.labels.push_back(0);
+  }
+  std::vector<size_t> all(idx.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  BertTensors bt = make_classify_batch(view, all, pad_id, 2);
+  starts = OwnedTensor(Shape{static_cast<int64_t>(idx.size())}, DType::I32);
+  ends = OwnedTensor(Shape{static_cast<int64_t>(idx.size())}, DType::I32);
+  for (size_t r = 0; r < idx.size(); ++r) {
+    starts.t.ptr<int32_t>()[r] = fs[idx[r]].start;
+    ends.t.ptr<int32_t>()[r] = fs[idx[r]].end;
+  }
+  return bt;
+}
+
+}  // namespace
+
+QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& examples,
+                              const std::vector<SpanFeature>& features, const SpanOptions& opt) {
+  std::vector<double> best(examples.size(), -std::numeric_limits<double>::infinity());
+  std::vector<std::string> answer(examples.size());
+  const size_t B = 32;
+  for (size_t b0 = 0; b0 < features.size(); b0 += B) {
+    std::vector<size_t> idx;
+    for (size_t i = b0; i < std::min(features.size(), b0 + B); ++i) idx.push_back(i);
+    OwnedTensor st, en;
+    BertTensors bt = span_batch(features, idx, static_cast<int32_t>(bert.config().pad_token_id), st, en);
+    models::BertBatch batch = bt.batch();
+    batch.labels = Tensor();
+    bert.forward(batch, false);
+    Tensor sl, el;
+    for (auto& [name, t] : bert.outputs()) {
+      if (name == "start_logits") sl = t;
+      if (name == "end_logits") el = t;
+    }
+    LM_ASSERT(sl.defined() && el.defined(), "QA head produced no start/end logits");
+    const int64_t T = sl.dim(1);
+    for (size_t r = 0; r < idx.size(); ++r) {
+      const SpanFeature& f = features[idx[r]];
+      const float* s = sl.f32() + static_cast<int64_t>(r) * T;
+      const float* e = el.f32() + static_cast<int64_t>(r) * T;
+      const int64_t n = static_cast<int64_t>(f.offsets.size());
+      for (int64_t i = 0; i < n; ++i) {
+        if (f.offsets[static_cast<size_t>(i)].first < 0) continue;
+        for (int64_t k = i; k < n && k < i + opt.max_answer_length; ++k) {
+          if (f.offsets[static_cast<size_t>(k)].first < 0) break;
+          const double score = static_cast<double>(s[i]) + static_cast<double>(e[k]);
+          if (score > best[f.example]) {
+            best[f.example] = score;
+            const int64_t b = f.offsets[static_cast<size_t>(i)].first, end = f.offsets[static_cast<size_t>(k)].second;
+            answer[f.example] =
+                examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(end - b));
+          }
+        }
+      }
+    }
+  }
+  QaEval ev;
+  ev.loss = std::numeric_limits<double>::quiet_NaN();
+  double em = 0, f1 = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (examples[i].answers.empty()) continue;
+    em += squad_exact_match(answer[i], examples[i].answers);
+    f1 += squad_f1(answer[i], examples[i].answers);
+    ev.predictions.push_back(answer[i]);
+    ++ev.count;
+  }
+  if (ev.count) {
+    ev.exact_match = 100.0 * em / static_cast<double>(ev.count);
+    ev.f1 = 100.0 * f1 / static_cast<double>(ev.count);
+  }
+  return ev;
+}
+
+FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
+                                      const std::function<void(int64_t, const QaEval&)>& on_best) {
+  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
+  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+  LM_CHECK(opt.doc_stride >= 1, "--doc-stride {} must be >= 1", opt.doc_stride);
+  LM_CHECK_AS(ErrorCode::Unsupported, bert.config().head == models::BertHead::QuestionAnswering,
+              "extractive QA needs a BertForQuestionAnswering model");
+  std::vector<SpanFeature> tr = build_span_features(tok, train, opt, true);
+  std::vector<SpanFeature> va = build_span_features(tok, val, opt, false);
+  LM_CHECK(!tr.empty(), "the training set has no answerable questions");
+  const int32_t pad = static_cast<int32_t>(bert.config().pad_token_id);
+  const int64_t steps_per_epoch = (static_cast<int64_t>(tr.size()) + opt.batch_size - 1) / opt.batch_size;
+  const int64_t total = steps_per_epoch * opt.epochs;
+  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
+  AdamWConfig acfg;
+  acfg.lr = static_cast<float>(opt.lr);
+  acfg.weight_decay = static_cast<float>(opt.weight_decay);
+  acfg.grad_clip = static_cast<float>(opt.grad_clip);
+  AdamW adam(bert, acfg);
+  FinetuneResult res;
+  res.best_metric = -1;
+  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
+  int64_t step = 0;
+  double loss_acc = 0;
+  int64_t loss_n = 0;
+  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
+    auto order = epoch_order(tr.size(), opt.seed, epoch);
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
+      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
+                              order.begin() + static_cast<std::ptrdiff_t>(
+                                                  std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
+      OwnedTensor st, en;
+      BertTensors bt = span_batch(tr, idx, pad, st, en);
+      models::BertBatch batch = bt.batch();
+      batch.labels = Tensor();
+      batch.start_positions = st.t;
+      batch.end_positions = en.t;
+      bert.zero_grad();
+      const float loss = bert.forward(batch, true, step_seed(opt.seed, step));
+      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
+      bert.backward(1.0f);
+      const float lr = static_cast<float>(sched.at(step));
+      const double gnorm = adam.step(lr);
+      ++step;
+      loss_acc += loss;
+      ++loss_n;
+      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
+        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
+                        {"lr", lr}, {"grad_norm", gnorm}});
+        loss_acc = 0;
+        loss_n = 0;
+      }
+      if (opt.progress)
+        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
+    }
+    QaEval ev = evaluate_extractive_qa(bert, val, va, opt);
+    res.epoch_metric.push_back(ev.f1);
+    if (metrics) {
+      metrics->write({{"step", step}, {"epoch", epoch}, {"val_exact_match", ev.exact_match}, {"val_f1", ev.f1},
+                      {"val_count", ev.count}});
+      metrics->plot("fine-tuning loss (span start + end)");
+    }
+    log_info("epoch {}: val EM {:.2f} F1 {:.2f} ({} questions)", epoch, ev.exact_match, ev.f1, ev.count);
+    if (ev.f1 > res.best_metric) {
+      res.best_metric = ev.f1;
+      res.best_epoch = epoch;
+      if (on_best) on_best(epoch, ev);
+    }
+  }
+  if (opt.progress) prog.finish();
+  res.steps = step;
+  res.train_seconds = prog.elapsed_s();
+  return res;
+}
+
+}  // namespace lm::train

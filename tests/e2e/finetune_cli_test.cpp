@@ -1,0 +1,170 @@
+// `lmcpp finetune` and `lmcpp evaluate --task classify|qa` end to end on tiny random models written here:
+// a BertModel directory becomes a classifier that learns a keyword task, keeps its best epoch with tokenizer
+// files and id2label, and evaluate's confusion matrix agrees with its accuracy; a tiny GPT fine-tunes on JSONL
+// QA and evaluate reports exact_match / f1 / count; bad input is one error line, exit 2, nothing written.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "harness/harness.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/core/rng.h"
+#include "lm/models/bert.h"
+#include "lm/models/gpt.h"
+#include "lm/tokenize/char_tokenizer.h"
+#include "lm/tokenize/wordpiece.h"
+
+namespace lm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A BertModel (no head) directory with a WordPiece vocabulary of [specials], "good", w0..w9.
+std::string bert_base_dir() {
+  std::string dir = test::temp_dir("ft_bert_base");
+  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good"};
+  for (int i = 0; i < 10; ++i) vocab.push_back(std::string(1, 'w').append(std::to_string(i)));
+  WordPieceTokenizer tok(vocab, WordPieceConfig());
+  tok.save(dir);
+  models::BertConfig c;
+  c.vocab_size = static_cast<int64_t>(vocab.size());
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 64;
+  c.max_position_embeddings = 32;
+  c.head = models::BertHead::Base;
+  c.architecture = "BertModel";
+  models::Bert bert(c);
+  bert.init_weights(1);
+  bert.save_hf(dir);
+  return dir;
+}
+
+// SST lines "label sentence": label 1 when "good" occurs.
+std::string keyword_sst(const std::string& path, int n, uint64_t seed, const std::string& bad_label = "") {
+  Rng rng(seed, 3);
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    const bool pos = i % 2 == 0;
+    const int len = 3 + static_cast<int>(rng.next_u32() % 4), at = static_cast<int>(rng.next_u32() % len);
+    std::string line = pos ? "1" : "0";
+    if (i == 1 && !bad_label.empty()) line = bad_label;
+    for (int k = 0; k < len; ++k) {
+      line += pos && k == at ? " good" : " w";
+      if (!(pos && k == at)) line += std::to_string(rng.next_u32() % 10);
+    }
+    s += line + "\n";
+  }
+  write_file_atomic(path, s);
+  return path;
+}
+
+TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
+  std::string base = bert_base_dir(), tmp = test::temp_dir("ft_cls");
+  std::string train = keyword_sst(tmp + "/train.txt", 128, 1), val = keyword_sst(tmp + "/dev.txt", 64, 2);
+  std::string out = tmp + "/out";
+  auto r = test::run_cli({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val, "--out",
+                          out, "--epochs", "8", "--batch-size", "16", "--lr", "1e-3", "--max-length", "16",
+                          "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "metrics.jsonl", "loss.svg", "result.json"})
+    EXPECT_TRUE(file_exists(out + "/" + f)) << f;
+  Json cfg = read_json_file(out + "/config.json");
+  EXPECT_EQ(cfg["architectures"][0], "BertForSequenceClassification");
+  EXPECT_EQ(cfg["id2label"]["1"], "1");
+  Json res = read_json_file(out + "/result.json");
+  EXPECT_GE(res["val_accuracy"].get<double>(), 0.9);
+
+  r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json ev = Json::parse(r.out);
+  for (const char* k : {"accuracy", "f1", "confusion_matrix", "loss"}) EXPECT_TRUE(ev.contains(k)) << k;
+  EXPECT_NEAR(ev["accuracy"].get<double>(), res["val_accuracy"].get<double>(), 1e-12);
+  int64_t total = 0, diag = 0;
+  const auto& cm = ev["confusion_matrix"];
+  ASSERT_EQ(cm.size(), 2u);
+  for (size_t g = 0; g < 2; ++g)
+    for (size_t p = 0; p < 2; ++p) {
+      total += cm[g][p].get<int64_t>();
+      if (g == p) diag += cm[g][p].get<int64_t>();
+    }
+  EXPECT_EQ(total, 64);
+  EXPECT_NEAR(ev["accuracy"].get<double>(), static_cast<double>(diag) / 64.0, 1e-12);
+
+  r = test::run_cli({"predict", "--model", out, "--text", "w1 good w3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["label"], "1");
+}
+
+TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
+  std::string dir = test::temp_dir("ft_gpt_base"), tmp = test::temp_dir("ft_qa");
+  auto tok = CharTokenizer::train({"abcdefghijklmnopqrstuvwxyz=?:\n QA"});
+  tok->save(dir);
+  models::GptConfig c;
+  c.vocab_size = tok->vocab_size() + 1;
+  c.bos_token_id = c.eos_token_id = tok->vocab_size();
+  c.n_positions = 48;
+  c.n_embd = 16;
+  c.n_layer = 1;
+  c.n_head = 2;
+  models::Gpt gpt(c);
+  gpt.init_weights(2);
+  gpt.save_hf(dir);
+  std::string jl;
+  for (int i = 0; i < 20; ++i) {
+    std::string a(1, static_cast<char>('a' + i % 8));
+    jl += Json{{"id", std::to_string(i)}, {"question", "?"}, {"context", "xy=" + a + "z"}, {"answer", a}}.dump() + "\n";
+  }
+  write_file_atomic(tmp + "/qa.jsonl", jl);
+  std::string out = tmp + "/out";
+  auto r = test::run_cli({"finetune", "--task", "qa", "--model", dir, "--train", tmp + "/qa.jsonl", "--val",
+                          tmp + "/qa.jsonl", "--out", out, "--epochs", "1", "--batch-size", "4",
+                          "--max-new-tokens", "4", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"config.json", "model.safetensors", "char_vocab.json", "generation_config.json",
+                        "metrics.jsonl", "result.json"})
+    EXPECT_TRUE(file_exists(out + "/" + f)) << f;
+  r = test::run_cli({"evaluate", "--model", out, "--task", "qa", "--data", tmp + "/qa.jsonl", "--json",
+                     "--max-new-tokens", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json ev = Json::parse(r.out);
+  EXPECT_EQ(ev["count"], 20);
+  EXPECT_GE(ev["exact_match"].get<double>(), 0.0);
+  EXPECT_LE(ev["f1"].get<double>(), 100.0);
+}
+
+void expect_bad(const std::vector<std::string>& args, const std::string& out) {
+  auto r = test::run_cli(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: ", 0), 0u) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << out;
+}
+
+TEST(FinetuneCli, BadInputIsOneErrorLineAndWritesNothing) {
+  std::string base = bert_base_dir(), tmp = test::temp_dir("ft_bad");
+  std::string train = keyword_sst(tmp + "/train.txt", 8, 1);
+  std::string bad_val = keyword_sst(tmp + "/bad.txt", 8, 2, "7");
+  std::string out = tmp + "/out";
+  expect_bad({"finetune", "--task", "classify", "--model", base, "--train", tmp + "/missing.txt", "--val", train,
+              "--out", out}, out);
+  expect_bad({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", bad_val, "--out", out},
+             out);
+  expect_bad({"finetune", "--task", "summarize", "--model", base, "--train", train, "--val", train, "--out", out},
+             out);
+  expect_bad({"finetune", "--task", "qa", "--model", base, "--train", train, "--val", train, "--out", out}, out);
+  expect_bad({"finetune", "--task", "classify", "--model", tmp + "/nope", "--train", train, "--val", train, "--out",
+              out}, out);
+  auto r = test::run_cli({"evaluate", "--model", base, "--task", "classify", "--data", train});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // a base model has no classifier
+  r = test::run_cli({"evaluate", "--model", base, "--task", "nope", "--data", train});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+}  // namespace
+}  // namespace lm
