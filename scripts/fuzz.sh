@@ -19,7 +19,7 @@ for src in "${targets[@]}"; do
   work=build-fuzz/corpus-$name
   mkdir -p "$work"
   echo "fuzz: $name for ${SECS}s"
-  if ! ./build-fuzz/"$name" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 "$work" \
+  if ! ./build-fuzz/"$name" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 -artifact_prefix=build-fuzz/ "$work" \
       $( [[ -d $corpus ]] && echo "$corpus" ) >build-fuzz/"$name".log 2>&1; then
     echo "fuzz: $name FOUND A CRASH"; tail -40 build-fuzz/"$name".log; fails=$((fails+1))
   else

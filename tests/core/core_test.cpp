@@ -9,6 +9,7 @@
 #include "lm/core/dtype.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
 #include "lm/core/threads.h"
@@ -113,6 +114,20 @@ TEST(AtomicFile, NoPartialOutputOnAbort) {
   write_file_atomic(p, "hello");
   EXPECT_EQ(read_file(p), "hello");
   EXPECT_THROW(read_file(path_join(dir, "missing")), Error);
+}
+
+// Found by the text_inputs fuzz target: a number literal that overflows a double is nlohmann's out_of_range, not
+// a parse_error; it must still become one BadFormat error.
+TEST(Json, EveryJsonFailureIsBadFormat) {
+  try {
+    parse_json("11111111111111E1111111111111111", "x.json");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadFormat);
+    EXPECT_NE(std::string(e.what()).find("x.json"), std::string::npos);
+  }
+  EXPECT_THROW(parse_json("{\"a\": [1, 2", "y.json"), Error);
+  EXPECT_EQ(parse_json("{\"a\": 1e3}", "z.json")["a"].get<double>(), 1000.0);
 }
 
 TEST(Threads, ParallelForCoversRangeAndRethrows) {

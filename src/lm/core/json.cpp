@@ -11,6 +11,9 @@ Json parse_json(const std::string& text, const std::string& where) {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
     LM_THROW(ErrorCode::BadFormat, "invalid JSON in {} at byte {}: {}", where, e.byte, e.what());
+  } catch (const Json::exception& e) {
+    // Not only syntax: e.g. out_of_range 406 for a number literal that overflows a double.
+    LM_THROW(ErrorCode::BadFormat, "invalid JSON in {}: {}", where, e.what());
   }
 }
 
