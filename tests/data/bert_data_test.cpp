@@ -9,6 +9,9 @@
 #include "data/test_util.h"
 #include "harness/harness.h"
 #include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/data/prepare.h"
+#include "lm/data/shard.h"
 
 namespace lm {
 namespace {
@@ -238,6 +241,59 @@ TEST(BertData, DocumentsFromDumpToBatches) {
   l.next(b);
   EXPECT_EQ(b.input_ids[0], 300);
   EXPECT_EQ(b.next_sentence_label.size(), 4u);
+}
+
+// `prepare` with the sentences layout stores exactly the documents and sentences the in-memory builder makes
+// (each sentence + separator, one more separator per document), and the reader gives them back.
+TEST(BertData, SentencesLayoutRoundTrip) {
+  LM_REQUIRE_SHARED_DATA();
+  test::ByteTokenizer tok;  // separator: its eos id 256
+  const std::string dump = test::shared_data_dir() + "/wikipedia/enwiki-table-markup.xml.bz2";
+  PrepareOptions o;
+  o.inputs = {dump};
+  o.out_dir = test::temp_dir("bert_sentences_layout");
+  o.progress = false;
+  o.val_fraction = 0;
+  o.layout = DataLayout::Sentences;
+  PrepareStats st = prepare_dataset(o, tok);
+  EXPECT_EQ(st.meta["layout"], "sentences");
+  auto expected = load_bert_documents({dump}, tok);
+  auto got = read_sentence_documents(list_shards(o.out_dir, "train"), 256, 257);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t d = 0; d < got.size(); ++d) EXPECT_EQ(got[d], expected[d]) << "document " << d;
+  // A separator id in the wrong place of the header (another tokenizer) and ids beyond the vocabulary are
+  // format errors naming the file.
+  EXPECT_THROW(read_sentence_documents(list_shards(o.out_dir, "train"), 102, 257), Error);
+  try {
+    read_sentence_documents(list_shards(o.out_dir, "train"), 256, 100);
+    ADD_FAILURE() << "ids >= vocab accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadFormat);
+    EXPECT_NE(std::string(e.what()).find("train_000000.bin"), std::string::npos) << e.what();
+  }
+}
+
+// A one-document corpus split by position is cut after a sentence separator: both sides hold whole sentences.
+TEST(BertData, SentencesLayoutPositionSplitKeepsSentencesWhole) {
+  test::ByteTokenizer tok;
+  std::string dir = test::temp_dir("bert_sentences_position");
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Sentence number " + std::to_string(i) + " is here.\n";
+  write_file_atomic(path_join(dir, "one.txt"), text);
+  PrepareOptions o;
+  o.inputs = {path_join(dir, "one.txt")};
+  o.out_dir = path_join(dir, "out");
+  o.progress = false;
+  o.val_fraction = 0.1;
+  o.layout = DataLayout::Sentences;
+  PrepareStats st = prepare_dataset(o, tok);
+  EXPECT_EQ(st.split_mode, "position");
+  auto train = read_sentence_documents(list_shards(o.out_dir, "train"), 256, 257);
+  auto val = read_sentence_documents(list_shards(o.out_dir, "val"), 256, 257);
+  ASSERT_EQ(train.size(), 1u);
+  ASSERT_EQ(val.size(), 1u);
+  EXPECT_EQ(train[0].size() + val[0].size(), 40u);
+  EXPECT_EQ(tok.decode(val[0].front()), "Sentence number " + std::to_string(train[0].size()) + " is here.");
 }
 
 }  // namespace

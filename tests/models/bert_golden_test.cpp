@@ -187,6 +187,49 @@ TEST_P(BertGolden, SaveLoadRoundTrip) {
 INSTANTIATE_TEST_SUITE_P(Configs, BertGolden,
                          ::testing::Values("bert_tiny_a", "bert_tiny_b", "bert_tiny_cls", "bert_tiny_qa"));
 
+// The sparse MLM head (prediction head only at labelled positions, used by pretraining) against the same PyTorch
+// vectors: the loss, the logits of the masked rows and every gradient equal the dense reference.
+TEST(BertSparseMlm, MatchesTheDenseReference) {
+  set_num_threads(2);
+  for (const char* name : {"bert_tiny_a", "bert_tiny_b"}) {
+    std::string dir = ref_dir(name);
+    auto model = models::load_model_dir(dir);
+    auto& bert = as_bert(*model);
+    bert.set_sparse_mlm(true);
+    SafetensorsFile vec(dir + "/vectors.safetensors");
+    RefBatch rb(vec);
+    ASSERT_TRUE(rb.b.labels.defined()) << name;
+    float loss = bert.forward(rb.b, true);
+    EXPECT_NEAR(loss, read_vec(vec, "loss", Shape{1})[0], 1e-5) << name;
+    const auto& pos = bert.masked_positions();
+    const int32_t* lab = rb.b.labels.ptr<int32_t>();
+    int64_t labelled = 0;
+    for (int64_t i = 0; i < rb.b.labels.numel(); ++i) labelled += lab[i] != -100;
+    ASSERT_EQ(static_cast<int64_t>(pos.size()), labelled) << name;
+    ASSERT_GT(labelled, 0) << name;
+    Tensor masked;
+    for (const auto& [n, t] : bert.outputs())
+      if (n == "masked_prediction_logits") masked = t;
+    ASSERT_TRUE(masked.defined()) << name;
+    const int64_t V = bert.config().vocab_size;
+    auto ref = read_vec(vec, "prediction_logits", Shape{rb.b.labels.shape[0], rb.b.labels.shape[1], V});
+    for (size_t r = 0; r < pos.size(); ++r)
+      EXPECT_LT(test::max_abs_diff(masked.f32() + static_cast<int64_t>(r) * V, ref.data() + pos[r] * V, V), 1e-5)
+          << name << " row " << r;
+    bert.zero_grad();
+    bert.backward();
+    for (const auto& p : bert.param_list()) {
+      auto g = read_vec(vec, "grad." + p.name, p.grad.shape);
+      double rn = 0;
+      for (float r : g) rn += static_cast<double>(r) * r;
+      if (std::sqrt(rn) < 1e-12)
+        EXPECT_LT(test::max_abs_diff(p.grad.f32(), g.data(), p.grad.numel()), 1e-7) << name << " " << p.name;
+      else
+        EXPECT_LT(test::rel_error(p.grad.f32(), g.data(), p.grad.numel()), 1e-4) << name << " " << p.name;
+    }
+  }
+}
+
 // A TF-era / bare BertModel style checkpoint: no "bert." prefix, LayerNorm.gamma/beta, legacy position_ids,
 // cls.predictions.decoder.weight/bias present: loads to the same parameters.
 TEST(BertCheckpoint, LegacyAndUnprefixedNamesLoad) {

@@ -33,6 +33,7 @@ int run_prepare(Args& a) {
   o.skip_disambiguation = a.flag("--skip-disambiguation");
   o.progress = !a.flag("--quiet");
   bool json = a.flag("--json");
+  std::string layout = a.get_or("--layout", "auto");
   a.positional().clear();
   a.finish();
   LM_CHECK(!o.inputs.empty(), "missing required flag --input, in lmcpp prepare (see lmcpp prepare --help)");
@@ -40,6 +41,7 @@ int run_prepare(Args& a) {
   if (o.threads > 0) set_num_threads(o.threads);  // also bounds parallel bzip2 decoding
   auto tok = load_tokenizer(tok_dir);
   o.tokenizer_name = tok_dir;
+  o.layout = parse_data_layout(layout, tok->type());
   PrepareStats st = prepare_dataset(o, *tok);
   if (json) {
     std::printf("%s\n", st.meta.dump().c_str());
@@ -73,7 +75,10 @@ LM_COMMAND(
     "  --shard-tokens N       tokens per shard file (default 100000000)\n"
     "  --max-documents N      stop after N documents\n"
     "  --quiet                no progress line on stderr\n"
-    "  --json                 print meta.json instead of the summary line",
+    "  --json                 print meta.json instead of the summary line\n"
+    "  --layout L             auto (default: sentences for WordPiece tokenizers, else tokens), tokens\n"
+    "                         (document ids + end-of-text, for GPT) or sentences (each sentence + [SEP],\n"
+    "                         one more [SEP] per document, for BERT pretraining)",
     run_prepare);
 
 }  // namespace

@@ -1,5 +1,6 @@
 // BERT pretraining data: sentence splitting, NSP pair creation, dynamic MLM masking and the batch loader.
 #include "lm/data/bert_data.h"
+#include "lm/data/shard.h"
 
 #include <algorithm>
 #include <unordered_set>
@@ -109,6 +110,39 @@ TokenizedDocument tokenize_document(const Tokenizer& tok, std::string_view text)
     if (!ids.empty()) doc.push_back(std::move(ids));
   }
   return doc;
+}
+
+std::vector<TokenizedDocument> read_sentence_documents(const std::vector<std::string>& shard_paths, int32_t sep,
+                                                       int64_t vocab_size) {
+  std::vector<TokenizedDocument> docs;
+  for (const auto& path : shard_paths) {
+    Shard shard(path);
+    LM_CHECK_AS(ErrorCode::BadFormat, shard.header().eos_id == sep,
+                "{}: separator id {} in the shard header, expected {} (was it prepared with --layout sentences "
+                "and the same tokenizer?)",
+                path, shard.header().eos_id, sep);
+    std::vector<int32_t> ids(static_cast<size_t>(shard.size()));
+    if (!ids.empty()) shard.read(0, shard.size(), ids.data());
+    TokenizedDocument doc;
+    std::vector<int32_t> sentence;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int32_t t = ids[i];
+      LM_CHECK_AS(ErrorCode::BadFormat, t >= 0 && t < vocab_size, "{}: token {} at position {} is outside the "
+                  "vocabulary of {}", path, t, i, vocab_size);
+      if (t != sep) {
+        sentence.push_back(t);
+      } else if (!sentence.empty()) {
+        doc.push_back(std::move(sentence));
+        sentence.clear();
+      } else if (!doc.empty()) {  // a second separator: the document ends
+        docs.push_back(std::move(doc));
+        doc.clear();
+      }
+    }
+    if (!sentence.empty()) doc.push_back(std::move(sentence));
+    if (!doc.empty()) docs.push_back(std::move(doc));
+  }
+  return docs;
 }
 
 std::vector<TokenizedDocument> load_bert_documents(const std::vector<std::string>& inputs,

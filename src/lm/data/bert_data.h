@@ -34,6 +34,11 @@ std::vector<TokenizedDocument> load_bert_documents(const std::vector<std::string
                                                    TextSplit split = TextSplit::PerFile, int threads = 0,
                                                    int64_t max_documents = -1);
 
+// Documents of shards written with the sentences layout (prepare.h DataLayout::Sentences): a sentence ends at
+// `sep`, a document at two separators in a row (or at the end of a shard). Ids >= vocab_size are BadFormat.
+std::vector<TokenizedDocument> read_sentence_documents(const std::vector<std::string>& shard_paths, int32_t sep,
+                                                       int64_t vocab_size);
+
 struct NspExample {
   std::vector<int32_t> a, b;
   int32_t next_sentence_label = 0;  // 0: B follows A in the document, 1: B is from a random document (HF)

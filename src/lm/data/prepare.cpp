@@ -24,6 +24,7 @@
 #include "lm/core/file_util.h"
 #include "lm/core/progress.h"
 #include "lm/core/threads.h"
+#include "lm/data/bert_data.h"
 #include "lm/data/compressed_reader.h"
 #include "lm/data/shard.h"
 #include "lm/data/wiki_dump.h"
@@ -197,6 +198,15 @@ const char* format_name(InputFormat f) {
 
 }  // namespace
 
+DataLayout parse_data_layout(const std::string& s, const std::string& tokenizer_type) {
+  if (s == "tokens") return DataLayout::Tokens;
+  if (s == "sentences") return DataLayout::Sentences;
+  LM_CHECK(s == "auto", "--layout must be auto, tokens or sentences, got '{}'", s);
+  return tokenizer_type == "wordpiece" ? DataLayout::Sentences : DataLayout::Tokens;
+}
+
+const char* data_layout_name(DataLayout l) { return l == DataLayout::Sentences ? "sentences" : "tokens"; }
+
 InputFormat parse_input_format(const std::string& s) {
   if (s == "auto") return InputFormat::Auto;
   if (s == "wikipedia") return InputFormat::Wikipedia;
@@ -304,6 +314,9 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   LM_CHECK(vocab > 0 && vocab <= (int64_t{1} << 31), "tokenizer vocab size {} out of range", vocab);
   uint32_t dtype = shard_dtype_for_vocab(vocab);
   int32_t eos = tok.eos_id().value_or(-1);
+  const bool sentences = opt.layout == DataLayout::Sentences;
+  LM_CHECK(!sentences || eos >= 0,
+           "prepare: the sentences layout needs a tokenizer with a separator token ([SEP] or an end-of-text id)");
 
   make_dirs(opt.out_dir);
   std::random_device rd;
@@ -405,7 +418,20 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
     }
     dynamic_for(pieces.size(), threads, [&](size_t k) {
       Piece& p = pieces[k];
-      p.ids = tok.encode(std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin), false);
+      std::string_view piece = std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin);
+      if (!sentences) {
+        p.ids = tok.encode(piece, false);
+        return;
+      }
+      // Pieces end at line breaks, which always end a sentence, so splitting per piece equals splitting the
+      // whole document.
+      for (const auto& s : split_sentences(piece)) {
+        std::vector<int32_t> ids = tok.encode(s, false);
+        ids.erase(std::remove(ids.begin(), ids.end(), eos), ids.end());
+        if (ids.empty()) continue;
+        p.ids.insert(p.ids.end(), ids.begin(), ids.end());
+        p.ids.push_back(eos);
+      }
     });
     for (auto& p : pieces) ids[p.doc].insert(ids[p.doc].end(), p.ids.begin(), p.ids.end());
     for (size_t i = 0; i < n; ++i) {
@@ -438,6 +464,11 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
     size_t n = pending->ids.size();
     size_t nval = std::clamp<size_t>(
         static_cast<size_t>(std::llround(static_cast<double>(n) * opt.val_fraction)), 1, n - 1);
+    if (sentences) {  // cut after a sentence's separator, so both sides hold whole sentences
+      size_t cut = n - nval;
+      while (cut > 1 && pending->ids[cut - 1] != eos) --cut;
+      if (cut > 1 && cut < n) nval = n - cut;
+    }
     train.write(pending->ids, 0, n - nval, false, true);
     val.write(pending->ids, n - nval, n, true, true);
   } else if (opt.val_fraction > 0 && val.documents == 0) {
@@ -477,6 +508,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
             {"vocab_size", vocab},
             {"dtype", dtype == 2 ? "uint16" : "uint32"},
             {"eos_id", eos >= 0 ? Json(eos) : Json(nullptr)},
+            {"layout", data_layout_name(opt.layout)},
             {"skipped_empty_documents", st.skipped_empty},
             {"input_format", format_name(opt.format)},
             {"inputs", opt.inputs},

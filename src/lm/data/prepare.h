@@ -17,6 +17,15 @@ namespace lm {
 
 enum class InputFormat { Auto, Wikipedia, Text, Jsonl };
 
+// Token layout of the shards. Tokens: each document's ids followed by the end-of-text id (GPT pretraining).
+// Sentences (BERT pretraining): each sentence (bert_data.h split_sentences) followed by the separator id (the
+// tokenizer's eos, [SEP] for WordPiece), and one more separator after each document, so a document ends with two
+// separators in a row; separator ids inside a sentence's text are dropped.
+enum class DataLayout { Tokens, Sentences };
+// "tokens" | "sentences"; "auto" gives Sentences for WordPiece tokenizers and Tokens otherwise.
+DataLayout parse_data_layout(const std::string& s, const std::string& tokenizer_type);
+const char* data_layout_name(DataLayout l);
+
 InputFormat parse_input_format(const std::string& s);  // "auto" | "wikipedia" | "text" | "jsonl"
 // Format of one file for --format auto: JSON Lines by name (.jsonl/.ndjson, any compression suffix),
 // MediaWiki XML by content (<mediawiki after an optional <?xml ...?>), plain text otherwise.
@@ -54,6 +63,7 @@ struct PrepareOptions {
   int64_t max_documents = -1;  // stop after this many kept documents (< 0: all)
   bool progress = true;        // progress line on stderr
   std::string tokenizer_name;  // recorded in meta.json (e.g. the tokenizer directory)
+  DataLayout layout = DataLayout::Tokens;
 };
 
 struct PrepareStats {

@@ -460,7 +460,9 @@ ops::AttentionSpec Bert::attn_spec(int layer) const {
 }
 
 void Bert::reserve(int64_t B, int64_t T, bool training) {
-  if (B <= max_B_ && T == max_T_ && (!training || acts_training_)) return;
+  if (B <= max_B_ && T == max_T_ && (!training || acts_training_) &&
+      (!sparse_mlm_ || !config_.has_mlm() || mlm_in_.defined()))
+    return;
   if (T == max_T_) B = std::max(B, max_B_);
   training = training || (acts_training_ && T == max_T_);
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, NH = config_.num_attention_heads;
@@ -509,6 +511,10 @@ void Bert::reserve(int64_t B, int64_t T, bool training) {
     r(&mlm_rstd_, Shape{B, T});
     r(&pred_, Shape{B * T, V});
     r(&mlm_losses_, Shape{B * T});
+    if (sparse_mlm_) {
+      r(&mlm_in_, Shape{B * T, C});
+      r(&mlm_labels_, Shape{B * T}, DType::I32);
+    }
   }
   r(&small_logits_, Shape{B, std::max<int64_t>(NL, 2)});
   r(&small_losses_, Shape{B});
@@ -630,14 +636,32 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     ops::matmul_forward(prefix(pooled_pre_, B), first, params_.pooler_w, params_.pooler_b);
     ops::tanh_forward(prefix(pooled_, B), prefix(pooled_pre_, B));
   }
-  if (config_.has_mlm()) {
-    Tensor t = prefix(mlm_t_, B), ta = prefix(mlm_act_, B), tl = prefix(mlm_ln_, B);
-    ops::matmul_forward(t, seq, params_.mlm_w, params_.mlm_b);
+  sparse_active_ = false;
+  masked_pos_.clear();
+  int64_t R = B * T;  // rows of the prediction head
+  Tensor head_in = seq.view(Shape{B * T, C});
+  if (config_.has_mlm() && sparse_mlm_ && mlm_labels) {
+    // Gather the masked positions (and their labels) into dense rows.
+    sparse_active_ = true;
+    const int32_t* lab = in.labels.ptr<int32_t>();
+    for (int64_t i = 0; i < B * T; ++i)
+      if (lab[i] != -100) masked_pos_.push_back(i);
+    R = static_cast<int64_t>(masked_pos_.size());
+    for (int64_t r = 0; r < R; ++r) {
+      std::memcpy(mlm_in_.f32() + r * C, seq.f32() + masked_pos_[static_cast<size_t>(r)] * C, sizeof(float) * C);
+      mlm_labels_.ptr<int32_t>()[r] = lab[masked_pos_[static_cast<size_t>(r)]];
+    }
+    head_in = mlm_in_.slice0(0, R);
+  }
+  if (config_.has_mlm() && R > 0) {
+    Tensor t = mlm_t_.view(Shape{B * T, C}).slice0(0, R), ta = mlm_act_.view(Shape{B * T, C}).slice0(0, R);
+    Tensor tl = mlm_ln_.view(Shape{B * T, C}).slice0(0, R);
+    ops::matmul_forward(t, head_in, params_.mlm_w, params_.mlm_b);
     ops::gelu_forward(ta, t, config_.activation);
-    ops::layernorm_forward(tl, prefix(mlm_mean_, B), prefix(mlm_rstd_, B), ta, params_.mlm_ln_w, params_.mlm_ln_b,
-                           eps);
+    ops::layernorm_forward(tl, mlm_mean_.view(Shape{B * T}).slice0(0, R), mlm_rstd_.view(Shape{B * T}).slice0(0, R),
+                           ta, params_.mlm_ln_w, params_.mlm_ln_b, eps);
     // Decoder tied to the word embeddings, with cls.predictions.bias.
-    ops::matmul_forward(pred_.slice0(0, B * T), tl.view(Shape{B * T, C}), params_.word_emb, params_.mlm_bias);
+    ops::matmul_forward(pred_.slice0(0, R), tl, params_.word_emb, params_.mlm_bias);
   }
   Tensor small;
   if (config_.head == BertHead::PreTraining) {
@@ -670,7 +694,17 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   if (config_.head == BertHead::PreTraining || config_.head == BertHead::MaskedLM) {
     float total = 0;
     bool any = false;
-    if (mlm_labels) {
+    if (mlm_labels && sparse_active_) {
+      if (R > 0) {
+        Tensor losses = mlm_losses_.slice0(0, R);
+        mlm_targets_ = ops::cross_entropy_forward(losses, pred_.slice0(0, R), mlm_labels_.slice0(0, R));
+        mlm_loss_ = mean_loss(losses, R, mlm_targets_);
+      } else {
+        mlm_loss_ = mean_loss(mlm_losses_, 0, 0);  // no masked position: NaN, as the dense path
+      }
+      total += mlm_loss_;
+      any = true;
+    } else if (mlm_labels) {
       Tensor losses = mlm_losses_.slice0(0, B * T);
       mlm_targets_ = ops::cross_entropy_forward(losses, pred_.slice0(0, B * T), in.labels.view(Shape{B * T}));
       mlm_loss_ = mean_loss(losses, B * T, mlm_targets_);
@@ -719,9 +753,15 @@ std::vector<std::pair<std::string, Tensor>> Bert::outputs() const {
     case BertHead::Base:
       return {{"last_hidden_state", seq}, {"pooler_output", prefix(pooled_, B)}};
     case BertHead::PreTraining:
+      if (sparse_active_)
+        return {{"masked_prediction_logits",
+                 pred_.slice0(0, static_cast<int64_t>(masked_pos_.size()))},
+                {"seq_relationship_logits", Tensor(small_logits_.data, Shape{B, 2})}};
       return {{"prediction_logits", pred_.slice0(0, B * T).view(Shape{B, T, config_.vocab_size})},
               {"seq_relationship_logits", Tensor(small_logits_.data, Shape{B, 2})}};
     case BertHead::MaskedLM:
+      if (sparse_active_)
+        return {{"masked_prediction_logits", pred_.slice0(0, static_cast<int64_t>(masked_pos_.size()))}};
       return {{"logits", pred_.slice0(0, B * T).view(Shape{B, T, config_.vocab_size})}};
     case BertHead::SequenceClassification:
       return {{"logits", Tensor(small_logits_.data, Shape{B, config_.num_labels})}};
@@ -765,7 +805,29 @@ void Bert::backward(float dloss_scale) {
   bool dpool = false;
   Tensor dpooled = config_.has_pooler() ? prefix(dpooled_, B) : Tensor();
   if (dpooled.defined()) zero(dpooled);
-  if (config_.has_mlm() && mlm_targets_ > 0) {
+  if (config_.has_mlm() && mlm_targets_ > 0 && sparse_active_) {
+    const int64_t R = static_cast<int64_t>(masked_pos_.size());
+    Tensor pred = pred_.slice0(0, R);
+    ops::cross_entropy_backward(pred, pred, mlm_labels_.slice0(0, R), dloss_scale / static_cast<float>(mlm_targets_));
+    auto rows = [&](const Tensor& buf) { return buf.view(Shape{B * T, C}).slice0(0, R); };
+    Tensor dtl = rows(dtmp_), dta = rows(dmid_), dt = rows(dctx_);
+    zero(dtl);
+    ops::matmul_backward(dtl, g.word_emb, g.mlm_bias, pred, rows(mlm_ln_), w.word_emb);
+    zero(dta);
+    ops::layernorm_backward(dta, g.mlm_ln_w, g.mlm_ln_b, dtl, rows(mlm_act_), w.mlm_ln_w,
+                            mlm_mean_.view(Shape{B * T}).slice0(0, R), mlm_rstd_.view(Shape{B * T}).slice0(0, R));
+    zero(dt);
+    ops::gelu_backward(dt, dta, rows(mlm_t_), config_.activation);
+    // d of the gathered rows, then scattered back into d last_hidden_state.
+    Tensor din = dqkv_.view(Shape{B * T * 3, C}).slice0(0, R);
+    zero(din);
+    ops::matmul_backward(din, g.mlm_w, g.mlm_b, dt, mlm_in_.slice0(0, R), w.mlm_w);
+    for (int64_t r = 0; r < R; ++r) {
+      float* dst = dres.f32() + masked_pos_[static_cast<size_t>(r)] * C;
+      const float* src = din.f32() + r * C;
+      for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
+    }
+  } else if (config_.has_mlm() && mlm_targets_ > 0) {
     Tensor pred = pred_.slice0(0, B * T);
     // Fused: the logits buffer becomes dlogits in place (mean over the MLM targets).
     ops::cross_entropy_backward(pred, pred, batch_.labels.view(Shape{B * T}),

@@ -28,6 +28,14 @@ double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T) {
                                       static_cast<double>(c.n_embd);
 }
 
+double bert_train_flops_per_token(const models::BertConfig& c, int64_t T, double head_fraction) {
+  const double C = static_cast<double>(c.hidden_size), L = static_cast<double>(c.num_hidden_layers);
+  const double I = static_cast<double>(c.intermediate_size), V = static_cast<double>(c.vocab_size);
+  double n = L * (4 * C * C + 2 * C * I);
+  if (c.has_mlm()) n += head_fraction * (C * C + C * V);
+  return 6.0 * n + 12.0 * L * static_cast<double>(T) * C;
+}
+
 double measure_sgemm_peak() {
   const int64_t M = 2048, N = 2048, K = 1024;
   OwnedTensor a(Shape{M, K}), b(Shape{N, K}), c(Shape{M, N});

@@ -23,8 +23,10 @@
 #include "lm/core/log.h"
 #include "lm/core/progress.h"
 #include "lm/core/threads.h"
+#include "lm/data/bert_data.h"
 #include "lm/data/gpt_loader.h"
 #include "lm/io/safetensors.h"
+#include "lm/models/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/comm.h"
@@ -44,7 +46,7 @@ const std::set<std::string> kKeys = {
     "lr", "min_lr", "lr_schedule", "warmup_steps", "decay_fraction", "beta1", "beta2", "eps", "weight_decay",
     "grad_clip", "dropout", "seed", "threads", "eval_every", "eval_batches", "save_every", "keep_last",
     "keep_best", "early_stopping_patience", "early_stopping_min_delta", "log_every", "shuffle", "max_nonfinite",
-    "zero", "comment"};
+    "zero", "mlm_probability", "whole_word_masking", "comment"};
 
 template <typename T>
 T get(const Json& j, const char* key, T def) {
@@ -174,6 +176,9 @@ TrainConfig TrainConfig::from_json(const Json& j) {
   c.shuffle = get<bool>(j, "shuffle", true);
   c.max_nonfinite = get<int64_t>(j, "max_nonfinite", 5);
   c.zero = get<int>(j, "zero", 0);
+  c.mlm_probability = get<double>(j, "mlm_probability", c.mlm_probability);
+  c.whole_word_masking = get<bool>(j, "whole_word_masking", false);
+  LM_CHECK(c.mlm_probability > 0 && c.mlm_probability < 1, "train config: mlm_probability must be in (0, 1)");
   LM_CHECK(c.zero == 0 || c.zero == 1, "train config: \"zero\" must be 0 or 1 (ZeRO stage 1), got {}", c.zero);
   LM_CHECK(c.batch_size >= 1 && c.seq_len >= 1 && c.grad_accum >= 1, "train config: batch_size, seq_len and "
            "grad_accum must be >= 1");
@@ -190,6 +195,388 @@ TrainConfig TrainConfig::from_json(const Json& j) {
 
 namespace {
 
+// ---- tasks: one model family's model, data and loss; the Trainer owns the loop, optimizer and checkpoints ----
+
+// A distinct seed per (run seed, stream): BERT dropout masks per (step, rank, micro-batch).
+uint64_t mix_seed(uint64_t seed, uint64_t stream) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + stream + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 32);
+}
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual models::Model& model() = 0;
+  virtual std::string family() const = 0;
+  virtual std::string data_summary() const = 0;
+  virtual double flops_per_token() const = 0;
+  // Reads micro-batch k of the step into its slot; returns its weight in the step's loss (GPT: its target
+  // tokens, as the loss is the mean over every target of the global step; BERT: 1, the mean over micro-batches).
+  virtual double fetch(int64_t k) = 0;
+  // Forward and backward of micro-batch k; gradients accumulate scaled by `scale` (1 / the global weight).
+  // Returns the micro-batch's loss (the mean its model reports).
+  virtual double forward_backward(int64_t k, float scale, uint64_t dropout_stream) = 0;
+  // Extra train metrics of the step (all ranks take part: they may all-reduce); resets the accumulators.
+  virtual Json take_step_metrics() { return Json::object(); }
+  virtual Json loader_state() const = 0;
+  virtual void restore_loader(const Json& state) = 0;
+  // Validation over at most eval_batches batches: {"val_loss": ...} plus family metrics; null when there is
+  // no validation data.
+  virtual Json evaluate() = 0;
+  // Family files besides config.json/model.safetensors/tokenizer (GPT: generation_config.json).
+  virtual void save_extras(const std::string& /*dir*/) const {}
+};
+
+Json model_config_for(const TrainConfig& cfg, const Json& data_meta, const std::string& resume_dir) {
+  if (!resume_dir.empty()) return read_json_file(path_join(resume_dir, "config.json"));
+  if (!cfg.init.empty()) return read_json_file(path_join(cfg.init, "config.json"));
+  Json m = cfg.model;
+  if (!m.contains("model_type")) m["model_type"] = "gpt2";
+  if (!m.contains("vocab_size") && data_meta.contains("vocab_size")) m["vocab_size"] = data_meta["vocab_size"];
+  return m;
+}
+
+void check_vocab(const Json& data_meta, int64_t model_vocab) {
+  if (data_meta.contains("vocab_size") && data_meta["vocab_size"].is_number_integer())
+    LM_CHECK(data_meta["vocab_size"].get<int64_t>() <= model_vocab,
+             "the data's tokenizer has {} tokens but the model's vocab_size is {}", data_meta["vocab_size"].dump(),
+             model_vocab);
+}
+
+template <typename M>
+void load_or_init(M& model, const TrainConfig& cfg, const std::string& resume_dir) {
+  if (!resume_dir.empty())
+    model.load_safetensors(path_join(resume_dir, "model.safetensors"));
+  else if (!cfg.init.empty())
+    model.load_safetensors(path_join(cfg.init, "model.safetensors"));
+  else
+    model.init_weights(cfg.seed);
+}
+
+GptLoaderConfig loader_config(const TrainConfig& cfg, bool shuffle, int rank, int world) {
+  GptLoaderConfig lc;
+  lc.batch_size = cfg.batch_size;
+  lc.seq_len = cfg.seq_len;
+  lc.shuffle = shuffle;
+  lc.seed = cfg.seed;
+  // Sharded: rank r's batch i is its slice of global batch i, so N ranks x B see exactly the batches one
+  // process with batch N*B does.
+  lc.rank = rank;
+  lc.world_size = world;
+  return lc;
+}
+
+// GPT-2: next-token prediction over windows of the token shards.
+class GptTask : public TrainTask {
+ public:
+  GptTask(const TrainConfig& cfg, Json mcfg, const Json& data_meta, const std::string& resume_dir,
+          Communicator& comm)
+      : cfg_(cfg), comm_(comm) {
+    const bool fresh = resume_dir.empty() && cfg.init.empty();
+    if (fresh) {
+      if (!mcfg.contains("n_positions")) mcfg["n_positions"] = cfg.seq_len;
+      if (data_meta.contains("eos_id") && data_meta["eos_id"].is_number_integer()) {
+        if (!mcfg.contains("eos_token_id")) mcfg["eos_token_id"] = data_meta["eos_id"];
+        if (!mcfg.contains("bos_token_id")) mcfg["bos_token_id"] = data_meta["eos_id"];
+      }
+      // Training from scratch: dropout defaults to 0 unless configured (HF's GPT-2 default 0.1 is for its 124M).
+      for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"})
+        if (!mcfg.contains(k)) mcfg[k] = 0.0;
+    }
+    if (cfg.dropout)
+      for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) mcfg[k] = *cfg.dropout;
+    models::GptConfig gc = models::GptConfig::from_hf(mcfg);
+    LM_CHECK(cfg.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg.seq_len,
+             gc.n_positions);
+    check_vocab(data_meta, gc.vocab_size);
+    model_ = std::make_unique<models::Gpt>(gc);
+    load_or_init(*model_, cfg, resume_dir);
+    loader_ = std::make_unique<GptLoader>(list_shards(cfg.data, "train"),
+                                          loader_config(cfg, cfg.shuffle, comm.rank(), comm.world_size()));
+    for (int64_t k = 0; k < cfg.grad_accum; ++k) {
+      xs_.emplace_back(Shape{cfg.batch_size, cfg.seq_len}, DType::I32);
+      ys_.emplace_back(Shape{cfg.batch_size, cfg.seq_len}, DType::I32);
+    }
+  }
+  models::Model& model() override { return *model_; }
+  std::string family() const override { return "gpt2"; }
+  std::string data_summary() const override { return fmt::format("{} train tokens", loader_->total_tokens()); }
+  double flops_per_token() const override { return gpt_train_flops_per_token(model_->config(), cfg_.seq_len); }
+  double fetch(int64_t k) override {
+    loader_->next(xs_[k].t.ptr<int32_t>(), ys_[k].t.ptr<int32_t>());
+    const int32_t* y = ys_[k].t.ptr<int32_t>();
+    double n = 0;
+    for (int64_t i = 0; i < ys_[k].numel(); ++i) n += y[i] != -100;
+    return n;
+  }
+  double forward_backward(int64_t k, float scale, uint64_t stream) override {
+    model_->set_training(true, cfg_.seed, stream);
+    float l = model_->forward(xs_[k].t, ys_[k].t);
+    model_->backward(scale);
+    return l;
+  }
+  Json loader_state() const override { return loader_->state(); }
+  void restore_loader(const Json& s) override { loader_->restore(s); }
+  Json evaluate() override {
+    model_->set_training(false);
+    std::unique_ptr<GptLoader> val;
+    try {
+      val = std::make_unique<GptLoader>(list_shards(cfg_.data, "val"),
+                                        loader_config(cfg_, false, comm_.rank(), comm_.world_size()));
+    } catch (const Error& e) {
+      log_warn("no validation: {}", e.what());
+      return nullptr;
+    }
+    int64_t n = std::min<int64_t>(cfg_.eval_batches, static_cast<int64_t>(val->batches_per_epoch()));
+    if (n <= 0) return nullptr;
+    OwnedTensor x(Shape{cfg_.batch_size, cfg_.seq_len}, DType::I32), y(Shape{cfg_.batch_size, cfg_.seq_len},
+                                                                          DType::I32);
+    double acc[2] = {0, 0};  // Σ loss * targets, Σ targets
+    for (int64_t i = 0; i < n; ++i) {
+      val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
+      float l = model_->forward(x.t, y.t);
+      acc[0] += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
+      acc[1] += static_cast<double>(model_->last_num_targets());
+    }
+    comm_.all_reduce_sum(acc, 2);
+    if (acc[1] <= 0) return nullptr;
+    const double vl = acc[0] / acc[1];
+    return Json{{"val_loss", vl}, {"val_perplexity", std::exp(vl)}};
+  }
+  void save_extras(const std::string& dir) const override {
+    Json gen{{"bos_token_id", model_->config().bos_token_id}, {"eos_token_id", model_->config().eos_token_id},
+             {"pad_token_id", model_->config().eos_token_id}};
+    write_file_atomic(path_join(dir, "generation_config.json"), gen.dump(2) + "\n");
+  }
+
+ private:
+  const TrainConfig& cfg_;
+  Communicator& comm_;
+  std::unique_ptr<models::Gpt> model_;
+  std::unique_ptr<GptLoader> loader_;
+  std::vector<OwnedTensor> xs_, ys_;
+};
+
+// BERT: masked language modelling (+ next-sentence prediction for BertForPreTraining) on sentence-pair
+// examples built from a sentences-layout prepared directory, masked dynamically per (epoch, example).
+class BertTask : public TrainTask {
+ public:
+  BertTask(const TrainConfig& cfg, Json mcfg, const Json& data_meta, const std::string& tokenizer_dir,
+           const std::string& resume_dir, Communicator& comm)
+      : cfg_(cfg), comm_(comm) {
+    LM_CHECK(data_meta.value("layout", std::string("tokens")) == "sentences",
+             "BERT pretraining needs data prepared with sentence boundaries: run lmcpp prepare with a WordPiece "
+             "tokenizer (or --layout sentences); {} has layout \"{}\"",
+             cfg.data, data_meta.value("layout", std::string("tokens")));
+    LM_CHECK_AS(ErrorCode::NotFound, !tokenizer_dir.empty(),
+                "{}: no tokenizer directory; BERT pretraining needs its [CLS] [SEP] [MASK] [PAD] ids", cfg.data);
+    auto tok = load_tokenizer(tokenizer_dir);
+    sp_ = bert_special_tokens(*tok);
+    const bool fresh = resume_dir.empty() && cfg.init.empty();
+    if (fresh) {
+      if (!mcfg.contains("architectures")) mcfg["architectures"] = Json::array({"BertForPreTraining"});
+      if (!mcfg.contains("max_position_embeddings")) mcfg["max_position_embeddings"] = cfg.seq_len;
+      if (!mcfg.contains("pad_token_id")) mcfg["pad_token_id"] = sp_.pad;
+    }
+    if (cfg.dropout)
+      for (const char* k : {"hidden_dropout_prob", "attention_probs_dropout_prob"}) mcfg[k] = *cfg.dropout;
+    models::BertConfig bc = models::BertConfig::from_hf(mcfg);
+    LM_CHECK_AS(ErrorCode::Unsupported, bc.head == models::BertHead::PreTraining || bc.head == models::BertHead::MaskedLM,
+                "lmcpp train pretrains BertForPreTraining (MLM + NSP) or BertForMaskedLM models; this config is {}",
+                bc.architecture);
+    LM_CHECK(cfg.seq_len <= bc.max_position_embeddings, "seq_len {} exceeds the model's max_position_embeddings {}",
+             cfg.seq_len, bc.max_position_embeddings);
+    check_vocab(data_meta, bc.vocab_size);
+    sp_.vocab_size = std::min<int64_t>(sp_.vocab_size, bc.vocab_size);
+    nsp_ = bc.head == models::BertHead::PreTraining;
+    model_ = std::make_unique<models::Bert>(bc);
+    load_or_init(*model_, cfg, resume_dir);
+    model_->set_sparse_mlm(true);  // the prediction head only at masked positions: same loss, a fraction of the cost
+
+    mask_.mlm_probability = cfg.mlm_probability;
+    mask_.whole_word = cfg.whole_word_masking;
+    if (mask_.whole_word) continuation_ = wordpiece_continuations(*tok);
+    auto docs = read_sentence_documents(list_shards(cfg.data, "train"), sp_.sep, bc.vocab_size);
+    for (const auto& d : docs)
+      for (const auto& s : d) train_tokens_ += s.size();
+    NspConfig nc;
+    nc.max_seq_len = cfg.seq_len;
+    nc.seed = cfg.seed;
+    auto examples = create_nsp_examples(docs, nc);
+    train_docs_ = docs.size();
+    train_examples_ = examples.size();
+    loader_ = std::make_unique<BertLoader>(std::move(examples), sp_, mask_,
+                                           loader_config(cfg, cfg.shuffle, comm.rank(), comm.world_size()),
+                                           continuation_);
+    for (int64_t k = 0; k < cfg.grad_accum; ++k) slots_.emplace_back(cfg.batch_size, cfg.seq_len);
+  }
+  models::Model& model() override { return *model_; }
+  std::string family() const override { return "bert"; }
+  std::string data_summary() const override {
+    return fmt::format("{} train tokens in {} documents -> {} sentence-pair examples ({} batches/epoch)",
+                       train_tokens_, train_docs_, train_examples_, loader_->batches_per_epoch());
+  }
+  double flops_per_token() const override {
+    return bert_train_flops_per_token(model_->config(), cfg_.seq_len, cfg_.mlm_probability);
+  }
+  double fetch(int64_t k) override {
+    loader_->next(slots_[k].host);
+    slots_[k].upload();
+    return 1.0;
+  }
+  double forward_backward(int64_t k, float scale, uint64_t stream) override {
+    float l = model_->forward(slots_[k].batch(nsp_), true, mix_seed(cfg_.seed, stream));
+    acc_[0] += model_->last_mlm_loss();
+    acc_[1] += nsp_ ? model_->last_nsp_loss() : 0.0;
+    acc_[2] += 1;
+    model_->backward(scale);
+    return l;
+  }
+  Json take_step_metrics() override {
+    comm_.all_reduce_sum(acc_, 3);
+    Json j = Json::object();
+    if (acc_[2] > 0) {
+      j["mlm_loss"] = acc_[0] / acc_[2];
+      if (nsp_) j["nsp_loss"] = acc_[1] / acc_[2];
+    }
+    acc_[0] = acc_[1] = acc_[2] = 0;
+    return j;
+  }
+  Json loader_state() const override {
+    Json j = fingerprint();
+    j.update(loader_->cursor().to_json());
+    return j;
+  }
+  void restore_loader(const Json& s) override {
+    Json mine = fingerprint();
+    for (auto& [k, v] : mine.items())
+      LM_CHECK(s.contains(k) && s[k] == v, "loader state mismatch on \"{}\": checkpoint has {}, this run has {}", k,
+               s.contains(k) ? s[k].dump() : "nothing", v.dump());
+    loader_->set_cursor(LoaderCursor::from_json(s));
+  }
+  Json evaluate() override {
+    if (!val_) {
+      std::vector<TokenizedDocument> docs;
+      try {
+        docs = read_sentence_documents(list_shards(cfg_.data, "val"), sp_.sep, model_->config().vocab_size);
+      } catch (const Error& e) {
+        log_warn("no validation: {}", e.what());
+        return nullptr;
+      }
+      NspConfig nc;
+      nc.max_seq_len = cfg_.seq_len;
+      nc.seed = cfg_.seed + 1;
+      auto examples = create_nsp_examples(docs, nc);
+      try {
+        // Masks of epoch 0 of a fixed seed: every evaluation scores the same masked positions.
+        val_ = std::make_unique<BertLoader>(std::move(examples), sp_, mask_,
+                                            loader_config(cfg_, false, comm_.rank(), comm_.world_size()),
+                                            continuation_);
+      } catch (const Error& e) {
+        log_warn("no validation: {}", e.what());
+        return nullptr;
+      }
+      val_slot_ = std::make_unique<Slot>(cfg_.batch_size, cfg_.seq_len);
+    }
+    val_->set_cursor(LoaderCursor{});
+    const int64_t n = std::min<int64_t>(cfg_.eval_batches, static_cast<int64_t>(val_->batches_per_epoch()));
+    if (n <= 0) return nullptr;
+    const int64_t B = cfg_.batch_size, V = model_->config().vocab_size;
+    // Σ mlm loss*targets, Σ targets, Σ correct, Σ nsp loss*rows, Σ rows, Σ correct
+    double acc[6] = {0, 0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < n; ++i) {
+      val_->next(val_slot_->host);
+      val_slot_->upload();
+      model_->forward(val_slot_->batch(nsp_), false);
+      const float* pred = nullptr;
+      const float* rel = nullptr;
+      for (const auto& [name, t] : model_->outputs()) {
+        if (name == "masked_prediction_logits") pred = t.f32();
+        if (name == "seq_relationship_logits") rel = t.f32();
+      }
+      const auto& pos = model_->masked_positions();
+      LM_CHECK_AS(ErrorCode::Internal, pred != nullptr || pos.empty(), "BERT forward gave no prediction logits");
+      const auto& lab = val_slot_->host.labels;
+      double targets = 0, correct = 0;
+      for (size_t r = 0; r < pos.size(); ++r) {
+        const float* row = pred + static_cast<int64_t>(r) * V;
+        targets += 1;
+        correct += std::max_element(row, row + V) - row == lab[static_cast<size_t>(pos[r])];
+      }
+      acc[0] += static_cast<double>(model_->last_mlm_loss()) * targets;
+      acc[1] += targets;
+      acc[2] += correct;
+      if (nsp_ && rel) {
+        for (int64_t b = 0; b < B; ++b)
+          acc[5] += (rel[2 * b + 1] > rel[2 * b] ? 1 : 0) == val_slot_->host.next_sentence_label[static_cast<size_t>(b)];
+        acc[3] += static_cast<double>(model_->last_nsp_loss()) * static_cast<double>(B);
+        acc[4] += static_cast<double>(B);
+      }
+    }
+    comm_.all_reduce_sum(acc, 6);
+    if (acc[1] <= 0) return nullptr;
+    const double mlm = acc[0] / acc[1];
+    Json j{{"val_mlm_loss", mlm}, {"val_mlm_perplexity", std::exp(mlm)}, {"val_mlm_accuracy", acc[2] / acc[1]}};
+    double total = mlm;
+    if (nsp_ && acc[4] > 0) {
+      j["val_nsp_loss"] = acc[3] / acc[4];
+      j["val_nsp_accuracy"] = acc[5] / acc[4];
+      total += acc[3] / acc[4];
+    }
+    j["val_loss"] = total;  // HF BertForPreTraining's loss: MLM + NSP
+    return j;
+  }
+
+ private:
+  // One micro-batch: the loader's host arrays and tensors the model reads.
+  struct Slot {
+    BertBatch host;
+    OwnedTensor ids, types, mask, labels, nsl;
+    Slot(int64_t B, int64_t T)
+        : ids(Shape{B, T}, DType::I32), types(Shape{B, T}, DType::I32), mask(Shape{B, T}, DType::I32),
+          labels(Shape{B, T}, DType::I32), nsl(Shape{B}, DType::I32) {}
+    void upload() {
+      std::copy(host.input_ids.begin(), host.input_ids.end(), ids.t.ptr<int32_t>());
+      std::copy(host.token_type_ids.begin(), host.token_type_ids.end(), types.t.ptr<int32_t>());
+      std::copy(host.attention_mask.begin(), host.attention_mask.end(), mask.t.ptr<int32_t>());
+      std::copy(host.labels.begin(), host.labels.end(), labels.t.ptr<int32_t>());
+      std::copy(host.next_sentence_label.begin(), host.next_sentence_label.end(), nsl.t.ptr<int32_t>());
+    }
+    models::BertBatch batch(bool with_nsp) const {
+      models::BertBatch b;
+      b.input_ids = ids.t;
+      b.token_type_ids = types.t;
+      b.attention_mask = mask.t;
+      b.labels = labels.t;
+      if (with_nsp) b.next_sentence_label = nsl.t;
+      return b;
+    }
+  };
+  Json fingerprint() const {
+    return Json{{"seed", cfg_.seed},       {"batch_size", cfg_.batch_size},      {"seq_len", cfg_.seq_len},
+                {"shuffle", cfg_.shuffle}, {"rank", comm_.rank()},              {"world_size", comm_.world_size()},
+                {"examples", train_examples_}, {"mlm_probability", cfg_.mlm_probability},
+                {"whole_word_masking", cfg_.whole_word_masking}};
+  }
+
+  const TrainConfig& cfg_;
+  Communicator& comm_;
+  std::unique_ptr<models::Bert> model_;
+  BertSpecialTokens sp_;
+  MaskConfig mask_;
+  std::vector<uint8_t> continuation_;
+  bool nsp_ = true;
+  std::unique_ptr<BertLoader> loader_, val_;
+  std::vector<Slot> slots_;
+  std::unique_ptr<Slot> val_slot_;
+  uint64_t train_tokens_ = 0, train_docs_ = 0, train_examples_ = 0;
+  double acc_[3] = {0, 0, 0};
+};
+
 class Trainer {
  public:
   Trainer(const TrainConfig& cfg, const std::string& out, Communicator& comm)
@@ -204,19 +591,18 @@ class Trainer {
   double reduce_gradients();
   // ZeRO-1: every rank's updated parameter range to every rank.
   void gather_params();
-  void build_model(const std::string& resume_dir);
-  double evaluate();
+  void build_task(const std::string& resume_dir);
   void save_checkpoint(int64_t step);
   void save_model_dir(const std::string& dir);
   void prune_checkpoints();
+  models::Model& model() { return task_->model(); }
 
   TrainConfig cfg_;
   std::string out_;
   Json data_meta_;
   std::string tokenizer_dir_;
-  std::unique_ptr<models::Gpt> model_;
+  std::unique_ptr<TrainTask> task_;
   std::unique_ptr<AdamW> opt_;
-  std::unique_ptr<GptLoader> loader_;
   Communicator& comm_;
   int rank_ = 0, world_ = 1;
   int64_t shard_chunk_ = 0;    // ZeRO-1: flat range owned per rank (the arena padded to world_ * chunk)
@@ -227,90 +613,22 @@ class Trainer {
   double elapsed_before_ = 0;
 };
 
-void Trainer::build_model(const std::string& resume_dir) {
-  Json mcfg;
-  if (!resume_dir.empty()) {
-    mcfg = read_json_file(path_join(resume_dir, "config.json"));
-  } else if (!cfg_.init.empty()) {
-    mcfg = read_json_file(path_join(cfg_.init, "config.json"));
-  } else {
-    mcfg = cfg_.model;
-    if (!mcfg.contains("model_type")) mcfg["model_type"] = "gpt2";
-    if (!mcfg.contains("vocab_size") && data_meta_.contains("vocab_size")) mcfg["vocab_size"] = data_meta_["vocab_size"];
-    if (!mcfg.contains("n_positions")) mcfg["n_positions"] = cfg_.seq_len;
-    if (data_meta_.contains("eos_id") && data_meta_["eos_id"].is_number_integer()) {
-      if (!mcfg.contains("eos_token_id")) mcfg["eos_token_id"] = data_meta_["eos_id"];
-      if (!mcfg.contains("bos_token_id")) mcfg["bos_token_id"] = data_meta_["eos_id"];
-    }
-    // Training from scratch: dropout defaults to 0 unless configured (HF's GPT-2 default 0.1 is for its 124M).
-    for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"})
-      if (!mcfg.contains(k)) mcfg[k] = 0.0;
-  }
-  if (cfg_.dropout)
-    for (const char* k : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) mcfg[k] = *cfg_.dropout;
-  LM_CHECK_AS(ErrorCode::Unsupported, mcfg.value("model_type", "gpt2") == "gpt2",
-              "lmcpp train pretrains gpt2 models in this version; model_type {} is not supported yet",
-              mcfg.value("model_type", std::string("?")));
-  models::GptConfig gc = models::GptConfig::from_hf(mcfg);
-  LM_CHECK(cfg_.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg_.seq_len,
-           gc.n_positions);
-  if (data_meta_.contains("vocab_size") && data_meta_["vocab_size"].is_number_integer())
-    LM_CHECK(data_meta_["vocab_size"].get<int64_t>() <= gc.vocab_size,
-             "the data's tokenizer has {} tokens but the model's vocab_size is {}", data_meta_["vocab_size"].dump(),
-             gc.vocab_size);
-  model_ = std::make_unique<models::Gpt>(gc);
-  if (!resume_dir.empty())
-    model_->load_safetensors(path_join(resume_dir, "model.safetensors"));
-  else if (!cfg_.init.empty())
-    model_->load_safetensors(path_join(cfg_.init, "model.safetensors"));
+void Trainer::build_task(const std::string& resume_dir) {
+  Json mcfg = model_config_for(cfg_, data_meta_, resume_dir);
+  const std::string type = mcfg.value("model_type", std::string("gpt2"));
+  if (type == "gpt2")
+    task_ = std::make_unique<GptTask>(cfg_, mcfg, data_meta_, resume_dir, comm_);
+  else if (type == "bert")
+    task_ = std::make_unique<BertTask>(cfg_, mcfg, data_meta_, tokenizer_dir_, resume_dir, comm_);
   else
-    model_->init_weights(cfg_.seed);
-}
-
-double Trainer::evaluate() {
-  std::vector<std::string> shards;
-  try {
-    shards = list_shards(cfg_.data, "val");
-  } catch (const Error&) {
-    return NAN;
-  }
-  GptLoaderConfig lc;
-  lc.batch_size = cfg_.batch_size;
-  lc.seq_len = cfg_.seq_len;
-  lc.shuffle = false;
-  lc.seed = cfg_.seed;
-  // Sharded like training: rank r's batch i is its slice of global batch i, so N ranks x B evaluate exactly the
-  // batches one process with batch N*B does.
-  lc.rank = rank_;
-  lc.world_size = world_;
-  std::unique_ptr<GptLoader> val;
-  try {
-    val = std::make_unique<GptLoader>(shards, lc);
-  } catch (const Error& e) {
-    log_warn("no validation: {}", e.what());
-    return NAN;
-  }
-  int64_t n = std::min<int64_t>(cfg_.eval_batches, static_cast<int64_t>(val->batches_per_epoch()));
-  if (n <= 0) return NAN;
-  const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
-  OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
-  double acc[2] = {0, 0};  // Σ loss * targets, Σ targets
-  for (int64_t i = 0; i < n; ++i) {
-    val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
-    float l = model_->forward(x.t, y.t);
-    acc[0] += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
-    acc[1] += static_cast<double>(model_->last_num_targets());
-  }
-  comm_.all_reduce_sum(acc, 2);
-  return acc[1] > 0 ? acc[0] / acc[1] : NAN;
+    LM_THROW(ErrorCode::Unsupported, "lmcpp train pretrains gpt2 and bert models; model_type {} is not supported",
+             type);
 }
 
 void Trainer::save_model_dir(const std::string& dir) {
-  model_->save_hf(dir);
+  model().save_hf(dir);
   if (!tokenizer_dir_.empty()) load_tokenizer(tokenizer_dir_)->save(dir);
-  Json gen{{"bos_token_id", model_->config().bos_token_id}, {"eos_token_id", model_->config().eos_token_id},
-           {"pad_token_id", model_->config().eos_token_id}};
-  write_file_atomic(path_join(dir, "generation_config.json"), gen.dump(2) + "\n");
+  task_->save_extras(dir);
 }
 
 void Trainer::save_checkpoint(int64_t step) {
@@ -343,7 +661,7 @@ void Trainer::save_checkpoint(int64_t step) {
     Json state{{"step", step},
                {"tokens", tokens_},
                {"optimizer_step", opt_->steps()},
-               {"loader", loader_->state()},
+               {"loader", task_->loader_state()},
                {"best_val_loss", std::isfinite(best_val_) ? Json(best_val_) : Json(nullptr)},
                {"best_step", best_step_},
                {"bad_evals", bad_evals_},
@@ -374,14 +692,14 @@ void Trainer::prune_checkpoints() {
 
 void Trainer::setup_optimizer() {
   if (!cfg_.zero) {
-    opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw);
+    opt_ = std::make_unique<AdamW>(model(), cfg_.adamw);
     return;
   }
-  const int64_t n = model_->flat_grads().numel();
+  const int64_t n = model().flat_grads().numel();
   shard_chunk_ = (n + world_ - 1) / world_;
   padded_.assign(static_cast<size_t>(shard_chunk_ * world_), 0.0f);
   const int64_t begin = std::min(n, rank_ * shard_chunk_), end = std::min(n, (rank_ + 1) * shard_chunk_);
-  opt_ = std::make_unique<AdamW>(*model_, cfg_.adamw, begin, end);
+  opt_ = std::make_unique<AdamW>(model(), cfg_.adamw, begin, end);
 }
 
 void Trainer::restore_optimizer(const std::string& resume_dir) {
@@ -419,11 +737,11 @@ void Trainer::restore_loader(Json saved) {
              cfg_.batch_size);
   }
   saved["rank"] = rank_;
-  loader_->restore(saved);
+  task_->restore_loader(saved);
 }
 
 double Trainer::reduce_gradients() {
-  Tensor g = model_->flat_grads();
+  Tensor g = model().flat_grads();
   const int64_t n = g.numel();
   if (!cfg_.zero) {
     // Buckets bound the engine's staging memory; overlap with backward would not pay on CPU, where the
@@ -443,7 +761,7 @@ double Trainer::reduce_gradients() {
 }
 
 void Trainer::gather_params() {
-  Tensor p = model_->flat_params();
+  Tensor p = model().flat_params();
   float* mine = padded_.data() + static_cast<int64_t>(rank_) * shard_chunk_;
   std::copy(p.f32() + opt_->begin(), p.f32() + opt_->end(), mine);
   comm_.all_gather(mine, padded_.data(), shard_chunk_);
@@ -473,17 +791,8 @@ TrainResult Trainer::run() {
     resume_state = read_json_file(path_join(resume_dir, "trainer_state.json"));
     res.resumed_from = resume_step;
   }
-  build_model(resume_dir);
+  build_task(resume_dir);
   setup_optimizer();
-
-  GptLoaderConfig lc;
-  lc.batch_size = cfg_.batch_size;
-  lc.seq_len = cfg_.seq_len;
-  lc.shuffle = cfg_.shuffle;
-  lc.seed = cfg_.seed;
-  lc.rank = rank_;
-  lc.world_size = world_;
-  loader_ = std::make_unique<GptLoader>(list_shards(cfg_.data, "train"), lc);
 
   if (!resume_dir.empty()) {
     step_ = resume_state.at("step").get<int64_t>();
@@ -517,24 +826,19 @@ TrainResult Trainer::run() {
 
   const int64_t B = cfg_.batch_size, T = cfg_.seq_len, K = cfg_.grad_accum;
   const int64_t tokens_per_step = B * T * K * world_;  // global
-  const double flops_per_token = gpt_train_flops_per_token(model_->config(), T);
+  const double flops_per_token = task_->flops_per_token();
   const double peak = measure_sgemm_peak();
-  log_info("model: gpt2, {} parameters ({:.2f}M); data: {} train tokens; batch {}x{}x{}x{} ranks = {} "
+  log_info("model: {}, {} parameters ({:.2f}M); data: {}; batch {}x{}x{}x{} ranks = {} "
            "tokens/step; {} threads/rank; sgemm peak {:.0f} GFLOP/s",
-           model_->num_parameters(), model_->num_parameters() / 1e6, loader_->total_tokens(), B, T, K, world_,
-           tokens_per_step, num_threads(), peak / 1e9);
+           task_->family(), model().num_parameters(), model().num_parameters() / 1e6, task_->data_summary(), B, T,
+           K, world_, tokens_per_step, num_threads(), peak / 1e9);
   if (world_ > 1)
     log_info("data parallel: {} ranks ({} backend){}, collective timeout {} s", world_, comm_.backend(),
              cfg_.zero ? ", ZeRO stage 1" : "", comm_.timeout_s());
   if (resume_dir.empty())
-    emit({{"event", "start"}, {"parameters", model_->num_parameters()}, {"tokens_per_step", tokens_per_step},
+    emit({{"event", "start"}, {"model_type", task_->family()}, {"parameters", model().num_parameters()}, {"tokens_per_step", tokens_per_step},
           {"threads", num_threads()}, {"world_size", world_}, {"zero", cfg_.zero}});
 
-  std::vector<OwnedTensor> xs, ys;
-  for (int64_t k = 0; k < K; ++k) {
-    xs.emplace_back(Shape{B, T}, DType::I32);
-    ys.emplace_back(Shape{B, T}, DType::I32);
-  }
   Progress progress("train", static_cast<double>(cfg_.max_steps - step_), "steps", 10.0);
   auto t_start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
@@ -546,29 +850,24 @@ TrainResult Trainer::run() {
   while (step_ < cfg_.max_steps && !stop) {
     auto t0 = std::chrono::steady_clock::now();
     const CommStats comm0 = comm_.stats();
-    // Targets of all micro-batches (of all ranks) first: the loss is the mean over every target token of the
-    // global step, so each micro-batch's backward is weighted by 1 / (global targets), not 1 / its own count.
-    double total_d = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      loader_->next(xs[k].t.ptr<int32_t>(), ys[k].t.ptr<int32_t>());
-      const int32_t* y = ys[k].t.ptr<int32_t>();
-      for (int64_t i = 0; i < B * T; ++i) total_d += y[i] != -100;
-    }
-    comm_.all_reduce_sum(&total_d, 1);  // exact: integers far below 2^53
-    const int64_t total = static_cast<int64_t>(total_d);
-    model_->zero_grad();
+    // Weights of all micro-batches (of all ranks) first: the loss is a mean over the global step (GPT: over
+    // every target token, so each micro-batch's backward is scaled by 1 / (global targets), not 1 / its own).
+    std::vector<double> weight(static_cast<size_t>(K));
+    double total = 0;
+    for (int64_t k = 0; k < K; ++k) total += weight[static_cast<size_t>(k)] = task_->fetch(k);
+    comm_.all_reduce_sum(&total, 1);  // exact: integers far below 2^53
+    model().zero_grad();
     double loss_sum = 0;
     for (int64_t k = 0; k < K; ++k) {
       // Dropout masks: a distinct stream per (step, rank, micro-batch), reproducible on resume.
       // Ranks get their own streams so data-parallel workers never share masks.
-      model_->set_training(true, cfg_.seed,
-                           static_cast<uint64_t>((step_ * world_ + rank_) * K + k));
-      float l = model_->forward(xs[k].t, ys[k].t);
-      loss_sum += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
-      model_->backward(total > 0 ? 1.0f / static_cast<float>(total) : 0.0f);
+      const double l = task_->forward_backward(k, total > 0 ? static_cast<float>(1.0 / total) : 0.0f,
+                                               static_cast<uint64_t>((step_ * world_ + rank_) * K + k));
+      loss_sum += l * weight[static_cast<size_t>(k)];
     }
     comm_.all_reduce_sum(&loss_sum, 1);
-    const double loss = total > 0 ? loss_sum / static_cast<double>(total) : NAN;
+    const double loss = total > 0 ? loss_sum / total : NAN;
+    const Json step_extra = task_->take_step_metrics();
     const double lr = cfg_.schedule.at(step_);
     double gnorm = reduce_gradients();
     if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
@@ -582,7 +881,7 @@ TrainResult Trainer::run() {
                   "training diverged: {} consecutive non-finite steps up to step {}; the weights of the last "
                   "checkpoint are intact (lower lr or raise warmup_steps)",
                   nonfinite_streak_, step_ + 1);
-      model_->zero_grad();
+      model().zero_grad();
     } else {
       nonfinite_streak_ = 0;
       if (cfg_.zero) {
@@ -592,7 +891,6 @@ TrainResult Trainer::run() {
         opt_->step(static_cast<float>(lr));
       }
     }
-    model_->set_training(false);
     ++step_;
     tokens_ += tokens_per_step;
     last_loss = loss;
@@ -603,6 +901,7 @@ TrainResult Trainer::run() {
     if (step_ % cfg_.log_every == 0 || step_ == cfg_.max_steps) {
       Json m{{"step", step_}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_},
              {"tokens_per_s", tps}, {"mfu", mfu}, {"elapsed_s", elapsed()}};
+      for (auto& [k, v] : step_extra.items()) m[k] = v;
       if (world_ > 1) {  // this rank's collective traffic (ring-algorithm bytes sent) and time blocked in them
         m["comm_bytes"] = comm_.stats().bytes - comm0.bytes;
         m["comm_s"] = comm_.stats().seconds - comm0.seconds;
@@ -626,12 +925,22 @@ TrainResult Trainer::run() {
       res.interrupted = true;
     }
     if ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last) {
-      double vl = evaluate();
+      const Json ev = task_->evaluate();
+      const double vl = ev.is_object() ? ev.at("val_loss").get<double>() : NAN;
       if (std::isfinite(vl)) {
         bool improved = vl < best_val_ - cfg_.early_stopping_min_delta;
-        emit({{"step", step_}, {"val_loss", vl}, {"val_perplexity", std::exp(vl)}});
-        log_info("step {}: val loss {:.4f} (perplexity {:.2f}){}", step_, vl, std::exp(vl),
-                 improved ? " best so far" : "");
+        Json line{{"step", step_}};
+        std::string extra;
+        for (auto& [k, v] : ev.items()) {
+          line[k] = v;
+          if (k.find("accuracy") != std::string::npos) extra += fmt::format(", {} {:.4f}", k.substr(4), v.get<double>());
+        }
+        emit(line);
+        if (ev.contains("val_perplexity"))
+          extra = fmt::format(" (perplexity {:.2f})", ev["val_perplexity"].get<double>()) + extra;
+        else if (ev.contains("val_mlm_perplexity"))
+          extra = fmt::format(" (MLM perplexity {:.2f})", ev["val_mlm_perplexity"].get<double>()) + extra;
+        log_info("step {}: val loss {:.4f}{}{}", step_, vl, extra, improved ? " best so far" : "");
         if (improved) {
           best_val_ = vl;
           best_step_ = step_;

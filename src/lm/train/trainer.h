@@ -1,4 +1,5 @@
-// Trainer: pretraining of a GPT from a prepared data directory, Lightning-style: gradient accumulation
+// Trainer: pretraining of a GPT (next-token prediction) or a BERT (masked LM + next-sentence prediction on a
+// sentences-layout directory) from a prepared data directory, Lightning-style: gradient accumulation
 // normalised by target tokens, AdamW + schedule + clipping, periodic validation, atomic checkpoints (HF model
 // directory + optimizer moments + trainer state) with exact resume, keep-last-K + best, early stopping,
 // NaN/Inf guard, progress line, metrics.jsonl and loss.svg.
@@ -44,6 +45,8 @@ struct TrainConfig {
   bool shuffle = true;
   int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
   int zero = 0;               // 1: ZeRO stage 1 (AdamW moments sharded over data-parallel ranks)
+  double mlm_probability = 0.15;    // BERT: fraction of tokens selected for masked-LM prediction
+  bool whole_word_masking = false;  // BERT: select whole words (a token and its ## continuations)
   Json raw;                   // the config as given (after --set)
 
   // Parses and validates; unknown keys are an error (a typo must not silently change a run).
