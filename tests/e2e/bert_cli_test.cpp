@@ -234,5 +234,36 @@ TEST(BertCli, PredictQaSpanInsideContext) {
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
+// `lmcpp init` writes an HF directory whose initialisation follows HF's scheme and depends on the seed only.
+TEST(InitCli, FreshModelDirectoryIsSeededAndUsable) {
+  std::string work = test::temp_dir("init_cli");
+  const std::string cfg = R"({"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+      "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 120, "max_position_embeddings": 16})";
+  for (const char* d : {"a", "b", "c"}) {
+    auto r = test::run_cli({"init", "--config", cfg, "--out", path_join(work, d), "--seed",
+                            std::string(d) == "c" ? "7" : "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::string a = read_file(path_join(work, "a/model.safetensors"));
+  EXPECT_EQ(a, read_file(path_join(work, "b/model.safetensors")));
+  EXPECT_NE(a, read_file(path_join(work, "c/model.safetensors")));
+  SafetensorsFile st(path_join(work, "a/model.safetensors"));
+  // HF init: LayerNorm weight 1 / bias 0, Linear weights normal(0, 0.02).
+  std::vector<float> ln(32), w(32 * 32);
+  st.read_f32("bert.embeddings.LayerNorm.weight", ln.data(), Shape{32});
+  for (float v : ln) EXPECT_EQ(v, 1.0f);
+  st.read_f32("bert.pooler.dense.weight", w.data(), Shape{32, 32});
+  double ss = 0;
+  for (float v : w) ss += static_cast<double>(v) * v;
+  EXPECT_NEAR(std::sqrt(ss / static_cast<double>(w.size())), 0.02, 0.004);
+  auto f = test::run_cli({"forward", "--model", path_join(work, "a"), "--ids", "2,5,9,3", "--json"});
+  EXPECT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("prediction_logits"), std::string::npos);
+  auto bad = test::run_cli({"init", "--config", R"({"hidden_size": 8})", "--out", path_join(work, "bad")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("model_type"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(path_join(work, "bad")));
+}
+
 }  // namespace
 }  // namespace lm

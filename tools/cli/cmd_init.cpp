@@ -1,0 +1,59 @@
+// `lmcpp init`: a freshly initialised model as an HF directory (what `AutoModel.from_config(cfg).save_pretrained()`
+// gives in Python): the config (an HF config.json or an inline JSON object), the family's own initialisation from
+// --seed, and the tokenizer files, so the directory can be fine-tuned, trained further or compared with a
+// pretrained one at equal architecture.
+#include <cstdio>
+
+#include "command.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
+#include "lm/models/model.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm::cli {
+namespace {
+
+int run_init(Args& a) {
+  const std::string config = a.require("--config");
+  const std::string out = a.require("--out");
+  const std::string tok_dir = a.get_or("--tokenizer", "");
+  const uint64_t seed = static_cast<uint64_t>(a.get_int("--seed", 42));
+  a.finish();
+  Json cfg;
+  if (!config.empty() && config[0] == '{') {
+    cfg = parse_json(config, "--config");
+  } else {
+    LM_CHECK_AS(ErrorCode::NotFound, file_exists(config), "--config {} does not exist", config);
+    cfg = read_json_file(config);
+  }
+  LM_CHECK(cfg.is_object() && cfg.contains("model_type"), "--config: an HF config object with \"model_type\" "
+           "(gpt2 or bert) is required");
+  std::unique_ptr<Tokenizer> tok;
+  if (!tok_dir.empty()) {
+    tok = load_tokenizer(tok_dir);
+    if (!cfg.contains("vocab_size")) cfg["vocab_size"] = tok->vocab_size();
+    LM_CHECK(tok->vocab_size() <= cfg["vocab_size"].get<int64_t>(),
+             "the tokenizer has {} tokens but vocab_size is {}", tok->vocab_size(), cfg["vocab_size"].dump());
+  }
+  auto model = models::create_model(cfg);
+  model->init_weights(seed);
+  make_dirs(out);
+  model->save_hf(out);
+  if (tok) tok->save(out);
+  std::printf("%s: %s, %lld parameters, initialised with seed %llu\n", out.c_str(),
+              model->model_type().c_str(), static_cast<long long>(model->num_parameters()),
+              static_cast<unsigned long long>(seed));
+  return 0;
+}
+
+LM_COMMAND("init", "write a freshly initialised model (HF directory) from a config",
+           "usage: lmcpp init --config FILE.json|'{...}' --out DIR [--tokenizer DIR] [--seed 42]\n"
+           "  --config     an HF config.json (model_type gpt2 or bert; for BERT \"architectures\" picks the head)\n"
+           "               or the same object inline\n"
+           "  --tokenizer  tokenizer files to copy into DIR (vocab_size defaults to its size)\n"
+           "  --seed       initialisation seed (HF's scheme: normal(0, initializer_range), zero biases, LN 1/0)",
+           run_init);
+
+}  // namespace
+}  // namespace lm::cli
