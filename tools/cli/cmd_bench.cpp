@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench_bert.h"
 #include "command.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
+#include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
 #include "lm/models/gpt.h"
@@ -68,17 +70,19 @@ models::GptConfig shape_config(const std::string& shape) {
 int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
+  if (what == "bert") return run_bench_bert(a);
   std::string shape = a.get_or("--shape", "S");
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
   bool json = a.flag("--json");
+  bool profile = a.flag("--profile");
   int64_t steps = a.get_int("--steps", 10);
   int64_t warmup = a.get_int("--warmup", 2);
   int64_t B = a.get_int("--batch", 8);
   int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : 256);
   a.finish();
   LM_CHECK_AS(what == "prefill" || what == "decode" ? ErrorCode::Unsupported : ErrorCode::InvalidArgument,
-              what == "train", "bench: only 'train' is implemented in this version (prefill and decode benchmarks are not), got '{}'", what);
+              what == "train", "bench: only 'train' and 'bert' are implemented in this version (prefill and decode benchmarks are not), got '{}'", what);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
   set_num_threads(threads);
@@ -102,17 +106,38 @@ int run_bench(Args& a) {
   std::vector<double> times;
   float loss = 0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
+    prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed steps only
     auto t0 = Clock::now();
     model.zero_grad();
     loss = model.forward(x.t, y.t);
     model.backward();
-    opt.step(oc.lr);
+    {
+      prof::Scope ps(prof::Op::AdamW);
+      opt.step(oc.lr);
+    }
     double dt = seconds_since(t0);
     if (s >= warmup) times.push_back(dt);
     if (!json)
       std::fprintf(stderr, "step %lld: %.1f ms loss %.4f\n", static_cast<long long>(s), dt * 1e3, loss);
   }
+  prof::totals().enabled = false;
   double step_s = median(times);
+  if (profile) {
+    // Per op class: ms per step (mean over the timed steps) and share of the mean step; "other" is the rest
+    // (zeroing gradients and scratch, the loss sum, ...). Printed to stderr so --json stays one line on stdout.
+    double total = 0, accounted = 0;
+    for (double t : times) total += t;
+    total /= static_cast<double>(times.size());
+    std::fprintf(stderr, "profile (ms per step, mean of %lld timed steps):\n", static_cast<long long>(steps));
+    for (size_t i = 0; i < static_cast<size_t>(prof::Op::Count); ++i) {
+      double ms = prof::totals().seconds[i] / static_cast<double>(times.size());
+      accounted += ms;
+      std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n", prof::op_name(static_cast<prof::Op>(i)), ms * 1e3,
+                   100 * ms / total);
+    }
+    std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n  %-16s %9.1f ms\n", "other", (total - accounted) * 1e3,
+                 100 * (total - accounted) / total, "step", total * 1e3);
+  }
   double tps = static_cast<double>(B * T) / step_s;
   double mfu = tps * train::gpt_train_flops_per_token(cfg, T) / peak;
   if (json) {
@@ -133,10 +158,14 @@ int run_bench(Args& a) {
 
 LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
            "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu] [--threads N] [--batch B] [--seq T]\n"
-           "                         [--steps N] [--warmup N] [--json]\n"
+           "                         [--steps N] [--warmup N] [--profile] [--json]\n"
+           "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak). Shape S: vocab 50304, 6 layers,\n"
-           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small.",
+           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small. --profile prints the time per op class\n"
+           "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
+           "  bench bert: BertForSequenceClassification inference on random weights\n"
+           "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s.",
            run_bench);
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/io/safetensors.h"
 #include "lm/ops/cross_entropy.h"
@@ -318,18 +319,15 @@ void Gpt::reserve(int64_t B, int64_t T, bool training) {
   acts_.assign(static_cast<size_t>(config_.n_layer), GptBlockActs{});
   r(&encoded_, Shape{B, T, C});
   for (auto& l : acts_) {
-    r(&l.ln1, Shape{B, T, C});
     r(&l.ln1_mean, Shape{B, T});
     r(&l.ln1_rstd, Shape{B, T});
     r(&l.qkv, Shape{B, T, 3 * C});
     r(&l.att, Shape{B, NH, T, T});
     r(&l.atty, Shape{B, T, C});
     r(&l.residual2, Shape{B, T, C});
-    r(&l.ln2, Shape{B, T, C});
     r(&l.ln2_mean, Shape{B, T});
     r(&l.ln2_rstd, Shape{B, T});
     r(&l.fch, Shape{B, T, I});
-    r(&l.fch_gelu, Shape{B, T, I});
     r(&l.residual3, Shape{B, T, C});
   }
   r(&lnf_, Shape{B, T, C});
@@ -338,13 +336,14 @@ void Gpt::reserve(int64_t B, int64_t T, bool training) {
   r(&logits_, Shape{B * T, V});
   r(&losses_, Shape{B * T});
   r(&proj_, Shape{B, T, C});
+  r(&ln_, Shape{B, T, C});
+  r(&fch_gelu_, Shape{B, T, I});
   if (training) {
     r(&dres_, Shape{B, T, C});
     r(&dln_, Shape{B, T, C});
     r(&datty_, Shape{B, T, C});
     r(&dqkv_, Shape{B, T, 3 * C});
     r(&datt_, Shape{B, NH, T, T});
-    r(&dfch_, Shape{B, T, I});
     r(&dfch_gelu_, Shape{B, T, I});
     r(&dlnf_, Shape{B, T, C});
   }
@@ -381,7 +380,10 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   const float eps = config_.layer_norm_epsilon;
 
   Tensor encoded = prefix(encoded_, B);
-  ops::encoder_forward(encoded, ids, params_.wte, params_.wpe);
+  {
+    prof::Scope ps(prof::Op::Residual);
+    ops::encoder_forward(encoded, ids, params_.wte, params_.wpe);
+  }
   dropout_active_ = training_ && (config_.embd_pdrop > 0 || config_.resid_pdrop > 0 || config_.attn_pdrop > 0);
   if (dropout_active_ && config_.embd_pdrop > 0)
     ops::dropout_forward(encoded, encoded, config_.embd_pdrop, dropout_seed_, dropout_stream(-1, 0));
@@ -389,35 +391,74 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   for (int l = 0; l < config_.n_layer; ++l) {
     const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
     GptBlockActs& a = acts_[static_cast<size_t>(l)];
-    Tensor ln1 = prefix(a.ln1, B), qkv = prefix(a.qkv, B), att = prefix(a.att, B), atty = prefix(a.atty, B);
-    Tensor residual2 = prefix(a.residual2, B), ln2 = prefix(a.ln2, B), fch = prefix(a.fch, B);
-    Tensor fch_gelu = prefix(a.fch_gelu, B), residual3 = prefix(a.residual3, B), proj = prefix(proj_, B);
-    ops::layernorm_forward(ln1, prefix(a.ln1_mean, B), prefix(a.ln1_rstd, B), residual, p.ln_1_w, p.ln_1_b, eps);
-    ops::matmul_forward(qkv, ln1, p.c_attn_w, p.c_attn_b);
-    ops::attention_forward(atty, att, qkv, attn_spec(l), attention_mask);
-    ops::matmul_forward(proj, atty, p.attn_c_proj_w, p.attn_c_proj_b);
+    Tensor ln1 = prefix(ln_, B), qkv = prefix(a.qkv, B), att = prefix(a.att, B), atty = prefix(a.atty, B);
+    Tensor residual2 = prefix(a.residual2, B), ln2 = prefix(ln_, B), fch = prefix(a.fch, B);
+    Tensor fch_gelu = prefix(fch_gelu_, B), residual3 = prefix(a.residual3, B), proj = prefix(proj_, B);
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_forward(ln1, prefix(a.ln1_mean, B), prefix(a.ln1_rstd, B), residual, p.ln_1_w, p.ln_1_b, eps);
+    }
+    {
+      prof::Scope ps(prof::Op::MatmulFwd);
+      ops::matmul_forward(qkv, ln1, p.c_attn_w, p.c_attn_b);
+    }
+    {
+      prof::Scope ps(prof::Op::AttnFwd);
+      ops::attention_forward(atty, att, qkv, attn_spec(l), attention_mask);
+    }
+    {
+      prof::Scope ps(prof::Op::MatmulFwd);
+      ops::matmul_forward(proj, atty, p.attn_c_proj_w, p.attn_c_proj_b);
+    }
     if (dropout_active_ && config_.resid_pdrop > 0)
       ops::dropout_forward(proj, proj, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 2));
-    ops::residual_forward(residual2, residual, proj);
-    ops::layernorm_forward(ln2, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), residual2, p.ln_2_w, p.ln_2_b, eps);
-    ops::matmul_forward(fch, ln2, p.c_fc_w, p.c_fc_b);
-    ops::gelu_forward(fch_gelu, fch, config_.activation);
-    ops::matmul_forward(proj, fch_gelu, p.mlp_c_proj_w, p.mlp_c_proj_b);
+    {
+      prof::Scope ps(prof::Op::Residual);
+      ops::residual_forward(residual2, residual, proj);
+    }
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_forward(ln2, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), residual2, p.ln_2_w, p.ln_2_b, eps);
+    }
+    {
+      prof::Scope ps(prof::Op::MatmulFwd);
+      ops::matmul_forward(fch, ln2, p.c_fc_w, p.c_fc_b);
+    }
+    {
+      prof::Scope ps(prof::Op::Gelu);
+      ops::gelu_forward(fch_gelu, fch, config_.activation);
+    }
+    {
+      prof::Scope ps(prof::Op::MatmulFwd);
+      ops::matmul_forward(proj, fch_gelu, p.mlp_c_proj_w, p.mlp_c_proj_b);
+    }
     if (dropout_active_ && config_.resid_pdrop > 0)
       ops::dropout_forward(proj, proj, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 3));
-    ops::residual_forward(residual3, residual2, proj);
+    {
+      prof::Scope ps(prof::Op::Residual);
+      ops::residual_forward(residual3, residual2, proj);
+    }
     residual = residual3;
   }
   Tensor lnf = prefix(lnf_, B);
-  ops::layernorm_forward(lnf, prefix(lnf_mean_, B), prefix(lnf_rstd_, B), residual, params_.ln_f_w, params_.ln_f_b,
-                         eps);
+  {
+    prof::Scope ps(prof::Op::LayerNorm);
+    ops::layernorm_forward(lnf, prefix(lnf_mean_, B), prefix(lnf_rstd_, B), residual, params_.ln_f_w, params_.ln_f_b,
+                           eps);
+  }
   Tensor logits = logits_.slice0(0, B * T);
-  ops::matmul_forward(logits, lnf.view(Shape{B * T, C}), params_.wte, Tensor());
+  {
+    prof::Scope ps(prof::Op::LmHead);
+    ops::matmul_forward(logits, lnf.view(Shape{B * T, C}), params_.wte, Tensor());
+  }
   (void)V;
   have_loss_ = false;
   if (!targets.defined()) return std::numeric_limits<float>::quiet_NaN();
   Tensor losses = losses_.slice0(0, B * T);
-  last_targets_ = ops::cross_entropy_forward(losses, logits, targets.view(Shape{B * T}));
+  {
+    prof::Scope ps(prof::Op::LmHead);
+    last_targets_ = ops::cross_entropy_forward(losses, logits, targets.view(Shape{B * T}));
+  }
   have_loss_ = true;
   if (last_targets_ == 0) return std::numeric_limits<float>::quiet_NaN();
   // Mean over targets, summed in double in index order (deterministic).
@@ -436,23 +477,34 @@ void Gpt::backward(float dloss_scale) {
 
   Tensor logits = logits_.slice0(0, B * T);
   // Fused: the logits buffer becomes dlogits in place.
-  ops::cross_entropy_backward(logits, logits, targets_.view(Shape{B * T}), dloss_scale);
+  {
+    prof::Scope ps(prof::Op::LmHead);
+    ops::cross_entropy_backward(logits, logits, targets_.view(Shape{B * T}), dloss_scale);
+  }
   have_loss_ = false;  // logits are gone
   Tensor dlnf = prefix(dlnf_, B);
   zero(dlnf);
-  ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits, prefix(lnf_, B).view(Shape{B * T, C}),
-                       params_.wte);
+  {
+    prof::Scope ps(prof::Op::LmHead);
+    ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits,
+                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte);
+  }
   Tensor dres = prefix(dres_, B);
   zero(dres);
   Tensor last = config_.n_layer > 0 ? prefix(acts_.back().residual3, B) : prefix(encoded_, B);
-  ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, params_.ln_f_w, prefix(lnf_mean_, B),
-                          prefix(lnf_rstd_, B));
+  {
+    prof::Scope ps(prof::Op::LayerNorm);
+    ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, params_.ln_f_w, prefix(lnf_mean_, B),
+                            prefix(lnf_rstd_, B));
+  }
   for (int l = static_cast<int>(config_.n_layer) - 1; l >= 0; --l) {
     const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
     GptBlockParams& g = grads_.h[static_cast<size_t>(l)];
     GptBlockActs& a = acts_[static_cast<size_t>(l)];
     Tensor residual = l == 0 ? prefix(encoded_, B) : prefix(acts_[static_cast<size_t>(l - 1)].residual3, B);
-    Tensor dfch_gelu = prefix(dfch_gelu_, B), dfch = prefix(dfch_, B), dln = prefix(dln_, B);
+    // fch_gelu_ holds this layer's GELU output until d c_proj is done, then becomes dfch; ln_ holds ln2, then ln1.
+    Tensor dfch_gelu = prefix(dfch_gelu_, B), fch_gelu = prefix(fch_gelu_, B), dfch = fch_gelu, dln = prefix(dln_, B);
+    Tensor ln = prefix(ln_, B);
     Tensor datty = prefix(datty_, B), dqkv = prefix(dqkv_, B), datt = prefix(datt_, B);
     // residual3 = residual2 + dropout(mlp(ln2(residual2))); dres holds d residual3.
     Tensor dproj = dres;
@@ -461,14 +513,35 @@ void Gpt::backward(float dloss_scale) {
       zero(dproj);
       ops::dropout_backward(dproj, dres, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 3));
     }
+    {
+      prof::Scope ps(prof::Op::Gelu);
+      ops::gelu_forward(fch_gelu, prefix(a.fch, B), config_.activation);
+    }
     zero(dfch_gelu);
-    ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, prefix(a.fch_gelu, B), p.mlp_c_proj_w);
+    {
+      prof::Scope ps(prof::Op::MatmulBwd);
+      ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, fch_gelu, p.mlp_c_proj_w);
+    }
     zero(dfch);
-    ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation);
+    {
+      prof::Scope ps(prof::Op::Gelu);
+      ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation);
+    }
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_forward(ln, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), prefix(a.residual2, B), p.ln_2_w,
+                             p.ln_2_b, config_.layer_norm_epsilon);
+    }
     zero(dln);
-    ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, prefix(a.ln2, B), p.c_fc_w);
-    ops::layernorm_backward(dres, g.ln_2_w, g.ln_2_b, dln, prefix(a.residual2, B), p.ln_2_w, prefix(a.ln2_mean, B),
-                            prefix(a.ln2_rstd, B));
+    {
+      prof::Scope ps(prof::Op::MatmulBwd);
+      ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, ln, p.c_fc_w);
+    }
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_backward(dres, g.ln_2_w, g.ln_2_b, dln, prefix(a.residual2, B), p.ln_2_w, prefix(a.ln2_mean, B),
+                              prefix(a.ln2_rstd, B));
+    }
     // residual2 = residual + dropout(attn(ln1(residual))); dres now holds d residual2.
     dproj = dres;
     if (dropout_active_ && config_.resid_pdrop > 0) {
@@ -477,13 +550,30 @@ void Gpt::backward(float dloss_scale) {
       ops::dropout_backward(dproj, dres, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 2));
     }
     zero(datty);
-    ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w);
+    {
+      prof::Scope ps(prof::Op::MatmulBwd);
+      ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w);
+    }
     zero(dqkv);
-    ops::attention_backward(dqkv, datt, datty, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
+    {
+      prof::Scope ps(prof::Op::AttnBwd);
+      ops::attention_backward(dqkv, datt, datty, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
+    }
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_forward(ln, prefix(a.ln1_mean, B), prefix(a.ln1_rstd, B), residual, p.ln_1_w, p.ln_1_b,
+                             config_.layer_norm_epsilon);
+    }
     zero(dln);
-    ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, prefix(a.ln1, B), p.c_attn_w);
-    ops::layernorm_backward(dres, g.ln_1_w, g.ln_1_b, dln, residual, p.ln_1_w, prefix(a.ln1_mean, B),
-                            prefix(a.ln1_rstd, B));
+    {
+      prof::Scope ps(prof::Op::MatmulBwd);
+      ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, ln, p.c_attn_w);
+    }
+    {
+      prof::Scope ps(prof::Op::LayerNorm);
+      ops::layernorm_backward(dres, g.ln_1_w, g.ln_1_b, dln, residual, p.ln_1_w, prefix(a.ln1_mean, B),
+                              prefix(a.ln1_rstd, B));
+    }
   }
   Tensor denc = dres;
   if (dropout_active_ && config_.embd_pdrop > 0) {
@@ -491,7 +581,10 @@ void Gpt::backward(float dloss_scale) {
     zero(denc);
     ops::dropout_backward(denc, dres, config_.embd_pdrop, dropout_seed_, dropout_stream(-1, 0));
   }
-  ops::encoder_backward(grads_.wte, grads_.wpe, denc, ids_);
+  {
+    prof::Scope ps(prof::Op::Residual);
+    ops::encoder_backward(grads_.wte, grads_.wpe, denc, ids_);
+  }
   (void)T;
 }
 

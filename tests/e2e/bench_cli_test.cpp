@@ -1,0 +1,34 @@
+// CLI end to end on `lmcpp bench`: bench train --profile prints one line per op class (stderr) and still one JSON
+// line (stdout); bench bert --json reports sequences/s and tokens/s. Tiny shapes only: no timing is checked.
+#include <gtest/gtest.h>
+
+#include "harness/harness.h"
+#include "lm/core/json.h"
+
+namespace lm {
+namespace {
+
+TEST(BenchCli, TrainProfilePrintsOpClasses) {
+  auto r = test::run_cli({"bench", "train", "--shape", "tiny", "--steps", "1", "--warmup", "0", "--threads", "1",
+                          "--profile", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+  for (const char* op : {"matmul fwd", "matmul bwd", "attention fwd", "attention bwd", "layernorm", "gelu",
+                         "lm head+xent", "adamw", "other", "step"})
+    EXPECT_NE(r.err.find(op), std::string::npos) << op << " missing from:\n" << r.err;
+}
+
+TEST(BenchCli, BertJson) {
+  auto r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+                          "--warmup", "0", "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["bench"], "bert");
+  EXPECT_GT(j["sequences_per_s"].get<double>(), 0.0);
+  EXPECT_NEAR(j["tokens_per_s"].get<double>(), 16 * j["sequences_per_s"].get<double>(),
+              1e-3 * j["tokens_per_s"].get<double>());
+}
+
+}  // namespace
+}  // namespace lm

@@ -1,0 +1,98 @@
+// `lmcpp bench bert [--shape bert-base]`: inference throughput of BertForSequenceClassification (2 labels) on
+// random weights and random ids, batch B of full-length sequences (no padding), eval mode (no dropout).
+// Reports sequences/s and tokens/s (median over timed batches), peak RSS, and the fraction of the measured sgemm
+// peak (forward FLOPs per token: 2·L·(4C² + 2CI) for the Linear layers + 4·L·T·C for QKᵀ and PV).
+#include "bench_bert.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "lm/core/buffer.h"
+#include "lm/core/error.h"
+#include "lm/core/json.h"
+#include "lm/core/rng.h"
+#include "lm/core/threads.h"
+#include "lm/models/bert.h"
+#include "lm/train/flops.h"
+
+namespace lm::cli {
+
+int run_bench_bert(Args& a) {
+  using Clock = std::chrono::steady_clock;
+  std::string shape = a.get_or("--shape", "bert-base");
+  std::string device = a.get_or("--device", "cpu");
+  int threads = static_cast<int>(a.get_int("--threads", 0));
+  bool json = a.flag("--json");
+  int64_t steps = a.get_int("--steps", 10);
+  int64_t warmup = a.get_int("--warmup", 2);
+  int64_t B = a.get_int("--batch", 32);
+  int64_t T = a.get_int("--seq", 128);
+  a.finish();
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
+  LM_CHECK(shape == "bert-base" || shape == "bert-tiny", "bench bert: --shape {} is not bert-base or bert-tiny",
+           shape);
+  LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 1 && T <= 512,
+           "bench bert: steps and batch must be positive and seq in [1, 512]");
+  set_num_threads(threads);
+
+  Json j = Json::object();
+  j["model_type"] = "bert";
+  j["architectures"] = Json::array({"BertForSequenceClassification"});
+  if (shape == "bert-tiny") {  // for tests: 2 layers, C 64
+    j["hidden_size"] = 64;
+    j["num_hidden_layers"] = 2;
+    j["num_attention_heads"] = 2;
+    j["intermediate_size"] = 256;
+  }
+  models::BertConfig cfg = models::BertConfig::from_hf(j);
+  const double peak = train::measure_sgemm_peak();
+  models::Bert model(cfg);
+  model.init_weights(1234);
+  OwnedTensor ids(Shape{B, T}, DType::I32);
+  Rng rng(7);
+  for (int64_t i = 0; i < B * T; ++i)
+    ids.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(cfg.vocab_size)));
+  models::BertBatch batch;
+  batch.input_ids = ids.t;
+  std::vector<double> times;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    auto t0 = Clock::now();
+    model.forward(batch, false);
+    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (s >= warmup) times.push_back(dt);
+    if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
+  }
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  const double step_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  const double C = static_cast<double>(cfg.hidden_size), L = static_cast<double>(cfg.num_hidden_layers);
+  const double I = static_cast<double>(cfg.intermediate_size);
+  const double flops_per_token = 2 * L * (4 * C * C + 2 * C * I) + 4 * L * static_cast<double>(T) * C;
+  const double tps = static_cast<double>(B * T) / step_s;
+  const double frac = tps * flops_per_token / peak;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  if (json) {
+    std::printf(
+        "{\"bench\": \"bert\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
+        "\"sequences_per_s\": %.3f, \"tokens_per_s\": %.2f, \"batch_ms\": %.2f, \"peak_rss_mb\": %.1f, "
+        "\"mfu\": %.4f, \"sgemm_peak_gflops\": %.1f, \"params\": %lld}\n",
+        shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(),
+        static_cast<double>(B) / step_s, tps, step_s * 1e3, rss_mb, frac, peak / 1e9,
+        static_cast<long long>(model.num_parameters()));
+  } else {
+    std::printf("bert %s B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
+                "peak RSS %.0f MB\n", shape.c_str(), static_cast<long long>(B), static_cast<long long>(T),
+                num_threads(), static_cast<double>(B) / step_s, tps, step_s * 1e3, static_cast<long long>(steps),
+                rss_mb);
+    std::printf("%.1f%% of the measured sgemm peak %.1f GFLOP/s\n", 100 * frac, peak / 1e9);
+  }
+  return 0;
+}
+
+}  // namespace lm::cli
