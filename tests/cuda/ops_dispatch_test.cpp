@@ -7,11 +7,13 @@
 #include "cuda/cuda_test_util.h"
 #include "lm/ops/adamw.h"
 #include "lm/ops/attention.h"
+#include "lm/ops/attention_kv.h"
 #include "lm/ops/cross_entropy.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/gelu.h"
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
+#include "lm/ops/residual.h"
 
 namespace lm::test {
 namespace {
@@ -78,7 +80,7 @@ TEST(CudaOps, MatmulLayernormGeluMatchCpu) {
   EXPECT_LE(c.err(), kTol);
 }
 
-TEST(CudaOps, AttentionMatchesCpuAndRejectsDropout) {
+TEST(CudaOps, AttentionKvCacheResidualMatchCpuAndDropoutRejected) {
   LM_REQUIRE_CUDA();
   const int64_t B = 2, T = 7, NH = 2, C = 16;
   ops::AttentionSpec spec;
@@ -93,6 +95,28 @@ TEST(CudaOps, AttentionMatchesCpuAndRejectsDropout) {
   ops::attention_backward(dqkv.cpu.t, datt.cpu.t, dout.cpu.t, qkv.cpu.t, att.cpu.t, spec);
   ops::attention_backward(dqkv.dev, datt.dev, dout.dev, qkv.dev, att.dev, spec);
   EXPECT_LE(dqkv.err(), kTol);
+  // KV-cache attention: prefill 4 tokens, then decode 1.
+  const int64_t Tmax = 8;
+  Pair kc(Shape{B, NH, Tmax, C / NH}, 7, 0.0f), vc(Shape{B, NH, Tmax, C / NH}, 8, 0.0f);
+  Pair q1(Shape{B, 4, 3 * C}, 9), o1(Shape{B, 4, C}, 10), q2(Shape{B, 1, 3 * C}, 11), o2(Shape{B, 1, C}, 12);
+  ops::attention_kv_forward(o1.cpu.t, kc.cpu.t, vc.cpu.t, q1.cpu.t, 0, spec);
+  ops::attention_kv_forward(o1.dev, kc.dev, vc.dev, q1.dev, 0, spec);
+  ops::attention_kv_forward(o2.cpu.t, kc.cpu.t, vc.cpu.t, q2.cpu.t, 4, spec);
+  ops::attention_kv_forward(o2.dev, kc.dev, vc.dev, q2.dev, 4, spec);
+  EXPECT_LE(o1.err(), kTol);
+  EXPECT_LE(o2.err(), kTol);
+  EXPECT_EQ(kc.err(), 0.0);
+
+  // Residual add and its backward.
+  Pair r(Shape{B, T, C}, 13), da(Shape{B, T, C}, 14), db(Shape{B, T, C}, 15);
+  ops::residual_forward(r.cpu.t, out.cpu.t, dout.cpu.t);
+  ops::residual_forward(r.dev, out.dev, dout.dev);
+  EXPECT_LE(r.err(), kTol);
+  ops::residual_backward(da.cpu.t, db.cpu.t, r.cpu.t);
+  ops::residual_backward(da.dev, db.dev, r.dev);
+  EXPECT_LE(da.err(), kTol);
+  EXPECT_LE(db.err(), kTol);
+
   spec.dropout = 0.1f;
   try {
     ops::attention_forward(out.dev, att.dev, qkv.dev, spec);
