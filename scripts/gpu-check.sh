@@ -37,6 +37,7 @@ fi
 # 2. CUDA tests.
 build-cuda/lmcpp_test_cuda --gtest_output="xml:$OUT/cuda_tests.xml" > "$OUT/cuda_tests.log" 2>&1
 rc=$?
+tests_rc=$rc
 skipped=$(grep -c '\[  SKIPPED \]' "$OUT/cuda_tests.log" || true)
 say "cuda tests: exit $rc, $(grep -E '^\[  PASSED  \]|FAILED TEST' "$OUT/cuda_tests.log" | head -3 | tr '\n' ' ') skipped lines: $skipped"
 grep -E '^\[  FAILED  \]' "$OUT/cuda_tests.log" | sort -u | tee -a "$SUMMARY"
@@ -81,3 +82,5 @@ else
   say "llm.c: skipped ($LLMC_DIR/train_gpt2.cu not found)"
 fi
 say "done $(date -u +%FT%TZ)"
+# The exit status is the CUDA tests' (the benchmarks are reported, not judged).
+exit "$tests_rc"
