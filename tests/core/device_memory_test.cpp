@@ -59,7 +59,9 @@ TEST(DeviceMemory, PinnedBufferWorksWithoutAGpu) {
   PinnedBuffer p(1000);
   ASSERT_NE(p.data(), nullptr);
   EXPECT_EQ(p.size(), 1000u);
-  if (cuda_device_count() == 0) EXPECT_FALSE(p.pinned());  // plain host memory fallback
+  if (cuda_device_count() == 0) {
+    EXPECT_FALSE(p.pinned());  // plain host memory fallback
+  }
   static_cast<char*>(p.data())[999] = 3;
   PinnedBuffer q = std::move(p);
   EXPECT_EQ(static_cast<char*>(q.data())[999], 3);
@@ -68,7 +70,9 @@ TEST(DeviceMemory, PinnedBufferWorksWithoutAGpu) {
 
 TEST(DeviceMemory, CudaRequestsFailCleanlyWithoutBackendOrDevice) {
   if (cuda_compiled() && cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present";
-  if (!cuda_compiled()) EXPECT_EQ(cuda_device_count(), 0);
+  if (!cuda_compiled()) {
+    EXPECT_EQ(cuda_device_count(), 0);
+  }
   try {
     Buffer b(16, Device::CUDA);
     FAIL() << "expected Unsupported";
