@@ -6,8 +6,9 @@
 #      peak, and a kernel-sum estimate of tokens/s (NOT an end-to-end training run),
 #   4. runs `lmcpp bench train --shape 124M --device cuda` -- which today exits 2 saying GPT training is not yet
 #      wired to the CUDA kernels; its output is logged so the day it is wired this script measures it unchanged,
-#   5. if llm.c's sources are at $LLMC_DIR (with train_gpt2.cu), builds train_gpt2cu and runs it with the same B and T
-#      on random weights (-e d12) and random tokens, and logs its tokens/s.
+#   5. if llm.c's sources are at $LLMC_DIR (default /work/peers/llm.c, with train_gpt2.cu), builds train_gpt2cu in a
+#      copy under $OUT and runs it with the same B and T on random weights (-e d12) and random tokens; logs tokens/s.
+# Exit status: the CUDA tests' (3 when they skipped: no visible device).
 # Logs go to $OUT (default ./gpu-check-out); summary.txt has one line per stage. B (default 16) and T (1024) set the
 # shape; B=16 x T=1024 fits the materialised (B,NH,T,T) attention of the current kernels in an H200's memory.
 set -uo pipefail
@@ -16,7 +17,7 @@ OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
 B=${B:-16}
 T=${T:-1024}
-LLMC_DIR=${LLMC_DIR:-../peers/llm.c}
+LLMC_DIR=${LLMC_DIR:-/work/peers/llm.c}
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "gpu-check: $*" | tee -a "$SUMMARY"; }
@@ -41,6 +42,11 @@ tests_rc=$rc
 skipped=$(grep -c '\[  SKIPPED \]' "$OUT/cuda_tests.log" || true)
 say "cuda tests: exit $rc, $(grep -E '^\[  PASSED  \]|FAILED TEST' "$OUT/cuda_tests.log" | head -3 | tr '\n' ' ') skipped lines: $skipped"
 grep -E '^\[  FAILED  \]' "$OUT/cuda_tests.log" | sort -u | tee -a "$SUMMARY"
+if ((skipped > 0)); then
+  # On the GPU machine a skip means the device is not visible: that is a failed check, not a pass.
+  say "cuda tests: SKIPPED: no CUDA device visible to the tests"
+  tests_rc=3
+fi
 
 # 3. Kernel microbenchmark.
 if build-cuda/cuda_ops_bench --batch "$B" --seq "$T" > "$OUT/cuda_ops_bench.txt" 2>&1 &&
@@ -71,8 +77,11 @@ for name, n in (("train", 4_000_000), ("val", 200_000)):
         f.write(struct.pack("<256i", *header))
         f.write(struct.pack(f"<{n}H", *(rng.randrange(50257) for _ in range(n))))
 PY
-  if make -C "$LLMC_DIR" train_gpt2cu > "$OUT/llmc_build.log" 2>&1; then
-    (cd "$LLMC_DIR" && ./train_gpt2cu -i "$OUT/llmc/train.bin" -j "$OUT/llmc/val.bin" -e d12 -b "$B" -t "$T" -x 30 \
+  # Build in a copy under $OUT: the peer checkout is left untouched.
+  rm -rf "$OUT/llmc-src" && mkdir -p "$OUT/llmc-src"
+  (cd "$LLMC_DIR" && tar --exclude='*.bin' -cf - .) | tar -xf - -C "$OUT/llmc-src"  # sources only, no weights
+  if make -C "$OUT/llmc-src" train_gpt2cu > "$OUT/llmc_build.log" 2>&1; then
+    (cd "$OUT/llmc-src" && ./train_gpt2cu -i "$OUT/llmc/train.bin" -j "$OUT/llmc/val.bin" -e d12 -b "$B" -t "$T" -x 30 \
        -v 0 -s 0 -h 0 -o "$OUT/llmc/log") > "$OUT/llmc_train.log" 2>&1
     say "llm.c train_gpt2cu: exit $?: $(grep -E 'tok/s' "$OUT/llmc_train.log" | tail -1)"
   else
