@@ -35,6 +35,16 @@ struct ThreadState {
 
 thread_local ThreadState tls;
 
+// Throws Unsupported when no device is usable, before any stream or handle is created: cuBLAS would report a
+// missing device as a generic NOT_INITIALIZED (Internal), and a user asking for CUDA on a machine without one made a
+// usage error, not hit a runtime failure.
+void require_device() {
+  thread_local bool ok = false;
+  if (ok) return;
+  LM_CHECK_AS(ErrorCode::Unsupported, device_count() > 0, "no usable CUDA device (cudaGetDeviceCount reports none)");
+  ok = true;
+}
+
 }  // namespace
 
 void throw_cuda_error(cudaError_t e, const char* expr, const char* file, int line) {
@@ -66,11 +76,13 @@ int device_count() {
 }
 
 cudaStream_t stream() {
+  require_device();
   if (!tls.stream) LM_CUDA_CHECK(cudaStreamCreateWithFlags(&tls.stream, cudaStreamNonBlocking));
   return tls.stream;
 }
 
 cublasHandle_t cublas() {
+  require_device();
   if (!tls.cublas) {
     LM_CUBLAS_CHECK(cublasCreate(&tls.cublas));
     LM_CUBLAS_CHECK(cublasSetStream(tls.cublas, stream()));
@@ -81,16 +93,19 @@ cublasHandle_t cublas() {
 }
 
 cublasLtHandle_t cublaslt() {
+  require_device();
   if (!tls.cublaslt) LM_CUBLAS_CHECK(cublasLtCreate(&tls.cublaslt));
   return tls.cublaslt;
 }
 
 void* cublaslt_workspace() {
+  require_device();
   if (!tls.workspace) LM_CUDA_CHECK(cudaMalloc(&tls.workspace, kCublasLtWorkspaceBytes));
   return tls.workspace;
 }
 
 void* scratch(size_t bytes) {
+  require_device();
   if (bytes <= tls.scratch_bytes) return tls.scratch;
   if (tls.scratch) {
     LM_CUDA_CHECK(cudaStreamSynchronize(stream()));
