@@ -12,6 +12,7 @@
 #include "bench_bert.h"
 #include "command.h"
 #include "lm/core/buffer.h"
+#include "lm/core/device.h"
 #include "lm/core/error.h"
 #include "lm/core/profile.h"
 #include "lm/core/rng.h"
@@ -83,7 +84,13 @@ int run_bench(Args& a) {
   a.finish();
   LM_CHECK_AS(what == "prefill" || what == "decode" ? ErrorCode::Unsupported : ErrorCode::InvalidArgument,
               what == "train", "bench: only 'train' and 'bert' are implemented in this version (prefill and decode benchmarks are not), got '{}'", what);
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
+  LM_CHECK(device == "cpu" || device == "cuda", "--device {} is not one of cpu, cuda", device);
+  // No silent CPU fallback: until the GPT model runs on the CUDA kernels, --device cuda is a clear error.
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "{}",
+              cuda_compiled()
+                  ? "bench train --device cuda: GPT training is not wired to the CUDA kernels yet (kernels and their "
+                    "tests exist: build-cuda/lmcpp_test_cuda, build-cuda/cuda_ops_bench; see docs/cuda.md)"
+                  : "bench train --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
   set_num_threads(threads);
 
@@ -157,7 +164,7 @@ int run_bench(Args& a) {
 }
 
 LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
-           "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu] [--threads N] [--batch B] [--seq T]\n"
+           "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--threads N] [--batch B] [--seq T]\n"
            "                         [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
@@ -165,7 +172,8 @@ LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
            "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small. --profile prints the time per op class\n"
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
            "  bench bert: BertForSequenceClassification inference on random weights\n"
-           "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s.",
+           "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s.\n"
+           "  --device cuda is not implemented yet (exit 2 with an error); see docs/cuda.md.",
            run_bench);
 
 }  // namespace

@@ -1,25 +1,23 @@
 // Aligned zeroed allocations and arena planning.
 #include "lm/core/buffer.h"
 
-#include <cstdlib>
-#include <cstring>
+#include "lm/core/device_memory.h"
 
 namespace lm {
 
-Buffer::Buffer(size_t nbytes) : size_(nbytes) {
+Buffer::Buffer(size_t nbytes, Device dev) : size_(nbytes), device_(dev) {
   if (nbytes == 0) return;
-  data_ = std::aligned_alloc(kAlign, align_up(nbytes));
-  if (!data_) LM_THROW(ErrorCode::OutOfMemory, "cannot allocate {} bytes", nbytes);
-  std::memset(data_, 0, align_up(nbytes));
+  data_ = device_alloc(dev, nbytes);
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() { device_free(device_, data_); }
 
 Buffer& Buffer::operator=(Buffer&& o) noexcept {
   if (this != &o) {
-    std::free(data_);
+    device_free(device_, data_);
     data_ = o.data_;
     size_ = o.size_;
+    device_ = o.device_;
     o.data_ = nullptr;
     o.size_ = 0;
   }
@@ -36,13 +34,13 @@ size_t Arena::reserve(const Shape& s, DType dt) {
 
 void Arena::allocate() {
   LM_ASSERT(buf_.data() == nullptr, "arena {} already allocated", name_);
-  buf_ = Buffer(total_ ? total_ : kAlign);
+  buf_ = Buffer(total_ ? total_ : kAlign, device_);
 }
 
 Tensor Arena::tensor(size_t slot) const {
   LM_ASSERT(slot < slots_.size() && buf_.data(), "arena {} slot {}", name_, slot);
   const Slot& s = slots_[slot];
-  return Tensor(static_cast<char*>(buf_.data()) + s.offset, s.shape, s.dtype);
+  return Tensor(static_cast<char*>(buf_.data()) + s.offset, s.shape, s.dtype, device_);
 }
 
 }  // namespace lm

@@ -1,5 +1,6 @@
-// Owning memory: Buffer (one 64-byte aligned CPU allocation, zero-filled) and Arena (a Buffer carved into
-// named tensors by a size-then-bind pass). Arenas are planned up front; nothing allocates inside forward/backward.
+// Owning memory: Buffer (one 64-byte aligned allocation on a Device, zero-filled; CUDA: cudaMalloc) and Arena (a
+// Buffer carved into named tensors by a size-then-bind pass). Arenas are planned up front, one per purpose and
+// device; nothing allocates inside forward/backward.
 #pragma once
 
 #include <cstddef>
@@ -17,9 +18,9 @@ inline size_t align_up(size_t n, size_t a = kAlign) { return (n + a - 1) / a * a
 class Buffer {
  public:
   Buffer() = default;
-  explicit Buffer(size_t nbytes);
+  explicit Buffer(size_t nbytes, Device dev = Device::CPU);
   ~Buffer();
-  Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_) {
+  Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), device_(o.device_) {
     o.data_ = nullptr;
     o.size_ = 0;
   }
@@ -29,6 +30,7 @@ class Buffer {
 
   void* data() const { return data_; }
   size_t size() const { return size_; }
+  Device device() const { return device_; }
   template <typename T>
   T* as() const {
     return static_cast<T*>(data_);
@@ -37,6 +39,7 @@ class Buffer {
  private:
   void* data_ = nullptr;
   size_t size_ = 0;
+  Device device_ = Device::CPU;
 };
 
 // A typed owning tensor for tests, tools and small state (not for the hot path).
@@ -53,7 +56,7 @@ struct OwnedTensor {
 // Contiguity is what lets optimizers, clipping and all-reduce treat a whole arena as one flat array.
 class Arena {
  public:
-  explicit Arena(std::string name = "arena") : name_(std::move(name)) {}
+  explicit Arena(std::string name = "arena", Device dev = Device::CPU) : name_(std::move(name)), device_(dev) {}
   // Returns the slot index; the Tensor is valid after allocate().
   size_t reserve(const Shape& s, DType dt = DType::F32);
   void allocate();
@@ -61,8 +64,11 @@ class Arena {
   size_t bytes() const { return total_; }
   void* data() const { return buf_.data(); }
   const std::string& name() const { return name_; }
+  Device device() const { return device_; }
   // Float view of the whole arena including alignment padding (padding is zero and stays zero).
-  Tensor flat_f32() const { return Tensor(buf_.data(), Shape{static_cast<int64_t>(total_ / 4)}); }
+  Tensor flat_f32() const {
+    return Tensor(buf_.data(), Shape{static_cast<int64_t>(total_ / 4)}, DType::F32, device_);
+  }
 
  private:
   struct Slot {
@@ -71,6 +77,7 @@ class Arena {
     size_t offset;
   };
   std::string name_;
+  Device device_ = Device::CPU;
   std::vector<Slot> slots_;
   size_t total_ = 0;
   Buffer buf_;

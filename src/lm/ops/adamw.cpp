@@ -6,6 +6,11 @@
 #include "lm/kernels/cpu/adamw.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/adamw.h"
+#include "lm/kernels/cuda/global_norm.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -31,6 +36,12 @@ void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWPa
       cpu::adamw_update(params.f32(), grads.f32(), m.f32(), v.f32(), n, hp.lr, hp.beta1, hp.beta2, hp.eps,
                         hp.weight_decay, hp.step);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::adamw_update(params.f32(), nullptr, DType::F32, grads.data, DType::F32, m.f32(), v.f32(), n, hp.lr, hp.beta1,
+                         hp.beta2, hp.eps, hp.weight_decay, hp.step, 1.0f);
+      return;
+#endif
     default:
       unsupported_device(op, params.device);
   }
@@ -42,6 +53,10 @@ double sum_squares(Tensor g) {
   switch (g.device) {
     case Device::CPU:
       return cpu::sum_squares(g.f32(), g.numel());
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      return cuda::sum_squares_host(DType::F32, g.data, g.numel());
+#endif
     default:
       unsupported_device(op, g.device);
   }
@@ -54,6 +69,11 @@ void scale_inplace(Tensor x, float s) {
     case Device::CPU:
       cpu::scale_inplace(x.f32(), x.numel(), s);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::scale_inplace(DType::F32, x.data, x.numel(), s);
+      return;
+#endif
     default:
       unsupported_device(op, x.device);
   }

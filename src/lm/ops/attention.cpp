@@ -6,6 +6,10 @@
 #include "lm/kernels/cpu/attention.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/attention.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -45,6 +49,14 @@ void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& 
                              key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T, d.C, d.NH,
                              spec.causal, spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      LM_CHECK_AS(ErrorCode::Unsupported, spec.dropout == 0.0f, "{}: attention dropout is not implemented on CUDA", op);
+      cuda::attention_forward(DType::F32, out.data, att.data, qkv.data,
+                              key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T, d.C, d.NH, spec.causal,
+                              spec.scale);
+      return;
+#endif
     default:
       unsupported_device(op, qkv.device);
   }
@@ -65,6 +77,13 @@ void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tenso
       cpu::attention_backward(dqkv.f32(), datt.f32(), dout.f32(), qkv.f32(), att.f32(), d.B, d.T, d.C, d.NH,
                               spec.causal, spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      LM_CHECK_AS(ErrorCode::Unsupported, spec.dropout == 0.0f, "{}: attention dropout is not implemented on CUDA", op);
+      cuda::attention_backward(DType::F32, dqkv.data, datt.data, dout.data, qkv.data, att.data, d.B, d.T, d.C, d.NH,
+                               spec.scale);
+      return;
+#endif
     default:
       unsupported_device(op, qkv.device);
   }

@@ -4,6 +4,10 @@
 #include "lm/kernels/cpu/attention_kv.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/attention_kv.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -35,6 +39,13 @@ void attention_kv_forward(Tensor out, Tensor k_cache, Tensor v_cache, Tensor qkv
                                 key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, B, Tn, C, NH, Tmax, past,
                                 spec.scale);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::attention_kv_forward(DType::F32, out.data, k_cache.data, v_cache.data, qkv.data,
+                                 key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, B, Tn, C, NH, Tmax, past,
+                                 spec.scale);
+      return;
+#endif
     default: unsupported_device(op, qkv.device);
   }
 }

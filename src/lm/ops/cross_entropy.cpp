@@ -4,6 +4,10 @@
 #include "lm/kernels/cpu/cross_entropy.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/cross_entropy.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -18,13 +22,22 @@ void check_ce_args(const char* op, const Tensor& logits, const Tensor& targets, 
   check_dtype(targets, DType::I32, op, "targets");
   LM_CHECK(targets.numel() == N, "{}: targets must have {} elements (rows of logits {}), got {}", op, N,
            logits.shape.str(), targets.shape.str());
-  if (targets.device == Device::CPU) {
-    const int32_t* t = targets.ptr<int32_t>();
-    for (int64_t n = 0; n < N; ++n)
-      LM_CHECK(t[n] == ignore_index || (t[n] >= 0 && t[n] < V), "{}: target[{}] = {} out of range [0, {})",
-               op, n, t[n], V);
-  }
+  // Device targets are validated through a host copy (they index the logits).
+  std::vector<int32_t> host;
+  if (targets.device != Device::CPU) host = host_i32(targets);
+  const int32_t* t = targets.device == Device::CPU ? targets.ptr<int32_t>() : host.data();
+  for (int64_t n = 0; n < N; ++n)
+    LM_CHECK(t[n] == ignore_index || (t[n] >= 0 && t[n] < V), "{}: target[{}] = {} out of range [0, {})", op, n,
+             t[n], V);
 }
+
+#ifdef LM_WITH_CUDA
+int64_t count_targets(const Tensor& targets, int ignore_index) {
+  int64_t count = 0;
+  for (int32_t t : host_i32(targets)) count += t != ignore_index;
+  return count;
+}
+#endif
 }  // namespace
 
 int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int ignore_index) {
@@ -37,6 +50,12 @@ int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int 
     case Device::CPU:
       return cpu::cross_entropy_forward(losses.f32(), logits.f32(), targets.ptr<int32_t>(), ignore_index,
                                         rows(logits), last_dim(logits));
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::cross_entropy_forward(DType::F32, losses.f32(), logits.data, targets.ptr<int32_t>(), ignore_index,
+                                  rows(logits), last_dim(logits));
+      return count_targets(targets, ignore_index);
+#endif
     default:
       unsupported_device(op, logits.device);
   }
@@ -52,6 +71,12 @@ void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float
       cpu::cross_entropy_backward(dlogits.f32(), logits.f32(), targets.ptr<int32_t>(), dloss, ignore_index,
                                   rows(logits), last_dim(logits));
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::cross_entropy_backward(DType::F32, dlogits.data, logits.data, targets.ptr<int32_t>(), dloss, ignore_index,
+                                   rows(logits), last_dim(logits));
+      return;
+#endif
     default:
       unsupported_device(op, logits.device);
   }

@@ -4,15 +4,21 @@
 #include "lm/kernels/cpu/encoder.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/encoder.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
 
 namespace {
 
-// Every id in [0, V) (ids come from tokenizers and data files: untrusted).
+// Every id in [0, V) (ids come from tokenizers and data files: untrusted). Device ids are checked on a host copy.
 void check_ids(const Tensor& ids, int64_t V, const char* op, const char* what) {
-  const int32_t* p = ids.ptr<int32_t>();
+  std::vector<int32_t> host;
+  if (ids.device != Device::CPU) host = host_i32(ids);
+  const int32_t* p = ids.device == Device::CPU ? ids.ptr<int32_t>() : host.data();
   for (int64_t i = 0; i < ids.numel(); ++i)
     LM_CHECK(p[i] >= 0 && p[i] < V, "{}: {}[{}] = {} out of range [0, {})", op, what, i, p[i], V);
 }
@@ -50,11 +56,9 @@ void check_encoder_args(const char* op, const Tensor& x, const char* x_name, con
     check_dtype(position_ids, DType::I32, op, "position_ids");
     check_shape(position_ids, Shape{B, T}, op, "position_ids");
   }
-  // Index validation reads the ids, so it runs on host memory only (a device backend validates on device).
-  if (ids.device == Device::CPU && (!position_ids.defined() || position_ids.device == Device::CPU)) {
-    check_ids(ids, wte.dim(0), op, "ids");
-    if (wpe.defined()) check_positions(position_ids, pos_offset, T, wpe.dim(0), op);
-  }
+  // Index validation reads the ids (through a host copy when they live on a device).
+  check_ids(ids, wte.dim(0), op, "ids");
+  if (wpe.defined()) check_positions(position_ids, pos_offset, T, wpe.dim(0), op);
 }
 
 }  // namespace
@@ -70,6 +74,12 @@ void encoder_forward(Tensor out, Tensor ids, Tensor wte, Tensor wpe, int64_t pos
       cpu::encoder_forward(out.f32(), ids.ptr<int32_t>(), wte.f32(), wpe.f32(), pos_offset, pos, ids.dim(0),
                            ids.dim(1), wte.dim(1));
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::encoder_forward(DType::F32, out.data, ids.ptr<int32_t>(), wte.data, wpe.data, pos_offset, pos, ids.dim(0),
+                            ids.dim(1), wte.dim(1));
+      return;
+#endif
     default:
       unsupported_device(op, out.device);
   }
@@ -85,6 +95,12 @@ void encoder_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor ids, int64_t
       cpu::encoder_backward(dwte.f32(), dwpe.defined() ? dwpe.f32() : nullptr, dout.f32(), ids.ptr<int32_t>(),
                             pos_offset, pos, ids.dim(0), ids.dim(1), dwte.dim(1));
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::encoder_backward(DType::F32, dwte.data, dwpe.defined() ? dwpe.data : nullptr, dout.data, ids.ptr<int32_t>(),
+                             pos_offset, pos, ids.dim(0), ids.dim(1), dwte.dim(1));
+      return;
+#endif
     default:
       unsupported_device(op, dout.device);
   }

@@ -4,6 +4,10 @@
 #include "lm/kernels/cpu/gelu.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/gelu.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -27,6 +31,11 @@ void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
     case Device::CPU:
       cpu::gelu_forward(out.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::gelu_forward(DType::F32, out.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }
@@ -43,6 +52,11 @@ void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind) {
     case Device::CPU:
       cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::gelu_backward(DType::F32, dinp.data, dout.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }

@@ -4,6 +4,10 @@
 #include "lm/kernels/cpu/layernorm.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/layernorm.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -39,6 +43,12 @@ void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor 
       cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), w.f32(), b.f32(), eps, rows(inp),
                              last_dim(inp));
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::layernorm_forward(DType::F32, out.data, mean.f32(), rstd.f32(), inp.data, w.data, b.data, eps, rows(inp),
+                              last_dim(inp));
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }
@@ -59,6 +69,12 @@ void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor i
       cpu::layernorm_backward(dinp.f32(), dw.f32(), db.f32(), dout.f32(), inp.f32(), w.f32(), mean.f32(),
                               rstd.f32(), rows(inp), last_dim(inp));
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::layernorm_backward(DType::F32, dinp.data, dw.data, db.data, dout.data, inp.data, w.data, mean.f32(),
+                               rstd.f32(), rows(inp), last_dim(inp));
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }

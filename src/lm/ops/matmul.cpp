@@ -5,6 +5,10 @@
 #include "lm/kernels/cpu/matmul.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/matmul.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -46,6 +50,12 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
       cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.defined() ? bias.f32() : nullptr,
                           rows(inp), last_dim(inp), OC);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::matmul_forward(DType::F32, out.data, inp.data, weight.data, bias.defined() ? bias.data : nullptr, rows(inp),
+                           last_dim(inp), OC);
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }
@@ -75,6 +85,13 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
                            dbias.defined() ? dbias.f32() : nullptr, dout.f32(), inp.f32(), weight.f32(),
                            rows(inp), last_dim(inp), OC);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::matmul_backward(DType::F32, dinp.defined() ? dinp.data : nullptr, dweight.defined() ? dweight.data : nullptr,
+                            dbias.defined() ? dbias.data : nullptr, dout.data, inp.data, weight.data, rows(inp),
+                            last_dim(inp), OC);
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }
@@ -95,6 +112,11 @@ void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha,
     case Device::CPU:
       cpu::sgemm(trans_a, trans_b, M, N, K, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(), N);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::gemm(DType::F32, trans_a, trans_b, M, N, K, alpha, a.data, a.dim(1), b.data, b.dim(1), beta, c.data, N);
+      return;
+#endif
     default:
       unsupported_device(op, c.device);
   }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <initializer_list>
+#include <vector>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/tensor.h"
 
 namespace lm::ops::detail {
@@ -51,6 +53,14 @@ inline Device common_device(const char* op, std::initializer_list<const Tensor*>
              device_name(first->device), device_name(t->device));
   }
   return first ? first->device : Device::CPU;
+}
+
+// Host copy of an i32 tensor on any device: ids and targets read from untrusted files are validated on the host
+// before a device kernel indexes with them (a synchronous device-to-host copy for device tensors).
+inline std::vector<int32_t> host_i32(const Tensor& t) {
+  std::vector<int32_t> h(static_cast<size_t>(t.numel()));
+  copy_bytes(h.data(), Device::CPU, t.data, t.device, t.nbytes());
+  return h;
 }
 
 [[noreturn]] inline void unsupported_device(const char* op, Device d) {

@@ -4,6 +4,10 @@
 #include "lm/kernels/cpu/residual.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/residual.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -19,6 +23,11 @@ void residual_forward(Tensor out, Tensor a, Tensor b) {
     case Device::CPU:
       cpu::residual_forward(out.f32(), a.f32(), b.f32(), a.numel());
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::residual_forward(DType::F32, out.data, a.data, b.data, a.numel());
+      return;
+#endif
     default:
       unsupported_device(op, a.device);
   }
@@ -36,6 +45,11 @@ void residual_backward(Tensor da, Tensor db, Tensor dout) {
     case Device::CPU:
       cpu::residual_backward(da.f32(), db.f32(), dout.f32(), dout.numel());
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::residual_backward(DType::F32, da.data, db.data, dout.data, dout.numel());
+      return;
+#endif
     default:
       unsupported_device(op, dout.device);
   }

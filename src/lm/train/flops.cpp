@@ -52,4 +52,22 @@ double measure_sgemm_peak() {
   return 2.0 * M * N * K / t[0];
 }
 
+double gpu_dense_bf16_peak_flops(std::string_view name) {
+  // Checked in order: more specific names first (an "H100 PCIe" must not match the SXM "H100" entry).
+  // TFLOP/s dense bf16 with fp32 accumulation; datasheets list sparse numbers at twice these.
+  struct Peak {
+    std::string_view pattern;
+    double tflops;
+  };
+  static constexpr Peak kPeaks[] = {
+      {"GH200", 989.4},                                              // Grace Hopper: the H100/H200 SXM die
+      {"H200 NVL", 835.5},  {"H200", 989.4},                         // H200 SXM
+      {"H100 NVL", 835.5},  {"H100 PCIe", 756.5}, {"H100", 989.4},  // H100 SXM5 ("H100 80GB HBM3")
+      {"A100", 312.0},      {"L40S", 362.05},     {"L40", 181.05},  {"L4", 121.0},
+  };
+  for (const Peak& p : kPeaks)
+    if (name.find(p.pattern) != std::string_view::npos) return p.tflops * 1e12;
+  return 0.0;
+}
+
 }  // namespace lm::train

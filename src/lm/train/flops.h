@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "lm/models/bert.h"
 #include "lm/models/gpt.h"
@@ -19,5 +20,10 @@ double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T);
 double bert_train_flops_per_token(const models::BertConfig& c, int64_t T, double head_fraction = 1.0);
 // Best-of-5 FLOP/s of the library's sgemm on a 2048×2048×1024 product with the current thread count (~0.3 s).
 double measure_sgemm_peak();
+
+// Dense (no sparsity) bf16 tensor-core peak in FLOP/s, fp32 accumulation, of a GPU named as cudaDeviceProp::name
+// ("NVIDIA H200", "NVIDIA H100 80GB HBM3", ...), from the vendors' datasheets (boost clock); 0 when the device is
+// not in the table, and then callers warn instead of printing an MFU.
+double gpu_dense_bf16_peak_flops(std::string_view device_name);
 
 }  // namespace lm::train
