@@ -30,7 +30,9 @@ void attention_kv_forward(float* out, float* k_cache, float* v_cache, const floa
   const int64_t rows = B * NH * Tn;
 #pragma omp parallel
   {
-    std::vector<float> s(static_cast<size_t>(past + Tn));
+    // Per-thread score row, grown once and reused (no allocation per decoded token).
+    thread_local std::vector<float> s;
+    if (s.size() < static_cast<size_t>(past + Tn)) s.resize(static_cast<size_t>(past + Tn));
     int64_t r0, r1;
     static_chunk(rows, omp_get_thread_num(), omp_get_num_threads(), 1, &r0, &r1);
     for (int64_t r = r0; r < r1; ++r) {
