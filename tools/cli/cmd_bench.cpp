@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench_infer.h"
 #include "command.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
@@ -68,6 +69,7 @@ models::GptConfig shape_config(const std::string& shape) {
 int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
+  if (what == "prefill" || what == "decode" || what == "membw") return run_bench_infer(what, a);
   std::string shape = a.get_or("--shape", "S");
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
@@ -77,8 +79,7 @@ int run_bench(Args& a) {
   int64_t B = a.get_int("--batch", 8);
   int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : 256);
   a.finish();
-  LM_CHECK_AS(what == "prefill" || what == "decode" ? ErrorCode::Unsupported : ErrorCode::InvalidArgument,
-              what == "train", "bench: only 'train' is implemented in this version (prefill and decode benchmarks are not), got '{}'", what);
+  LM_CHECK(what == "train", "bench: expected train, prefill, decode or membw, got '{}'", what);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
   set_num_threads(threads);
@@ -131,12 +132,12 @@ int run_bench(Args& a) {
   return 0;
 }
 
-LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
+LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode (tokens/s, peak RSS, MFU), membw",
            "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu] [--threads N] [--batch B] [--seq T]\n"
            "                         [--steps N] [--warmup N] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak). Shape S: vocab 50304, 6 layers,\n"
-           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small.",
+           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small." LM_BENCH_INFER_USAGE,
            run_bench);
 
 }  // namespace
