@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side inference on one machine in one run: lmcpp bench prefill/decode vs llama.cpp's llama-bench on the
 # SAME random GPT-2 124M weights (written by lmcpp, converted by bench/make_gguf.py to f32 and f16 GGUF files),
-# batch 1, 512-token prompt processing and 128-token generation, interleaved ROUNDS times (llama f32, lmcpp f32,
+# batch 1, 512-token prompt processing (f32) and 128-token generation, interleaved ROUNDS times (llama f32, lmcpp f32,
 # llama f16, lmcpp bf16, ...). Prints every raw line, then the medians and ratios. Builds nothing.
-# Usage: bash bench/infer_vs_llamacpp.sh [ROUNDS=3] [THREADS=2]
+# Usage: bash bench/infer_vs_llamacpp.sh [ROUNDS=3] [THREADS=2] [REPS=5]   (REPS: timed repetitions of each run)
 # Env: LLAMA_CPP (a llama.cpp tree with build/bin/llama-bench; default /work/peers/llama.cpp), GPT2_TOKENIZER
 # (encoder.json + vocab.bpe; default the shared data's), OUT (work dir for the model files; default
 # /tmp/lmcpp_infer_bench), PY (python3 with numpy; default /usr/bin/python3). docs/performance.md says how to
@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 THREADS=${2:-2}
+REPS=${3:-5}
 LLAMA_CPP=${LLAMA_CPP:-/work/peers/llama.cpp}
 PY=${PY:-/usr/bin/python3}
 OUT=${OUT:-/tmp/lmcpp_infer_bench}
@@ -34,11 +35,11 @@ echo "date: $(date -u '+%F %T UTC'); load: $(cut -d' ' -f1-3 /proc/loadavg); thr
 LOG=$OUT/results.txt
 : > "$LOG"
 for r in $(seq "$ROUNDS"); do
-  echo "llama f32 $("$LB" -m "$OUT/gpt2-124M-f32.gguf" -p 512 -n 128 -t "$THREADS" -o jsonl | tr '\n' ' ')" | tee -a "$LOG"
-  echo "lmcpp prefill f32 $(build/lmcpp bench prefill --threads "$THREADS" --weights f32 --json)" | tee -a "$LOG"
-  echo "lmcpp decode f32 $(build/lmcpp bench decode --threads "$THREADS" --weights f32 --json)" | tee -a "$LOG"
-  echo "llama f16 $("$LB" -m "$OUT/gpt2-124M-f16.gguf" -p 512 -n 128 -t "$THREADS" -o jsonl | tr '\n' ' ')" | tee -a "$LOG"
-  echo "lmcpp decode bf16 $(build/lmcpp bench decode --threads "$THREADS" --weights bf16 --json)" | tee -a "$LOG"
+  echo "llama f32 $("$LB" -m "$OUT/gpt2-124M-f32.gguf" -p 512 -n 128 -t "$THREADS" -r "$REPS" -o jsonl | tr '\n' ' ')" | tee -a "$LOG"
+  echo "lmcpp prefill f32 $(build/lmcpp bench prefill --threads "$THREADS" --weights f32 --reps "$REPS" --json)" | tee -a "$LOG"
+  echo "lmcpp decode f32 $(build/lmcpp bench decode --threads "$THREADS" --weights f32 --reps "$REPS" --json)" | tee -a "$LOG"
+  echo "llama f16 $("$LB" -m "$OUT/gpt2-124M-f16.gguf" -p 0 -n 128 -t "$THREADS" -r "$REPS" -o jsonl | tr '\n' ' ')" | tee -a "$LOG"
+  echo "lmcpp decode bf16 $(build/lmcpp bench decode --threads "$THREADS" --weights bf16 --reps "$REPS" --json)" | tee -a "$LOG"
 done
 "$PY" - "$LOG" <<'PYEOF'
 import json, statistics, sys
