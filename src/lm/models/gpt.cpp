@@ -519,6 +519,9 @@ std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
   r(&c->fch_gelu, Shape{B, Tmax, I});
   r(&c->last, Shape{B, C});
   r(&c->logits, Shape{B, config_.vocab_size});
+  // A prefill from an empty cache runs the blocked-sgemm attention of training (much faster than row-by-row
+  // against the cache for long prompts); its probabilities need (B,NH,T,T), so only for modest sizes.
+  if (B * NH * Tmax * Tmax * 4 <= (int64_t{64} << 20)) r(&c->att, Shape{B, NH, Tmax, Tmax});
   c->arena.allocate();
   for (auto& [t, slot] : pend) *t = c->arena.tensor(slot);
   return c;
@@ -547,14 +550,26 @@ void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor 
     else
       ops::matmul_forward(out, in, w, bias);
   };
+  // A whole prompt from an empty cache without padding: the training attention kernel (no dropout in inference).
+  const bool full_prefill = c.past == 0 && !decode && !key_mask.defined() && c.att.defined();
+  auto spec_l = [&](int l) {
+    ops::AttentionSpec a = attn_spec(l);
+    a.dropout = 0.0f;
+    return a;
+  };
   ops::encoder_forward(x, ids, p.wte, p.wpe, c.past, position_ids);
   for (int l = 0; l < config_.n_layer; ++l) {
     const GptBlockParams& b = p.h[static_cast<size_t>(l)];
     const GptBlockParams* b16 = bf16 ? &decode_h_[static_cast<size_t>(l)] : &b;
     ops::layernorm_forward(ln, mean, rstd, x, b.ln_1_w, b.ln_1_b, eps);
     linear(qkv, ln, b.c_attn_w, b16->c_attn_w, b.c_attn_b);
-    ops::attention_kv_forward(atty, c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, c.past,
-                              attn_spec(l), key_mask);
+    if (full_prefill) {
+      ops::kv_cache_append(c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, 0);
+      ops::attention_forward(atty, Tensor(c.att.data, Shape{B, config_.n_head, Tn, Tn}), qkv, spec_l(l));
+    } else {
+      ops::attention_kv_forward(atty, c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, c.past,
+                                attn_spec(l), key_mask);
+    }
     linear(proj, atty, b.attn_c_proj_w, b16->attn_c_proj_w, b.attn_c_proj_b);
     ops::residual_forward(x2, x, proj);
     ops::layernorm_forward(ln, mean, rstd, x2, b.ln_2_w, b.ln_2_b, eps);

@@ -100,6 +100,8 @@ struct GptKvCache {
   Tensor fch, fch_gelu;              // (B,Tmax,I)
   Tensor last;                       // (B,C) final-LN rows of the last position
   Tensor logits;                     // (B,V) logits of the last new position
+  Tensor att;                        // (B,NH,Tmax,Tmax) probabilities of a prefill from an empty cache, when
+                                     // that is at most 64 MB (else undefined and prefill uses the KV kernel)
 };
 
 class Gpt : public Model {
