@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_bert.h"
+#include "bench_infer.h"
 #include "command.h"
 #include "lm/core/buffer.h"
 #include "lm/core/device.h"
@@ -72,6 +73,7 @@ int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
   if (what == "bert") return run_bench_bert(a);
+  if (what == "prefill" || what == "decode" || what == "membw") return run_bench_infer(what, a);
   std::string shape = a.get_or("--shape", "S");
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
@@ -82,8 +84,7 @@ int run_bench(Args& a) {
   int64_t B = a.get_int("--batch", 8);
   int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : 256);
   a.finish();
-  LM_CHECK_AS(what == "prefill" || what == "decode" ? ErrorCode::Unsupported : ErrorCode::InvalidArgument,
-              what == "train", "bench: only 'train' and 'bert' are implemented in this version (prefill and decode benchmarks are not), got '{}'", what);
+  LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or bert, got '{}'", what);
   LM_CHECK(device == "cpu" || device == "cuda", "--device {} is not one of cpu, cuda", device);
   // No silent CPU fallback: until the GPT model runs on the CUDA kernels, --device cuda is a clear error.
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "{}",
@@ -163,7 +164,7 @@ int run_bench(Args& a) {
   return 0;
 }
 
-LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
+LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens/s, peak RSS, MFU), membw",
            "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--threads N] [--batch B] [--seq T]\n"
            "                         [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N] [--json]\n"
@@ -173,7 +174,7 @@ LM_COMMAND("bench", "training throughput benchmark (tokens/s, peak RSS, MFU)",
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
            "  bench bert: BertForSequenceClassification inference on random weights\n"
            "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s.\n"
-           "  --device cuda is not implemented yet (exit 2 with an error); see docs/cuda.md.",
+           "  --device cuda is not implemented yet (exit 2 with an error); see docs/cuda.md." LM_BENCH_INFER_USAGE,
            run_bench);
 
 }  // namespace

@@ -33,13 +33,16 @@ int run_generate(Args& a) {
   opt.stop_strings = a.get_all("--stop");
   bool no_eos = a.flag("--ignore-eos");
   bool json = a.flag("--json");
+  std::string weights = a.get_or("--weights", "f32");
   set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
   a.finish();
   LM_CHECK(prompt.has_value() != ids_s.has_value(), "give exactly one of --prompt or --ids");
+  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
   auto model = models::load_model_dir(dir);
   auto* gpt = dynamic_cast<models::Gpt*>(model.get());
   LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr, "generate needs a gpt2 model; {} is {}", dir,
               model->model_type());
+  if (weights == "bf16") gpt->set_decode_dtype(DType::BF16);
   std::unique_ptr<Tokenizer> tok;
   if (has_tokenizer_files(dir)) tok = load_tokenizer(dir);
   std::vector<int32_t> ids;
@@ -105,11 +108,12 @@ LM_COMMAND("generate", "generate text from a GPT model (KV cache, greedy/samplin
            "usage: lmcpp generate --model DIR (--prompt TEXT | --ids LIST) [--max-new-tokens N] [--greedy]\n"
            "                      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]\n"
            "                      [--num-beams N] [--length-penalty L] [--early-stopping] [--stop STRING]...\n"
-           "                      [--ignore-eos] [--json] [--threads N]\n"
+           "                      [--ignore-eos] [--json] [--threads N] [--weights f32|bf16]\n"
            "  Samples by default (temperature 1, no top-k/top-p); --greedy picks the argmax. Stops at the model's\n"
            "  eos token (unless --ignore-eos), at any --stop string, or after N new tokens (default 50).\n"
            "  Text streams to stdout as it is produced. --json prints {\"ids\": [new ids], \"text\": \"new text\"}\n"
-           "  (text is null without tokenizer files).",
+           "  (text is null without tokenizer files). --weights bf16 decodes from a bf16 copy of the weight\n"
+           "  matrices (f32 accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).",
            run_generate);
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "lm/ops/dropout.h"
 #include "lm/ops/attention_kv.h"
 #include "lm/ops/encoder.h"
+#include "lm/ops/gemv.h"
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
 #include "lm/ops/residual.h"
@@ -611,6 +612,9 @@ std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
   r(&c->fch_gelu, Shape{B, Tmax, I});
   r(&c->last, Shape{B, C});
   r(&c->logits, Shape{B, config_.vocab_size});
+  // A prefill from an empty cache runs the blocked-sgemm attention of training (much faster than row-by-row
+  // against the cache for long prompts); its probabilities need (B,NH,T,T), so only for modest sizes.
+  if (B * NH * Tmax * Tmax * 4 <= (int64_t{64} << 20)) r(&c->att, Shape{B, NH, Tmax, Tmax});
   c->arena.allocate();
   for (auto& [t, slot] : pend) *t = c->arena.tensor(slot);
   return c;
@@ -630,19 +634,41 @@ void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor 
   Tensor qkv = v3(c.qkv, 3 * C), fch = v3(c.fch, I), fch_gelu = v3(c.fch_gelu, I);
   Tensor mean = v2(c.mean), rstd = v2(c.rstd);
   GptParams& p = const_cast<GptParams&>(params_);
+  // Decode steps (few rows) are GEMVs over the decode weights (f32 or bf16); longer chunks go through sgemm.
+  const bool decode = B * Tn <= kDecodeRows;
+  const bool bf16 = decode_dtype_ == DType::BF16;
+  auto linear = [&](Tensor out, Tensor in, const Tensor& w, const Tensor& w16, const Tensor& bias) {
+    if (decode)
+      ops::gemv_forward(out, in, bf16 ? w16 : w, bias);
+    else
+      ops::matmul_forward(out, in, w, bias);
+  };
+  // A whole prompt from an empty cache without padding: the training attention kernel (no dropout in inference).
+  const bool full_prefill = c.past == 0 && !decode && !key_mask.defined() && c.att.defined();
+  auto spec_l = [&](int l) {
+    ops::AttentionSpec a = attn_spec(l);
+    a.dropout = 0.0f;
+    return a;
+  };
   ops::encoder_forward(x, ids, p.wte, p.wpe, c.past, position_ids);
   for (int l = 0; l < config_.n_layer; ++l) {
     const GptBlockParams& b = p.h[static_cast<size_t>(l)];
+    const GptBlockParams* b16 = bf16 ? &decode_h_[static_cast<size_t>(l)] : &b;
     ops::layernorm_forward(ln, mean, rstd, x, b.ln_1_w, b.ln_1_b, eps);
-    ops::matmul_forward(qkv, ln, b.c_attn_w, b.c_attn_b);
-    ops::attention_kv_forward(atty, c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, c.past,
-                              attn_spec(l), key_mask);
-    ops::matmul_forward(proj, atty, b.attn_c_proj_w, b.attn_c_proj_b);
+    linear(qkv, ln, b.c_attn_w, b16->c_attn_w, b.c_attn_b);
+    if (full_prefill) {
+      ops::kv_cache_append(c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, 0);
+      ops::attention_forward(atty, Tensor(c.att.data, Shape{B, config_.n_head, Tn, Tn}), qkv, spec_l(l));
+    } else {
+      ops::attention_kv_forward(atty, c.k[static_cast<size_t>(l)], c.v[static_cast<size_t>(l)], qkv, c.past,
+                                attn_spec(l), key_mask);
+    }
+    linear(proj, atty, b.attn_c_proj_w, b16->attn_c_proj_w, b.attn_c_proj_b);
     ops::residual_forward(x2, x, proj);
     ops::layernorm_forward(ln, mean, rstd, x2, b.ln_2_w, b.ln_2_b, eps);
-    ops::matmul_forward(fch, ln, b.c_fc_w, b.c_fc_b);
+    linear(fch, ln, b.c_fc_w, b16->c_fc_w, b.c_fc_b);
     ops::gelu_forward(fch_gelu, fch, config_.activation);
-    ops::matmul_forward(proj, fch_gelu, b.mlp_c_proj_w, b.mlp_c_proj_b);
+    linear(proj, fch_gelu, b.mlp_c_proj_w, b16->mlp_c_proj_w, b.mlp_c_proj_b);
     ops::residual_forward(x, x2, proj);
   }
   c.past += Tn;
@@ -661,7 +687,11 @@ void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor 
   Tensor last = c.last.view(Shape{B, 1, C});
   ops::layernorm_forward(last, Tensor(c.mean.data, Shape{B, 1}), Tensor(c.rstd.data, Shape{B, 1}), last_x, p.ln_f_w,
                          p.ln_f_b, eps);
-  ops::matmul_forward(c.logits, c.last, p.wte, Tensor());
+  // The LM head on B rows is a GEMV whatever Tn was (wte is ~30% of GPT-2 small's weight bytes).
+  if (B <= kDecodeRows)
+    ops::gemv_forward(c.logits, c.last, bf16 && decode ? decode_wte_ : p.wte, Tensor());
+  else
+    ops::matmul_forward(c.logits, c.last, p.wte, Tensor());
 }
 
 }  // namespace lm::models

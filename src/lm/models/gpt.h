@@ -102,6 +102,8 @@ struct GptKvCache {
   Tensor fch, fch_gelu;              // (B,Tmax,I)
   Tensor last;                       // (B,C) final-LN rows of the last position
   Tensor logits;                     // (B,V) logits of the last new position
+  Tensor att;                        // (B,NH,Tmax,Tmax) probabilities of a prefill from an empty cache, when
+                                     // that is at most 64 MB (else undefined and prefill uses the KV kernel)
 };
 
 class Gpt : public Model {
@@ -152,6 +154,17 @@ class Gpt : public Model {
   void forward_cached(Tensor ids, GptKvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
                       Tensor all_logits = {}) const;
 
+  // Weights read by decode steps (forward_cached chunks of at most kDecodeRows = B*Tn rows, which run as GEMVs that
+  // stream each matrix once). F32 (default): the parameters themselves. BF16: a bf16 copy of the four block
+  // matrices and of wte (the LM head), made now, read with f32 accumulation; halves the bytes per decoded token.
+  // Longer chunks (prefill) and the embedding lookup always use the f32 parameters. Call again after the
+  // weights change (load, training): the copy is not refreshed by itself. (gpt_decode.cpp)
+  static constexpr int64_t kDecodeRows = 8;
+  void set_decode_dtype(DType dt);
+  DType decode_dtype() const { return decode_dtype_; }
+  // Bytes of weights one decode step reads (the matrices in the decode dtype, the small vectors in f32).
+  int64_t decode_weight_bytes() const;
+
   // Dropout (resid/embd/attn_pdrop of the config) applies only in training mode; masks come from Philox with
   // streams derived from (seed, step), so a step's masks are reproducible and resumable. Gradient accumulation
   // passes a distinct step per micro-batch.
@@ -196,6 +209,12 @@ class Gpt : public Model {
   Tensor datt_;                // (B,NH,T,T)
   Tensor dfch_gelu_;           // (B,T,I)
   Tensor dlnf_;                // (B,T,C)
+  // bf16 decode weights (set_decode_dtype): per block only the four matrices are bound; wte (V,C) for the head.
+  DType decode_dtype_ = DType::F32;
+  Arena decode_arena_{"decode"};
+  std::vector<GptBlockParams> decode_h_;
+  Tensor decode_wte_;
+
   int64_t last_targets_ = 0;
   bool have_loss_ = false;
   bool training_ = false;

@@ -50,4 +50,25 @@ void attention_kv_forward(Tensor out, Tensor k_cache, Tensor v_cache, Tensor qkv
   }
 }
 
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past) {
+  const char* op = "kv_cache_append";
+  check_f32(qkv, op, "qkv");
+  check_f32(k_cache, op, "k_cache");
+  check_f32(v_cache, op, "v_cache");
+  LM_CHECK(qkv.ndim() == 3 && qkv.dim(2) % 3 == 0 && k_cache.ndim() == 4 && k_cache.dim(0) == qkv.dim(0),
+           "{}: qkv must be (B,Tn,3C) and k_cache (B,NH,Tmax,HS), got {} and {}", op, qkv.shape.str(),
+           k_cache.shape.str());
+  check_same_shape(v_cache, k_cache, op, "v_cache", "k_cache");
+  const int64_t B = qkv.dim(0), Tn = qkv.dim(1), C = qkv.dim(2) / 3, NH = k_cache.dim(1), Tmax = k_cache.dim(2);
+  LM_CHECK(NH * k_cache.dim(3) == C, "{}: k_cache {} does not hold C = {}", op, k_cache.shape.str(), C);
+  LM_CHECK(past >= 0 && past + Tn <= Tmax, "{}: {} cached + {} new positions exceed the cache length {}", op, past,
+           Tn, Tmax);
+  switch (common_device(op, {&k_cache, &v_cache, &qkv})) {
+    case Device::CPU:
+      cpu::kv_append(k_cache.f32(), v_cache.f32(), qkv.f32(), B, Tn, C, NH, Tmax, past);
+      return;
+    default: unsupported_device(op, qkv.device);
+  }
+}
+
 }  // namespace lm::ops

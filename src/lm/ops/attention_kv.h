@@ -12,5 +12,7 @@ namespace lm::ops {
 
 void attention_kv_forward(Tensor out, Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past,
                           const AttentionSpec& spec, Tensor key_mask = {});
+// Only the append of qkv's keys/values at [past, past+Tn) (a prefill whose attention runs elsewhere).
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past);
 
 }  // namespace lm::ops

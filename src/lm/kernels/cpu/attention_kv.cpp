@@ -14,10 +14,10 @@
 
 namespace lm::cpu {
 
-void attention_kv_forward(float* out, float* k_cache, float* v_cache, const float* qkv, const int32_t* key_mask,
-                          int64_t B, int64_t Tn, int64_t C, int64_t NH, int64_t Tmax, int64_t past, float scale) {
+void kv_append(float* k_cache, float* v_cache, const float* qkv, int64_t B, int64_t Tn, int64_t C, int64_t NH,
+               int64_t Tmax, int64_t past) {
   const int64_t HS = C / NH;
-  // Append the new keys and values to the cache.
+  sync_thread_count();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < Tn; ++t)
@@ -26,11 +26,20 @@ void attention_kv_forward(float* out, float* k_cache, float* v_cache, const floa
         std::memcpy(k_cache + ((b * NH + h) * Tmax + past + t) * HS, k, sizeof(float) * HS);
         std::memcpy(v_cache + ((b * NH + h) * Tmax + past + t) * HS, k + C, sizeof(float) * HS);
       }
+}
+
+void attention_kv_forward(float* out, float* k_cache, float* v_cache, const float* qkv, const int32_t* key_mask,
+                          int64_t B, int64_t Tn, int64_t C, int64_t NH, int64_t Tmax, int64_t past, float scale) {
+  const int64_t HS = C / NH;
+  // Append the new keys and values to the cache.
+  kv_append(k_cache, v_cache, qkv, B, Tn, C, NH, Tmax, past);
   const float kMin = std::numeric_limits<float>::lowest();
   const int64_t rows = B * NH * Tn;
 #pragma omp parallel
   {
-    std::vector<float> s(static_cast<size_t>(past + Tn));
+    // Per-thread score row, grown once and reused (no allocation per decoded token).
+    thread_local std::vector<float> s;
+    if (s.size() < static_cast<size_t>(past + Tn)) s.resize(static_cast<size_t>(past + Tn));
     int64_t r0, r1;
     static_chunk(rows, omp_get_thread_num(), omp_get_num_threads(), 1, &r0, &r1);
     for (int64_t r = r0; r < r1; ++r) {

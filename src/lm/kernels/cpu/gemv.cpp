@@ -1,0 +1,305 @@
+// GEMV for decoding: the threads split the OC output rows into contiguous static chunks; each thread streams its
+// weight rows once, four rows at a time (one sequential stream, four independent FMA chains), for up to four
+// input rows held against each loaded weight vector. Every output is one dot product in a fixed order, so
+// results are reproducible for a given thread count and ISA path (and do not depend on N).
+// bf16 weights: with AVX512_BF16 the activations are rounded to bf16 once per call and vdpbf16ps multiplies
+// pairs into f32 accumulators (relative error of each product ~2^-8 from the two roundings, sums in f32);
+// otherwise the weights are widened to f32 (a 16-bit shift, exact) and multiplied with f32 activations.
+#include "lm/kernels/cpu/gemv.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "lm/core/dtype.h"
+#include "lm/kernels/cpu/parallel.h"
+#include "lm/kernels/cpu/vec_math.h"
+
+#define LM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define LM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+// Same 64 bytes seen as 32 bf16 (a vector cast, no instruction).
+#define LM_BH(v) ((__m512bh)(v))
+
+namespace lm::cpu {
+namespace {
+
+bool g_force_generic = false;
+
+bool has_avx512() {
+  static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return v;
+}
+bool has_avx512_bf16() {
+  static const bool v = has_avx512() && __builtin_cpu_supports("avx512bf16");
+  return v;
+}
+
+// Sum of the 16 lanes by a fixed tree of shuffles (GCC 12's _mm512_reduce_add_ps trips -Wmaybe-uninitialized).
+LM_AVX512 inline float hsum(__m512 v) {
+  // The zero-masking forms (all lanes kept) avoid the headers' _mm512_undefined_ps, which warns the same way.
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
+  return _mm512_cvtss_f32(v);
+}
+
+// ---- AVX-512, f32 weights ----
+
+template <int NB>
+LM_AVX512 void rows_f32_avx512(float* out, const float* inp, const float* w, const float* bias, int64_t C,
+                               int64_t OC, int64_t o0, int64_t o1) {
+  const int64_t Cv = C & ~int64_t{15};
+  const __mmask16 tail = static_cast<__mmask16>((1u << (C - Cv)) - 1u);
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4) {
+    __m512 acc[4][NB];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) acc[r][n] = _mm512_setzero_ps();
+    const float* w0 = w + o * C;
+    for (int64_t c = 0; c < Cv; c += 16) {
+      __m512 wv[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) wv[r] = _mm512_loadu_ps(w0 + r * C + c);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        const __m512 xv = _mm512_loadu_ps(inp + n * C + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
+      }
+    }
+    if (tail) {
+      __m512 wv[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_ps(tail, w0 + r * C + Cv);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        const __m512 xv = _mm512_maskz_loadu_ps(tail, inp + n * C + Cv);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n)
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r)
+        out[n * OC + o + r] = hsum(acc[r][n]) + (bias ? bias[o + r] : 0.0f);
+  }
+  for (; o < o1; ++o) {
+    __m512 acc[NB];
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+    const float* wr = w + o * C;
+    for (int64_t c = 0; c < Cv; c += 16) {
+      const __m512 wv = _mm512_loadu_ps(wr + c);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) acc[n] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(inp + n * C + c), acc[n]);
+    }
+    if (tail) {
+      const __m512 wv = _mm512_maskz_loadu_ps(tail, wr + Cv);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n)
+        acc[n] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, inp + n * C + Cv), acc[n]);
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) out[n * OC + o] = hsum(acc[n]) + (bias ? bias[o] : 0.0f);
+  }
+}
+
+// ---- AVX512_BF16, bf16 weights and bf16-rounded activations (xb: NB rows of C bf16) ----
+
+template <int NB>
+LM_AVX512_BF16 void rows_bf16_dp(float* out, const uint16_t* xb, const uint16_t* w, const float* bias, int64_t C,
+                                 int64_t OC, int64_t o0, int64_t o1) {
+  const int64_t Cv = C & ~int64_t{31};
+  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (C - Cv)) - 1u);
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4) {
+    __m512 acc[4][NB];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) acc[r][n] = _mm512_setzero_ps();
+    const uint16_t* w0 = w + o * C;
+    for (int64_t c = 0; c < Cv; c += 32) {
+      __m512i wv[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) wv[r] = _mm512_loadu_si512(w0 + r * C + c);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        const __m512i xv = _mm512_loadu_si512(xb + n * C + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], LM_BH(wv[r]), LM_BH(xv));
+      }
+    }
+    if (tail) {
+      __m512i wv[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_epi16(tail, w0 + r * C + Cv);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        const __m512i xv = _mm512_maskz_loadu_epi16(tail, xb + n * C + Cv);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], LM_BH(wv[r]), LM_BH(xv));
+      }
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n)
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r)
+        out[n * OC + o + r] = hsum(acc[r][n]) + (bias ? bias[o + r] : 0.0f);
+  }
+  for (; o < o1; ++o) {
+    __m512 acc[NB];
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+    const uint16_t* wr = w + o * C;
+    for (int64_t c = 0; c < Cv; c += 32) {
+      const __m512i wv = _mm512_loadu_si512(wr + c);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) acc[n] = _mm512_dpbf16_ps(acc[n], LM_BH(wv), LM_BH(_mm512_loadu_si512(xb + n * C + c)));
+    }
+    if (tail) {
+      const __m512i wv = _mm512_maskz_loadu_epi16(tail, wr + Cv);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n)
+        acc[n] = _mm512_dpbf16_ps(acc[n], LM_BH(wv), LM_BH(_mm512_maskz_loadu_epi16(tail, xb + n * C + Cv)));
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) out[n * OC + o] = hsum(acc[n]) + (bias ? bias[o] : 0.0f);
+  }
+}
+
+// ---- Portable paths (compiled for x86-64-v4/v3/baseline, picked at load) ----
+
+LM_CPU_CLONES void rows_f32_generic(float* out, const float* inp, const float* w, const float* bias, int64_t N,
+                                    int64_t C, int64_t OC, int64_t o0, int64_t o1) {
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t n = 0; n < N; ++n) {
+      const float* wr = w + o * C;
+      const float* x = inp + n * C;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < C; ++c) s += wr[c] * x[c];
+      out[n * OC + o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+
+LM_CPU_CLONES void rows_bf16_generic(float* out, const float* inp, const uint16_t* w, const float* bias, int64_t N,
+                                     int64_t C, int64_t OC, int64_t o0, int64_t o1) {
+  for (int64_t o = o0; o < o1; ++o)
+    for (int64_t n = 0; n < N; ++n) {
+      const uint16_t* wr = w + o * C;
+      const float* x = inp + n * C;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < C; ++c) s += bf16_to_f32(wr[c]) * x[c];
+      out[n * OC + o] = s + (bias ? bias[o] : 0.0f);
+    }
+}
+
+template <typename Fn>
+void for_row_blocks(int64_t N, Fn&& fn) {
+  for (int64_t n0 = 0; n0 < N; n0 += kGemvBlockRows) fn(n0, std::min(kGemvBlockRows, N - n0));
+}
+
+// Activations rounded to bf16 for vdpbf16ps, in a buffer of the calling thread reused across calls (no
+// allocation per token once it has grown to the largest N*C).
+const uint16_t* round_inputs_bf16(const float* inp, int64_t n) {
+  thread_local std::vector<uint16_t> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = f32_to_bf16(inp[i]);
+  return buf.data();
+}
+
+}  // namespace
+
+const char* gemv_bf16_isa() {
+  if (!g_force_generic && has_avx512_bf16()) return "avx512_bf16";
+  return "generic";
+}
+
+void gemv_force_generic(bool on) { g_force_generic = on; }
+
+void gemv_f32(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
+              int64_t OC) {
+  sync_thread_count();
+  const bool avx512 = !g_force_generic && has_avx512();
+#pragma omp parallel
+  {
+    int64_t o0, o1;
+    static_chunk(OC, omp_get_thread_num(), omp_get_num_threads(), 16, &o0, &o1);
+    if (o0 < o1) {
+      for_row_blocks(N, [&](int64_t n0, int64_t nb) {
+        float* y = out + n0 * OC;
+        const float* x = inp + n0 * C;
+        if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
+        switch (nb) {
+          case 1: return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
+          case 2: return rows_f32_avx512<2>(y, x, weight, bias, C, OC, o0, o1);
+          case 3: return rows_f32_avx512<3>(y, x, weight, bias, C, OC, o0, o1);
+          default: return rows_f32_avx512<4>(y, x, weight, bias, C, OC, o0, o1);
+        }
+      });
+    }
+  }
+}
+
+void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int64_t N, int64_t C,
+               int64_t OC) {
+  sync_thread_count();
+  const bool dp = !g_force_generic && has_avx512_bf16();
+  const uint16_t* xb = dp ? round_inputs_bf16(inp, N * C) : nullptr;
+#pragma omp parallel
+  {
+    int64_t o0, o1;
+    static_chunk(OC, omp_get_thread_num(), omp_get_num_threads(), 16, &o0, &o1);
+    if (o0 < o1) {
+      for_row_blocks(N, [&](int64_t n0, int64_t nb) {
+        float* y = out + n0 * OC;
+        if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
+        const uint16_t* x = xb + n0 * C;
+        switch (nb) {
+          case 1: return rows_bf16_dp<1>(y, x, weight, bias, C, OC, o0, o1);
+          case 2: return rows_bf16_dp<2>(y, x, weight, bias, C, OC, o0, o1);
+          case 3: return rows_bf16_dp<3>(y, x, weight, bias, C, OC, o0, o1);
+          default: return rows_bf16_dp<4>(y, x, weight, bias, C, OC, o0, o1);
+        }
+      });
+    }
+  }
+}
+
+namespace {
+LM_CPU_CLONES double read_sum_range(const float* p, int64_t n) {
+  // One vector of 16 partial sums: a 4-cycle add per 64 bytes is far above the memory's rate per core.
+  float s[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+#pragma omp simd
+    for (int k = 0; k < 16; ++k) s[k] += p[i + k];
+  double t = 0;
+  for (int k = 0; k < 16; ++k) t += s[k];
+  for (; i < n; ++i) t += p[i];
+  return t;
+}
+}  // namespace
+
+double read_sum(const float* data, int64_t n) {
+  sync_thread_count();
+  double total = 0;
+#pragma omp parallel reduction(+ : total)
+  {
+    int64_t i0, i1;
+    static_chunk(n, omp_get_thread_num(), omp_get_num_threads(), 16, &i0, &i1);
+    total += read_sum_range(data + i0, i1 - i0);
+  }
+  return total;
+}
+
+}  // namespace lm::cpu

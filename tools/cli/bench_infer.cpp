@@ -1,0 +1,250 @@
+// `lmcpp bench prefill|decode|membw`: inference throughput of a GPT on random weights at batch 1 through the
+// real KV-cache path (Gpt::forward_cached, as `lmcpp generate` runs it), and the machine's memory read bandwidth,
+// which bounds decoding (every weight byte is read once per token). Medians over timed repetitions.
+#include "bench_infer.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <cmath>
+#include <vector>
+
+#include "lm/core/buffer.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/rng.h"
+#include "lm/core/threads.h"
+#include "lm/kernels/cpu/gemv.h"
+#include "lm/models/gpt.h"
+#include "lm/tokenize/tokenizer.h"
+
+namespace lm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mb() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The shapes of `bench train` (cmd_bench.cpp), 124M first: GPT-2 small is the inference reference.
+models::GptConfig infer_shape(const std::string& shape) {
+  models::GptConfig c;
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0f;
+  if (shape == "124M") {
+    c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.n_positions = 1024;
+  } else if (shape == "S") {
+    c.vocab_size = 50304, c.n_layer = 6, c.n_head = 6, c.n_embd = 384, c.n_positions = 1024;
+  } else if (shape == "tiny") {
+    c.vocab_size = 512, c.n_layer = 2, c.n_head = 4, c.n_embd = 64, c.n_positions = 256;
+  } else if (shape == "bert-base") {
+    LM_THROW(ErrorCode::Unsupported, "--shape bert-base: prefill/decode are GPT benchmarks (see bench bert)");
+  } else {
+    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of 124M, S, tiny", shape);
+  }
+  return c;
+}
+
+struct Membw {
+  double best_gbs = 0, median_gbs = 0;
+};
+
+// Read bandwidth: sums of a buffer far larger than the caches, best and median of `reps` passes.
+Membw measure_membw(int64_t mb, int reps) {
+  const int64_t n = mb * (int64_t{1} << 20) / 4;
+  Buffer buf(static_cast<size_t>(n) * 4);
+  float* p = buf.as<float>();
+  // First touch on all threads (pages spread as the reads will be).
+  parallel_for(n, [&](int64_t b, int64_t e, int) { std::fill(p + b, p + e, 1.0f); });
+  std::vector<double> gbs;
+  volatile double sink = 0;
+  for (int r = 0; r < reps + 1; ++r) {
+    auto t0 = Clock::now();
+    sink = sink + cpu::read_sum(p, n);
+    double dt = seconds_since(t0);
+    if (r > 0) gbs.push_back(static_cast<double>(n) * 4 / dt / 1e9);
+  }
+  return {*std::max_element(gbs.begin(), gbs.end()), median(gbs)};
+}
+
+std::vector<int32_t> random_ids(int64_t n, int64_t V) {
+  Rng rng(99);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& id : ids) id = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(V)));
+  return ids;
+}
+
+// Perplexity of `ids` through the decode path: windows of up to Tw tokens, each decoded one token at a time from
+// an empty cache (teacher forcing), every token after a window's first one scored. Untimed.
+double decode_perplexity(const models::Gpt& model, const std::vector<int32_t>& ids, int64_t Tw, int64_t* scored) {
+  const int64_t V = model.vocab_size();
+  auto cache = model.make_kv_cache(1, Tw);
+  double nll = 0;
+  *scored = 0;
+  for (size_t w0 = 0; w0 + 1 < ids.size(); w0 += static_cast<size_t>(Tw)) {
+    const size_t w1 = std::min(ids.size(), w0 + static_cast<size_t>(Tw));
+    cache->past = 0;
+    for (size_t t = w0; t < w1; ++t) {
+      model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()) + t, Shape{1, 1}, DType::I32), *cache);
+      if (t + 1 >= w1) break;
+      const float* l = cache->logits.f32();
+      const float mx = *std::max_element(l, l + V);
+      double z = 0;
+      for (int64_t v = 0; v < V; ++v) z += std::exp(static_cast<double>(l[v] - mx));
+      nll += mx + std::log(z) - l[ids[t + 1]];
+      ++*scored;
+    }
+  }
+  return std::exp(nll / static_cast<double>(std::max<int64_t>(*scored, 1)));
+}
+
+int run_membw(Args& a) {
+  const int threads = static_cast<int>(a.get_int("--threads", 0));
+  const int64_t mb = a.get_int("--membw-mb", 512);
+  const int64_t reps = a.get_int("--reps", 5);
+  const bool json = a.flag("--json");
+  a.finish();
+  LM_CHECK(mb >= 1 && reps >= 1, "bench membw: --membw-mb and --reps must be positive");
+  set_num_threads(threads);
+  Membw m = measure_membw(mb, static_cast<int>(reps));
+  if (json)
+    std::printf("{\"bench\": \"membw\", \"threads\": %d, \"buffer_mb\": %lld, \"read_gbs\": %.2f, "
+                "\"read_gbs_median\": %.2f}\n",
+                num_threads(), static_cast<long long>(mb), m.best_gbs, m.median_gbs);
+  else
+    std::printf("membw threads=%d: read %.2f GB/s (best of %lld passes over %lld MB; median %.2f)\n", num_threads(),
+                m.best_gbs, static_cast<long long>(reps), static_cast<long long>(mb), m.median_gbs);
+  return 0;
+}
+
+}  // namespace
+
+int run_bench_infer(const std::string& what, Args& a) {
+  if (what == "membw") return run_membw(a);
+  const std::string shape = a.get_or("--shape", "124M");
+  const std::string device = a.get_or("--device", "cpu");
+  const int threads = static_cast<int>(a.get_int("--threads", 0));
+  const std::string weights = a.get_or("--weights", "f32");
+  const bool json = a.flag("--json");
+  const int64_t reps = a.get_int("--reps", 5);
+  const int64_t warmup = a.get_int("--warmup", 1);
+  const int64_t T = what == "prefill" ? a.get_int("--prompt", 512) : a.get_int("--tokens", 128);
+  const int64_t membw_mb = what == "decode" ? a.get_int("--membw-mb", 512) : 0;
+  const auto save_dir = a.get("--save-model");
+  const auto model_dir = a.get("--model");
+  const auto text_file = a.get("--text");
+  const int64_t ppl_tokens = a.get_int("--ppl-tokens", 4096);
+  a.finish();
+  LM_CHECK(!text_file || model_dir, "--text needs --model (a trained model and its tokenizer)");
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: inference benchmarks run on the CPU", device);
+  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
+  LM_CHECK(reps >= 1 && warmup >= 0 && T >= 1, "bench {}: --reps, --warmup and the token count must be positive",
+           what);
+  set_num_threads(threads);
+  // Random weights of a named shape, or a model directory (then --text can measure the decode perplexity).
+  std::unique_ptr<models::Model> loaded;
+  std::unique_ptr<models::Gpt> random_model;
+  if (model_dir) {
+    loaded = models::load_model_dir(*model_dir);
+    LM_CHECK_AS(ErrorCode::Unsupported, dynamic_cast<models::Gpt*>(loaded.get()) != nullptr,
+                "bench {} needs a gpt2 model; {} is {}", what, *model_dir, loaded->model_type());
+  } else {
+    random_model = std::make_unique<models::Gpt>(infer_shape(shape));
+    random_model->init_weights(1234);
+  }
+  models::Gpt& model = model_dir ? *dynamic_cast<models::Gpt*>(loaded.get()) : *random_model;
+  const models::GptConfig& cfg = model.config();
+  LM_CHECK(T <= cfg.n_positions, "bench {}: {} tokens exceed n_positions {}", what, T, cfg.n_positions);
+  if (save_dir) model.save_hf(*save_dir);
+  model.set_decode_dtype(weights == "bf16" ? DType::BF16 : DType::F32);
+  std::vector<int32_t> ids = random_ids(T, cfg.vocab_size);
+  double ppl = 0;
+  int64_t ppl_scored = 0;
+  if (text_file) {
+    auto tok = load_tokenizer(*model_dir);
+    std::vector<int32_t> text_ids = tok->encode(read_file(*text_file), false);
+    if (static_cast<int64_t>(text_ids.size()) > ppl_tokens) text_ids.resize(static_cast<size_t>(ppl_tokens));
+    LM_CHECK(text_ids.size() >= 2, "--text {}: fewer than 2 tokens", *text_file);
+    ppl = decode_perplexity(model, text_ids, std::min<int64_t>(cfg.n_positions, 1024), &ppl_scored);
+    if (static_cast<int64_t>(text_ids.size()) >= T) ids.assign(text_ids.begin(), text_ids.begin() + T);
+  }
+  auto cache = model.make_kv_cache(1, T);
+
+  std::vector<double> times;
+  for (int64_t r = 0; r < warmup + reps; ++r) {
+    cache->past = 0;
+    auto t0 = Clock::now();
+    if (what == "prefill") {
+      model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()), Shape{1, T}, DType::I32), *cache);
+    } else {
+      for (int64_t t = 0; t < T; ++t)
+        model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()) + t, Shape{1, 1}, DType::I32), *cache);
+    }
+    const double dt = seconds_since(t0);
+    if (r >= warmup) times.push_back(dt);
+    if (!json)
+      std::fprintf(stderr, "%s rep %lld: %.1f ms (%.1f tokens/s)\n", what.c_str(), static_cast<long long>(r),
+                   dt * 1e3, static_cast<double>(T) / dt);
+  }
+  const std::string shape_name = model_dir ? *model_dir : shape;
+  const double run_s = median(times);
+  const double tps = static_cast<double>(T) / run_s;
+  const double rss = peak_rss_mb();
+  if (what == "prefill") {
+    if (json)
+      std::printf("{\"bench\": \"prefill\", \"shape\": \"%s\", \"weights\": \"%s\", \"threads\": %d, "
+                  "\"prompt_tokens\": %lld, \"tokens_per_s\": %.2f, \"ms\": %.2f, \"peak_rss_mb\": %.1f, "
+                  "\"reps\": %lld}\n",
+                  shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), tps, run_s * 1e3, rss,
+                  static_cast<long long>(reps));
+    else
+      std::printf("prefill %s weights=%s threads=%d: %lld tokens in %.1f ms = %.1f tokens/s (median of %lld), "
+                  "peak RSS %.0f MB\n",
+                  shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), run_s * 1e3, tps,
+                  static_cast<long long>(reps), rss);
+    return 0;
+  }
+  // Bytes one decode step reads: the decode weights, the embedding rows, and the KV cache so far (f32),
+  // averaged over the run's positions 0..T-1.
+  const double kv_avg = 2.0 * static_cast<double>(cfg.n_layer * cfg.n_embd) * 4.0 * static_cast<double>(T + 1) / 2.0;
+  const double bytes = static_cast<double>(model.decode_weight_bytes()) + kv_avg + 2.0 * cfg.n_embd * 4.0;
+  const Membw bw = measure_membw(membw_mb, 5);
+  const double bound = bw.best_gbs * 1e9 / bytes;
+  if (json) {
+    std::printf("{\"bench\": \"decode\", \"shape\": \"%s\", \"weights\": \"%s\", \"threads\": %d, "
+                "\"tokens\": %lld, \"tokens_per_s\": %.2f, \"ms_per_token\": %.3f, \"peak_rss_mb\": %.1f, "
+                "\"bytes_per_token\": %.0f, \"membw_gbs\": %.2f, \"bound_tokens_per_s\": %.2f, "
+                "\"fraction_of_bound\": %.3f, \"gemv_bf16_isa\": \"%s\", \"reps\": %lld",
+                shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), tps, run_s * 1e3 / T,
+                rss, bytes, bw.best_gbs, bound, tps / bound, cpu::gemv_bf16_isa(), static_cast<long long>(reps));
+    if (text_file)
+      std::printf(", \"perplexity\": %.4f, \"perplexity_tokens\": %lld", ppl, static_cast<long long>(ppl_scored));
+    std::printf("}\n");
+  } else {
+    std::printf("decode %s weights=%s threads=%d: %lld tokens, %.2f ms/token = %.1f tokens/s (median of %lld), "
+                "peak RSS %.0f MB\n",
+                shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), run_s * 1e3 / T, tps,
+                static_cast<long long>(reps), rss);
+    std::printf("read bandwidth %.2f GB/s, %.1f MB read per token: bound %.1f tokens/s, reached %.0f%%\n",
+                bw.best_gbs, bytes / 1e6, bound, 100 * tps / bound);
+    if (text_file)
+      std::printf("decode perplexity of %s: %.4f over %lld tokens\n", text_file->c_str(), ppl,
+                  static_cast<long long>(ppl_scored));
+  }
+  return 0;
+}
+
+}  // namespace lm::cli
