@@ -827,7 +827,9 @@ TrainResult Trainer::run() {
   const int64_t B = cfg_.batch_size, T = cfg_.seq_len, K = cfg_.grad_accum;
   const int64_t tokens_per_step = B * T * K * world_;  // global
   const double flops_per_token = task_->flops_per_token();
-  const double peak = measure_sgemm_peak();
+  // The machine's sgemm peak, the MFU denominator; re-measured at each evaluation and the best kept, so a peak
+  // read while other work held the cores does not inflate MFU for the whole run.
+  double peak = measure_sgemm_peak();
   log_info("model: {}, {} parameters ({:.2f}M); data: {}; batch {}x{}x{}x{} ranks = {} "
            "tokens/step; {} threads/rank; sgemm peak {:.0f} GFLOP/s",
            task_->family(), model().num_parameters(), model().num_parameters() / 1e6, task_->data_summary(), B, T,
@@ -925,6 +927,7 @@ TrainResult Trainer::run() {
       res.interrupted = true;
     }
     if ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last) {
+      peak = std::max(peak, measure_sgemm_peak());
       const Json ev = task_->evaluate();
       const double vl = ev.is_object() ? ev.at("val_loss").get<double>() : NAN;
       if (std::isfinite(vl)) {
