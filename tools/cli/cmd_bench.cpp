@@ -1,6 +1,6 @@
-// `lmcpp bench train`: training throughput on random weights and data (prefill/decode benchmarks are not built
-// yet). Reports the median over timed steps after warm-up, peak RSS, and MFU against the measured sgemm peak of
-// this machine (CPU).
+// `lmcpp bench train`: training throughput on random weights and data. Reports the median over timed steps after
+// warm-up, peak RSS, and MFU against the measured sgemm peak of this machine (CPU). `bench prefill|decode|membw`
+// live in bench_infer.cpp, `bench bert` in bench_bert.cpp; this file dispatches to them.
 #include <sys/resource.h>
 
 #include <algorithm>
