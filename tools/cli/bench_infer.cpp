@@ -12,6 +12,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bench_util.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
@@ -24,39 +25,7 @@
 namespace lm::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double peak_rss_mb() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// The shapes of `bench train` (cmd_bench.cpp), 124M first: GPT-2 small is the inference reference.
-models::GptConfig infer_shape(const std::string& shape) {
-  models::GptConfig c;
-  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0f;
-  if (shape == "124M") {
-    c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.n_positions = 1024;
-  } else if (shape == "S") {
-    c.vocab_size = 50304, c.n_layer = 6, c.n_head = 6, c.n_embd = 384, c.n_positions = 1024;
-  } else if (shape == "tiny") {
-    c.vocab_size = 512, c.n_layer = 2, c.n_head = 4, c.n_embd = 64, c.n_positions = 256;
-  } else if (shape == "bert-base") {
-    LM_THROW(ErrorCode::Unsupported, "--shape bert-base: prefill/decode are GPT benchmarks (see bench bert)");
-  } else {
-    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of 124M, S, tiny", shape);
-  }
-  return c;
-}
+using Clock = BenchClock;
 
 struct Membw {
   double best_gbs = 0, median_gbs = 0;
@@ -162,7 +131,7 @@ int run_bench_infer(const std::string& what, Args& a) {
     LM_CHECK_AS(ErrorCode::Unsupported, dynamic_cast<models::Gpt*>(loaded.get()) != nullptr,
                 "bench {} needs a gpt2 model; {} is {}", what, *model_dir, loaded->model_type());
   } else {
-    random_model = std::make_unique<models::Gpt>(infer_shape(shape));
+    random_model = std::make_unique<models::Gpt>(bench_gpt_shape(shape));
     random_model->init_weights(1234);
   }
   models::Gpt& model = model_dir ? *dynamic_cast<models::Gpt*>(loaded.get()) : *random_model;

@@ -11,6 +11,7 @@
 
 #include "bench_bert.h"
 #include "bench_infer.h"
+#include "bench_util.h"
 #include "command.h"
 #include "lm/core/buffer.h"
 #include "lm/core/device.h"
@@ -26,48 +27,7 @@
 namespace lm::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double peak_rss_mb() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-models::GptConfig shape_config(const std::string& shape) {
-  models::GptConfig c;
-  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0f;
-  if (shape == "S") {
-    c.vocab_size = 50304;
-    c.n_layer = 6;
-    c.n_head = 6;
-    c.n_embd = 384;
-    c.n_positions = 1024;
-  } else if (shape == "124M") {
-    c.vocab_size = 50257;
-    c.n_layer = 12;
-    c.n_head = 12;
-    c.n_embd = 768;
-    c.n_positions = 1024;
-  } else if (shape == "tiny") {
-    c.vocab_size = 512;
-    c.n_layer = 2;
-    c.n_head = 4;
-    c.n_embd = 64;
-    c.n_positions = 256;
-  } else {
-    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, tiny", shape);
-  }
-  return c;
-}
+using Clock = BenchClock;
 
 int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
@@ -95,7 +55,7 @@ int run_bench(Args& a) {
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
   set_num_threads(threads);
 
-  models::GptConfig cfg = shape_config(shape);
+  models::GptConfig cfg = bench_gpt_shape(shape);
   LM_CHECK(T <= cfg.n_positions, "--seq {} exceeds n_positions {}", T, cfg.n_positions);
   double peak = train::measure_sgemm_peak();
   models::Gpt model(cfg);

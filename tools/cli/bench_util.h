@@ -1,0 +1,55 @@
+// Shared pieces of the `lmcpp bench` modes (train, prefill/decode/membw, bert): timing, peak RSS, medians and the
+// GPT benchmark shapes.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "lm/core/error.h"
+#include "lm/models/gpt.h"
+
+namespace lm::cli {
+
+using BenchClock = std::chrono::steady_clock;
+
+inline double seconds_since(BenchClock::time_point t0) {
+  return std::chrono::duration<double>(BenchClock::now() - t0).count();
+}
+
+inline double peak_rss_mb() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// GPT shapes with dropout off: S (vocab 50304, 6 layers, 6 heads, 384), 124M (GPT-2 small), tiny (tests).
+inline models::GptConfig bench_gpt_shape(const std::string& shape) {
+  models::GptConfig c;
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0f;
+  c.n_positions = 1024;
+  if (shape == "S") {
+    c.vocab_size = 50304, c.n_layer = 6, c.n_head = 6, c.n_embd = 384;
+  } else if (shape == "124M") {
+    c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
+  } else if (shape == "tiny") {
+    c.vocab_size = 512, c.n_layer = 2, c.n_head = 4, c.n_embd = 64, c.n_positions = 256;
+  } else if (shape == "bert-base") {
+    LM_THROW(ErrorCode::Unsupported, "--shape bert-base is the shape of `lmcpp bench bert`; train, prefill and "
+             "decode run GPT shapes (S, 124M, tiny)");
+  } else {
+    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, tiny", shape);
+  }
+  return c;
+}
+
+}  // namespace lm::cli
