@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # Side-by-side BERT-base sequence-classification inference (batch 32, T 128, random weights, 2 threads):
-# `lmcpp bench bert` vs bench/torch_bert.py (PyTorch 1.13 with OPENBLAS_CORETYPE=SkylakeX, no_grad, eval), both
-# torch implementations (plain ops and nn.TransformerEncoder's fast path), interleaved ROUNDS times; prints each
-# JSON line and the ratio of lmcpp's median tokens/s to the faster torch implementation's median.
-# Usage: bash bench/bert_vs_torch.sh [ROUNDS=2] [STEPS=5] [B=32] [T=128]
+# `lmcpp bench bert` (--weights f32 and bf16) vs bench/torch_bert.py (PyTorch 1.13, OPENBLAS_CORETYPE=SkylakeX,
+# no_grad, eval; --impl plain and nn.TransformerEncoder's fast path; --dtype fp32 and bf16, the latter running
+# oneDNN's AMX kernels), all six interleaved ROUNDS times. Prints each JSON line, then the median tokens/s of
+# each and the ratios: lmcpp f32 / the faster torch fp32, lmcpp bf16 / the faster torch bf16, and lmcpp's best
+# / torch's best setting overall.
+# Usage: bash bench/bert_vs_torch.sh [ROUNDS=3] [STEPS=3] [B=32] [T=128]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${1:-2}
-STEPS=${2:-5}
+ROUNDS=${1:-3}
+STEPS=${2:-3}
 B=${3:-32}
 T=${4:-128}
 field() { sed -E "s/.*\"$1\": ([0-9.]+).*/\1/" <<<"$2"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-L=(); P=(); N=()
+declare -A R
 for r in $(seq "$ROUNDS"); do
-  J=$(build/lmcpp bench bert --shape bert-base --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 --json)
-  echo "round $r lmcpp: $J"; L+=("$(field tokens_per_s "$J")")
-  J=$(/usr/bin/python3 bench/torch_bert.py --impl plain --batch "$B" --seq "$T" --steps "$STEPS" --warmup 1 --threads 2)
-  echo "round $r torch-plain: $J"; P+=("$(field tokens_per_s "$J")")
-  J=$(/usr/bin/python3 bench/torch_bert.py --impl nn --batch "$B" --seq "$T" --steps "$STEPS" --warmup 1 --threads 2)
-  echo "round $r torch-nn: $J"; N+=("$(field tokens_per_s "$J")")
+  for w in f32 bf16; do
+    J=$(build/lmcpp bench bert --shape bert-base --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 \
+        --weights "$w" --json)
+    echo "round $r lmcpp-$w: $J"; R[lmcpp-$w]+="$(field tokens_per_s "$J") "
+  done
+  for d in fp32 bf16; do
+    for i in plain nn; do
+      J=$(/usr/bin/python3 bench/torch_bert.py --impl "$i" --dtype "$d" --batch "$B" --seq "$T" --steps "$STEPS" \
+          --warmup 1 --threads 2)
+      echo "round $r torch-$i-$d: $J"; R[torch-$i-$d]+="$(field tokens_per_s "$J") "
+    done
+  done
 done
-a=$(printf '%s\n' "${L[@]}" | median); b=$(printf '%s\n' "${P[@]}" | median); c=$(printf '%s\n' "${N[@]}" | median)
-awk -v a="$a" -v b="$b" -v c="$c" -v T="$T" 'BEGIN { best = b > c ? b : c
-  printf "median tokens/s: lmcpp %.1f (%.2f seq/s), torch plain %.1f, torch nn %.1f; ratio to the faster torch %.2fx\n",
-         a, a / T, b, c, a / best }'
+declare -A M
+for k in "${!R[@]}"; do M[$k]=$(tr ' ' '\n' <<<"${R[$k]}" | grep . | median); done
+for k in lmcpp-f32 lmcpp-bf16 torch-plain-fp32 torch-nn-fp32 torch-plain-bf16 torch-nn-bf16; do
+  printf "median tokens/s %-18s %8.1f\n" "$k" "${M[$k]}"
+done
+awk -v lf="${M[lmcpp-f32]}" -v lb="${M[lmcpp-bf16]}" -v pf="${M[torch-plain-fp32]}" -v nf="${M[torch-nn-fp32]}" \
+    -v pb="${M[torch-plain-bf16]}" -v nb="${M[torch-nn-bf16]}" 'function max(a, b) { return a > b ? a : b }
+  BEGIN { tf = max(pf, nf); tb = max(pb, nb)
+    printf "ratio lmcpp f32 / faster torch fp32: %.2fx\n", lf / tf
+    printf "ratio lmcpp bf16 / faster torch bf16: %.2fx\n", lb / tb
+    printf "ratio lmcpp best / torch best setting: %.2fx\n", max(lf, lb) / max(tf, tb) }'

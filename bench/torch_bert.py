@@ -8,7 +8,8 @@ installed for /usr/bin/python3, so the model is written with torch primitives. T
   --impl nn     torch.nn.TransformerEncoder (batch_first, post-LN, gelu), whose inference "fast path"
                 (torch._transformer_encoder_layer_fwd, fused native kernels) runs under no_grad in eval mode
 bench/bert_vs_torch.sh runs both and compares lmcpp with the faster.
-OPENBLAS_CORETYPE=SkylakeX is set here before torch loads (Debian's OpenBLAS otherwise runs SSE kernels on this
+--dtype bf16 casts the whole model to torch.bfloat16 (oneDNN AMX / AVX512_BF16 kernels, torch's fastest CPU
+setting here). OPENBLAS_CORETYPE=SkylakeX is set here before torch loads (Debian's OpenBLAS otherwise runs SSE kernels on this
 CPU: see bench/torch_gpt.py), and torch.set_num_threads(--threads).
 Prints one JSON line: sequences_per_s, tokens_per_s (median timed batch), peak_rss_mb, settings.
 """
@@ -93,10 +94,14 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the whole model cast to torch.bfloat16 (oneDNN AMX/AVX512-BF16 kernels)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Bert(a.impl).eval()
+    if a.dtype == "bf16":
+        model = model.to(torch.bfloat16)
     ids = torch.randint(0, 30522, (a.batch, a.seq), generator=torch.Generator().manual_seed(1))
     times = []
     with torch.no_grad():
@@ -111,7 +116,7 @@ def main():
         "impl": a.impl, "sequences_per_s": a.batch / med, "tokens_per_s": a.batch * a.seq / med,
         "batch_ms": med * 1e3, "batch_ms_min": min(times) * 1e3,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "logits_sum": float(logits.sum()), "config": vars(a), "torch": torch.__version__,
+        "logits_sum": float(logits.float().sum()), "config": vars(a), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }))
 

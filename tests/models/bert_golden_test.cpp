@@ -187,6 +187,64 @@ TEST_P(BertGolden, SaveLoadRoundTrip) {
 INSTANTIATE_TEST_SUITE_P(Configs, BertGolden,
                          ::testing::Values("bert_tiny_a", "bert_tiny_b", "bert_tiny_cls", "bert_tiny_qa"));
 
+// Eval-mode inference with bf16 weights (oneDNN AMX / AVX512_BF16 matmul) against the same float64 PyTorch
+// outputs at bf16 tolerance (normwise relative error <= 1e-2 per output, the bound the CUDA bf16 path uses for
+// gradients); switching back to f32 gives the f32 outputs again (1e-5), and an eval forward before a training
+// forward (the eval path shares one set of layer buffers) leaves training's outputs and gradients intact.
+TEST_P(BertGolden, Bf16InferenceAndEvalThenTrain) {
+  set_num_threads(2);
+  std::string dir = ref_dir(GetParam());
+  auto model = models::load_model_dir(dir);
+  auto& bert = as_bert(*model);
+  SafetensorsFile vec(dir + "/vectors.safetensors");
+  RefBatch rb(vec);
+  auto compare = [&](double tol, const char* what) {
+    for (const auto& [name, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask)) {
+      auto ref = read_vec(vec, name, t.shape);
+      const double e = test::rel_error(t.f32(), ref.data(), t.numel());
+      std::printf("%s %s %s: normwise rel error %.3g\n", GetParam().c_str(), what, name.c_str(), e);
+      EXPECT_LT(e, tol) << what << " " << name;
+      EXPECT_GT(e, 0.0) << what << " " << name << ": bf16 rounding cannot be exact";
+      if (tol < 1e-4) EXPECT_LT(test::max_abs_diff(t.f32(), ref.data(), t.numel()), 1e-5) << name;
+    }
+  };
+  if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
+  bert.set_inference_dtype(DType::BF16);
+  compare(1e-2, "bf16");
+  bert.set_inference_dtype(DType::F32);
+  compare(1e-4, "f32");
+
+  // A weight change after packing is picked up (the packed copy is rebuilt at the next eval forward).
+  bert.set_inference_dtype(DType::BF16);
+  bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask);
+  Tensor w = bert.params().layers[0].inter_w;
+  std::vector<float> saved(w.f32(), w.f32() + w.numel());
+  for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] *= 3.0f;
+  std::vector<float> f32_out, bf16_out;
+  bert.set_inference_dtype(DType::F32);
+  for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
+    f32_out.insert(f32_out.end(), t.f32(), t.f32() + t.numel());
+  bert.set_inference_dtype(DType::BF16);
+  for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
+    bf16_out.insert(bf16_out.end(), t.f32(), t.f32() + t.numel());
+  ASSERT_EQ(f32_out.size(), bf16_out.size());
+  EXPECT_LT(test::rel_error(bf16_out.data(), f32_out.data(), static_cast<int64_t>(f32_out.size())), 1e-2);
+  std::memcpy(w.f32(), saved.data(), saved.size() * sizeof(float));
+
+  // Training after the eval forwards: loss and gradients equal the reference.
+  float loss = bert.forward(rb.b, true);
+  EXPECT_NEAR(loss, read_vec(vec, "loss", Shape{1})[0], 1e-5);
+  bert.zero_grad();
+  bert.backward();
+  for (const auto& p : bert.param_list()) {
+    auto ref = read_vec(vec, "grad." + p.name, p.grad.shape);
+    double rn = 0;
+    for (float r : ref) rn += static_cast<double>(r) * r;
+    if (std::sqrt(rn) < 1e-12) continue;
+    EXPECT_LT(test::rel_error(p.grad.f32(), ref.data(), p.grad.numel()), 1e-4) << p.name;
+  }
+}
+
 // The sparse MLM head (prediction head only at labelled positions, used by pretraining) against the same PyTorch
 // vectors: the loss, the logits of the masked rows and every gradient equal the dense reference.
 TEST(BertSparseMlm, MatchesTheDenseReference) {

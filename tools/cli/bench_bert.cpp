@@ -3,6 +3,7 @@
 // Reports sequences/s and tokens/s (median over timed batches), peak RSS, and the fraction of the measured sgemm
 // peak (forward FLOPs per token: 2·L·(4C² + 2CI) for the Linear layers + 4·L·T·C for QKᵀ and PV).
 #include "bench_bert.h"
+#include "bench_util.h"
 
 #include <sys/resource.h>
 
@@ -27,11 +28,14 @@ int run_bench_bert(Args& a) {
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
   bool json = a.flag("--json");
+  bool profile = a.flag("--profile");
   int64_t steps = a.get_int("--steps", 10);
   int64_t warmup = a.get_int("--warmup", 2);
   int64_t B = a.get_int("--batch", 32);
   int64_t T = a.get_int("--seq", 128);
+  const std::string weights = a.get_or("--weights", "f32");
   a.finish();
+  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
   LM_CHECK(shape == "bert-base" || shape == "bert-tiny", "bench bert: --shape {} is not bert-base or bert-tiny",
            shape);
@@ -52,6 +56,7 @@ int run_bench_bert(Args& a) {
   const double peak = train::measure_sgemm_peak();
   models::Bert model(cfg);
   model.init_weights(1234);
+  if (weights == "bf16") model.set_inference_dtype(DType::BF16);
   OwnedTensor ids(Shape{B, T}, DType::I32);
   Rng rng(7);
   for (int64_t i = 0; i < B * T; ++i)
@@ -59,13 +64,17 @@ int run_bench_bert(Args& a) {
   models::BertBatch batch;
   batch.input_ids = ids.t;
   std::vector<double> times;
+  prof::totals() = prof::Totals{};
   for (int64_t s = 0; s < warmup + steps; ++s) {
+    prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed batches only
     auto t0 = Clock::now();
     model.forward(batch, false);
     double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     if (s >= warmup) times.push_back(dt);
     if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
   }
+  prof::totals().enabled = false;
+  if (profile) print_profile(times, "batch");
   std::sort(times.begin(), times.end());
   const size_t n = times.size();
   const double step_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
@@ -80,17 +89,18 @@ int run_bench_bert(Args& a) {
   if (json) {
     std::printf(
         "{\"bench\": \"bert\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
-        "\"sequences_per_s\": %.3f, \"tokens_per_s\": %.2f, \"batch_ms\": %.2f, \"peak_rss_mb\": %.1f, "
+        "\"weights\": \"%s\", \"sequences_per_s\": %.3f, \"tokens_per_s\": %.2f, \"batch_ms\": %.2f, \"peak_rss_mb\": %.1f, "
         "\"mfu\": %.4f, \"sgemm_peak_gflops\": %.1f, \"params\": %lld}\n",
-        shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(),
+        shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), weights.c_str(),
         static_cast<double>(B) / step_s, tps, step_s * 1e3, rss_mb, frac, peak / 1e9,
         static_cast<long long>(model.num_parameters()));
   } else {
-    std::printf("bert %s B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
-                "peak RSS %.0f MB\n", shape.c_str(), static_cast<long long>(B), static_cast<long long>(T),
+    std::printf("bert %s %s weights B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
+                "peak RSS %.0f MB\n", shape.c_str(), weights.c_str(), static_cast<long long>(B), static_cast<long long>(T),
                 num_threads(), static_cast<double>(B) / step_s, tps, step_s * 1e3, static_cast<long long>(steps),
                 rss_mb);
-    std::printf("%.1f%% of the measured sgemm peak %.1f GFLOP/s\n", 100 * frac, peak / 1e9);
+    std::printf("%.1f%% of the measured sgemm peak %.1f GFLOP/s%s\n", 100 * frac, peak / 1e9,
+                weights == "bf16" ? " (bf16 GEMMs: compare with the bf16 matmul peak, not this)" : "");
   }
   return 0;
 }

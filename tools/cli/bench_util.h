@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "lm/core/error.h"
+#include "lm/core/profile.h"
 #include "lm/models/gpt.h"
 
 namespace lm::cli {
@@ -50,6 +52,24 @@ inline models::GptConfig bench_gpt_shape(const std::string& shape) {
     LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, tiny", shape);
   }
   return c;
+}
+
+// The --profile table: per op class, ms per timed step (mean) and share of the mean step; "other" is the rest
+// (zeroing, copies, heads, ...). To stderr so --json stays one line on stdout.
+inline void print_profile(const std::vector<double>& times, const char* unit) {
+  double total = 0, accounted = 0;
+  for (double t : times) total += t;
+  total /= static_cast<double>(times.size());
+  std::fprintf(stderr, "profile (ms per %s, mean of %zu timed %ss):\n", unit, times.size(), unit);
+  for (size_t i = 0; i < static_cast<size_t>(prof::Op::Count); ++i) {
+    double ms = prof::totals().seconds[i] / static_cast<double>(times.size());
+    if (ms == 0) continue;
+    accounted += ms;
+    std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n", prof::op_name(static_cast<prof::Op>(i)), ms * 1e3,
+                 100 * ms / total);
+  }
+  std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n  %-16s %9.1f ms\n", "other", (total - accounted) * 1e3,
+               100 * (total - accounted) / total, unit, total * 1e3);
 }
 
 }  // namespace lm::cli

@@ -90,22 +90,7 @@ int run_bench(Args& a) {
   }
   prof::totals().enabled = false;
   double step_s = median(times);
-  if (profile) {
-    // Per op class: ms per step (mean over the timed steps) and share of the mean step; "other" is the rest
-    // (zeroing gradients and scratch, the loss sum, ...). Printed to stderr so --json stays one line on stdout.
-    double total = 0, accounted = 0;
-    for (double t : times) total += t;
-    total /= static_cast<double>(times.size());
-    std::fprintf(stderr, "profile (ms per step, mean of %lld timed steps):\n", static_cast<long long>(steps));
-    for (size_t i = 0; i < static_cast<size_t>(prof::Op::Count); ++i) {
-      double ms = prof::totals().seconds[i] / static_cast<double>(times.size());
-      accounted += ms;
-      std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n", prof::op_name(static_cast<prof::Op>(i)), ms * 1e3,
-                   100 * ms / total);
-    }
-    std::fprintf(stderr, "  %-16s %9.1f ms %5.1f%%\n  %-16s %9.1f ms\n", "other", (total - accounted) * 1e3,
-                 100 * (total - accounted) / total, "step", total * 1e3);
-  }
+  if (profile) print_profile(times, "step");
   double tps = static_cast<double>(B * T) / step_s;
   double mfu = tps * train::gpt_train_flops_per_token(cfg, T) / peak;
   if (json) {
@@ -127,7 +112,7 @@ int run_bench(Args& a) {
 LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens/s, peak RSS, MFU), membw",
            "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--threads N] [--batch B] [--seq T]\n"
            "                         [--steps N] [--warmup N] [--profile] [--json]\n"
-           "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N] [--json]\n"
+           "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N] [--weights f32|bf16] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak). Shape S: vocab 50304, 6 layers,\n"
            "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small. --profile prints the time per op class\n"

@@ -15,6 +15,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
+#include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/io/safetensors.h"
 #include "lm/ops/cross_entropy.h"
@@ -360,11 +361,13 @@ void Bert::init_tensor(const BertParamSpec& s, size_t index, uint64_t seed) {
 }
 
 void Bert::init_weights(uint64_t seed) {
+  packed_stale_ = true;
   std::memset(params_arena_.data(), 0, params_arena_.bytes());
   for (size_t i = 0; i < specs_.size(); ++i) init_tensor(specs_[i], i, seed);
 }
 
 void Bert::load_safetensors(const std::string& path) {
+  packed_stale_ = true;
   SafetensorsFile f(path);
   // Canonical name (prefixed, weight/bias) -> name in the file.
   std::map<std::string, std::string> by_canon;
@@ -477,8 +480,12 @@ void Bert::reserve(int64_t B, int64_t T, bool training) {
   r(&emb_rstd_, Shape{B, T});
   r(&emb_ln_, Shape{B, T, C});
   if (drop) r(&emb_drop_, Shape{B, T, C});
+  // Eval-only forwards need no per-layer activations (nothing runs backward): every layer then writes the same
+  // buffers (layer l reads its input x = h2 of layer l-1 before overwriting h2 at its end), which is L times
+  // less activation memory (bert-base, B 32, T 128: 3.0 GB -> 0.25 GB).
   acts_.assign(static_cast<size_t>(config_.num_hidden_layers), BertLayerActs{});
   for (auto& l : acts_) {
+    if (!training && &l != &acts_.front()) continue;
     r(&l.qkv, Shape{B, T, 3 * C});
     r(&l.att, Shape{B, NH, T, T});
     r(&l.ctx, Shape{B, T, C});
@@ -542,6 +549,8 @@ void Bert::reserve(int64_t B, int64_t T, bool training) {
   }
   a.allocate();
   for (auto& [t, slot] : pend) *t = a.tensor(slot);
+  if (!training)
+    for (auto& l : acts_) l = acts_.front();
   zero(zeros_tt_);
   acts_arena_ = std::move(a);
   max_B_ = B;
@@ -609,23 +618,63 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   ops::layernorm_forward(prefix(emb_ln_, B), prefix(emb_mean_, B), prefix(emb_rstd_, B), emb, params_.emb_ln_w,
                          params_.emb_ln_b, eps);
   Tensor x = dropout(emb_drop_, prefix(emb_ln_, B), stream_emb());
+  if (training) packed_stale_ = true;  // the optimizer may change the weights after this
+  const bool bf16 = !training && infer_dtype_ == DType::BF16;
+  if (bf16 && packed_stale_) pack_inference_weights();
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     const BertLayerParams& w = params_.layers[static_cast<size_t>(l)];
     BertLayerActs& a = acts_[static_cast<size_t>(l)];
     Tensor qkv = prefix(a.qkv, B), ctx = prefix(a.ctx, B), ad = prefix(a.attn_dense, B);
     Tensor res1 = prefix(a.res1, B), h1 = prefix(a.h1, B), fc = prefix(a.fc, B), fca = prefix(a.fc_act, B);
     Tensor od = prefix(a.out_dense, B), res2 = prefix(a.res2, B), h2 = prefix(a.h2, B);
-    ops::matmul_forward(qkv, x, w.qkv_w, w.qkv_b);
-    // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
-    ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), in.attention_mask);
-    ops::matmul_forward(ad, ctx, w.attn_out_w, w.attn_out_b);
-    ops::residual_forward(res1, dropout(a.attn_drop, ad, stream_attn(l)), x);
-    ops::layernorm_forward(h1, prefix(a.mean1, B), prefix(a.rstd1, B), res1, w.attn_ln_w, w.attn_ln_b, eps);
-    ops::matmul_forward(fc, h1, w.inter_w, w.inter_b);
-    ops::gelu_forward(fca, fc, config_.activation);
-    ops::matmul_forward(od, fca, w.out_w, w.out_b);
-    ops::residual_forward(res2, dropout(a.out_drop, od, stream_out(l)), h1);
-    ops::layernorm_forward(h2, prefix(a.mean2, B), prefix(a.rstd2, B), res2, w.out_ln_w, w.out_ln_b, eps);
+    PackedLayer* pk = bf16 ? &packed_[static_cast<size_t>(l)] : nullptr;
+    auto linear = [&](Tensor out, Tensor inp, Tensor wt, Tensor bias, ops::PackedLinearBf16* packed) {
+      prof::Scope ps(prof::Op::MatmulFwd);
+      if (packed)
+        ops::linear_bf16_forward(out, inp, *packed, bias);
+      else
+        ops::matmul_forward(out, inp, wt, bias);
+    };
+    using prof::Op;
+    linear(qkv, x, w.qkv_w, w.qkv_b, pk ? &pk->qkv : nullptr);
+    {
+      // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
+      prof::Scope ps(Op::AttnFwd);
+      ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), in.attention_mask);
+    }
+    linear(ad, ctx, w.attn_out_w, w.attn_out_b, pk ? &pk->attn_out : nullptr);
+    {
+      prof::Scope ps(Op::Residual);
+      ops::residual_forward(res1, dropout(a.attn_drop, ad, stream_attn(l)), x);
+    }
+    {
+      prof::Scope ps(Op::LayerNorm);
+      ops::layernorm_forward(h1, prefix(a.mean1, B), prefix(a.rstd1, B), res1, w.attn_ln_w, w.attn_ln_b, eps);
+    }
+    if (pk && config_.activation == ops::GeluKind::Erf) {
+      // bf16: GELU fused into the first GEMM (oneDNN post-op), its bf16 output read directly by the second.
+      prof::Scope ps(Op::MatmulFwd);
+      const int64_t I = config_.intermediate_size;
+      if (ffn_mid_.size() < static_cast<size_t>(B * T * I)) ffn_mid_.resize(static_cast<size_t>(B * T * I));
+      Tensor mid(ffn_mid_.data(), Shape{B, T, I}, DType::U16);
+      ops::linear_bf16_gelu_forward(mid, h1, pk->inter, w.inter_b);
+      ops::linear_bf16_from_bf16_forward(od, mid, pk->out, w.out_b);
+    } else {
+      linear(fc, h1, w.inter_w, w.inter_b, pk ? &pk->inter : nullptr);
+      {
+        prof::Scope ps(Op::Gelu);
+        ops::gelu_forward(fca, fc, config_.activation);
+      }
+      linear(od, fca, w.out_w, w.out_b, pk ? &pk->out : nullptr);
+    }
+    {
+      prof::Scope ps(Op::Residual);
+      ops::residual_forward(res2, dropout(a.out_drop, od, stream_out(l)), h1);
+    }
+    {
+      prof::Scope ps(Op::LayerNorm);
+      ops::layernorm_forward(h2, prefix(a.mean2, B), prefix(a.rstd2, B), res2, w.out_ln_w, w.out_ln_b, eps);
+    }
     x = h2;
   }
   Tensor seq = x;  // (B,T,C) last_hidden_state
@@ -743,6 +792,29 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     have_loss_ = true;
   }
   return loss;
+}
+
+void Bert::set_inference_dtype(DType dt) {
+  LM_CHECK(dt == DType::F32 || dt == DType::BF16, "bert: inference dtype must be f32 or bf16, got {}",
+           dtype_name(dt));
+  LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || ops::linear_bf16_available(),
+              "bert: bf16 inference needs a CPU with a native bf16 matmul (AMX or AVX512_BF16); this one has none");
+  infer_dtype_ = dt;
+  packed_stale_ = true;
+  if (dt == DType::F32) packed_.clear();
+}
+
+void Bert::pack_inference_weights() {
+  packed_.clear();
+  packed_.resize(params_.layers.size());
+  for (size_t l = 0; l < params_.layers.size(); ++l) {
+    const BertLayerParams& w = params_.layers[l];
+    ops::pack_linear_bf16(packed_[l].qkv, w.qkv_w);
+    ops::pack_linear_bf16(packed_[l].attn_out, w.attn_out_w);
+    ops::pack_linear_bf16(packed_[l].inter, w.inter_w);
+    ops::pack_linear_bf16(packed_[l].out, w.out_w);
+  }
+  packed_stale_ = false;
 }
 
 std::vector<std::pair<std::string, Tensor>> Bert::outputs() const {

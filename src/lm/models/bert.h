@@ -17,6 +17,7 @@
 #include "lm/models/model.h"
 #include "lm/ops/attention.h"
 #include "lm/ops/gelu.h"
+#include "lm/ops/linear_bf16.h"
 
 namespace lm::models {
 
@@ -129,7 +130,10 @@ class Bert : public Model {
   int64_t max_positions() const override { return config_.max_position_embeddings; }
   int64_t num_parameters() const override { return num_params_; }
   std::vector<ParamRef> param_list() override;
-  Tensor flat_params() override { return params_arena_.flat_f32(); }
+  Tensor flat_params() override {
+    packed_stale_ = true;
+    return params_arena_.flat_f32();
+  }
   Tensor flat_grads() override;
   void zero_grad() override;
   // HF init: normal(0, initializer_range) for Linear/Embedding weights, zero biases (and the padding_idx row of
@@ -165,7 +169,19 @@ class Bert : public Model {
   void set_sparse_mlm(bool on) { sparse_mlm_ = on; }
   const std::vector<int64_t>& masked_positions() const { return masked_pos_; }
 
-  BertParams& params() { return params_; }
+  // Weights of eval-mode forwards (training = false). F32 (default): the parameters. BF16: the four linear
+  // layers of every encoder layer run from a bf16 copy packed for oneDNN's AMX / AVX512_BF16 matmul
+  // (activations rounded to bf16 at each of those GEMMs, f32 accumulation; embeddings, LayerNorm, attention,
+  // pooler and heads stay f32). The copy is made lazily at the next eval forward and made again after any
+  // training forward, weight load or params() access. Throws Unsupported for BF16 on a CPU without a native bf16 matmul.
+  void set_inference_dtype(DType dt);
+  DType inference_dtype() const { return infer_dtype_; }
+
+  // Mutable access marks the bf16 inference copy stale.
+  BertParams& params() {
+    packed_stale_ = true;
+    return params_;
+  }
   BertParams& grads();
 
  private:
@@ -181,6 +197,15 @@ class Bert : public Model {
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   BertParams params_, grads_;
   bool grads_ready_ = false;
+
+  struct PackedLayer {
+    ops::PackedLinearBf16 qkv, attn_out, inter, out;
+  };
+  DType infer_dtype_ = DType::F32;
+  std::vector<PackedLayer> packed_;   // bf16 inference weights, one per layer (empty until packed)
+  bool packed_stale_ = true;
+  std::vector<uint16_t> ffn_mid_;     // (B,T,I) bf16 GELU output between the two feed-forward GEMMs (bf16 mode)
+  void pack_inference_weights();
 
   Arena acts_arena_{"acts"};
   int64_t max_B_ = 0, max_T_ = 0;
