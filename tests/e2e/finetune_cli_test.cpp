@@ -11,6 +11,7 @@
 
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
+#include "lm/ops/linear_bf16.h"
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/models/bert.h"
@@ -80,6 +81,17 @@ TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
   Json res = read_json_file(out + "/result.json");
   EXPECT_GE(res["val_accuracy"].get<double>(), 0.9);
 
+  // bf16 weights (where the CPU has a native bf16 matmul): the same predictions on this easy task.
+  if (ops::linear_bf16_available()) {
+    r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--weights",
+                       "bf16"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json evb = Json::parse(r.out);
+    EXPECT_EQ(evb["weights"].get<std::string>(), "bf16");
+    EXPECT_NEAR(evb["accuracy"].get<double>(), res["val_accuracy"].get<double>(), 1e-12);
+  }
+  r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--weights", "f16"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
   r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json ev = Json::parse(r.out);

@@ -64,7 +64,9 @@ LmEval sliding_window(models::Gpt& gpt, const std::vector<int32_t>& ids, int64_t
 int eval_classify(Args& a, const std::string& dir, const std::string& data, bool json) {
   int64_t max_len = a.get_int("--max-length", 128);
   int64_t batch = a.get_int("--batch-size", 64);
+  const std::string weights = a.get_or("--weights", "f32");
   a.finish();
+  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
   LM_CHECK(batch >= 1, "--batch-size {} must be >= 1", batch);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
@@ -88,12 +90,13 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
   auto tok = load_tokenizer(dir);
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, bert->max_positions()));
+  if (weights == "bf16") bert->set_inference_dtype(DType::BF16);
   train::ClassifyEval ev = train::evaluate_classifier(*bert, feats, batch);
   if (json) {
     Json cm = Json::array();
     for (const auto& row : ev.confusion) cm.push_back(row);
     Json j = {{"accuracy", ev.accuracy}, {"f1", ev.macro_f1}, {"confusion_matrix", cm}, {"loss", ev.loss},
-              {"count", ev.count}, {"labels", names}};
+              {"count", ev.count}, {"labels", names}, {"weights", weights}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: accuracy %.4f macro F1 %.4f loss %.4f over %lld examples\n", data.c_str(), ev.accuracy,
@@ -234,10 +237,11 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "  --stride (default half of it); every token after the first is scored once, as in HF's recipe.\n"
            "  --json prints {\"loss\", \"perplexity\", \"tokens\"}.\n"
            "       lmcpp evaluate --model DIR --task classify --data FILE [--max-length 128] [--batch-size 64]\n"
-           "                      [--json]\n"
+           "                      [--weights f32|bf16] [--json]\n"
            "  BertForSequenceClassification on TSV / SST / JSONL data: accuracy, macro F1, confusion matrix\n"
            "  (rows gold, columns predicted); --json: {\"accuracy\", \"f1\", \"confusion_matrix\", \"loss\",\n"
-           "  \"count\", \"labels\"}.\n"
+           "  \"count\", \"labels\", \"weights\"}. --weights bf16 runs the encoder's linear layers from a bf16\n"
+           "  copy on oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU).\n"
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
            "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30] (BERT)\n"
