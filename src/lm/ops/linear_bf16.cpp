@@ -14,26 +14,9 @@ void pack_linear_bf16(PackedLinearBf16& w, Tensor weight) {
   w.pack(weight.f32(), weight.dim(0), weight.dim(1));
 }
 
-void linear_bf16_forward(Tensor out, Tensor inp, PackedLinearBf16& w, Tensor bias) {
-  const char* op = "linear_bf16_forward";
-  check_f32(inp, op, "inp");
-  check_f32(out, op, "out");
-  LM_CHECK(w.packed(), "{}: the weight is not packed", op);
-  const int64_t OC = w.out_features(), C = w.in_features();
-  LM_CHECK(last_dim(inp) == C, "{}: inp {} does not match the packed weight ({}, {})", op, inp.shape.str(), OC, C);
-  LM_CHECK(rows(out) == rows(inp) && last_dim(out) == OC, "{}: out must be {} with last dim {}, got {}", op,
-           inp.shape.str(), OC, out.shape.str());
-  if (bias.defined()) {
-    check_dtype(bias, DType::F32, op, "bias");
-    check_shape(bias, Shape{OC}, op, "bias");
-  }
-  LM_CHECK(out.device == Device::CPU && inp.device == Device::CPU, "{}: CPU tensors only", op);
-  LM_CHECK(out.data != inp.data, "{}: out must not alias inp", op);
-  w.forward(out.f32(), inp.f32(), bias.defined() ? bias.f32() : nullptr, rows(inp));
-}
-
 namespace {
-void check_linear(const char* op, const Tensor& out, const Tensor& inp, const PackedLinearBf16& w, const Tensor& bias) {
+void check_linear(const char* op, const Tensor& out, const Tensor& inp, const PackedLinearBf16& w,
+                  const Tensor& bias) {
   LM_CHECK(w.packed(), "{}: the weight is not packed", op);
   const int64_t OC = w.out_features(), C = w.in_features();
   LM_CHECK(last_dim(inp) == C, "{}: inp {} does not match the packed weight ({}, {})", op, inp.shape.str(), OC, C);
@@ -47,6 +30,14 @@ void check_linear(const char* op, const Tensor& out, const Tensor& inp, const Pa
   LM_CHECK(out.data != inp.data, "{}: out must not alias inp", op);
 }
 }  // namespace
+
+void linear_bf16_forward(Tensor out, Tensor inp, PackedLinearBf16& w, Tensor bias) {
+  const char* op = "linear_bf16_forward";
+  check_f32(inp, op, "inp");
+  check_f32(out, op, "out");
+  check_linear(op, out, inp, w, bias);
+  w.forward(out.f32(), inp.f32(), bias.defined() ? bias.f32() : nullptr, rows(inp));
+}
 
 void linear_bf16_gelu_forward(Tensor mid, Tensor inp, PackedLinearBf16& w1, Tensor b1) {
   const char* op = "linear_bf16_gelu_forward";
