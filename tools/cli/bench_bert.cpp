@@ -5,8 +5,6 @@
 #include "bench_bert.h"
 #include "bench_util.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,7 +21,6 @@
 namespace lm::cli {
 
 int run_bench_bert(Args& a) {
-  using Clock = std::chrono::steady_clock;
   std::string shape = a.get_or("--shape", "bert-base");
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
@@ -67,25 +64,21 @@ int run_bench_bert(Args& a) {
   prof::totals() = prof::Totals{};
   for (int64_t s = 0; s < warmup + steps; ++s) {
     prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed batches only
-    auto t0 = Clock::now();
+    auto t0 = BenchClock::now();
     model.forward(batch, false);
-    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double dt = seconds_since(t0);
     if (s >= warmup) times.push_back(dt);
     if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
   }
   prof::totals().enabled = false;
   if (profile) print_profile(times, "batch");
-  std::sort(times.begin(), times.end());
-  const size_t n = times.size();
-  const double step_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  const double step_s = median(times);
   const double C = static_cast<double>(cfg.hidden_size), L = static_cast<double>(cfg.num_hidden_layers);
   const double I = static_cast<double>(cfg.intermediate_size);
   const double flops_per_token = 2 * L * (4 * C * C + 2 * C * I) + 4 * L * static_cast<double>(T) * C;
   const double tps = static_cast<double>(B * T) / step_s;
   const double frac = tps * flops_per_token / peak;
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  const double rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  const double rss_mb = peak_rss_mb();
   if (json) {
     std::printf(
         "{\"bench\": \"bert\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "

@@ -49,11 +49,6 @@ LM_AVX512 inline float hsum(__m512 v) {
 
 // ---- AVX-512, f32 weights ----
 
-#ifndef LM_GEMV_F32_PREFETCH_ROWS
-#define LM_GEMV_F32_PREFETCH_ROWS 0
-#endif
-constexpr int64_t kF32PrefetchRows = LM_GEMV_F32_PREFETCH_ROWS;
-
 template <int NB>
 LM_AVX512 void rows_f32_avx512(float* out, const float* inp, const float* w, const float* bias, int64_t C,
                                int64_t OC, int64_t o0, int64_t o1) {

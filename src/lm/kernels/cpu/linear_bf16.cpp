@@ -96,6 +96,7 @@ struct PackedLinearBf16::Impl {
   dnnl::memory weights;                     // packed bf16, owned by oneDNN
   std::map<std::pair<int64_t, bool>, dnnl::matmul> prims;  // by (M, GELU + bf16 output)
   std::vector<uint16_t> scratch;            // bf16 activations
+  std::vector<float> zero_bias;             // (N) zeros, for calls without a bias
 };
 
 PackedLinearBf16::PackedLinearBf16() = default;
@@ -150,12 +151,8 @@ void run(PackedLinearBf16::Impl& im, void* out, bool gelu_bf16_out, const uint16
   }
   dnnl::memory src(dnnl::memory::desc({M, im.K}, dt::bf16, tag::ab), c.eng, const_cast<uint16_t*>(src_bf16));
   dnnl::memory dst(dnnl::memory::desc({M, im.N}, gelu_bf16_out ? dt::bf16 : dt::f32, tag::ab), c.eng, out);
-  std::vector<float> zeros;
-  const float* b = bias;
-  if (!b) {
-    zeros.assign(static_cast<size_t>(im.N), 0.0f);
-    b = zeros.data();
-  }
+  if (!bias && im.zero_bias.empty()) im.zero_bias.assign(static_cast<size_t>(im.N), 0.0f);
+  const float* b = bias ? bias : im.zero_bias.data();
   dnnl::memory bm(dnnl::memory::desc({1, im.N}, dt::f32, tag::ab), c.eng, const_cast<float*>(b));
   it->second.execute(c.strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, im.weights}, {DNNL_ARG_BIAS, bm},
                               {DNNL_ARG_DST, dst}});
