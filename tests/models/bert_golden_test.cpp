@@ -214,21 +214,30 @@ TEST_P(BertGolden, Bf16InferenceAndEvalThenTrain) {
   bert.set_inference_dtype(DType::F32);
   compare(1e-4, "f32");
 
-  // A weight change after packing is picked up (the packed copy is rebuilt at the next eval forward).
+  // A weight change after packing is picked up (the packed copy is rebuilt at the next eval forward): after the
+  // change the bf16 outputs follow the new f32 outputs, and they moved by far more than the bf16 error, so a
+  // stale packed copy could not pass.
+  auto flat_outputs = [&] {
+    std::vector<float> v;
+    for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
+      v.insert(v.end(), t.f32(), t.f32() + t.numel());
+    return v;
+  };
   bert.set_inference_dtype(DType::BF16);
-  bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask);
+  const std::vector<float> bf16_before = flat_outputs();
   Tensor w = bert.params().layers[0].inter_w;
   std::vector<float> saved(w.f32(), w.f32() + w.numel());
-  for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] *= 3.0f;
-  std::vector<float> f32_out, bf16_out;
+  for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] += 2.0f;  // a large change: outputs must move
+  const std::vector<float> bf16_out = flat_outputs();  // still in bf16 mode: no set_inference_dtype in between
   bert.set_inference_dtype(DType::F32);
-  for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
-    f32_out.insert(f32_out.end(), t.f32(), t.f32() + t.numel());
-  bert.set_inference_dtype(DType::BF16);
-  for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
-    bf16_out.insert(bf16_out.end(), t.f32(), t.f32() + t.numel());
+  const std::vector<float> f32_out = flat_outputs();
   ASSERT_EQ(f32_out.size(), bf16_out.size());
-  EXPECT_LT(test::rel_error(bf16_out.data(), f32_out.data(), static_cast<int64_t>(f32_out.size())), 1e-2);
+  const int64_t n_out = static_cast<int64_t>(f32_out.size());
+  const double err = test::rel_error(bf16_out.data(), f32_out.data(), n_out);
+  const double moved = test::rel_error(bf16_out.data(), bf16_before.data(), n_out);
+  std::printf("%s after a weight change: bf16 vs f32 %.3g, moved %.3g\n", GetParam().c_str(), err, moved);
+  EXPECT_LT(err, 1e-2);
+  EXPECT_GT(moved, 3 * err);
   std::memcpy(w.f32(), saved.data(), saved.size() * sizeof(float));
 
   // Training after the eval forwards: loss and gradients equal the reference.
