@@ -2,10 +2,12 @@
 // the thread count of $OMP_NUM_THREADS / lm::num_threads(). FLOP rates are reported for the GEMM-bound ops.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <vector>
 
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
+#include "lm/ops/adamw.h"
 #include "lm/ops/attention.h"
 #include "lm/ops/cross_entropy.h"
 #include "lm/ops/dropout.h"
@@ -146,6 +148,32 @@ void BM_dropout(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * n);
 }
 BENCHMARK(BM_dropout)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One clipped AdamW step over the GPT-2 124M parameter count: Σ g² for the norm, then either the gradients scaled
+// in a pass of their own and the update (arg 0, the old path) or the clip factor folded into the update (arg 1).
+void BM_adamw_clipped(benchmark::State& st) {
+  const int64_t n = 124439808;
+  const bool folded = st.range(0);
+  Buf p({n}), g({n}), m({n}), v({n});
+  for (auto& x : v.v) x = std::fabs(x);  // a second moment is >= 0
+  lm::ops::AdamWParams hp;
+  hp.weight_decay = 0.1f;
+  for (auto _ : st) {
+    const double norm = std::sqrt(lm::ops::sum_squares(g.t()));
+    const float coef = static_cast<float>(1.0 / (norm + 1e-6));  // clip to 1: always below 1 here
+    if (folded) {
+      hp.grad_scale = coef;
+    } else {
+      lm::ops::scale_inplace(g.t(), coef);
+      hp.grad_scale = 1.0f;
+    }
+    lm::ops::adamw_update(p.t(), g.t(), m.t(), v.t(), hp);
+    ++hp.step;
+  }
+  // Bytes moved per step: Σ g² reads g; the scale pass reads and writes g; the update reads p, g, m, v and writes p, m, v.
+  st.SetBytesProcessed(st.iterations() * n * 4 * (folded ? 8 : 10));
+}
+BENCHMARK(BM_adamw_clipped)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -63,6 +63,35 @@ TEST(OpsAdamW, SumSquaresAndScale) {
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(g.v[i], before[i] * 0.25f);
 }
 
+// Clipping folded into the update: grad_scale s gives bitwise the parameters and moments of scaling the
+// gradients by s first and updating with s = 1, and leaves the gradients as they were.
+TEST(OpsAdamW, GradScaleEqualsScalingFirst) {
+  const int64_t n = 777;
+  HostF32 p1({n}, 3), m1({n}, 0.0f), v1({n}, 0.0f);
+  HostF32 p2 = p1, m2 = m1, v2 = v1;
+  ops::AdamWParams hp;
+  hp.lr = 1e-2f;
+  hp.weight_decay = 0.1f;
+  for (int64_t step = 1; step <= 3; ++step) {
+    hp.step = step;
+    HostF32 g({n}, 200 + static_cast<int>(step), 2.0f);
+    const float s = 0.3f / static_cast<float>(step);
+    auto g_before = g.v, p_before = p1.v;
+    hp.grad_scale = s;
+    ops::adamw_update(p1.t(), g.t(), m1.t(), v1.t(), hp);
+    ASSERT_EQ(g.v, g_before);
+    ops::scale_inplace(g.t(), s);
+    hp.grad_scale = 1.0f;
+    ops::adamw_update(p2.t(), g.t(), m2.t(), v2.t(), hp);
+    ASSERT_EQ(p1.v, p2.v) << "step " << step;
+    ASSERT_EQ(m1.v, m2.v);
+    ASSERT_EQ(v1.v, v2.v);
+    ASSERT_NE(p1.v, p_before);  // the update ran
+  }
+  hp.grad_scale = std::nanf("");
+  EXPECT_THROW(ops::adamw_update(p1.t(), p1.t(), m1.t(), v1.t(), hp), Error);
+}
+
 TEST(OpsAdamW, RejectsBadInput) {
   HostF32 p({5}, 1), g({5}, 2), m({5}, 0.0f), v({6}, 0.0f), v_ok({5}, 0.0f);
   ops::AdamWParams hp;

@@ -31,15 +31,17 @@ void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWPa
   LM_CHECK(std::isfinite(hp.lr) && hp.lr >= 0.0f && hp.eps >= 0.0f && hp.weight_decay >= 0.0f,
            "{}: lr, eps and weight_decay must be finite and >= 0 (lr {}, eps {}, wd {})", op, hp.lr, hp.eps,
            hp.weight_decay);
+  LM_CHECK(std::isfinite(hp.grad_scale) && hp.grad_scale >= 0.0f, "{}: grad_scale must be finite and >= 0, got {}", op,
+           hp.grad_scale);
   switch (common_device(op, {&params, &grads, &m, &v})) {
     case Device::CPU:
       cpu::adamw_update(params.f32(), grads.f32(), m.f32(), v.f32(), n, hp.lr, hp.beta1, hp.beta2, hp.eps,
-                        hp.weight_decay, hp.step);
+                        hp.weight_decay, hp.step, hp.grad_scale);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
       cuda::adamw_update(params.f32(), nullptr, DType::F32, grads.data, DType::F32, m.f32(), v.f32(), n, hp.lr, hp.beta1,
-                         hp.beta2, hp.eps, hp.weight_decay, hp.step, 1.0f);
+                         hp.beta2, hp.eps, hp.weight_decay, hp.step, hp.grad_scale);
       return;
 #endif
     default:

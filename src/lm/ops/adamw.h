@@ -9,6 +9,7 @@ namespace lm::ops {
 struct AdamWParams {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
   int64_t step = 1;
+  float grad_scale = 1.0f;  // multiplies every gradient as it is read (clipping); the grads are left as they are
 };
 
 void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp);

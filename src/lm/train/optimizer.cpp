@@ -52,10 +52,13 @@ double AdamW::step(float lr) {
 }
 
 void AdamW::update(float lr, double norm) {
+  // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1. The update multiplies each
+  // gradient by it as it reads it (the same float product as scaling the gradients first, one pass fewer); the
+  // gradients themselves stay unclipped.
+  float grad_scale = 1.0f;
   if (cfg_.grad_clip > 0 && end_ > begin_) {
-    // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1.
     double coef = cfg_.grad_clip / (norm + 1e-6);
-    if (coef < 1.0) ops::scale_inplace(model_.flat_grads().slice0(begin_, end_), static_cast<float>(coef));
+    if (coef < 1.0) grad_scale = static_cast<float>(coef);
   }
   ++step_;
   for (const auto& s : segments_) {
@@ -68,6 +71,7 @@ void AdamW::update(float lr, double norm) {
     hp.eps = cfg_.eps;
     hp.weight_decay = p.decay ? cfg_.weight_decay : 0.0f;
     hp.step = step_;
+    hp.grad_scale = grad_scale;
     ops::adamw_update(Tensor(p.param.f32() + in_param, Shape{n}), Tensor(p.grad.f32() + in_param, Shape{n}),
                       Tensor(m_.f32() + (s.lo - begin_), Shape{n}), Tensor(v_.f32() + (s.lo - begin_), Shape{n}),
                       hp);

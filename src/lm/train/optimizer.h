@@ -31,7 +31,8 @@ class AdamW {
   double step(float lr);
   // Σ g² over the owned range (double; reduce over ranks for the global norm).
   double range_sum_squares();
-  // Clips the owned gradients for the given global norm, then updates the owned parameters.
+  // Updates the owned parameters with the gradients clipped for the given global norm (the clip factor is applied
+  // as the update reads each gradient; the gradient buffer itself is not modified).
   void update(float lr, double global_norm);
   int64_t steps() const { return step_; }
   void set_steps(int64_t s) { step_ = s; }

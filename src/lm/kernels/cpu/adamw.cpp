@@ -16,7 +16,7 @@ constexpr int64_t kSumBlock = 1 << 14;
 }
 
 void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-                  float eps, float wd, int64_t step) {
+                  float eps, float wd, int64_t step, float grad_scale) {
   sync_thread_count();
   const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
@@ -25,7 +25,7 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
   const float decay = 1.0f - lr * wd;
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i];
+    float gi = g[i] * grad_scale;  // exact when grad_scale == 1
     float mi = beta1 * m[i] + (1.0f - beta1) * gi;
     float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
     m[i] = mi;
