@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "lm/ops/gelu.h"
 #include "ops/op_test_util.h"
 
@@ -20,6 +22,16 @@ TEST(OpsGelu, MatchesReference) {
     ops::gelu_backward(dx.t(), dout.t(), x.t(), kind);
     ref::gelu_backward(e_dx.data(), dout.p(), x.p(), x.n(), tf);
     EXPECT_LT(rel_err(dx.v, e_dx), 1e-6);
+  }
+}
+
+// overwrite: dinp = dout * gelu'(inp) whatever dinp held (NaN garbage here), equal to accumulating onto zeros.
+TEST(OpsGelu, BackwardOverwriteIgnoresOldDinp) {
+  for (auto kind : {ops::GeluKind::Tanh, ops::GeluKind::Erf}) {
+    HostF32 x({5, 301}, 1, 3.0f), dout({5, 301}, 2), dx({5, 301}, std::nanf("")), zeros({5, 301}, 0.0f);
+    ops::gelu_backward(dx.t(), dout.t(), x.t(), kind, /*overwrite=*/true);
+    ops::gelu_backward(zeros.t(), dout.t(), x.t(), kind);
+    EXPECT_EQ(dx.v, zeros.v);  // value-equal (0 + d may turn -0 into +0)
   }
 }
 

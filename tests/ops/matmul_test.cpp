@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "lm/core/device_memory.h"
 #include "lm/ops/matmul.h"
 #include "ops/op_test_util.h"
@@ -38,6 +40,20 @@ TEST(OpsMatmul, BackwardAccumulatesLikeReference) {
   ops::matmul_backward(Tensor{}, Tensor{}, db.t(), dout.t(), x.t(), w.t());
   EXPECT_TRUE(bitwise_equal(dw.v, before));
   ref::matmul_backward<float>(nullptr, nullptr, e_db.data(), dout.p(), x.p(), w.p(), N, C, OC);
+  EXPECT_LT(rel_err(db.v, e_db), 1e-5);
+}
+
+// overwrite_dinp: dinp = dout · W whatever it held (NaN garbage here: beta 0 must not read it); dweight and
+// dbias still accumulate.
+TEST(OpsMatmul, BackwardOverwriteIgnoresOldDinp) {
+  HostF32 x({B, T, C}, 1), w({OC, C}, 2), dout({B, T, OC}, 4);
+  HostF32 dx({B, T, C}, std::nanf("")), dw({OC, C}, 6), db({OC}, 7);
+  std::vector<float> e_dx(dx.v.size(), 0.0f);
+  auto e_dw = dw.v, e_db = db.v;
+  ops::matmul_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t(), /*overwrite_dinp=*/true);
+  ref::matmul_backward(e_dx.data(), e_dw.data(), e_db.data(), dout.p(), x.p(), w.p(), N, C, OC);
+  EXPECT_LT(rel_err(dx.v, e_dx), 1e-5);
+  EXPECT_LT(rel_err(dw.v, e_dw), 1e-5);
   EXPECT_LT(rel_err(db.v, e_db), 1e-5);
 }
 

@@ -981,10 +981,9 @@ void Bert::backward(float dloss_scale) {
     ops::layernorm_backward(dtmp, lg.out_ln_w, lg.out_ln_b, dres, prefix(a.res2, B), lw.out_ln_w, prefix(a.mean2, B),
                             prefix(a.rstd2, B));
     Tensor dod = ddropout(dtmp, stream_out(l));
-    zero(dfca);
-    ops::matmul_backward(dfca, lg.out_w, lg.out_b, dod, prefix(a.fc_act, B), lw.out_w);
-    zero(dfc);
-    ops::gelu_backward(dfc, dfca, prefix(a.fc, B), config_.activation);
+    // These backward GEMMs and the GELU overwrite their input gradients (no zeroing pass first).
+    ops::matmul_backward(dfca, lg.out_w, lg.out_b, dod, prefix(a.fc_act, B), lw.out_w, /*overwrite_dinp=*/true);
+    ops::gelu_backward(dfc, dfca, prefix(a.fc, B), config_.activation, /*overwrite=*/true);
     // dtmp += intermediate path: now the whole d h1 (dod, if it aliased dtmp, has been consumed above).
     ops::matmul_backward(dtmp, lg.inter_w, lg.inter_b, dfc, prefix(a.h1, B), lw.inter_w);
     // h1 = LN(dropout(attn_dense) + x): dres = d res1 = d x (residual) and d dropout output.
@@ -992,8 +991,7 @@ void Bert::backward(float dloss_scale) {
     ops::layernorm_backward(dres, lg.attn_ln_w, lg.attn_ln_b, dtmp, prefix(a.res1, B), lw.attn_ln_w,
                             prefix(a.mean1, B), prefix(a.rstd1, B));
     Tensor dad = ddropout(dres, stream_attn(l));
-    zero(dctx);
-    ops::matmul_backward(dctx, lg.attn_out_w, lg.attn_out_b, dad, prefix(a.ctx, B), lw.attn_out_w);
+    ops::matmul_backward(dctx, lg.attn_out_w, lg.attn_out_b, dad, prefix(a.ctx, B), lw.attn_out_w, true);
     zero(dqkv);
     ops::attention_backward(dqkv, datt, dctx, prefix(a.qkv, B), prefix(a.att, B), attn_spec(l));
     ops::matmul_backward(dres, lg.qkv_w, lg.qkv_b, dqkv, x, lw.qkv_w);

@@ -484,11 +484,10 @@ void Gpt::backward(float dloss_scale) {
   }
   have_loss_ = false;  // logits are gone
   Tensor dlnf = prefix(dlnf_, B);
-  zero(dlnf);
   {
     prof::Scope ps(prof::Op::LmHead);
     ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits,
-                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte);
+                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte, /*overwrite_dinp=*/true);
   }
   Tensor dres = prefix(dres_, B);
   zero(dres);
@@ -518,25 +517,23 @@ void Gpt::backward(float dloss_scale) {
       prof::Scope ps(prof::Op::Gelu);
       ops::gelu_forward(fch_gelu, prefix(a.fch, B), config_.activation);
     }
-    zero(dfch_gelu);
+    // The backward GEMMs and GELU overwrite their input gradients (no zeroing pass, no read of the old values).
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, fch_gelu, p.mlp_c_proj_w);
+      ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, fch_gelu, p.mlp_c_proj_w, true);
     }
-    zero(dfch);
     {
       prof::Scope ps(prof::Op::Gelu);
-      ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation);
+      ops::gelu_backward(dfch, dfch_gelu, prefix(a.fch, B), config_.activation, /*overwrite=*/true);
     }
     {
       prof::Scope ps(prof::Op::LayerNorm);
       ops::layernorm_forward(ln, prefix(a.ln2_mean, B), prefix(a.ln2_rstd, B), prefix(a.residual2, B), p.ln_2_w,
                              p.ln_2_b, config_.layer_norm_epsilon);
     }
-    zero(dln);
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, ln, p.c_fc_w);
+      ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, ln, p.c_fc_w, true);
     }
     {
       prof::Scope ps(prof::Op::LayerNorm);
@@ -550,10 +547,9 @@ void Gpt::backward(float dloss_scale) {
       zero(dproj);
       ops::dropout_backward(dproj, dres, config_.resid_pdrop, dropout_seed_, dropout_stream(l, 2));
     }
-    zero(datty);
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w);
+      ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w, true);
     }
     zero(dqkv);
     {
@@ -565,10 +561,9 @@ void Gpt::backward(float dloss_scale) {
       ops::layernorm_forward(ln, prefix(a.ln1_mean, B), prefix(a.ln1_rstd, B), residual, p.ln_1_w, p.ln_1_b,
                              config_.layer_norm_epsilon);
     }
-    zero(dln);
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, ln, p.c_attn_w);
+      ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, ln, p.c_attn_w, true);
     }
     {
       prof::Scope ps(prof::Op::LayerNorm);

@@ -41,7 +41,7 @@ void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
   }
 }
 
-void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind) {
+void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind, bool overwrite) {
   const char* op = "gelu_backward";
   check_f32(inp, op, "inp");
   check_f32(dinp, op, "dinp");
@@ -50,10 +50,11 @@ void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind) {
   check_same_shape(dout, inp, op, "dout", "inp");
   switch (common_device(op, {&dinp, &dout, &inp})) {
     case Device::CPU:
-      cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
+      cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh, !overwrite);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
+      if (overwrite) device_zero(dinp.device, dinp.data, dinp.nbytes());
       cuda::gelu_backward(DType::F32, dinp.data, dout.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
       return;
 #endif

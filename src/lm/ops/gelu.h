@@ -14,7 +14,7 @@ enum class GeluKind { Tanh, Erf };
 GeluKind gelu_kind_from_name(std::string_view name);
 
 void gelu_forward(Tensor out, Tensor inp, GeluKind kind);
-// Accumulates dinp += dout * gelu'(inp).
-void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind);
+// Accumulates dinp += dout * gelu'(inp); with overwrite, dinp = dout * gelu'(inp) (no zeroing needed first).
+void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind, bool overwrite = false);
 
 }  // namespace lm::ops

@@ -8,7 +8,8 @@ namespace lm::cpu {
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                     int64_t C, int64_t OC);
 // Accumulates dinp (N,C) += dout · W, dweight (OC,C) += doutᵀ · inp, dbias (OC) += Σ_n dout; null skips.
+// overwrite_dinp: dinp = dout · W instead (beta 0: dinp is never read).
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int64_t N, int64_t C, int64_t OC);
+                     const float* weight, int64_t N, int64_t C, int64_t OC, bool overwrite_dinp = false);
 
 }  // namespace lm::cpu

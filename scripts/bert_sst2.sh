@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The README's SST-2 experiment (issue 6), end to end: does BERT pretraining by lmcpp help sentiment
+# classification? Builds the pretraining corpus from the text in ../shared/data, trains an 8,192-token WordPiece
+# vocabulary on it, pretrains BERT (MLM + NSP) with CONFIG, then fine-tunes on SST-2 train and reports SST-2 dev
+# accuracy for (a) the pretrained model and (b) the same architecture from random initialisation, at each
+# fine-tuning learning rate, with the time and peak memory of every run.
+#
+# usage: bash scripts/bert_sst2.sh [OUT_DIR] [CONFIG]
+#   OUT_DIR  default out/bert_sst2 (re-running resumes the pretraining and skips finished fine-tunes)
+#   CONFIG   default configs/bert_small_pretrain_8k.json
+#   LRS="1e-4 3e-4" EPOCHS=3 THREADS=N override the fine-tuning grid.
+# About 35 minutes of pretraining and 3 minutes per fine-tune on 2 idle cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-out/bert_sst2}
+CONFIG=${2:-configs/bert_small_pretrain_8k.json}
+LRS=${LRS:-1e-4 3e-4}
+EPOCHS=${EPOCHS:-3}
+THREADS=${THREADS:-$(nproc)}
+D=../shared/data
+L=build/lmcpp
+[ -x "$L" ] || bash scripts/build.sh
+DUMP=$D/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2
+for f in "$DUMP" $D/wikitext2/wiki.test.raw $D/wikitext2/wiki.valid.tokens $D/tinyshakespeare/input.txt \
+         $D/qa/squad-v1.1-dev-articles00-39.json $D/sst2/stsa.binary.train $D/sst2/stsa.binary.dev; do
+  [ -f "$f" ] || { echo "bert_sst2.sh: missing input $f" >&2; exit 2; }
+done
+mkdir -p "$OUT"
+C=$OUT/corpus
+
+# 1. Corpus: SQuAD contexts of the 32 train articles only, WikiText-2 valid as text, SST-2 train sentences
+#    without labels (scripts/bert_corpus.py), plus the Wikipedia dump, WikiText-2 raw test and tiny Shakespeare.
+if [ ! -f "$C/sst2_sentences.txt" ]; then
+  python3 scripts/split_squad.py $D/qa/squad-v1.1-dev-articles00-39.json "$OUT/squad_train.json" "$OUT/squad_dev.json"
+  python3 scripts/bert_corpus.py "$OUT/squad_train.json" $D/wikitext2/wiki.valid.tokens $D/sst2/stsa.binary.train "$C"
+fi
+INPUTS=("$DUMP" $D/wikitext2/wiki.test.raw "$C/wikitext_valid.txt" $D/tinyshakespeare/input.txt
+        "$C/squad_contexts.txt" "$C/sst2_sentences.txt")
+
+# 2. WordPiece vocabulary (8,192, uncased) trained on the same text; the dump's articles as plain text first.
+if [ ! -f "$OUT/tokenizer/vocab.txt" ]; then
+  $L prepare --input "$DUMP" --tokenizer $D/tokenizers/bert-base-uncased --out "$OUT/wiki_tmp" \
+    --text-out "$C/wiki.jsonl" --quiet
+  python3 -c '
+import json, sys
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for line in open(sys.argv[1], encoding="utf-8"):
+        f.write(json.loads(line)["text"].strip() + "\n\n")' "$C/wiki.jsonl" "$C/wiki.txt"
+  rm -rf "$OUT/wiki_tmp"
+  $L train-tokenizer --type wordpiece --vocab-size 8192 --out "$OUT/tokenizer" \
+    --input "$C/wiki.txt" "${INPUTS[@]:1}"
+fi
+
+# 3. Sentence-layout shards for MLM + NSP (2% of the documents held out for validation).
+[ -f "$OUT/data/meta.json" ] || $L prepare --tokenizer "$OUT/tokenizer" --split blank-line --val-fraction 0.02 \
+  --input "${INPUTS[@]}" --out "$OUT/data" --quiet
+
+# 4. Pretraining (resumes from its newest checkpoint when re-run).
+/usr/bin/time -v -o "$OUT/pretrain.time" $L train --config "$CONFIG" --set data="$OUT/data" --out "$OUT/bert_pt" \
+  2>&1 | tee "$OUT/pretrain.log" | grep -v '^train:' || true
+[ -f "$OUT/bert_pt/model.safetensors" ] || { echo "bert_sst2.sh: pretraining failed, see $OUT/pretrain.log" >&2; exit 1; }
+
+# 5. Both starting points get the same fine-tuning config: dropout 0.1 (the pretraining ran without dropout).
+rm -rf "$OUT/start_pt" && mkdir -p "$OUT/start_pt"
+cp "$OUT/bert_pt/config.json" "$OUT/bert_pt/model.safetensors" "$OUT/bert_pt/vocab.txt" "$OUT/start_pt/"
+cp "$OUT"/bert_pt/tokenizer*.json "$OUT/start_pt/" 2>/dev/null || true
+python3 -c '
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.1
+json.dump(c, open(p, "w"), indent=2)' "$OUT/start_pt/config.json"
+[ -f "$OUT/start_rand/model.safetensors" ] || \
+  $L init --config "$OUT/start_pt/config.json" --tokenizer "$OUT/start_pt" --out "$OUT/start_rand" --seed 7
+
+# 6. Fine-tune both at each learning rate; same recipe, seed and data order.
+for lr in $LRS; do
+  for m in pt rand; do
+    run=$OUT/sst2_${m}_$lr
+    [ -f "$run/result.json" ] && continue
+    /usr/bin/time -v -o "$run.time" $L finetune --task classify --model "$OUT/start_$m" \
+      --train $D/sst2/stsa.binary.train --val $D/sst2/stsa.binary.dev --out "$run" --epochs "$EPOCHS" --lr "$lr" \
+      --max-length 64 --batch-size 32 --threads "$THREADS" > "$run.log" 2>&1
+  done
+done
+
+# 7. Table.
+echo
+grep -h '"val_mlm_accuracy"' "$OUT/bert_pt/metrics.jsonl" | tail -1 | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+print(f"pretraining: step {r[\"step\"]}, val MLM accuracy {100*r[\"val_mlm_accuracy\"]:.2f}% (perplexity {r[\"val_mlm_perplexity\"]:.1f}), NSP accuracy {100*r[\"val_nsp_accuracy\"]:.2f}%")'
+printf "%-8s %-6s %-22s %-10s %-10s\n" init lr "best dev accuracy" "wall" "peak RSS"
+for lr in $LRS; do
+  for m in pt rand; do
+    run=$OUT/sst2_${m}_$lr
+    acc=$(grep -h '^best epoch' "$run.log" | sed -E 's/.*val accuracy ([0-9.]+).*/\1/')
+    ep=$(grep -h '^best epoch' "$run.log" | sed -E 's/^best epoch ([0-9]+).*/\1/')
+    wall=$(grep 'Elapsed (wall' "$run.time" | awk '{print $NF}')
+    rss=$(grep 'Maximum resident' "$run.time" | awk '{printf "%.0f MB", $NF/1024}')
+    printf "%-8s %-6s %-22s %-10s %-10s\n" "$m" "$lr" "$(python3 -c "print(f'{100*$acc:.2f}% (epoch $ep)')")" "$wall" "$rss"
+  done
+done
