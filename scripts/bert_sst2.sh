@@ -56,9 +56,7 @@ fi
   --input "${INPUTS[@]}" --out "$OUT/data" --quiet
 
 # 4. Pretraining (resumes from its newest checkpoint when re-run).
-/usr/bin/time -v -o "$OUT/pretrain.time" $L train --config "$CONFIG" --set data="$OUT/data" --out "$OUT/bert_pt" \
-  2>&1 | tee "$OUT/pretrain.log" | grep -v '^train:' || true
-[ -f "$OUT/bert_pt/model.safetensors" ] || { echo "bert_sst2.sh: pretraining failed, see $OUT/pretrain.log" >&2; exit 1; }
+/usr/bin/time -v -o "$OUT/pretrain.time" $L train --config "$CONFIG" --set data="$OUT/data" --out "$OUT/bert_pt"
 
 # 5. Both starting points get the same fine-tuning config: dropout 0.1 (the pretraining ran without dropout).
 rm -rf "$OUT/start_pt" && mkdir -p "$OUT/start_pt"
@@ -84,19 +82,27 @@ for lr in $LRS; do
 done
 
 # 7. Table.
-echo
-grep -h '"val_mlm_accuracy"' "$OUT/bert_pt/metrics.jsonl" | tail -1 | python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read())
-print(f"pretraining: step {r[\"step\"]}, val MLM accuracy {100*r[\"val_mlm_accuracy\"]:.2f}% (perplexity {r[\"val_mlm_perplexity\"]:.1f}), NSP accuracy {100*r[\"val_nsp_accuracy\"]:.2f}%")'
-printf "%-8s %-6s %-22s %-10s %-10s\n" init lr "best dev accuracy" "wall" "peak RSS"
-for lr in $LRS; do
-  for m in pt rand; do
-    run=$OUT/sst2_${m}_$lr
-    acc=$(grep -h '^best epoch' "$run.log" | sed -E 's/.*val accuracy ([0-9.]+).*/\1/')
-    ep=$(grep -h '^best epoch' "$run.log" | sed -E 's/^best epoch ([0-9]+).*/\1/')
-    wall=$(grep 'Elapsed (wall' "$run.time" | awk '{print $NF}')
-    rss=$(grep 'Maximum resident' "$run.time" | awk '{printf "%.0f MB", $NF/1024}')
-    printf "%-8s %-6s %-22s %-10s %-10s\n" "$m" "$lr" "$(python3 -c "print(f'{100*$acc:.2f}% (epoch $ep)')")" "$wall" "$rss"
-  done
-done
+python3 - "$OUT" $LRS <<'PY'
+import json, os, re, sys
+out, lrs = sys.argv[1], sys.argv[2:]
+val = [json.loads(l) for l in open(os.path.join(out, "bert_pt", "metrics.jsonl")) if '"val_mlm_accuracy"' in l]
+if val:
+    r = val[-1]
+    print(f"pretraining: step {r['step']}, val MLM accuracy {100 * r['val_mlm_accuracy']:.2f}% "
+          f"(perplexity {r['val_mlm_perplexity']:.1f}), NSP accuracy {100 * r['val_nsp_accuracy']:.2f}%")
+def timing(path):
+    t = open(path).read() if os.path.exists(path) else ""
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", t)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", t)
+    return (wall.group(1) if wall else "?"), (f"{int(rss.group(1)) / 1024:.0f} MB" if rss else "?")
+w, m = timing(os.path.join(out, "pretrain.time"))
+print(f"pretraining wall {w}, peak RSS {m}")
+print(f"{'init':<6} {'lr':<6} {'best SST-2 dev accuracy':<26} {'wall':<9} peak RSS")
+for lr in lrs:
+    for init in ("pt", "rand"):
+        run = os.path.join(out, f"sst2_{init}_{lr}")
+        best = re.search(r"^best epoch (\d+): val accuracy ([0-9.]+)", open(run + ".log").read(), re.M)
+        acc = f"{100 * float(best.group(2)):.2f}% (epoch {best.group(1)})" if best else "failed"
+        w, m = timing(run + ".time")
+        print(f"{init:<6} {lr:<6} {acc:<26} {w:<9} {m}")
+PY
