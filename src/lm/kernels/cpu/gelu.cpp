@@ -39,15 +39,22 @@ LM_CPU_CLONES void tanh_forward_chunk(float* out, const float* inp, int64_t n) {
   }
 }
 
-template <bool kAccumulate>
-LM_CPU_CLONES void tanh_backward_chunk(float* dinp, const float* dout, const float* inp, int64_t n) {
+// d gelu_tanh(x) / dx
+inline float tanh_grad(float x) {
+  const float th = tanh_approx(kS * (x + kK * x * x * x));
+  const float du = kS * (1.0f + 3.0f * kK * x * x);
+  return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+
+// Two loops rather than a template: clang's target_clones does not take function templates. The overwrite
+// loop never reads dinp.
+LM_CPU_CLONES void tanh_backward_chunk(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) {
+  if (accumulate) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    const float th = tanh_approx(kS * (x + kK * x * x * x));
-    const float du = kS * (1.0f + 3.0f * kK * x * x);
-    const float d = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
-    dinp[i] = kAccumulate ? dinp[i] + d : d;
+    for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * tanh_grad(inp[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * tanh_grad(inp[i]);
   }
 }
 
@@ -59,14 +66,19 @@ LM_CPU_CLONES void erf_forward_chunk(float* out, const float* inp, int64_t n) {
   }
 }
 
-template <bool kAccumulate>
-LM_CPU_CLONES void erf_backward_chunk(float* dinp, const float* dout, const float* inp, int64_t n) {
+// d gelu_erf(x) / dx
+inline float erf_grad(float x) {
+  const float cdf = 0.5f * (1.0f + erf_approx(x * kInvSqrt2));
+  return cdf + x * kInvSqrt2Pi * exp_approx(-0.5f * x * x);
+}
+
+LM_CPU_CLONES void erf_backward_chunk(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) {
+  if (accumulate) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    const float cdf = 0.5f * (1.0f + erf_approx(x * kInvSqrt2));
-    const float d = dout[i] * (cdf + x * kInvSqrt2Pi * exp_approx(-0.5f * x * x));
-    dinp[i] = kAccumulate ? dinp[i] + d : d;
+    for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * erf_grad(inp[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dinp[i] = dout[i] * erf_grad(inp[i]);
   }
 }
 
@@ -84,13 +96,16 @@ void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_form) {
 
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool tanh_form, bool accumulate) {
   sync_thread_count();
-  auto chunk = tanh_form ? (accumulate ? tanh_backward_chunk<true> : tanh_backward_chunk<false>)
-                         : (accumulate ? erf_backward_chunk<true> : erf_backward_chunk<false>);
 #pragma omp parallel
   {
     int64_t b, e;
     static_chunk(n, omp_get_thread_num(), omp_get_num_threads(), 16, &b, &e);
-    if (b < e) chunk(dinp + b, dout + b, inp + b, e - b);
+    if (b < e) {
+      if (tanh_form)
+        tanh_backward_chunk(dinp + b, dout + b, inp + b, e - b, accumulate);
+      else
+        erf_backward_chunk(dinp + b, dout + b, inp + b, e - b, accumulate);
+    }
   }
 }
 
