@@ -108,6 +108,34 @@ TEST(Prepare, OutputIsIndependentOfThreadCount) {
   EXPECT_EQ(read_file(dir + "/a/val_000000.bin"), read_file(dir + "/b/val_000000.bin"));
 }
 
+// Untitled text documents are split by "<file name>:<line>", not by the full path: the same corpus copied to another
+// directory gets the same train/validation split (it once changed with the test's temporary directory).
+TEST(Prepare, SplitDoesNotDependOnTheInputsDirectory) {
+  test::ByteTokenizer tok;
+  std::string dir = test::temp_dir("prepare_split_dir");
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "document " + std::to_string(i) + "\n\n";
+  make_dirs(dir + "/x/deeper");
+  write_file_atomic(dir + "/x/corpus.txt", text);
+  write_file_atomic(dir + "/x/deeper/corpus.txt", text);
+  PrepareOptions a = quiet({dir + "/x/corpus.txt"}, dir + "/a");
+  a.text_split = TextSplit::PerBlankLine;
+  a.val_fraction = 0.3;
+  a.text_out = dir + "/a.jsonl";
+  PrepareStats sa = prepare_dataset(a, tok);
+  PrepareOptions b = a;
+  b.inputs = {dir + "/x/deeper/corpus.txt"};
+  b.out_dir = dir + "/b";
+  b.text_out = dir + "/b.jsonl";
+  PrepareStats sb = prepare_dataset(b, tok);
+  EXPECT_GT(sa.val_documents, 5);
+  EXPECT_LT(sa.val_documents, 60);
+  EXPECT_EQ(sa.val_documents, sb.val_documents);
+  EXPECT_EQ(read_file(dir + "/a/train_000000.bin"), read_file(dir + "/b/train_000000.bin"));
+  EXPECT_EQ(read_file(dir + "/a/val_000000.bin"), read_file(dir + "/b/val_000000.bin"));
+  EXPECT_NE(read_file(dir + "/a.jsonl").find("\"title\":\"corpus.txt:3\""), std::string::npos);
+}
+
 TEST(Prepare, SingleDocumentIsSplitByPosition) {
   test::ByteTokenizer tok;
   std::string dir = test::temp_dir("prepare_single");

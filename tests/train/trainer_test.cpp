@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include "harness/harness.h"
@@ -230,7 +231,9 @@ TEST(Trainer, BadConfigIsAUsageError) {
 
 // A WordPiece vocabulary over a small word list and a text corpus of documents made of them, prepared with
 // `lmcpp prepare` (the sentences layout is the default for WordPiece tokenizers).
-std::string make_bert_data(const std::string& name) {
+// Documents of six "The <topic> <verb> on the <object>." sentences; the topic noun is fixed per document and cycles
+// through `topics` nouns.
+std::string make_bert_data(const std::string& name, int docs = 80, int topics = 3) {
   std::string dir = test::temp_dir(name);
   const std::vector<std::string> words = {"the", "cat", "dog", "sat", "on", "mat", "ran", "to", "a", "park",
                                           "big", "small", "red", "blue", "saw", "bird", "tree", "under", "and",
@@ -241,11 +244,12 @@ std::string make_bert_data(const std::string& name) {
   write_file_atomic(path_join(dir, "tok/vocab.txt"), vocab);
   std::string text;
   uint32_t s = 7;
-  for (int doc = 0; doc < 80; ++doc) {
+  const int topic_word[6] = {1, 2, 15, 16, 22, 23};  // cat dog bird tree fish bone
+  for (int doc = 0; doc < docs; ++doc) {
     for (int sent = 0; sent < 6; ++sent) {
       // Subject-verb-object sentences with a topic word per document: structure to learn for MLM and NSP.
       s = s * 1103515245u + 12345u;
-      text += "The " + words[1 + doc % 3] + " " + words[3 + (s >> 16) % 4] + " on the " + words[9 + (s >> 20) % 6] +
+      text += "The " + words[topic_word[doc % topics]] + " " + words[3 + (s >> 16) % 4] + " on the " + words[9 + (s >> 20) % 6] +
               ". ";
     }
     text += "\n\n";
@@ -314,31 +318,40 @@ TEST(Trainer, BertPretrainingResumesBitwiseAndReportsMlmNspAccuracy) {
   EXPECT_EQ(p.exit_code, 0) << p.err;
 }
 
-// Learning, not only running: on the toy corpus ("The <topic> <verb> on the <object>." sentences) a model that
-// uses no context cannot beat the unigram entropy (~2.2 nats, accuracy 25% by always saying "the"); positions
-// and the document's topic word make most tokens predictable, and NSP is learnable from the topic.
+// Learning, not only running: on the toy corpus ("The <topic> <verb> on the <object>." sentences, six topics) a
+// model that uses no context cannot beat the unigram entropy (~2.2 nats, accuracy 25% by always saying "the");
+// positions and the document's topic word make most tokens predictable (MLM), and whether segment B continues A is
+// learnable from the topic words (a random B shares A's topic one time in six). 400 documents so that the
+// validation split (~80 documents, ~250 NSP pairs) is large enough for accuracies to be more than noise; the bounds
+// sit below the worst of 6 data/model seeds (MLM accuracy 0.63, MLM loss 0.81, NSP accuracy 0.61, mean train NSP
+// loss over the last 300 steps 0.62; chance is 0.693) with a margin for other CPUs' rounding.
 TEST(Trainer, BertPretrainingLearnsTheToyCorpusSlow) {
-  std::string data = make_bert_data("trainer_bert_learn_data");
+  std::string data = make_bert_data("trainer_bert_learn_data", 400, 6);
   std::string work = test::temp_dir("trainer_bert_learn");
   Json cfg = {{"model", {{"model_type", "bert"}, {"hidden_size", 64}, {"num_hidden_layers", 2},
                          {"num_attention_heads", 2}, {"intermediate_size", 128}, {"hidden_dropout_prob", 0.0},
                          {"attention_probs_dropout_prob", 0.0}}},
-              {"data", data}, {"batch_size", 8}, {"seq_len", 32}, {"max_steps", 300}, {"lr", 2e-3},
-              {"warmup_steps", 10}, {"eval_every", 300}, {"eval_batches", 8}, {"seed", 1}, {"threads", 2},
+              {"data", data}, {"batch_size", 8}, {"seq_len", 32}, {"max_steps", 1200}, {"lr", 2e-3},
+              {"warmup_steps", 10}, {"eval_every", 1200}, {"eval_batches", 32}, {"seed", 1}, {"threads", 2},
               {"beta2", 0.999}, {"weight_decay", 0.01}};
   write_file_atomic(path_join(work, "cfg.json"), cfg.dump(2));
   auto a = test::run_cli({"train", "--config", path_join(work, "cfg.json"), "--out", path_join(work, "o")});
   ASSERT_EQ(a.exit_code, 0) << a.err;
   Json val;
+  std::vector<double> nsp;
   std::istringstream in(read_file(path_join(work, "o/metrics.jsonl")));
   for (std::string line; std::getline(in, line);) {
     Json j = Json::parse(line);
     if (j.contains("val_mlm_accuracy")) val = j;
+    if (j.contains("nsp_loss")) nsp.push_back(j["nsp_loss"].get<double>());
   }
   ASSERT_TRUE(val.is_object()) << a.err;
-  EXPECT_LT(val["val_mlm_loss"].get<double>(), 1.9) << val.dump();
-  EXPECT_GT(val["val_mlm_accuracy"].get<double>(), 0.35) << val.dump();
-  EXPECT_GT(val["val_nsp_accuracy"].get<double>(), 0.6) << val.dump();
+  ASSERT_EQ(nsp.size(), 1200u);
+  double late_nsp = std::accumulate(nsp.end() - 300, nsp.end(), 0.0) / 300;
+  EXPECT_LT(val["val_mlm_loss"].get<double>(), 1.3) << val.dump();
+  EXPECT_GT(val["val_mlm_accuracy"].get<double>(), 0.5) << val.dump();
+  EXPECT_GT(val["val_nsp_accuracy"].get<double>(), 0.57) << val.dump();
+  EXPECT_LT(late_nsp, 0.66) << "mean train NSP loss over the last 300 steps";
 }
 
 TEST(Trainer, BertNeedsSentenceLayoutData) {

@@ -281,7 +281,11 @@ uint64_t for_each_source_document(const std::vector<std::string>& files,
       pr.parsed_bytes = parsed_base + ws.uncompressed_bytes;
     } else {
       uint64_t file_text = 0;
+      // Untitled documents are named "<file>:<line>"; keep only the file's name so the train/validation split
+      // (hashed from the title) does not change when the same corpus is read from another directory.
+      std::string base = fs::path(f).filename().string();
       auto on_doc = [&](Document& d) {
+        if (d.title.compare(0, f.size(), f) == 0) d.title = base + d.title.substr(f.size());
         file_text += d.text.size();
         pr.parsed_bytes = parsed_base + file_text;
         stop = !fn(SourceDocument{std::move(d.title), std::move(d.text), false}, pr);
