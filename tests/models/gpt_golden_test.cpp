@@ -3,11 +3,13 @@
 // losses after 3 AdamW steps with weight decay and clipping (1e-5). Also HF directory save/load round trips.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
@@ -192,6 +194,56 @@ TEST(GptDeterminism, SameSeedBitwiseEqualTraining) {
   for (size_t i = 0; i < la.size(); ++i) EXPECT_EQ(la[i], lb[i]);
   EXPECT_LT(la.back(), la.front());
   EXPECT_EQ(std::memcmp(a->flat_params().data, b->flat_params().data, a->flat_params().nbytes()), 0);
+}
+
+// zero_grad is lazy: the next backward writes every gradient (beta-0 weight GEMMs, small tensors zeroed first)
+// instead of adding to zeros. Same values as zeroing eagerly and accumulating, whatever the arena held before
+// (NaN here), including the position rows past T that get no gradient and the alignment gaps between tensors
+// (flat_grads, which the norm sums over, covers them); a second backward accumulates.
+TEST(GptDeterminism, LazyZeroGradEqualsZeroingFirst) {
+  set_num_threads(2);
+  models::GptConfig c;
+  c.vocab_size = 61;
+  c.n_positions = 16;
+  c.n_embd = 24;
+  c.n_layer = 2;
+  c.n_head = 3;
+  models::Gpt m(c);
+  m.init_weights(3);
+  OwnedTensor x(Shape{2, 7}, DType::I32), y(Shape{2, 7}, DType::I32);
+  for (int i = 0; i < 14; ++i) {
+    x.t.ptr<int32_t>()[i] = (i * 7 + 3) % 61;
+    y.t.ptr<int32_t>()[i] = (i * 5 + 1) % 61;
+  }
+  Tensor g = m.flat_grads();
+  const int64_t n = g.numel();
+  // Eager: real zeros, then an accumulating backward.
+  std::fill(g.f32(), g.f32() + n, 0.0f);
+  m.forward(x.t, y.t);
+  m.backward();
+  std::vector<float> eager(g.f32(), g.f32() + n);
+  // Lazy: garbage in the arena, zero_grad, backward.
+  std::fill(g.f32(), g.f32() + n, std::numeric_limits<float>::quiet_NaN());
+  m.zero_grad();
+  m.forward(x.t, y.t);
+  m.backward();
+  g = m.flat_grads();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad += !(g.f32()[i] == eager[static_cast<size_t>(i)]);
+  EXPECT_EQ(bad, 0) << "of " << n << " gradients differ from zeroing first";
+  const Tensor wpe = m.grads().wpe;
+  for (int64_t i = 7 * c.n_embd; i < wpe.numel(); ++i) ASSERT_EQ(wpe.f32()[i], 0.0f) << i;
+  // Without zero_grad the next backward accumulates: twice the gradient (up to rounding: sums run in another
+  // order).
+  m.forward(x.t, y.t);
+  m.backward();
+  float scale = 0;
+  for (float e : eager) scale = std::max(scale, std::fabs(e));
+  for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(g.f32()[i], 2.0f * eager[static_cast<size_t>(i)], 1e-5f * scale) << i;
+  // zero_grad followed by a look at the gradients (no backward) shows zeros.
+  m.zero_grad();
+  Tensor z = m.flat_grads();
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(z.f32()[i], 0.0f) << i;
 }
 
 TEST(GptConfig, RejectsBadAndUnsupportedKeys) {

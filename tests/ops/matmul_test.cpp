@@ -57,6 +57,20 @@ TEST(OpsMatmul, BackwardOverwriteIgnoresOldDinp) {
   EXPECT_LT(rel_err(db.v, e_db), 1e-5);
 }
 
+// overwrite_dweight: dweight = doutᵀ · x and dbias = Σ dout whatever they held (NaN); dinp still accumulates.
+TEST(OpsMatmul, BackwardOverwriteIgnoresOldDweightAndDbias) {
+  HostF32 x({B, T, C}, 1), w({OC, C}, 2), dout({B, T, OC}, 4);
+  HostF32 dx({B, T, C}, 5), dw({OC, C}, std::nanf("")), db({OC}, std::nanf(""));
+  auto e_dx = dx.v;
+  std::vector<float> e_dw(dw.v.size(), 0.0f), e_db(db.v.size(), 0.0f);
+  ops::matmul_backward(dx.t(), dw.t(), db.t(), dout.t(), x.t(), w.t(), /*overwrite_dinp=*/false,
+                       /*overwrite_dweight=*/true);
+  ref::matmul_backward(e_dx.data(), e_dw.data(), e_db.data(), dout.p(), x.p(), w.p(), N, C, OC);
+  EXPECT_LT(rel_err(dx.v, e_dx), 1e-5);
+  EXPECT_LT(rel_err(dw.v, e_dw), 1e-5);
+  EXPECT_LT(rel_err(db.v, e_db), 1e-5);
+}
+
 TEST(OpsMatmul, DeterministicAcrossRuns) {
   HostF32 x({B, T, C}, 1), w({OC, C}, 2), bias({OC}, 3), dout({B, T, OC}, 4);
   std::vector<float> first_out, first_dw;

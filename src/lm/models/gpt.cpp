@@ -2,6 +2,7 @@
 // The backward is the forward read bottom-up with the same names and a `d` prefix.
 #include "lm/models/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -166,10 +167,19 @@ Gpt::Gpt(const GptConfig& config) : config_(config), hf_config_(config.to_hf()) 
   bind_params(params_, params_arena_, specs_, config_.n_layer);
 }
 
-GptParams& Gpt::grads() {
+GptParams& Gpt::grad_slots() {
   if (!grads_ready_) {
     bind_params(grads_, grads_arena_, specs_, config_.n_layer);
     grads_ready_ = true;
+  }
+  return grads_;
+}
+
+GptParams& Gpt::grads() {
+  grad_slots();
+  if (grads_zero_pending_) {
+    std::memset(grads_arena_.data(), 0, grads_arena_.bytes());
+    grads_zero_pending_ = false;
   }
   return grads_;
 }
@@ -179,9 +189,11 @@ Tensor Gpt::flat_grads() {
   return grads_arena_.flat_f32();
 }
 
+// Lazy: the next backward overwrites every gradient instead of accumulating (saves a pass over the arena and the
+// GEMMs' read of the old values); anything that looks at the gradients first gets real zeros (grads()).
 void Gpt::zero_grad() {
-  grads();
-  std::memset(grads_arena_.data(), 0, grads_arena_.bytes());
+  grad_slots();
+  grads_zero_pending_ = true;
 }
 
 std::vector<ParamRef> Gpt::param_list() {
@@ -471,7 +483,29 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
 
 void Gpt::backward(float dloss_scale) {
   LM_CHECK(have_loss_ && acts_training_, "gpt2 backward: call forward with targets first");
-  grads();
+  grad_slots();
+  // The first backward after zero_grad writes each gradient instead of adding to it: the weight GEMMs run with
+  // beta 0, the LayerNorm and position-embedding gradients (small) are zeroed here first.
+  const bool fresh = grads_zero_pending_;
+  grads_zero_pending_ = false;
+  auto zero_if_fresh = [&](Tensor t) {
+    if (fresh) std::memset(t.data, 0, t.nbytes());
+  };
+  if (fresh) {  // the alignment gaps between tensors (flat_grads covers them; nothing else writes them)
+    char* at = static_cast<char*>(grads_arena_.data());
+    char* const end = at + grads_arena_.bytes();
+    std::vector<std::pair<char*, char*>> spans;
+    for (const auto& s : specs_) {
+      Tensor t = slot_of(grads_, s);
+      spans.push_back({static_cast<char*>(t.data), static_cast<char*>(t.data) + t.nbytes()});
+    }
+    std::sort(spans.begin(), spans.end());
+    for (const auto& [b, e] : spans) {
+      if (b > at) std::memset(at, 0, static_cast<size_t>(b - at));
+      at = std::max(at, e);
+    }
+    if (end > at) std::memset(at, 0, static_cast<size_t>(end - at));
+  }
   const int64_t B = cur_B_, T = cur_T_, C = config_.n_embd;
   if (dloss_scale == 0.0f) dloss_scale = last_targets_ > 0 ? 1.0f / static_cast<float>(last_targets_) : 0.0f;
   auto zero = [](Tensor t) { std::memset(t.data, 0, t.nbytes()); };
@@ -487,13 +521,15 @@ void Gpt::backward(float dloss_scale) {
   {
     prof::Scope ps(prof::Op::LmHead);
     ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits,
-                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte, /*overwrite_dinp=*/true);
+                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte, /*overwrite_dinp=*/true, fresh);
   }
   Tensor dres = prefix(dres_, B);
   zero(dres);
   Tensor last = config_.n_layer > 0 ? prefix(acts_.back().residual3, B) : prefix(encoded_, B);
   {
     prof::Scope ps(prof::Op::LayerNorm);
+    zero_if_fresh(grads_.ln_f_w);
+    zero_if_fresh(grads_.ln_f_b);
     ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, params_.ln_f_w, prefix(lnf_mean_, B),
                             prefix(lnf_rstd_, B));
   }
@@ -520,7 +556,7 @@ void Gpt::backward(float dloss_scale) {
     // The backward GEMMs and GELU overwrite their input gradients (no zeroing pass, no read of the old values).
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, fch_gelu, p.mlp_c_proj_w, true);
+      ops::matmul_backward(dfch_gelu, g.mlp_c_proj_w, g.mlp_c_proj_b, dproj, fch_gelu, p.mlp_c_proj_w, true, fresh);
     }
     {
       prof::Scope ps(prof::Op::Gelu);
@@ -533,10 +569,12 @@ void Gpt::backward(float dloss_scale) {
     }
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, ln, p.c_fc_w, true);
+      ops::matmul_backward(dln, g.c_fc_w, g.c_fc_b, dfch, ln, p.c_fc_w, true, fresh);
     }
     {
       prof::Scope ps(prof::Op::LayerNorm);
+      zero_if_fresh(g.ln_2_w);
+      zero_if_fresh(g.ln_2_b);
       ops::layernorm_backward(dres, g.ln_2_w, g.ln_2_b, dln, prefix(a.residual2, B), p.ln_2_w, prefix(a.ln2_mean, B),
                               prefix(a.ln2_rstd, B));
     }
@@ -549,7 +587,7 @@ void Gpt::backward(float dloss_scale) {
     }
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w, true);
+      ops::matmul_backward(datty, g.attn_c_proj_w, g.attn_c_proj_b, dproj, prefix(a.atty, B), p.attn_c_proj_w, true, fresh);
     }
     zero(dqkv);
     {
@@ -563,10 +601,12 @@ void Gpt::backward(float dloss_scale) {
     }
     {
       prof::Scope ps(prof::Op::MatmulBwd);
-      ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, ln, p.c_attn_w, true);
+      ops::matmul_backward(dln, g.c_attn_w, g.c_attn_b, dqkv, ln, p.c_attn_w, true, fresh);
     }
     {
       prof::Scope ps(prof::Op::LayerNorm);
+      zero_if_fresh(g.ln_1_w);
+      zero_if_fresh(g.ln_1_b);
       ops::layernorm_backward(dres, g.ln_1_w, g.ln_1_b, dln, residual, p.ln_1_w, prefix(a.ln1_mean, B),
                               prefix(a.ln1_rstd, B));
     }
@@ -579,6 +619,7 @@ void Gpt::backward(float dloss_scale) {
   }
   {
     prof::Scope ps(prof::Op::Residual);
+    zero_if_fresh(grads_.wpe);  // rows past T get no gradient; wte was written whole by the LM head
     ops::encoder_backward(grads_.wte, grads_.wpe, denc, ids_);
   }
   (void)T;

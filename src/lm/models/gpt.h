@@ -138,7 +138,8 @@ class Gpt : public Model {
   // targets (NaN without targets or with zero targets). Logits stay available via logits().
   // attention_mask (B,T) i32 (1 = attend, 0 = padding key), optional, as HF's attention_mask.
   float forward(Tensor ids, Tensor targets, Tensor attention_mask = {});
-  // Backward of the last forward with targets. Gradients ACCUMULATE into the grads arena; dloss_scale is the
+  // Backward of the last forward with targets. Gradients ACCUMULATE into the grads arena (the first backward after
+  // zero_grad writes them instead, which is the same values without a zeroing pass); dloss_scale is the
   // weight of each target's loss (default 1/num_targets of that forward, i.e. the mean). Grad accumulation over
   // micro-batches passes 1/total_targets_of_all_micro_batches.
   void backward(float dloss_scale = 0.0f);
@@ -175,9 +176,11 @@ class Gpt : public Model {
   }
 
   GptParams& params() { return params_; }
+  // The gradients (zeros first if zero_grad was called and no backward has run since).
   GptParams& grads();
 
  private:
+  GptParams& grad_slots();  // binds the arena, leaves a pending zero_grad pending
   void bind(GptParams& p, Arena& arena, std::vector<size_t>& slots, bool reserve_pass);
   ops::AttentionSpec attn_spec(int layer) const;
 
@@ -188,6 +191,7 @@ class Gpt : public Model {
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   GptParams params_, grads_;
   bool grads_ready_ = false;
+  bool grads_zero_pending_ = false;  // zero_grad called, not yet materialised: the next backward overwrites
 
   // Activations.
   Arena acts_arena_{"acts"};

@@ -62,7 +62,7 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
 }
 
 void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
-                     bool overwrite_dinp) {
+                     bool overwrite_dinp, bool overwrite_dweight) {
   const char* op = "matmul_backward";
   check_weight(op, inp, weight);
   const int64_t OC = weight.dim(0);
@@ -84,11 +84,13 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
     case Device::CPU:
       cpu::matmul_backward(dinp.defined() ? dinp.f32() : nullptr, dweight.defined() ? dweight.f32() : nullptr,
                            dbias.defined() ? dbias.f32() : nullptr, dout.f32(), inp.f32(), weight.f32(),
-                           rows(inp), last_dim(inp), OC, overwrite_dinp);
+                           rows(inp), last_dim(inp), OC, overwrite_dinp, overwrite_dweight);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
       if (overwrite_dinp && dinp.defined()) device_zero(dinp.device, dinp.data, dinp.nbytes());
+      if (overwrite_dweight && dweight.defined()) device_zero(dweight.device, dweight.data, dweight.nbytes());
+      if (overwrite_dweight && dbias.defined()) device_zero(dbias.device, dbias.data, dbias.nbytes());
       cuda::matmul_backward(DType::F32, dinp.defined() ? dinp.data : nullptr, dweight.defined() ? dweight.data : nullptr,
                             dbias.defined() ? dbias.data : nullptr, dout.data, inp.data, weight.data, rows(inp),
                             last_dim(inp), OC);

@@ -10,8 +10,10 @@ namespace lm::ops {
 void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias);
 // Accumulates: dinp += dout · W, dweight += doutᵀ · inp, dbias += Σ_rows dout. Any of dinp/dweight/dbias may be
 // undefined to skip it. overwrite_dinp: dinp = dout · W (its old contents are ignored: no zeroing pass first).
+// overwrite_dweight: dweight = doutᵀ · inp and dbias = Σ_rows dout, likewise (the first backward into freshly
+// "zeroed" gradients).
 void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
-                     bool overwrite_dinp = false);
+                     bool overwrite_dinp = false, bool overwrite_dweight = false);
 
 // Plain row-major GEMM on f32 tensors: C = alpha * op(A) · op(B) + beta * C (A (M,K) or (K,M) when trans_a, ...).
 void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);

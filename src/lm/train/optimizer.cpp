@@ -55,6 +55,7 @@ void AdamW::update(float lr, double norm) {
   // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1. The update multiplies each
   // gradient by it as it reads it (the same float product as scaling the gradients first, one pass fewer); the
   // gradients themselves stay unclipped.
+  model_.flat_grads();  // a model with a pending (lazy) zero_grad materialises it: the update reads p.grad
   float grad_scale = 1.0f;
   if (cfg_.grad_clip > 0 && end_ > begin_) {
     double coef = cfg_.grad_clip / (norm + 1e-6);

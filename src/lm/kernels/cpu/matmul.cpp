@@ -23,15 +23,18 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 }
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int64_t N, int64_t C, int64_t OC, bool overwrite_dinp) {
+                     const float* weight, int64_t N, int64_t C, int64_t OC, bool overwrite_dinp,
+                     bool overwrite_dweight) {
   sync_thread_count();
   if (dinp) sgemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, overwrite_dinp ? 0.0f : 1.0f, dinp, C);
-  if (dweight) sgemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  if (dweight) sgemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, overwrite_dweight ? 0.0f : 1.0f, dweight, C);
   if (dbias) {
 #pragma omp parallel
     {
       int64_t o0, o1;
       static_chunk(OC, omp_get_thread_num(), omp_get_num_threads(), 16, &o0, &o1);
+      if (overwrite_dweight)
+        for (int64_t o = o0; o < o1; ++o) dbias[o] = 0.0f;
       for (int64_t n = 0; n < N && o0 < o1; ++n) {
         const float* d = dout + n * OC;
 #pragma omp simd
