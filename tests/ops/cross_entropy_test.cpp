@@ -40,6 +40,30 @@ TEST(OpsCrossEntropy, MatchesReference) {
   EXPECT_TRUE(bitwise_equal(inplace.v, dlogits.v));
 }
 
+// The forward's per-row max and Σexp, handed to the backward, give the same bits as recomputing them (in place
+// too); a wrong shape is an error.
+TEST(OpsCrossEntropy, SavedRowStatsEqualRecomputing) {
+  HostF32 logits({B, T, V}, 1, 3.0f), losses({B, T}, 0.0f), stats({N, 2}, 0.0f);
+  auto tv = random_ids(N, V, 2);
+  tv[5] = ops::kIgnoreIndex;
+  HostI32 targets({B, T}, tv);
+  HostF32 plain_losses({B, T}, 0.0f);
+  ops::cross_entropy_forward(plain_losses.t(), logits.t(), targets.t());
+  ops::cross_entropy_forward(losses.t(), logits.t(), targets.t(), ops::kIgnoreIndex, stats.t());
+  EXPECT_TRUE(bitwise_equal(losses.v, plain_losses.v));
+  HostF32 d1({B, T, V}, 0.0f), d2({B, T, V}, 7.0f);
+  ops::cross_entropy_backward(d1.t(), logits.t(), targets.t(), 0.25f);
+  ops::cross_entropy_backward(d2.t(), logits.t(), targets.t(), 0.25f, ops::kIgnoreIndex, stats.t());
+  EXPECT_TRUE(bitwise_equal(d1.v, d2.v));
+  HostF32 inplace = logits;
+  ops::cross_entropy_backward(inplace.t(), inplace.t(), targets.t(), 0.25f, ops::kIgnoreIndex, stats.t());
+  EXPECT_TRUE(bitwise_equal(inplace.v, d1.v));
+  HostF32 bad({N, 3}, 0.0f);
+  EXPECT_THROW(ops::cross_entropy_forward(losses.t(), logits.t(), targets.t(), ops::kIgnoreIndex, bad.t()), Error);
+  EXPECT_THROW(ops::cross_entropy_backward(d1.t(), logits.t(), targets.t(), 0.25f, ops::kIgnoreIndex, bad.t()),
+               Error);
+}
+
 TEST(OpsCrossEntropy, DeterministicAcrossRunsAndThreads) {
   HostF32 logits({B, T, V}, 1, 3.0f);
   HostI32 targets({B, T}, random_ids(N, V, 2));

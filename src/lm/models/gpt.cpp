@@ -348,6 +348,7 @@ void Gpt::reserve(int64_t B, int64_t T, bool training) {
   r(&lnf_rstd_, Shape{B, T});
   r(&logits_, Shape{B * T, V});
   r(&losses_, Shape{B * T});
+  r(&ce_stats_, Shape{B * T, 2});
   r(&proj_, Shape{B, T, C});
   r(&ln_, Shape{B, T, C});
   r(&fch_gelu_, Shape{B, T, I});
@@ -470,7 +471,8 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   Tensor losses = losses_.slice0(0, B * T);
   {
     prof::Scope ps(prof::Op::LmHead);
-    last_targets_ = ops::cross_entropy_forward(losses, logits, targets.view(Shape{B * T}));
+    last_targets_ = ops::cross_entropy_forward(losses, logits, targets.view(Shape{B * T}), ops::kIgnoreIndex,
+                                               ce_stats_.slice0(0, B * T));
   }
   have_loss_ = true;
   if (last_targets_ == 0) return std::numeric_limits<float>::quiet_NaN();
@@ -514,7 +516,8 @@ void Gpt::backward(float dloss_scale) {
   // Fused: the logits buffer becomes dlogits in place.
   {
     prof::Scope ps(prof::Op::LmHead);
-    ops::cross_entropy_backward(logits, logits, targets_.view(Shape{B * T}), dloss_scale);
+    ops::cross_entropy_backward(logits, logits, targets_.view(Shape{B * T}), dloss_scale, ops::kIgnoreIndex,
+                                ce_stats_.slice0(0, B * T));  // the forward's row max / Σexp: one pass fewer
   }
   have_loss_ = false;  // logits are gone
   Tensor dlnf = prefix(dlnf_, B);

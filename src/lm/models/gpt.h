@@ -204,6 +204,7 @@ class Gpt : public Model {
   Tensor lnf_, lnf_mean_, lnf_rstd_;  // (B,T,C), (B,T), (B,T)
   Tensor logits_;                     // (B*T, V); becomes dlogits in backward
   Tensor losses_;                     // (B*T)
+  Tensor ce_stats_;                   // (B*T,2) per-row max and Σexp of the loss's softmax, for backward
   Tensor proj_;                       // (B,T,C) scratch for c_proj outputs
   Tensor ln_;                         // (B,T,C) ln_1 / ln_2 output of the current layer (recomputed in backward)
   Tensor fch_gelu_;                   // (B,T,I) GELU output of the current layer; dfch in backward

@@ -40,16 +40,27 @@ int64_t count_targets(const Tensor& targets, int ignore_index) {
 #endif
 }  // namespace
 
-int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int ignore_index) {
+namespace {
+void check_row_stats(const char* op, const Tensor& row_stats, const Tensor& logits) {
+  if (!row_stats.defined()) return;
+  check_f32(row_stats, op, "row_stats");
+  check_shape(row_stats, Shape{rows(logits), 2}, op, "row_stats");
+}
+}  // namespace
+
+int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int ignore_index, Tensor row_stats) {
   const char* op = "cross_entropy_forward";
   check_ce_args(op, logits, targets, ignore_index);
+  check_row_stats(op, row_stats, logits);
   check_f32(losses, op, "losses");
   LM_CHECK(losses.numel() == rows(logits), "{}: losses must have {} elements, got {}", op, rows(logits),
            losses.shape.str());
   switch (common_device(op, {&losses, &logits, &targets})) {
     case Device::CPU:
+      if (row_stats.defined()) LM_CHECK(row_stats.device == Device::CPU, "{}: row_stats must be on the CPU", op);
       return cpu::cross_entropy_forward(losses.f32(), logits.f32(), targets.ptr<int32_t>(), ignore_index,
-                                        rows(logits), last_dim(logits));
+                                        rows(logits), last_dim(logits),
+                                        row_stats.defined() ? row_stats.f32() : nullptr);
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
       cuda::cross_entropy_forward(DType::F32, losses.f32(), logits.data, targets.ptr<int32_t>(), ignore_index,
@@ -61,15 +72,18 @@ int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int 
   }
 }
 
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float dloss, int ignore_index) {
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float dloss, int ignore_index,
+                            Tensor row_stats) {
   const char* op = "cross_entropy_backward";
   check_ce_args(op, logits, targets, ignore_index);
+  check_row_stats(op, row_stats, logits);
   check_f32(dlogits, op, "dlogits");
   check_same_shape(dlogits, logits, op, "dlogits", "logits");
   switch (common_device(op, {&dlogits, &logits, &targets})) {
     case Device::CPU:
+      if (row_stats.defined()) LM_CHECK(row_stats.device == Device::CPU, "{}: row_stats must be on the CPU", op);
       cpu::cross_entropy_backward(dlogits.f32(), logits.f32(), targets.ptr<int32_t>(), dloss, ignore_index,
-                                  rows(logits), last_dim(logits));
+                                  rows(logits), last_dim(logits), row_stats.defined() ? row_stats.f32() : nullptr);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:

@@ -33,7 +33,7 @@ LM_CPU_CLONES void row_softmax_scaled(float* dx, const float* x, int64_t V, floa
 }  // namespace
 
 int64_t cross_entropy_forward(float* losses, const float* logits, const int32_t* targets, int ignore_index,
-                              int64_t N, int64_t V) {
+                              int64_t N, int64_t V, float* row_stats) {
   sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
@@ -45,6 +45,10 @@ int64_t cross_entropy_forward(float* losses, const float* logits, const int32_t*
     float m, s;
     row_max_expsum(x, V, &m, &s);
     losses[n] = std::log(s) + m - x[targets[n]];
+    if (row_stats) {
+      row_stats[2 * n] = m;
+      row_stats[2 * n + 1] = s;
+    }
   }
   int64_t count = 0;
   for (int64_t n = 0; n < N; ++n) count += targets[n] != ignore_index;
@@ -52,7 +56,7 @@ int64_t cross_entropy_forward(float* losses, const float* logits, const int32_t*
 }
 
 void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* targets, float dloss,
-                            int ignore_index, int64_t N, int64_t V) {
+                            int ignore_index, int64_t N, int64_t V, const float* row_stats) {
   sync_thread_count();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
@@ -63,7 +67,12 @@ void cross_entropy_backward(float* dlogits, const float* logits, const int32_t* 
       continue;
     }
     float m, s;
-    row_max_expsum(x, V, &m, &s);
+    if (row_stats) {
+      m = row_stats[2 * n];
+      s = row_stats[2 * n + 1];
+    } else {
+      row_max_expsum(x, V, &m, &s);
+    }
     row_softmax_scaled(dx, x, V, m, dloss / s);
     dx[targets[n]] -= dloss;
   }
