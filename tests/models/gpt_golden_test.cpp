@@ -111,10 +111,15 @@ TEST_P(GptGolden, ThreeAdamWStepsWithDecayAndClipping) {
     auto ours = to_hf_layout(specs[i], plist[i].param);
     // eps = 1e-6 keeps each entry's update Lipschitz in its gradient (lr/eps), so float32 gradient rounding cannot
     // flip the direction of near-zero-gradient entries as it can with eps = 1e-8 (tests/reference/README.md).
+    // Still, lr/eps = 1e4 turns a 1e-9 gradient rounding difference into 1e-5 of parameter: the worst entry moves
+    // with the GEMM kernels' summation order (oneDNN's ISA: 3.8e-6 with AVX-512, 1.0e-5 with AVX2, 1.1e-5 with
+    // SSE4.1 on gpt2_tiny_b, via ONEDNN_MAX_CPU_ISA). Bound: 5e-5 = 0.5% of one step (lr), max and normwise. A
+    // wrong update (weight decay, bias correction, clipping) moves whole tensors by ~1e-3 relative.
     const int64_t n = static_cast<int64_t>(ref.size());
     int64_t over = 0;
     for (int64_t k = 0; k < n; ++k) over += std::fabs(ours[k] - ref[k]) > 1e-5;
-    EXPECT_LT(test::max_abs_diff(ours.data(), ref.data(), n), 1e-5) << specs[i].name;
+    EXPECT_LT(test::max_abs_diff(ours.data(), ref.data(), n), 5e-5) << specs[i].name;
+    EXPECT_LT(test::rel_error(ours.data(), ref.data(), n), 5e-5) << specs[i].name;
     if (std::getenv("LM_VERBOSE")) std::printf("%s %.3g\n", specs[i].name.c_str(), test::max_abs_diff(ours.data(), ref.data(), n));
     worst_max = std::max(worst_max, test::max_abs_diff(ours.data(), ref.data(), n));
     worst_rel = std::max(worst_rel, test::rel_error(ours.data(), ref.data(), n));
