@@ -31,6 +31,12 @@ for r in $(seq "$ROUNDS"); do
 done
 a=$(printf '%s\n' "${LT[@]}" | median); b=$(printf '%s\n' "${TT[@]}" | median)
 c=$(printf '%s\n' "${LR[@]}" | median); d=$(printf '%s\n' "${TR[@]}" | median)
-awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v s="$SHAPE" -v B="$B" -v T="$T" 'BEGIN {
-  printf "%s B=%d T=%d median tokens/s: lmcpp %.1f, torch %.1f, ratio %.2fx; peak RSS MB: lmcpp %.0f, torch %.0f, ratio %.3f\n",
-         s, B, T, a, b, a / b, c, d, c / d }'
+# Also the median of the per-round ratios (each lmcpp run over the PyTorch run right after it): on a host whose
+# speed drifts, neighbouring runs see similar conditions.
+PR=()
+for i in "${!LT[@]}"; do PR+=("$(awk -v x="${LT[$i]}" -v y="${TT[$i]}" 'BEGIN {printf "%.4f", x / y}')"); done
+e=$(printf '%s\n' "${PR[@]}" | median)
+echo "per-round ratios: ${PR[*]}"
+awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v e="$e" -v s="$SHAPE" -v B="$B" -v T="$T" 'BEGIN {
+  printf "%s B=%d T=%d median tokens/s: lmcpp %.1f, torch %.1f, ratio %.2fx (median per-round ratio %.2fx); peak RSS MB: lmcpp %.0f, torch %.0f, ratio %.3f\n",
+         s, B, T, a, b, a / b, e, c, d, c / d }'
