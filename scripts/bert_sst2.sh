@@ -9,6 +9,8 @@
 #   OUT_DIR  default out/bert_sst2 (re-running resumes the pretraining and skips finished fine-tunes)
 #   CONFIG   default configs/bert_small_pretrain_8k.json
 #   LRS="1e-4 3e-4" EPOCHS=3 THREADS=N override the fine-tuning grid.
+#   WORDNET=1 adds a third start: the pretrained model after 2,100 more MLM + NSP steps on WordNet's glosses and
+#   usage examples (scripts/wordnet_corpus.py; Debian package wordnet-base), configs/bert_small_wordnet.json.
 # About 35 minutes of pretraining and 3 minutes per fine-tune on 2 idle cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,21 +60,39 @@ fi
 # 4. Pretraining (resumes from its newest checkpoint when re-run).
 /usr/bin/time -v -o "$OUT/pretrain.time" $L train --config "$CONFIG" --set data="$OUT/data" --out "$OUT/bert_pt"
 
-# 5. Both starting points get the same fine-tuning config: dropout 0.1 (the pretraining ran without dropout).
-rm -rf "$OUT/start_pt" && mkdir -p "$OUT/start_pt"
-cp "$OUT/bert_pt/config.json" "$OUT/bert_pt/model.safetensors" "$OUT/bert_pt/vocab.txt" "$OUT/start_pt/"
-cp "$OUT"/bert_pt/tokenizer*.json "$OUT/start_pt/" 2>/dev/null || true
-python3 -c '
+# 4b. WORDNET=1: continue pretraining on WordNet's glosses and usage examples (700 + 1400 steps), a third start.
+INITS="pt rand"
+if [ "${WORDNET:-0}" = 1 ]; then
+  [ -f "$C/wordnet.txt" ] || python3 scripts/wordnet_corpus.py "$C/wordnet.txt"
+  [ -f "$OUT/data_wn/meta.json" ] || $L prepare --tokenizer "$OUT/tokenizer" --split blank-line --val-fraction 0.02 \
+    --input "$C/wordnet.txt" --out "$OUT/data_wn" --quiet
+  $L train --config configs/bert_small_wordnet.json --set init="$OUT/bert_pt" --set data="$OUT/data_wn" \
+    --out "$OUT/bert_wn1"
+  /usr/bin/time -v -o "$OUT/pretrain_wn.time" $L train --config configs/bert_small_wordnet.json \
+    --set init="$OUT/bert_wn1" --set data="$OUT/data_wn" --set max_steps=1400 --set eval_every=700 \
+    --set save_every=700 --out "$OUT/bert_wn"
+  INITS="pt wn rand"
+fi
+
+# 5. Every starting point gets the same fine-tuning config: dropout 0.1 (the pretraining ran without dropout).
+start_from() {  # start_from SRC NAME
+  rm -rf "$OUT/start_$2" && mkdir -p "$OUT/start_$2"
+  cp "$1/config.json" "$1/model.safetensors" "$1/vocab.txt" "$OUT/start_$2/"
+  cp "$1"/tokenizer*.json "$OUT/start_$2/" 2>/dev/null || true
+  python3 -c '
 import json, sys
 p = sys.argv[1]; c = json.load(open(p))
 c["hidden_dropout_prob"] = c["attention_probs_dropout_prob"] = 0.1
-json.dump(c, open(p, "w"), indent=2)' "$OUT/start_pt/config.json"
+json.dump(c, open(p, "w"), indent=2)' "$OUT/start_$2/config.json"
+}
+start_from "$OUT/bert_pt" pt
+[ "${WORDNET:-0}" = 1 ] && start_from "$OUT/bert_wn" wn
 [ -f "$OUT/start_rand/model.safetensors" ] || \
   $L init --config "$OUT/start_pt/config.json" --tokenizer "$OUT/start_pt" --out "$OUT/start_rand" --seed 7
 
 # 6. Fine-tune both at each learning rate; same recipe, seed and data order.
 for lr in $LRS; do
-  for m in pt rand; do
+  for m in $INITS; do
     run=$OUT/sst2_${m}_$lr
     [ -f "$run/result.json" ] && continue
     /usr/bin/time -v -o "$run.time" $L finetune --task classify --model "$OUT/start_$m" \
@@ -82,9 +102,9 @@ for lr in $LRS; do
 done
 
 # 7. Table.
-python3 - "$OUT" $LRS <<'PY'
+python3 - "$OUT" "$INITS" $LRS <<'PY'
 import json, os, re, sys
-out, lrs = sys.argv[1], sys.argv[2:]
+out, inits, lrs = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 val = [json.loads(l) for l in open(os.path.join(out, "bert_pt", "metrics.jsonl")) if '"val_mlm_accuracy"' in l]
 if val:
     r = val[-1]
@@ -99,7 +119,7 @@ w, m = timing(os.path.join(out, "pretrain.time"))
 print(f"pretraining wall {w}, peak RSS {m}")
 print(f"{'init':<6} {'lr':<6} {'best SST-2 dev accuracy':<26} {'wall':<9} peak RSS")
 for lr in lrs:
-    for init in ("pt", "rand"):
+    for init in inits:
         run = os.path.join(out, f"sst2_{init}_{lr}")
         best = re.search(r"^best epoch (\d+): val accuracy ([0-9.]+)", open(run + ".log").read(), re.M)
         acc = f"{100 * float(best.group(2)):.2f}% (epoch {best.group(1)})" if best else "failed"
