@@ -163,16 +163,21 @@ TEST_P(GptGolden, SaveLoadRoundTripAndUnprefixedNames) {
 
 INSTANTIATE_TEST_SUITE_P(Configs, GptGolden, ::testing::Values("gpt2_tiny_a", "gpt2_tiny_b"));
 
+// A 2-layer model small enough for exact comparisons of whole training steps.
+models::GptConfig tiny_config() {
+  models::GptConfig c;
+  c.vocab_size = 61;
+  c.n_positions = 16;
+  c.n_embd = 24;
+  c.n_layer = 2;
+  c.n_head = 3;
+  return c;
+}
+
 TEST(GptDeterminism, SameSeedBitwiseEqualTraining) {
   set_num_threads(2);
   auto run = [](std::vector<float>* losses) {
-    models::GptConfig c;
-    c.vocab_size = 61;
-    c.n_positions = 16;
-    c.n_embd = 24;
-    c.n_layer = 2;
-    c.n_head = 3;
-    auto m = std::make_unique<models::Gpt>(c);
+    auto m = std::make_unique<models::Gpt>(tiny_config());
     m->init_weights(7);
     train::AdamWConfig oc;
     oc.lr = 1e-2f;
@@ -207,12 +212,7 @@ TEST(GptDeterminism, SameSeedBitwiseEqualTraining) {
 // (flat_grads, which the norm sums over, covers them); a second backward accumulates.
 TEST(GptDeterminism, LazyZeroGradEqualsZeroingFirst) {
   set_num_threads(2);
-  models::GptConfig c;
-  c.vocab_size = 61;
-  c.n_positions = 16;
-  c.n_embd = 24;
-  c.n_layer = 2;
-  c.n_head = 3;
+  const models::GptConfig c = tiny_config();
   models::Gpt m(c);
   m.init_weights(3);
   OwnedTensor x(Shape{2, 7}, DType::I32), y(Shape{2, 7}, DType::I32);

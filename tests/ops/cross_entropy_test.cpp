@@ -58,6 +58,13 @@ TEST(OpsCrossEntropy, SavedRowStatsEqualRecomputing) {
   HostF32 inplace = logits;
   ops::cross_entropy_backward(inplace.t(), inplace.t(), targets.t(), 0.25f, ops::kIgnoreIndex, stats.t());
   EXPECT_TRUE(bitwise_equal(inplace.v, d1.v));
+  // The backward really reads them: doubling each row's Σexp halves the softmax part of every dlogit.
+  HostF32 doubled = stats;
+  for (int64_t n = 0; n < N; ++n) doubled.v[static_cast<size_t>(2 * n + 1)] *= 2.0f;
+  HostF32 d3({B, T, V}, 0.0f);
+  ops::cross_entropy_backward(d3.t(), logits.t(), targets.t(), 0.25f, ops::kIgnoreIndex, doubled.t());
+  const int64_t n0 = 0, v0 = tv[0] == 0 ? 1 : 0;  // row 0 (not ignored), a non-target column
+  EXPECT_FLOAT_EQ(d3.v[static_cast<size_t>(n0 * V + v0)], 0.5f * d1.v[static_cast<size_t>(n0 * V + v0)]);
   HostF32 bad({N, 3}, 0.0f);
   EXPECT_THROW(ops::cross_entropy_forward(losses.t(), logits.t(), targets.t(), ops::kIgnoreIndex, bad.t()), Error);
   EXPECT_THROW(ops::cross_entropy_backward(d1.t(), logits.t(), targets.t(), 0.25f, ops::kIgnoreIndex, bad.t()),

@@ -171,6 +171,21 @@ GptParams& Gpt::grad_slots() {
   if (!grads_ready_) {
     bind_params(grads_, grads_arena_, specs_, config_.n_layer);
     grads_ready_ = true;
+    // The alignment gaps between the tensors (flat_grads covers them; no op writes them), for the lazy zero_grad.
+    std::vector<std::pair<size_t, size_t>> spans;
+    char* const base = static_cast<char*>(grads_arena_.data());
+    for (const auto& s : specs_) {
+      Tensor t = slot_of(grads_, s);
+      const size_t b = static_cast<size_t>(static_cast<char*>(t.data) - base);
+      spans.push_back({b, b + t.nbytes()});
+    }
+    std::sort(spans.begin(), spans.end());
+    size_t at = 0;
+    for (const auto& [b, e] : spans) {
+      if (b > at) grad_gaps_.push_back({at, b - at});
+      at = std::max(at, e);
+    }
+    if (grads_arena_.bytes() > at) grad_gaps_.push_back({at, grads_arena_.bytes() - at});
   }
   return grads_;
 }
@@ -493,21 +508,8 @@ void Gpt::backward(float dloss_scale) {
   auto zero_if_fresh = [&](Tensor t) {
     if (fresh) std::memset(t.data, 0, t.nbytes());
   };
-  if (fresh) {  // the alignment gaps between tensors (flat_grads covers them; nothing else writes them)
-    char* at = static_cast<char*>(grads_arena_.data());
-    char* const end = at + grads_arena_.bytes();
-    std::vector<std::pair<char*, char*>> spans;
-    for (const auto& s : specs_) {
-      Tensor t = slot_of(grads_, s);
-      spans.push_back({static_cast<char*>(t.data), static_cast<char*>(t.data) + t.nbytes()});
-    }
-    std::sort(spans.begin(), spans.end());
-    for (const auto& [b, e] : spans) {
-      if (b > at) std::memset(at, 0, static_cast<size_t>(b - at));
-      at = std::max(at, e);
-    }
-    if (end > at) std::memset(at, 0, static_cast<size_t>(end - at));
-  }
+  if (fresh)
+    for (const auto& [off, n] : grad_gaps_) std::memset(static_cast<char*>(grads_arena_.data()) + off, 0, n);
   const int64_t B = cur_B_, T = cur_T_, C = config_.n_embd;
   if (dloss_scale == 0.0f) dloss_scale = last_targets_ > 0 ? 1.0f / static_cast<float>(last_targets_) : 0.0f;
   auto zero = [](Tensor t) { std::memset(t.data, 0, t.nbytes()); };

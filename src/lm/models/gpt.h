@@ -192,6 +192,7 @@ class Gpt : public Model {
   GptParams params_, grads_;
   bool grads_ready_ = false;
   bool grads_zero_pending_ = false;  // zero_grad called, not yet materialised: the next backward overwrites
+  std::vector<std::pair<size_t, size_t>> grad_gaps_;  // (offset, bytes) of the grads arena outside any tensor
 
   // Activations.
   Arena acts_arena_{"acts"};
