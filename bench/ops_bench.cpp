@@ -7,6 +7,7 @@
 
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
+#include "lm/kernels/cpu/linear_bf16.h"
 #include "lm/ops/adamw.h"
 #include "lm/ops/attention.h"
 #include "lm/ops/cross_entropy.h"
@@ -42,6 +43,36 @@ BENCHMARK(BM_gemm)
     ->Args({1024, 3072, 768})
     ->Args({1024, 768, 3072})
     ->Args({256, 50257, 768})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// bf16 linear layer (oneDNN matmul from pre-packed bf16 weights, f32 accumulation) at the BERT-base shapes
+// (M = 32 x 128 tokens): mode 0 f32 in -> f32 out (includes rounding the activations), 1 bf16 in -> f32 out,
+// 2 f32 in -> GELU -> bf16 out.
+void BM_linear_bf16(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2), mode = st.range(3);
+  if (!lm::cpu::linear_bf16_available()) {
+    st.SkipWithError("no native bf16 matmul on this CPU");
+    return;
+  }
+  Buf x({M, K}), w({N, K}), b({N}), out({M, N});
+  std::vector<uint16_t> xb(static_cast<size_t>(M * K), 0x3f80), ob(static_cast<size_t>(M * N));
+  lm::cpu::PackedLinearBf16 lin;
+  lin.pack(w.v.data(), N, K);
+  for (auto _ : st) {
+    if (mode == 0) lin.forward(out.v.data(), x.v.data(), b.v.data(), M);
+    if (mode == 1) lin.forward_from_bf16(out.v.data(), xb.data(), b.v.data(), M);
+    if (mode == 2) lin.forward_gelu_to_bf16(ob.data(), x.v.data(), b.v.data(), M);
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_linear_bf16)
+    ->Args({4096, 2304, 768, 0})
+    ->Args({4096, 768, 768, 0})
+    ->Args({4096, 3072, 768, 2})
+    ->Args({4096, 768, 3072, 1})
+    ->Args({4096, 3072, 768, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

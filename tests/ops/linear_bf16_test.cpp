@@ -1,7 +1,7 @@
 // bf16 inference linear layer (oneDNN matmul with pre-packed bf16 weights) against a double reference over the
 // SAME bf16-rounded weights and activations: each output within 1e-5 · Σ|w·x| (f32 accumulation) of it, and
 // within 2/256 · Σ|w·x| of the unrounded f32 product. One packed weight serves several M (1, 5, 37, 300) in any
-// order, with and without bias; shapes that are not multiples of the AMX tile sizes; argument errors.
+// order, with and without bias; shapes that are and are not multiples of the AMX tile sizes; argument errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,10 +25,14 @@ std::vector<float> randn(int64_t n, uint64_t seed) {
 
 float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
-TEST(LinearBf16, MatchesTheRoundedReferenceForAnyRowCount) {
+// Shapes (N, K): (70, 45) is not a multiple of the AMX tile sizes (partial tiles everywhere); (96, 64) and
+// (64, 160) are (full 16 x 32 tiles, several K blocks), with M = 300 and 37 leaving partial row blocks.
+class LinearBf16Shapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(LinearBf16Shapes, MatchesTheRoundedReferenceForAnyRowCount) {
   if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
   set_num_threads(2);
-  const int64_t OC = 70, C = 45;
+  const int64_t OC = GetParam().first, C = GetParam().second;
   auto w = randn(OC * C, 1), bias = randn(OC, 2);
   OwnedTensor wt(Shape{OC, C});
   std::copy(w.begin(), w.end(), wt.t.f32());
@@ -63,13 +67,21 @@ TEST(LinearBf16, MatchesTheRoundedReferenceForAnyRowCount) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(LinearBf16, LinearBf16Shapes,
+                         ::testing::Values(std::make_pair(int64_t{70}, int64_t{45}),
+                                           std::make_pair(int64_t{96}, int64_t{64}),
+                                           std::make_pair(int64_t{64}, int64_t{160})));
+
 // The feed-forward pair: GELU(erf) fused into the first GEMM with a bf16 output (each value within bf16 rounding,
 // 2^-8 relative, plus 1e-5 · Σ|w·x| of gelu of the rounded-input reference), and a GEMM reading that bf16 matrix
 // directly equals the f32-input GEMM on the same values exactly (the conversion of bf16 values is exact).
-TEST(LinearBf16, FusedGeluToBf16AndBf16Input) {
+// C 40: partial K tiles in the first GEMM; C 64: full tiles in both GEMMs.
+class LinearBf16Ffn : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(LinearBf16Ffn, FusedGeluToBf16AndBf16Input) {
   if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
   set_num_threads(2);
-  const int64_t M = 29, C = 40, I = 96;
+  const int64_t M = 45, C = GetParam(), I = 96;
   auto w1 = randn(I * C, 3), b1 = randn(I, 4), w2 = randn(C * I, 5), x = randn(M * C, 6);
   OwnedTensor w1t(Shape{I, C}), b1t(Shape{I}), w2t(Shape{C, I}), xt(Shape{M, C});
   std::copy(w1.begin(), w1.end(), w1t.t.f32());
@@ -103,6 +115,8 @@ TEST(LinearBf16, FusedGeluToBf16AndBf16Input) {
   OwnedTensor wrong(Shape{M, I});  // f32, not bf16 bits
   EXPECT_THROW(ops::linear_bf16_gelu_forward(wrong.t, xt.t, p1, b1t.t), Error);
 }
+
+INSTANTIATE_TEST_SUITE_P(LinearBf16, LinearBf16Ffn, ::testing::Values(int64_t{40}, int64_t{64}));
 
 TEST(LinearBf16, RejectsMismatchedShapesAndUnpackedWeights) {
   if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
