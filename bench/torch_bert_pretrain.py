@@ -211,6 +211,17 @@ def main():
     cfg = json.load(open(a.config))
     if a.steps:
         cfg["max_steps"] = a.steps
+    # What this peer does not implement is refused instead of silently trained differently.
+    unsupported = [k for k in ("init", "whole_word_masking", "dropout") if cfg.get(k)]
+    for k in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if cfg.get("model", {}).get(k, 0.1) != 0:  # HF's default is 0.1; this peer has no dropout
+            unsupported.append(f"model.{k} != 0")
+    if cfg.get("grad_accum", 1) != 1:
+        unsupported.append("grad_accum")
+    if cfg.get("lr_schedule", "cosine") not in ("linear", "cosine", "constant"):
+        unsupported.append("lr_schedule " + cfg["lr_schedule"])
+    if unsupported:
+        sys.exit(f"torch_bert_pretrain: {a.config}: not supported here: {', '.join(unsupported)}")
     meta = json.load(open(os.path.join(a.data, "meta.json")))
     vocab = [l.rstrip("\n") for l in open(os.path.join(a.data, meta.get("tokenizer_dir", "tokenizer"), "vocab.txt"),
                                           encoding="utf-8")]
