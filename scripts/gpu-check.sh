@@ -4,8 +4,8 @@
 #   2. runs the CUDA tests (every CUDA kernel vs kernels/ref, f32 and bf16; they skip without a device),
 #   3. runs cuda_ops_bench: every kernel of a GPT-2 124M training step at B x T, GEMM TFLOP/s vs the dense bf16
 #      peak, and a kernel-sum estimate of tokens/s (NOT an end-to-end training run),
-#   4. runs `lmcpp bench train --shape 124M --device cuda` -- which today exits 2 saying GPT training is not yet
-#      wired to the CUDA kernels; its output is logged so the day it is wired this script measures it unchanged,
+#   4. runs `lmcpp bench train --shape 124M --device cuda`: the GPT model, AdamW and the step end to end on the GPU
+#      (fp32 mode: cuBLAS without TF32; MFU against the GPU's fp32 peak), tokens/s logged,
 #   5. if llm.c's sources are at $LLMC_DIR (default /work/peers/llm.c, with train_gpt2.cu), builds train_gpt2cu in a
 #      copy under $OUT and runs it with the same B and T on random weights (-e d12) and random tokens; logs tokens/s.
 # Exit status: the CUDA tests' (3 when they skipped: no visible device).

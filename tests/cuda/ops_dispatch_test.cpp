@@ -1,5 +1,6 @@
 // ops/ on CUDA tensors (f32): every op wired to a CUDA kernel gives what the same op gives on CPU tensors (fp32
-// tolerance), device ids/targets are validated through host copies, and attention dropout on CUDA is Unsupported.
+// tolerance), device ids/targets are validated through host copies, and dropout (elementwise and inside attention)
+// draws the CPU's Philox masks: same kept elements, same values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "lm/ops/attention.h"
 #include "lm/ops/attention_kv.h"
 #include "lm/ops/cross_entropy.h"
+#include "lm/ops/dropout.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/gelu.h"
 #include "lm/ops/layernorm.h"
@@ -80,7 +82,7 @@ TEST(CudaOps, MatmulLayernormGeluMatchCpu) {
   EXPECT_LE(c.err(), kTol);
 }
 
-TEST(CudaOps, AttentionKvCacheResidualMatchCpuAndDropoutRejected) {
+TEST(CudaOps, AttentionKvCacheResidualMatchCpu) {
   LM_REQUIRE_CUDA();
   const int64_t B = 2, T = 7, NH = 2, C = 16;
   ops::AttentionSpec spec;
@@ -117,12 +119,54 @@ TEST(CudaOps, AttentionKvCacheResidualMatchCpuAndDropoutRejected) {
   EXPECT_LE(da.err(), kTol);
   EXPECT_LE(db.err(), kTol);
 
-  spec.dropout = 0.1f;
-  try {
+}
+
+// Attention with dropout: the device regenerates the CPU's mask (flat (b,h,t,j) counter), so the output and the
+// gradient match the CPU's at fp32 tolerance, and differ clearly from the same call without dropout.
+TEST(CudaOps, AttentionDropoutMatchesCpuMasks) {
+  LM_REQUIRE_CUDA();
+  const int64_t B = 2, T = 9, NH = 2, C = 16;
+  for (bool causal : {true, false}) {
+    ops::AttentionSpec spec;
+    spec.n_head = NH;
+    spec.causal = causal;
+    spec.scale = 1.0f / std::sqrt(8.0f);
+    spec.dropout = 0.3f;
+    spec.seed = 77;
+    spec.stream = 5;
+    Pair qkv(Shape{B, T, 3 * C}, 21), out(Shape{B, T, C}, 22), att(Shape{B, NH, T, T}, 23),
+        dout(Shape{B, T, C}, 24), dqkv(Shape{B, T, 3 * C}, 25), datt(Shape{B, NH, T, T}, 26);
+    ops::attention_forward(out.cpu.t, att.cpu.t, qkv.cpu.t, spec);
     ops::attention_forward(out.dev, att.dev, qkv.dev, spec);
-    FAIL() << "expected Unsupported";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+    EXPECT_LE(out.err(), kTol) << "causal " << causal;
+    EXPECT_LE(att.err(), kTol) << "causal " << causal;  // the undropped probabilities, kept for backward
+    ops::attention_backward(dqkv.cpu.t, datt.cpu.t, dout.cpu.t, qkv.cpu.t, att.cpu.t, spec);
+    ops::attention_backward(dqkv.dev, datt.dev, dout.dev, qkv.dev, att.dev, spec);
+    EXPECT_LE(dqkv.err(), kTol) << "causal " << causal;
+    // Without dropout the device output moves far from the CPU's dropped one (the test can fail).
+    ops::AttentionSpec plain = spec;
+    plain.dropout = 0.0f;
+    ops::attention_forward(out.dev, att.dev, qkv.dev, plain);
+    EXPECT_GT(out.err(), 1e-2) << "causal " << causal;
+  }
+}
+
+// Elementwise dropout: bitwise the CPU kernel's values (same Philox words, same float products), including a
+// ragged tail; backward accumulates.
+TEST(CudaOps, DropoutMatchesCpuBitwise) {
+  LM_REQUIRE_CUDA();
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{4096 + 3}}) {
+    Pair x(Shape{n}, 31), y(Shape{n}, 32), dx(Shape{n}, 33);
+    ops::dropout_forward(y.cpu.t, x.cpu.t, 0.25f, 1234, 9);
+    ops::dropout_forward(y.dev, x.dev, 0.25f, 1234, 9);
+    EXPECT_EQ(y.err(), 0.0) << n;
+    ops::dropout_backward(dx.cpu.t, x.cpu.t, 0.25f, 1234, 9);
+    ops::dropout_backward(dx.dev, x.dev, 0.25f, 1234, 9);
+    EXPECT_EQ(dx.err(), 0.0) << n;
+    ops::dropout_forward(x.dev, x.dev, 0.25f, 1234, 10);  // in place, another stream: not the same mask
+    if (n > 16) {
+      EXPECT_GT(x.err(), 0.1) << n;
+    }
   }
 }
 

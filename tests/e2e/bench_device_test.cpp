@@ -1,8 +1,11 @@
-// `lmcpp bench train --device cuda` never falls back to the CPU silently: until GPT training is wired to the CUDA
-// kernels it fails with one error line and exit code 2 (CPU build and CUDA build alike); unknown devices too.
+// `lmcpp bench train --device cuda` and `train` with "device": "cuda" never fall back to the CPU silently: without
+// the CUDA backend (CPU build) or without a visible GPU (CUDA build on a machine without one) they fail with one
+// error line and exit code 2; unknown devices too. (On a GPU, tests/cuda runs them for real.)
 #include <gtest/gtest.h>
 
 #include "harness/harness.h"
+#include "lm/core/device_memory.h"
+#include "lm/core/file_util.h"
 
 namespace lm::test {
 namespace {
@@ -14,6 +17,7 @@ int count_lines(const std::string& s) {
 }
 
 TEST(BenchCli, DeviceCudaIsAClearErrorNotAFallback) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda runs bench train --device cuda";
   auto r = run_cli({"bench", "train", "--shape", "tiny", "--device", "cuda", "--steps", "1"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(r.out.empty()) << r.out;
@@ -25,6 +29,21 @@ TEST(BenchCli, UnknownDeviceIsAUsageError) {
   auto r = run_cli({"bench", "train", "--shape", "tiny", "--device", "tpu"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--device tpu"), std::string::npos) << r.err;
+}
+
+TEST(TrainCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda trains on it";
+  std::string work = temp_dir("train_device_cuda");
+  write_file_atomic(path_join(work, "c.json"), R"({"model": {"n_layer": 1}, "data": "/nonexistent", "device": "cuda"})");
+  auto r = run_cli({"train", "--config", path_join(work, "c.json"), "--out", path_join(work, "o")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("\"device\": \"cuda\""), std::string::npos) << r.err;
+  EXPECT_FALSE(is_directory(path_join(work, "o")));  // nothing written
+  auto bad = run_cli({"train", "--config", path_join(work, "c.json"), "--set", "device=gpu0", "--out",
+                      path_join(work, "o")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("\"device\" must be \"cpu\" or \"cuda\""), std::string::npos) << bad.err;
 }
 
 }  // namespace

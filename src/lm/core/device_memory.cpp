@@ -118,6 +118,21 @@ int cuda_device_count() {
 #endif
 }
 
+std::string cuda_device_name(int index) {
+#ifdef LM_WITH_CUDA
+  if (index < 0 || index >= cuda::device_count()) return "";
+  cudaDeviceProp p;
+  if (cudaGetDeviceProperties(&p, index) != cudaSuccess) {
+    cudaGetLastError();  // clear the error; callers treat "" as unknown
+    return "";
+  }
+  return p.name;
+#else
+  (void)index;
+  return "";
+#endif
+}
+
 PinnedBuffer::PinnedBuffer(size_t nbytes) : size_(nbytes) {
   if (nbytes == 0) return;
 #ifdef LM_WITH_CUDA

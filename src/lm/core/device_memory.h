@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "lm/core/device.h"
 #include "lm/core/tensor.h"
@@ -30,6 +31,8 @@ void device_synchronize(Device dev);
 
 // Usable CUDA devices: 0 in the CPU build and on machines without a driver or GPU (never throws).
 int cuda_device_count();
+// cudaDeviceProp::name of CUDA device `index` ("NVIDIA H200", ...); "" when there is no such device or backend.
+std::string cuda_device_name(int index = 0);
 
 // Page-locked host memory (cudaMallocHost) in CUDA builds, so host->device copies run at full bandwidth and
 // asynchronously; plain aligned host memory in the CPU build. Zero-filled.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/profile.h"
@@ -161,10 +162,41 @@ void bind_params(GptParams& p, Arena& arena, const std::vector<GptParamSpec>& sp
 
 }  // namespace
 
-Gpt::Gpt(const GptConfig& config) : config_(config), hf_config_(config.to_hf()) {
+Gpt::Gpt(const GptConfig& config, Device device)
+    : config_(config),
+      device_(device),
+      hf_config_(config.to_hf()),
+      params_arena_("params", device),
+      grads_arena_("grads", device),
+      acts_arena_("acts", device) {
   specs_ = gpt_param_specs(config_);
   for (const auto& s : specs_) num_params_ += s.shape.numel();
   bind_params(params_, params_arena_, specs_, config_.n_layer);
+}
+
+void Gpt::zero_bytes(void* p, size_t n) const {
+  if (n == 0) return;
+  if (device_ == Device::CPU)
+    std::memset(p, 0, n);
+  else
+    device_zero(device_, p, n);
+}
+
+template <typename F>
+void Gpt::with_host_params(bool copy_in, bool copy_out, F&& fn) const {
+  GptParams& mine = const_cast<GptParams&>(params_);
+  if (device_ == Device::CPU) {
+    fn(mine);
+    return;
+  }
+  // Same specs in the same order give the same slot offsets, so the whole arena copies as one block.
+  Arena host("params-host", Device::CPU);
+  GptParams hp;
+  bind_params(hp, host, specs_, config_.n_layer);
+  LM_ASSERT(host.bytes() == params_arena_.bytes());
+  if (copy_in) copy_bytes(host.data(), Device::CPU, params_arena_.data(), device_, host.bytes());
+  fn(hp);
+  if (copy_out) copy_bytes(params_arena_.data(), device_, host.data(), Device::CPU, host.bytes());
 }
 
 GptParams& Gpt::grad_slots() {
@@ -193,7 +225,7 @@ GptParams& Gpt::grad_slots() {
 GptParams& Gpt::grads() {
   grad_slots();
   if (grads_zero_pending_) {
-    std::memset(grads_arena_.data(), 0, grads_arena_.bytes());
+    zero_bytes(grads_arena_.data(), grads_arena_.bytes());
     grads_zero_pending_ = false;
   }
   return grads_;
@@ -219,12 +251,16 @@ std::vector<ParamRef> Gpt::param_list() {
 }
 
 void Gpt::init_weights(uint64_t seed) {
-  std::memset(params_arena_.data(), 0, params_arena_.bytes());
+  with_host_params(false, true, [&](GptParams& params) { init_host(params, seed); });
+}
+
+void Gpt::init_host(GptParams& params, uint64_t seed) const {
   const float std0 = config_.initializer_range;
   const float std_proj = std0 / std::sqrt(2.0f * static_cast<float>(config_.n_layer));
   for (size_t i = 0; i < specs_.size(); ++i) {
     const auto& s = specs_[i];
-    Tensor t = slot_of(params_, s);
+    Tensor t = slot_of(params, s);
+    std::memset(t.data, 0, t.nbytes());
     float* x = t.f32();
     const bool is_bias = s.name.size() >= 5 && s.name.compare(s.name.size() - 5, 5, ".bias") == 0;
     const bool is_ln = s.name.find("ln_") != std::string::npos;
@@ -240,6 +276,10 @@ void Gpt::init_weights(uint64_t seed) {
 }
 
 void Gpt::load_safetensors(const std::string& path) {
+  with_host_params(false, true, [&](GptParams& params) { load_host(params, path); });
+}
+
+void Gpt::load_host(GptParams& params, const std::string& path) const {
   SafetensorsFile f(path);
   bool prefixed = f.contains("transformer.wte.weight");
   LM_CHECK_AS(ErrorCode::BadFormat, prefixed || f.contains("wte.weight"),
@@ -248,7 +288,7 @@ void Gpt::load_safetensors(const std::string& path) {
   for (const auto& s : specs_) {
     std::string name = prefixed ? s.name : s.name.substr(std::strlen("transformer."));
     LM_CHECK_AS(ErrorCode::BadFormat, f.contains(name), "{}: missing tensor {}", path, name);
-    Tensor dst = slot_of(params_, s);
+    Tensor dst = slot_of(params, s);
     if (s.conv1d) {
       // HF Conv1D stores (in, out) = (C_in, OC); we hold (OC, C_in).
       Shape hf{s.shape[1], s.shape[0]};
@@ -264,9 +304,9 @@ void Gpt::load_safetensors(const std::string& path) {
   }
   // Tied head: HF omits lm_head.weight; older .bin-converted saves may carry a copy, which must match wte.
   if (f.contains("lm_head.weight")) {
-    tmp.resize(static_cast<size_t>(params_.wte.numel()));
-    f.read_f32("lm_head.weight", tmp.data(), params_.wte.shape);
-    LM_CHECK_AS(ErrorCode::Unsupported, std::memcmp(tmp.data(), params_.wte.data, params_.wte.nbytes()) == 0,
+    tmp.resize(static_cast<size_t>(params.wte.numel()));
+    f.read_f32("lm_head.weight", tmp.data(), params.wte.shape);
+    LM_CHECK_AS(ErrorCode::Unsupported, std::memcmp(tmp.data(), params.wte.data, params.wte.nbytes()) == 0,
                 "{}: lm_head.weight differs from wte (untied LM head) which gpt2 does not support", path);
   }
   // Any other tensor that is not a known legacy buffer is an error: a silently ignored weight is a wrong model.
@@ -289,9 +329,9 @@ void Gpt::load_safetensors(const std::string& path) {
 void Gpt::save_hf(const std::string& dir) const {
   make_dirs(dir);
   // Conv1D weights are written transposed back to HF's (in, out) layout.
+  with_host_params(true, false, [&](GptParams& p) {
   std::vector<std::unique_ptr<OwnedTensor>> owned;
   std::vector<NamedTensor> out;
-  GptParams& p = const_cast<GptParams&>(params_);
   for (const auto& s : specs_) {
     Tensor t = slot_of(p, s);
     if (s.conv1d) {
@@ -308,6 +348,7 @@ void Gpt::save_hf(const std::string& dir) const {
     }
   }
   write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
+  });
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
 }
 
@@ -337,7 +378,7 @@ void Gpt::reserve(int64_t B, int64_t T, bool training) {
   if (T == max_T_) B = std::max(B, max_B_);
   training = training || (acts_training_ && T == max_T_);
   const int64_t C = config_.n_embd, I = config_.inner(), NH = config_.n_head, V = config_.vocab_size;
-  Arena a("acts");
+  Arena a("acts", device_);
   struct Pending {
     Tensor* t;
     size_t slot;
@@ -398,6 +439,9 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
            config_.n_positions);
   if (targets.defined()) check_tensor(targets, ids.shape, DType::I32, "gpt2 forward targets");
   if (attention_mask.defined()) check_tensor(attention_mask, ids.shape, DType::I32, "gpt2 forward attention_mask");
+  for (const auto& [t, what] : {std::pair{&ids, "ids"}, {&targets, "targets"}, {&attention_mask, "attention_mask"}})
+    LM_CHECK(!t->defined() || t->device == device_, "gpt2 forward: {} are on {} but the model is on {}", what,
+             device_name(t->device), device_name(device_));
   const bool training = targets.defined();
   // Plans memory only when the shape grows or T changes (once in a training loop).
   reserve(B, T, training);
@@ -491,9 +535,15 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   }
   have_loss_ = true;
   if (last_targets_ == 0) return std::numeric_limits<float>::quiet_NaN();
-  // Mean over targets, summed in double in index order (deterministic).
-  double sum = 0;
+  // Mean over targets, summed in double in index order (deterministic). Device losses are read through a host copy.
+  std::vector<float> host_losses;
   const float* lp = losses.f32();
+  if (device_ != Device::CPU) {
+    host_losses.resize(static_cast<size_t>(B * T));
+    copy_bytes(host_losses.data(), Device::CPU, losses.data, device_, losses.nbytes());
+    lp = host_losses.data();
+  }
+  double sum = 0;
   for (int64_t i = 0; i < B * T; ++i) sum += lp[i];
   return static_cast<float>(sum / static_cast<double>(last_targets_));
 }
@@ -506,13 +556,13 @@ void Gpt::backward(float dloss_scale) {
   const bool fresh = grads_zero_pending_;
   grads_zero_pending_ = false;
   auto zero_if_fresh = [&](Tensor t) {
-    if (fresh) std::memset(t.data, 0, t.nbytes());
+    if (fresh) zero_bytes(t.data, t.nbytes());
   };
   if (fresh)
-    for (const auto& [off, n] : grad_gaps_) std::memset(static_cast<char*>(grads_arena_.data()) + off, 0, n);
+    for (const auto& [off, n] : grad_gaps_) zero_bytes(static_cast<char*>(grads_arena_.data()) + off, n);
   const int64_t B = cur_B_, T = cur_T_, C = config_.n_embd;
   if (dloss_scale == 0.0f) dloss_scale = last_targets_ > 0 ? 1.0f / static_cast<float>(last_targets_) : 0.0f;
-  auto zero = [](Tensor t) { std::memset(t.data, 0, t.nbytes()); };
+  auto zero = [this](Tensor t) { zero_bytes(t.data, t.nbytes()); };
 
   Tensor logits = logits_.slice0(0, B * T);
   // Fused: the logits buffer becomes dlogits in place.
@@ -631,6 +681,8 @@ void Gpt::backward(float dloss_scale) {
 }
 
 std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
+  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU,
+              "kv cache: generation runs on the CPU only; this model is on {}", device_name(device_));
   LM_CHECK(B >= 1 && Tmax >= 1, "kv cache: batch {} and length {} must be positive", B, Tmax);
   LM_CHECK(Tmax <= config_.n_positions, "kv cache: {} positions exceed n_positions {}", Tmax, config_.n_positions);
   const int64_t C = config_.n_embd, I = config_.inner(), NH = config_.n_head, HS = config_.head_size();
@@ -664,6 +716,8 @@ std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
 void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor key_mask, Tensor all_logits) const {
   LM_CHECK(ids.dtype == DType::I32 && ids.ndim() == 2 && ids.dim(0) == c.B,
            "gpt2 forward_cached: ids must be ({}, Tn) int32, got {} {}", c.B, dtype_name(ids.dtype), ids.shape.str());
+  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU && ids.device == Device::CPU,
+              "gpt2 forward_cached: generation runs on the CPU only");
   const int64_t B = c.B, Tn = ids.dim(1), C = config_.n_embd, I = config_.inner(), V = config_.vocab_size;
   LM_CHECK(Tn >= 1 && c.past + Tn <= c.Tmax, "gpt2 forward_cached: {} cached + {} new tokens exceed the cache ({})",
            c.past, Tn, c.Tmax);

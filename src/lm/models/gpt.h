@@ -108,8 +108,13 @@ struct GptKvCache {
 
 class Gpt : public Model {
  public:
-  explicit Gpt(const GptConfig& config);
+  // device: where the parameters, gradients and activations live. On Device::CUDA (LM_CUDA=ON builds) forward,
+  // backward and the optimizer run on the GPU kernels in f32; ids/targets/masks passed to forward must be on the
+  // same device, and init/load/save stage through host memory. Generation (KV cache) and bf16 decode weights are
+  // CPU-only for now. In a CPU build Device::CUDA throws Unsupported.
+  explicit Gpt(const GptConfig& config, Device device = Device::CPU);
   const GptConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
   std::string model_type() const override { return "gpt2"; }
   const Json& hf_config() const override { return hf_config_; }
@@ -181,10 +186,18 @@ class Gpt : public Model {
 
  private:
   GptParams& grad_slots();  // binds the arena, leaves a pending zero_grad pending
+  // Parameters in host memory for init/load/save: the arena itself on CPU; on CUDA a host arena with the same
+  // layout, filled from the device first (copy_in) and written back after fn (copy_out).
+  template <typename F>
+  void with_host_params(bool copy_in, bool copy_out, F&& fn) const;
+  void zero_bytes(void* p, size_t n) const;  // on the model's device
+  void init_host(GptParams& params, uint64_t seed) const;
+  void load_host(GptParams& params, const std::string& path) const;
   void bind(GptParams& p, Arena& arena, std::vector<size_t>& slots, bool reserve_pass);
   ops::AttentionSpec attn_spec(int layer) const;
 
   GptConfig config_;
+  Device device_ = Device::CPU;
   Json hf_config_;
   std::vector<GptParamSpec> specs_;
   int64_t num_params_ = 0;

@@ -23,6 +23,7 @@ void convert(const Tensor& src, const Tensor& dst) {
 }  // namespace
 
 void Gpt::set_decode_dtype(DType dt) {
+  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU, "gpt2 decode weights: decoding runs on the CPU only");
   LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || dt == DType::BF16,
               "gpt2 decode weights must be f32 or bf16, got {}", dtype_name(dt));
   decode_h_.clear();

@@ -51,10 +51,9 @@ void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& 
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      LM_CHECK_AS(ErrorCode::Unsupported, spec.dropout == 0.0f, "{}: attention dropout is not implemented on CUDA", op);
       cuda::attention_forward(DType::F32, out.data, att.data, qkv.data,
                               key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T, d.C, d.NH, spec.causal,
-                              spec.scale);
+                              spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
 #endif
     default:
@@ -79,9 +78,8 @@ void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tenso
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      LM_CHECK_AS(ErrorCode::Unsupported, spec.dropout == 0.0f, "{}: attention dropout is not implemented on CUDA", op);
       cuda::attention_backward(DType::F32, dqkv.data, datt.data, dout.data, qkv.data, att.data, d.B, d.T, d.C, d.NH,
-                               spec.scale);
+                               spec.scale, {spec.dropout, spec.seed, spec.stream});
       return;
 #endif
     default:

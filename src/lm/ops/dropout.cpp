@@ -6,6 +6,10 @@
 #include "lm/kernels/cpu/dropout.h"
 #include "lm/ops/op_util.h"
 
+#ifdef LM_WITH_CUDA
+#include "lm/kernels/cuda/dropout.h"
+#endif
+
 namespace lm::ops {
 
 using namespace detail;
@@ -30,6 +34,15 @@ void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t st
       }
       cpu::dropout_forward(out.f32(), inp.f32(), inp.numel(), p, seed, stream);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      if (p == 0.0f) {
+        if (out.data != inp.data) copy_bytes(out.data, out.device, inp.data, inp.device, inp.nbytes());
+        return;
+      }
+      cuda::dropout_forward(DType::F32, out.data, inp.data, inp.numel(), p, seed, stream);
+      return;
+#endif
     default:
       unsupported_device(op, inp.device);
   }
@@ -45,6 +58,11 @@ void dropout_backward(Tensor dinp, Tensor dout, float p, uint64_t seed, uint64_t
     case Device::CPU:
       cpu::dropout_backward(dinp.f32(), dout.f32(), dout.numel(), p, seed, stream);
       return;
+#ifdef LM_WITH_CUDA
+    case Device::CUDA:
+      cuda::dropout_backward(DType::F32, dinp.data, dout.data, dout.numel(), p, seed, stream);
+      return;
+#endif
     default:
       unsupported_device(op, dout.device);
   }

@@ -70,4 +70,20 @@ double gpu_dense_bf16_peak_flops(std::string_view name) {
   return 0.0;
 }
 
+double gpu_fp32_peak_flops(std::string_view name) {
+  // Non-tensor-core fp32 (FMA) peak, TFLOP/s at boost clock, from the same datasheets; same matching order.
+  struct Peak {
+    std::string_view pattern;
+    double tflops;
+  };
+  static constexpr Peak kPeaks[] = {
+      {"GH200", 66.9},    {"H200 NVL", 60.0}, {"H200", 66.9},    {"H100 NVL", 60.0},
+      {"H100 PCIe", 51.2}, {"H100", 66.9},    {"A100", 19.5},    {"L40S", 91.6},
+      {"L40", 90.5},      {"L4", 30.3},
+  };
+  for (const Peak& p : kPeaks)
+    if (name.find(p.pattern) != std::string_view::npos) return p.tflops * 1e12;
+  return 0.0;
+}
+
 }  // namespace lm::train

@@ -25,5 +25,8 @@ double measure_sgemm_peak();
 // ("NVIDIA H200", "NVIDIA H100 80GB HBM3", ...), from the vendors' datasheets (boost clock); 0 when the device is
 // not in the table, and then callers warn instead of printing an MFU.
 double gpu_dense_bf16_peak_flops(std::string_view device_name);
+// fp32 peak without tensor cores (the f32 training mode runs cuBLAS with CUBLAS_COMPUTE_32F, no TF32), same
+// table rules: 0 for unknown devices.
+double gpu_fp32_peak_flops(std::string_view device_name);
 
 }  // namespace lm::train

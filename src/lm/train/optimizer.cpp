@@ -12,7 +12,11 @@ AdamW::AdamW(models::Model& model, const AdamWConfig& cfg, int64_t begin, int64_
   params_ = model_.param_list();
   Tensor fp = model_.flat_params(), fg = model_.flat_grads();
   n_flat_ = fp.numel();
-  LM_ASSERT(fg.numel() == n_flat_);
+  LM_ASSERT(fg.numel() == n_flat_ && fg.device == fp.device);
+  device_ = fp.device;
+  // The moments live where the parameters do (the update is one device kernel per parameter segment).
+  m_arena_ = Arena("adam_m", device_);
+  v_arena_ = Arena("adam_v", device_);
   begin_ = begin;
   end_ = end < 0 ? n_flat_ : end;
   LM_CHECK(0 <= begin_ && begin_ <= end_ && end_ <= n_flat_, "optimizer range [{}, {}) outside the {} parameters",
@@ -33,8 +37,8 @@ AdamW::AdamW(models::Model& model, const AdamWConfig& cfg, int64_t begin, int64_
   m_ = m_arena_.tensor(ms);
   v_ = v_arena_.tensor(vs);
   if (end_ == begin_) {  // an empty shard (more ranks than parameters): keep zero-length views
-    m_ = Tensor(m_.data, Shape{0});
-    v_ = Tensor(v_.data, Shape{0});
+    m_ = Tensor(m_.data, Shape{0}, DType::F32, device_);
+    v_ = Tensor(v_.data, Shape{0}, DType::F32, device_);
   }
 }
 
@@ -73,9 +77,11 @@ void AdamW::update(float lr, double norm) {
     hp.weight_decay = p.decay ? cfg_.weight_decay : 0.0f;
     hp.step = step_;
     hp.grad_scale = grad_scale;
-    ops::adamw_update(Tensor(p.param.f32() + in_param, Shape{n}), Tensor(p.grad.f32() + in_param, Shape{n}),
-                      Tensor(m_.f32() + (s.lo - begin_), Shape{n}), Tensor(v_.f32() + (s.lo - begin_), Shape{n}),
-                      hp);
+    const DType f = DType::F32;
+    ops::adamw_update(Tensor(p.param.f32() + in_param, Shape{n}, f, device_),
+                      Tensor(p.grad.f32() + in_param, Shape{n}, f, device_),
+                      Tensor(m_.f32() + (s.lo - begin_), Shape{n}, f, device_),
+                      Tensor(v_.f32() + (s.lo - begin_), Shape{n}, f, device_), hp);
   }
 }
 
@@ -84,8 +90,10 @@ std::vector<std::pair<std::string, Tensor>> AdamW::state_tensors() {
               "named optimizer state of a sharded optimizer: gather the moments first");
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); ++i) {
-    out.push_back({"exp_avg." + params_[i].name, Tensor(m_.f32() + offsets_[i], params_[i].param.shape)});
-    out.push_back({"exp_avg_sq." + params_[i].name, Tensor(v_.f32() + offsets_[i], params_[i].param.shape)});
+    out.push_back({"exp_avg." + params_[i].name,
+                   Tensor(m_.f32() + offsets_[i], params_[i].param.shape, DType::F32, device_)});
+    out.push_back({"exp_avg_sq." + params_[i].name,
+                   Tensor(v_.f32() + offsets_[i], params_[i].param.shape, DType::F32, device_)});
   }
   return out;
 }

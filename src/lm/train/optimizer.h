@@ -60,6 +60,7 @@ class AdamW {
   std::vector<int64_t> offsets_;
   std::vector<Segment> segments_;
   int64_t n_flat_ = 0, begin_ = 0, end_ = 0;
+  Device device_ = Device::CPU;  // of the parameters, gradients and moments
   Arena m_arena_{"adam_m"}, v_arena_{"adam_v"};
   Tensor m_, v_;
   int64_t step_ = 0;

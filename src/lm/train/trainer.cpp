@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <set>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
@@ -46,7 +47,7 @@ const std::set<std::string> kKeys = {
     "lr", "min_lr", "lr_schedule", "warmup_steps", "decay_fraction", "beta1", "beta2", "eps", "weight_decay",
     "grad_clip", "dropout", "seed", "threads", "eval_every", "eval_batches", "save_every", "keep_last",
     "keep_best", "early_stopping_patience", "early_stopping_min_delta", "log_every", "shuffle", "max_nonfinite",
-    "zero", "mlm_probability", "whole_word_masking", "comment"};
+    "zero", "mlm_probability", "whole_word_masking", "device", "comment"};
 
 template <typename T>
 T get(const Json& j, const char* key, T def) {
@@ -176,6 +177,13 @@ TrainConfig TrainConfig::from_json(const Json& j) {
   c.shuffle = get<bool>(j, "shuffle", true);
   c.max_nonfinite = get<int64_t>(j, "max_nonfinite", 5);
   c.zero = get<int>(j, "zero", 0);
+  const std::string dev = get<std::string>(j, "device", "cpu");
+  LM_CHECK(dev == "cpu" || dev == "cuda", "train config: \"device\" must be \"cpu\" or \"cuda\", got \"{}\"", dev);
+  c.device = dev == "cuda" ? Device::CUDA : Device::CPU;
+  LM_CHECK_AS(ErrorCode::Unsupported, c.device == Device::CPU || cuda_compiled(),
+              "train config: \"device\": \"cuda\" needs a build with the CUDA backend (-DLM_CUDA=ON)");
+  LM_CHECK_AS(ErrorCode::Unsupported, c.device == Device::CPU || c.zero == 0,
+              "train config: \"zero\" (ZeRO-1 over CPU ranks) is not available with \"device\": \"cuda\"");
   c.mlm_probability = get<double>(j, "mlm_probability", c.mlm_probability);
   c.whole_word_masking = get<bool>(j, "whole_word_masking", false);
   LM_CHECK(c.mlm_probability > 0 && c.mlm_probability < 1, "train config: mlm_probability must be in (0, 1)");
@@ -293,7 +301,7 @@ class GptTask : public TrainTask {
     LM_CHECK(cfg.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg.seq_len,
              gc.n_positions);
     check_vocab(data_meta, gc.vocab_size);
-    model_ = std::make_unique<models::Gpt>(gc);
+    model_ = std::make_unique<models::Gpt>(gc, cfg.device);
     load_or_init(*model_, cfg, resume_dir);
     loader_ = std::make_unique<GptLoader>(list_shards(cfg.data, "train"),
                                           loader_config(cfg, cfg.shuffle, comm.rank(), comm.world_size()));
@@ -301,6 +309,12 @@ class GptTask : public TrainTask {
       xs_.emplace_back(Shape{cfg.batch_size, cfg.seq_len}, DType::I32);
       ys_.emplace_back(Shape{cfg.batch_size, cfg.seq_len}, DType::I32);
     }
+    // The batch the model reads: the host tensors themselves on CPU; on a GPU one device copy (uploaded per
+    // micro-batch; the ids are 4 bytes a token, negligible next to the step).
+    const Shape bs{cfg.batch_size, cfg.seq_len};
+    dev_x_slot_ = dev_batch_.reserve(bs, DType::I32);
+    dev_y_slot_ = dev_batch_.reserve(bs, DType::I32);
+    dev_batch_.allocate();
   }
   models::Model& model() override { return *model_; }
   std::string family() const override { return "gpt2"; }
@@ -315,7 +329,8 @@ class GptTask : public TrainTask {
   }
   double forward_backward(int64_t k, float scale, uint64_t stream) override {
     model_->set_training(true, cfg_.seed, stream);
-    float l = model_->forward(xs_[k].t, ys_[k].t);
+    auto [x, y] = on_device(xs_[k].t, ys_[k].t);
+    float l = model_->forward(x, y);
     model_->backward(scale);
     return l;
   }
@@ -338,7 +353,8 @@ class GptTask : public TrainTask {
     double acc[2] = {0, 0};  // Σ loss * targets, Σ targets
     for (int64_t i = 0; i < n; ++i) {
       val->next(x.t.ptr<int32_t>(), y.t.ptr<int32_t>());
-      float l = model_->forward(x.t, y.t);
+      auto [xd, yd] = on_device(x.t, y.t);
+      float l = model_->forward(xd, yd);
       acc[0] += static_cast<double>(l) * static_cast<double>(model_->last_num_targets());
       acc[1] += static_cast<double>(model_->last_num_targets());
     }
@@ -354,11 +370,22 @@ class GptTask : public TrainTask {
   }
 
  private:
+  // The batch where the model is: the same tensors on CPU, a copy into the device batch otherwise.
+  std::pair<Tensor, Tensor> on_device(const Tensor& x, const Tensor& y) {
+    if (cfg_.device == Device::CPU) return {x, y};
+    Tensor xd = dev_batch_.tensor(dev_x_slot_), yd = dev_batch_.tensor(dev_y_slot_);
+    copy_tensor(xd, x);
+    copy_tensor(yd, y);
+    return {xd, yd};
+  }
+
   const TrainConfig& cfg_;
   Communicator& comm_;
   std::unique_ptr<models::Gpt> model_;
   std::unique_ptr<GptLoader> loader_;
   std::vector<OwnedTensor> xs_, ys_;
+  Arena dev_batch_{"batch", cfg_.device};
+  size_t dev_x_slot_ = 0, dev_y_slot_ = 0;
 };
 
 // BERT: masked language modelling (+ next-sentence prediction for BertForPreTraining) on sentence-pair
@@ -616,6 +643,8 @@ class Trainer {
 void Trainer::build_task(const std::string& resume_dir) {
   Json mcfg = model_config_for(cfg_, data_meta_, resume_dir);
   const std::string type = mcfg.value("model_type", std::string("gpt2"));
+  LM_CHECK_AS(ErrorCode::Unsupported, cfg_.device == Device::CPU || type == "gpt2",
+              "train config: \"device\": \"cuda\" trains gpt2 models only so far; {} runs on the CPU", type);
   if (type == "gpt2")
     task_ = std::make_unique<GptTask>(cfg_, mcfg, data_meta_, resume_dir, comm_);
   else if (type == "bert")
@@ -648,8 +677,20 @@ void Trainer::save_checkpoint(int64_t step) {
       st.push_back({"exp_avg." + ps[i].name, Tensor(full_m.data() + opt_->offsets()[i], ps[i].param.shape)});
       st.push_back({"exp_avg_sq." + ps[i].name, Tensor(full_v.data() + opt_->offsets()[i], ps[i].param.shape)});
     }
-  } else {
+  } else if (cfg_.device == Device::CPU) {
     for (auto& [name, t] : opt_->state_tensors()) st.push_back({name, t});
+  } else {
+    // Device moments: one host copy of each flat arena, named views into it.
+    for (auto* moments : {&full_m, &full_v}) {
+      Tensor mine = moments == &full_m ? opt_->moments_m() : opt_->moments_v();
+      moments->resize(static_cast<size_t>(mine.numel()));
+      copy_bytes(moments->data(), Device::CPU, mine.data, mine.device, mine.nbytes());
+    }
+    const auto& ps = opt_->params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      st.push_back({"exp_avg." + ps[i].name, Tensor(full_m.data() + opt_->offsets()[i], ps[i].param.shape)});
+      st.push_back({"exp_avg_sq." + ps[i].name, Tensor(full_v.data() + opt_->offsets()[i], ps[i].param.shape)});
+    }
   }
   if (rank_ != 0) return;
   std::string ck_root = path_join(out_, "checkpoints");
@@ -704,7 +745,7 @@ void Trainer::setup_optimizer() {
 
 void Trainer::restore_optimizer(const std::string& resume_dir) {
   SafetensorsFile st(path_join(resume_dir, "optimizer.safetensors"));
-  if (!cfg_.zero) {
+  if (!cfg_.zero && cfg_.device == Device::CPU) {
     for (auto& [name, t] : opt_->state_tensors()) st.read_f32(name, t.f32(), t.shape);
     return;
   }
@@ -715,7 +756,8 @@ void Trainer::restore_optimizer(const std::string& resume_dir) {
     for (size_t i = 0; i < ps.size(); ++i)
       st.read_f32(prefix + ps[i].name, full.data() + opt_->offsets()[i], ps[i].param.shape);
     Tensor mine = std::string(prefix) == "exp_avg." ? opt_->moments_m() : opt_->moments_v();
-    std::copy(full.data() + opt_->begin(), full.data() + opt_->end(), mine.f32());
+    copy_bytes(mine.data, mine.device, full.data() + opt_->begin(), Device::CPU,
+               static_cast<size_t>(opt_->end() - opt_->begin()) * sizeof(float));
   }
 }
 
@@ -769,6 +811,11 @@ void Trainer::gather_params() {
 }
 
 TrainResult Trainer::run() {
+  LM_CHECK_AS(ErrorCode::Unsupported, cfg_.device == Device::CPU || world_ == 1,
+              "train config: \"device\": \"cuda\" runs on one process; multi-GPU data parallel (NCCL) is not "
+              "implemented ({} ranks were started)", world_);
+  LM_CHECK_AS(ErrorCode::Unsupported, cfg_.device == Device::CPU || cuda_device_count() > 0,
+              "train config: \"device\": \"cuda\" but no CUDA device is visible (driver or GPU missing)");
   set_num_threads(cfg_.threads);
   if (rank_ != 0 && log_level() < LogLevel::Warn) set_log_level(LogLevel::Warn);  // rank 0 speaks for the job
   if (rank_ == 0) make_dirs(out_);
@@ -829,11 +876,20 @@ TrainResult Trainer::run() {
   const double flops_per_token = task_->flops_per_token();
   // The machine's sgemm peak, the MFU denominator; re-measured at each evaluation and the best kept, so a peak
   // read while other work held the cores does not inflate MFU for the whole run.
-  double peak = measure_sgemm_peak();
+  // On a GPU: the datasheet fp32 peak (this mode runs fp32 GEMMs without TF32); 0 (no MFU) for unknown GPUs.
+  const bool on_gpu = cfg_.device != Device::CPU;
+  double peak = on_gpu ? 0.0 : measure_sgemm_peak();
+  std::string peak_desc = fmt::format("sgemm peak {:.0f} GFLOP/s", peak / 1e9);
+  if (on_gpu) {
+    const std::string gpu = cuda_device_name(0);
+    peak = gpu_fp32_peak_flops(gpu);
+    peak_desc = peak > 0 ? fmt::format("GPU {} (fp32 peak {:.1f} TFLOP/s)", gpu, peak / 1e12)
+                         : fmt::format("GPU {} (no fp32 peak known: MFU reported as 0)", gpu);
+  }
   log_info("model: {}, {} parameters ({:.2f}M); data: {}; batch {}x{}x{}x{} ranks = {} "
-           "tokens/step; {} threads/rank; sgemm peak {:.0f} GFLOP/s",
+           "tokens/step; {} threads/rank; {}",
            task_->family(), model().num_parameters(), model().num_parameters() / 1e6, task_->data_summary(), B, T,
-           K, world_, tokens_per_step, num_threads(), peak / 1e9);
+           K, world_, tokens_per_step, num_threads(), peak_desc);
   if (world_ > 1)
     log_info("data parallel: {} ranks ({} backend){}, collective timeout {} s", world_, comm_.backend(),
              cfg_.zero ? ", ZeRO stage 1" : "", comm_.timeout_s());
@@ -893,13 +949,14 @@ TrainResult Trainer::run() {
         opt_->step(static_cast<float>(lr));
       }
     }
+    device_synchronize(cfg_.device);  // GPU kernels are asynchronous: the step ends when the device is done
     ++step_;
     tokens_ += tokens_per_step;
     last_loss = loss;
     res.losses.push_back(static_cast<float>(loss));
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tps = static_cast<double>(tokens_per_step) / dt;
-    const double mfu = tps * flops_per_token / peak / world_;
+    const double mfu = peak > 0 ? tps * flops_per_token / peak / world_ : 0.0;
     if (step_ % cfg_.log_every == 0 || step_ == cfg_.max_steps) {
       Json m{{"step", step_}, {"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens_},
              {"tokens_per_s", tps}, {"mfu", mfu}, {"elapsed_s", elapsed()}};
@@ -927,7 +984,7 @@ TrainResult Trainer::run() {
       res.interrupted = true;
     }
     if ((cfg_.eval_every > 0 && step_ % cfg_.eval_every == 0) || last) {
-      peak = std::max(peak, measure_sgemm_peak());
+      if (!on_gpu) peak = std::max(peak, measure_sgemm_peak());
       const Json ev = task_->evaluate();
       const double vl = ev.is_object() ? ev.at("val_loss").get<double>() : NAN;
       if (std::isfinite(vl)) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "lm/core/device.h"
 #include "lm/core/json.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/schedule.h"
@@ -45,6 +46,7 @@ struct TrainConfig {
   bool shuffle = true;
   int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
   int zero = 0;               // 1: ZeRO stage 1 (AdamW moments sharded over data-parallel ranks)
+  Device device = Device::CPU;  // "device": "cpu" | "cuda" (GPT on one GPU, fp32; LM_CUDA=ON builds)
   double mlm_probability = 0.15;    // BERT: fraction of tokens selected for masked-LM prediction
   bool whole_word_masking = false;  // BERT: select whole words (a token and its ## continuations)
   Json raw;                   // the config as given (after --set)

@@ -2,6 +2,7 @@
 // strided batch; results are permuted back (and accumulated into dqkv in backward).
 #include "lm/kernels/cuda/attention.h"
 #include "lm/kernels/cuda/common.cuh"
+#include "lm/kernels/cuda/dropout.h"
 
 namespace lm::cuda {
 
@@ -119,14 +120,15 @@ void check_shapes(const char* op, int64_t B, int64_t T, int64_t C, int64_t NH) {
 }  // namespace
 
 void attention_forward(DType dt, void* out, void* att, const void* qkv, const int32_t* key_mask, int64_t B, int64_t T,
-                       int64_t C, int64_t NH, bool causal, float scale) {
+                       int64_t C, int64_t NH, bool causal, float scale, const AttnDropoutSpec& drop) {
   check_shapes("attention_forward", B, T, C, NH);
+  LM_CHECK(drop.p >= 0.0f && drop.p < 1.0f, "attention_forward: dropout {} must be in [0, 1)", drop.p);
   if (B * T * C == 0) return;
   dispatch_float(dt, "attention_forward", [&](auto tag) {
     using E = decltype(tag);
-    const int64_t HS = C / NH, n = B * T * C;
-    E* s = static_cast<E*>(scratch(4 * static_cast<size_t>(n) * sizeof(E)));
-    E *q = s, *k = s + n, *v = s + 2 * n, *y = s + 3 * n;
+    const int64_t HS = C / NH, n = B * T * C, natt = drop.p > 0.0f ? B * NH * T * T : 0;
+    E* s = static_cast<E*>(scratch((4 * static_cast<size_t>(n) + static_cast<size_t>(natt)) * sizeof(E)));
+    E *q = s, *k = s + n, *v = s + 2 * n, *y = s + 3 * n, *pd = s + 4 * n;
     permute_qkv_kernel<E><<<ceil_div(n, 256), 256, 0, stream()>>>(q, k, v, static_cast<const E*>(qkv), B, T, C, NH);
     LM_CUDA_CHECK_LAUNCH();
     E* a = static_cast<E*>(att);
@@ -134,21 +136,30 @@ void attention_forward(DType dt, void* out, void* att, const void* qkv, const in
     softmax_forward_kernel<E><<<ceil_div(B * NH * T, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream()>>>(
         a, key_mask, B, NH, T, causal, scale);
     LM_CUDA_CHECK_LAUNCH();
-    batched_gemm(dt, false, false, T, HS, T, a, T, T * T, v, HS, T * HS, y, HS, T * HS, B * NH);  // Y = P·V
+    // att keeps the undropped probabilities (backward needs them); P·V uses the dropped copy, whose mask index is
+    // the flat (b,h,t,j) index as on the CPU.
+    const E* pv = a;
+    if (natt > 0) {
+      dropout_forward(dt, pd, a, natt, drop.p, drop.seed, drop.stream);
+      pv = pd;
+    }
+    batched_gemm(dt, false, false, T, HS, T, pv, T, T * T, v, HS, T * HS, y, HS, T * HS, B * NH);  // Y = P·V
     permute_heads_kernel<E><<<ceil_div(n, 256), 256, 0, stream()>>>(y, static_cast<E*>(out), B, T, C, NH, false);
     LM_CUDA_CHECK_LAUNCH();
   });
 }
 
 void attention_backward(DType dt, void* dqkv, void* datt, const void* dout, const void* qkv, const void* att,
-                        int64_t B, int64_t T, int64_t C, int64_t NH, float scale) {
+                        int64_t B, int64_t T, int64_t C, int64_t NH, float scale, const AttnDropoutSpec& drop) {
   check_shapes("attention_backward", B, T, C, NH);
+  LM_CHECK(drop.p >= 0.0f && drop.p < 1.0f, "attention_backward: dropout {} must be in [0, 1)", drop.p);
   if (B * T * C == 0) return;
   dispatch_float(dt, "attention_backward", [&](auto tag) {
     using E = decltype(tag);
-    const int64_t HS = C / NH, n = B * T * C;
-    E* s = static_cast<E*>(scratch(7 * static_cast<size_t>(n) * sizeof(E)));
+    const int64_t HS = C / NH, n = B * T * C, natt = drop.p > 0.0f ? B * NH * T * T : 0;
+    E* s = static_cast<E*>(scratch((7 * static_cast<size_t>(n) + static_cast<size_t>(natt)) * sizeof(E)));
     E *q = s, *k = s + n, *v = s + 2 * n, *dy = s + 3 * n, *dq = s + 4 * n, *dk = s + 5 * n, *dv = s + 6 * n;
+    E* pd = s + 7 * n;
     permute_qkv_kernel<E><<<ceil_div(n, 256), 256, 0, stream()>>>(q, k, v, static_cast<const E*>(qkv), B, T, C, NH);
     LM_CUDA_CHECK_LAUNCH();
     permute_heads_kernel<E><<<ceil_div(n, 256), 256, 0, stream()>>>(dy, const_cast<E*>(static_cast<const E*>(dout)), B,
@@ -157,7 +168,15 @@ void attention_backward(DType dt, void* dqkv, void* datt, const void* dout, cons
     const E* p = static_cast<const E*>(att);
     E* dp = static_cast<E*>(datt);
     batched_gemm(dt, false, true, T, T, HS, dy, HS, T * HS, v, HS, T * HS, dp, T, T * T, B * NH);   // dP = dY·Vᵀ
-    batched_gemm(dt, true, false, T, HS, T, p, T, T * T, dy, HS, T * HS, dv, HS, T * HS, B * NH);   // dV = Pᵀ·dY
+    // With dropout: dV uses the dropped probabilities (regenerated from the counter), and dP of the undropped
+    // probabilities is the mask applied to dY·Vᵀ (the same elementwise dropout, in place).
+    const E* pv = p;
+    if (natt > 0) {
+      dropout_forward(dt, pd, p, natt, drop.p, drop.seed, drop.stream);
+      pv = pd;
+      dropout_forward(dt, dp, dp, natt, drop.p, drop.seed, drop.stream);
+    }
+    batched_gemm(dt, true, false, T, HS, T, pv, T, T * T, dy, HS, T * HS, dv, HS, T * HS, B * NH);  // dV = Pᵀ·dY
     softmax_backward_kernel<E><<<ceil_div(B * NH * T, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream()>>>(
         dp, p, B * NH * T, T, scale);
     LM_CUDA_CHECK_LAUNCH();

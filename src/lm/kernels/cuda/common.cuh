@@ -61,6 +61,31 @@ __device__ __forceinline__ float block_max(float v, float* shared) {
 
 inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
 
+// Philox4x32-10 of counter (blk, stream) under key seed: the same function as lm::philox4x32 / Rng::block on the
+// host, so a device dropout mask equals the CPU mask bit for bit.
+__device__ __forceinline__ uint4 philox4x32_10(uint64_t blk, uint64_t stream, uint64_t seed) {
+  uint32_t r0 = static_cast<uint32_t>(blk), r1 = static_cast<uint32_t>(blk >> 32);
+  uint32_t r2 = static_cast<uint32_t>(stream), r3 = static_cast<uint32_t>(stream >> 32);
+  uint32_t ka = static_cast<uint32_t>(seed), kb = static_cast<uint32_t>(seed >> 32);
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    const uint32_t hi0 = __umulhi(0xD2511F53u, r0), lo0 = 0xD2511F53u * r0;
+    const uint32_t hi1 = __umulhi(0xCD9E8D57u, r2), lo1 = 0xCD9E8D57u * r2;
+    r0 = hi1 ^ r1 ^ ka;
+    r1 = lo1;
+    r2 = hi0 ^ r3 ^ kb;
+    r3 = lo0;
+    ka += 0x9E3779B9u;
+    kb += 0xBB67AE85u;
+  }
+  return make_uint4(r0, r1, r2, r3);
+}
+
+// Rng::uniform of a 32-bit word: 24 bits in [0, 1).
+__device__ __forceinline__ float philox_word_uniform(uint32_t w) {
+  return static_cast<float>(w >> 8) * (1.0f / 16777216.0f);
+}
+
 // Calls f(T{}) with T = float or bf16 for a floating storage dtype; other dtypes throw Unsupported.
 template <typename Fn>
 void dispatch_float(DType dt, const char* op, Fn&& f) {

@@ -1,0 +1,160 @@
+// GPT-2 on the GPU (f32): the same model on Device::CUDA gives what it gives on the CPU — loss, logits, every
+// gradient, three AdamW steps, with and without dropout (the device draws the CPU's Philox masks) — and
+// init/save/load stage through the host bitwise. Then the trainer and `bench train` end to end with
+// "device": "cuda". Tolerances: fp32 with different summation orders (cuBLAS vs oneDNN) — 1e-5 normwise on the
+// loss and logits, 1e-4 on gradients and on parameters after Adam (which divides by sqrt(v) and so amplifies
+// relative gradient rounding on the smallest gradients).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cuda/cuda_test_util.h"
+#include "lm/core/file_util.h"
+#include "lm/models/gpt.h"
+#include "lm/train/optimizer.h"
+#include "train/train_test_util.h"
+
+namespace lm::test {
+namespace {
+
+models::GptConfig tiny_config(float pdrop) {
+  models::GptConfig c;
+  c.vocab_size = 37;
+  c.n_positions = 16;
+  c.n_embd = 16;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = pdrop;
+  return c;
+}
+
+std::vector<float> host_copy(const Tensor& t) {
+  std::vector<float> h(static_cast<size_t>(t.numel()));
+  copy_bytes(h.data(), Device::CPU, t.data, t.device, t.nbytes());
+  return h;
+}
+
+double rel(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  return rel_error(a.data(), b.data(), static_cast<int64_t>(std::min(a.size(), b.size())));
+}
+
+class GptCuda : public ::testing::TestWithParam<float> {};
+
+TEST_P(GptCuda, ForwardBackwardAndAdamWMatchCpu) {
+  LM_REQUIRE_CUDA();
+  const float pdrop = GetParam();
+  const models::GptConfig cfg = tiny_config(pdrop);
+  const int64_t B = 3, T = 11;
+  models::Gpt cpu(cfg), gpu(cfg, Device::CUDA);
+  cpu.init_weights(7);
+  gpu.init_weights(7);
+  ASSERT_EQ(host_copy(gpu.flat_params()), host_copy(cpu.flat_params()));  // host-side init, copied bitwise
+
+  OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
+  for (int64_t i = 0; i < B * T; ++i) {
+    x.t.ptr<int32_t>()[i] = static_cast<int32_t>((i * 7 + 3) % cfg.vocab_size);
+    y.t.ptr<int32_t>()[i] = i % 5 == 4 ? -100 : static_cast<int32_t>((i * 11 + 1) % cfg.vocab_size);
+  }
+  Buffer xb(x.t.nbytes(), Device::CUDA), yb(y.t.nbytes(), Device::CUDA);
+  Tensor xd(xb.data(), x.t.shape, DType::I32, Device::CUDA), yd(yb.data(), y.t.shape, DType::I32, Device::CUDA);
+  copy_tensor(xd, x.t);
+  copy_tensor(yd, y.t);
+
+  train::AdamWConfig oc;
+  oc.lr = 1e-2f;
+  oc.weight_decay = 0.1f;
+  oc.grad_clip = 1.0f;
+  train::AdamW ocpu(cpu, oc), ogpu(gpu, oc);
+  for (int step = 0; step < 3; ++step) {
+    cpu.set_training(true, 11, static_cast<uint64_t>(step));
+    gpu.set_training(true, 11, static_cast<uint64_t>(step));
+    cpu.zero_grad();
+    gpu.zero_grad();
+    const float lc = cpu.forward(x.t, y.t), lg = gpu.forward(xd, yd);
+    EXPECT_NEAR(lg, lc, 1e-5 * std::abs(lc)) << "step " << step;
+    EXPECT_EQ(gpu.last_num_targets(), cpu.last_num_targets());
+    if (step == 0) {
+      EXPECT_LE(rel(host_copy(gpu.logits()), host_copy(cpu.logits())), 1e-5);
+    }
+    cpu.backward();
+    gpu.backward();
+    EXPECT_LE(rel(host_copy(gpu.flat_grads()), host_copy(cpu.flat_grads())), 1e-4) << "step " << step;
+    const double nc = ocpu.step(oc.lr), ng = ogpu.step(oc.lr);
+    EXPECT_NEAR(ng, nc, 1e-4 * nc) << "step " << step;
+    EXPECT_LE(rel(host_copy(gpu.flat_params()), host_copy(cpu.flat_params())), 1e-4) << "step " << step;
+  }
+  // The moments too (what a checkpoint saves).
+  EXPECT_LE(rel(host_copy(ogpu.moments_v()), host_copy(ocpu.moments_v())), 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dropout, GptCuda, ::testing::Values(0.0f, 0.1f),
+                         [](const ::testing::TestParamInfo<float>& i) { return i.param == 0 ? "none" : "p01"; });
+
+TEST(GptCudaIo, SaveLoadStageThroughTheHost) {
+  LM_REQUIRE_CUDA();
+  const models::GptConfig cfg = tiny_config(0.0f);
+  models::Gpt cpu(cfg), gpu(cfg, Device::CUDA);
+  cpu.init_weights(3);
+  gpu.init_weights(3);
+  const std::string dir = temp_dir("gpt_cuda_io");
+  cpu.save_hf(path_join(dir, "cpu"));
+  gpu.save_hf(path_join(dir, "gpu"));
+  EXPECT_EQ(read_file(path_join(dir, "gpu/model.safetensors")), read_file(path_join(dir, "cpu/model.safetensors")));
+  models::Gpt back(cfg, Device::CUDA);
+  back.load_safetensors(path_join(dir, "cpu/model.safetensors"));
+  EXPECT_EQ(host_copy(back.flat_params()), host_copy(cpu.flat_params()));
+}
+
+TEST(GptCudaIo, HostBatchOnADeviceModelIsAnError) {
+  LM_REQUIRE_CUDA();
+  models::Gpt gpu(tiny_config(0.0f), Device::CUDA);
+  gpu.init_weights(1);
+  OwnedTensor x(Shape{1, 4}, DType::I32);
+  try {
+    gpu.forward(x.t, Tensor());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ids are on cpu but the model is on cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(gpu.make_kv_cache(1, 8), Error);
+}
+
+// The trainer with "device": "cuda": the losses of 8 steps (grad accumulation, dropout, eval, checkpoints) follow
+// the CPU run's, and a run killed after step 6 resumes from step 4 to the same losses.
+TEST(GptCudaTrainer, TrainsLikeTheCpuAndResumes) {
+  LM_REQUIRE_CUDA();
+  std::string data = make_data("cuda_trainer_data", 40);
+  std::string work = temp_dir("cuda_trainer");
+  std::string cfg = write_config(work, data, 8);
+  auto cpu = run_cli({"train", "--config", cfg, "--out", path_join(work, "cpu")});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  auto gpu = run_cli({"train", "--config", cfg, "--set", "device=cuda", "--out", path_join(work, "gpu")});
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  auto lc = train_losses(path_join(work, "cpu")), lg = train_losses(path_join(work, "gpu"));
+  ASSERT_EQ(lc.size(), 8u);
+  ASSERT_EQ(lg.size(), 8u);
+  for (size_t i = 0; i < lc.size(); ++i) EXPECT_NEAR(lg[i].second, lc[i].second, 1e-3) << "step " << lc[i].first;
+  setenv("LM_TEST_KILL_AT_STEP", "6", 1);
+  auto k = run_cli({"train", "--config", cfg, "--set", "device=cuda", "--out", path_join(work, "gpu_resumed")});
+  unsetenv("LM_TEST_KILL_AT_STEP");
+  ASSERT_EQ(k.exit_code, 128 + 9) << k.err;
+  auto r = run_cli({"train", "--config", cfg, "--set", "device=cuda", "--out", path_join(work, "gpu_resumed")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lr = train_losses(path_join(work, "gpu_resumed"));
+  ASSERT_EQ(lr.size(), 8u);
+  for (size_t i = 0; i < lg.size(); ++i) EXPECT_NEAR(lr[i].second, lg[i].second, 1e-5) << "step " << lg[i].first;
+}
+
+TEST(GptCudaBench, BenchTrainRunsOnTheGpu) {
+  LM_REQUIRE_CUDA();
+  auto r = run_cli({"bench", "train", "--shape", "tiny", "--device", "cuda", "--steps", "2", "--warmup", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["device"], "cuda");
+  EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+  EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+}
+
+}  // namespace
+}  // namespace lm::test

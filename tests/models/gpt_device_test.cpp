@@ -1,0 +1,32 @@
+// A GPT on Device::CUDA where there is no CUDA backend (CPU build) or no GPU fails at construction with one
+// Unsupported error instead of running anywhere else. (With a GPU, tests/cuda/gpt_cuda_test.cpp runs it.)
+#include <gtest/gtest.h>
+
+#include "lm/core/device_memory.h"
+#include "lm/core/error.h"
+#include "lm/models/gpt.h"
+
+namespace lm {
+namespace {
+
+TEST(GptDevice, CudaWithoutBackendOrGpuIsUnsupported) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present";
+  models::GptConfig c;
+  c.vocab_size = 11;
+  c.n_positions = 8;
+  c.n_embd = 8;
+  c.n_layer = 1;
+  c.n_head = 2;
+  try {
+    models::Gpt g(c, Device::CUDA);
+    FAIL() << "expected Unsupported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+  }
+  models::Gpt cpu(c);  // the default stays the CPU
+  EXPECT_EQ(cpu.device(), Device::CPU);
+  EXPECT_EQ(cpu.flat_params().device, Device::CPU);
+}
+
+}  // namespace
+}  // namespace lm
