@@ -4,8 +4,9 @@
 #   2. runs the CUDA tests (every CUDA kernel vs kernels/ref, f32 and bf16; they skip without a device),
 #   3. runs cuda_ops_bench: every kernel of a GPT-2 124M training step at B x T, GEMM TFLOP/s vs the dense bf16
 #      peak, and a kernel-sum estimate of tokens/s (NOT an end-to-end training run),
-#   4. runs `lmcpp bench train --shape 124M --device cuda`: the GPT model, AdamW and the step end to end on the GPU
-#      (fp32 mode: cuBLAS without TF32; MFU against the GPU's fp32 peak), tokens/s logged,
+#   4. runs `lmcpp bench train --shape 124M --device cuda --dtype bf16|f32`: the GPT model, AdamW and the step end to
+#      end on the GPU (bf16 mixed precision, MFU against the dense bf16 peak; f32 without TF32, MFU against the fp32
+#      peak), tokens/s logged,
 #   5. if llm.c's sources are at $LLMC_DIR (default /work/peers/llm.c, with train_gpt2.cu), builds train_gpt2cu in a
 #      copy under $OUT and runs it with the same B and T on random weights (-e d12) and random tokens; logs tokens/s.
 # Exit status: the CUDA tests' (3 when they skipped: no visible device).
@@ -56,11 +57,13 @@ else
   say "cuda_ops_bench: FAILED: $(tail -2 "$OUT/cuda_ops_bench.txt" | tr '\n' ' ')"
 fi
 
-# 4. End-to-end training benchmark through the CLI.
-build-cuda/lmcpp bench train --shape 124M --device cuda --batch "$B" --seq "$T" --steps 10 --warmup 3 --json \
-  > "$OUT/bench_train_cuda.json" 2> "$OUT/bench_train_cuda.err"
-rc=$?
-say "lmcpp bench train --device cuda: exit $rc: $(cat "$OUT/bench_train_cuda.json" "$OUT/bench_train_cuda.err" | tail -3 | tr '\n' ' ')"
+# 4. End-to-end training benchmark through the CLI: bf16 mixed precision (the llm.c comparison) and f32.
+for dt in bf16 f32; do
+  build-cuda/lmcpp bench train --shape 124M --device cuda --dtype "$dt" --batch "$B" --seq "$T" --steps 10 --warmup 3 \
+    --json > "$OUT/bench_train_cuda_$dt.json" 2> "$OUT/bench_train_cuda_$dt.err"
+  rc=$?
+  say "lmcpp bench train --device cuda --dtype $dt: exit $rc: $(cat "$OUT/bench_train_cuda_$dt.json" "$OUT/bench_train_cuda_$dt.err" | tail -3 | tr '\n' ' ')"
+done
 
 # 5. llm.c side by side (optional: needs its CUDA sources; the device machine has no network).
 if [[ -f $LLMC_DIR/train_gpt2.cu ]]; then

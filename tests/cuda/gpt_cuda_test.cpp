@@ -1,7 +1,7 @@
-// GPT-2 on the GPU (f32): the same model on Device::CUDA gives what it gives on the CPU — loss, logits, every
+// GPT-2 on the GPU: in f32 the same model on Device::CUDA gives what it gives on the CPU — loss, logits, every
 // gradient, three AdamW steps, with and without dropout (the device draws the CPU's Philox masks) — and
-// init/save/load stage through the host bitwise. Then the trainer and `bench train` end to end with
-// "device": "cuda". Tolerances: fp32 with different summation orders (cuBLAS vs oneDNN) — 1e-5 normwise on the
+// init/save/load stage through the host bitwise; in bf16 (mixed precision) it matches the f32 CPU model at the
+// bf16 tolerances. Then the trainer and `bench train` end to end with "device": "cuda" (f32 and bf16). Tolerances: fp32 with different summation orders (cuBLAS vs oneDNN) — 1e-5 normwise on the
 // loss and logits, 1e-4 on gradients and on parameters after Adam (which divides by sqrt(v) and so amplifies
 // relative gradient rounding on the smallest gradients).
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
 #include "lm/models/gpt.h"
+#include "lm/ops/adamw.h"
 #include "lm/train/optimizer.h"
 #include "train/train_test_util.h"
 
@@ -91,6 +92,75 @@ TEST_P(GptCuda, ForwardBackwardAndAdamWMatchCpu) {
 INSTANTIATE_TEST_SUITE_P(Dropout, GptCuda, ::testing::Values(0.0f, 0.1f),
                          [](const ::testing::TestParamInfo<float>& i) { return i.param == 0 ? "none" : "p01"; });
 
+// bf16 (mixed precision) against the f32 CPU model, at the bf16 tolerances: logits <= 3e-3 and gradients
+// <= 1e-2 normwise on the first step. Then three clipped AdamW steps: the f32 masters move as the CPU's do (the
+// update direction within 5e-2 normwise: bf16 gradients change Adam's per-element ratio m/sqrt(v) slightly), and
+// the bf16 copy the model computes with is exactly bf16(master) after every step.
+TEST(GptCudaBf16, MatchesTheF32CpuModelAtBf16Tolerances) {
+  LM_REQUIRE_CUDA();
+  const models::GptConfig cfg = tiny_config(0.0f);
+  const int64_t B = 3, T = 11;
+  models::Gpt cpu(cfg), gpu(cfg, Device::CUDA, DType::BF16);
+  cpu.init_weights(9);
+  gpu.init_weights(9);
+  ASSERT_EQ(host_copy(gpu.flat_params()), host_copy(cpu.flat_params()));  // f32 masters, bitwise
+  OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
+  for (int64_t i = 0; i < B * T; ++i) {
+    x.t.ptr<int32_t>()[i] = static_cast<int32_t>((i * 5 + 2) % cfg.vocab_size);
+    y.t.ptr<int32_t>()[i] = static_cast<int32_t>((i * 13 + 4) % cfg.vocab_size);
+  }
+  Buffer xb(x.t.nbytes(), Device::CUDA), yb(y.t.nbytes(), Device::CUDA);
+  Tensor xd(xb.data(), x.t.shape, DType::I32, Device::CUDA), yd(yb.data(), y.t.shape, DType::I32, Device::CUDA);
+  copy_tensor(xd, x.t);
+  copy_tensor(yd, y.t);
+  // A bf16 device tensor read back as f32.
+  auto host_f32 = [](const Tensor& t) {
+    OwnedTensor h(Shape{t.numel()});
+    Buffer tmp(static_cast<size_t>(t.numel()) * 4, Device::CUDA);
+    Tensor f(tmp.data(), Shape{t.numel()}, DType::F32, Device::CUDA);
+    ops::convert(f, Tensor(t.data, Shape{t.numel()}, t.dtype, t.device));
+    copy_tensor(h.t, f);
+    return std::vector<float>(h.f32(), h.f32() + h.numel());
+  };
+  train::AdamWConfig oc;
+  oc.lr = 1e-2f;
+  oc.weight_decay = 0.1f;
+  oc.grad_clip = 1.0f;
+  train::AdamW ocpu(cpu, oc), ogpu(gpu, oc);
+  const std::vector<float> p0 = host_copy(cpu.flat_params());
+  for (int step = 0; step < 3; ++step) {
+    cpu.zero_grad();
+    gpu.zero_grad();
+    const float lc = cpu.forward(x.t, y.t), lg = gpu.forward(xd, yd);
+    EXPECT_NEAR(lg, lc, 3e-3 * std::abs(lc)) << "step " << step;
+    if (step == 0) {
+      EXPECT_EQ(gpu.logits().dtype, DType::BF16);
+      EXPECT_LE(rel(host_f32(gpu.logits()), host_copy(cpu.logits())), 3e-3);
+    }
+    cpu.backward();
+    gpu.backward();
+    if (step == 0) {
+      EXPECT_EQ(gpu.flat_grads().dtype, DType::BF16);
+      EXPECT_LE(rel(host_f32(gpu.flat_grads()), host_copy(cpu.flat_grads())), 1e-2);
+    }
+    ocpu.step(oc.lr);
+    ogpu.step(oc.lr);
+    // The bf16 copy is bf16(master), element for element.
+    for (const auto& p : gpu.param_list()) {
+      ASSERT_TRUE(p.param_copy.defined()) << p.name;
+      const std::vector<float> master = host_copy(p.param), copy = host_f32(p.param_copy);
+      for (size_t i = 0; i < master.size(); ++i)
+        ASSERT_EQ(copy[i], bf16_to_f32(f32_to_bf16(master[i]))) << p.name << "[" << i << "] step " << step;
+    }
+  }
+  std::vector<float> dc = host_copy(cpu.flat_params()), dg = host_copy(gpu.flat_params());
+  for (size_t i = 0; i < p0.size(); ++i) {
+    dc[i] -= p0[i];
+    dg[i] -= p0[i];
+  }
+  EXPECT_LE(rel(dg, dc), 5e-2);
+}
+
 TEST(GptCudaIo, SaveLoadStageThroughTheHost) {
   LM_REQUIRE_CUDA();
   const models::GptConfig cfg = tiny_config(0.0f);
@@ -146,14 +216,34 @@ TEST(GptCudaTrainer, TrainsLikeTheCpuAndResumes) {
   for (size_t i = 0; i < lg.size(); ++i) EXPECT_NEAR(lr[i].second, lg[i].second, 1e-5) << "step " << lg[i].first;
 }
 
+// bf16 training through the trainer: the 8 losses follow the f32 CPU run's within bf16 noise.
+TEST(GptCudaTrainer, Bf16TrainsLikeTheF32Cpu) {
+  LM_REQUIRE_CUDA();
+  std::string data = make_data("cuda_trainer_bf16_data", 40);
+  std::string work = temp_dir("cuda_trainer_bf16");
+  std::string cfg = write_config(work, data, 8);
+  auto cpu = run_cli({"train", "--config", cfg, "--out", path_join(work, "cpu")});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  auto gpu = run_cli({"train", "--config", cfg, "--set", "device=cuda", "--set", "dtype=bf16", "--out",
+                      path_join(work, "gpu")});
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  auto lc = train_losses(path_join(work, "cpu")), lg = train_losses(path_join(work, "gpu"));
+  ASSERT_EQ(lg.size(), lc.size());
+  for (size_t i = 0; i < lc.size(); ++i) EXPECT_NEAR(lg[i].second, lc[i].second, 3e-2) << "step " << lc[i].first;
+}
+
 TEST(GptCudaBench, BenchTrainRunsOnTheGpu) {
   LM_REQUIRE_CUDA();
-  auto r = run_cli({"bench", "train", "--shape", "tiny", "--device", "cuda", "--steps", "2", "--warmup", "1", "--json"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  Json j = Json::parse(r.out);
-  EXPECT_EQ(j["device"], "cuda");
-  EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
-  EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+  for (const char* dt : {"f32", "bf16"}) {
+    auto r = run_cli({"bench", "train", "--shape", "tiny", "--device", "cuda", "--dtype", dt, "--steps", "2",
+                      "--warmup", "1", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json j = Json::parse(r.out);
+    EXPECT_EQ(j["device"], "cuda");
+    EXPECT_EQ(j["dtype"], dt);
+    EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+  }
 }
 
 }  // namespace

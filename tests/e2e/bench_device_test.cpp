@@ -44,6 +44,13 @@ TEST(TrainCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
                       path_join(work, "o")});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("\"device\" must be \"cpu\" or \"cuda\""), std::string::npos) << bad.err;
+  // Mixed precision is GPU-only: bf16 with the CPU is a usage error before anything runs.
+  auto bf = run_cli({"train", "--config", path_join(work, "c.json"), "--set", "device=cpu", "--set", "dtype=bf16",
+                     "--out", path_join(work, "o")});
+  EXPECT_EQ(bf.exit_code, 2);
+  EXPECT_NE(bf.err.find("\"dtype\": \"bf16\" (mixed precision) needs \"device\": \"cuda\""), std::string::npos)
+      << bf.err;
+  EXPECT_FALSE(is_directory(path_join(work, "o")));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// A GPT on Device::CUDA where there is no CUDA backend (CPU build) or no GPU fails at construction with one
-// Unsupported error instead of running anywhere else. (With a GPU, tests/cuda/gpt_cuda_test.cpp runs it.)
+// A GPT on Device::CUDA where there is no CUDA backend (CPU build) or no GPU, or a bf16 GPT on the CPU, fails at
+// construction with one Unsupported error instead of running anywhere else. (With a GPU, tests/cuda/gpt_cuda_test.cpp runs it.)
 #include <gtest/gtest.h>
 
 #include "lm/core/device_memory.h"
@@ -22,6 +22,13 @@ TEST(GptDevice, CudaWithoutBackendOrGpuIsUnsupported) {
     FAIL() << "expected Unsupported";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+  }
+  try {  // mixed precision exists only on the GPU
+    models::Gpt g(c, Device::CPU, DType::BF16);
+    FAIL() << "expected Unsupported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bf16 on cuda"), std::string::npos) << e.what();
   }
   models::Gpt cpu(c);  // the default stays the CPU
   EXPECT_EQ(cpu.device(), Device::CPU);

@@ -37,6 +37,7 @@ int run_bench(Args& a) {
   if (what == "prefill" || what == "decode" || what == "membw") return run_bench_infer(what, a);
   std::string shape = a.get_or("--shape", "S");
   std::string device = a.get_or("--device", "cpu");
+  std::string dtype_arg = a.get_or("--dtype", "f32");
   int threads = static_cast<int>(a.get_int("--threads", 0));
   bool json = a.flag("--json");
   bool profile = a.flag("--profile");
@@ -51,6 +52,10 @@ int run_bench(Args& a) {
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(), "{}",
               "bench train --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
+  LM_CHECK(dtype_arg == "f32" || dtype_arg == "bf16", "--dtype {} is not one of f32, bf16", dtype_arg);
+  const DType dtype = dtype_arg == "bf16" ? DType::BF16 : DType::F32;
+  LM_CHECK_AS(ErrorCode::Unsupported, dtype == DType::F32 || dev == Device::CUDA,
+              "bench train --dtype bf16: mixed precision runs on --device cuda only");
   LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || cuda_device_count() > 0, "{}",
               "bench train --device cuda: no CUDA device is visible (driver or GPU missing)");
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
@@ -58,20 +63,22 @@ int run_bench(Args& a) {
 
   models::GptConfig cfg = bench_gpt_shape(shape);
   LM_CHECK(T <= cfg.n_positions, "--seq {} exceeds n_positions {}", T, cfg.n_positions);
-  // MFU reference: the measured sgemm peak on CPU; on CUDA the datasheet fp32 (no tensor core) peak of the GPU,
-  // since this mode runs fp32 GEMMs without TF32. Unknown GPUs get no MFU (a warning), never a made-up one.
+  // MFU reference: the measured sgemm peak on CPU; on CUDA the datasheet peak of the mode: fp32 CUDA cores for f32
+  // (GEMMs without TF32), dense bf16 tensor cores for bf16. Unknown GPUs get no MFU (a warning), never a made-up one.
   double peak = 0;
   std::string peak_what = "the measured sgemm peak";
   if (dev == Device::CPU) {
     peak = train::measure_sgemm_peak();
   } else {
     const std::string gpu = cuda_device_name(0);
-    peak = train::gpu_fp32_peak_flops(gpu);
-    peak_what = "the fp32 (non-tensor-core) peak of " + gpu;
+    const bool bf16 = dtype == DType::BF16;
+    peak = bf16 ? train::gpu_dense_bf16_peak_flops(gpu) : train::gpu_fp32_peak_flops(gpu);
+    peak_what = std::string(bf16 ? "the dense bf16 tensor-core peak of " : "the fp32 (non-tensor-core) peak of ") + gpu;
     if (peak == 0)
-      std::fprintf(stderr, "lmcpp: warning: no fp32 peak known for GPU '%s': MFU not reported\n", gpu.c_str());
+      std::fprintf(stderr, "lmcpp: warning: no %s peak known for GPU '%s': MFU not reported\n", bf16 ? "bf16" : "fp32",
+                   gpu.c_str());
   }
-  models::Gpt model(cfg, dev);
+  models::Gpt model(cfg, dev, dtype);
   model.init_weights(1234);
   train::AdamWConfig oc;
   oc.lr = 3e-4f;
@@ -116,11 +123,12 @@ int run_bench(Args& a) {
   double mfu = peak > 0 ? tps * train::gpt_train_flops_per_token(cfg, T) / peak : 0.0;
   if (json) {
     std::printf(
-        "{\"bench\": \"train\", \"device\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
+        "{\"bench\": \"train\", \"device\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
         "\"threads\": %d, \"tokens_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mb\": %.1f, \"mfu\": %.4f, "
         "\"%s\": %.1f, \"loss\": %.4f, \"params\": %lld}\n",
-        device.c_str(), shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), tps,
-        step_s * 1e3, peak_rss_mb(), mfu, dev == Device::CPU ? "sgemm_peak_gflops" : "gpu_fp32_peak_gflops",
+        device.c_str(), dtype_arg.c_str(), shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), tps,
+        step_s * 1e3, peak_rss_mb(), mfu,
+        dev == Device::CPU ? "sgemm_peak_gflops" : (dtype == DType::BF16 ? "gpu_bf16_peak_gflops" : "gpu_fp32_peak_gflops"),
         peak / 1e9, loss, static_cast<long long>(model.num_parameters()));
   } else {
     std::printf("train %s on %s B=%lld T=%lld threads=%d: %.1f tokens/s (%.1f ms/step, median of %lld), peak RSS %.0f MB\n",
@@ -132,7 +140,8 @@ int run_bench(Args& a) {
 }
 
 LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens/s, peak RSS, MFU), membw",
-           "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--threads N] [--batch B] [--seq T]\n"
+           "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--dtype f32|bf16] [--threads N]\n"
+           "                         [--batch B] [--seq T]\n"
            "                         [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16] [--profile] [--json]\n"
@@ -143,8 +152,9 @@ LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens
            "  bench bert: BertForSequenceClassification inference on random weights\n"
            "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s. --weights bf16:\n"
            "  the encoder's linear layers on oneDNN's AMX / AVX512_BF16 matmul from pre-packed bf16 weights.\n"
-           "  --device cuda (LM_CUDA=ON builds): the same step on the GPU in fp32 (no TF32), MFU against the GPU's fp32\n"
-           "  peak; see docs/cuda.md." LM_BENCH_INFER_USAGE,
+           "  --device cuda (LM_CUDA=ON builds): the same step on the GPU; --dtype f32 (no TF32, MFU against the GPU's\n"
+           "  fp32 peak) or bf16 (mixed precision: bf16 weights copy, activations and gradients, f32 master weights and\n"
+           "  moments; MFU against the dense bf16 peak); see docs/cuda.md." LM_BENCH_INFER_USAGE,
            run_bench);
 
 }  // namespace

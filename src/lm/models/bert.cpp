@@ -339,7 +339,7 @@ void Bert::zero_grad() {
 std::vector<ParamRef> Bert::param_list() {
   grads();
   std::vector<ParamRef> out;
-  for (const auto& s : specs_) out.push_back({s.name, s.get(params_), s.get(grads_), s.decay});
+  for (const auto& s : specs_) out.push_back({s.name, s.get(params_), s.get(grads_), s.decay, Tensor()});
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "lm/io/safetensors.h"
 #include "lm/ops/cross_entropy.h"
 #include "lm/ops/dropout.h"
+#include "lm/ops/adamw.h"
 #include "lm/ops/attention_kv.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/gemv.h"
@@ -160,18 +161,44 @@ void bind_params(GptParams& p, Arena& arena, const std::vector<GptParamSpec>& sp
   for (size_t i = 0; i < specs.size(); ++i) slot_of(p, specs[i]) = arena.tensor(slots[i]);
 }
 
+// Binds p into `base`, a buffer of dtype dt laid out element for element like the f32 arena holding `ref`: every
+// tensor at the same element offset, so flat views of the two line up (the optimizer relies on it).
+void bind_mirror(GptParams& p, GptParams& ref, const Arena& ref_arena, void* base, DType dt, Device dev,
+                 const std::vector<GptParamSpec>& specs, int64_t n_layer) {
+  p.h.assign(static_cast<size_t>(n_layer), GptBlockParams{});
+  for (const auto& s : specs) {
+    const Tensor src = slot_of(ref, s);
+    const size_t elem = static_cast<size_t>(static_cast<char*>(src.data) - static_cast<char*>(ref_arena.data())) / 4;
+    slot_of(p, s) = Tensor(static_cast<char*>(base) + elem * dtype_size(dt), src.shape, dt, dev);
+  }
+}
+
 }  // namespace
 
-Gpt::Gpt(const GptConfig& config, Device device)
+Gpt::Gpt(const GptConfig& config, Device device, DType dtype)
     : config_(config),
       device_(device),
+      dtype_(dtype),
       hf_config_(config.to_hf()),
       params_arena_("params", device),
       grads_arena_("grads", device),
       acts_arena_("acts", device) {
+  LM_CHECK_AS(ErrorCode::Unsupported, dtype == DType::F32 || (dtype == DType::BF16 && device == Device::CUDA),
+              "gpt2: compute dtype {} on {} is not supported (f32 anywhere, bf16 on cuda)", dtype_name(dtype),
+              device_name(device));
   specs_ = gpt_param_specs(config_);
   for (const auto& s : specs_) num_params_ += s.shape.numel();
   bind_params(params_, params_arena_, specs_, config_.n_layer);
+  if (dtype_ == DType::BF16) {
+    params16_buf_ = Buffer(params_arena_.bytes() / 2, device_);
+    bind_mirror(params16_, params_, params_arena_, params16_buf_.data(), DType::BF16, device_, specs_, config_.n_layer);
+  }
+}
+
+void Gpt::sync_param_copy() {
+  if (dtype_ != DType::BF16) return;
+  const int64_t n = static_cast<int64_t>(params_arena_.bytes() / 4);
+  ops::convert(Tensor(params16_buf_.data(), Shape{n}, DType::BF16, device_), params_arena_.flat_f32());
 }
 
 void Gpt::zero_bytes(void* p, size_t n) const {
@@ -201,11 +228,20 @@ void Gpt::with_host_params(bool copy_in, bool copy_out, F&& fn) const {
 
 GptParams& Gpt::grad_slots() {
   if (!grads_ready_) {
-    bind_params(grads_, grads_arena_, specs_, config_.n_layer);
+    if (dtype_ == DType::F32) {
+      bind_params(grads_, grads_arena_, specs_, config_.n_layer);
+      grads_base_ = grads_arena_.data();
+      grads_bytes_ = grads_arena_.bytes();
+    } else {  // bf16 gradients at the parameters' element offsets
+      grads_bytes_ = params_arena_.bytes() / 4 * dtype_size(dtype_);
+      grads16_buf_ = Buffer(grads_bytes_, device_);
+      grads_base_ = grads16_buf_.data();
+      bind_mirror(grads_, params_, params_arena_, grads_base_, dtype_, device_, specs_, config_.n_layer);
+    }
     grads_ready_ = true;
     // The alignment gaps between the tensors (flat_grads covers them; no op writes them), for the lazy zero_grad.
     std::vector<std::pair<size_t, size_t>> spans;
-    char* const base = static_cast<char*>(grads_arena_.data());
+    char* const base = static_cast<char*>(grads_base_);
     for (const auto& s : specs_) {
       Tensor t = slot_of(grads_, s);
       const size_t b = static_cast<size_t>(static_cast<char*>(t.data) - base);
@@ -217,7 +253,7 @@ GptParams& Gpt::grad_slots() {
       if (b > at) grad_gaps_.push_back({at, b - at});
       at = std::max(at, e);
     }
-    if (grads_arena_.bytes() > at) grad_gaps_.push_back({at, grads_arena_.bytes() - at});
+    if (grads_bytes_ > at) grad_gaps_.push_back({at, grads_bytes_ - at});
   }
   return grads_;
 }
@@ -225,7 +261,7 @@ GptParams& Gpt::grad_slots() {
 GptParams& Gpt::grads() {
   grad_slots();
   if (grads_zero_pending_) {
-    zero_bytes(grads_arena_.data(), grads_arena_.bytes());
+    zero_bytes(grads_base_, grads_bytes_);
     grads_zero_pending_ = false;
   }
   return grads_;
@@ -233,7 +269,7 @@ GptParams& Gpt::grads() {
 
 Tensor Gpt::flat_grads() {
   grads();
-  return grads_arena_.flat_f32();
+  return Tensor(grads_base_, Shape{static_cast<int64_t>(grads_bytes_ / dtype_size(dtype_))}, dtype_, device_);
 }
 
 // Lazy: the next backward overwrites every gradient instead of accumulating (saves a pass over the arena and the
@@ -246,12 +282,16 @@ void Gpt::zero_grad() {
 std::vector<ParamRef> Gpt::param_list() {
   grads();
   std::vector<ParamRef> out;
-  for (const auto& s : specs_) out.push_back({s.name, slot_of(params_, s), slot_of(grads_, s), s.decay});
+  for (const auto& s : specs_) {
+    out.push_back({s.name, slot_of(params_, s), slot_of(grads_, s), s.decay, Tensor()});
+    if (dtype_ == DType::BF16) out.back().param_copy = slot_of(params16_, s);
+  }
   return out;
 }
 
 void Gpt::init_weights(uint64_t seed) {
   with_host_params(false, true, [&](GptParams& params) { init_host(params, seed); });
+  sync_param_copy();
 }
 
 void Gpt::init_host(GptParams& params, uint64_t seed) const {
@@ -277,6 +317,7 @@ void Gpt::init_host(GptParams& params, uint64_t seed) const {
 
 void Gpt::load_safetensors(const std::string& path) {
   with_host_params(false, true, [&](GptParams& params) { load_host(params, path); });
+  sync_param_copy();
 }
 
 void Gpt::load_host(GptParams& params, const std::string& path) const {
@@ -384,27 +425,29 @@ void Gpt::reserve(int64_t B, int64_t T, bool training) {
     size_t slot;
   };
   std::vector<Pending> pend;
-  auto r = [&](Tensor* t, Shape s) { pend.push_back({t, a.reserve(s)}); };
+  // Activations in the compute dtype; LayerNorm statistics, losses and the loss's row statistics always f32.
+  auto r = [&](Tensor* t, Shape s) { pend.push_back({t, a.reserve(s, dtype_)}); };
+  auto rf = [&](Tensor* t, Shape s) { pend.push_back({t, a.reserve(s, DType::F32)}); };
   acts_.assign(static_cast<size_t>(config_.n_layer), GptBlockActs{});
   r(&encoded_, Shape{B, T, C});
   for (auto& l : acts_) {
-    r(&l.ln1_mean, Shape{B, T});
-    r(&l.ln1_rstd, Shape{B, T});
+    rf(&l.ln1_mean, Shape{B, T});
+    rf(&l.ln1_rstd, Shape{B, T});
     r(&l.qkv, Shape{B, T, 3 * C});
     r(&l.att, Shape{B, NH, T, T});
     r(&l.atty, Shape{B, T, C});
     r(&l.residual2, Shape{B, T, C});
-    r(&l.ln2_mean, Shape{B, T});
-    r(&l.ln2_rstd, Shape{B, T});
+    rf(&l.ln2_mean, Shape{B, T});
+    rf(&l.ln2_rstd, Shape{B, T});
     r(&l.fch, Shape{B, T, I});
     r(&l.residual3, Shape{B, T, C});
   }
   r(&lnf_, Shape{B, T, C});
-  r(&lnf_mean_, Shape{B, T});
-  r(&lnf_rstd_, Shape{B, T});
+  rf(&lnf_mean_, Shape{B, T});
+  rf(&lnf_rstd_, Shape{B, T});
   r(&logits_, Shape{B * T, V});
-  r(&losses_, Shape{B * T});
-  r(&ce_stats_, Shape{B * T, 2});
+  rf(&losses_, Shape{B * T});
+  rf(&ce_stats_, Shape{B * T, 2});
   r(&proj_, Shape{B, T, C});
   r(&ln_, Shape{B, T, C});
   r(&fch_gelu_, Shape{B, T, I});
@@ -451,18 +494,19 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   targets_ = targets;
   const int64_t C = config_.n_embd, V = config_.vocab_size;
   const float eps = config_.layer_norm_epsilon;
+  const GptParams& W = compute_params();
 
   Tensor encoded = prefix(encoded_, B);
   {
     prof::Scope ps(prof::Op::Residual);
-    ops::encoder_forward(encoded, ids, params_.wte, params_.wpe);
+    ops::encoder_forward(encoded, ids, W.wte, W.wpe);
   }
   dropout_active_ = training_ && (config_.embd_pdrop > 0 || config_.resid_pdrop > 0 || config_.attn_pdrop > 0);
   if (dropout_active_ && config_.embd_pdrop > 0)
     ops::dropout_forward(encoded, encoded, config_.embd_pdrop, dropout_seed_, dropout_stream(-1, 0));
   Tensor residual = encoded;
   for (int l = 0; l < config_.n_layer; ++l) {
-    const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
+    const GptBlockParams& p = W.h[static_cast<size_t>(l)];
     GptBlockActs& a = acts_[static_cast<size_t>(l)];
     Tensor ln1 = prefix(ln_, B), qkv = prefix(a.qkv, B), att = prefix(a.att, B), atty = prefix(a.atty, B);
     Tensor residual2 = prefix(a.residual2, B), ln2 = prefix(ln_, B), fch = prefix(a.fch, B);
@@ -516,13 +560,13 @@ float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {
   Tensor lnf = prefix(lnf_, B);
   {
     prof::Scope ps(prof::Op::LayerNorm);
-    ops::layernorm_forward(lnf, prefix(lnf_mean_, B), prefix(lnf_rstd_, B), residual, params_.ln_f_w, params_.ln_f_b,
+    ops::layernorm_forward(lnf, prefix(lnf_mean_, B), prefix(lnf_rstd_, B), residual, W.ln_f_w, W.ln_f_b,
                            eps);
   }
   Tensor logits = logits_.slice0(0, B * T);
   {
     prof::Scope ps(prof::Op::LmHead);
-    ops::matmul_forward(logits, lnf.view(Shape{B * T, C}), params_.wte, Tensor());
+    ops::matmul_forward(logits, lnf.view(Shape{B * T, C}), W.wte, Tensor());
   }
   (void)V;
   have_loss_ = false;
@@ -559,8 +603,9 @@ void Gpt::backward(float dloss_scale) {
     if (fresh) zero_bytes(t.data, t.nbytes());
   };
   if (fresh)
-    for (const auto& [off, n] : grad_gaps_) zero_bytes(static_cast<char*>(grads_arena_.data()) + off, n);
+    for (const auto& [off, n] : grad_gaps_) zero_bytes(static_cast<char*>(grads_base_) + off, n);
   const int64_t B = cur_B_, T = cur_T_, C = config_.n_embd;
+  const GptParams& W = compute_params();
   if (dloss_scale == 0.0f) dloss_scale = last_targets_ > 0 ? 1.0f / static_cast<float>(last_targets_) : 0.0f;
   auto zero = [this](Tensor t) { zero_bytes(t.data, t.nbytes()); };
 
@@ -576,7 +621,7 @@ void Gpt::backward(float dloss_scale) {
   {
     prof::Scope ps(prof::Op::LmHead);
     ops::matmul_backward(dlnf.view(Shape{B * T, C}), grads_.wte, Tensor(), logits,
-                         prefix(lnf_, B).view(Shape{B * T, C}), params_.wte, /*overwrite_dinp=*/true, fresh);
+                         prefix(lnf_, B).view(Shape{B * T, C}), W.wte, /*overwrite_dinp=*/true, fresh);
   }
   Tensor dres = prefix(dres_, B);
   zero(dres);
@@ -585,11 +630,11 @@ void Gpt::backward(float dloss_scale) {
     prof::Scope ps(prof::Op::LayerNorm);
     zero_if_fresh(grads_.ln_f_w);
     zero_if_fresh(grads_.ln_f_b);
-    ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, params_.ln_f_w, prefix(lnf_mean_, B),
+    ops::layernorm_backward(dres, grads_.ln_f_w, grads_.ln_f_b, dlnf, last, W.ln_f_w, prefix(lnf_mean_, B),
                             prefix(lnf_rstd_, B));
   }
   for (int l = static_cast<int>(config_.n_layer) - 1; l >= 0; --l) {
-    const GptBlockParams& p = params_.h[static_cast<size_t>(l)];
+    const GptBlockParams& p = W.h[static_cast<size_t>(l)];
     GptBlockParams& g = grads_.h[static_cast<size_t>(l)];
     GptBlockActs& a = acts_[static_cast<size_t>(l)];
     Tensor residual = l == 0 ? prefix(encoded_, B) : prefix(acts_[static_cast<size_t>(l - 1)].residual3, B);

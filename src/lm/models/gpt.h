@@ -109,12 +109,18 @@ struct GptKvCache {
 class Gpt : public Model {
  public:
   // device: where the parameters, gradients and activations live. On Device::CUDA (LM_CUDA=ON builds) forward,
-  // backward and the optimizer run on the GPU kernels in f32; ids/targets/masks passed to forward must be on the
-  // same device, and init/load/save stage through host memory. Generation (KV cache) and bf16 decode weights are
+  // backward and the optimizer run on the GPU kernels; ids/targets/masks passed to forward must be on the same
+  // device, and init/load/save stage through host memory. Generation (KV cache) and bf16 decode weights are
   // CPU-only for now. In a CPU build Device::CUDA throws Unsupported.
-  explicit Gpt(const GptConfig& config, Device device = Device::CPU);
+  // dtype: F32, or BF16 (CUDA only) for mixed precision: the parameter arena stays f32 (the master weights that
+  // flat_params(), the optimizer and checkpoints see); forward/backward read a bf16 copy laid out element for
+  // element like it, and activations and gradients are bf16 (flat_grads() is a bf16 view with the same element
+  // offsets as flat_params()); LayerNorm statistics and losses stay f32, every kernel computes in fp32. The
+  // optimizer refreshes the copy (ParamRef::param_copy) as it updates the masters.
+  explicit Gpt(const GptConfig& config, Device device = Device::CPU, DType dtype = DType::F32);
   const GptConfig& config() const { return config_; }
   Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
 
   std::string model_type() const override { return "gpt2"; }
   const Json& hf_config() const override { return hf_config_; }
@@ -192,12 +198,21 @@ class Gpt : public Model {
   void with_host_params(bool copy_in, bool copy_out, F&& fn) const;
   void zero_bytes(void* p, size_t n) const;  // on the model's device
   void init_host(GptParams& params, uint64_t seed) const;
+  // BF16 mode: params16_ = bf16(params_) (after init/load; the optimizer keeps it current afterwards).
+  void sync_param_copy();
+  // The parameters forward/backward read: the bf16 copy in BF16 mode, the f32 parameters otherwise.
+  const GptParams& compute_params() const { return dtype_ == DType::BF16 ? params16_ : params_; }
   void load_host(GptParams& params, const std::string& path) const;
   void bind(GptParams& p, Arena& arena, std::vector<size_t>& slots, bool reserve_pass);
   ops::AttentionSpec attn_spec(int layer) const;
 
   GptConfig config_;
   Device device_ = Device::CPU;
+  DType dtype_ = DType::F32;
+  Buffer params16_buf_, grads16_buf_;  // BF16 mode: the parameter copy and the gradients
+  GptParams params16_;
+  void* grads_base_ = nullptr;  // the gradient storage (grads arena, or grads16_buf_) and its size in bytes
+  size_t grads_bytes_ = 0;
   Json hf_config_;
   std::vector<GptParamSpec> specs_;
   int64_t num_params_ = 0;

@@ -22,6 +22,9 @@ struct ParamRef {
   Tensor param;
   Tensor grad;
   bool decay = false;
+  // Mixed precision: the low-precision copy of `param` the model computes with (refreshed by the optimizer as it
+  // updates the f32 master `param`); undefined in f32 models.
+  Tensor param_copy;
 };
 
 class Model {

@@ -12,12 +12,16 @@ struct AdamWParams {
   float grad_scale = 1.0f;  // multiplies every gradient as it is read (clipping); the grads are left as they are
 };
 
-void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp);
+// params/m/v f32 (master weights and moments). grads f32, or bf16 on cuda. param_copy (optional, cuda): the
+// low-precision (bf16) copy of params that a mixed-precision model computes with, refreshed in the same pass.
+void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp, Tensor param_copy = {});
 
 // Σ g² over the tensor in double, with a fixed partition of the work so the result is bitwise reproducible for
 // a given thread count.
 double sum_squares(Tensor g);
 // x *= s
 void scale_inplace(Tensor x, float s);
+// dst = src with dtype conversion (f32 <-> bf16, round to nearest even), same number of elements, same device.
+void convert(Tensor dst, Tensor src);
 
 }  // namespace lm::ops

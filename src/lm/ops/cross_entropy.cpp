@@ -14,7 +14,8 @@ using namespace detail;
 
 namespace {
 void check_ce_args(const char* op, const Tensor& logits, const Tensor& targets, int ignore_index) {
-  check_f32(logits, op, "logits");
+  check_defined(logits, op, "logits");
+  (void)data_dtype(op, {{&logits, "logits"}});
   LM_CHECK(logits.ndim() >= 1 && last_dim(logits) > 0, "{}: logits must have a non-empty last dim, got {}",
            op, logits.shape.str());
   const int64_t N = rows(logits), V = last_dim(logits);
@@ -63,7 +64,7 @@ int64_t cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int 
                                         row_stats.defined() ? row_stats.f32() : nullptr);
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::cross_entropy_forward(DType::F32, losses.f32(), logits.data, targets.ptr<int32_t>(), ignore_index,
+      cuda::cross_entropy_forward(logits.dtype, losses.f32(), logits.data, targets.ptr<int32_t>(), ignore_index,
                                   rows(logits), last_dim(logits));
       return count_targets(targets, ignore_index);
 #endif
@@ -77,8 +78,9 @@ void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float
   const char* op = "cross_entropy_backward";
   check_ce_args(op, logits, targets, ignore_index);
   check_row_stats(op, row_stats, logits);
-  check_f32(dlogits, op, "dlogits");
+  check_defined(dlogits, op, "dlogits");
   check_same_shape(dlogits, logits, op, "dlogits", "logits");
+  (void)data_dtype(op, {{&logits, "logits"}, {&dlogits, "dlogits"}});
   switch (common_device(op, {&dlogits, &logits, &targets})) {
     case Device::CPU:
       if (row_stats.defined()) LM_CHECK(row_stats.device == Device::CPU, "{}: row_stats must be on the CPU", op);
@@ -87,7 +89,7 @@ void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, float
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::cross_entropy_backward(DType::F32, dlogits.data, logits.data, targets.ptr<int32_t>(), dloss, ignore_index,
+      cuda::cross_entropy_backward(logits.dtype, dlogits.data, logits.data, targets.ptr<int32_t>(), dloss, ignore_index,
                                    rows(logits), last_dim(logits));
       return;
 #endif

@@ -23,9 +23,10 @@ void check_p(const char* op, float p) {
 void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t stream) {
   const char* op = "dropout_forward";
   check_p(op, p);
-  check_f32(inp, op, "inp");
-  check_f32(out, op, "out");
+  check_defined(inp, op, "inp");
+  check_defined(out, op, "out");
   check_same_shape(out, inp, op, "out", "inp");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&out, "out"}, {&inp, "inp"}});
   switch (common_device(op, {&out, &inp})) {
     case Device::CPU:
       if (p == 0.0f) {
@@ -40,7 +41,7 @@ void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t st
         if (out.data != inp.data) copy_bytes(out.data, out.device, inp.data, inp.device, inp.nbytes());
         return;
       }
-      cuda::dropout_forward(DType::F32, out.data, inp.data, inp.numel(), p, seed, stream);
+      cuda::dropout_forward(dt, out.data, inp.data, inp.numel(), p, seed, stream);
       return;
 #endif
     default:
@@ -51,16 +52,17 @@ void dropout_forward(Tensor out, Tensor inp, float p, uint64_t seed, uint64_t st
 void dropout_backward(Tensor dinp, Tensor dout, float p, uint64_t seed, uint64_t stream) {
   const char* op = "dropout_backward";
   check_p(op, p);
-  check_f32(dout, op, "dout");
-  check_f32(dinp, op, "dinp");
+  check_defined(dout, op, "dout");
+  check_defined(dinp, op, "dinp");
   check_same_shape(dinp, dout, op, "dinp", "dout");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&dinp, "dinp"}, {&dout, "dout"}});
   switch (common_device(op, {&dinp, &dout})) {
     case Device::CPU:
       cpu::dropout_backward(dinp.f32(), dout.f32(), dout.numel(), p, seed, stream);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::dropout_backward(DType::F32, dinp.data, dout.data, dout.numel(), p, seed, stream);
+      cuda::dropout_backward(dt, dinp.data, dout.data, dout.numel(), p, seed, stream);
       return;
 #endif
     default:

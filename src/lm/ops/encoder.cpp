@@ -38,17 +38,17 @@ void check_positions(const Tensor& position_ids, int64_t pos_offset, int64_t T, 
 void check_encoder_args(const char* op, const Tensor& x, const char* x_name, const Tensor& ids,
                         const Tensor& wte, const char* wte_name, const Tensor& wpe, const char* wpe_name,
                         int64_t pos_offset, const Tensor& position_ids) {
-  check_f32(x, op, x_name);
+  check_defined(x, op, x_name);
   check_defined(ids, op, "ids");
   check_dtype(ids, DType::I32, op, "ids");
   LM_CHECK(ids.ndim() == 2, "{}: ids must be (B,T), got {}", op, ids.shape.str());
   const int64_t B = ids.dim(0), T = ids.dim(1);
-  check_f32(wte, op, wte_name);
+  check_defined(wte, op, wte_name);
   LM_CHECK(wte.ndim() == 2, "{}: {} must be (V,C), got {}", op, wte_name, wte.shape.str());
   const int64_t C = wte.dim(1);
   check_shape(x, Shape{B, T, C}, op, x_name);
+  (void)data_dtype(op, {{&x, x_name}, {&wte, wte_name}, {&wpe, wpe_name}});
   if (wpe.defined()) {
-    check_f32(wpe, op, wpe_name);
     LM_CHECK(wpe.ndim() == 2 && wpe.dim(1) == C, "{}: {} must be (maxT,{}), got {}", op, wpe_name, C,
              wpe.shape.str());
   }
@@ -76,7 +76,7 @@ void encoder_forward(Tensor out, Tensor ids, Tensor wte, Tensor wpe, int64_t pos
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::encoder_forward(DType::F32, out.data, ids.ptr<int32_t>(), wte.data, wpe.data, pos_offset, pos, ids.dim(0),
+      cuda::encoder_forward(out.dtype, out.data, ids.ptr<int32_t>(), wte.data, wpe.data, pos_offset, pos, ids.dim(0),
                             ids.dim(1), wte.dim(1));
       return;
 #endif
@@ -97,7 +97,7 @@ void encoder_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor ids, int64_t
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::encoder_backward(DType::F32, dwte.data, dwpe.defined() ? dwpe.data : nullptr, dout.data, ids.ptr<int32_t>(),
+      cuda::encoder_backward(dout.dtype, dwte.data, dwpe.defined() ? dwpe.data : nullptr, dout.data, ids.ptr<int32_t>(),
                              pos_offset, pos, ids.dim(0), ids.dim(1), dwte.dim(1));
       return;
 #endif

@@ -24,16 +24,17 @@ GeluKind gelu_kind_from_name(std::string_view name) {
 
 void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
   const char* op = "gelu_forward";
-  check_f32(inp, op, "inp");
-  check_f32(out, op, "out");
+  check_defined(inp, op, "inp");
+  check_defined(out, op, "out");
   check_same_shape(out, inp, op, "out", "inp");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&out, "out"}, {&inp, "inp"}});
   switch (common_device(op, {&out, &inp})) {
     case Device::CPU:
       cpu::gelu_forward(out.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh);
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::gelu_forward(DType::F32, out.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
+      cuda::gelu_forward(dt, out.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
       return;
 #endif
     default:
@@ -43,11 +44,12 @@ void gelu_forward(Tensor out, Tensor inp, GeluKind kind) {
 
 void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind, bool overwrite) {
   const char* op = "gelu_backward";
-  check_f32(inp, op, "inp");
-  check_f32(dinp, op, "dinp");
+  check_defined(inp, op, "inp");
+  check_defined(dinp, op, "dinp");
   check_same_shape(dinp, inp, op, "dinp", "inp");
-  check_f32(dout, op, "dout");
+  check_defined(dout, op, "dout");
   check_same_shape(dout, inp, op, "dout", "inp");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&dinp, "dinp"}, {&dout, "dout"}, {&inp, "inp"}});
   switch (common_device(op, {&dinp, &dout, &inp})) {
     case Device::CPU:
       cpu::gelu_backward(dinp.f32(), dout.f32(), inp.f32(), inp.numel(), kind == GeluKind::Tanh, !overwrite);
@@ -55,7 +57,7 @@ void gelu_backward(Tensor dinp, Tensor dout, Tensor inp, GeluKind kind, bool ove
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
       if (overwrite) device_zero(dinp.device, dinp.data, dinp.nbytes());
-      cuda::gelu_backward(DType::F32, dinp.data, dout.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
+      cuda::gelu_backward(dt, dinp.data, dout.data, inp.data, inp.numel(), kind == GeluKind::Tanh);
       return;
 #endif
     default:

@@ -15,13 +15,13 @@ using namespace detail;
 namespace {
 void check_ln_params(const char* op, const Tensor& inp, const Tensor& w, const Tensor& b_or_db,
                      const char* b_name, const Tensor& mean, const Tensor& rstd) {
-  check_f32(inp, op, "inp");
+  check_defined(inp, op, "inp");
   LM_CHECK(inp.ndim() >= 1 && last_dim(inp) > 0, "{}: inp must have a non-empty last dim, got {}", op,
            inp.shape.str());
   const int64_t N = rows(inp), C = last_dim(inp);
-  check_f32(w, op, "w");
+  check_defined(w, op, "w");
   check_shape(w, Shape{C}, op, "w");
-  check_f32(b_or_db, op, b_name);
+  check_defined(b_or_db, op, b_name);
   check_shape(b_or_db, Shape{C}, op, b_name);
   check_f32(mean, op, "mean");
   LM_CHECK(mean.numel() == N, "{}: mean must have {} elements (one per row), got {}", op, N,
@@ -35,8 +35,9 @@ void check_ln_params(const char* op, const Tensor& inp, const Tensor& w, const T
 void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, float eps) {
   const char* op = "layernorm_forward";
   check_ln_params(op, inp, w, b, "b", mean, rstd);
-  check_f32(out, op, "out");
+  check_defined(out, op, "out");
   check_same_shape(out, inp, op, "out", "inp");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&out, "out"}, {&inp, "inp"}, {&w, "w"}, {&b, "b"}});
   LM_CHECK(eps >= 0.0f, "{}: eps must be >= 0, got {}", op, eps);
   switch (common_device(op, {&out, &mean, &rstd, &inp, &w, &b})) {
     case Device::CPU:
@@ -45,7 +46,7 @@ void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor 
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::layernorm_forward(DType::F32, out.data, mean.f32(), rstd.f32(), inp.data, w.data, b.data, eps, rows(inp),
+      cuda::layernorm_forward(dt, out.data, mean.f32(), rstd.f32(), inp.data, w.data, b.data, eps, rows(inp),
                               last_dim(inp));
       return;
 #endif
@@ -58,12 +59,14 @@ void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor i
                         Tensor rstd) {
   const char* op = "layernorm_backward";
   check_ln_params(op, inp, w, db, "db", mean, rstd);
-  check_f32(dw, op, "dw");
+  check_defined(dw, op, "dw");
   check_same_shape(dw, w, op, "dw", "w");
-  check_f32(dinp, op, "dinp");
+  check_defined(dinp, op, "dinp");
   check_same_shape(dinp, inp, op, "dinp", "inp");
-  check_f32(dout, op, "dout");
+  check_defined(dout, op, "dout");
   check_same_shape(dout, inp, op, "dout", "inp");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&dinp, "dinp"}, {&dw, "dw"}, {&db, "db"}, {&dout, "dout"}, {&inp, "inp"},
+                                   {&w, "w"}});
   switch (common_device(op, {&dinp, &dw, &db, &dout, &inp, &w, &mean, &rstd})) {
     case Device::CPU:
       cpu::layernorm_backward(dinp.f32(), dw.f32(), db.f32(), dout.f32(), inp.f32(), w.f32(), mean.f32(),
@@ -71,7 +74,7 @@ void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor i
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::layernorm_backward(DType::F32, dinp.data, dw.data, db.data, dout.data, inp.data, w.data, mean.f32(),
+      cuda::layernorm_backward(dt, dinp.data, dw.data, db.data, dout.data, inp.data, w.data, mean.f32(),
                                rstd.f32(), rows(inp), last_dim(inp));
       return;
 #endif

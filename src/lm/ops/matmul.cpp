@@ -25,9 +25,9 @@ void check_out_shape(const char* op, const Tensor& out, const char* out_name, co
 }
 
 void check_weight(const char* op, const Tensor& inp, const Tensor& weight) {
-  check_f32(inp, op, "inp");
+  check_defined(inp, op, "inp");
   LM_CHECK(inp.ndim() >= 1, "{}: inp must have at least 1 dim", op);
-  check_f32(weight, op, "weight");
+  check_defined(weight, op, "weight");
   LM_CHECK(weight.ndim() == 2 && weight.dim(1) == last_dim(inp),
            "{}: weight must be (OC,{}) for inp {}, got {}", op, last_dim(inp), inp.shape.str(),
            weight.shape.str());
@@ -38,12 +38,10 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
   const char* op = "matmul_forward";
   check_weight(op, inp, weight);
   const int64_t OC = weight.dim(0);
-  check_f32(out, op, "out");
+  check_defined(out, op, "out");
   check_out_shape(op, out, "out", inp, OC);
-  if (bias.defined()) {
-    check_dtype(bias, DType::F32, op, "bias");
-    check_shape(bias, Shape{OC}, op, "bias");
-  }
+  if (bias.defined()) check_shape(bias, Shape{OC}, op, "bias");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&out, "out"}, {&inp, "inp"}, {&weight, "weight"}, {&bias, "bias"}});
   LM_CHECK(out.data != inp.data && out.data != weight.data, "{}: out must not alias inp or weight", op);
   switch (common_device(op, {&out, &inp, &weight, &bias})) {
     case Device::CPU:
@@ -52,7 +50,7 @@ void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) {
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::matmul_forward(DType::F32, out.data, inp.data, weight.data, bias.defined() ? bias.data : nullptr, rows(inp),
+      cuda::matmul_forward(dt, out.data, inp.data, weight.data, bias.defined() ? bias.data : nullptr, rows(inp),
                            last_dim(inp), OC);
       return;
 #endif
@@ -66,20 +64,13 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
   const char* op = "matmul_backward";
   check_weight(op, inp, weight);
   const int64_t OC = weight.dim(0);
-  check_f32(dout, op, "dout");
+  check_defined(dout, op, "dout");
   check_out_shape(op, dout, "dout", inp, OC);
-  if (dinp.defined()) {
-    check_dtype(dinp, DType::F32, op, "dinp");
-    check_same_shape(dinp, inp, op, "dinp", "inp");
-  }
-  if (dweight.defined()) {
-    check_dtype(dweight, DType::F32, op, "dweight");
-    check_same_shape(dweight, weight, op, "dweight", "weight");
-  }
-  if (dbias.defined()) {
-    check_dtype(dbias, DType::F32, op, "dbias");
-    check_shape(dbias, Shape{OC}, op, "dbias");
-  }
+  if (dinp.defined()) check_same_shape(dinp, inp, op, "dinp", "inp");
+  if (dweight.defined()) check_same_shape(dweight, weight, op, "dweight", "weight");
+  if (dbias.defined()) check_shape(dbias, Shape{OC}, op, "dbias");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&dout, "dout"}, {&inp, "inp"}, {&weight, "weight"}, {&dinp, "dinp"},
+                                   {&dweight, "dweight"}, {&dbias, "dbias"}});
   switch (common_device(op, {&dinp, &dweight, &dbias, &dout, &inp, &weight})) {
     case Device::CPU:
       cpu::matmul_backward(dinp.defined() ? dinp.f32() : nullptr, dweight.defined() ? dweight.f32() : nullptr,
@@ -91,7 +82,7 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
       if (overwrite_dinp && dinp.defined()) device_zero(dinp.device, dinp.data, dinp.nbytes());
       if (overwrite_dweight && dweight.defined()) device_zero(dweight.device, dweight.data, dweight.nbytes());
       if (overwrite_dweight && dbias.defined()) device_zero(dbias.device, dbias.data, dbias.nbytes());
-      cuda::matmul_backward(DType::F32, dinp.defined() ? dinp.data : nullptr, dweight.defined() ? dweight.data : nullptr,
+      cuda::matmul_backward(dt, dinp.defined() ? dinp.data : nullptr, dweight.defined() ? dweight.data : nullptr,
                             dbias.defined() ? dbias.data : nullptr, dout.data, inp.data, weight.data, rows(inp),
                             last_dim(inp), OC);
       return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "lm/core/device_memory.h"
@@ -21,6 +22,28 @@ inline void check_dtype(const Tensor& t, DType dt, const char* op, const char* w
 inline void check_f32(const Tensor& t, const char* op, const char* what) {
   check_defined(t, op, what);
   check_dtype(t, DType::F32, op, what);
+}
+
+// The storage dtype of an op's floating data tensors: f32 on any device, or bf16 on CUDA (the CUDA kernels store
+// bf16 and compute in fp32). Every defined tensor listed must have that same dtype; statistics (LayerNorm
+// mean/rstd, losses) stay f32 and are checked separately.
+inline DType data_dtype(const char* op, std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
+  const Tensor* first = nullptr;
+  const char* first_name = "";
+  for (const auto& [t, name] : ts) {
+    if (!t->defined()) continue;
+    if (!first) {
+      first = t;
+      first_name = name;
+      LM_CHECK(t->dtype == DType::F32 || (t->dtype == DType::BF16 && t->device == Device::CUDA),
+               "{}: {} must be f32 (or bf16 on cuda), got {} on {}", op, name, dtype_name(t->dtype),
+               device_name(t->device));
+      continue;
+    }
+    LM_CHECK(t->dtype == first->dtype, "{}: {} is {} but {} is {}", op, name, dtype_name(t->dtype), first_name,
+             dtype_name(first->dtype));
+  }
+  return first ? first->dtype : DType::F32;
 }
 
 inline void check_shape(const Tensor& t, const Shape& s, const char* op, const char* what) {

@@ -14,9 +14,10 @@ using namespace detail;
 
 void residual_forward(Tensor out, Tensor a, Tensor b) {
   const char* op = "residual_forward";
-  check_f32(a, op, "a");
-  check_f32(b, op, "b");
-  check_f32(out, op, "out");
+  check_defined(a, op, "a");
+  check_defined(b, op, "b");
+  check_defined(out, op, "out");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&out, "out"}, {&a, "a"}, {&b, "b"}});
   check_same_shape(b, a, op, "b", "a");
   check_same_shape(out, a, op, "out", "a");
   switch (common_device(op, {&out, &a, &b})) {
@@ -25,7 +26,7 @@ void residual_forward(Tensor out, Tensor a, Tensor b) {
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::residual_forward(DType::F32, out.data, a.data, b.data, a.numel());
+      cuda::residual_forward(dt, out.data, a.data, b.data, a.numel());
       return;
 #endif
     default:
@@ -35,9 +36,10 @@ void residual_forward(Tensor out, Tensor a, Tensor b) {
 
 void residual_backward(Tensor da, Tensor db, Tensor dout) {
   const char* op = "residual_backward";
-  check_f32(dout, op, "dout");
-  check_f32(da, op, "da");
-  check_f32(db, op, "db");
+  check_defined(dout, op, "dout");
+  check_defined(da, op, "da");
+  check_defined(db, op, "db");
+  [[maybe_unused]] const DType dt = data_dtype(op, {{&da, "da"}, {&db, "db"}, {&dout, "dout"}});
   check_same_shape(da, dout, op, "da", "dout");
   check_same_shape(db, dout, op, "db", "dout");
   LM_CHECK(da.data != db.data, "{}: da and db must not alias (each receives dout)", op);
@@ -47,7 +49,7 @@ void residual_backward(Tensor da, Tensor db, Tensor dout) {
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
-      cuda::residual_backward(DType::F32, da.data, db.data, dout.data, dout.numel());
+      cuda::residual_backward(dt, da.data, db.data, dout.data, dout.numel());
       return;
 #endif
     default:

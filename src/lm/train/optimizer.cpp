@@ -21,11 +21,17 @@ AdamW::AdamW(models::Model& model, const AdamWConfig& cfg, int64_t begin, int64_
   end_ = end < 0 ? n_flat_ : end;
   LM_CHECK(0 <= begin_ && begin_ <= end_ && end_ <= n_flat_, "optimizer range [{}, {}) outside the {} parameters",
            begin_, end_, n_flat_);
+  // Element offset of a tensor inside a flat arena view (the gradients may be bf16 in a mixed-precision model,
+  // laid out at the parameters' element offsets).
+  auto elem_off = [](const Tensor& t, const Tensor& flat) {
+    return static_cast<int64_t>((static_cast<const char*>(t.data) - static_cast<const char*>(flat.data)) /
+                                static_cast<std::ptrdiff_t>(dtype_size(flat.dtype)));
+  };
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& p = params_[i];
-    int64_t off = p.param.f32() - fp.f32();
+    int64_t off = elem_off(p.param, fp);
     // Params and grads share one layout; the sharded update and checkpoints rely on it.
-    LM_ASSERT(off >= 0 && off + p.param.numel() <= n_flat_ && p.grad.f32() - fg.f32() == off);
+    LM_ASSERT(off >= 0 && off + p.param.numel() <= n_flat_ && elem_off(p.grad, fg) == off && p.grad.dtype == fg.dtype);
     offsets_.push_back(off);
     int64_t lo = std::max(off, begin_), hi = std::min(off + p.param.numel(), end_);
     if (lo < hi) segments_.push_back({i, lo, hi});
@@ -78,10 +84,14 @@ void AdamW::update(float lr, double norm) {
     hp.step = step_;
     hp.grad_scale = grad_scale;
     const DType f = DType::F32;
-    ops::adamw_update(Tensor(p.param.f32() + in_param, Shape{n}, f, device_),
-                      Tensor(p.grad.f32() + in_param, Shape{n}, f, device_),
-                      Tensor(m_.f32() + (s.lo - begin_), Shape{n}, f, device_),
-                      Tensor(v_.f32() + (s.lo - begin_), Shape{n}, f, device_), hp);
+    // A range of a tensor of any dtype (bf16 gradients and parameter copies in mixed precision).
+    auto part = [&](const Tensor& t) {
+      return Tensor(static_cast<char*>(t.data) + static_cast<size_t>(in_param) * dtype_size(t.dtype), Shape{n}, t.dtype,
+                    device_);
+    };
+    ops::adamw_update(part(p.param), part(p.grad), Tensor(m_.f32() + (s.lo - begin_), Shape{n}, f, device_),
+                      Tensor(v_.f32() + (s.lo - begin_), Shape{n}, f, device_), hp,
+                      p.param_copy.defined() ? part(p.param_copy) : Tensor());
   }
 }
 

@@ -47,7 +47,7 @@ const std::set<std::string> kKeys = {
     "lr", "min_lr", "lr_schedule", "warmup_steps", "decay_fraction", "beta1", "beta2", "eps", "weight_decay",
     "grad_clip", "dropout", "seed", "threads", "eval_every", "eval_batches", "save_every", "keep_last",
     "keep_best", "early_stopping_patience", "early_stopping_min_delta", "log_every", "shuffle", "max_nonfinite",
-    "zero", "mlm_probability", "whole_word_masking", "device", "comment"};
+    "zero", "mlm_probability", "whole_word_masking", "device", "dtype", "comment"};
 
 template <typename T>
 T get(const Json& j, const char* key, T def) {
@@ -182,6 +182,11 @@ TrainConfig TrainConfig::from_json(const Json& j) {
   c.device = dev == "cuda" ? Device::CUDA : Device::CPU;
   LM_CHECK_AS(ErrorCode::Unsupported, c.device == Device::CPU || cuda_compiled(),
               "train config: \"device\": \"cuda\" needs a build with the CUDA backend (-DLM_CUDA=ON)");
+  const std::string dt = get<std::string>(j, "dtype", "f32");
+  LM_CHECK(dt == "f32" || dt == "bf16", "train config: \"dtype\" must be \"f32\" or \"bf16\", got \"{}\"", dt);
+  c.dtype = dt == "bf16" ? DType::BF16 : DType::F32;
+  LM_CHECK_AS(ErrorCode::Unsupported, c.dtype == DType::F32 || c.device == Device::CUDA,
+              "train config: \"dtype\": \"bf16\" (mixed precision) needs \"device\": \"cuda\"");
   LM_CHECK_AS(ErrorCode::Unsupported, c.device == Device::CPU || c.zero == 0,
               "train config: \"zero\" (ZeRO-1 over CPU ranks) is not available with \"device\": \"cuda\"");
   c.mlm_probability = get<double>(j, "mlm_probability", c.mlm_probability);
@@ -301,7 +306,7 @@ class GptTask : public TrainTask {
     LM_CHECK(cfg.seq_len <= gc.n_positions, "seq_len {} exceeds the model's n_positions {}", cfg.seq_len,
              gc.n_positions);
     check_vocab(data_meta, gc.vocab_size);
-    model_ = std::make_unique<models::Gpt>(gc, cfg.device);
+    model_ = std::make_unique<models::Gpt>(gc, cfg.device, cfg.dtype);
     load_or_init(*model_, cfg, resume_dir);
     loader_ = std::make_unique<GptLoader>(list_shards(cfg.data, "train"),
                                           loader_config(cfg, cfg.shuffle, comm.rank(), comm.world_size()));
@@ -876,15 +881,18 @@ TrainResult Trainer::run() {
   const double flops_per_token = task_->flops_per_token();
   // The machine's sgemm peak, the MFU denominator; re-measured at each evaluation and the best kept, so a peak
   // read while other work held the cores does not inflate MFU for the whole run.
-  // On a GPU: the datasheet fp32 peak (this mode runs fp32 GEMMs without TF32); 0 (no MFU) for unknown GPUs.
+  // On a GPU: the datasheet peak of the mode (f32: fp32 CUDA cores, no TF32; bf16: dense bf16 tensor cores); 0 (no
+  // MFU) for unknown GPUs.
   const bool on_gpu = cfg_.device != Device::CPU;
   double peak = on_gpu ? 0.0 : measure_sgemm_peak();
   std::string peak_desc = fmt::format("sgemm peak {:.0f} GFLOP/s", peak / 1e9);
   if (on_gpu) {
     const std::string gpu = cuda_device_name(0);
-    peak = gpu_fp32_peak_flops(gpu);
-    peak_desc = peak > 0 ? fmt::format("GPU {} (fp32 peak {:.1f} TFLOP/s)", gpu, peak / 1e12)
-                         : fmt::format("GPU {} (no fp32 peak known: MFU reported as 0)", gpu);
+    const bool bf16 = cfg_.dtype == DType::BF16;
+    peak = bf16 ? gpu_dense_bf16_peak_flops(gpu) : gpu_fp32_peak_flops(gpu);
+    const char* what = bf16 ? "dense bf16" : "fp32";
+    peak_desc = peak > 0 ? fmt::format("GPU {} ({} peak {:.1f} TFLOP/s)", gpu, what, peak / 1e12)
+                         : fmt::format("GPU {} (no {} peak known: MFU reported as 0)", gpu, what);
   }
   log_info("model: {}, {} parameters ({:.2f}M); data: {}; batch {}x{}x{}x{} ranks = {} "
            "tokens/step; {} threads/rank; {}",

@@ -46,7 +46,8 @@ struct TrainConfig {
   bool shuffle = true;
   int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
   int zero = 0;               // 1: ZeRO stage 1 (AdamW moments sharded over data-parallel ranks)
-  Device device = Device::CPU;  // "device": "cpu" | "cuda" (GPT on one GPU, fp32; LM_CUDA=ON builds)
+  Device device = Device::CPU;  // "device": "cpu" | "cuda" (GPT on one GPU; LM_CUDA=ON builds)
+  DType dtype = DType::F32;     // "dtype": "f32" | "bf16" (mixed precision, cuda only)
   double mlm_probability = 0.15;    // BERT: fraction of tokens selected for masked-LM prediction
   bool whole_word_masking = false;  // BERT: select whole words (a token and its ## continuations)
   Json raw;                   // the config as given (after --set)
