@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
+#include "lm/generate/generator.h"
 #include "lm/models/gpt.h"
 #include "lm/ops/adamw.h"
 #include "lm/train/optimizer.h"
@@ -176,6 +177,67 @@ TEST(GptCudaIo, SaveLoadStageThroughTheHost) {
   EXPECT_EQ(host_copy(back.flat_params()), host_copy(cpu.flat_params()));
 }
 
+// Generation on the GPU: a left-padded batch prefilled through the device KV cache, then decode steps, gives the
+// CPU's last-position logits (1e-5 normwise); greedy and beam search pick the CPU's tokens.
+TEST(GptCudaGenerate, KvCacheLogitsAndSearchMatchCpu) {
+  LM_REQUIRE_CUDA();
+  const models::GptConfig cfg = tiny_config(0.1f);  // dropout must not apply in inference
+  models::Gpt cpu(cfg), gpu(cfg, Device::CUDA);
+  cpu.init_weights(21);
+  gpu.copy_params_from(cpu);
+  ASSERT_EQ(host_copy(gpu.flat_params()), host_copy(cpu.flat_params()));
+  const int64_t B = 2, P = 5, Tmax = 9;
+  auto cc = cpu.make_kv_cache(B, Tmax), gc = gpu.make_kv_cache(B, Tmax);
+  OwnedTensor ids(Shape{B, P}, DType::I32), pos(Shape{B, P}, DType::I32), mask(Shape{B, Tmax}, DType::I32);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t off = b == 0 ? 0 : 2;  // row 1 is left-padded by two
+    for (int64_t t = 0; t < Tmax; ++t) mask.t.ptr<int32_t>()[b * Tmax + t] = t >= off ? 1 : 0;
+    for (int64_t t = 0; t < P; ++t) {
+      ids.t.ptr<int32_t>()[b * P + t] = static_cast<int32_t>((3 * t + 7 * b + 1) % cfg.vocab_size);
+      pos.t.ptr<int32_t>()[b * P + t] = t >= off ? static_cast<int32_t>(t - off) : 1;
+    }
+  }
+  cpu.forward_cached(ids.t, *cc, pos.t, mask.t);
+  gpu.forward_cached(ids.t, *gc, pos.t, mask.t);
+  auto logits = [](const models::GptKvCache& c) {
+    return std::vector<float>(c.logits.f32(), c.logits.f32() + c.logits.numel());
+  };
+  EXPECT_LE(rel(logits(*gc), logits(*cc)), 1e-5);
+  OwnedTensor step(Shape{B, 1}, DType::I32), spos(Shape{B, 1}, DType::I32);
+  for (int s = 0; s < 3; ++s) {
+    for (int64_t b = 0; b < B; ++b) {
+      step.t.ptr<int32_t>()[b] = static_cast<int32_t>((11 * s + b) % cfg.vocab_size);
+      spos.t.ptr<int32_t>()[b] = static_cast<int32_t>((b == 0 ? P : P - 2) + s);
+    }
+    cpu.forward_cached(step.t, *cc, spos.t, mask.t);
+    gpu.forward_cached(step.t, *gc, spos.t, mask.t);
+    EXPECT_LE(rel(logits(*gc), logits(*cc)), 1e-5) << "step " << s;
+  }
+  generate::GenerateOptions opt;
+  opt.max_new_tokens = 6;
+  opt.sampling.greedy = true;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4}, {5, 6}};
+  EXPECT_EQ(generate::generate(gpu, prompts, opt).ids, generate::generate(cpu, prompts, opt).ids);
+  opt.num_beams = 3;
+  const std::vector<std::vector<int32_t>> one = {{7, 8, 9}};
+  EXPECT_EQ(generate::generate(gpu, one, opt).ids, generate::generate(cpu, one, opt).ids);
+}
+
+TEST(GptCudaGenerate, CliGeneratesOnTheGpu) {
+  LM_REQUIRE_CUDA();
+  models::Gpt cpu(tiny_config(0.0f));
+  cpu.init_weights(5);
+  const std::string dir = path_join(temp_dir("gpt_cuda_cli"), "model");
+  cpu.save_hf(dir);
+  auto a = run_cli({"generate", "--model", dir, "--ids", "1,2,3", "--greedy", "--ignore-eos", "--max-new-tokens", "5",
+                    "--json"});
+  auto b = run_cli({"generate", "--model", dir, "--ids", "1,2,3", "--greedy", "--ignore-eos", "--max-new-tokens", "5",
+                    "--json", "--device", "cuda"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(Json::parse(b.out)["ids"], Json::parse(a.out)["ids"]);
+}
+
 TEST(GptCudaIo, HostBatchOnADeviceModelIsAnError) {
   LM_REQUIRE_CUDA();
   models::Gpt gpu(tiny_config(0.0f), Device::CUDA);
@@ -187,7 +249,9 @@ TEST(GptCudaIo, HostBatchOnADeviceModelIsAnError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("ids are on cpu but the model is on cuda"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(gpu.make_kv_cache(1, 8), Error);
+  auto cache = gpu.make_kv_cache(1, 8);
+  OwnedTensor all(Shape{1, 4, 37});
+  EXPECT_THROW(gpu.forward_cached(x.t, *cache, Tensor(), Tensor(), all.t), Error);  // all_logits: CPU models only
 }
 
 // The trainer with "device": "cuda": the losses of 8 steps (grad accumulation, dropout, eval, checkpoints) follow

@@ -53,5 +53,14 @@ TEST(TrainCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
   EXPECT_FALSE(is_directory(path_join(work, "o")));
 }
 
+TEST(GenerateCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda generates on it";
+  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1,2", "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: generate --device cuda:", 0), 0u) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
 }  // namespace
 }  // namespace lm::test

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/core/device.h"
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -34,15 +36,29 @@ int run_generate(Args& a) {
   bool no_eos = a.flag("--ignore-eos");
   bool json = a.flag("--json");
   std::string weights = a.get_or("--weights", "f32");
+  std::string device = a.get_or("--device", "cpu");
   set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
   a.finish();
   LM_CHECK(prompt.has_value() != ids_s.has_value(), "give exactly one of --prompt or --ids");
   LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
+  LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
+              "generate --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
+              "generate --device cuda: no CUDA device is visible (driver or GPU missing)");
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
+              "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
   auto model = models::load_model_dir(dir);
   auto* gpt = dynamic_cast<models::Gpt*>(model.get());
   LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr, "generate needs a gpt2 model; {} is {}", dir,
               model->model_type());
   if (weights == "bf16") gpt->set_decode_dtype(DType::BF16);
+  std::unique_ptr<models::Gpt> on_gpu;
+  if (device == "cuda") {  // loaded on the host, then copied to the GPU: the KV cache and every step run there
+    on_gpu = std::make_unique<models::Gpt>(gpt->config(), Device::CUDA);
+    on_gpu->copy_params_from(*gpt);
+    gpt = on_gpu.get();
+  }
   std::unique_ptr<Tokenizer> tok;
   if (has_tokenizer_files(dir)) tok = load_tokenizer(dir);
   std::vector<int32_t> ids;
@@ -108,12 +124,13 @@ LM_COMMAND("generate", "generate text from a GPT model (KV cache, greedy/samplin
            "usage: lmcpp generate --model DIR (--prompt TEXT | --ids LIST) [--max-new-tokens N] [--greedy]\n"
            "                      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]\n"
            "                      [--num-beams N] [--length-penalty L] [--early-stopping] [--stop STRING]...\n"
-           "                      [--ignore-eos] [--json] [--threads N] [--weights f32|bf16]\n"
+           "                      [--ignore-eos] [--json] [--threads N] [--weights f32|bf16] [--device cpu|cuda]\n"
            "  Samples by default (temperature 1, no top-k/top-p); --greedy picks the argmax. Stops at the model's\n"
            "  eos token (unless --ignore-eos), at any --stop string, or after N new tokens (default 50).\n"
            "  Text streams to stdout as it is produced. --json prints {\"ids\": [new ids], \"text\": \"new text\"}\n"
            "  (text is null without tokenizer files). --weights bf16 decodes from a bf16 copy of the weight\n"
-           "  matrices (f32 accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).",
+           "  matrices (f32 accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).\n"
+           "  --device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
            run_generate);
 
 }  // namespace

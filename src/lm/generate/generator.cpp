@@ -193,15 +193,8 @@ std::vector<int32_t> beam_search_one(const models::Gpt& model, const std::vector
         break;
       }
     }
-    // Reorder the cache rows to the surviving beams' sources.
-    for (size_t l = 0; l < cache->k.size(); ++l) {
-      for (Tensor* t : {&cache->k[l], &cache->v[l]}) {
-        const int64_t row = t->numel() / nb;
-        std::vector<float> copy(t->f32(), t->f32() + t->numel());
-        for (int64_t b = 0; b < nb; ++b)
-          std::memcpy(t->f32() + b * row, copy.data() + src[static_cast<size_t>(b)] * row, sizeof(float) * row);
-      }
-    }
+    // Reorder the cache rows to the surviving beams' sources (on the cache's device).
+    model.reorder_cache(*cache, src);
     beams = std::move(nbeams);
     beam_scores = nscores;
     if (s + 1 == opt.max_new_tokens) break;

@@ -195,6 +195,13 @@ Gpt::Gpt(const GptConfig& config, Device device, DType dtype)
   }
 }
 
+void Gpt::copy_params_from(const Gpt& src) {
+  LM_CHECK(src.config_.to_hf() == config_.to_hf(), "gpt2 copy_params_from: the two models' configs differ");
+  LM_ASSERT(src.params_arena_.bytes() == params_arena_.bytes());
+  copy_bytes(params_arena_.data(), device_, src.params_arena_.data(), src.device_, params_arena_.bytes());
+  sync_param_copy();
+}
+
 void Gpt::sync_param_copy() {
   if (dtype_ != DType::BF16) return;
   const int64_t n = static_cast<int64_t>(params_arena_.bytes() / 4);
@@ -726,14 +733,15 @@ void Gpt::backward(float dloss_scale) {
 }
 
 std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
-  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU,
-              "kv cache: generation runs on the CPU only; this model is on {}", device_name(device_));
   LM_CHECK(B >= 1 && Tmax >= 1, "kv cache: batch {} and length {} must be positive", B, Tmax);
   LM_CHECK(Tmax <= config_.n_positions, "kv cache: {} positions exceed n_positions {}", Tmax, config_.n_positions);
   const int64_t C = config_.n_embd, I = config_.inner(), NH = config_.n_head, HS = config_.head_size();
   auto c = std::make_unique<GptKvCache>();
   c->B = B;
   c->Tmax = Tmax;
+  c->device = device_;
+  c->arena = Arena("kv", device_);
+  const bool dev = device_ != Device::CPU;
   std::vector<std::pair<Tensor*, size_t>> pend;
   auto r = [&](Tensor* t, Shape s) { pend.push_back({t, c->arena.reserve(s)}); };
   c->k.resize(static_cast<size_t>(config_.n_layer));
@@ -749,33 +757,60 @@ std::unique_ptr<GptKvCache> Gpt::make_kv_cache(int64_t B, int64_t Tmax) const {
   r(&c->fch, Shape{B, Tmax, I});
   r(&c->fch_gelu, Shape{B, Tmax, I});
   r(&c->last, Shape{B, C});
-  r(&c->logits, Shape{B, config_.vocab_size});
+  if (dev) {
+    r(&c->dev_logits, Shape{B, config_.vocab_size});
+    for (Tensor* t : {&c->ids_dev, &c->pos_dev, &c->mask_dev}) pend.push_back({t, c->arena.reserve(Shape{B, Tmax}, DType::I32)});
+  } else {
+    r(&c->logits, Shape{B, config_.vocab_size});
+  }
   // A prefill from an empty cache runs the blocked-sgemm attention of training (much faster than row-by-row
-  // against the cache for long prompts); its probabilities need (B,NH,T,T), so only for modest sizes.
-  if (B * NH * Tmax * Tmax * 4 <= (int64_t{64} << 20)) r(&c->att, Shape{B, NH, Tmax, Tmax});
+  // against the cache for long prompts); its probabilities need (B,NH,T,T), so only for modest sizes. (CPU: on a
+  // device the KV kernel's prefill is used.)
+  if (!dev && B * NH * Tmax * Tmax * 4 <= (int64_t{64} << 20)) r(&c->att, Shape{B, NH, Tmax, Tmax});
   c->arena.allocate();
   for (auto& [t, slot] : pend) *t = c->arena.tensor(slot);
+  if (dev) {
+    c->host_logits = Buffer(static_cast<size_t>(B * config_.vocab_size) * sizeof(float));
+    c->logits = Tensor(c->host_logits.data(), Shape{B, config_.vocab_size});
+  }
   return c;
 }
 
 void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor key_mask, Tensor all_logits) const {
   LM_CHECK(ids.dtype == DType::I32 && ids.ndim() == 2 && ids.dim(0) == c.B,
            "gpt2 forward_cached: ids must be ({}, Tn) int32, got {} {}", c.B, dtype_name(ids.dtype), ids.shape.str());
-  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU && ids.device == Device::CPU,
-              "gpt2 forward_cached: generation runs on the CPU only");
+  LM_CHECK(c.device == device_, "gpt2 forward_cached: the cache is on {} but the model on {}", device_name(c.device),
+           device_name(device_));
   const int64_t B = c.B, Tn = ids.dim(1), C = config_.n_embd, I = config_.inner(), V = config_.vocab_size;
   LM_CHECK(Tn >= 1 && c.past + Tn <= c.Tmax, "gpt2 forward_cached: {} cached + {} new tokens exceed the cache ({})",
            c.past, Tn, c.Tmax);
   const float eps = config_.layer_norm_epsilon;
+  const bool dev = device_ != Device::CPU;
+  const Device d = device_;
   // Views of the scratch for this chunk: (B, Tn, ...) taken from the front of (B, Tmax, ...) buffers.
-  auto v3 = [&](const Tensor& t, int64_t d) { return Tensor(t.data, Shape{B, Tn, d}); };
-  auto v2 = [&](const Tensor& t) { return Tensor(t.data, Shape{B, Tn}); };
+  auto v3 = [&](const Tensor& t, int64_t dd) { return Tensor(t.data, Shape{B, Tn, dd}, DType::F32, d); };
+  auto v2 = [&](const Tensor& t) { return Tensor(t.data, Shape{B, Tn}, DType::F32, d); };
+  if (dev) {
+    // Host inputs are uploaded into the cache's staging (device inputs are used as they are).
+    LM_CHECK_AS(ErrorCode::Unsupported, !all_logits.defined(),
+                "gpt2 forward_cached: all_logits is not available for a {} model", device_name(d));
+    auto upload = [&](Tensor& in, const Tensor& staging, Shape s) {
+      if (!in.defined() || in.device == d) return;
+      check_tensor(in, s, DType::I32, "gpt2 forward_cached input");
+      Tensor dst(staging.data, s, DType::I32, d);
+      copy_tensor(dst, in);
+      in = dst;
+    };
+    upload(ids, c.ids_dev, Shape{B, Tn});
+    upload(position_ids, c.pos_dev, Shape{B, Tn});
+    upload(key_mask, c.mask_dev, Shape{B, c.Tmax});
+  }
   Tensor x = v3(c.x, C), x2 = v3(c.x2, C), ln = v3(c.ln, C), atty = v3(c.atty, C), proj = v3(c.proj, C);
   Tensor qkv = v3(c.qkv, 3 * C), fch = v3(c.fch, I), fch_gelu = v3(c.fch_gelu, I);
   Tensor mean = v2(c.mean), rstd = v2(c.rstd);
   GptParams& p = const_cast<GptParams&>(params_);
   // Decode steps (few rows) are GEMVs over the decode weights (f32 or bf16); longer chunks go through sgemm.
-  const bool decode = B * Tn <= kDecodeRows;
+  const bool decode = B * Tn <= kDecodeRows && !dev;  // the GEMV kernels are CPU kernels
   const bool bf16 = decode_dtype_ == DType::BF16;
   auto linear = [&](Tensor out, Tensor in, const Tensor& w, const Tensor& w16, const Tensor& bias) {
     if (decode)
@@ -821,17 +856,41 @@ void Gpt::forward_cached(Tensor ids, GptKvCache& c, Tensor position_ids, Tensor 
     return;
   }
   // Only the last position's logits are needed to pick the next token: gather those rows first.
-  Tensor last_x(c.x2.data, Shape{B, 1, C});
+  Tensor last_x(c.x2.data, Shape{B, 1, C}, DType::F32, d);
   for (int64_t bb = 0; bb < B; ++bb)
-    std::memcpy(last_x.f32() + bb * C, x.f32() + (bb * Tn + Tn - 1) * C, sizeof(float) * C);
+    copy_bytes(static_cast<float*>(last_x.data) + bb * C, d, static_cast<float*>(x.data) + (bb * Tn + Tn - 1) * C, d,
+               sizeof(float) * static_cast<size_t>(C));
   Tensor last = c.last.view(Shape{B, 1, C});
-  ops::layernorm_forward(last, Tensor(c.mean.data, Shape{B, 1}), Tensor(c.rstd.data, Shape{B, 1}), last_x, p.ln_f_w,
-                         p.ln_f_b, eps);
+  ops::layernorm_forward(last, Tensor(c.mean.data, Shape{B, 1}, DType::F32, d),
+                         Tensor(c.rstd.data, Shape{B, 1}, DType::F32, d), last_x, p.ln_f_w, p.ln_f_b, eps);
+  if (dev) {
+    ops::matmul_forward(c.dev_logits, c.last, p.wte, Tensor());
+    copy_tensor(c.logits, c.dev_logits);
+    return;
+  }
   // The LM head on B rows is a GEMV whatever Tn was (wte is ~30% of GPT-2 small's weight bytes).
   if (B <= kDecodeRows)
     ops::gemv_forward(c.logits, c.last, bf16 && decode ? decode_wte_ : p.wte, Tensor());
   else
     ops::matmul_forward(c.logits, c.last, p.wte, Tensor());
+}
+
+void Gpt::reorder_cache(GptKvCache& c, const std::vector<int64_t>& src) const {
+  LM_CHECK(static_cast<int64_t>(src.size()) == c.B, "reorder_cache: {} sources for {} rows", src.size(), c.B);
+  for (int64_t s : src) LM_CHECK(s >= 0 && s < c.B, "reorder_cache: source row {} out of range [0, {})", s, c.B);
+  // One snapshot of a layer's cache (on its device), then row copies out of it.
+  Buffer snap;
+  for (size_t l = 0; l < c.k.size(); ++l) {
+    for (Tensor* t : {&c.k[l], &c.v[l]}) {
+      const size_t row = t->nbytes() / static_cast<size_t>(c.B);
+      if (snap.size() < t->nbytes()) snap = Buffer(t->nbytes(), c.device);
+      copy_bytes(snap.data(), c.device, t->data, c.device, t->nbytes());
+      for (int64_t b = 0; b < c.B; ++b)
+        copy_bytes(static_cast<char*>(t->data) + static_cast<size_t>(b) * row, c.device,
+                   static_cast<char*>(snap.data()) + static_cast<size_t>(src[static_cast<size_t>(b)]) * row, c.device,
+                   row);
+    }
+  }
 }
 
 }  // namespace lm::models

@@ -90,10 +90,12 @@ struct GptBlockActs {
 };
 
 // Inference state for incremental decoding: per-layer key/value caches (B,NH,Tmax,HS) and scratch for up to
-// Tmax new tokens at once (prefill), planned once.
+// Tmax new tokens at once (prefill), planned once, on the model's device. `logits` is always host memory (the
+// sampler reads it); a device cache computes them in dev_logits and copies them back each step.
 struct GptKvCache {
   int64_t B = 0, Tmax = 0;
   int64_t past = 0;  // positions already in the cache
+  Device device = Device::CPU;
   Arena arena{"kv"};
   std::vector<Tensor> k, v;          // per layer (B,NH,Tmax,HS)
   Tensor x, x2, ln, atty, proj;      // (B,Tmax,C)
@@ -101,7 +103,10 @@ struct GptKvCache {
   Tensor qkv;                        // (B,Tmax,3C)
   Tensor fch, fch_gelu;              // (B,Tmax,I)
   Tensor last;                       // (B,C) final-LN rows of the last position
-  Tensor logits;                     // (B,V) logits of the last new position
+  Tensor logits;                     // (B,V) logits of the last new position (host)
+  Buffer host_logits;                // backs `logits` for a device cache
+  Tensor dev_logits;                 // (B,V) device cache: the LM head's output
+  Tensor ids_dev, pos_dev, mask_dev; // (B,Tmax) i32 device cache: ids, positions, key mask uploaded from the host
   Tensor att;                        // (B,NH,Tmax,Tmax) probabilities of a prefill from an empty cache, when
                                      // that is at most 64 MB (else undefined and prefill uses the KV kernel)
 };
@@ -142,6 +147,8 @@ class Gpt : public Model {
   // Loads weights from an HF model.safetensors (prefix "transformer." optional; legacy attn.bias/masked_bias
   // buffers ignored; lm_head.weight, if present, must equal wte).
   void load_safetensors(const std::string& path) override;
+  // The parameters of `src` (same config, any device or dtype): e.g. a model loaded on the CPU moved to a GPU.
+  void copy_params_from(const Gpt& src);
 
   // Allocates activations for batches up to (B, T); called lazily by forward.
   void reserve(int64_t B, int64_t T, bool training);
@@ -161,10 +168,13 @@ class Gpt : public Model {
   std::unique_ptr<GptKvCache> make_kv_cache(int64_t B, int64_t Tmax) const;
   // Runs Tn new tokens (ids (B,Tn) i32) through the model, appending their keys/values to the cache. position_ids
   // (B,Tn) i32 default to past..past+Tn-1; key_mask (B,Tmax) i32 masks padding keys (left-padded batches).
-  // Leaves the last position's logits in cache.logits (B,V); all_logits (B,Tn,V), if given, receives every
-  // position's logits.
+  // Leaves the last position's logits in cache.logits (B,V, host); all_logits (B,Tn,V), if given, receives every
+  // position's logits (CPU models only). A CUDA model takes ids/positions/mask from the host and uploads them; it
+  // runs in f32 from the f32 (master) parameters whatever its training dtype.
   void forward_cached(Tensor ids, GptKvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
                       Tensor all_logits = {}) const;
+  // Beam search: row b of every layer's key/value cache becomes the old row src[b] (src.size() == cache.B).
+  void reorder_cache(GptKvCache& cache, const std::vector<int64_t>& src) const;
 
   // Weights read by decode steps (forward_cached chunks of at most kDecodeRows = B*Tn rows, which run as GEMVs that
   // stream each matrix once). F32 (default): the parameters themselves. BF16: a bf16 copy of the four block
