@@ -55,6 +55,16 @@ TEST(CudaOps, MatmulLayernormGeluMatchCpu) {
   EXPECT_LE(dinp.err(), kTol);
   EXPECT_LE(dw.err(), kTol);
   EXPECT_LE(db.err(), kTol);
+  // Overwrite mode (beta 0): NaN-filled destinations must not leak into the result.
+  for (Pair* p : {&dinp, &dw, &db}) {
+    for (int64_t i = 0; i < p->cpu.numel(); ++i) p->cpu.f32()[i] = std::nanf("");
+    p->upload();
+  }
+  ops::matmul_backward(dinp.cpu.t, dw.cpu.t, db.cpu.t, out.cpu.t, inp.cpu.t, w.cpu.t, true, true);
+  ops::matmul_backward(dinp.dev, dw.dev, db.dev, out.dev, inp.dev, w.dev, true, true);
+  EXPECT_LE(dinp.err(), kTol);
+  EXPECT_LE(dw.err(), kTol);
+  EXPECT_LE(db.err(), kTol);
 
   Pair g(Shape{B, T, OC}, 8), dg(Shape{B, T, OC}, 9);
   ops::gelu_forward(g.cpu.t, out.cpu.t, ops::GeluKind::Tanh);

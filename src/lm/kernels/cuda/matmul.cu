@@ -103,13 +103,17 @@ void matmul_gelu_forward(DType dt, void* out, void* pre_gelu, const void* inp, c
 }
 
 void matmul_backward(DType dt, void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
-                     const void* weight, int64_t N, int64_t C, int64_t OC) {
+                     const void* weight, int64_t N, int64_t C, int64_t OC, bool overwrite_dinp,
+                     bool overwrite_dweight) {
   check_dt(dt, "matmul_backward");
-  // dinpᵀ (C,N) += W (C,OC col-major) · doutᵀ (OC,N col-major).
-  if (dinp) lt_matmul(dt, false, false, C, N, OC, 1.0f, weight, C, dout, OC, 1.0f, dinp, C, nullptr);
-  // dweightᵀ (C,OC) += inpᵀ (C,N) · dout (N,OC) where dout is stored col-major as (OC,N) -> op T.
+  // dinpᵀ (C,N) (+)= W (C,OC col-major) · doutᵀ (OC,N col-major); beta 0 overwrites without reading dinp.
+  if (dinp)
+    lt_matmul(dt, false, false, C, N, OC, 1.0f, weight, C, dout, OC, overwrite_dinp ? 0.0f : 1.0f, dinp, C, nullptr);
+  // dweightᵀ (C,OC) (+)= inpᵀ (C,N) · dout (N,OC) where dout is stored col-major as (OC,N) -> op T.
   if (dweight)
-    lt_matmul(dt, false, true, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dweight, C, nullptr);
+    lt_matmul(dt, false, true, C, OC, N, 1.0f, inp, C, dout, OC, overwrite_dweight ? 0.0f : 1.0f, dweight, C, nullptr);
+  if (dbias && overwrite_dweight)  // the bias gradient follows the weight's mode: start the column sums from zero
+    LM_CUDA_CHECK(cudaMemsetAsync(dbias, 0, static_cast<size_t>(OC) * (dt == DType::BF16 ? 2 : 4), stream()));
   if (dbias && N > 0) {
     dispatch_float(dt, "matmul_backward", [&](auto tag) {
       using E = decltype(tag);

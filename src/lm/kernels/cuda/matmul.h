@@ -18,7 +18,8 @@ void matmul_gelu_forward(DType dt, void* out, void* pre_gelu, const void* inp, c
                          int64_t N, int64_t C, int64_t OC);
 // dinp += dout · W, dweight += doutᵀ · inp, dbias += Σ_n dout (deterministic); any output may be null.
 void matmul_backward(DType dt, void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
-                     const void* weight, int64_t N, int64_t C, int64_t OC);
+                     const void* weight, int64_t N, int64_t C, int64_t OC, bool overwrite_dinp = false,
+                     bool overwrite_dweight = false);
 void gemm(DType dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void* A,
           int64_t lda, const void* B, int64_t ldb, float beta, void* C, int64_t ldc);
 
