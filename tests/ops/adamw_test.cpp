@@ -92,6 +92,33 @@ TEST(OpsAdamW, GradScaleEqualsScalingFirst) {
   EXPECT_THROW(ops::adamw_update(p1.t(), p1.t(), m1.t(), v1.t(), hp), Error);
 }
 
+// Arrays of >= 2^20 elements take the AVX-512 path with non-temporal stores (on CPUs that have it); it must give
+// the plain loop's bits. The reference is the same update in chunks below that size (the plain loop), including a
+// misaligned start (the streaming path's scalar head) and a ragged tail.
+TEST(OpsAdamW, StreamingPathIsBitwiseThePlainLoop) {
+  const int64_t n = (int64_t{1} << 20) + 37;
+  HostF32 p({n + 3}, 11, 0.02f), g({n + 3}, 12, 0.1f), m({n + 3}, 13, 0.01f), v({n + 3}, 14, 0.01f);
+  for (auto& x : v.v) x = std::fabs(x);
+  HostF32 p2 = p, m2 = m, v2 = v;
+  ops::AdamWParams hp;
+  hp.lr = 1e-3f;
+  hp.weight_decay = 0.1f;
+  hp.grad_scale = 0.7f;
+  // Start one element in: the arrays share their phase modulo 64 bytes but are not 64-byte aligned there.
+  auto view = [&](HostF32& h, int64_t off, int64_t len) { return Tensor(h.v.data() + 1 + off, Shape{len}); };
+  for (int64_t step = 1; step <= 3; ++step) {
+    hp.step = step;
+    ops::adamw_update(view(p, 0, n), view(g, 0, n), view(m, 0, n), view(v, 0, n), hp);
+    for (int64_t off = 0; off < n; off += 1000) {
+      const int64_t len = std::min<int64_t>(1000, n - off);
+      ops::adamw_update(view(p2, off, len), view(g, off, len), view(m2, off, len), view(v2, off, len), hp);
+    }
+  }
+  EXPECT_TRUE(bitwise_equal(p.v, p2.v));
+  EXPECT_TRUE(bitwise_equal(m.v, m2.v));
+  EXPECT_TRUE(bitwise_equal(v.v, v2.v));
+}
+
 TEST(OpsAdamW, RejectsBadInput) {
   HostF32 p({5}, 1), g({5}, 2), m({5}, 0.0f), v({6}, 0.0f), v_ok({5}, 0.0f);
   ops::AdamWParams hp;
