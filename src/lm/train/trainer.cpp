@@ -793,8 +793,10 @@ double Trainer::reduce_gradients() {
   if (!cfg_.zero) {
     // Buckets bound the engine's staging memory; overlap with backward would not pay on CPU, where the
     // reduction competes with the kernels for the same cores.
+    // One rank (and every GPU run, whose gradients may be bf16): nothing to reduce.
     constexpr int64_t kBucket = int64_t{1} << 22;
-    for (int64_t off = 0; off < n; off += kBucket) comm_.all_reduce_sum(g.f32() + off, std::min(kBucket, n - off));
+    if (world_ > 1)
+      for (int64_t off = 0; off < n; off += kBucket) comm_.all_reduce_sum(g.f32() + off, std::min(kBucket, n - off));
     return opt_->grad_norm();
   }
   std::copy(g.f32(), g.f32() + n, padded_.begin());
