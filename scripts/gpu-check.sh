@@ -58,11 +58,13 @@ else
 fi
 
 # 4. End-to-end training benchmark through the CLI: bf16 mixed precision (the llm.c comparison) and f32.
-for dt in bf16 f32; do
-  build-cuda/lmcpp bench train --shape 124M --device cuda --dtype "$dt" --batch "$B" --seq "$T" --steps 10 --warmup 3 \
-    --json > "$OUT/bench_train_cuda_$dt.json" 2> "$OUT/bench_train_cuda_$dt.err"
+# 124M-pad is the vocabulary padded to 50304 as llm.c trains (aligned LM-head GEMMs); 124M is HF's 50257.
+for run in "124M-pad bf16" "124M bf16" "124M-pad f32"; do
+  read -r shape dt <<<"$run"
+  build-cuda/lmcpp bench train --shape "$shape" --device cuda --dtype "$dt" --batch "$B" --seq "$T" --steps 10 \
+    --warmup 3 --json > "$OUT/bench_train_cuda_${shape}_$dt.json" 2> "$OUT/bench_train_cuda_${shape}_$dt.err"
   rc=$?
-  say "lmcpp bench train --device cuda --dtype $dt: exit $rc: $(cat "$OUT/bench_train_cuda_$dt.json" "$OUT/bench_train_cuda_$dt.err" | tail -3 | tr '\n' ' ')"
+  say "lmcpp bench train --shape $shape --device cuda --dtype $dt: exit $rc: $(cat "$OUT/bench_train_cuda_${shape}_$dt.json" "$OUT/bench_train_cuda_${shape}_$dt.err" | tail -3 | tr '\n' ' ')"
 done
 
 # 5. llm.c side by side (optional: needs its CUDA sources; the device machine has no network).

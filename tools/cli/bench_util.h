@@ -41,15 +41,17 @@ inline models::GptConfig bench_gpt_shape(const std::string& shape) {
   c.n_positions = 1024;
   if (shape == "S") {
     c.vocab_size = 50304, c.n_layer = 6, c.n_head = 6, c.n_embd = 384;
-  } else if (shape == "124M") {
-    c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
+  } else if (shape == "124M" || shape == "124M-pad") {
+    // 124M-pad: the vocabulary padded to 50304 (a multiple of 64), as llm.c trains it; the LM head's GEMMs then
+    // have aligned leading dimensions (what tensor-core GEMM kernels want on a GPU).
+    c.vocab_size = shape == "124M" ? 50257 : 50304, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
   } else if (shape == "tiny") {
     c.vocab_size = 512, c.n_layer = 2, c.n_head = 4, c.n_embd = 64, c.n_positions = 256;
   } else if (shape == "bert-base") {
     LM_THROW(ErrorCode::Unsupported, "--shape bert-base is the shape of `lmcpp bench bert`; train, prefill and "
              "decode run GPT shapes (S, 124M, tiny)");
   } else {
-    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, tiny", shape);
+    LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, 124M-pad, tiny", shape);
   }
   return c;
 }

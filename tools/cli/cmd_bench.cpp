@@ -140,14 +140,14 @@ int run_bench(Args& a) {
 }
 
 LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens/s, peak RSS, MFU), membw",
-           "usage: lmcpp bench train [--shape S|124M|tiny] [--device cpu|cuda] [--dtype f32|bf16] [--threads N]\n"
-           "                         [--batch B] [--seq T]\n"
-           "                         [--steps N] [--warmup N] [--profile] [--json]\n"
+           "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
+           "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16] [--profile] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak). Shape S: vocab 50304, 6 layers,\n"
-           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small. --profile prints the time per op class\n"
+           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; 124M-pad: the same with the\n"
+           "  vocabulary padded to 50304 (llm.c's training shape). --profile prints the time per op class\n"
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
            "  bench bert: BertForSequenceClassification inference on random weights\n"
            "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s. --weights bf16:\n"
