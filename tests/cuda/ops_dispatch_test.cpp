@@ -16,6 +16,7 @@
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
 #include "lm/ops/residual.h"
+#include "lm/ops/tanh.h"
 
 namespace lm::test {
 namespace {
@@ -233,6 +234,39 @@ TEST(CudaOps, EncoderCrossEntropyAdamWMatchCpu) {
   ops::scale_inplace(gr.cpu.t, 0.5f);
   ops::scale_inplace(gr.dev, 0.5f);
   EXPECT_EQ(gr.err(), 0.0);
+}
+
+// BERT's extra ops on the GPU: tanh (pooler), the token-type embedding add and its backward, and the row gather
+// / scatter-add of masked positions and first-token pooling, against the same ops on the CPU.
+TEST(CudaOps, TanhEmbeddingAddRowsMatchCpu) {
+  LM_REQUIRE_CUDA();
+  const int64_t B = 3, T = 5, C = 8;
+  Pair x(Shape{B, C}, 41), y(Shape{B, C}, 42), dy(Shape{B, C}, 43), dx(Shape{B, C}, 44);
+  ops::tanh_forward(y.cpu.t, x.cpu.t);
+  ops::tanh_forward(y.dev, x.dev);
+  EXPECT_LE(y.err(), kTol);
+  ops::tanh_backward(dx.cpu.t, dy.cpu.t, y.cpu.t);
+  ops::tanh_backward(dx.dev, dy.dev, y.dev);
+  EXPECT_LE(dx.err(), kTol);
+
+  Pair tt(Shape{B, T}, 0, 1.0f, DType::I32), table(Shape{2, C}, 45), out(Shape{B, T, C}, 46), dtable(Shape{2, C}, 47);
+  for (int64_t i = 0; i < B * T; ++i) tt.cpu.t.ptr<int32_t>()[i] = static_cast<int32_t>((i / 3) % 2);
+  tt.upload();
+  ops::embedding_add_forward(out.cpu.t, tt.cpu.t, table.cpu.t);
+  ops::embedding_add_forward(out.dev, tt.dev, table.dev);
+  EXPECT_LE(out.err(), kTol);
+  ops::embedding_add_backward(dtable.cpu.t, out.cpu.t, tt.cpu.t);
+  ops::embedding_add_backward(dtable.dev, out.dev, tt.dev);
+  EXPECT_LE(dtable.err(), kTol);
+
+  const std::vector<int64_t> idx = {7, 0, 14, 3};
+  Pair full(Shape{B * T, C}, 48), rows(Shape{4, C}, 49), acc(Shape{B * T, C}, 50);
+  ops::gather_rows(rows.cpu.t, full.cpu.t, idx);
+  ops::gather_rows(rows.dev, full.dev, idx);
+  EXPECT_EQ(rows.err(), 0.0);
+  ops::scatter_add_rows(acc.cpu.t, rows.cpu.t, idx);
+  ops::scatter_add_rows(acc.dev, rows.dev, idx);
+  EXPECT_LE(acc.err(), kTol);
 }
 
 }  // namespace

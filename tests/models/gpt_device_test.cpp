@@ -1,9 +1,10 @@
-// A GPT on Device::CUDA where there is no CUDA backend (CPU build) or no GPU, or a bf16 GPT on the CPU, fails at
-// construction with one Unsupported error instead of running anywhere else. (With a GPU, tests/cuda/gpt_cuda_test.cpp runs it.)
+// A GPT or BERT on Device::CUDA where there is no CUDA backend (CPU build) or no GPU, or a bf16 GPT on the CPU,
+// fails at construction with one Unsupported error instead of running anywhere else. (With a GPU, tests/cuda/gpt_cuda_test.cpp runs it.)
 #include <gtest/gtest.h>
 
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
+#include "lm/models/bert.h"
 #include "lm/models/gpt.h"
 
 namespace lm {
@@ -33,6 +34,19 @@ TEST(GptDevice, CudaWithoutBackendOrGpuIsUnsupported) {
   models::Gpt cpu(c);  // the default stays the CPU
   EXPECT_EQ(cpu.device(), Device::CPU);
   EXPECT_EQ(cpu.flat_params().device, Device::CPU);
+}
+
+TEST(BertDevice, CudaWithoutBackendOrGpuIsUnsupported) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present";
+  Json j = {{"model_type", "bert"}, {"architectures", {"BertForSequenceClassification"}}, {"vocab_size", 11},
+            {"hidden_size", 8}, {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"intermediate_size", 16},
+            {"max_position_embeddings", 8}};
+  try {
+    models::Bert b(models::BertConfig::from_hf(j), Device::CUDA);
+    FAIL() << "expected Unsupported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+  }
 }
 
 }  // namespace

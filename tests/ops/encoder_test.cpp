@@ -64,6 +64,20 @@ TEST(OpsEncoder, EmbeddingAddMatchesReference) {
   EXPECT_LT(rel_err(dtable.v, expect_d), 1e-6);
 }
 
+// Row gather and its adjoint on a worked example: out[r] = in[idx[r]]; dst[idx[r]] += src[r] (a repeated index
+// receives both rows).
+TEST(OpsEncoder, GatherAndScatterAddRows) {
+  HostF32 in({4, 2}, 0.0f), out({3, 2}, 0.0f), dst({4, 2}, 1.0f);
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t c = 0; c < 2; ++c) in.v[static_cast<size_t>(r * 2 + c)] = static_cast<float>(10 * r + c);
+  ops::gather_rows(out.t(), in.t(), {2, 0, 2});
+  EXPECT_EQ(out.v, (std::vector<float>{20, 21, 0, 1, 20, 21}));
+  ops::scatter_add_rows(dst.t(), out.t(), {1, 3, 1});
+  EXPECT_EQ(dst.v, (std::vector<float>{1, 1, 41, 43, 1, 1, 1, 2}));
+  EXPECT_THROW(ops::gather_rows(out.t(), in.t(), {0, 4, 1}), Error);      // index out of range
+  EXPECT_THROW(ops::scatter_add_rows(dst.t(), out.t(), {0, 1}), Error);  // 3 rows, 2 indices
+}
+
 TEST(OpsEncoder, RejectsBadInput) {
   HostI32 ids({B, T}, random_ids(B * T, V, 1));
   HostF32 wte({V, C}, 3), wpe({maxT, C}, 4), out({B, T, C}, 0.0f), bad_out({B, T, C + 1}, 0.0f);

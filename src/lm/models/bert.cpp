@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
@@ -64,14 +65,33 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 bool starts_with(const std::string& s, const std::string& pre) { return s.rfind(pre, 0) == 0; }
 
-void zero(Tensor t) { std::memset(t.data, 0, t.nbytes()); }
+void zero(Tensor t) {
+  if (t.nbytes() == 0) return;
+  if (t.device == Device::CPU)
+    std::memset(t.data, 0, t.nbytes());
+  else
+    device_zero(t.device, t.data, t.nbytes());
+}
 
 // Mean of the first n per-row losses over `count` targets, summed in double in index order (deterministic).
+// Device losses are read through a host copy.
 float mean_loss(const Tensor& losses, int64_t n, int64_t count) {
   if (count == 0) return std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> host;
+  const float* l = losses.f32();
+  if (losses.device != Device::CPU) {
+    host.resize(static_cast<size_t>(n));
+    copy_bytes(host.data(), Device::CPU, losses.data, losses.device, static_cast<size_t>(n) * sizeof(float));
+    l = host.data();
+  }
   double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += losses.f32()[i];
+  for (int64_t i = 0; i < n; ++i) s += l[i];
   return static_cast<float>(s / static_cast<double>(count));
+}
+
+// A host i32 vector into the first values.size() elements of t (any device).
+void put_i32(const Tensor& t, const std::vector<int32_t>& values) {
+  copy_bytes(t.data, t.device, values.data(), Device::CPU, values.size() * sizeof(int32_t));
 }
 
 }  // namespace
@@ -312,7 +332,13 @@ Tensor prefix(const Tensor& t, int64_t B) { return t.slice0(0, B); }
 
 }  // namespace
 
-Bert::Bert(const BertConfig& config) : config_(config), hf_config_(config.to_hf()) {
+Bert::Bert(const BertConfig& config, Device device)
+    : config_(config),
+      device_(device),
+      hf_config_(config.to_hf()),
+      params_arena_("params", device),
+      grads_arena_("grads", device),
+      acts_arena_("acts", device) {
   specs_ = bert_param_specs(config_);
   for (const auto& s : specs_) num_params_ += s.shape.numel();
   bind_params(params_, params_arena_, config_);
@@ -333,7 +359,49 @@ Tensor Bert::flat_grads() {
 
 void Bert::zero_grad() {
   grads();
-  std::memset(grads_arena_.data(), 0, grads_arena_.bytes());
+  zero(grads_arena_.flat_f32());
+}
+
+template <typename F>
+void Bert::with_host_params(bool copy_in, bool copy_out, F&& fn) const {
+  BertParams& mine = const_cast<BertParams&>(params_);
+  if (device_ == Device::CPU) {
+    fn(mine);
+    return;
+  }
+  // The same reserve order gives the same layout, so the whole arena copies as one block.
+  Arena host("params-host", Device::CPU);
+  BertParams hp;
+  bind_params(hp, host, config_);
+  LM_ASSERT(host.bytes() == params_arena_.bytes());
+  if (copy_in) copy_bytes(host.data(), Device::CPU, params_arena_.data(), device_, host.bytes());
+  fn(hp);
+  if (copy_out) copy_bytes(params_arena_.data(), device_, host.data(), Device::CPU, host.bytes());
+}
+
+BertBatch Bert::upload_batch(const BertBatch& in) {
+  std::vector<std::pair<const Tensor*, Tensor*>> fields;
+  BertBatch d;
+  fields.push_back({&in.input_ids, &d.input_ids});
+  fields.push_back({&in.token_type_ids, &d.token_type_ids});
+  fields.push_back({&in.attention_mask, &d.attention_mask});
+  fields.push_back({&in.labels, &d.labels});
+  fields.push_back({&in.next_sentence_label, &d.next_sentence_label});
+  fields.push_back({&in.start_positions, &d.start_positions});
+  fields.push_back({&in.end_positions, &d.end_positions});
+  size_t need = 0;
+  for (const auto& [src, dst] : fields)
+    if (src->defined()) need += align_up(src->nbytes() ? src->nbytes() : 4);
+  if (batch_buf_.size() < need) batch_buf_ = Buffer(need, device_);
+  size_t off = 0;
+  for (const auto& [src, dst] : fields) {
+    if (!src->defined()) continue;
+    LM_CHECK(src->device == Device::CPU, "bert forward: a {} model takes its batch on the host", device_name(device_));
+    *dst = Tensor(static_cast<char*>(batch_buf_.data()) + off, src->shape, src->dtype, device_);
+    copy_tensor(*dst, *src);
+    off += align_up(src->nbytes() ? src->nbytes() : 4);
+  }
+  return d;
 }
 
 std::vector<ParamRef> Bert::param_list() {
@@ -343,8 +411,8 @@ std::vector<ParamRef> Bert::param_list() {
   return out;
 }
 
-void Bert::init_tensor(const BertParamSpec& s, size_t index, uint64_t seed) {
-  Tensor t = s.get(params_);
+void Bert::init_tensor(const BertParamSpec& s, size_t index, uint64_t seed, BertParams& params) const {
+  Tensor t = s.get(params);
   float* x = t.f32();
   if (ends_with(s.name, "LayerNorm.weight")) {
     for (int64_t k = 0; k < t.numel(); ++k) x[k] = 1.0f;
@@ -362,12 +430,20 @@ void Bert::init_tensor(const BertParamSpec& s, size_t index, uint64_t seed) {
 
 void Bert::init_weights(uint64_t seed) {
   packed_stale_ = true;
-  std::memset(params_arena_.data(), 0, params_arena_.bytes());
-  for (size_t i = 0; i < specs_.size(); ++i) init_tensor(specs_[i], i, seed);
+  with_host_params(false, true, [&](BertParams& params) {
+    for (size_t i = 0; i < specs_.size(); ++i) {
+      zero(specs_[i].get(params));
+      init_tensor(specs_[i], i, seed, params);
+    }
+  });
 }
 
 void Bert::load_safetensors(const std::string& path) {
   packed_stale_ = true;
+  with_host_params(false, true, [&](BertParams& params) { load_host(params, path); });
+}
+
+void Bert::load_host(BertParams& params, const std::string& path) const {
   SafetensorsFile f(path);
   // Canonical name (prefixed, weight/bias) -> name in the file.
   std::map<std::string, std::string> by_canon;
@@ -404,18 +480,18 @@ void Bert::load_safetensors(const std::string& path) {
       // The encoder must be complete; pooler and heads may come from another architecture's checkpoint.
       LM_CHECK_AS(ErrorCode::BadFormat, !starts_with(s.name, "bert.embeddings") && !starts_with(s.name, "bert.encoder"),
                   "{}: missing tensor {}", path, s.name);
-      init_tensor(s, i, 0);
+      init_tensor(s, i, 0, params);
       fresh.push_back(s.name);
       continue;
     }
-    f.read_f32(it->second, s.get(params_).f32(), s.shape);
+    f.read_f32(it->second, s.get(params).f32(), s.shape);
     used.insert(it->first);
   }
   if (!decoder_weight.empty()) {
-    std::vector<float> tmp(static_cast<size_t>(params_.word_emb.numel()));
-    f.read_f32(decoder_weight, tmp.data(), params_.word_emb.shape);
+    std::vector<float> tmp(static_cast<size_t>(params.word_emb.numel()));
+    f.read_f32(decoder_weight, tmp.data(), params.word_emb.shape);
     LM_CHECK_AS(ErrorCode::Unsupported,
-                std::memcmp(tmp.data(), params_.word_emb.data, params_.word_emb.nbytes()) == 0,
+                std::memcmp(tmp.data(), params.word_emb.data, params.word_emb.nbytes()) == 0,
                 "{}: cls.predictions.decoder.weight differs from the word embeddings (untied decoder is not "
                 "supported)", path);
   }
@@ -438,13 +514,15 @@ void Bert::load_safetensors(const std::string& path) {
 
 void Bert::save_hf(const std::string& dir) const {
   make_dirs(dir);
-  std::vector<NamedTensor> out;
   const bool bare = config_.head == BertHead::Base;  // HF BertModel.save_pretrained writes no "bert." prefix
-  for (const auto& s : specs_) {
-    std::string n = bare && starts_with(s.name, "bert.") ? s.name.substr(5) : s.name;
-    out.push_back({n, s.get(params_)});
-  }
-  write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
+  with_host_params(true, false, [&](BertParams& params) {
+    std::vector<NamedTensor> out;
+    for (const auto& s : specs_) {
+      std::string n = bare && starts_with(s.name, "bert.") ? s.name.substr(5) : s.name;
+      out.push_back({n, s.get(params)});
+    }
+    write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
+  });
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
 }
 
@@ -471,7 +549,7 @@ void Bert::reserve(int64_t B, int64_t T, bool training) {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size, NH = config_.num_attention_heads;
   const int64_t V = config_.vocab_size, NL = config_.num_labels;
   const bool drop = training && config_.hidden_dropout_prob > 0.0f;
-  Arena a("acts");
+  Arena a("acts", device_);
   std::vector<std::pair<Tensor*, size_t>> pend;
   auto r = [&](Tensor* t, Shape s, DType dt = DType::F32) { pend.push_back({t, a.reserve(s, dt)}); };
   r(&zeros_tt_, Shape{B, T}, DType::I32);
@@ -598,7 +676,9 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   seed_ = dropout_seed;
   cur_B_ = B;
   cur_T_ = T;
-  batch_ = in;
+  // The batch the kernels read: the caller's tensors on CPU, a device copy otherwise (host-side logic below, the
+  // masked positions and QA positions, keeps reading `in`).
+  batch_ = device_ == Device::CPU ? in : upload_batch(in);
   if (!batch_.token_type_ids.defined()) batch_.token_type_ids = prefix(zeros_tt_, B);
   const int64_t C = config_.hidden_size;
   const float eps = config_.layer_norm_eps, p = config_.hidden_dropout_prob;
@@ -613,7 +693,7 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
 
   // Embeddings: (word + token_type) + position, LayerNorm, dropout.
   Tensor emb = prefix(emb_sum_, B);
-  ops::encoder_forward(emb, ids, params_.word_emb, params_.pos_emb);
+  ops::encoder_forward(emb, batch_.input_ids, params_.word_emb, params_.pos_emb);
   ops::embedding_add_forward(emb, batch_.token_type_ids, params_.type_emb);
   ops::layernorm_forward(prefix(emb_ln_, B), prefix(emb_mean_, B), prefix(emb_rstd_, B), emb, params_.emb_ln_w,
                          params_.emb_ln_b, eps);
@@ -640,7 +720,7 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     {
       // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
       prof::Scope ps(Op::AttnFwd);
-      ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), in.attention_mask);
+      ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), batch_.attention_mask);
     }
     linear(ad, ctx, w.attn_out_w, w.attn_out_b, pk ? &pk->attn_out : nullptr);
     {
@@ -681,7 +761,9 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
 
   if (config_.has_pooler()) {
     Tensor first = prefix(first_, B);
-    for (int64_t b = 0; b < B; ++b) std::memcpy(first.f32() + b * C, seq.f32() + b * T * C, sizeof(float) * C);
+    std::vector<int64_t> cls_rows(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) cls_rows[static_cast<size_t>(b)] = b * T;  // token 0 of each sequence
+    ops::gather_rows(first, seq.view(Shape{B * T, C}), cls_rows);
     ops::matmul_forward(prefix(pooled_pre_, B), first, params_.pooler_w, params_.pooler_b);
     ops::tanh_forward(prefix(pooled_, B), prefix(pooled_pre_, B));
   }
@@ -696,10 +778,10 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     for (int64_t i = 0; i < B * T; ++i)
       if (lab[i] != -100) masked_pos_.push_back(i);
     R = static_cast<int64_t>(masked_pos_.size());
-    for (int64_t r = 0; r < R; ++r) {
-      std::memcpy(mlm_in_.f32() + r * C, seq.f32() + masked_pos_[static_cast<size_t>(r)] * C, sizeof(float) * C);
-      mlm_labels_.ptr<int32_t>()[r] = lab[masked_pos_[static_cast<size_t>(r)]];
-    }
+    std::vector<int32_t> labels(static_cast<size_t>(R));
+    for (int64_t r = 0; r < R; ++r) labels[static_cast<size_t>(r)] = lab[masked_pos_[static_cast<size_t>(r)]];
+    put_i32(mlm_labels_, labels);
+    ops::gather_rows(mlm_in_.slice0(0, R), seq.view(Shape{B * T, C}), masked_pos_);
     head_in = mlm_in_.slice0(0, R);
   }
   if (config_.has_mlm() && R > 0) {
@@ -728,11 +810,15 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   } else if (config_.head == BertHead::QuestionAnswering) {
     Tensor qa = prefix(qa_, B);
     ops::matmul_forward(qa, seq, params_.qa_w, params_.qa_b);
-    // logits.split(1, dim=-1): start = channel 0, end = channel 1.
+    // logits.split(1, dim=-1): start = channel 0, end = channel 1 (a row gather over the (B*T*2, 1) view).
+    std::vector<int64_t> even(static_cast<size_t>(B * T)), odd(static_cast<size_t>(B * T));
     for (int64_t i = 0; i < B * T; ++i) {
-      qa_start_.f32()[i] = qa.f32()[2 * i];
-      qa_end_.f32()[i] = qa.f32()[2 * i + 1];
+      even[static_cast<size_t>(i)] = 2 * i;
+      odd[static_cast<size_t>(i)] = 2 * i + 1;
     }
+    const Tensor qa_col = qa.view(Shape{2 * B * T, 1});
+    ops::gather_rows(prefix(qa_start_, B).view(Shape{B * T, 1}), qa_col, even);
+    ops::gather_rows(prefix(qa_end_, B).view(Shape{B * T, 1}), qa_col, odd);
   }
 
   // Losses.
@@ -755,13 +841,13 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
       any = true;
     } else if (mlm_labels) {
       Tensor losses = mlm_losses_.slice0(0, B * T);
-      mlm_targets_ = ops::cross_entropy_forward(losses, pred_.slice0(0, B * T), in.labels.view(Shape{B * T}));
+      mlm_targets_ = ops::cross_entropy_forward(losses, pred_.slice0(0, B * T), batch_.labels.view(Shape{B * T}));
       mlm_loss_ = mean_loss(losses, B * T, mlm_targets_);
       total += mlm_loss_;
       any = true;
     }
     if (config_.head == BertHead::PreTraining && in.next_sentence_label.defined()) {
-      small_targets_ = ops::cross_entropy_forward(prefix(small_losses_, B), small, in.next_sentence_label);
+      small_targets_ = ops::cross_entropy_forward(prefix(small_losses_, B), small, batch_.next_sentence_label);
       nsp_loss_ = mean_loss(small_losses_, B, small_targets_);
       total += nsp_loss_;
       any = true;
@@ -770,17 +856,20 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     last_targets_ = mlm_targets_ + small_targets_;
     have_loss_ = any;
   } else if (config_.head == BertHead::SequenceClassification && in.labels.defined()) {
-    small_targets_ = ops::cross_entropy_forward(prefix(small_losses_, B), small, in.labels);
+    small_targets_ = ops::cross_entropy_forward(prefix(small_losses_, B), small, batch_.labels);
     loss = mean_loss(small_losses_, B, small_targets_);
     last_targets_ = small_targets_;
     have_loss_ = true;
   } else if (config_.head == BertHead::QuestionAnswering && in.start_positions.defined() &&
              in.end_positions.defined()) {
     // HF: positions outside the sequence are clamped to T, which is the ignore index.
+    std::vector<int32_t> sp(static_cast<size_t>(B)), ep(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) {
-      qa_start_pos_.ptr<int32_t>()[b] = std::clamp<int32_t>(in.start_positions.ptr<int32_t>()[b], 0, static_cast<int32_t>(T));
-      qa_end_pos_.ptr<int32_t>()[b] = std::clamp<int32_t>(in.end_positions.ptr<int32_t>()[b], 0, static_cast<int32_t>(T));
+      sp[static_cast<size_t>(b)] = std::clamp<int32_t>(in.start_positions.ptr<int32_t>()[b], 0, static_cast<int32_t>(T));
+      ep[static_cast<size_t>(b)] = std::clamp<int32_t>(in.end_positions.ptr<int32_t>()[b], 0, static_cast<int32_t>(T));
     }
+    put_i32(qa_start_pos_, sp);
+    put_i32(qa_end_pos_, ep);
     const int ign = static_cast<int>(T);
     Tensor ls = prefix(qa_losses_, B);
     qa_start_targets_ = ops::cross_entropy_forward(ls, prefix(qa_start_, B), prefix(qa_start_pos_, B), ign);
@@ -797,6 +886,8 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
 void Bert::set_inference_dtype(DType dt) {
   LM_CHECK(dt == DType::F32 || dt == DType::BF16, "bert: inference dtype must be f32 or bf16, got {}",
            dtype_name(dt));
+  LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || device_ == Device::CPU,
+              "bert: bf16 inference weights are a CPU (oneDNN) option; this model is on {}", device_name(device_));
   LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || ops::linear_bf16_available(),
               "bert: bf16 inference needs a CPU with a native bf16 matmul (AMX or AVX512_BF16); this one has none");
   infer_dtype_ = dt;
@@ -894,11 +985,7 @@ void Bert::backward(float dloss_scale) {
     Tensor din = dqkv_.view(Shape{B * T * 3, C}).slice0(0, R);
     zero(din);
     ops::matmul_backward(din, g.mlm_w, g.mlm_b, dt, mlm_in_.slice0(0, R), w.mlm_w);
-    for (int64_t r = 0; r < R; ++r) {
-      float* dst = dres.f32() + masked_pos_[static_cast<size_t>(r)] * C;
-      const float* src = din.f32() + r * C;
-      for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
-    }
+    ops::scatter_add_rows(dres.view(Shape{B * T, C}), din, masked_pos_);
   } else if (config_.has_mlm() && mlm_targets_ > 0) {
     Tensor pred = pred_.slice0(0, B * T);
     // Fused: the logits buffer becomes dlogits in place (mean over the MLM targets).
@@ -942,8 +1029,9 @@ void Bert::backward(float dloss_scale) {
     ops::tanh_backward(dpre, dpooled, prefix(pooled_, B));
     zero(dfirst);
     ops::matmul_backward(dfirst, g.pooler_w, g.pooler_b, dpre, prefix(first_, B), w.pooler_w);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t c = 0; c < C; ++c) dres.f32()[b * T * C + c] += dfirst.f32()[b * C + c];
+    std::vector<int64_t> cls_rows(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) cls_rows[static_cast<size_t>(b)] = b * T;
+    ops::scatter_add_rows(dres.view(Shape{B * T, C}), dfirst, cls_rows);
   }
   if (config_.head == BertHead::QuestionAnswering) {
     // loss = (start CE + end CE) / 2, each a mean over its non-ignored rows.
@@ -959,10 +1047,16 @@ void Bert::backward(float dloss_scale) {
                                   0.5f * dloss_scale / static_cast<float>(qa_end_targets_), ign);
     else
       zero(de);
+    // Interleave back into (B*T, 2): zero, then each channel added into its rows (exactly the values).
+    std::vector<int64_t> even(static_cast<size_t>(B * T)), odd(static_cast<size_t>(B * T));
     for (int64_t i = 0; i < B * T; ++i) {
-      dqa.f32()[2 * i] = ds.f32()[i];
-      dqa.f32()[2 * i + 1] = de.f32()[i];
+      even[static_cast<size_t>(i)] = 2 * i;
+      odd[static_cast<size_t>(i)] = 2 * i + 1;
     }
+    zero(dqa);
+    const Tensor dqa_col = dqa.view(Shape{2 * B * T, 1});
+    ops::scatter_add_rows(dqa_col, ds.view(Shape{B * T, 1}), even);
+    ops::scatter_add_rows(dqa_col, de.view(Shape{B * T, 1}), odd);
     ops::matmul_backward(dres, g.qa_w, g.qa_b, dqa, seq, w.qa_w);
   }
   have_loss_ = false;  // logits buffers now hold gradients

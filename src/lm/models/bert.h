@@ -121,8 +121,13 @@ struct BertLayerActs {
 
 class Bert : public Model {
  public:
-  explicit Bert(const BertConfig& config);
+  // device: where parameters, gradients and activations live. On Device::CUDA (f32) forward and backward run on
+  // the GPU kernels; the batch is given on the HOST and uploaded by forward (masked positions, QA positions and
+  // token types are read on the host); outputs() are device tensors. init/load/save stage through host memory;
+  // the bf16 inference weights (oneDNN) are CPU-only. In a CPU build Device::CUDA throws Unsupported.
+  explicit Bert(const BertConfig& config, Device device = Device::CPU);
   const BertConfig& config() const { return config_; }
+  Device device() const { return device_; }
 
   std::string model_type() const override { return "bert"; }
   const Json& hf_config() const override { return hf_config_; }
@@ -188,9 +193,17 @@ class Bert : public Model {
   void reserve(int64_t B, int64_t T, bool training);
   bool drop_active() const { return training_ && config_.hidden_dropout_prob > 0.0f; }
   ops::AttentionSpec attn_spec(int layer) const;
-  void init_tensor(const BertParamSpec& s, size_t index, uint64_t seed);
+  void init_tensor(const BertParamSpec& s, size_t index, uint64_t seed, BertParams& params) const;
+  void load_host(BertParams& params, const std::string& path) const;
+  // Host-resident parameters for init/load/save (the arena itself on CPU; a same-layout host copy on a device).
+  template <typename F>
+  void with_host_params(bool copy_in, bool copy_out, F&& fn) const;
+  // A device model's copy of a host batch, in batch_buf_.
+  BertBatch upload_batch(const BertBatch& in);
 
   BertConfig config_;
+  Device device_ = Device::CPU;
+  Buffer batch_buf_;  // device staging of the batch (grow-only)
   Json hf_config_;
   std::vector<BertParamSpec> specs_;
   int64_t num_params_ = 0;

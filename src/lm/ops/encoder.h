@@ -3,6 +3,9 @@
 // position_ids, when given (B,T) i32, replace pos_offset + t (left-padded batches).
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "lm/core/tensor.h"
 
 namespace lm::ops {
@@ -17,5 +20,11 @@ void encoder_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor ids, int64_t
 // Generic embedding-add for extra tables (BERT token types): out[b,t,:] += table[ids[b,t],:].
 void embedding_add_forward(Tensor out, Tensor ids, Tensor table);
 void embedding_add_backward(Tensor dtable, Tensor dout, Tensor ids);
+
+// Rows by host indices (BERT's masked positions, first-token pooling, the QA logits split): out (R,C) =
+// in[idx[r]] (in (N,C)); scatter_add_rows: dst[idx[r]] += src[r] (src (R,C), dst (N,C)), rows added in r order.
+// Indices are checked against N; a device call uploads them (one small synchronous copy).
+void gather_rows(Tensor out, Tensor in, const std::vector<int64_t>& idx);
+void scatter_add_rows(Tensor dst, Tensor src, const std::vector<int64_t>& idx);
 
 }  // namespace lm::ops

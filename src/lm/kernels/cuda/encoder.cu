@@ -51,6 +51,23 @@ __global__ void position_add_kernel(T* dwpe, const T* dout, int64_t pos_offset, 
   *dst = from_f<T>(to_f(*dst) + acc);
 }
 
+// out[n] += table[ids[n]], one thread per element.
+template <typename T>
+__global__ void embedding_add_kernel(T* out, const int32_t* ids, const T* table, int64_t N, int64_t C) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= N * C) return;
+  const int64_t n = i / C, c = i % C;
+  out[i] = from_f<T>(to_f(out[i]) + to_f(table[static_cast<int64_t>(ids[n]) * C + c]));
+}
+
+// out[r] = in[idx[r]], one thread per element.
+template <typename T>
+__global__ void gather_rows_kernel(T* out, const T* in, const int32_t* idx, int64_t R, int64_t C) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= R * C) return;
+  out[i] = in[static_cast<int64_t>(idx[i / C]) * C + i % C];
+}
+
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
 // table[idx[n]] += dout[n] for n < N, deterministic.
@@ -84,6 +101,35 @@ void encoder_forward(DType dt, void* out, const int32_t* ids, const void* wte, c
     encoder_forward_kernel<E><<<ceil_div(B * T * C, 256), 256, 0, stream()>>>(
         static_cast<E*>(out), ids, static_cast<const E*>(wte), static_cast<const E*>(wpe), pos_offset, pos, B, T, C);
     LM_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void embedding_add_forward(DType dt, void* out, const int32_t* ids, const void* table, int64_t N, int64_t C) {
+  if (N * C == 0) return;
+  dispatch_float(dt, "embedding_add_forward", [&](auto tag) {
+    using E = decltype(tag);
+    embedding_add_kernel<E><<<ceil_div(N * C, 256), 256, 0, stream()>>>(static_cast<E*>(out), ids,
+                                                                        static_cast<const E*>(table), N, C);
+    LM_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void gather_rows(DType dt, void* out, const void* in, const int32_t* idx, int64_t R, int64_t C) {
+  if (R * C == 0) return;
+  dispatch_float(dt, "gather_rows", [&](auto tag) {
+    using E = decltype(tag);
+    gather_rows_kernel<E><<<ceil_div(R * C, 256), 256, 0, stream()>>>(static_cast<E*>(out), static_cast<const E*>(in),
+                                                                      idx, R, C);
+    LM_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void scatter_add_rows(DType dt, void* table, const void* src, const int32_t* idx, int64_t R, int64_t C) {
+  if (R * C == 0) return;
+  LM_CHECK(R < (int64_t(1) << 31), "scatter_add_rows: {} rows exceed the CUDA kernel's int32 row index", R);
+  dispatch_float(dt, "scatter_add_rows", [&](auto tag) {
+    using E = decltype(tag);
+    sorted_scatter_add<E>(static_cast<E*>(table), static_cast<const E*>(src), idx, R, C);
   });
 }
 
