@@ -9,6 +9,7 @@
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
 #include "lm/models/bert.h"
+#include "train/train_test_util.h"
 
 namespace lm::test {
 namespace {
@@ -124,6 +125,30 @@ TEST(BertCudaIo, SaveStagesThroughTheHostAndHostBatchesOnly) {
   back.load_safetensors(path_join(dir, "cpu/model.safetensors"));
   EXPECT_EQ(host_copy(back.flat_params()), host_copy(cpu.flat_params()));
   EXPECT_THROW(gpu.set_inference_dtype(DType::BF16), Error);  // the bf16 inference weights are a CPU option
+}
+
+// BERT pre-training through the trainer with "device": "cuda": the 8 step losses follow the CPU run's, and the
+// evaluations report MLM and NSP accuracies read back from the device.
+TEST(BertCudaTrainer, PretrainingFollowsTheCpu) {
+  LM_REQUIRE_CUDA();
+  std::string data = make_bert_data("cuda_bert_trainer_data");
+  std::string work = temp_dir("cuda_bert_trainer");
+  Json cfg = {{"model", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 2},
+                         {"num_attention_heads", 2}, {"intermediate_size", 64}}},
+              {"data", data},      {"batch_size", 4}, {"seq_len", 32}, {"grad_accum", 2}, {"max_steps", 8},
+              {"lr", 3e-3},        {"warmup_steps", 2}, {"eval_every", 4}, {"eval_batches", 2}, {"seed", 3},
+              {"threads", 2}};
+  write_file_atomic(path_join(work, "cfg.json"), cfg.dump(2));
+  auto cpu = run_cli({"train", "--config", path_join(work, "cfg.json"), "--out", path_join(work, "cpu")});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  auto gpu = run_cli({"train", "--config", path_join(work, "cfg.json"), "--set", "device=cuda", "--out",
+                      path_join(work, "gpu")});
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  auto lc = train_losses(path_join(work, "cpu")), lg = train_losses(path_join(work, "gpu"));
+  ASSERT_EQ(lc.size(), 8u);
+  ASSERT_EQ(lg.size(), 8u);
+  for (size_t i = 0; i < lc.size(); ++i) EXPECT_NEAR(lg[i].second, lc[i].second, 1e-3) << "step " << lc[i].first;
+  EXPECT_NE(read_file(path_join(work, "gpu/metrics.jsonl")).find("val_mlm_accuracy"), std::string::npos);
 }
 
 }  // namespace

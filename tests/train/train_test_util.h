@@ -71,4 +71,37 @@ inline std::vector<std::pair<int64_t, double>> train_losses(const std::string& o
   return v;
 }
 
+// A WordPiece vocabulary over a small word list and a text corpus of documents made of them, prepared with
+// `lmcpp prepare` (the sentences layout is the default for WordPiece tokenizers).
+// Documents of six "The <topic> <verb> on the <object>." sentences; the topic noun is fixed per document and cycles
+// through `topics` nouns.
+inline std::string make_bert_data(const std::string& name, int docs = 80, int topics = 3) {
+  std::string dir = test::temp_dir(name);
+  const std::vector<std::string> words = {"the", "cat", "dog", "sat", "on", "mat", "ran", "to", "a", "park",
+                                          "big", "small", "red", "blue", "saw", "bird", "tree", "under", "and",
+                                          "then", "slept", "ate", "fish", "bone"};
+  std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n.\n";  // uncased: "The" -> the
+  for (const auto& w : words) vocab += w + "\n";
+  make_dirs(path_join(dir, "tok"));
+  write_file_atomic(path_join(dir, "tok/vocab.txt"), vocab);
+  std::string text;
+  uint32_t s = 7;
+  const int topic_word[6] = {1, 2, 15, 16, 22, 23};  // cat dog bird tree fish bone
+  for (int doc = 0; doc < docs; ++doc) {
+    for (int sent = 0; sent < 6; ++sent) {
+      // Subject-verb-object sentences with a topic word per document: structure to learn for MLM and NSP.
+      s = s * 1103515245u + 12345u;
+      text += "The " + words[topic_word[doc % topics]] + " " + words[3 + (s >> 16) % 4] + " on the " + words[9 + (s >> 20) % 6] +
+              ". ";
+    }
+    text += "\n\n";
+  }
+  write_file_atomic(path_join(dir, "corpus.txt"), text);
+  auto r = test::run_cli({"prepare", "--input", path_join(dir, "corpus.txt"), "--split", "blank-line",
+                          "--tokenizer", path_join(dir, "tok"), "--out", path_join(dir, "data"), "--val-fraction",
+                          "0.2", "--quiet"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return path_join(dir, "data");
+}
+
 }  // namespace lm

@@ -425,7 +425,7 @@ class BertTask : public TrainTask {
     check_vocab(data_meta, bc.vocab_size);
     sp_.vocab_size = std::min<int64_t>(sp_.vocab_size, bc.vocab_size);
     nsp_ = bc.head == models::BertHead::PreTraining;
-    model_ = std::make_unique<models::Bert>(bc);
+    model_ = std::make_unique<models::Bert>(bc, cfg.device);
     load_or_init(*model_, cfg, resume_dir);
     model_->set_sparse_mlm(true);  // the prediction head only at masked positions: same loss, a fraction of the cost
 
@@ -526,9 +526,16 @@ class BertTask : public TrainTask {
       model_->forward(val_slot_->batch(nsp_), false);
       const float* pred = nullptr;
       const float* rel = nullptr;
+      std::vector<float> pred_host, rel_host;  // a GPU model's outputs, read back
+      auto host_view = [](const Tensor& t, std::vector<float>& buf) -> const float* {
+        if (t.device == Device::CPU) return t.f32();
+        buf.resize(static_cast<size_t>(t.numel()));
+        copy_bytes(buf.data(), Device::CPU, t.data, t.device, t.nbytes());
+        return buf.data();
+      };
       for (const auto& [name, t] : model_->outputs()) {
-        if (name == "masked_prediction_logits") pred = t.f32();
-        if (name == "seq_relationship_logits") rel = t.f32();
+        if (name == "masked_prediction_logits") pred = host_view(t, pred_host);
+        if (name == "seq_relationship_logits") rel = host_view(t, rel_host);
       }
       const auto& pos = model_->masked_positions();
       LM_CHECK_AS(ErrorCode::Internal, pred != nullptr || pos.empty(), "BERT forward gave no prediction logits");
@@ -648,8 +655,8 @@ class Trainer {
 void Trainer::build_task(const std::string& resume_dir) {
   Json mcfg = model_config_for(cfg_, data_meta_, resume_dir);
   const std::string type = mcfg.value("model_type", std::string("gpt2"));
-  LM_CHECK_AS(ErrorCode::Unsupported, cfg_.device == Device::CPU || type == "gpt2",
-              "train config: \"device\": \"cuda\" trains gpt2 models only so far; {} runs on the CPU", type);
+  LM_CHECK_AS(ErrorCode::Unsupported, cfg_.dtype == DType::F32 || type == "gpt2",
+              "train config: \"dtype\": \"bf16\" is implemented for gpt2 only; {} trains in f32 (on cpu or cuda)", type);
   if (type == "gpt2")
     task_ = std::make_unique<GptTask>(cfg_, mcfg, data_meta_, resume_dir, comm_);
   else if (type == "bert")
