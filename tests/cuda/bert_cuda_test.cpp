@@ -8,7 +8,9 @@
 
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
+#include "lm/core/rng.h"
 #include "lm/models/bert.h"
+#include "lm/tokenize/wordpiece.h"
 #include "train/train_test_util.h"
 
 namespace lm::test {
@@ -149,6 +151,50 @@ TEST(BertCudaTrainer, PretrainingFollowsTheCpu) {
   ASSERT_EQ(lg.size(), 8u);
   for (size_t i = 0; i < lc.size(); ++i) EXPECT_NEAR(lg[i].second, lc[i].second, 1e-3) << "step " << lc[i].first;
   EXPECT_NE(read_file(path_join(work, "gpu/metrics.jsonl")).find("val_mlm_accuracy"), std::string::npos);
+}
+
+// `finetune --task classify --device cuda`: the same run as on the CPU (a keyword task: label 1 iff "good" occurs),
+// with the best epoch's validation loss within 1e-3 and the model written the same way.
+TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
+  LM_REQUIRE_CUDA();
+  const std::string dir = temp_dir("cuda_ft");
+  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good"};
+  for (int i = 0; i < 10; ++i) vocab.push_back("w" + std::to_string(i));
+  WordPieceTokenizer tok(vocab, WordPieceConfig());
+  const std::string base = path_join(dir, "base");
+  tok.save(base);
+  Json j = {{"model_type", "bert"},     {"architectures", {"BertModel"}}, {"vocab_size", 16},
+            {"hidden_size", 32},        {"num_hidden_layers", 2},         {"num_attention_heads", 4},
+            {"intermediate_size", 64},  {"max_position_embeddings", 32}};
+  models::Bert bert(models::BertConfig::from_hf(j));
+  bert.init_weights(1);
+  bert.save_hf(base);
+  auto sst = [&](const std::string& name, int n, uint64_t seed) {
+    Rng rng(seed, 3);
+    std::string s;
+    for (int i = 0; i < n; ++i) {
+      const bool pos = i % 2 == 0;
+      const int len = 3 + static_cast<int>(rng.next_u32() % 4), at = static_cast<int>(rng.next_u32() % len);
+      std::string line = pos ? "1" : "0";
+      for (int k = 0; k < len; ++k) line += pos && k == at ? " good" : " w" + std::to_string(rng.next_u32() % 10);
+      s += line + "\n";
+    }
+    write_file_atomic(path_join(dir, name), s);
+    return path_join(dir, name);
+  };
+  const std::string train = sst("train.txt", 64, 1), val = sst("dev.txt", 32, 2);
+  auto run = [&](const char* device) {
+    return run_cli({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val, "--out",
+                    path_join(dir, device), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--max-length",
+                    "16", "--device", device});
+  };
+  auto c = run("cpu"), g = run("cuda");
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  Json rc = read_json_file(path_join(dir, "cpu/result.json")), rg = read_json_file(path_join(dir, "cuda/result.json"));
+  EXPECT_NEAR(rg["val_loss"].get<double>(), rc["val_loss"].get<double>(), 1e-3);
+  EXPECT_EQ(rg["best_epoch"], rc["best_epoch"]);
+  EXPECT_TRUE(file_exists(path_join(dir, "cuda/model.safetensors")));
 }
 
 }  // namespace

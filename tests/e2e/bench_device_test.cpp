@@ -62,5 +62,14 @@ TEST(GenerateCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
   EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
+TEST(FinetuneCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda fine-tunes on it";
+  auto r = run_cli({"finetune", "--task", "classify", "--model", "/nonexistent", "--train", "/nonexistent/t.txt",
+                    "--val", "/nonexistent/v.txt", "--out", temp_dir("ft_dev") + "/o", "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: finetune --device cuda:", 0), 0u) << r.err;
+}
+
 }  // namespace
 }  // namespace lm::test

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/core/device.h"
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -56,7 +58,13 @@ int run_classify(Args& a, const std::string& model_dir, const std::string& train
   opt.grad_clip = a.get_double("--grad-clip", opt.grad_clip);
   opt.seed = static_cast<uint64_t>(a.get_int("--seed", static_cast<int64_t>(opt.seed)));
   const int64_t num_labels = a.get_int("--num-labels", 0);
+  const std::string device = a.get_or("--device", "cpu");
   a.finish();
+  LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
+              "finetune --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
+  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
+              "finetune --device cuda: no CUDA device is visible (driver or GPU missing)");
   LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
   LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
   LM_CHECK(opt.max_length >= 2, "--max-length {} must be >= 2", opt.max_length);
@@ -84,7 +92,7 @@ int run_classify(Args& a, const std::string& model_dir, const std::string& train
   LM_CHECK(!train_data.examples.empty(), "{} holds no examples", train_path);
   LM_CHECK(!val_data.examples.empty(), "{} holds no examples", val_path);
   auto tok = load_tokenizer(model_dir);
-  auto bert = train::load_bert_classifier(model_dir, names, opt.seed);
+  auto bert = train::load_bert_classifier(model_dir, names, opt.seed, device == "cuda" ? Device::CUDA : Device::CPU);
   LM_CHECK(tok->vocab_size() <= bert->vocab_size(), "the tokenizer in {} has {} tokens but the model only {}",
            model_dir, tok->vocab_size(), bert->vocab_size());
   opt.max_length = std::min(opt.max_length, bert->max_positions());
@@ -255,7 +263,8 @@ LM_COMMAND("finetune", "fine-tune BERT for classification or GPT-2 for generativ
            "    \"label sentence\" lines, or JSON Lines {\"text\"|\"sentence\", \"label\", [\"text_pair\"]}.\n"
            "    A base / pretraining checkpoint gets a new classification head (num_labels from the training\n"
            "    labels, or --num-labels K). Flags: --epochs 3 --batch-size 32 --lr 2e-5 --max-length 128\n"
-           "    --warmup-ratio 0.1 --weight-decay 0.01 --grad-clip 1.0 --seed 42.\n"
+           "    --warmup-ratio 0.1 --weight-decay 0.01 --grad-clip 1.0 --seed 42 --device cpu|cuda (the model on one\n"
+           "    GPU in a LM_CUDA=ON build).\n"
            "  --task qa (GPT-2): SQuAD JSON or JSON Lines {question, context, answer}; prompt\n"
            "    \"{context}\\nQuestion: {question}\\nAnswer:\" then \" {answer}\" + eos, loss on the answer only.\n"
            "    Flags: --epochs 2 --batch-size 8 --lr 5e-5 --warmup-ratio 0.1 --weight-decay 0.01 --seed 42\n"

@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
@@ -90,10 +91,11 @@ Json classification_config(const std::string& model_dir, const std::vector<std::
 }
 
 std::unique_ptr<models::Bert> load_bert_classifier(const std::string& model_dir,
-                                                   const std::vector<std::string>& label_names, uint64_t seed) {
+                                                   const std::vector<std::string>& label_names, uint64_t seed,
+                                                   Device device) {
   (void)seed;  // head initialisation inside Bert::load_safetensors is deterministic on its own
   Json cfg = classification_config(model_dir, label_names);
-  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg));
+  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg), device);
   const std::string w = path_join(model_dir, "model.safetensors");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
   bert->load_safetensors(w);
@@ -185,8 +187,10 @@ ClassifyEval evaluate_classifier(models::Bert& bert, const ClassifyFeatures& f, 
     for (auto& [name, t] : bert.outputs())
       if (name == "logits") logits = t;
     LM_ASSERT(logits.defined(), "classifier produced no logits");
+    std::vector<float> host(static_cast<size_t>(logits.numel()));  // (a GPU model's logits are read back)
+    copy_bytes(host.data(), Device::CPU, logits.data, logits.device, logits.nbytes());
     for (size_t r = 0; r < idx.size(); ++r) {
-      const float* row = logits.f32() + static_cast<int64_t>(r) * K;
+      const float* row = host.data() + static_cast<int64_t>(r) * K;
       const int64_t pred = std::max_element(row, row + K) - row;
       const int32_t gold = f.labels[idx[r]];
       ev.confusion[static_cast<size_t>(gold)][static_cast<size_t>(pred)]++;

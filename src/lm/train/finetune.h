@@ -47,8 +47,10 @@ struct ClassifyOptions {
 Json classification_config(const std::string& model_dir, const std::vector<std::string>& label_names);
 // Loads model_dir as a classifier for label_names (see classification_config); head weights absent from the
 // checkpoint are initialised from seed.
+// device: where the model runs (Device::CUDA in LM_CUDA=ON builds; batches stay on the host, logits are read back).
 std::unique_ptr<models::Bert> load_bert_classifier(const std::string& model_dir,
-                                                   const std::vector<std::string>& label_names, uint64_t seed);
+                                                   const std::vector<std::string>& label_names, uint64_t seed,
+                                                   Device device = Device::CPU);
 
 // Tokenized examples: [CLS] A [SEP] (B [SEP]) truncated to max_length (longest_first), unpadded.
 struct ClassifyFeatures {
