@@ -195,6 +195,15 @@ TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
   EXPECT_NEAR(rg["val_loss"].get<double>(), rc["val_loss"].get<double>(), 1e-3);
   EXPECT_EQ(rg["best_epoch"], rc["best_epoch"]);
   EXPECT_TRUE(file_exists(path_join(dir, "cuda/model.safetensors")));
+  // evaluate --device cuda on the CPU-trained classifier: the CPU's accuracy and loss.
+  auto ec = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "classify", "--data", val, "--json"});
+  auto eg = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "classify", "--data", val, "--json",
+                     "--device", "cuda"});
+  ASSERT_EQ(ec.exit_code, 0) << ec.err;
+  ASSERT_EQ(eg.exit_code, 0) << eg.err;
+  Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
+  EXPECT_EQ(jg["accuracy"], jc["accuracy"]);
+  EXPECT_NEAR(jg["loss"].get<double>(), jc["loss"].get<double>(), 1e-5);
 }
 
 }  // namespace

@@ -71,5 +71,14 @@ TEST(FinetuneCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
   EXPECT_EQ(r.err.rfind("lmcpp: error: finetune --device cuda:", 0), 0u) << r.err;
 }
 
+TEST(EvaluateCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda evaluates on it";
+  auto r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "classify", "--data", "/nonexistent/v.txt",
+                    "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: evaluate --device cuda:", 0), 0u) << r.err;
+}
+
 }  // namespace
 }  // namespace lm::test
