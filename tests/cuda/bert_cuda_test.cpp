@@ -8,9 +8,8 @@
 
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
-#include "lm/core/rng.h"
 #include "lm/models/bert.h"
-#include "lm/tokenize/wordpiece.h"
+#include "e2e/finetune_test_util.h"
 #include "train/train_test_util.h"
 
 namespace lm::test {
@@ -158,31 +157,9 @@ TEST(BertCudaTrainer, PretrainingFollowsTheCpu) {
 TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
   LM_REQUIRE_CUDA();
   const std::string dir = temp_dir("cuda_ft");
-  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good"};
-  for (int i = 0; i < 10; ++i) vocab.push_back("w" + std::to_string(i));
-  WordPieceTokenizer tok(vocab, WordPieceConfig());
-  const std::string base = path_join(dir, "base");
-  tok.save(base);
-  Json j = {{"model_type", "bert"},     {"architectures", {"BertModel"}}, {"vocab_size", 16},
-            {"hidden_size", 32},        {"num_hidden_layers", 2},         {"num_attention_heads", 4},
-            {"intermediate_size", 64},  {"max_position_embeddings", 32}};
-  models::Bert bert(models::BertConfig::from_hf(j));
-  bert.init_weights(1);
-  bert.save_hf(base);
-  auto sst = [&](const std::string& name, int n, uint64_t seed) {
-    Rng rng(seed, 3);
-    std::string s;
-    for (int i = 0; i < n; ++i) {
-      const bool pos = i % 2 == 0;
-      const int len = 3 + static_cast<int>(rng.next_u32() % 4), at = static_cast<int>(rng.next_u32() % len);
-      std::string line = pos ? "1" : "0";
-      for (int k = 0; k < len; ++k) line += pos && k == at ? " good" : " w" + std::to_string(rng.next_u32() % 10);
-      s += line + "\n";
-    }
-    write_file_atomic(path_join(dir, name), s);
-    return path_join(dir, name);
-  };
-  const std::string train = sst("train.txt", 64, 1), val = sst("dev.txt", 32, 2);
+  const std::string base = bert_base_dir();
+  const std::string train = keyword_sst(path_join(dir, "train.txt"), 64, 1);
+  const std::string val = keyword_sst(path_join(dir, "dev.txt"), 32, 2);
   auto run = [&](const char* device) {
     return run_cli({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val, "--out",
                     path_join(dir, device), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--max-length",

@@ -87,14 +87,7 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
     return;
   }
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i] * k.grad_scale;  // exact when grad_scale == 1
-    float mi = k.beta1 * m[i] + (1.0f - k.beta1) * gi;
-    float vi = k.beta2 * v[i] + (1.0f - k.beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) / k.sqrt_bc2 + k.eps);
-  }
+  for (int64_t i = 0; i < n; ++i) adam_element(p, g, m, v, i, k);
 }
 
 double sum_squares(const float* x, int64_t n) {
