@@ -94,14 +94,21 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: the whole model cast to torch.bfloat16 (oneDNN AMX/AVX512-BF16 kernels)")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "int8"], default="fp32",
+                    help="bf16: the whole model cast to torch.bfloat16 (oneDNN AMX/AVX512-BF16 kernels); "
+                         "int8: torch.ao.quantization.quantize_dynamic on every nn.Linear (s8 weights, "
+                         "activations quantized per call, on the first of x86/fbgemm/onednn this "
+                         "torch has: onednn for Debian's 1.13)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Bert(a.impl).eval()
     if a.dtype == "bf16":
         model = model.to(torch.bfloat16)
+    elif a.dtype == "int8":
+        engines = torch.backends.quantized.supported_engines
+        torch.backends.quantized.engine = next(e for e in ("x86", "fbgemm", "onednn", "qnnpack") if e in engines)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     ids = torch.randint(0, 30522, (a.batch, a.seq), generator=torch.Generator().manual_seed(1))
     times = []
     with torch.no_grad():
@@ -118,6 +125,7 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "logits_sum": float(logits.float().sum()), "config": vars(a), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "qengine": torch.backends.quantized.engine,
     }))
 
 

@@ -4,6 +4,7 @@
 
 #include "harness/harness.h"
 #include "lm/core/json.h"
+#include "lm/ops/linear_int8.h"
 
 namespace lm {
 namespace {
@@ -28,6 +29,16 @@ TEST(BenchCli, BertJson) {
   EXPECT_GT(j["sequences_per_s"].get<double>(), 0.0);
   EXPECT_NEAR(j["tokens_per_s"].get<double>(), 16 * j["sequences_per_s"].get<double>(),
               1e-3 * j["tokens_per_s"].get<double>());
+  EXPECT_EQ(j["weights"], "f32");
+  if (ops::linear_int8_available()) {
+    r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+                       "--warmup", "0", "--threads", "1", "--json", "--weights", "int8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Json::parse(r.out)["weights"], "int8");
+  }
+  r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--weights", "int4"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--weights must be f32, bf16 or int8, got 'int4'"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "e2e/finetune_test_util.h"
 #include "lm/core/file_util.h"
 #include "lm/ops/linear_bf16.h"
+#include "lm/ops/linear_int8.h"
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/models/bert.h"
@@ -50,8 +51,18 @@ TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
     EXPECT_EQ(evb["weights"].get<std::string>(), "bf16");
     EXPECT_NEAR(evb["accuracy"].get<double>(), res["val_accuracy"].get<double>(), 1e-12);
   }
+  // int8 weights and activations (where the CPU has a native int8 matmul): the same predictions here too.
+  if (ops::linear_int8_available()) {
+    r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--weights",
+                       "int8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json evi = Json::parse(r.out);
+    EXPECT_EQ(evi["weights"].get<std::string>(), "int8");
+    EXPECT_NEAR(evi["accuracy"].get<double>(), res["val_accuracy"].get<double>(), 1e-12);
+  }
   r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--weights", "f16"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--weights must be f32, bf16 or int8, got 'f16'"), std::string::npos) << r.err;
   r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json ev = Json::parse(r.out);

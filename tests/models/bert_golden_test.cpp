@@ -256,6 +256,46 @@ TEST_P(BertGolden, Bf16InferenceAndEvalThenTrain) {
   }
 }
 
+// Eval-mode inference with int8 weights and dynamically quantized activations (oneDNN AMX / VNNI int8 matmul)
+// against the same float64 PyTorch outputs: normwise relative error <= 3e-2 per output (int8 carries ~2^-8 of
+// the largest value of a row group; measured 2e-3..1e-2 on these models). The activation scale is taken per
+// sequence over its unpadded tokens, so each sequence's outputs do not depend on the rest of the batch: every
+// sequence run alone gives its rows of the batched outputs (1e-5; only the f32 heads' GEMM blocking may differ),
+// a difference far below the int8 error, so a scale shared across the batch would fail.
+TEST_P(BertGolden, Int8InferenceIsCloseAndBatchInvariant) {
+  if (!ops::linear_int8_available()) GTEST_SKIP() << "no native int8 matmul on this CPU";
+  set_num_threads(2);
+  std::string dir = ref_dir(GetParam());
+  auto model = models::load_model_dir(dir);
+  auto& bert = as_bert(*model);
+  SafetensorsFile vec(dir + "/vectors.safetensors");
+  RefBatch rb(vec);
+  bert.set_inference_dtype(DType::I8);
+  std::map<std::string, std::vector<float>> batched;
+  for (const auto& [name, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask)) {
+    auto ref = read_vec(vec, name, t.shape);
+    const double e = test::rel_error(t.f32(), ref.data(), t.numel());
+    std::printf("%s int8 %s: normwise rel error %.3g\n", GetParam().c_str(), name.c_str(), e);
+    EXPECT_LT(e, 3e-2) << name;
+    EXPECT_GT(e, 0.0) << name << ": int8 cannot be exact";
+    batched[name] = std::vector<float>(t.f32(), t.f32() + t.numel());
+  }
+  const int64_t B = rb.b.input_ids.dim(0);
+  auto row = [](const Tensor& t, int64_t b) { return t.defined() ? t.slice0(b, b + 1) : Tensor(); };
+  for (int64_t b = 0; b < B; ++b) {
+    for (const auto& [name, t] : bert.infer(row(rb.b.input_ids, b), row(rb.b.token_type_ids, b),
+                                            row(rb.b.attention_mask, b))) {
+      const std::vector<float>& all = batched.at(name);
+      const int64_t n = t.numel();
+      ASSERT_EQ(static_cast<int64_t>(all.size()), n * B) << name;
+      const double e = test::rel_error(t.f32(), all.data() + b * n, n);
+      std::printf("%s int8 %s sequence %lld alone vs batched: %.3g\n", GetParam().c_str(), name.c_str(),
+                  static_cast<long long>(b), e);
+      EXPECT_LT(e, 1e-6) << name << " sequence " << b;
+    }
+  }
+}
+
 // The sparse MLM head (prediction head only at labelled positions, used by pretraining) against the same PyTorch
 // vectors: the loss, the logits of the masked rows and every gradient equal the dense reference.
 TEST(BertSparseMlm, MatchesTheDenseReference) {

@@ -135,4 +135,11 @@ std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what
   return ids;
 }
 
+DType parse_bert_weights(const std::string& s) {
+  if (s == "f32") return DType::F32;
+  if (s == "bf16") return DType::BF16;
+  if (s == "int8") return DType::I8;
+  LM_THROW(ErrorCode::InvalidArgument, "--weights must be f32, bf16 or int8, got '{}'", s);
+}
+
 }  // namespace lm::cli

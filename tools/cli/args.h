@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lm/core/dtype.h"
+
 namespace lm::cli {
 
 class Args {
@@ -38,6 +40,10 @@ class Args {
   std::vector<std::string> order_;
   bool help_ = false;
 };
+
+// The --weights value of BERT inference (evaluate, bench bert): "f32", "bf16" or "int8" -> F32, BF16, I8.
+// Anything else is a usage error naming the flag.
+DType parse_bert_weights(const std::string& s);
 
 // Parses "464,2068,7586" (commas, optional spaces) into ids; `what` names the flag for errors.
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what);

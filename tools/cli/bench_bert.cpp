@@ -32,7 +32,7 @@ int run_bench_bert(Args& a) {
   int64_t T = a.get_int("--seq", 128);
   const std::string weights = a.get_or("--weights", "f32");
   a.finish();
-  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
+  const DType wdt = parse_bert_weights(weights);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
   LM_CHECK(shape == "bert-base" || shape == "bert-tiny", "bench bert: --shape {} is not bert-base or bert-tiny",
            shape);
@@ -53,7 +53,7 @@ int run_bench_bert(Args& a) {
   const double peak = train::measure_sgemm_peak();
   models::Bert model(cfg);
   model.init_weights(1234);
-  if (weights == "bf16") model.set_inference_dtype(DType::BF16);
+  model.set_inference_dtype(wdt);
   OwnedTensor ids(Shape{B, T}, DType::I32);
   Rng rng(7);
   for (int64_t i = 0; i < B * T; ++i)
@@ -93,7 +93,7 @@ int run_bench_bert(Args& a) {
                 num_threads(), static_cast<double>(B) / step_s, tps, step_s * 1e3, static_cast<long long>(steps),
                 rss_mb);
     std::printf("%.1f%% of the measured sgemm peak %.1f GFLOP/s%s\n", 100 * frac, peak / 1e9,
-                weights == "bf16" ? " (bf16 GEMMs: compare with the bf16 matmul peak, not this)" : "");
+                wdt == DType::F32 ? "" : " (bf16 / int8 GEMMs: compare with the bf16 / int8 matmul peak, not this)");
   }
   return 0;
 }

@@ -143,7 +143,7 @@ LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens
            "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
            "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
-           "                        [--weights f32|bf16] [--profile] [--json]\n"
+           "                        [--weights f32|bf16|int8] [--profile] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak). Shape S: vocab 50304, 6 layers,\n"
            "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; 124M-pad: the same with the\n"
@@ -151,7 +151,8 @@ LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
            "  bench bert: BertForSequenceClassification inference on random weights\n"
            "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s. --weights bf16:\n"
-           "  the encoder's linear layers on oneDNN's AMX / AVX512_BF16 matmul from pre-packed bf16 weights.\n"
+           "  the encoder's linear layers on oneDNN's AMX / AVX512_BF16 matmul from pre-packed bf16 weights; int8:\n"
+           "  dynamically quantized on oneDNN's AMX / VNNI int8 matmul (s8 weights per channel, s8 activations).\n"
            "  --device cuda (LM_CUDA=ON builds): the same step on the GPU; --dtype f32 (no TF32, MFU against the GPU's\n"
            "  fp32 peak) or bf16 (mixed precision: bf16 weights copy, activations and gradients, f32 master weights and\n"
            "  moments; MFU against the dense bf16 peak); see docs/cuda.md." LM_BENCH_INFER_USAGE,

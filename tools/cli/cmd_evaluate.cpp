@@ -69,14 +69,14 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   const std::string weights = a.get_or("--weights", "f32");
   const std::string device = a.get_or("--device", "cpu");
   a.finish();
-  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
+  const DType wdt = parse_bert_weights(weights);
   LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
               "evaluate --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
               "evaluate --device cuda: no CUDA device is visible (driver or GPU missing)");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
-              "evaluate --device cuda: --weights bf16 is a CPU (oneDNN) option; the GPU evaluates in f32");
+              "evaluate --device cuda: --weights {} is a CPU (oneDNN) option; the GPU evaluates in f32", weights);
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
   LM_CHECK(batch >= 1, "--batch-size {} must be >= 1", batch);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
@@ -100,7 +100,7 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
   auto tok = load_tokenizer(dir);
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, bert->max_positions()));
-  if (weights == "bf16") bert->set_inference_dtype(DType::BF16);
+  bert->set_inference_dtype(wdt);
   std::unique_ptr<models::Bert> on_gpu;
   if (device == "cuda") {  // the same weights, loaded into a GPU model (batches stay on the host)
     on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
@@ -253,11 +253,13 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "  --stride (default half of it); every token after the first is scored once, as in HF's recipe.\n"
            "  --json prints {\"loss\", \"perplexity\", \"tokens\"}.\n"
            "       lmcpp evaluate --model DIR --task classify --data FILE [--max-length 128] [--batch-size 64]\n"
-           "                      [--weights f32|bf16] [--device cpu|cuda] [--json]\n"
+           "                      [--weights f32|bf16|int8] [--device cpu|cuda] [--json]\n"
            "  BertForSequenceClassification on TSV / SST / JSONL data: accuracy, macro F1, confusion matrix\n"
            "  (rows gold, columns predicted); --json: {\"accuracy\", \"f1\", \"confusion_matrix\", \"loss\",\n"
            "  \"count\", \"labels\", \"weights\"}. --weights bf16 runs the encoder's linear layers from a bf16\n"
-           "  copy on oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU). --device cuda: the model on one GPU.\n"
+           "  copy on oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU); --weights int8 runs them dynamically\n"
+           "  quantized (int8 weights per output channel, int8 activations per tensor, AMX / VNNI int8 matmul).\n"
+           "  --device cuda: the model on one GPU.\n"
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
            "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30] (BERT)\n"

@@ -13,6 +13,7 @@ std::string_view dtype_name(DType t) {
     case DType::U16: return "u16";
     case DType::U32: return "u32";
     case DType::U8: return "u8";
+    case DType::I8: return "i8";
   }
   return "?";
 }
@@ -27,6 +28,7 @@ std::string_view dtype_safetensors_name(DType t) {
     case DType::U16: return "U16";
     case DType::U32: return "U32";
     case DType::U8: return "U8";
+    case DType::I8: return "I8";
   }
   return "?";
 }

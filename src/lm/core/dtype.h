@@ -7,7 +7,7 @@
 
 namespace lm {
 
-enum class DType : uint8_t { F32, BF16, F16, I32, I64, U16, U32, U8 };
+enum class DType : uint8_t { F32, BF16, F16, I32, I64, U16, U32, U8, I8 };
 
 constexpr size_t dtype_size(DType t) {
   switch (t) {
@@ -19,6 +19,7 @@ constexpr size_t dtype_size(DType t) {
     case DType::U16: return 2;
     case DType::U32: return 4;
     case DType::U8: return 1;
+    case DType::I8: return 1;
   }
   return 0;
 }

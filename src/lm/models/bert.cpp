@@ -700,7 +700,8 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
   Tensor x = dropout(emb_drop_, prefix(emb_ln_, B), stream_emb());
   if (training) packed_stale_ = true;  // the optimizer may change the weights after this
   const bool bf16 = !training && infer_dtype_ == DType::BF16;
-  if (bf16 && packed_stale_) pack_inference_weights();
+  const bool i8 = !training && infer_dtype_ == DType::I8;
+  if ((bf16 || i8) && packed_stale_) pack_inference_weights();
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     const BertLayerParams& w = params_.layers[static_cast<size_t>(l)];
     BertLayerActs& a = acts_[static_cast<size_t>(l)];
@@ -708,21 +709,31 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     Tensor res1 = prefix(a.res1, B), h1 = prefix(a.h1, B), fc = prefix(a.fc, B), fca = prefix(a.fc_act, B);
     Tensor od = prefix(a.out_dense, B), res2 = prefix(a.res2, B), h2 = prefix(a.h2, B);
     PackedLayer* pk = bf16 ? &packed_[static_cast<size_t>(l)] : nullptr;
-    auto linear = [&](Tensor out, Tensor inp, Tensor wt, Tensor bias, ops::PackedLinearBf16* packed) {
+    PackedLayerI8* pq = i8 ? &packed_i8_[static_cast<size_t>(l)] : nullptr;
+    struct Member {
+      ops::PackedLinearBf16 PackedLayer::*bf16;
+      ops::PackedLinearInt8 PackedLayerI8::*i8;
+    };
+    const Member m_qkv{&PackedLayer::qkv, &PackedLayerI8::qkv}, m_ao{&PackedLayer::attn_out, &PackedLayerI8::attn_out};
+    const Member m_in{&PackedLayer::inter, &PackedLayerI8::inter}, m_out{&PackedLayer::out, &PackedLayerI8::out};
+    // The layer's four linear maps: f32 GEMM, or the packed bf16 / int8 copy of the same weight (member m).
+    auto linear = [&](Tensor out, Tensor inp, Tensor wt, Tensor bias, auto m) {
       prof::Scope ps(prof::Op::MatmulFwd);
-      if (packed)
-        ops::linear_bf16_forward(out, inp, *packed, bias);
+      if (pk)
+        ops::linear_bf16_forward(out, inp, pk->*m.bf16, bias);
+      else if (pq)
+        ops::linear_int8_forward(out, inp, pq->*m.i8, bias, false, T, batch_.attention_mask);
       else
         ops::matmul_forward(out, inp, wt, bias);
     };
     using prof::Op;
-    linear(qkv, x, w.qkv_w, w.qkv_b, pk ? &pk->qkv : nullptr);
+    linear(qkv, x, w.qkv_w, w.qkv_b, m_qkv);
     {
       // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
       prof::Scope ps(Op::AttnFwd);
       ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), batch_.attention_mask);
     }
-    linear(ad, ctx, w.attn_out_w, w.attn_out_b, pk ? &pk->attn_out : nullptr);
+    linear(ad, ctx, w.attn_out_w, w.attn_out_b, m_ao);
     {
       prof::Scope ps(Op::Residual);
       ops::residual_forward(res1, dropout(a.attn_drop, ad, stream_attn(l)), x);
@@ -739,13 +750,18 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
       Tensor mid(ffn_mid_.data(), Shape{B, T, I}, DType::U16);
       ops::linear_bf16_gelu_forward(mid, h1, pk->inter, w.inter_b);
       ops::linear_bf16_from_bf16_forward(od, mid, pk->out, w.out_b);
+    } else if (pq && config_.activation == ops::GeluKind::Erf) {
+      // int8: GELU fused into the first GEMM (oneDNN post-op on the dequantized accumulator).
+      prof::Scope ps(Op::MatmulFwd);
+      ops::linear_int8_forward(fca, h1, pq->inter, w.inter_b, /*gelu=*/true, T, batch_.attention_mask);
+      ops::linear_int8_forward(od, fca, pq->out, w.out_b, false, T, batch_.attention_mask);
     } else {
-      linear(fc, h1, w.inter_w, w.inter_b, pk ? &pk->inter : nullptr);
+      linear(fc, h1, w.inter_w, w.inter_b, m_in);
       {
         prof::Scope ps(Op::Gelu);
         ops::gelu_forward(fca, fc, config_.activation);
       }
-      linear(od, fca, w.out_w, w.out_b, pk ? &pk->out : nullptr);
+      linear(od, fca, w.out_w, w.out_b, m_out);
     }
     {
       prof::Scope ps(Op::Residual);
@@ -785,11 +801,13 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     head_in = mlm_in_.slice0(0, R);
   }
   if (config_.has_mlm() && R > 0) {
-    Tensor t = mlm_t_.view(Shape{B * T, C}).slice0(0, R), ta = mlm_act_.view(Shape{B * T, C}).slice0(0, R);
-    Tensor tl = mlm_ln_.view(Shape{B * T, C}).slice0(0, R);
+    // Buffers sized for the largest batch so far: the first B sequences, then the first R rows.
+    auto rows = [&](const Tensor& buf) { return prefix(buf, B).view(Shape{B * T, C}).slice0(0, R); };
+    auto stat_rows = [&](const Tensor& buf) { return prefix(buf, B).view(Shape{B * T}).slice0(0, R); };
+    Tensor t = rows(mlm_t_), ta = rows(mlm_act_), tl = rows(mlm_ln_);
     ops::matmul_forward(t, head_in, params_.mlm_w, params_.mlm_b);
     ops::gelu_forward(ta, t, config_.activation);
-    ops::layernorm_forward(tl, mlm_mean_.view(Shape{B * T}).slice0(0, R), mlm_rstd_.view(Shape{B * T}).slice0(0, R),
+    ops::layernorm_forward(tl, stat_rows(mlm_mean_), stat_rows(mlm_rstd_),
                            ta, params_.mlm_ln_w, params_.mlm_ln_b, eps);
     // Decoder tied to the word embeddings, with cls.predictions.bias.
     ops::matmul_forward(pred_.slice0(0, R), tl, params_.word_emb, params_.mlm_bias);
@@ -884,26 +902,40 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
 }
 
 void Bert::set_inference_dtype(DType dt) {
-  LM_CHECK(dt == DType::F32 || dt == DType::BF16, "bert: inference dtype must be f32 or bf16, got {}",
-           dtype_name(dt));
+  LM_CHECK(dt == DType::F32 || dt == DType::BF16 || dt == DType::I8,
+           "bert: inference dtype must be f32, bf16 or i8, got {}", dtype_name(dt));
   LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || device_ == Device::CPU,
-              "bert: bf16 inference weights are a CPU (oneDNN) option; this model is on {}", device_name(device_));
-  LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32 || ops::linear_bf16_available(),
+              "bert: {} inference weights are a CPU (oneDNN) option; this model is on {}", dtype_name(dt),
+              device_name(device_));
+  LM_CHECK_AS(ErrorCode::Unsupported, dt != DType::BF16 || ops::linear_bf16_available(),
               "bert: bf16 inference needs a CPU with a native bf16 matmul (AMX or AVX512_BF16); this one has none");
+  LM_CHECK_AS(ErrorCode::Unsupported, dt != DType::I8 || ops::linear_int8_available(),
+              "bert: int8 inference needs a CPU with a native int8 matmul (AMX or AVX512-VNNI); this one has none");
   infer_dtype_ = dt;
   packed_stale_ = true;
-  if (dt == DType::F32) packed_.clear();
+  packed_.clear();
+  packed_i8_.clear();
 }
 
 void Bert::pack_inference_weights() {
   packed_.clear();
-  packed_.resize(params_.layers.size());
-  for (size_t l = 0; l < params_.layers.size(); ++l) {
+  packed_i8_.clear();
+  const size_t L = params_.layers.size();
+  if (infer_dtype_ == DType::BF16) packed_.resize(L);
+  if (infer_dtype_ == DType::I8) packed_i8_.resize(L);
+  for (size_t l = 0; l < L; ++l) {
     const BertLayerParams& w = params_.layers[l];
-    ops::pack_linear_bf16(packed_[l].qkv, w.qkv_w);
-    ops::pack_linear_bf16(packed_[l].attn_out, w.attn_out_w);
-    ops::pack_linear_bf16(packed_[l].inter, w.inter_w);
-    ops::pack_linear_bf16(packed_[l].out, w.out_w);
+    if (infer_dtype_ == DType::BF16) {
+      ops::pack_linear_bf16(packed_[l].qkv, w.qkv_w);
+      ops::pack_linear_bf16(packed_[l].attn_out, w.attn_out_w);
+      ops::pack_linear_bf16(packed_[l].inter, w.inter_w);
+      ops::pack_linear_bf16(packed_[l].out, w.out_w);
+    } else {
+      ops::pack_linear_int8(packed_i8_[l].qkv, w.qkv_w);
+      ops::pack_linear_int8(packed_i8_[l].attn_out, w.attn_out_w);
+      ops::pack_linear_int8(packed_i8_[l].inter, w.inter_w);
+      ops::pack_linear_int8(packed_i8_[l].out, w.out_w);
+    }
   }
   packed_stale_ = false;
 }
@@ -972,17 +1004,18 @@ void Bert::backward(float dloss_scale) {
     const int64_t R = static_cast<int64_t>(masked_pos_.size());
     Tensor pred = pred_.slice0(0, R);
     ops::cross_entropy_backward(pred, pred, mlm_labels_.slice0(0, R), dloss_scale / static_cast<float>(mlm_targets_));
-    auto rows = [&](const Tensor& buf) { return buf.view(Shape{B * T, C}).slice0(0, R); };
+    auto rows = [&](const Tensor& buf) { return prefix(buf, B).view(Shape{B * T, C}).slice0(0, R); };
     Tensor dtl = rows(dtmp_), dta = rows(dmid_), dt = rows(dctx_);
     zero(dtl);
     ops::matmul_backward(dtl, g.word_emb, g.mlm_bias, pred, rows(mlm_ln_), w.word_emb);
     zero(dta);
-    ops::layernorm_backward(dta, g.mlm_ln_w, g.mlm_ln_b, dtl, rows(mlm_act_), w.mlm_ln_w,
-                            mlm_mean_.view(Shape{B * T}).slice0(0, R), mlm_rstd_.view(Shape{B * T}).slice0(0, R));
+    auto stat_rows = [&](const Tensor& buf) { return prefix(buf, B).view(Shape{B * T}).slice0(0, R); };
+    ops::layernorm_backward(dta, g.mlm_ln_w, g.mlm_ln_b, dtl, rows(mlm_act_), w.mlm_ln_w, stat_rows(mlm_mean_),
+                            stat_rows(mlm_rstd_));
     zero(dt);
     ops::gelu_backward(dt, dta, rows(mlm_t_), config_.activation);
     // d of the gathered rows, then scattered back into d last_hidden_state.
-    Tensor din = dqkv_.view(Shape{B * T * 3, C}).slice0(0, R);
+    Tensor din = prefix(dqkv_, B).view(Shape{B * T * 3, C}).slice0(0, R);
     zero(din);
     ops::matmul_backward(din, g.mlm_w, g.mlm_b, dt, mlm_in_.slice0(0, R), w.mlm_w);
     ops::scatter_add_rows(dres.view(Shape{B * T, C}), din, masked_pos_);

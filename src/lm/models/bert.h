@@ -18,6 +18,7 @@
 #include "lm/ops/attention.h"
 #include "lm/ops/gelu.h"
 #include "lm/ops/linear_bf16.h"
+#include "lm/ops/linear_int8.h"
 
 namespace lm::models {
 
@@ -176,9 +177,12 @@ class Bert : public Model {
 
   // Weights of eval-mode forwards (training = false). F32 (default): the parameters. BF16: the four linear
   // layers of every encoder layer run from a bf16 copy packed for oneDNN's AMX / AVX512_BF16 matmul
-  // (activations rounded to bf16 at each of those GEMMs, f32 accumulation; embeddings, LayerNorm, attention,
-  // pooler and heads stay f32). The copy is made lazily at the next eval forward and made again after any
-  // training forward, weight load or params() access. Throws Unsupported for BF16 on a CPU without a native bf16 matmul.
+  // (activations rounded to bf16 at each of those GEMMs, f32 accumulation). I8: the same four layers run
+  // dynamically quantized on oneDNN's AMX / VNNI int8 matmul (weights s8 per output channel, activations s8 per
+  // tensor at each GEMM, exact int32 products, f32 dequantized output; kernels/cpu/linear_int8.h). Embeddings,
+  // LayerNorm, attention, pooler and heads stay f32 in both. The copy is made lazily at the next eval forward and
+  // made again after any training forward, weight load or params() access. Throws Unsupported for BF16 / I8 on a
+  // CPU without a native bf16 / int8 matmul, or on a CUDA model.
   void set_inference_dtype(DType dt);
   DType inference_dtype() const { return infer_dtype_; }
 
@@ -214,8 +218,12 @@ class Bert : public Model {
   struct PackedLayer {
     ops::PackedLinearBf16 qkv, attn_out, inter, out;
   };
+  struct PackedLayerI8 {
+    ops::PackedLinearInt8 qkv, attn_out, inter, out;
+  };
   DType infer_dtype_ = DType::F32;
   std::vector<PackedLayer> packed_;   // bf16 inference weights, one per layer (empty until packed)
+  std::vector<PackedLayerI8> packed_i8_;  // int8 inference weights, one per layer (empty until packed)
   bool packed_stale_ = true;
   std::vector<uint16_t> ffn_mid_;     // (B,T,I) bf16 GELU output between the two feed-forward GEMMs (bf16 mode)
   void pack_inference_weights();

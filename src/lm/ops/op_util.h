@@ -86,6 +86,23 @@ inline std::vector<int32_t> host_i32(const Tensor& t) {
   return h;
 }
 
+// A packed inference linear layer's arguments (PackedLinearBf16 / PackedLinearInt8): out (rows of inp, OC),
+// inp (.., C), bias (OC) f32 or undefined, CPU tensors, out not aliasing inp.
+template <typename Packed>
+void check_packed_linear(const char* op, const Tensor& out, const Tensor& inp, const Packed& w, const Tensor& bias) {
+  LM_CHECK(w.packed(), "{}: the weight is not packed", op);
+  const int64_t OC = w.out_features(), C = w.in_features();
+  LM_CHECK(last_dim(inp) == C, "{}: inp {} does not match the packed weight ({}, {})", op, inp.shape.str(), OC, C);
+  LM_CHECK(rows(out) == rows(inp) && last_dim(out) == OC, "{}: out must be {} with last dim {}, got {}", op,
+           inp.shape.str(), OC, out.shape.str());
+  if (bias.defined()) {
+    check_dtype(bias, DType::F32, op, "bias");
+    check_shape(bias, Shape{OC}, op, "bias");
+  }
+  LM_CHECK(out.device == Device::CPU && inp.device == Device::CPU, "{}: CPU tensors only", op);
+  LM_CHECK(out.data != inp.data, "{}: out must not alias inp", op);
+}
+
 [[noreturn]] inline void unsupported_device(const char* op, Device d) {
   LM_THROW(ErrorCode::Unsupported, "{}: no {} kernel in this build", op, device_name(d));
 }

@@ -11,6 +11,7 @@
 
 #include "lm/core/dtype.h"
 #include "lm/core/error.h"
+#include "lm/kernels/cpu/dnnl_context.h"
 #include "lm/kernels/cpu/parallel.h"
 
 namespace lm::cpu {
@@ -19,16 +20,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-struct Dnnl {
-  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-  dnnl::stream strm{eng};
-};
-
-Dnnl& dnnl_ctx() {
-  static Dnnl d;
-  return d;
-}
 
 dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t N, int64_t K, const dnnl::memory::desc& wd,
                                      bool gelu_bf16_out = false) {
