@@ -8,8 +8,10 @@
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
 #include "lm/kernels/cpu/linear_bf16.h"
+#include "lm/kernels/cpu/linear_int8.h"
 #include "lm/ops/adamw.h"
 #include "lm/ops/attention.h"
+#include "lm/ops/attention_bf16.h"
 #include "lm/ops/cross_entropy.h"
 #include "lm/ops/dropout.h"
 #include "lm/ops/gelu.h"
@@ -76,6 +78,39 @@ BENCHMARK(BM_linear_bf16)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// int8 (dynamic quantization): mode 0 one activation scale for all rows, mode 1 one per 128 rows (BERT's
+// per-sequence groups at T 128), mode 2 = 1 with the GELU post-op, mode 3 only the activation quantization.
+void BM_linear_int8(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2), mode = st.range(3);
+  if (!lm::cpu::linear_int8_available()) {
+    st.SkipWithError("no native int8 matmul on this CPU");
+    return;
+  }
+  Buf x({M, K}), w({N, K}), b({N}), out({M, N});
+  std::vector<int8_t> q(static_cast<size_t>(M * K));
+  std::vector<float> scales(static_cast<size_t>(M));
+  lm::cpu::PackedLinearInt8 lin;
+  lin.pack(w.v.data(), N, K);
+  for (auto _ : st) {
+    if (mode == 3)
+      lm::cpu::quantize_s8_groups(q.data(), scales.data(), x.v.data(), M, K, 128, nullptr, "x");
+    else
+      lin.forward(out.v.data(), x.v.data(), b.v.data(), M, mode == 2, mode == 0 ? 0 : 128);
+  }
+  st.counters["GOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
+                                            benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_linear_int8)
+    ->Args({4096, 2304, 768, 1})
+    ->Args({4096, 768, 768, 1})
+    ->Args({4096, 3072, 768, 2})
+    ->Args({4096, 768, 3072, 1})
+    ->Args({4096, 768, 3072, 0})
+    ->Args({4096, 768, 3072, 3})
+    ->Args({4096, 768, 768, 3})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 void BM_matmul_backward(benchmark::State& st) {
   const int64_t N = st.range(0), OC = st.range(1), C = st.range(2);
   Buf x({N, C}), w({OC, C}), dout({N, OC}), dx({N, C}), dw({OC, C}), db({OC});
@@ -104,6 +139,28 @@ void BM_attention(benchmark::State& st) {
       benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_attention)->Args({1024, 0})->Args({1024, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// BERT-base inference attention (B 32, T 128, no mask, not causal): f32 kernel (mode 0) vs the bf16 one (1).
+void BM_attention_bert(benchmark::State& st) {
+  const int64_t B = 32, T = 128, NH = 12, C = 768;
+  const bool bf16 = st.range(0);
+  if (bf16 && !lm::ops::attention_bf16_available()) {
+    st.SkipWithError("no native batched bf16 matmul on this CPU");
+    return;
+  }
+  Buf qkv({B, T, 3 * C}), out({B, T, C}), att({B, NH, T, T});
+  lm::ops::AttentionSpec spec{12, false, 0.125f};
+  lm::ops::AttentionBf16 state;
+  for (auto _ : st) {
+    if (bf16)
+      lm::ops::attention_bf16_forward(out.t(), att.t(), qkv.t(), spec, lm::Tensor(), state);
+    else
+      lm::ops::attention_forward(out.t(), att.t(), qkv.t(), spec);
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(4.0 * B * NH * T * T * (C / NH),
+                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_attention_bert)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_layernorm(benchmark::State& st) {
   const int64_t N = 4096, C = 768;

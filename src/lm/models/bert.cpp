@@ -731,7 +731,10 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
     {
       // Keys with attention_mask 0 get finfo.min added before the softmax (HF's extended attention mask).
       prof::Scope ps(Op::AttnFwd);
-      ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), batch_.attention_mask);
+      if ((pk || pq) && attn_bf16_)
+        ops::attention_bf16_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), batch_.attention_mask, attn_bf16_state_);
+      else
+        ops::attention_forward(ctx, prefix(a.att, B), qkv, attn_spec(l), batch_.attention_mask);
     }
     linear(ad, ctx, w.attn_out_w, w.attn_out_b, m_ao);
     {

@@ -17,6 +17,7 @@
 #include "lm/models/model.h"
 #include "lm/ops/attention.h"
 #include "lm/ops/gelu.h"
+#include "lm/ops/attention_bf16.h"
 #include "lm/ops/linear_bf16.h"
 #include "lm/ops/linear_int8.h"
 
@@ -179,12 +180,15 @@ class Bert : public Model {
   // layers of every encoder layer run from a bf16 copy packed for oneDNN's AMX / AVX512_BF16 matmul
   // (activations rounded to bf16 at each of those GEMMs, f32 accumulation). I8: the same four layers run
   // dynamically quantized on oneDNN's AMX / VNNI int8 matmul (weights s8 per output channel, activations s8 per
-  // tensor at each GEMM, exact int32 products, f32 dequantized output; kernels/cpu/linear_int8.h). Embeddings,
-  // LayerNorm, attention, pooler and heads stay f32 in both. The copy is made lazily at the next eval forward and
-  // made again after any training forward, weight load or params() access. Throws Unsupported for BF16 / I8 on a
-  // CPU without a native bf16 / int8 matmul, or on a CUDA model.
+  // sequence at each GEMM, exact int32 products, f32 dequantized output; kernels/cpu/linear_int8.h). In both, the
+  // attention's two batched products run in bf16 too where oneDNN has a native batched bf16 matmul (Q, K, V and
+  // the probabilities rounded to bf16, f32 softmax; ops/attention_bf16.h; set_inference_bf16_attention(false)
+  // keeps it f32). Embeddings, LayerNorm, the softmax, pooler and heads stay f32. The copy is made lazily at the
+  // next eval forward and made again after any training forward, weight load or params() access. Throws
+  // Unsupported for BF16 / I8 on a CPU without a native bf16 / int8 matmul, or on a CUDA model.
   void set_inference_dtype(DType dt);
   DType inference_dtype() const { return infer_dtype_; }
+  void set_inference_bf16_attention(bool on) { attn_bf16_ = on && ops::attention_bf16_available(); }
 
   // Mutable access marks the bf16 inference copy stale.
   BertParams& params() {
@@ -224,6 +228,8 @@ class Bert : public Model {
   DType infer_dtype_ = DType::F32;
   std::vector<PackedLayer> packed_;   // bf16 inference weights, one per layer (empty until packed)
   std::vector<PackedLayerI8> packed_i8_;  // int8 inference weights, one per layer (empty until packed)
+  bool attn_bf16_ = ops::attention_bf16_available();  // bf16 attention in the bf16 / int8 inference modes
+  ops::AttentionBf16 attn_bf16_state_;
   bool packed_stale_ = true;
   std::vector<uint16_t> ffn_mid_;     // (B,T,I) bf16 GELU output between the two feed-forward GEMMs (bf16 mode)
   void pack_inference_weights();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "lm/kernels/cpu/attention.h"
+#include "lm/ops/attention_bf16.h"
 #include "lm/ops/op_util.h"
 
 #ifdef LM_WITH_CUDA
@@ -61,6 +62,26 @@ void attention_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& 
       unsupported_device(op, qkv.device);
   }
 }
+
+void attention_bf16_forward(Tensor out, Tensor att, Tensor qkv, const AttentionSpec& spec, Tensor key_mask,
+                            AttentionBf16& state) {
+  const char* op = "attention_bf16_forward";
+  const Dims d = check_attention_args(op, qkv, att, "att", spec);
+  LM_CHECK(spec.dropout == 0.0f, "{}: inference only, dropout must be 0, got {}", op, spec.dropout);
+  check_f32(out, op, "out");
+  check_shape(out, Shape{d.B, d.T, d.C}, op, "out");
+  check_f32(att, op, "att");
+  check_f32(qkv, op, "qkv");
+  if (key_mask.defined()) {
+    check_dtype(key_mask, DType::I32, op, "key_mask");
+    check_shape(key_mask, Shape{d.B, d.T}, op, "key_mask");
+  }
+  LM_CHECK(common_device(op, {&out, &att, &qkv, &key_mask}) == Device::CPU, "{}: CPU tensors only", op);
+  state.forward(out.f32(), att.f32(), qkv.f32(), key_mask.defined() ? key_mask.ptr<int32_t>() : nullptr, d.B, d.T,
+                d.C, d.NH, spec.causal, spec.scale);
+}
+
+bool attention_bf16_available() { return cpu::attention_bf16_available(); }
 
 void attention_backward(Tensor dqkv, Tensor datt, Tensor dout, Tensor qkv, Tensor att,
                         const AttentionSpec& spec) {

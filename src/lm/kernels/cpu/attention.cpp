@@ -16,14 +16,10 @@
 
 namespace lm::cpu {
 
-namespace {
-
-constexpr int64_t kBlock = 64;
-
 // Turns the scores p[0, ncols) of query row t into probabilities over all T columns (p has T entries).
 // Keys j >= L (causal) and padded keys get exactly 0; a row with no visible key is uniform over [0, L),
 // which is what HF's finfo.min masking yields (all masked scores equal finfo.min after rounding).
-LM_CPU_CLONES void softmax_masked_row(float* p, int64_t L, int64_t T, const int32_t* mask_row) {
+LM_CPU_CLONES void attention_softmax_row(float* p, int64_t L, int64_t T, const int32_t* mask_row) {
   float mx = -INFINITY;
   if (mask_row) {
 #pragma omp simd reduction(max : mx)
@@ -59,6 +55,10 @@ LM_CPU_CLONES void softmax_masked_row(float* p, int64_t L, int64_t T, const int3
   }
   for (int64_t j = L; j < T; ++j) p[j] = 0.0f;
 }
+
+namespace {
+
+constexpr int64_t kBlock = 64;
 
 // dS = P ⊙ (dP - Σ P dP) * scale over one row's n computed columns, in place over dP.
 LM_CPU_CLONES void softmax_backward_row(float* ds, const float* p, int64_t n, float scale) {
@@ -112,7 +112,7 @@ void attention_forward(float* out, float* att, const float* qkv, const int32_t* 
     for (int64_t t0 = 0; t0 < T; t0 += kBlock) {
       const int64_t t1 = std::min(T, t0 + kBlock), rows = t1 - t0, ncols = causal ? t1 : T;
       sgemm(false, true, rows, ncols, HS, scale, q + t0 * C3, C3, k, C3, 0.0f, P + t0 * T, T);
-      for (int64_t t = t0; t < t1; ++t) softmax_masked_row(P + t * T, causal ? t + 1 : T, T, mask_row);
+      for (int64_t t = t0; t < t1; ++t) attention_softmax_row(P + t * T, causal ? t + 1 : T, T, mask_row);
       if (drop.p > 0.0f) {
         // P·V with the dropped probabilities; att keeps P for the softmax backward.
         float* pd = scratch(static_cast<size_t>(kBlock * T * 2));

@@ -64,22 +64,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void to_bf16_avx
 }
 
 void to_bf16(uint16_t* dst, const float* src, int64_t n) {
-  static const bool vec = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
   sync_thread_count();
   const int64_t chunk = 1 << 16;
   const int64_t nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (nchunks > 1)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t b = c * chunk, e = std::min(n, b + chunk);
-    if (vec)
-      to_bf16_avx512(dst + b, src + b, e - b);
-    else
-      for (int64_t i = b; i < e; ++i) dst[i] = f32_to_bf16(src[i]);
+    round_to_bf16(dst + b, src + b, e - b);
   }
 }
 
 }  // namespace
+
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+  static const bool vec = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  if (vec)
+    to_bf16_avx512(dst, src, n);
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
 
 struct PackedLinearBf16::Impl {
   int64_t N = 0, K = 0;
