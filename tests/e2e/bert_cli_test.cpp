@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "harness/harness.h"
+#include "lm/ops/linear_bf16.h"
+#include "lm/ops/linear_int8.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/io/safetensors.h"
@@ -191,6 +193,20 @@ TEST(BertCli, PredictClassificationAgreesWithForward) {
   // Pairs are accepted ([CLS] A [SEP] B [SEP] with token types 0/1).
   auto p = test::run_cli({"predict", "--model", dir, "--text", "the cat", "--text-pair", "a dog"});
   EXPECT_EQ(p.exit_code, 0) << p.err;
+  // bf16 / int8 weights (where the CPU has native kernels): the same probabilities within 1e-2.
+  for (const char* w : {"bf16", "int8"}) {
+    if ((std::string(w) == "bf16" && !ops::linear_bf16_available()) ||
+        (std::string(w) == "int8" && !ops::linear_int8_available()))
+      continue;
+    auto q = test::run_cli({"predict", "--model", dir, "--text", "the movie is good", "--json", "--weights", w});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    Json jq = Json::parse(q.out);
+    for (auto& [k, v] : j["probabilities"].items())
+      EXPECT_NEAR(jq["probabilities"][k].get<double>(), v.get<double>(), 1e-2) << w << " " << k;
+  }
+  auto bad = test::run_cli({"predict", "--model", dir, "--text", "the cat", "--weights", "fp8"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--weights must be f32, bf16 or int8, got 'fp8'"), std::string::npos) << bad.err;
 }
 
 TEST(BertCli, PredictFillMaskAgreesWithForward) {
@@ -232,6 +248,15 @@ TEST(BertCli, PredictQaSpanInsideContext) {
   EXPECT_FALSE(j["answer"].get<std::string>().empty());
   auto bad = test::run_cli({"predict", "--model", dir, "--text", "who sat"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  if (ops::linear_int8_available()) {  // int8 weights: a span inside the context too
+    auto q = test::run_cli({"predict", "--model", dir, "--text", "who sat", "--text-pair", "the cat sat on the mat",
+                            "--json", "--weights", "int8"});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    Json jq = Json::parse(q.out);
+    EXPECT_GE(jq["start"].get<int>(), 4);
+    EXPECT_LE(jq["start"].get<int>(), jq["end"].get<int>());
+    EXPECT_LE(jq["end"].get<int>(), 9);
+  }
 }
 
 // `lmcpp init` writes an HF directory whose initialisation follows HF's scheme and depends on the seed only.

@@ -119,6 +119,11 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   EXPECT_EQ(ev["count"], 20);
   EXPECT_GE(ev["exact_match"].get<double>(), 0.0);
   EXPECT_LE(ev["f1"].get<double>(), 100.0);
+  EXPECT_EQ(ev["weights"], "f32");
+  // int8 / bf16 weights are BERT options: a GPT QA model refuses them in one line.
+  r = test::run_cli({"evaluate", "--model", out, "--task", "qa", "--data", tmp + "/qa.jsonl", "--weights", "int8"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--weights int8 is a BERT option"), std::string::npos) << r.err;
 }
 
 void expect_bad(const std::vector<std::string>& args, const std::string& out) {

@@ -139,6 +139,8 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   so.max_length = a.get_int("--max-length", so.max_length);
   so.doc_stride = a.get_int("--doc-stride", so.doc_stride);
   so.max_answer_length = a.get_int("--max-answer-length", so.max_answer_length);
+  const std::string weights = a.get_or("--weights", "f32");
+  const DType wdt = parse_bert_weights(weights);
   a.finish();
   LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
   LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
@@ -152,6 +154,9 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
               "--task qa needs a gpt2 model (generative) or a BertForQuestionAnswering model (extractive); {} is {}",
               dir, bert ? bert->config().architecture : model->model_type());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task qa needs tokenizer files in {}", dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, bert || wdt == DType::F32,
+              "evaluate --task qa: --weights {} is a BERT option; gpt2 models answer with f32 weights", weights);
+  if (bert) bert->set_inference_dtype(wdt);
   auto tok = load_tokenizer(dir);
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
@@ -176,7 +181,9 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
     write_file_atomic(*pred_path, preds.dump(2) + "\n");
   }
   if (json)
-    std::printf("%s\n", Json{{"exact_match", ev.exact_match}, {"f1", ev.f1}, {"count", ev.count}}.dump().c_str());
+    std::printf("%s\n", Json{{"exact_match", ev.exact_match}, {"f1", ev.f1}, {"count", ev.count}, {"weights", weights}}
+                             .dump()
+                             .c_str());
   else
     std::printf("%s: exact match %.2f F1 %.2f (percent) over %lld questions\n", data.c_str(), ev.exact_match, ev.f1,
                 static_cast<long long>(ev.count));
@@ -258,14 +265,16 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "  (rows gold, columns predicted); --json: {\"accuracy\", \"f1\", \"confusion_matrix\", \"loss\",\n"
            "  \"count\", \"labels\", \"weights\"}. --weights bf16 runs the encoder's linear layers from a bf16\n"
            "  copy on oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU); --weights int8 runs them dynamically\n"
-           "  quantized (int8 weights per output channel, int8 activations per tensor, AMX / VNNI int8 matmul).\n"
+           "  quantized (int8 weights per output channel, int8 activations per sequence, AMX / VNNI int8 matmul).\n"
            "  --device cuda: the model on one GPU.\n"
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
-           "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30] (BERT)\n"
+           "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30]\n"
+           "                      [--weights f32|bf16|int8] (BERT)\n"
            "  GPT-2 generative QA: greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until eos or a\n"
            "  newline; BertForQuestionAnswering: best context span (windows of 384 tokens, stride 128, at most 30\n"
-           "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\"}.",
+           "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\",\n"
+           "  \"weights\"}.",
            run_evaluate);
 
 }  // namespace

@@ -38,11 +38,13 @@ int run_predict(Args& a) {
   auto pair = a.get("--text-pair");
   bool json = a.flag("--json");
   set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
+  const DType wdt = parse_bert_weights(a.get_or("--weights", "f32"));
   a.finish();
   auto model = models::load_model_dir(dir);
   auto* bert = dynamic_cast<models::Bert*>(model.get());
   LM_CHECK_AS(ErrorCode::Unsupported, bert != nullptr, "predict needs a BERT model; {} is {}", dir,
               model->model_type());
+  bert->set_inference_dtype(wdt);
   const auto& cfg = bert->config();
   const bool classify = cfg.head == models::BertHead::SequenceClassification;
   const bool qa = cfg.head == models::BertHead::QuestionAnswering;
@@ -156,7 +158,8 @@ int run_predict(Args& a) {
 }
 
 LM_COMMAND("predict", "classify a text (or pair) or fill [MASK] tokens with a BERT model",
-           "usage: lmcpp predict --model DIR --text TEXT [--text-pair TEXT] [--json] [--threads N]\n"
+           "usage: lmcpp predict --model DIR --text TEXT [--text-pair TEXT] [--weights f32|bf16|int8] [--json]\n"
+           "                     [--threads N]\n"
            "  BertForSequenceClassification: prints the id2label label and the probability of every label\n"
            "  (--json: {\"label\", \"id\", \"score\", \"probabilities\": {label: p}}).\n"
            "  BertForQuestionAnswering: --text is the question, --text-pair the context; prints the best answer\n"
@@ -164,7 +167,8 @@ LM_COMMAND("predict", "classify a text (or pair) or fill [MASK] tokens with a BE
            "  BertForPreTraining / BertForMaskedLM: the top-5 candidates for each [MASK] in the text\n"
            "  (--json: {\"masks\": [{\"position\", \"candidates\": [{\"token\", \"id\", \"probability\"}]}]}).\n"
            "  The model directory must hold the tokenizer files (vocab.txt); the text is truncated to\n"
-           "  max_position_embeddings tokens.",
+           "  max_position_embeddings tokens. --weights bf16|int8: the encoder's linear layers in bf16 or dynamically\n"
+           "  quantized int8 on oneDNN's AMX matmul (as evaluate --task classify).",
            run_predict);
 
 }  // namespace
