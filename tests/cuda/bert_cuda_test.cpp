@@ -183,5 +183,38 @@ TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
   EXPECT_NEAR(jg["loss"].get<double>(), jc["loss"].get<double>(), 1e-5);
 }
 
+// `finetune --task qa --device cuda` (BERT span head): the same run as on the CPU, per-epoch validation F1 within
+// 1 point (spans are argmaxes over logits that agree to ~1e-5) and the same best epoch; evaluate --task qa
+// --device cuda on the CPU-trained model gives the CPU's exact match and F1.
+TEST(BertCudaFinetune, SpanQaOnTheGpuFollowsTheCpu) {
+  LM_REQUIRE_CUDA();
+  const std::string dir = temp_dir("cuda_ft_qa");
+  const std::string base = bert_base_dir();
+  const std::string train = keyword_qa_jsonl(path_join(dir, "train.jsonl"), 64, 1);
+  const std::string val = keyword_qa_jsonl(path_join(dir, "val.jsonl"), 32, 2);
+  auto run = [&](const char* device) {
+    return run_cli({"finetune", "--task", "qa", "--model", base, "--train", train, "--val", val, "--out",
+                    path_join(dir, device), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--max-length",
+                    "16", "--device", device});
+  };
+  auto c = run("cpu"), g = run("cuda");
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  Json rc = read_json_file(path_join(dir, "cpu/result.json")), rg = read_json_file(path_join(dir, "cuda/result.json"));
+  ASSERT_EQ(rg["epoch_val_f1"].size(), rc["epoch_val_f1"].size());
+  for (size_t e = 0; e < rc["epoch_val_f1"].size(); ++e)
+    EXPECT_NEAR(rg["epoch_val_f1"][e].get<double>(), rc["epoch_val_f1"][e].get<double>(), 1.0) << "epoch " << e;
+  EXPECT_EQ(rg["best_epoch"], rc["best_epoch"]);
+  auto ec = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "qa", "--data", val, "--json",
+                     "--max-length", "16"});
+  auto eg = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "qa", "--data", val, "--json",
+                     "--max-length", "16", "--device", "cuda"});
+  ASSERT_EQ(ec.exit_code, 0) << ec.err;
+  ASSERT_EQ(eg.exit_code, 0) << eg.err;
+  Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
+  EXPECT_EQ(jg["exact_match"], jc["exact_match"]);
+  EXPECT_EQ(jg["f1"], jc["f1"]);
+}
+
 }  // namespace
 }  // namespace lm::test

@@ -3,6 +3,7 @@
 // error line and exit code 2; unknown devices too. (On a GPU, tests/cuda runs them for real.)
 #include <gtest/gtest.h>
 
+#include "e2e/finetune_test_util.h"
 #include "harness/harness.h"
 #include "lm/core/device_memory.h"
 #include "lm/core/file_util.h"
@@ -69,6 +70,22 @@ TEST(FinetuneCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_EQ(r.err.rfind("lmcpp: error: finetune --device cuda:", 0), 0u) << r.err;
+}
+
+TEST(FinetuneCli, SpanQaDeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda fine-tunes on it";
+  const std::string dir = temp_dir("ft_qa_dev");
+  const std::string base = bert_base_dir(), data = keyword_qa_jsonl(path_join(dir, "qa.jsonl"), 4, 1);
+  auto r = run_cli({"finetune", "--task", "qa", "--model", base, "--train", data, "--val", data, "--out",
+                    path_join(dir, "o"), "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: finetune --device cuda:", 0), 0u) << r.err;
+  EXPECT_FALSE(file_exists(path_join(dir, "o"))) << "nothing written";
+  auto e = run_cli({"evaluate", "--model", base, "--task", "qa", "--data", data, "--device", "cuda"});
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_EQ(count_lines(e.err), 1) << e.err;
+  EXPECT_EQ(e.err.rfind("lmcpp: error: evaluate --device cuda:", 0), 0u) << e.err;
 }
 
 TEST(EvaluateCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {

@@ -126,6 +126,35 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   EXPECT_NE(r.err.find("--weights int8 is a BERT option"), std::string::npos) << r.err;
 }
 
+// BERT extractive QA through the CLI: a base model gets a span head, learns to point at the keyword, and
+// evaluate --task qa reproduces the best epoch's F1 (f32) and gives an F1 within 5 points with int8 weights.
+TEST(FinetuneCli, BertSpanQaThenEvaluate) {
+  std::string base = bert_base_dir(), tmp = test::temp_dir("ft_bert_qa");
+  std::string train = keyword_qa_jsonl(tmp + "/train.jsonl", 128, 1), val = keyword_qa_jsonl(tmp + "/val.jsonl", 40, 2);
+  std::string out = tmp + "/out";
+  auto r = test::run_cli({"finetune", "--task", "qa", "--model", base, "--train", train, "--val", val, "--out", out,
+                          "--epochs", "6", "--batch-size", "16", "--lr", "1e-3", "--max-length", "16", "--threads",
+                          "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json res = read_json_file(out + "/result.json");
+  EXPECT_EQ(read_json_file(out + "/config.json")["architectures"][0], "BertForQuestionAnswering");
+  EXPECT_GE(res["val_f1"].get<double>(), 80.0);
+  r = test::run_cli({"evaluate", "--model", out, "--task", "qa", "--data", val, "--json", "--max-length", "16",
+                     "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json ev = Json::parse(r.out);
+  EXPECT_EQ(ev["count"], 40);
+  EXPECT_NEAR(ev["f1"].get<double>(), res["val_f1"].get<double>(), 1e-9);
+  if (ops::linear_int8_available()) {
+    r = test::run_cli({"evaluate", "--model", out, "--task", "qa", "--data", val, "--json", "--max-length", "16",
+                       "--weights", "int8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json ei = Json::parse(r.out);
+    EXPECT_EQ(ei["weights"], "int8");
+    EXPECT_NEAR(ei["f1"].get<double>(), res["val_f1"].get<double>(), 5.0);
+  }
+}
+
 void expect_bad(const std::vector<std::string>& args, const std::string& out) {
   auto r = test::run_cli(args);
   EXPECT_EQ(r.exit_code, 2) << r.err;

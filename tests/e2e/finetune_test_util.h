@@ -54,4 +54,23 @@ inline std::string keyword_sst(const std::string& path, int n, uint64_t seed, co
   return path;
 }
 
+// JSON Lines extractive QA: question "w9", a context of 6 words w0..w8 with "good" at a random position, answer
+// "good" (located by its first occurrence).
+inline std::string keyword_qa_jsonl(const std::string& path, int n, uint64_t seed) {
+  Rng rng(seed, 9);
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    const int at = static_cast<int>(rng.next_u32() % 6);
+    std::string ctx;
+    for (int k = 0; k < 6; ++k) {
+      if (k) ctx += " ";
+      ctx += k == at ? std::string("good") : std::string(1, 'w').append(std::to_string(rng.next_u32() % 9));
+    }
+    s += R"({"id": ")" + std::to_string(i) + R"(", "question": "w9", "context": ")" + ctx +
+         R"(", "answer": "good"})" + "\n";
+  }
+  write_file_atomic(path, s);
+  return path;
+}
+
 }  // namespace lm

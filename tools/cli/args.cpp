@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 
 namespace lm::cli {
@@ -133,6 +134,16 @@ std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what
     i = j + 1;
   }
   return ids;
+}
+
+Device parse_device(const std::string& s, const std::string& command) {
+  LM_CHECK(s == "cpu" || s == "cuda", "--device must be cpu or cuda, got '{}'", s);
+  if (s == "cpu") return Device::CPU;
+  LM_CHECK_AS(ErrorCode::Unsupported, cuda_compiled(),
+              "{} --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)", command);
+  LM_CHECK_AS(ErrorCode::Unsupported, cuda_device_count() > 0,
+              "{} --device cuda: no CUDA device is visible (driver or GPU missing)", command);
+  return Device::CUDA;
 }
 
 DType parse_bert_weights(const std::string& s) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lm/core/device.h"
 #include "lm/core/dtype.h"
 
 namespace lm::cli {
@@ -44,6 +45,10 @@ class Args {
 // The --weights value of BERT inference (evaluate, bench bert): "f32", "bf16" or "int8" -> F32, BF16, I8.
 // Anything else is a usage error naming the flag.
 DType parse_bert_weights(const std::string& s);
+
+// The --device value of a command: "cpu" or "cuda". cuda must be compiled in (LM_CUDA=ON) and see a GPU; each
+// failure is one error naming the command ("finetune --device cuda: no CUDA device is visible ...").
+Device parse_device(const std::string& s, const std::string& command);
 
 // Parses "464,2068,7586" (commas, optional spaces) into ids; `what` names the flag for errors.
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what);

@@ -70,11 +70,7 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   const std::string device = a.get_or("--device", "cpu");
   a.finish();
   const DType wdt = parse_bert_weights(weights);
-  LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
-              "evaluate --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
-              "evaluate --device cuda: no CUDA device is visible (driver or GPU missing)");
+  parse_device(device, "evaluate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "evaluate --device cuda: --weights {} is a CPU (oneDNN) option; the GPU evaluates in f32", weights);
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
@@ -141,7 +137,11 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   so.max_answer_length = a.get_int("--max-answer-length", so.max_answer_length);
   const std::string weights = a.get_or("--weights", "f32");
   const DType wdt = parse_bert_weights(weights);
+  const std::string device = a.get_or("--device", "cpu");
   a.finish();
+  const Device dev = parse_device(device, "evaluate");
+  LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
+              "evaluate --device cuda: --weights {} is a CPU (oneDNN) option; the GPU evaluates in f32", weights);
   LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
   LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
            "--max-length must be >= 8, --doc-stride and --max-answer-length >= 1");
@@ -156,7 +156,15 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task qa needs tokenizer files in {}", dir);
   LM_CHECK_AS(ErrorCode::Unsupported, bert || wdt == DType::F32,
               "evaluate --task qa: --weights {} is a BERT option; gpt2 models answer with f32 weights", weights);
+  LM_CHECK_AS(ErrorCode::Unsupported, bert || dev == Device::CPU,
+              "evaluate --task qa --device cuda: runs BertForQuestionAnswering models; gpt2 QA evaluates on the CPU");
   if (bert) bert->set_inference_dtype(wdt);
+  std::unique_ptr<models::Bert> on_gpu;
+  if (bert && dev == Device::CUDA) {  // the same weights, loaded into a GPU model (batches stay on the host)
+    on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
+    on_gpu->load_safetensors(path_join(dir, "model.safetensors"));
+    bert = on_gpu.get();
+  }
   auto tok = load_tokenizer(dir);
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
@@ -270,7 +278,7 @@ LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1
            "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
            "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
            "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30]\n"
-           "                      [--weights f32|bf16|int8] (BERT)\n"
+           "                      [--weights f32|bf16|int8] [--device cpu|cuda] (BERT)\n"
            "  GPT-2 generative QA: greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until eos or a\n"
            "  newline; BertForQuestionAnswering: best context span (windows of 384 tokens, stride 128, at most 30\n"
            "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\",\n"

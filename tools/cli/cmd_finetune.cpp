@@ -60,11 +60,7 @@ int run_classify(Args& a, const std::string& model_dir, const std::string& train
   const int64_t num_labels = a.get_int("--num-labels", 0);
   const std::string device = a.get_or("--device", "cpu");
   a.finish();
-  LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
-              "finetune --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
-              "finetune --device cuda: no CUDA device is visible (driver or GPU missing)");
+  parse_device(device, "finetune");
   LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
   LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
   LM_CHECK(opt.max_length >= 2, "--max-length {} must be >= 2", opt.max_length);
@@ -121,11 +117,12 @@ int run_classify(Args& a, const std::string& model_dir, const std::string& train
   return 0;
 }
 
-// A BERT directory as BertForQuestionAnswering (base / pretraining checkpoints get a fresh qa_outputs head).
-std::unique_ptr<models::Bert> load_bert_qa(const std::string& dir) {
+// A BERT directory as BertForQuestionAnswering (base / pretraining checkpoints get a fresh qa_outputs head), on
+// the given device.
+std::unique_ptr<models::Bert> load_bert_qa(const std::string& dir, Device device) {
   Json cfg = read_json_file(path_join(dir, "config.json"));
   cfg["architectures"] = Json::array({"BertForQuestionAnswering"});
-  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg));
+  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg), device);
   const std::string w = path_join(dir, "model.safetensors");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
   bert->load_safetensors(w);
@@ -146,7 +143,9 @@ int run_extractive_qa(Args& a, const std::string& model_dir, const std::string& 
   opt.doc_stride = a.get_int("--doc-stride", opt.doc_stride);
   opt.max_answer_length = a.get_int("--max-answer-length", opt.max_answer_length);
   const int64_t max_train = a.get_int("--max-train-examples", 0);
+  const std::string device = a.get_or("--device", "cpu");
   a.finish();
+  const Device dev = parse_device(device, "finetune");
   LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
   LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
   LM_CHECK(opt.lr > 0, "--lr {} must be positive", opt.lr);
@@ -161,7 +160,7 @@ int run_extractive_qa(Args& a, const std::string& model_dir, const std::string& 
   LM_CHECK(!train_ex.empty(), "{} holds no questions", train_path);
   LM_CHECK(!val_ex.empty(), "{} holds no questions", val_path);
   auto tok = load_tokenizer(model_dir);
-  auto bert = load_bert_qa(model_dir);
+  auto bert = load_bert_qa(model_dir, dev);
   opt.max_length = std::min(opt.max_length, bert->max_positions());
   log_info("finetune qa (extractive, BERT span head): {} train / {} val questions, {} parameters", train_ex.size(),
            val_ex.size(), bert->num_parameters());
@@ -200,7 +199,11 @@ int run_qa(Args& a, const std::string& model_dir, const std::string& train_path,
   opt.max_new_tokens = a.get_int("--max-new-tokens", opt.max_new_tokens);
   opt.eval_examples = a.get_int("--eval-examples", opt.eval_examples);
   const int64_t max_train = a.get_int("--max-train-examples", 0);
+  const std::string device = a.get_or("--device", "cpu");
   a.finish();
+  LM_CHECK_AS(ErrorCode::Unsupported, parse_device(device, "finetune") == Device::CPU,
+              "finetune --task qa --device cuda: runs BERT span QA on the GPU; gpt2 generative QA fine-tunes on the "
+              "CPU");
   LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
   LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
   LM_CHECK(opt.lr > 0, "--lr {} must be positive", opt.lr);
@@ -272,7 +275,8 @@ LM_COMMAND("finetune", "fine-tune BERT for classification or GPT-2 for generativ
            "    --max-train-examples N.\n"
            "  --task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer\n"
            "    offsets; windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride 128\n"
-           "    tokens; best span with --max-answer-length 30. Flags: --epochs 2 --batch-size 16 --lr 5e-5.\n"
+           "    tokens; best span with --max-answer-length 30. Flags: --epochs 2 --batch-size 16 --lr 5e-5\n"
+           "    --device cpu|cuda.\n"
            "  Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files),\n"
            "  metrics.jsonl, loss.svg and result.json. --threads N sets the CPU threads.",
            run_finetune);

@@ -41,11 +41,7 @@ int run_generate(Args& a) {
   a.finish();
   LM_CHECK(prompt.has_value() != ids_s.has_value(), "give exactly one of --prompt or --ids");
   LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
-  LM_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '{}'", device);
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(),
-              "generate --device cuda: this build has no CUDA backend (configure with -DLM_CUDA=ON)");
-  LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_device_count() > 0,
-              "generate --device cuda: no CUDA device is visible (driver or GPU missing)");
+  parse_device(device, "generate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
   auto model = models::load_model_dir(dir);

@@ -604,10 +604,13 @@ QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& 
     }
     LM_ASSERT(sl.defined() && el.defined(), "QA head produced no start/end logits");
     const int64_t T = sl.dim(1);
+    std::vector<float> hs(static_cast<size_t>(sl.numel())), he(static_cast<size_t>(el.numel()));
+    copy_bytes(hs.data(), Device::CPU, sl.data, sl.device, sl.nbytes());  // (a GPU model's logits are read back)
+    copy_bytes(he.data(), Device::CPU, el.data, el.device, el.nbytes());
     for (size_t r = 0; r < idx.size(); ++r) {
       const SpanFeature& f = features[idx[r]];
-      const float* s = sl.f32() + static_cast<int64_t>(r) * T;
-      const float* e = el.f32() + static_cast<int64_t>(r) * T;
+      const float* s = hs.data() + static_cast<int64_t>(r) * T;
+      const float* e = he.data() + static_cast<int64_t>(r) * T;
       const int64_t n = static_cast<int64_t>(f.offsets.size());
       for (int64_t i = 0; i < n; ++i) {
         if (f.offsets[static_cast<size_t>(i)].first < 0) continue;
