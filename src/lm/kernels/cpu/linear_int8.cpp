@@ -51,7 +51,9 @@ const std::string& probe_impl() {
 // GCC 12 reports the _mm*_undefined_* operands of the masked builtins behind these intrinsics as uninitialized
 // (false positives: the masks are all ones).
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 bool have_avx512() {
