@@ -181,6 +181,15 @@ TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
   Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
   EXPECT_EQ(jg["accuracy"], jc["accuracy"]);
   EXPECT_NEAR(jg["loss"].get<double>(), jc["loss"].get<double>(), 1e-5);
+  // predict --device cuda: the CPU's label and probabilities.
+  auto pc = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w1 good w3", "--json"});
+  auto pg = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w1 good w3", "--json", "--device", "cuda"});
+  ASSERT_EQ(pc.exit_code, 0) << pc.err;
+  ASSERT_EQ(pg.exit_code, 0) << pg.err;
+  Json qc = Json::parse(pc.out), qg = Json::parse(pg.out);
+  EXPECT_EQ(qg["label"], qc["label"]);
+  for (auto& [k, v] : qc["probabilities"].items())
+    EXPECT_NEAR(qg["probabilities"][k].get<double>(), v.get<double>(), 1e-5) << k;
 }
 
 // `finetune --task qa --device cuda` (BERT span head): the same run as on the CPU, per-epoch validation F1 within
@@ -214,6 +223,17 @@ TEST(BertCudaFinetune, SpanQaOnTheGpuFollowsTheCpu) {
   Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
   EXPECT_EQ(jg["exact_match"], jc["exact_match"]);
   EXPECT_EQ(jg["f1"], jc["f1"]);
+  // predict --device cuda on one question: the CPU's span and score.
+  auto pc = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w9", "--text-pair", "w1 w2 good w3",
+                     "--json"});
+  auto pg = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w9", "--text-pair", "w1 w2 good w3",
+                     "--json", "--device", "cuda"});
+  ASSERT_EQ(pc.exit_code, 0) << pc.err;
+  ASSERT_EQ(pg.exit_code, 0) << pg.err;
+  Json qc = Json::parse(pc.out), qg = Json::parse(pg.out);
+  EXPECT_EQ(qg["start"], qc["start"]);
+  EXPECT_EQ(qg["end"], qc["end"]);
+  EXPECT_NEAR(qg["score"].get<double>(), qc["score"].get<double>(), 1e-4);
 }
 
 }  // namespace

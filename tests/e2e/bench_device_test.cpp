@@ -88,6 +88,15 @@ TEST(FinetuneCli, SpanQaDeviceCudaWithoutBackendOrGpuIsAClearError) {
   EXPECT_EQ(e.err.rfind("lmcpp: error: evaluate --device cuda:", 0), 0u) << e.err;
 }
 
+TEST(PredictCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda predicts on it";
+  auto r = run_cli({"predict", "--model", bert_base_dir(), "--text", "w1 good", "--device", "cuda"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lmcpp: error: predict --device cuda:", 0), 0u) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
 TEST(EvaluateCli, DeviceCudaWithoutBackendOrGpuIsAClearError) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present: tests/cuda evaluates on it";
   auto r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "classify", "--data", "/nonexistent/v.txt",

@@ -11,7 +11,9 @@
 
 #include "command.h"
 #include "lm/core/buffer.h"
+#include "lm/core/device_memory.h"
 #include "lm/core/error.h"
+#include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/models/bert.h"
@@ -38,13 +40,23 @@ int run_predict(Args& a) {
   auto pair = a.get("--text-pair");
   bool json = a.flag("--json");
   set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  const DType wdt = parse_bert_weights(a.get_or("--weights", "f32"));
+  const std::string weights = a.get_or("--weights", "f32");
+  const DType wdt = parse_bert_weights(weights);
+  const Device dev = parse_device(a.get_or("--device", "cpu"), "predict");
   a.finish();
+  LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
+              "predict --device cuda: --weights {} is a CPU (oneDNN) option; the GPU predicts in f32", weights);
   auto model = models::load_model_dir(dir);
   auto* bert = dynamic_cast<models::Bert*>(model.get());
   LM_CHECK_AS(ErrorCode::Unsupported, bert != nullptr, "predict needs a BERT model; {} is {}", dir,
               model->model_type());
   bert->set_inference_dtype(wdt);
+  std::unique_ptr<models::Bert> on_gpu;
+  if (dev == Device::CUDA) {  // the same weights, loaded into a GPU model (the example is uploaded by forward)
+    on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
+    on_gpu->load_safetensors(path_join(dir, "model.safetensors"));
+    bert = on_gpu.get();
+  }
   const auto& cfg = bert->config();
   const bool classify = cfg.head == models::BertHead::SequenceClassification;
   const bool qa = cfg.head == models::BertHead::QuestionAnswering;
@@ -71,11 +83,17 @@ int run_predict(Args& a) {
     int32_t ty = enc.token_type_ids.empty() ? 0 : enc.token_type_ids[static_cast<size_t>(t)];
     types.t.ptr<int32_t>()[t] = std::min<int32_t>(ty, static_cast<int32_t>(cfg.type_vocab_size - 1));
   }
-  auto outs = bert->infer(ids.t, types.t, Tensor());
+  // The outputs as host f32 vectors (a GPU model's are read back).
+  std::vector<std::vector<float>> outs;
+  std::vector<Shape> shapes;
+  for (const auto& [name, t] : bert->infer(ids.t, types.t, Tensor())) {
+    outs.emplace_back(static_cast<size_t>(t.numel()));
+    copy_bytes(outs.back().data(), Device::CPU, t.data, t.device, t.nbytes());
+    shapes.push_back(t.shape);
+  }
 
   if (classify) {
-    const Tensor& logits = outs[0].second;  // (1, NL)
-    auto p = softmax(logits.f32(), cfg.num_labels);
+    auto p = softmax(outs[0].data(), cfg.num_labels);  // logits (1, NL)
     const size_t best = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
     if (json) {
       Json probs = Json::object();
@@ -92,8 +110,8 @@ int run_predict(Args& a) {
   if (qa) {
     // Best span inside the context (token type 1, excluding the final [SEP]) with start <= end < start + 30,
     // scored as HF's pipeline: p_start * p_end with softmaxes over the context positions.
-    const float* sl = outs[0].second.f32();
-    const float* el = outs[1].second.f32();
+    const float* sl = outs[0].data();
+    const float* el = outs[1].data();
     std::vector<int64_t> ctx;
     for (int64_t t = 0; t + 1 < T; ++t)
       if (types.t.ptr<int32_t>()[t] == 1) ctx.push_back(t);
@@ -126,12 +144,12 @@ int run_predict(Args& a) {
 
   auto mask_id = tok->token_to_id("[MASK]");
   LM_CHECK_AS(ErrorCode::NotFound, mask_id.has_value(), "the tokenizer in {} has no [MASK] token", dir);
-  const Tensor& logits = outs[0].second;  // (1, T, V)
-  const int64_t V = logits.dim(2);
+  const float* logits = outs[0].data();  // (1, T, V)
+  const int64_t V = shapes[0][2];
   Json masks = Json::array();
   for (int64_t t = 0; t < T; ++t) {
     if (enc.input_ids[static_cast<size_t>(t)] != *mask_id) continue;
-    auto p = softmax(logits.f32() + t * V, V);
+    auto p = softmax(logits + t * V, V);
     std::vector<int32_t> order(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
     const size_t k = std::min<size_t>(5, order.size());
@@ -159,7 +177,7 @@ int run_predict(Args& a) {
 
 LM_COMMAND("predict", "classify a text (or pair) or fill [MASK] tokens with a BERT model",
            "usage: lmcpp predict --model DIR --text TEXT [--text-pair TEXT] [--weights f32|bf16|int8] [--json]\n"
-           "                     [--threads N]\n"
+           "                     [--device cpu|cuda] [--threads N]\n"
            "  BertForSequenceClassification: prints the id2label label and the probability of every label\n"
            "  (--json: {\"label\", \"id\", \"score\", \"probabilities\": {label: p}}).\n"
            "  BertForQuestionAnswering: --text is the question, --text-pair the context; prints the best answer\n"
@@ -168,7 +186,8 @@ LM_COMMAND("predict", "classify a text (or pair) or fill [MASK] tokens with a BE
            "  (--json: {\"masks\": [{\"position\", \"candidates\": [{\"token\", \"id\", \"probability\"}]}]}).\n"
            "  The model directory must hold the tokenizer files (vocab.txt); the text is truncated to\n"
            "  max_position_embeddings tokens. --weights bf16|int8: the encoder's linear layers in bf16 or dynamically\n"
-           "  quantized int8 on oneDNN's AMX matmul (as evaluate --task classify).",
+           "  quantized int8 on oneDNN's AMX matmul (as evaluate --task classify). --device cuda: the model on one GPU\n"
+           "  (f32; a LM_CUDA=ON build).",
            run_predict);
 
 }  // namespace
