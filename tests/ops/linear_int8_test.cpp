@@ -43,8 +43,8 @@ RefQuant ref_quant(const std::vector<float>& x, int64_t r0, int64_t r1, int64_t 
     for (int64_t k = 0; k < K; ++k) a = std::max(a, std::fabs(x[static_cast<size_t>(r * K + k)]));
   }
   RefQuant out;
-  const float inv = a > 0.0f ? 127.0f / a : 1.0f;
-  out.scale = a > 0.0f ? a / 127.0f : 1.0f;
+  const float inv = a > 1e-30f ? 127.0f / a : 1.0f;
+  out.scale = a > 1e-30f ? a / 127.0f : 1.0f;
   for (int64_t i = r0 * K; i < r1 * K; ++i) {
     const double v = std::nearbyint(static_cast<double>(x[static_cast<size_t>(i)] * inv));  // f32 product
     out.q.push_back(static_cast<int>(std::min(127.0, std::max(-127.0, v))));
@@ -90,6 +90,13 @@ TEST(LinearInt8Quantize, GroupScalesMaskedRowsTiesAndClamp) {
   cpu::quantize_s8_groups(q.data(), scales, z.data(), 3, K, 0, nullptr, "x");
   EXPECT_EQ(scales[0], 1.0f);
   for (int64_t i = 0; i < 3 * K; ++i) EXPECT_EQ(q[static_cast<size_t>(i)], 0);
+  // A denormal maximum (127 / a would be infinite, 0 · inf NaN): zeros with scale 1.
+  std::vector<float> tiny(static_cast<size_t>(3 * K), 0.0f);
+  tiny[7] = 1e-39f;
+  tiny[9] = -3e-39f;
+  cpu::quantize_s8_groups(q.data(), scales, tiny.data(), 3, K, 0, nullptr, "x");
+  EXPECT_EQ(scales[0], 1.0f);
+  for (int64_t i = 0; i < 3 * K; ++i) EXPECT_EQ(q[static_cast<size_t>(i)], 0) << i;
   x[static_cast<size_t>(2 * K + 5)] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_NO_THROW(cpu::quantize_s8_groups(q.data(), scales, x.data(), M, K, G, mask.data(), "x"));
   try {

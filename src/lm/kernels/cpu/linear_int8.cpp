@@ -56,6 +56,10 @@ const std::string& probe_impl() {
 #endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+// Below this max |x| a group (or weight row) quantizes to zeros with scale 1: 127 / a would overflow to
+// infinity for denormal maxima, and 0 · inf is NaN.
+constexpr float kTinyMax = 1e-30f;
+
 bool have_avx512() {
   static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   return v;
@@ -148,8 +152,8 @@ void quantize_s8_groups(int8_t* q, float* scales, const float* x, int64_t M, int
                   "int8 matmul: {} holds a NaN or an infinity in row {}; it cannot be quantized", what, r);
       a = std::max(a, rowmax[static_cast<size_t>(r)]);
     }
-    inv[static_cast<size_t>(g)] = a > 0.0f ? 127.0f / a : 1.0f;
-    scales[g] = a > 0.0f ? a / 127.0f : 1.0f;
+    inv[static_cast<size_t>(g)] = a > kTinyMax ? 127.0f / a : 1.0f;
+    scales[g] = a > kTinyMax ? a / 127.0f : 1.0f;
   }
 #pragma omp parallel for schedule(static) if (M * K >= (1 << 15))
   for (int64_t r = 0; r < M; ++r) {
@@ -203,12 +207,12 @@ void PackedLinearInt8::pack(const float* w, int64_t N, int64_t K) {
     const float a = have_avx512() ? absmax_avx512(row, K, &nb) : absmax_scalar(row, K, &nb);
     bad[static_cast<size_t>(n)] = nb;
     if (nb) continue;
-    const float inv = a > 0.0f ? 127.0f / a : 1.0f;
+    const float inv = a > kTinyMax ? 127.0f / a : 1.0f;
     if (have_avx512())
       quant_avx512(q.data() + n * K, row, K, inv);
     else
       for (int64_t k = 0; k < K; ++k) q[static_cast<size_t>(n * K + k)] = quant_one(row[k], inv);
-    impl->wscale[static_cast<size_t>(n)] = a > 0.0f ? a / 127.0f : 1.0f;
+    impl->wscale[static_cast<size_t>(n)] = a > kTinyMax ? a / 127.0f : 1.0f;
   }
   for (int64_t n = 0; n < N; ++n)
     LM_CHECK_AS(ErrorCode::InvalidArgument, !bad[static_cast<size_t>(n)],

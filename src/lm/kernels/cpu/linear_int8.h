@@ -1,10 +1,12 @@
 // int8 linear layer for inference (dynamic quantization) on oneDNN's matmul primitive (Sapphire Rapids: AMX
 // tiles, "brg:avx512_core_amx_int8"; AVX512-VNNI CPUs: VNNI brgemm/gemm), exact integer products:
-//   weights, once at pack time, symmetric per output channel:  sw[n] = max_k |W[n,k]| / 127 (1 if that row is 0),
+//   weights, once at pack time, symmetric per output channel:  sw[n] = max_k |W[n,k]| / 127 (1 if that max is
+//                                                             below 1e-30: the row quantizes to zeros),
 //                                                             Wq[n,k] = clamp(rne(W[n,k] · (127 / max_k|W[n,k]|)), ±127)
 //   activations, at every call, symmetric per group of rows:   the M rows form groups of group_rows consecutive
 //     rows (one group of all M by default; BERT uses one group per sequence); a = max |inp| over the group's rows
-//     whose row_mask is not 0 (all its rows when row_mask is null or all 0), sx = a / 127 (1 if a is 0),
+//     whose row_mask is not 0 (all its rows when row_mask is null or all 0), sx = a / 127 (1 if a < 1e-30: the
+//     group quantizes to zeros),
 //                                                             Xq[m,k] = clamp(rne(inp[m,k] · (127 / a)), ±127)
 //   out[m,n] = f32(Σ_k Xq[m,k]·Wq[n,k]) · (sx·sw[n]) + bias[n]   (then erf-GELU in the GELU variant)
 // (rne: round to nearest, ties to even; 127/a, sx·sw[n] and the products in f32.) Per-sequence groups that skip
