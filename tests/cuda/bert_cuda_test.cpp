@@ -152,6 +152,34 @@ TEST(BertCudaTrainer, PretrainingFollowsTheCpu) {
   EXPECT_NE(read_file(path_join(work, "gpu/metrics.jsonl")).find("val_mlm_accuracy"), std::string::npos);
 }
 
+// `finetune --task TASK` of the keyword data on the CPU and on the GPU (same flags, OUT = dir/cpu, dir/cuda):
+// both must succeed; returns their result.json.
+std::pair<Json, Json> finetune_on_cpu_and_gpu(const std::string& task, const std::string& base,
+                                              const std::string& train, const std::string& val,
+                                              const std::string& dir) {
+  Json res[2];
+  const char* devices[] = {"cpu", "cuda"};
+  for (int i = 0; i < 2; ++i) {
+    auto r = run_cli({"finetune", "--task", task, "--model", base, "--train", train, "--val", val, "--out",
+                      path_join(dir, devices[i]), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3",
+                      "--max-length", "16", "--device", devices[i]});
+    EXPECT_EQ(r.exit_code, 0) << devices[i] << ": " << r.err;
+    res[i] = r.exit_code == 0 ? read_json_file(path_join(dir, std::string(devices[i]) + "/result.json")) : Json();
+  }
+  return {res[0], res[1]};
+}
+
+// A --json command on the CPU and with --device cuda appended: both must succeed; returns their parsed stdout.
+std::pair<Json, Json> json_on_cpu_and_gpu(std::vector<std::string> args) {
+  auto c = run_cli(args);
+  args.insert(args.end(), {"--device", "cuda"});
+  auto g = run_cli(args);
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(g.exit_code, 0) << g.err;
+  if (c.exit_code != 0 || g.exit_code != 0) return {Json(), Json()};
+  return {Json::parse(c.out), Json::parse(g.out)};
+}
+
 // `finetune --task classify --device cuda`: the same run as on the CPU (a keyword task: label 1 iff "good" occurs),
 // with the best epoch's validation loss within 1e-3 and the model written the same way.
 TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
@@ -160,33 +188,20 @@ TEST(BertCudaFinetune, ClassifyOnTheGpuFollowsTheCpu) {
   const std::string base = bert_base_dir();
   const std::string train = keyword_sst(path_join(dir, "train.txt"), 64, 1);
   const std::string val = keyword_sst(path_join(dir, "dev.txt"), 32, 2);
-  auto run = [&](const char* device) {
-    return run_cli({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val, "--out",
-                    path_join(dir, device), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--max-length",
-                    "16", "--device", device});
-  };
-  auto c = run("cpu"), g = run("cuda");
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  ASSERT_EQ(g.exit_code, 0) << g.err;
-  Json rc = read_json_file(path_join(dir, "cpu/result.json")), rg = read_json_file(path_join(dir, "cuda/result.json"));
+  auto [rc, rg] = finetune_on_cpu_and_gpu("classify", base, train, val, dir);
+  ASSERT_FALSE(rc.is_null() || rg.is_null());
   EXPECT_NEAR(rg["val_loss"].get<double>(), rc["val_loss"].get<double>(), 1e-3);
   EXPECT_EQ(rg["best_epoch"], rc["best_epoch"]);
   EXPECT_TRUE(file_exists(path_join(dir, "cuda/model.safetensors")));
   // evaluate --device cuda on the CPU-trained classifier: the CPU's accuracy and loss.
-  auto ec = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "classify", "--data", val, "--json"});
-  auto eg = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "classify", "--data", val, "--json",
-                     "--device", "cuda"});
-  ASSERT_EQ(ec.exit_code, 0) << ec.err;
-  ASSERT_EQ(eg.exit_code, 0) << eg.err;
-  Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
+  auto [jc, jg] = json_on_cpu_and_gpu({"evaluate", "--model", path_join(dir, "cpu"), "--task", "classify", "--data",
+                                       val, "--json"});
+  ASSERT_FALSE(jc.is_null());
   EXPECT_EQ(jg["accuracy"], jc["accuracy"]);
   EXPECT_NEAR(jg["loss"].get<double>(), jc["loss"].get<double>(), 1e-5);
   // predict --device cuda: the CPU's label and probabilities.
-  auto pc = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w1 good w3", "--json"});
-  auto pg = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w1 good w3", "--json", "--device", "cuda"});
-  ASSERT_EQ(pc.exit_code, 0) << pc.err;
-  ASSERT_EQ(pg.exit_code, 0) << pg.err;
-  Json qc = Json::parse(pc.out), qg = Json::parse(pg.out);
+  auto [qc, qg] = json_on_cpu_and_gpu({"predict", "--model", path_join(dir, "cpu"), "--text", "w1 good w3", "--json"});
+  ASSERT_FALSE(qc.is_null());
   EXPECT_EQ(qg["label"], qc["label"]);
   for (auto& [k, v] : qc["probabilities"].items())
     EXPECT_NEAR(qg["probabilities"][k].get<double>(), v.get<double>(), 1e-5) << k;
@@ -201,36 +216,21 @@ TEST(BertCudaFinetune, SpanQaOnTheGpuFollowsTheCpu) {
   const std::string base = bert_base_dir();
   const std::string train = keyword_qa_jsonl(path_join(dir, "train.jsonl"), 64, 1);
   const std::string val = keyword_qa_jsonl(path_join(dir, "val.jsonl"), 32, 2);
-  auto run = [&](const char* device) {
-    return run_cli({"finetune", "--task", "qa", "--model", base, "--train", train, "--val", val, "--out",
-                    path_join(dir, device), "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--max-length",
-                    "16", "--device", device});
-  };
-  auto c = run("cpu"), g = run("cuda");
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  ASSERT_EQ(g.exit_code, 0) << g.err;
-  Json rc = read_json_file(path_join(dir, "cpu/result.json")), rg = read_json_file(path_join(dir, "cuda/result.json"));
+  auto [rc, rg] = finetune_on_cpu_and_gpu("qa", base, train, val, dir);
+  ASSERT_FALSE(rc.is_null() || rg.is_null());
   ASSERT_EQ(rg["epoch_val_f1"].size(), rc["epoch_val_f1"].size());
   for (size_t e = 0; e < rc["epoch_val_f1"].size(); ++e)
     EXPECT_NEAR(rg["epoch_val_f1"][e].get<double>(), rc["epoch_val_f1"][e].get<double>(), 1.0) << "epoch " << e;
   EXPECT_EQ(rg["best_epoch"], rc["best_epoch"]);
-  auto ec = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "qa", "--data", val, "--json",
-                     "--max-length", "16"});
-  auto eg = run_cli({"evaluate", "--model", path_join(dir, "cpu"), "--task", "qa", "--data", val, "--json",
-                     "--max-length", "16", "--device", "cuda"});
-  ASSERT_EQ(ec.exit_code, 0) << ec.err;
-  ASSERT_EQ(eg.exit_code, 0) << eg.err;
-  Json jc = Json::parse(ec.out), jg = Json::parse(eg.out);
+  auto [jc, jg] = json_on_cpu_and_gpu({"evaluate", "--model", path_join(dir, "cpu"), "--task", "qa", "--data", val,
+                                       "--json", "--max-length", "16"});
+  ASSERT_FALSE(jc.is_null());
   EXPECT_EQ(jg["exact_match"], jc["exact_match"]);
   EXPECT_EQ(jg["f1"], jc["f1"]);
   // predict --device cuda on one question: the CPU's span and score.
-  auto pc = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w9", "--text-pair", "w1 w2 good w3",
-                     "--json"});
-  auto pg = run_cli({"predict", "--model", path_join(dir, "cpu"), "--text", "w9", "--text-pair", "w1 w2 good w3",
-                     "--json", "--device", "cuda"});
-  ASSERT_EQ(pc.exit_code, 0) << pc.err;
-  ASSERT_EQ(pg.exit_code, 0) << pg.err;
-  Json qc = Json::parse(pc.out), qg = Json::parse(pg.out);
+  auto [qc, qg] = json_on_cpu_and_gpu({"predict", "--model", path_join(dir, "cpu"), "--text", "w9", "--text-pair",
+                                       "w1 w2 good w3", "--json"});
+  ASSERT_FALSE(qc.is_null());
   EXPECT_EQ(qg["start"], qc["start"]);
   EXPECT_EQ(qg["end"], qc["end"]);
   EXPECT_NEAR(qg["score"].get<double>(), qc["score"].get<double>(), 1e-4);

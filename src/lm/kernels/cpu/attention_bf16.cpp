@@ -1,6 +1,5 @@
 #include "lm/kernels/cpu/attention_bf16.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -8,7 +7,6 @@
 #include <tuple>
 #include <vector>
 
-#include "lm/core/dtype.h"
 #include "lm/core/error.h"
 #include "lm/kernels/cpu/attention.h"
 #include "lm/kernels/cpu/dnnl_context.h"
@@ -41,28 +39,6 @@ dnnl::matmul::primitive_desc context_pd(int64_t B, int64_t NH, int64_t T, int64_
 }
 
 bool native(const std::string& impl) { return impl.find("brg") != std::string::npos; }
-
-// dst[i] = bf16(src[i] · mul), i < n (nearest even; mul = 1 or the softmax scale, exact when a power of two).
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void scale_to_bf16_avx512(uint16_t* dst,
-                                                                                            const float* src,
-                                                                                            int64_t n, float mul) {
-  const __m512 m = _mm512_set1_ps(mul);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256bh v = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(src + i), m));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<__m256i&>(v));
-  }
-  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i] * mul);
-}
-
-void scale_to_bf16(uint16_t* dst, const float* src, int64_t n, float mul) {
-  static const bool vec = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-  if (vec)
-    scale_to_bf16_avx512(dst, src, n, mul);
-  else
-    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i] * mul);
-}
 
 }  // namespace
 
@@ -120,9 +96,9 @@ void AttentionBf16::forward(float* out, float* att, const float* qkv, const int3
     const float* row = qkv + bt * C3;
     for (int64_t h = 0; h < NH; ++h) {
       const int64_t dst = ((b * NH + h) * T + t) * HS;
-      scale_to_bf16(im.q.data() + dst, row + h * HS, HS, scale);
-      scale_to_bf16(im.k.data() + dst, row + C + h * HS, HS, 1.0f);
-      scale_to_bf16(im.v.data() + dst, row + 2 * C + h * HS, HS, 1.0f);
+      round_to_bf16(im.q.data() + dst, row + h * HS, HS, scale);
+      round_to_bf16(im.k.data() + dst, row + C + h * HS, HS, 1.0f);
+      round_to_bf16(im.v.data() + dst, row + 2 * C + h * HS, HS, 1.0f);
     }
   }
   auto& c = dnnl_ctx();

@@ -50,19 +50,20 @@ const std::string& probe_impl() {
   return name;
 }
 
-// Round f32 -> bf16 (nearest even), parallel. vcvtneps2bf16 where the CPU has it (every CPU with a native bf16
-// matmul does; same rounding as f32_to_bf16 for all finite values), else the scalar conversion.
+// bf16(src[i] · mul) with vcvtneps2bf16 (same rounding as f32_to_bf16 for all finite values).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void to_bf16_avx512(uint16_t* dst,
                                                                                       const float* src,
-                                                                                      int64_t n) {
+                                                                                      int64_t n, float mul) {
+  const __m512 m = _mm512_set1_ps(mul);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+    __m256bh v = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(src + i), m));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<__m256i&>(v));
   }
-  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i] * mul);
 }
 
+// Round f32 -> bf16 (nearest even), parallel over chunks.
 void to_bf16(uint16_t* dst, const float* src, int64_t n) {
   sync_thread_count();
   const int64_t chunk = 1 << 16;
@@ -76,13 +77,13 @@ void to_bf16(uint16_t* dst, const float* src, int64_t n) {
 
 }  // namespace
 
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float mul) {
   static const bool vec = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
   if (vec)
-    to_bf16_avx512(dst, src, n);
+    to_bf16_avx512(dst, src, n, mul);
   else
-    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i] * mul);
 }
 
 struct PackedLinearBf16::Impl {

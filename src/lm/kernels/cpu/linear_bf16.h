@@ -40,9 +40,10 @@ class PackedLinearBf16 {
   std::unique_ptr<Impl> impl_;
 };
 
-// dst[i] = bf16(src[i]) (nearest even) for n values, on the calling thread: vcvtneps2bf16 where the CPU has it
-// (every CPU with a native bf16 matmul), else the scalar conversion (same results for finite values).
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n);
+// dst[i] = bf16(src[i] · mul) (nearest even; the product in f32, exact for mul = 1 or a power of two) for n
+// values, on the calling thread: vcvtneps2bf16 where the CPU has it (every CPU with a native bf16 matmul), else
+// the scalar conversion (same results for finite values).
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float mul = 1.0f);
 
 // True when oneDNN has a native bf16 matmul on this CPU (AMX or AVX512_BF16); without one the bf16 path would
 // run oneDNN's reference kernels, far slower than sgemm, so callers fall back to f32 and say so.
