@@ -210,21 +210,35 @@ TEST_P(BertGolden, Bf16InferenceAndEvalThenTrain) {
       }
     }
   };
-  if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
-  bert.set_inference_dtype(DType::BF16);
-  compare(1e-2, "bf16");
-  bert.set_inference_dtype(DType::F32);
-  compare(1e-4, "f32");
-
-  // A weight change after packing is picked up (the packed copy is rebuilt at the next eval forward): after the
-  // change the bf16 outputs follow the new f32 outputs, and they moved by far more than the bf16 error, so a
-  // stale packed copy could not pass.
+  // Every output of an eval forward, concatenated.
   auto flat_outputs = [&] {
     std::vector<float> v;
     for (auto& [n, t] : bert.infer(rb.b.input_ids, rb.b.token_type_ids, rb.b.attention_mask))
       v.insert(v.end(), t.f32(), t.f32() + t.numel());
     return v;
   };
+  if (!ops::linear_bf16_available()) GTEST_SKIP() << "no native bf16 matmul on this CPU";
+  bert.set_inference_dtype(DType::BF16);
+  compare(1e-2, "bf16");
+  // The bf16 attention switch: off, the attention is the f32 kernel's, which moves the outputs (and stays
+  // within the bf16 tolerance).
+  if (ops::attention_bf16_available()) {
+    const std::vector<float> with_bf16_attention = flat_outputs();
+    bert.set_inference_bf16_attention(false);
+    const std::vector<float> with_f32_attention = flat_outputs();
+    compare(1e-2, "bf16, f32 attention");
+    bert.set_inference_bf16_attention(true);
+    EXPECT_GT(test::max_abs_diff(with_bf16_attention.data(), with_f32_attention.data(),
+                                 static_cast<int64_t>(with_f32_attention.size())),
+              0.0);
+    EXPECT_EQ(flat_outputs(), with_bf16_attention) << "switching back must restore the bf16 attention";
+  }
+  bert.set_inference_dtype(DType::F32);
+  compare(1e-4, "f32");
+
+  // A weight change after packing is picked up (the packed copy is rebuilt at the next eval forward): after the
+  // change the bf16 outputs follow the new f32 outputs, and they moved by far more than the bf16 error, so a
+  // stale packed copy could not pass.
   bert.set_inference_dtype(DType::BF16);
   const std::vector<float> bf16_before = flat_outputs();
   Tensor w = bert.params().layers[0].inter_w;
