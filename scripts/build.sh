@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GEN=()
 if command -v ninja >/dev/null; then GEN=(-G Ninja); fi
-if [[ ! -f build/CMakeCache.txt ]]; then
+# A configure that failed half way leaves a cache but no build files: configure again then.
+if [[ ! -f build/CMakeCache.txt || ( ! -f build/build.ninja && ! -f build/Makefile ) ]]; then
   cmake -S . -B build "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 elif (($#)); then
   cmake -S . -B build "$@"

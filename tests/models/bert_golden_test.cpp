@@ -305,7 +305,7 @@ TEST_P(BertGolden, Int8InferenceIsCloseAndBatchInvariant) {
       const double e = test::rel_error(t.f32(), all.data() + b * n, n);
       std::printf("%s int8 %s sequence %lld alone vs batched: %.3g\n", GetParam().c_str(), name.c_str(),
                   static_cast<long long>(b), e);
-      EXPECT_LT(e, 1e-6) << name << " sequence " << b;
+      EXPECT_LT(e, 1e-5) << name << " sequence " << b;
     }
   }
 }

@@ -29,12 +29,14 @@ std::vector<float> randn(int64_t n, uint64_t seed, float scale = 1.0f) {
   return v;
 }
 
-// The documented quantization of one group of rows: a over the counted rows, then rne(x · (127/a)) clamped.
+// The documented quantization of one group of rows: a over the counted rows, then rne(x · (Q/a)) clamped to ±Q
+// (Q = 127 for activations; weights use linear_int8_weight_qmax(), 63 on CPUs without VNNI).
 struct RefQuant {
   std::vector<int> q;
   float scale = 1.0f;
 };
-RefQuant ref_quant(const std::vector<float>& x, int64_t r0, int64_t r1, int64_t K, const std::vector<int32_t>* mask) {
+RefQuant ref_quant(const std::vector<float>& x, int64_t r0, int64_t r1, int64_t K, const std::vector<int32_t>* mask,
+                   float qmax = 127.0f) {
   bool any = false;
   for (int64_t r = r0; r < r1; ++r) any = any || !mask || (*mask)[static_cast<size_t>(r)] != 0;
   float a = 0.0f;
@@ -43,11 +45,11 @@ RefQuant ref_quant(const std::vector<float>& x, int64_t r0, int64_t r1, int64_t 
     for (int64_t k = 0; k < K; ++k) a = std::max(a, std::fabs(x[static_cast<size_t>(r * K + k)]));
   }
   RefQuant out;
-  const float inv = a > 1e-30f ? 127.0f / a : 1.0f;
-  out.scale = a > 1e-30f ? a / 127.0f : 1.0f;
+  const float inv = a > 1e-30f ? qmax / a : 1.0f;
+  out.scale = a > 1e-30f ? a / qmax : 1.0f;
   for (int64_t i = r0 * K; i < r1 * K; ++i) {
     const double v = std::nearbyint(static_cast<double>(x[static_cast<size_t>(i)] * inv));  // f32 product
-    out.q.push_back(static_cast<int>(std::min(127.0, std::max(-127.0, v))));
+    out.q.push_back(static_cast<int>(std::min<double>(qmax, std::max<double>(-qmax, v))));
   }
   return out;
 }
@@ -126,7 +128,9 @@ TEST_P(LinearInt8Shapes, MatchesTheQuantizedReferenceAndStaysCloseToF32) {
   ops::pack_linear_int8(packed, wt.t);
   // The weight quantization, per output channel.
   std::vector<RefQuant> wq;
-  for (int64_t o = 0; o < OC; ++o) wq.push_back(ref_quant(w, o, o + 1, C, nullptr));
+  const int qmax = ops::linear_int8_weight_qmax();
+  ASSERT_TRUE(qmax == 127 || qmax == 63) << qmax;
+  for (int64_t o = 0; o < OC; ++o) wq.push_back(ref_quant(w, o, o + 1, C, nullptr, static_cast<float>(qmax)));
   struct Case {
     int64_t M, group;
     bool bias, gelu;
@@ -167,7 +171,8 @@ TEST_P(LinearInt8Shapes, MatchesTheQuantizedReferenceAndStaysCloseToF32) {
     }
     const double rel = std::sqrt(num / den);
     EXPECT_LT(worst_q, 1e-5) << "M " << M << " group " << cs.group;
-    EXPECT_LT(rel, 2e-2) << "M " << M;
+    // 7-bit weights (no VNNI) double the weight's rounding step: 2.3% measured on a Zen 3 where 8 bits give <2%.
+    EXPECT_LT(rel, qmax == 127 ? 2e-2 : 3.5e-2) << "M " << M;
     EXPECT_GT(rel, 0.0) << "quantization cannot be exact on random data";
   }
 }

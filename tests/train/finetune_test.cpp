@@ -151,11 +151,15 @@ TEST(FinetuneQa, TinyGptLearnsToCopyAfterMarker) {
   auto tok = qa_chars();
   const int32_t eos = static_cast<int32_t>(tok->vocab_size());
   models::Gpt gpt(tiny_gpt(tok->vocab_size() + 1, 32));
-  gpt.init_weights(5);
-  auto train_set = copy_task(400, 1), val_set = copy_task(60, 2);
+  // The copy task has a plateau (EM ~15%, one letter for everything) until an attention head learns to look
+  // after the marker, and when it leaves it depends on the exact floating-point path (AVX-512 vs AVX2 clones).
+  // 400 examples x 12 epochs left it on the plateau on a Zen 3; this setting learned it (EM >= 78%) for 9 of 10
+  // init seeds there.
+  gpt.init_weights(2);
+  auto train_set = copy_task(1200, 1), val_set = copy_task(60, 2);
   train::QaEval before = train::evaluate_generative_qa(gpt, *tok, val_set, eos, 4);
   train::QaOptions opt;
-  opt.epochs = 12;
+  opt.epochs = 16;
   opt.batch_size = 16;
   opt.lr = 1e-2;
   opt.weight_decay = 0.0;

@@ -21,5 +21,7 @@ void linear_int8_forward(Tensor out, Tensor inp, PackedLinearInt8& w, Tensor bia
                          int64_t group_rows = 0, Tensor row_mask = Tensor());
 // Whether this CPU has a native int8 matmul (else callers keep f32 and say so).
 bool linear_int8_available();
+// The weight range: 127 where the CPU has VNNI, 63 where oneDNN's int8 kernels would saturate an int16 pair sum.
+inline int linear_int8_weight_qmax() { return cpu::linear_int8_weight_qmax(); }
 
 }  // namespace lm::ops

@@ -48,6 +48,18 @@ const std::string& probe_impl() {
   return name;
 }
 
+// Without VNNI (AVX2, AVX-512 before Cascade Lake) oneDNN's int8 kernels multiply with vpmaddubsw: the s8
+// activations are shifted to u8 (0..254) and each pair of u8·s8 products is summed into an int16 that saturates
+// at 32767. 2·254·127 overflows it; 2·254·63 = 32004 does not. So on those CPUs the weights use 7 bits (±63), as
+// PyTorch's fbgemm reduce_range does for its activations, and the int32 result stays exact.
+int weight_qmax_for_isa() {
+  using isa = dnnl::cpu_isa;
+  const isa i = dnnl::get_effective_cpu_isa();
+  const bool vnni = i == isa::avx512_core_vnni || i == isa::avx512_core_bf16 || i == isa::avx512_core_amx ||
+                    i == isa::avx2_vnni;
+  return vnni ? 127 : 63;
+}
+
 // GCC 12 reports the _mm*_undefined_* operands of the masked builtins behind these intrinsics as uninitialized
 // (false positives: the masks are all ones).
 #pragma GCC diagnostic push
@@ -103,9 +115,9 @@ float absmax_scalar(const float* x, int64_t n, bool* bad) {
   return r;
 }
 
-inline int8_t quant_one(float x, float inv) {
+inline int8_t quant_one(float x, float inv, float qmax = 127.0f) {
   const float v = std::nearbyint(x * inv);  // the default rounding mode: nearest, ties to even
-  return static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, v)));
+  return static_cast<int8_t>(std::min(qmax, std::max(-qmax, v)));
 }
 
 // q = clamp(rne(x · inv), ±127); cvtps2dq rounds with MXCSR's mode (nearest even by default), as nearbyint.
@@ -186,6 +198,10 @@ bool linear_int8_available() {
   return s.rfind("none", 0) != 0 && s.find("ref") == std::string::npos;
 }
 const char* linear_int8_impl() { return probe_impl().c_str(); }
+int linear_int8_weight_qmax() {
+  static const int q = weight_qmax_for_isa();
+  return q;
+}
 
 void PackedLinearInt8::pack(const float* w, int64_t N, int64_t K) {
   LM_CHECK_AS(ErrorCode::Unsupported, linear_int8_available(),
@@ -200,6 +216,7 @@ void PackedLinearInt8::pack(const float* w, int64_t N, int64_t K) {
   sync_thread_count();
   // Row n is quantized on its own (per output channel): the same absmax/rounding as the activations.
   std::vector<char> bad(static_cast<size_t>(N));
+  const float qmax = static_cast<float>(linear_int8_weight_qmax());
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* row = w + n * K;
@@ -207,12 +224,12 @@ void PackedLinearInt8::pack(const float* w, int64_t N, int64_t K) {
     const float a = have_avx512() ? absmax_avx512(row, K, &nb) : absmax_scalar(row, K, &nb);
     bad[static_cast<size_t>(n)] = nb;
     if (nb) continue;
-    const float inv = a > kTinyMax ? 127.0f / a : 1.0f;
-    if (have_avx512())
+    const float inv = a > kTinyMax ? qmax / a : 1.0f;
+    if (have_avx512() && qmax == 127.0f)
       quant_avx512(q.data() + n * K, row, K, inv);
     else
-      for (int64_t k = 0; k < K; ++k) q[static_cast<size_t>(n * K + k)] = quant_one(row[k], inv);
-    impl->wscale[static_cast<size_t>(n)] = a > kTinyMax ? a / 127.0f : 1.0f;
+      for (int64_t k = 0; k < K; ++k) q[static_cast<size_t>(n * K + k)] = quant_one(row[k], inv, qmax);
+    impl->wscale[static_cast<size_t>(n)] = a > kTinyMax ? a / qmax : 1.0f;
   }
   for (int64_t n = 0; n < N; ++n)
     LM_CHECK_AS(ErrorCode::InvalidArgument, !bad[static_cast<size_t>(n)],

@@ -1,8 +1,10 @@
 // int8 linear layer for inference (dynamic quantization) on oneDNN's matmul primitive (Sapphire Rapids: AMX
 // tiles, "brg:avx512_core_amx_int8"; AVX512-VNNI CPUs: VNNI brgemm/gemm), exact integer products:
-//   weights, once at pack time, symmetric per output channel:  sw[n] = max_k |W[n,k]| / 127 (1 if that max is
+//   weights, once at pack time, symmetric per output channel:  sw[n] = max_k |W[n,k]| / Q (1 if that max is
 //                                                             below 1e-30: the row quantizes to zeros),
-//                                                             Wq[n,k] = clamp(rne(W[n,k] · (127 / max_k|W[n,k]|)), ±127)
+//                                                             Wq[n,k] = clamp(rne(W[n,k] · (Q / max_k|W[n,k]|)), ±Q)
+//     with Q = linear_int8_weight_qmax(): 127 where oneDNN has VNNI (AVX512-VNNI, AVX-VNNI, AMX), 63 elsewhere
+//     (AVX2 and older AVX-512 sum u8·s8 pairs in a saturating int16; 7-bit weights keep the sum exact)
 //   activations, at every call, symmetric per group of rows:   the M rows form groups of group_rows consecutive
 //     rows (one group of all M by default; BERT uses one group per sequence); a = max |inp| over the group's rows
 //     whose row_mask is not 0 (all its rows when row_mask is null or all 0), sx = a / 127 (1 if a < 1e-30: the
@@ -55,6 +57,8 @@ void quantize_s8_groups(int8_t* q, float* scales, const float* x, int64_t M, int
 
 // True when oneDNN has a native (non-reference) int8 matmul with these post-ops on this CPU.
 bool linear_int8_available();
+// The weight range Q of this CPU (see the top of this file): 127 with VNNI, 63 without.
+int linear_int8_weight_qmax();
 // The oneDNN implementation name chosen for a representative int8 matmul ("brg:avx512_core_amx_int8", ...).
 const char* linear_int8_impl();
 
