@@ -16,7 +16,8 @@ Prints one JSON line: sequences_per_s, tokens_per_s (median timed batch), peak_r
 
 import os
 
-os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+if " avx512f" in open("/proc/cpuinfo").read():  # elsewhere (Zen 3: "Zen") OpenBLAS's own choice is the best
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side training throughput on one machine in one run: lmcpp bench train vs bench/torch_gpt.py (PyTorch at
-# its best setting, OPENBLAS_CORETYPE=SkylakeX), same shape, batch and sequence length, interleaved ROUNDS times
+# its best setting: OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs), same shape, batch and sequence length, interleaved ROUNDS times
 # (lmcpp, torch, lmcpp, torch, ...); prints each JSON line and the ratio of the median tokens/s and peak RSS.
 # Usage: bash bench/train_vs_torch.sh [ROUNDS=2] [STEPS=5] [SHAPE=S|124M] [B] [T] [extra lmcpp bench args...]
 #   defaults: S -> B 8, T 256; 124M -> B 4, T 256 (use B 1, T 1024 for the long context).
@@ -19,14 +19,19 @@ T=${5:-256}
 shift $(( $# > 5 ? 5 : $# )) || true
 field() { sed -E "s/.*\"$1\": ([0-9.]+).*/\1/" <<<"$2"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# PyTorch at its best: Debian's OpenBLAS 0.3.21 does not recognise Sapphire Rapids and falls back to generic
+# kernels unless told its core type; on CPUs without AVX-512 (e.g. Zen 3, detected as "Zen") its own choice is
+# the best one, and SkylakeX would stop on an illegal instruction.
+PEER_ENV=()
+if grep -qw avx512f /proc/cpuinfo; then PEER_ENV=(OPENBLAS_CORETYPE=SkylakeX); fi
 LT=(); LR=(); TT=(); TR=()
 for r in $(seq "$ROUNDS"); do
   J=$(build/lmcpp bench train --shape "$SHAPE" --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 --json "$@")
   echo "round $r lmcpp: $J"
   LT+=("$(field tokens_per_s "$J")"); LR+=("$(field peak_rss_mb "$J")")
-  J=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_gpt.py "${DIMS[@]}" --batch "$B" --seq "$T" \
+  J=$(env "${PEER_ENV[@]}" /usr/bin/python3 bench/torch_gpt.py "${DIMS[@]}" --batch "$B" --seq "$T" \
       --steps "$STEPS" --warmup 1 --threads 2)
-  echo "round $r torch-skylakex: $J"
+  echo "round $r torch (${PEER_ENV[*]:-OpenBLAS as detected}): $J"
   TT+=("$(field tokens_per_s "$J")"); TR+=("$(field peak_rss_mb "$J")")
 done
 a=$(printf '%s\n' "${LT[@]}" | median); b=$(printf '%s\n' "${TT[@]}" | median)

@@ -8,7 +8,7 @@ PKGS=(
   libdnnl-dev libomp-dev
   libutf8proc-dev libexpat1-dev libbz2-dev zlib1g-dev libzstd-dev
   clang libclang-rt-14-dev
-  python3 python3-torch python3-numpy
+  python3 python3-torch python3-numpy libopenblas0-pthread
   fortunes time wordnet-base
 )
 SUDO=""

@@ -92,7 +92,7 @@ TEST(OpsAdamW, GradScaleEqualsScalingFirst) {
   EXPECT_THROW(ops::adamw_update(p1.t(), p1.t(), m1.t(), v1.t(), hp), Error);
 }
 
-// Arrays of >= 2^20 elements take the AVX-512 path with non-temporal stores (on CPUs that have it); it must give
+// Arrays of >= 2^20 elements take the AVX-512 or AVX2 path with non-temporal stores (on CPUs that have one); it must give
 // the plain loop's bits. The reference is the same update in chunks below that size (the plain loop), including a
 // misaligned start (the streaming path's scalar head) and a ragged tail.
 TEST(OpsAdamW, StreamingPathIsBitwiseThePlainLoop) {

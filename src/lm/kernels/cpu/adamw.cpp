@@ -62,6 +62,34 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void adam_range_
   _mm_sfence();  // streaming stores are weakly ordered: make them visible before the next op reads p, m, v
 }
 
+// The same for CPUs with AVX2 but not AVX-512 (Zen 3, Haswell..Alder Lake): 8 lanes, 32-byte streaming stores.
+// target("avx2") without "fma" keeps every multiply and add separate, as the scalar element.
+__attribute__((target("avx2"), optimize("fp-contract=off"))) void adam_range_stream_avx2(float* p, const float* g,
+                                                                                          float* m, float* v,
+                                                                                          int64_t b, int64_t e,
+                                                                                          const AdamConsts& k) {
+  int64_t i = b;
+  for (; i < e && (reinterpret_cast<uintptr_t>(p + i) & 31) != 0; ++i) adam_element(p, g, m, v, i, k);
+  const __m256 b1 = _mm256_set1_ps(k.beta1), b2 = _mm256_set1_ps(k.beta2), ob1 = _mm256_set1_ps(1.0f - k.beta1),
+               ob2 = _mm256_set1_ps(1.0f - k.beta2), gs = _mm256_set1_ps(k.grad_scale),
+               dec = _mm256_set1_ps(k.decay), ss = _mm256_set1_ps(k.step_size), sb = _mm256_set1_ps(k.sqrt_bc2),
+               ep = _mm256_set1_ps(k.eps);
+  for (; i + 8 <= e; i += 8) {
+    const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), gs);
+    const __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_load_ps(m + i)), _mm256_mul_ps(ob1, gi));
+    const __m256 vi =
+        _mm256_add_ps(_mm256_mul_ps(b2, _mm256_load_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(ob2, gi), gi));
+    const __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), sb), ep);
+    const __m256 pi = _mm256_sub_ps(_mm256_mul_ps(_mm256_load_ps(p + i), dec),
+                                    _mm256_div_ps(_mm256_mul_ps(ss, mi), den));
+    _mm256_stream_ps(m + i, mi);
+    _mm256_stream_ps(v + i, vi);
+    _mm256_stream_ps(p + i, pi);
+  }
+  for (; i < e; ++i) adam_element(p, g, m, v, i, k);
+  _mm_sfence();
+}
+
 bool same_phase(const void* a, const void* b) {
   return (reinterpret_cast<uintptr_t>(a) & 63) == (reinterpret_cast<uintptr_t>(b) & 63);
 }
@@ -76,13 +104,19 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
   const AdamConsts k{beta1, beta2, eps, static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)),
                      1.0f - lr * wd, grad_scale};
   static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2");
   // Streaming only pays for arrays far larger than the caches (124M: 498 MB each); small ones stay cached.
-  if (avx512 && n >= (int64_t{1} << 20) && same_phase(p, g) && same_phase(p, m) && same_phase(p, v)) {
+  if ((avx512 || avx2) && n >= (int64_t{1} << 20) && same_phase(p, g) && same_phase(p, m) && same_phase(p, v)) {
 #pragma omp parallel
     {
       int64_t b, e;
       static_chunk(n, omp_get_thread_num(), omp_get_num_threads(), 16, &b, &e);
-      if (b < e) adam_range_stream(p, g, m, v, b, e, k);
+      if (b < e) {
+        if (avx512)
+          adam_range_stream(p, g, m, v, b, e, k);
+        else
+          adam_range_stream_avx2(p, g, m, v, b, e, k);
+      }
     }
     return;
   }
