@@ -1,6 +1,6 @@
-// GEMV (decode linear layer) against the reference linear layer in double: f32 weights on the AVX-512 and the
-// portable paths, bf16 weights (reference = the same bf16-rounded weights in double) on the vdpbf16ps and the
-// portable paths, for 1..9 input rows (several row blocks), widths that are and are not multiples of the vector
+// GEMV (decode linear layer) against the reference linear layer in double: f32 weights on this CPU's vector path
+// (AVX-512, or AVX2+FMA) and the portable path, bf16 weights (reference = the same bf16-rounded weights in double)
+// on this CPU's path (vdpbf16ps, or AVX2 widening) and the portable path, for 1..9 input rows (several row blocks), widths that are and are not multiples of the vector
 // length, with and without bias. Results must not depend on the thread count or on N (one dot per output).
 #include <gtest/gtest.h>
 

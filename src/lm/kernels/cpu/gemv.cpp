@@ -5,6 +5,8 @@
 // bf16 weights: with AVX512_BF16 the activations are rounded to bf16 once per call and vdpbf16ps multiplies
 // pairs into f32 accumulators (relative error of each product ~2^-8 from the two roundings, sums in f32);
 // otherwise the weights are widened to f32 (a 16-bit shift, exact) and multiplied with f32 activations.
+// Paths: AVX-512 (f32) / AVX512_BF16 (bf16); AVX2+FMA for CPUs without AVX-512 (both weight types); a portable
+// loop (ISA clones) for the rest.
 #include "lm/kernels/cpu/gemv.h"
 
 #include <immintrin.h>
@@ -185,6 +187,93 @@ LM_AVX512_BF16 void rows_bf16_dp(float* out, const uint16_t* xb, const uint16_t*
   }
 }
 
+// ---- AVX2 + FMA (CPUs without AVX-512: Zen 1-3, Haswell..Alder Lake), f32 weights or bf16 widened to f32 ----
+
+#define LM_AVX2 __attribute__((target("avx2,fma")))
+
+bool has_avx2_fma() {
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return v;
+}
+
+LM_AVX2 inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+LM_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+// 8 bf16 -> 8 f32: zero-extend to 32 bits and shift into the high half (exact).
+LM_AVX2 inline __m256 load8(const uint16_t* p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
+
+// R output rows at a time (one stream of R consecutive weight rows, R x NB independent FMA chains: 16 ymm
+// registers hold R·NB accumulators, R weight vectors and one input vector, so R = 4 for NB <= 2, 2 for NB > 2),
+// prefetching the same cache line of the rows kAvx2PrefetchRows ahead. The C % 8 tail is added after the
+// vector sum, in scalar.
+constexpr int64_t kAvx2PrefetchRows = 8;
+constexpr bool kAvx2PrefetchF32 = true;
+
+template <typename WT, int R, int NB>
+LM_AVX2 void rows_avx2_block(float* out, const float* inp, const WT* w0, const float* bias, int64_t C, int64_t OC,
+                             int64_t o, bool prefetch) {
+  const int64_t Cv = C & ~int64_t{7};
+  constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(WT));  // elements per cache line
+  __m256 acc[R][NB];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) acc[r][n] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < Cv; c += 8) {
+    __m256 wv[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      if (prefetch && (c & (kLine - 1)) == 0)
+        _mm_prefetch(reinterpret_cast<const char*>(w0 + (kAvx2PrefetchRows + r) * C + c), _MM_HINT_T0);
+      wv[r] = load8(w0 + r * C + c);
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) {
+      const __m256 xv = _mm256_loadu_ps(inp + n * C + c);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r][n] = _mm256_fmadd_ps(wv[r], xv, acc[r][n]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int n = 0; n < NB; ++n)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      float s = hsum8(acc[r][n]);
+      for (int64_t c = Cv; c < C; ++c) s += load1(w0 + r * C + c) * inp[n * C + c];
+      out[n * OC + o + r] = s + (bias ? bias[o + r] : 0.0f);
+    }
+}
+
+template <typename WT, int NB>
+LM_AVX2 void rows_avx2(float* out, const float* inp, const WT* w, const float* bias, int64_t C, int64_t OC,
+                       int64_t o0, int64_t o1, bool prefetch) {
+  constexpr int R = NB <= 2 ? 4 : 2;
+  int64_t o = o0;
+  for (; o + R <= o1; o += R) rows_avx2_block<WT, R, NB>(out, inp, w + o * C, bias, C, OC, o, prefetch);
+  for (; o < o1; ++o) rows_avx2_block<WT, 1, NB>(out, inp, w + o * C, bias, C, OC, o, false);
+}
+
+template <typename WT>
+void rows_avx2_nb(float* out, const float* inp, const WT* w, const float* bias, int64_t nb, int64_t C, int64_t OC,
+                  int64_t o0, int64_t o1, bool prefetch) {
+  switch (nb) {
+    case 1: return rows_avx2<WT, 1>(out, inp, w, bias, C, OC, o0, o1, prefetch);
+    case 2: return rows_avx2<WT, 2>(out, inp, w, bias, C, OC, o0, o1, prefetch);
+    case 3: return rows_avx2<WT, 3>(out, inp, w, bias, C, OC, o0, o1, prefetch);
+    default: return rows_avx2<WT, 4>(out, inp, w, bias, C, OC, o0, o1, prefetch);
+  }
+}
+
 // ---- Portable paths (compiled for x86-64-v4/v3/baseline, picked at load) ----
 
 LM_CPU_CLONES void rows_f32_generic(float* out, const float* inp, const float* w, const float* bias, int64_t N,
@@ -231,6 +320,7 @@ const uint16_t* round_inputs_bf16(const float* inp, int64_t n) {
 
 const char* gemv_bf16_isa() {
   if (!g_force_generic && has_avx512_bf16()) return "avx512_bf16";
+  if (!g_force_generic && has_avx2_fma()) return "avx2";
   return "generic";
 }
 
@@ -240,6 +330,7 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
               int64_t OC) {
   sync_thread_count();
   const bool avx512 = !g_force_generic && has_avx512();
+  const bool avx2 = !g_force_generic && !avx512 && has_avx2_fma();
 #pragma omp parallel
   {
     int64_t o0, o1;
@@ -248,6 +339,7 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
         const float* x = inp + n0 * C;
+        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1, kAvx2PrefetchF32);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
         switch (nb) {
           case 1: return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
@@ -264,6 +356,7 @@ void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float
                int64_t OC) {
   sync_thread_count();
   const bool dp = !g_force_generic && has_avx512_bf16();
+  const bool avx2 = !g_force_generic && !dp && has_avx2_fma();
   const uint16_t* xb = dp ? round_inputs_bf16(inp, N * C) : nullptr;
 #pragma omp parallel
   {
@@ -272,6 +365,7 @@ void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float
     if (o0 < o1) {
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
+        if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1, true);
         if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
         const uint16_t* x = xb + n0 * C;
         switch (nb) {
