@@ -68,8 +68,6 @@ int run_bench_bert(Args& a) {
     model.forward(batch, false);
     const double dt = seconds_since(t0);
     if (s >= warmup) times.push_back(dt);
-    // Re-probed after every timed batch (untimed), best of all: one probe in a slow minute would understate it.
-    if (s >= warmup) peak = std::max(peak, train::measure_sgemm_peak());
     if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
   }
   prof::totals().enabled = false;
@@ -79,8 +77,11 @@ int run_bench_bert(Args& a) {
   const double I = static_cast<double>(cfg.intermediate_size);
   const double flops_per_token = 2 * L * (4 * C * C + 2 * C * I) + 4 * L * static_cast<double>(T) * C;
   const double tps = static_cast<double>(B * T) / step_s;
-  const double frac = tps * flops_per_token / peak;
   const double rss_mb = peak_rss_mb();
+  // Probed again after the timed batches (and after reading the peak RSS, which its matrices would raise): one
+  // probe in a slow minute would understate the peak.
+  peak = std::max(peak, train::measure_sgemm_peak());
+  const double frac = tps * flops_per_token / peak;
   if (json) {
     std::printf(
         "{\"bench\": \"bert\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
