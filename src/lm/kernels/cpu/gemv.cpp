@@ -217,7 +217,6 @@ inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
 // prefetching the same cache line of the rows kAvx2PrefetchRows ahead. The C % 8 tail is added after the
 // vector sum, in scalar.
 constexpr int64_t kAvx2PrefetchRows = 8;
-constexpr bool kAvx2PrefetchF32 = true;
 
 template <typename WT, int R, int NB>
 LM_AVX2 void rows_avx2_block(float* out, const float* inp, const WT* w0, const float* bias, int64_t C, int64_t OC,
@@ -339,7 +338,7 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
         const float* x = inp + n0 * C;
-        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1, kAvx2PrefetchF32);
+        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1, true);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
         switch (nb) {
           case 1: return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
