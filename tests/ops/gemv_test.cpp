@@ -1,7 +1,10 @@
-// GEMV (decode linear layer) against the reference linear layer in double: f32 weights on this CPU's vector path
-// (AVX-512, or AVX2+FMA) and the portable path, bf16 weights (reference = the same bf16-rounded weights in double)
-// on this CPU's path (vdpbf16ps, or AVX2 widening) and the portable path, for 1..9 input rows (several row blocks), widths that are and are not multiples of the vector
-// length, with and without bias. Results must not depend on the thread count or on N (one dot per output).
+// GEMV (decode linear layer) against the reference linear layer in double: f32 weights and bf16 weights
+// (reference = the same bf16-rounded weights in double) on every path this CPU runs (AVX-512 / vdpbf16ps,
+// AVX2+FMA, portable), for 1..9 input rows (several row blocks), widths that are and are not multiples of the
+// vector lengths, with and without bias. Results must not depend on the thread count or on N (one dot per
+// output).
+#include "lm/kernels/cpu/gemv.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +12,6 @@
 #include <vector>
 
 #include "lm/core/dtype.h"
-#include "lm/kernels/cpu/gemv.h"
 #include "lm/ops/gemv.h"
 #include "ops/op_test_util.h"
 
@@ -19,7 +21,7 @@ namespace {
 struct Case {
   int64_t N, C, OC;
 };
-const Case kCases[] = {{1, 768, 100}, {1, 33, 7}, {3, 64, 41}, {4, 100, 37}, {5, 48, 19}, {9, 770, 23}};
+const Case kCases[] = {{1, 768, 100}, {1, 33, 7}, {3, 64, 41}, {4, 100, 37}, {5, 48, 19}, {2, 120, 29}, {9, 770, 23}};
 
 // out[n,o] reference in double over the given float weights; also sum |w x| per output (the error scale).
 void reference(const std::vector<float>& w, const std::vector<float>& x, const float* bias, const Case& k,
@@ -41,30 +43,35 @@ void reference(const std::vector<float>& w, const std::vector<float>& x, const f
 // max over outputs of |got - ref| / sum|w x|
 double worst(const std::vector<float>& got, const std::vector<double>& ref, const std::vector<double>& mag) {
   double e = 0;
-  for (size_t i = 0; i < got.size(); ++i) e = std::max(e, std::fabs(got[i] - ref[i]) / std::max(mag[i], 1e-30));
+  for (size_t i = 0; i < got.size(); ++i)
+    e = std::max(e, std::fabs(got[i] - ref[i]) / std::max(mag[i], 1e-30));
   return e;
 }
 
+// The paths of this CPU, each once (a cap above what the CPU has falls back to the same kernel).
+const cpu::GemvPath kPaths[] = {cpu::GemvPath::Auto, cpu::GemvPath::Avx2, cpu::GemvPath::Generic};
+
 TEST(Gemv, F32MatchesReference) {
   set_num_threads(2);
-  for (bool generic : {false, true}) {
-    cpu::gemv_force_generic(generic);
+  for (cpu::GemvPath path : kPaths) {
+    cpu::gemv_cap_path(path);
     for (const Case& k : kCases)
       for (bool with_bias : {true, false}) {
         HostF32 x(Shape{k.N, k.C}, 1), w(Shape{k.OC, k.C}, 2), b(Shape{k.OC}, 3), out(Shape{k.N, k.OC}, 0.0f);
         ops::gemv_forward(out.t(), x.t(), w.t(), with_bias ? b.t() : Tensor());
         std::vector<double> ref, mag;
         reference(w.v, x.v, with_bias ? b.p() : nullptr, k, &ref, &mag);
-        EXPECT_LT(worst(out.v, ref, mag), 1e-6) << "N " << k.N << " C " << k.C << " generic " << generic;
+        EXPECT_LT(worst(out.v, ref, mag), 1e-6)
+            << "N " << k.N << " C " << k.C << " isa " << cpu::gemv_f32_isa();
       }
   }
-  cpu::gemv_force_generic(false);
+  cpu::gemv_cap_path(cpu::GemvPath::Auto);
 }
 
 TEST(Gemv, Bf16MatchesReferenceOnRoundedWeights) {
   set_num_threads(2);
-  for (bool generic : {false, true}) {
-    cpu::gemv_force_generic(generic);
+  for (cpu::GemvPath path : kPaths) {
+    cpu::gemv_cap_path(path);
     // vdpbf16ps also rounds the activations to bf16: each product then carries up to 2^-8 relative error.
     const bool dp = std::string(cpu::gemv_bf16_isa()) == "avx512_bf16";
     const double tol = dp ? 1.0 / 256 : 1e-6;
@@ -76,14 +83,15 @@ TEST(Gemv, Bf16MatchesReferenceOnRoundedWeights) {
       ops::gemv_forward(out.t(), x.t(), Tensor(w16.data(), Shape{k.OC, k.C}, DType::BF16), b.t());
       std::vector<double> ref, mag;
       reference(wr, x.v, b.p(), k, &ref, &mag);
-      EXPECT_LT(worst(out.v, ref, mag), tol) << "N " << k.N << " C " << k.C << " isa " << cpu::gemv_bf16_isa();
+      EXPECT_LT(worst(out.v, ref, mag), tol)
+          << "N " << k.N << " C " << k.C << " isa " << cpu::gemv_bf16_isa();
       // And against the f32 weights, the rounding of the weights included (what decoding in bf16 costs).
       std::vector<double> ref32, mag32;
       reference(w.v, x.v, b.p(), k, &ref32, &mag32);
       EXPECT_LT(worst(out.v, ref32, mag32), 2.0 / 256) << "N " << k.N << " C " << k.C;
     }
   }
-  cpu::gemv_force_generic(false);
+  cpu::gemv_cap_path(cpu::GemvPath::Auto);
 }
 
 TEST(Gemv, IndependentOfThreadsAndRowCount) {
@@ -91,22 +99,27 @@ TEST(Gemv, IndependentOfThreadsAndRowCount) {
   HostF32 x(Shape{k.N, k.C}, 7), w(Shape{k.OC, k.C}, 8);
   std::vector<uint16_t> w16(w.v.size());
   for (size_t i = 0; i < w.v.size(); ++i) w16[i] = f32_to_bf16(w.v[i]);
-  for (bool bf16 : {false, true}) {
-    Tensor wt = bf16 ? Tensor(w16.data(), Shape{k.OC, k.C}, DType::BF16) : w.t();
-    std::vector<std::vector<float>> runs;
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      HostF32 out(Shape{k.N, k.OC}, 0.0f);
-      ops::gemv_forward(out.t(), x.t(), wt, Tensor());
-      runs.push_back(out.v);
+  for (cpu::GemvPath path : kPaths)
+    for (bool bf16 : {false, true}) {
+      cpu::gemv_cap_path(path);
+      Tensor wt = bf16 ? Tensor(w16.data(), Shape{k.OC, k.C}, DType::BF16) : w.t();
+      std::vector<std::vector<float>> runs;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        HostF32 out(Shape{k.N, k.OC}, 0.0f);
+        ops::gemv_forward(out.t(), x.t(), wt, Tensor());
+        runs.push_back(out.v);
+      }
+      EXPECT_TRUE(bitwise_equal(runs[0], runs[1]));
+      EXPECT_TRUE(bitwise_equal(runs[0], runs[2]));
+      // Row 5 alone equals row 5 of the batch.
+      HostF32 one(Shape{1, k.OC}, 0.0f);
+      ops::gemv_forward(one.t(), Tensor(x.p() + 5 * k.C, Shape{1, k.C}), wt, Tensor());
+      EXPECT_TRUE(
+          bitwise_equal(one.v, std::vector<float>(runs[0].begin() + 5 * k.OC, runs[0].begin() + 6 * k.OC)))
+          << "isa " << (bf16 ? cpu::gemv_bf16_isa() : cpu::gemv_f32_isa());
     }
-    EXPECT_TRUE(bitwise_equal(runs[0], runs[1]));
-    EXPECT_TRUE(bitwise_equal(runs[0], runs[2]));
-    // Row 5 alone equals row 5 of the batch.
-    HostF32 one(Shape{1, k.OC}, 0.0f);
-    ops::gemv_forward(one.t(), Tensor(x.p() + 5 * k.C, Shape{1, k.C}), wt, Tensor());
-    EXPECT_TRUE(bitwise_equal(one.v, std::vector<float>(runs[0].begin() + 5 * k.OC, runs[0].begin() + 6 * k.OC)));
-  }
+  cpu::gemv_cap_path(cpu::GemvPath::Auto);
   set_num_threads(2);
 }
 
@@ -116,7 +129,8 @@ TEST(Gemv, RejectsBadShapesAndDtypes) {
   HostF32 out_bad(Shape{2, 5}, 0.0f);
   EXPECT_THROW(ops::gemv_forward(out_bad.t(), x.t(), w.t(), Tensor()), Error);
   std::vector<int32_t> wi(32);
-  EXPECT_THROW(ops::gemv_forward(out.t(), x.t(), Tensor(wi.data(), Shape{4, 8}, DType::I32), Tensor()), Error);
+  EXPECT_THROW(ops::gemv_forward(out.t(), x.t(), Tensor(wi.data(), Shape{4, 8}, DType::I32), Tensor()),
+               Error);
 }
 
 TEST(MemoryRead, SumsEveryElement) {

@@ -1,12 +1,11 @@
-// GEMV for decoding: the threads split the OC output rows into contiguous static chunks; each thread streams its
-// weight rows once, four rows at a time (one sequential stream, four independent FMA chains), for up to four
-// input rows held against each loaded weight vector. Every output is one dot product in a fixed order, so
-// results are reproducible for a given thread count and ISA path (and do not depend on N).
-// bf16 weights: with AVX512_BF16 the activations are rounded to bf16 once per call and vdpbf16ps multiplies
-// pairs into f32 accumulators (relative error of each product ~2^-8 from the two roundings, sums in f32);
-// otherwise the weights are widened to f32 (a 16-bit shift, exact) and multiplied with f32 activations.
-// Paths: AVX-512 (f32) / AVX512_BF16 (bf16); AVX2+FMA for CPUs without AVX-512 (both weight types); a portable
-// loop (ISA clones) for the rest.
+// GEMV for decoding: the threads split the OC output rows into contiguous static chunks; each thread streams
+// its weight rows once, front to back, for up to four input rows held against each loaded weight vector.
+// Every output is one dot product in a fixed order, so results are reproducible for a given ISA path (and do
+// not depend on N or on the thread count). bf16 weights: with AVX512_BF16 the activations are rounded to bf16
+// once per call and vdpbf16ps multiplies pairs into f32 accumulators (relative error of each product ~2^-8
+// from the two roundings, sums in f32); otherwise the weights are widened to f32 (a 16-bit shift, exact) and
+// multiplied with f32 activations. Paths: AVX-512 (f32) / AVX512_BF16 (bf16); AVX2+FMA for CPUs without
+// AVX-512 (both weight types); a portable loop (ISA clones) for the rest.
 #include "lm/kernels/cpu/gemv.h"
 
 #include <immintrin.h>
@@ -27,7 +26,7 @@
 namespace lm::cpu {
 namespace {
 
-bool g_force_generic = false;
+GemvPath g_path_cap = GemvPath::Auto;  // test hook: the best path allowed
 
 bool has_avx512() {
   static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -39,7 +38,8 @@ bool has_avx512_bf16() {
   return v;
 }
 
-// Sum of the 16 lanes by a fixed tree of shuffles (GCC 12's _mm512_reduce_add_ps trips -Wmaybe-uninitialized).
+// Sum of the 16 lanes by a fixed tree of shuffles (GCC 12's _mm512_reduce_add_ps trips
+// -Wmaybe-uninitialized).
 LM_AVX512 inline float hsum(__m512 v) {
   // The zero-masking forms (all lanes kept) avoid the headers' _mm512_undefined_ps, which warns the same way.
   v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));
@@ -49,145 +49,91 @@ LM_AVX512 inline float hsum(__m512 v) {
   return _mm512_cvtss_f32(v);
 }
 
-// ---- AVX-512, f32 weights ----
+// ---- AVX-512 ----
+//
+// One weight row at a time, front to back: each thread reads its share of the matrix as a single sequential
+// stream, which the hardware prefetchers follow at full speed. (Reading 4 rows at once, interleaved, with
+// software prefetches of the rows 8 ahead, streamed at 40-65% of that rate on a Zen 4: the GPT-2 124M decode
+// chain of 49 GEMVs took 11.2 ms instead of 7.3 with bf16 weights, 17.4 instead of 14.6 with f32.) Each input
+// row has two accumulators (two 64-byte vectors per step); NB <= 4 inputs share every weight load.
 
 template <int NB>
 LM_AVX512 void rows_f32_avx512(float* out, const float* inp, const float* w, const float* bias, int64_t C,
                                int64_t OC, int64_t o0, int64_t o1) {
-  const int64_t Cv = C & ~int64_t{15};
-  const __mmask16 tail = static_cast<__mmask16>((1u << (C - Cv)) - 1u);
-  int64_t o = o0;
-  for (; o + 4 <= o1; o += 4) {
-    __m512 acc[4][NB];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) acc[r][n] = _mm512_setzero_ps();
-    const float* w0 = w + o * C;
-    for (int64_t c = 0; c < Cv; c += 16) {
-      __m512 wv[4];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) wv[r] = _mm512_loadu_ps(w0 + r * C + c);
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) {
-        const __m512 xv = _mm512_loadu_ps(inp + n * C + c);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
-      }
-    }
-    if (tail) {
-      __m512 wv[4];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_ps(tail, w0 + r * C + Cv);
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) {
-        const __m512 xv = _mm512_maskz_loadu_ps(tail, inp + n * C + Cv);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
-      }
-    }
-#pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n)
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r)
-        out[n * OC + o + r] = hsum(acc[r][n]) + (bias ? bias[o + r] : 0.0f);
-  }
-  for (; o < o1; ++o) {
-    __m512 acc[NB];
-#pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+  const int64_t C2 = C & ~int64_t{31}, C1 = C & ~int64_t{15};
+  const __mmask16 tail = static_cast<__mmask16>((1u << (C - C1)) - 1u);
+  for (int64_t o = o0; o < o1; ++o) {
     const float* wr = w + o * C;
-    for (int64_t c = 0; c < Cv; c += 16) {
-      const __m512 wv = _mm512_loadu_ps(wr + c);
+    __m512 acc[NB][2];
 #pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) acc[n] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(inp + n * C + c), acc[n]);
+    for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C2; c += 32) {
+      const __m512 w0 = _mm512_loadu_ps(wr + c), w1 = _mm512_loadu_ps(wr + c + 16);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        acc[n][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(inp + n * C + c), acc[n][0]);
+        acc[n][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(inp + n * C + c + 16), acc[n][1]);
+      }
     }
-    if (tail) {
-      const __m512 wv = _mm512_maskz_loadu_ps(tail, wr + Cv);
+    if (C1 > C2) {
+      const __m512 w0 = _mm512_loadu_ps(wr + C2);
 #pragma GCC unroll 4
       for (int n = 0; n < NB; ++n)
-        acc[n] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, inp + n * C + Cv), acc[n]);
-    }
-#pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n) out[n * OC + o] = hsum(acc[n]) + (bias ? bias[o] : 0.0f);
-  }
-}
-
-// ---- AVX512_BF16, bf16 weights and bf16-rounded activations (xb: NB rows of C bf16) ----
-
-// Software prefetch distance of the bf16 rows. A bf16 row of GPT-2 is only 24 cache lines, too short a stream
-// for the hardware prefetcher to ramp up across the four rows read at once: prefetching the same line of the
-// rows 8 ahead raised 2-thread bf16 decode from 54-64 to 92-99 tokens/s (GPT-2 124M shape, 3 interleaved
-// rounds; 16 rows ahead: 77-99). The f32 rows (48 lines) showed no clear gain, so they have none.
-constexpr int64_t kBf16PrefetchRows = 8;
-
-template <int NB>
-LM_AVX512_BF16 void rows_bf16_dp(float* out, const uint16_t* xb, const uint16_t* w, const float* bias, int64_t C,
-                                 int64_t OC, int64_t o0, int64_t o1) {
-  const int64_t Cv = C & ~int64_t{31};
-  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (C - Cv)) - 1u);
-  int64_t o = o0;
-  for (; o + 4 <= o1; o += 4) {
-    __m512 acc[4][NB];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) acc[r][n] = _mm512_setzero_ps();
-    const uint16_t* w0 = w + o * C;
-    for (int64_t c = 0; c < Cv; c += 32) {
-      __m512i wv[4];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) {
-        // The same cache line of the rows kBf16PrefetchRows ahead (prefetches never fault past the end).
-        _mm_prefetch(reinterpret_cast<const char*>(w0 + (kBf16PrefetchRows + r) * C + c), _MM_HINT_T0);
-        wv[r] = _mm512_loadu_si512(w0 + r * C + c);
-      }
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) {
-        const __m512i xv = _mm512_loadu_si512(xb + n * C + c);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], LM_BH(wv[r]), LM_BH(xv));
-      }
+        acc[n][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(inp + n * C + C2), acc[n][0]);
     }
     if (tail) {
-      __m512i wv[4];
+      const __m512 w0 = _mm512_maskz_loadu_ps(tail, wr + C1);
 #pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) wv[r] = _mm512_maskz_loadu_epi16(tail, w0 + r * C + Cv);
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) {
-        const __m512i xv = _mm512_maskz_loadu_epi16(tail, xb + n * C + Cv);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], LM_BH(wv[r]), LM_BH(xv));
-      }
+      for (int n = 0; n < NB; ++n)
+        acc[n][1] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(tail, inp + n * C + C1), acc[n][1]);
     }
 #pragma GCC unroll 4
     for (int n = 0; n < NB; ++n)
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r)
-        out[n * OC + o + r] = hsum(acc[r][n]) + (bias ? bias[o + r] : 0.0f);
-  }
-  for (; o < o1; ++o) {
-    __m512 acc[NB];
-#pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
-    const uint16_t* wr = w + o * C;
-    for (int64_t c = 0; c < Cv; c += 32) {
-      const __m512i wv = _mm512_loadu_si512(wr + c);
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n) acc[n] = _mm512_dpbf16_ps(acc[n], LM_BH(wv), LM_BH(_mm512_loadu_si512(xb + n * C + c)));
-    }
-    if (tail) {
-      const __m512i wv = _mm512_maskz_loadu_epi16(tail, wr + Cv);
-#pragma GCC unroll 4
-      for (int n = 0; n < NB; ++n)
-        acc[n] = _mm512_dpbf16_ps(acc[n], LM_BH(wv), LM_BH(_mm512_maskz_loadu_epi16(tail, xb + n * C + Cv)));
-    }
-#pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n) out[n * OC + o] = hsum(acc[n]) + (bias ? bias[o] : 0.0f);
+      out[n * OC + o] = hsum(_mm512_add_ps(acc[n][0], acc[n][1])) + (bias ? bias[o] : 0.0f);
   }
 }
 
-// ---- AVX2 + FMA (CPUs without AVX-512: Zen 1-3, Haswell..Alder Lake), f32 weights or bf16 widened to f32 ----
+// bf16 weights and bf16-rounded activations (xb: NB rows of C bf16); vdpbf16ps multiplies pairs and adds them
+// into f32 lanes.
+template <int NB>
+LM_AVX512_BF16 void rows_bf16_dp(float* out, const uint16_t* xb, const uint16_t* w, const float* bias,
+                                 int64_t C, int64_t OC, int64_t o0, int64_t o1) {
+  const int64_t C2 = C & ~int64_t{63}, C1 = C & ~int64_t{31};
+  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (C - C1)) - 1u);
+  for (int64_t o = o0; o < o1; ++o) {
+    const uint16_t* wr = w + o * C;
+    __m512 acc[NB][2];
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C2; c += 64) {
+      const __m512i w0 = _mm512_loadu_si512(wr + c), w1 = _mm512_loadu_si512(wr + c + 32);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        acc[n][0] = _mm512_dpbf16_ps(acc[n][0], LM_BH(w0), LM_BH(_mm512_loadu_si512(xb + n * C + c)));
+        acc[n][1] = _mm512_dpbf16_ps(acc[n][1], LM_BH(w1), LM_BH(_mm512_loadu_si512(xb + n * C + c + 32)));
+      }
+    }
+    if (C1 > C2) {
+      const __m512i w0 = _mm512_loadu_si512(wr + C2);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n)
+        acc[n][0] = _mm512_dpbf16_ps(acc[n][0], LM_BH(w0), LM_BH(_mm512_loadu_si512(xb + n * C + C2)));
+    }
+    if (tail) {
+      const __m512i w0 = _mm512_maskz_loadu_epi16(tail, wr + C1);
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n)
+        acc[n][1] =
+            _mm512_dpbf16_ps(acc[n][1], LM_BH(w0), LM_BH(_mm512_maskz_loadu_epi16(tail, xb + n * C + C1)));
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NB; ++n)
+      out[n * OC + o] = hsum(_mm512_add_ps(acc[n][0], acc[n][1])) + (bias ? bias[o] : 0.0f);
+  }
+}
+
+// ---- AVX2 + FMA (CPUs without AVX-512: Zen 1-3, Haswell..Alder Lake), f32 weights or bf16 widened to f32
+// ----
 
 #define LM_AVX2 __attribute__((target("avx2,fma")))
 
@@ -212,71 +158,61 @@ LM_AVX2 inline __m256 load8(const uint16_t* p) {
 inline float load1(const float* p) { return *p; }
 inline float load1(const uint16_t* p) { return bf16_to_f32(*p); }
 
-// R output rows at a time (one stream of R consecutive weight rows, R x NB independent FMA chains: 16 ymm
-// registers hold R·NB accumulators, R weight vectors and one input vector, so R = 4 for NB <= 2, 2 for NB > 2),
-// prefetching the same cache line of the rows kAvx2PrefetchRows ahead. The C % 8 tail is added after the
-// vector sum, in scalar.
-constexpr int64_t kAvx2PrefetchRows = 8;
-
-template <typename WT, int R, int NB>
-LM_AVX2 void rows_avx2_block(float* out, const float* inp, const WT* w0, const float* bias, int64_t C, int64_t OC,
-                             int64_t o, bool prefetch) {
-  const int64_t Cv = C & ~int64_t{7};
-  constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(WT));  // elements per cache line
-  __m256 acc[R][NB];
+// One weight row at a time, front to back, as the AVX-512 paths (reading 4 rows at once with software
+// prefetches was 1.2-1.45x slower on the same GPT-2 decode chain: 8.3 instead of 12.0 ms with bf16 weights,
+// 16-18 instead of 19.5-20.5 ms with f32, measured on a Zen 4 running these AVX2 kernels). The C % 8 tail is
+// added after the vector sum, in scalar.
+template <typename WT, int NB>
+LM_AVX2 void rows_avx2(float* out, const float* inp, const WT* w, const float* bias, int64_t C, int64_t OC,
+                       int64_t o0, int64_t o1) {
+  const int64_t C2 = C & ~int64_t{15}, C1 = C & ~int64_t{7};
+  for (int64_t o = o0; o < o1; ++o) {
+    const WT* wr = w + o * C;
+    __m256 acc[NB][2];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < C2; c += 16) {
+      const __m256 w0 = load8(wr + c), w1 = load8(wr + c + 8);
 #pragma GCC unroll 4
-    for (int n = 0; n < NB; ++n) acc[r][n] = _mm256_setzero_ps();
-  for (int64_t c = 0; c < Cv; c += 8) {
-    __m256 wv[R];
+      for (int n = 0; n < NB; ++n) {
+        acc[n][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(inp + n * C + c), acc[n][0]);
+        acc[n][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(inp + n * C + c + 8), acc[n][1]);
+      }
+    }
+    if (C1 > C2) {
+      const __m256 w0 = load8(wr + C2);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      if (prefetch && (c & (kLine - 1)) == 0)
-        _mm_prefetch(reinterpret_cast<const char*>(w0 + (kAvx2PrefetchRows + r) * C + c), _MM_HINT_T0);
-      wv[r] = load8(w0 + r * C + c);
+      for (int n = 0; n < NB; ++n)
+        acc[n][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(inp + n * C + C2), acc[n][0]);
     }
 #pragma GCC unroll 4
     for (int n = 0; n < NB; ++n) {
-      const __m256 xv = _mm256_loadu_ps(inp + n * C + c);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) acc[r][n] = _mm256_fmadd_ps(wv[r], xv, acc[r][n]);
+      float s = hsum8(_mm256_add_ps(acc[n][0], acc[n][1]));
+      for (int64_t c = C1; c < C; ++c) s += load1(wr + c) * inp[n * C + c];
+      out[n * OC + o] = s + (bias ? bias[o] : 0.0f);
     }
   }
-#pragma GCC unroll 4
-  for (int n = 0; n < NB; ++n)
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      float s = hsum8(acc[r][n]);
-      for (int64_t c = Cv; c < C; ++c) s += load1(w0 + r * C + c) * inp[n * C + c];
-      out[n * OC + o + r] = s + (bias ? bias[o + r] : 0.0f);
-    }
-}
-
-template <typename WT, int NB>
-LM_AVX2 void rows_avx2(float* out, const float* inp, const WT* w, const float* bias, int64_t C, int64_t OC,
-                       int64_t o0, int64_t o1, bool prefetch) {
-  constexpr int R = NB <= 2 ? 4 : 2;
-  int64_t o = o0;
-  for (; o + R <= o1; o += R) rows_avx2_block<WT, R, NB>(out, inp, w + o * C, bias, C, OC, o, prefetch);
-  for (; o < o1; ++o) rows_avx2_block<WT, 1, NB>(out, inp, w + o * C, bias, C, OC, o, false);
 }
 
 template <typename WT>
-void rows_avx2_nb(float* out, const float* inp, const WT* w, const float* bias, int64_t nb, int64_t C, int64_t OC,
-                  int64_t o0, int64_t o1, bool prefetch) {
+void rows_avx2_nb(float* out, const float* inp, const WT* w, const float* bias, int64_t nb, int64_t C,
+                  int64_t OC, int64_t o0, int64_t o1) {
   switch (nb) {
-    case 1: return rows_avx2<WT, 1>(out, inp, w, bias, C, OC, o0, o1, prefetch);
-    case 2: return rows_avx2<WT, 2>(out, inp, w, bias, C, OC, o0, o1, prefetch);
-    case 3: return rows_avx2<WT, 3>(out, inp, w, bias, C, OC, o0, o1, prefetch);
-    default: return rows_avx2<WT, 4>(out, inp, w, bias, C, OC, o0, o1, prefetch);
+    case 1:
+      return rows_avx2<WT, 1>(out, inp, w, bias, C, OC, o0, o1);
+    case 2:
+      return rows_avx2<WT, 2>(out, inp, w, bias, C, OC, o0, o1);
+    case 3:
+      return rows_avx2<WT, 3>(out, inp, w, bias, C, OC, o0, o1);
+    default:
+      return rows_avx2<WT, 4>(out, inp, w, bias, C, OC, o0, o1);
   }
 }
 
 // ---- Portable paths (compiled for x86-64-v4/v3/baseline, picked at load) ----
 
-LM_CPU_CLONES void rows_f32_generic(float* out, const float* inp, const float* w, const float* bias, int64_t N,
-                                    int64_t C, int64_t OC, int64_t o0, int64_t o1) {
+LM_CPU_CLONES void rows_f32_generic(float* out, const float* inp, const float* w, const float* bias,
+                                    int64_t N, int64_t C, int64_t OC, int64_t o0, int64_t o1) {
   for (int64_t o = o0; o < o1; ++o)
     for (int64_t n = 0; n < N; ++n) {
       const float* wr = w + o * C;
@@ -288,8 +224,8 @@ LM_CPU_CLONES void rows_f32_generic(float* out, const float* inp, const float* w
     }
 }
 
-LM_CPU_CLONES void rows_bf16_generic(float* out, const float* inp, const uint16_t* w, const float* bias, int64_t N,
-                                     int64_t C, int64_t OC, int64_t o0, int64_t o1) {
+LM_CPU_CLONES void rows_bf16_generic(float* out, const float* inp, const uint16_t* w, const float* bias,
+                                     int64_t N, int64_t C, int64_t OC, int64_t o0, int64_t o1) {
   for (int64_t o = o0; o < o1; ++o)
     for (int64_t n = 0; n < N; ++n) {
       const uint16_t* wr = w + o * C;
@@ -317,19 +253,29 @@ const uint16_t* round_inputs_bf16(const float* inp, int64_t n) {
 
 }  // namespace
 
+namespace {
+bool allow(GemvPath p) { return static_cast<int>(p) <= static_cast<int>(g_path_cap); }
+}  // namespace
+
 const char* gemv_bf16_isa() {
-  if (!g_force_generic && has_avx512_bf16()) return "avx512_bf16";
-  if (!g_force_generic && has_avx2_fma()) return "avx2";
+  if (allow(GemvPath::Auto) && has_avx512_bf16()) return "avx512_bf16";
+  if (allow(GemvPath::Avx2) && has_avx2_fma()) return "avx2";
   return "generic";
 }
 
-void gemv_force_generic(bool on) { g_force_generic = on; }
+const char* gemv_f32_isa() {
+  if (allow(GemvPath::Auto) && has_avx512()) return "avx512";
+  if (allow(GemvPath::Avx2) && has_avx2_fma()) return "avx2";
+  return "generic";
+}
+
+void gemv_cap_path(GemvPath p) { g_path_cap = p; }
 
 void gemv_f32(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
               int64_t OC) {
   sync_thread_count();
-  const bool avx512 = !g_force_generic && has_avx512();
-  const bool avx2 = !g_force_generic && !avx512 && has_avx2_fma();
+  const bool avx512 = allow(GemvPath::Auto) && has_avx512();
+  const bool avx2 = !avx512 && allow(GemvPath::Avx2) && has_avx2_fma();
 #pragma omp parallel
   {
     int64_t o0, o1;
@@ -338,13 +284,17 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
         const float* x = inp + n0 * C;
-        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1, true);
+        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
         switch (nb) {
-          case 1: return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
-          case 2: return rows_f32_avx512<2>(y, x, weight, bias, C, OC, o0, o1);
-          case 3: return rows_f32_avx512<3>(y, x, weight, bias, C, OC, o0, o1);
-          default: return rows_f32_avx512<4>(y, x, weight, bias, C, OC, o0, o1);
+          case 1:
+            return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
+          case 2:
+            return rows_f32_avx512<2>(y, x, weight, bias, C, OC, o0, o1);
+          case 3:
+            return rows_f32_avx512<3>(y, x, weight, bias, C, OC, o0, o1);
+          default:
+            return rows_f32_avx512<4>(y, x, weight, bias, C, OC, o0, o1);
         }
       });
     }
@@ -354,8 +304,8 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
 void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int64_t N, int64_t C,
                int64_t OC) {
   sync_thread_count();
-  const bool dp = !g_force_generic && has_avx512_bf16();
-  const bool avx2 = !g_force_generic && !dp && has_avx2_fma();
+  const bool dp = allow(GemvPath::Auto) && has_avx512_bf16();
+  const bool avx2 = !dp && allow(GemvPath::Avx2) && has_avx2_fma();
   const uint16_t* xb = dp ? round_inputs_bf16(inp, N * C) : nullptr;
 #pragma omp parallel
   {
@@ -364,14 +314,18 @@ void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float
     if (o0 < o1) {
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
-        if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1, true);
+        if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
         if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
         const uint16_t* x = xb + n0 * C;
         switch (nb) {
-          case 1: return rows_bf16_dp<1>(y, x, weight, bias, C, OC, o0, o1);
-          case 2: return rows_bf16_dp<2>(y, x, weight, bias, C, OC, o0, o1);
-          case 3: return rows_bf16_dp<3>(y, x, weight, bias, C, OC, o0, o1);
-          default: return rows_bf16_dp<4>(y, x, weight, bias, C, OC, o0, o1);
+          case 1:
+            return rows_bf16_dp<1>(y, x, weight, bias, C, OC, o0, o1);
+          case 2:
+            return rows_bf16_dp<2>(y, x, weight, bias, C, OC, o0, o1);
+          case 3:
+            return rows_bf16_dp<3>(y, x, weight, bias, C, OC, o0, o1);
+          default:
+            return rows_bf16_dp<4>(y, x, weight, bias, C, OC, o0, o1);
         }
       });
     }

@@ -1,8 +1,8 @@
-// Matrix-vector products for decoding (a handful of input rows): out (N,OC) = inp (N,C) · weight (OC,C)ᵀ + bias.
-// Memory bound: each weight row is streamed exactly once per call (for N <= kGemvBlockRows; larger N re-reads
-// the weights once per block of rows), the threads split the output rows. Weights are f32, or bf16 (uint16 bit
-// patterns) with f32 accumulation. Runtime ISA dispatch: AVX-512 (+ AVX512_BF16's vdpbf16ps for bf16 weights,
-// the activations then rounded to bf16 once per call), else a portable loop.
+// Matrix-vector products for decoding (a handful of input rows): out (N,OC) = inp (N,C) · weight (OC,C)ᵀ +
+// bias. Memory bound: each weight row is streamed exactly once per call (for N <= kGemvBlockRows; larger N
+// re-reads the weights once per block of rows), the threads split the output rows. Weights are f32, or bf16
+// (uint16 bit patterns) with f32 accumulation. Runtime ISA dispatch: AVX-512 (+ AVX512_BF16's vdpbf16ps for
+// bf16 weights, the activations then rounded to bf16 once per call), else a portable loop.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +16,14 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
 void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float* bias, int64_t N, int64_t C,
                int64_t OC);
 
-// Which bf16 path runs on this machine: "avx512_bf16", "avx512f" or "generic" (for bench output and tests).
+// Which path runs on this machine: bf16 "avx512_bf16", "avx2" or "generic"; f32 "avx512", "avx2" or "generic"
+// (for bench output and tests).
 const char* gemv_bf16_isa();
-// Test hook: forces the portable bf16 path (false restores the dispatch).
-void gemv_force_generic(bool on);
+const char* gemv_f32_isa();
+// Test hook: the best path the dispatch may pick (Auto restores it), so that a test on an AVX-512 CPU also
+// runs the AVX2 and portable kernels.
+enum class GemvPath { Generic, Avx2, Auto };
+void gemv_cap_path(GemvPath p);
 
 // Sums the floats of a large buffer on all threads (a STREAM-like read kernel): the bench's memory bandwidth.
 double read_sum(const float* data, int64_t n);
