@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "lm/core/dtype.h"
@@ -47,6 +48,21 @@ LM_AVX512 inline float hsum(__m512 v) {
   v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));
   v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));
   return _mm512_cvtss_f32(v);
+}
+
+// Calls fn(std::integral_constant<int, NB>) for the row-block size nb in 1..4 (kernels are templated on NB).
+template <typename Fn>
+void with_nb(int64_t nb, Fn&& fn) {
+  switch (nb) {
+    case 1:
+      return fn(std::integral_constant<int, 1>{});
+    case 2:
+      return fn(std::integral_constant<int, 2>{});
+    case 3:
+      return fn(std::integral_constant<int, 3>{});
+    default:
+      return fn(std::integral_constant<int, 4>{});
+  }
 }
 
 // ---- AVX-512 ----
@@ -197,16 +213,7 @@ LM_AVX2 void rows_avx2(float* out, const float* inp, const WT* w, const float* b
 template <typename WT>
 void rows_avx2_nb(float* out, const float* inp, const WT* w, const float* bias, int64_t nb, int64_t C,
                   int64_t OC, int64_t o0, int64_t o1) {
-  switch (nb) {
-    case 1:
-      return rows_avx2<WT, 1>(out, inp, w, bias, C, OC, o0, o1);
-    case 2:
-      return rows_avx2<WT, 2>(out, inp, w, bias, C, OC, o0, o1);
-    case 3:
-      return rows_avx2<WT, 3>(out, inp, w, bias, C, OC, o0, o1);
-    default:
-      return rows_avx2<WT, 4>(out, inp, w, bias, C, OC, o0, o1);
-  }
+  with_nb(nb, [&](auto NB) { rows_avx2<WT, decltype(NB)::value>(out, inp, w, bias, C, OC, o0, o1); });
 }
 
 // ---- Portable paths (compiled for x86-64-v4/v3/baseline, picked at load) ----
@@ -286,16 +293,7 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
         const float* x = inp + n0 * C;
         if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
-        switch (nb) {
-          case 1:
-            return rows_f32_avx512<1>(y, x, weight, bias, C, OC, o0, o1);
-          case 2:
-            return rows_f32_avx512<2>(y, x, weight, bias, C, OC, o0, o1);
-          case 3:
-            return rows_f32_avx512<3>(y, x, weight, bias, C, OC, o0, o1);
-          default:
-            return rows_f32_avx512<4>(y, x, weight, bias, C, OC, o0, o1);
-        }
+        with_nb(nb, [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
       });
     }
   }
@@ -317,16 +315,7 @@ void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float
         if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
         if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
         const uint16_t* x = xb + n0 * C;
-        switch (nb) {
-          case 1:
-            return rows_bf16_dp<1>(y, x, weight, bias, C, OC, o0, o1);
-          case 2:
-            return rows_bf16_dp<2>(y, x, weight, bias, C, OC, o0, o1);
-          case 3:
-            return rows_bf16_dp<3>(y, x, weight, bias, C, OC, o0, o1);
-          default:
-            return rows_bf16_dp<4>(y, x, weight, bias, C, OC, o0, o1);
-        }
+        with_nb(nb, [&](auto NB) { rows_bf16_dp<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
       });
     }
   }
