@@ -28,6 +28,7 @@ namespace lm::cpu {
 namespace {
 
 GemvPath g_path_cap = GemvPath::Auto;  // test hook: the best path allowed
+bool allow(GemvPath p) { return static_cast<int>(p) <= static_cast<int>(g_path_cap); }
 
 bool has_avx512() {
   static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -148,8 +149,7 @@ LM_AVX512_BF16 void rows_bf16_dp(float* out, const uint16_t* xb, const uint16_t*
   }
 }
 
-// ---- AVX2 + FMA (CPUs without AVX-512: Zen 1-3, Haswell..Alder Lake), f32 weights or bf16 widened to f32
-// ----
+// ---- AVX2 + FMA (no AVX-512: Zen 1-3, Haswell..Alder Lake), f32 weights or bf16 widened to f32 ----
 
 #define LM_AVX2 __attribute__((target("avx2,fma")))
 
@@ -260,10 +260,6 @@ const uint16_t* round_inputs_bf16(const float* inp, int64_t n) {
 
 }  // namespace
 
-namespace {
-bool allow(GemvPath p) { return static_cast<int>(p) <= static_cast<int>(g_path_cap); }
-}  // namespace
-
 const char* gemv_bf16_isa() {
   if (allow(GemvPath::Auto) && has_avx512_bf16()) return "avx512_bf16";
   if (allow(GemvPath::Avx2) && has_avx2_fma()) return "avx2";
@@ -293,7 +289,8 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
         const float* x = inp + n0 * C;
         if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
-        with_nb(nb, [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
+        with_nb(nb,
+                [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
       });
     }
   }

@@ -2,7 +2,8 @@
 // bias. Memory bound: each weight row is streamed exactly once per call (for N <= kGemvBlockRows; larger N
 // re-reads the weights once per block of rows), the threads split the output rows. Weights are f32, or bf16
 // (uint16 bit patterns) with f32 accumulation. Runtime ISA dispatch: AVX-512 (+ AVX512_BF16's vdpbf16ps for
-// bf16 weights, the activations then rounded to bf16 once per call), else a portable loop.
+// bf16 weights, the activations then rounded to bf16 once per call), else AVX2+FMA (bf16 widened to f32),
+// else a portable loop.
 #pragma once
 
 #include <cstdint>
