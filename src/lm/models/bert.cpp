@@ -970,13 +970,53 @@ std::vector<std::pair<std::string, Tensor>> Bert::outputs() const {
   return {};
 }
 
-std::vector<std::pair<std::string, Tensor>> Bert::infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask) {
+namespace {
+// A distinct dropout seed per (seed, stream): the Trainer's step, rank and micro-batch.
+uint64_t mix_seed(uint64_t seed, uint64_t stream) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + stream + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 32);
+}
+}  // namespace
+
+float Bert::forward(const Batch& in, const ForwardOptions& opt) {
   BertBatch b;
-  b.input_ids = ids;
-  b.token_type_ids = token_type_ids;
-  b.attention_mask = attention_mask;
-  forward(b, false);
-  return outputs();
+  b.input_ids = in.input_ids;
+  b.token_type_ids = in.token_type_ids;
+  b.attention_mask = in.attention_mask;
+  b.labels = in.labels;
+  b.next_sentence_label = in.next_sentence_label;
+  b.start_positions = in.start_positions;
+  b.end_positions = in.end_positions;
+  return forward(b, opt.training, opt.training ? mix_seed(opt.seed, opt.stream) : 0);
+}
+
+Json Bert::loss_parts() const {
+  Json j = Json::object();
+  if (config_.has_mlm()) j["mlm_loss"] = mlm_loss_;
+  if (config_.head == BertHead::PreTraining) j["nsp_loss"] = nsp_loss_;
+  return j;
+}
+
+std::unique_ptr<Model> Bert::to(Device device) const {
+  auto m = std::make_unique<Bert>(config_, device);
+  m->set_sparse_mlm(sparse_mlm_);
+  m->set_mlm_fraction(mlm_fraction_);
+  Tensor src = const_cast<Bert*>(this)->params_arena_.flat_f32();
+  Tensor dst = m->flat_params();
+  copy_bytes(dst.data, device, src.data, device_, src.nbytes());
+  return m;
+}
+
+double BertConfig::train_flops_per_token(int64_t T, double head_fraction) const {
+  const double C = static_cast<double>(hidden_size), L = static_cast<double>(num_hidden_layers);
+  const double I = static_cast<double>(intermediate_size), V = static_cast<double>(vocab_size);
+  double n = L * (4 * C * C + 2 * C * I);
+  if (has_mlm()) n += head_fraction * (C * C + C * V);
+  return 6.0 * n + 12.0 * L * static_cast<double>(T) * C;
 }
 
 void Bert::backward(float dloss_scale) {

@@ -47,6 +47,10 @@ struct BertConfig {
   Json extra;                         // the original config (keys we do not interpret are written back)
 
   int64_t head_size() const { return hidden_size / num_attention_heads; }
+  // Training FLOPs per token at sequence length T: 6N over the encoder matmuls, the MLM transform and the tied
+  // decoder (at head_fraction of the positions: 1 as HF computes it, the masking rate with the sparse head)
+  // plus 12·L·T·C for bidirectional attention.
+  double train_flops_per_token(int64_t T, double head_fraction = 1.0) const;
   bool has_pooler() const { return head == BertHead::Base || head == BertHead::PreTraining ||
                                    head == BertHead::SequenceClassification; }
   bool has_mlm() const { return head == BertHead::PreTraining || head == BertHead::MaskedLM; }
@@ -129,9 +133,20 @@ class Bert : public Model {
   // the bf16 inference weights (oneDNN) are CPU-only. In a CPU build Device::CUDA throws Unsupported.
   explicit Bert(const BertConfig& config, Device device = Device::CPU);
   const BertConfig& config() const { return config_; }
-  Device device() const { return device_; }
+  Device device() const override { return device_; }
 
   std::string model_type() const override { return "bert"; }
+  std::unique_ptr<Model> to(Device device) const override;
+  // Dropout masks from the seed mix_seed(opt.seed, opt.stream).
+  float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
+  double loss_weight() const override { return 1.0; }
+  Json loss_parts() const override;
+  // The head's positions at which the prediction head ran (sparse MLM: the masked share) set the FLOP count.
+  double train_flops_per_token(int64_t T) const override {
+    return config_.train_flops_per_token(T, sparse_mlm_ ? mlm_fraction_ : 1.0);
+  }
+  // The expected fraction of masked positions, for train_flops_per_token with the sparse MLM head.
+  void set_mlm_fraction(double f) { mlm_fraction_ = f; }
   const Json& hf_config() const override { return hf_config_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_positions() const override { return config_.max_position_embeddings; }
@@ -152,8 +167,6 @@ class Bert : public Model {
   void load_safetensors(const std::string& path) override;
   // As HF save_pretrained: tied decoder weight omitted; BertModel without the "bert." prefix.
   void save_hf(const std::string& dir) const override;
-  std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids,
-                                                    Tensor attention_mask) override;
 
   // Runs the batch; returns the head's loss when its labels are given (else NaN). training enables dropout
   // (seeded by dropout_seed, different per call through step) and backward.
@@ -161,11 +174,11 @@ class Bert : public Model {
   // Backward of the last forward with labels (training = true). Gradients ACCUMULATE; dloss_scale multiplies
   // d loss (1 = the loss as returned; 1/k for k accumulated micro-batches). The head's logits buffers become
   // their gradients in place, so read outputs() before calling it.
-  void backward(float dloss_scale = 1.0f);
+  void backward(float dloss_scale = 1.0f) override;
   // HF ModelOutput fields of the last forward, with HF shapes (views valid until the next forward).
-  std::vector<std::pair<std::string, Tensor>> outputs() const;
+  std::vector<std::pair<std::string, Tensor>> outputs() const override;
   // Labels that counted in the last loss (MLM targets, NSP/classification rows, QA rows).
-  int64_t last_num_targets() const { return last_targets_; }
+  int64_t last_num_targets() const override { return last_targets_; }
   float last_mlm_loss() const { return mlm_loss_; }
   float last_nsp_loss() const { return nsp_loss_; }
 
@@ -252,6 +265,7 @@ class Bert : public Model {
   Tensor mlm_in_;                 // (B*T, C) sparse MLM: gathered hidden states of the masked positions
   Tensor mlm_labels_;             // (B*T) i32 sparse MLM: their labels
   bool sparse_mlm_ = false, sparse_active_ = false;
+  double mlm_fraction_ = 0.15;
   std::vector<int64_t> masked_pos_;
   Tensor mlm_losses_;             // (B*T)
   Tensor small_logits_;           // (B, 2 or NL) NSP / classification logits

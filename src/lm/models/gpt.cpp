@@ -398,13 +398,44 @@ void Gpt::save_hf(const std::string& dir) const {
   write_safetensors(path_join(dir, "model.safetensors"), out, {{"format", "pt"}});
   });
   write_file_atomic(path_join(dir, "config.json"), hf_config_.dump(2) + "\n");
+  Json gen{{"bos_token_id", config_.bos_token_id}, {"eos_token_id", config_.eos_token_id},
+           {"pad_token_id", config_.eos_token_id}};
+  write_file_atomic(path_join(dir, "generation_config.json"), gen.dump(2) + "\n");
 }
 
-std::vector<std::pair<std::string, Tensor>> Gpt::infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask) {
-  LM_CHECK(!token_type_ids.defined(),
+float Gpt::forward(const Batch& batch, const ForwardOptions& opt) {
+  LM_CHECK(!batch.token_type_ids.defined(),
            "token_type_ids are not used by gpt2 models (HF would embed them with wte); omit them");
-  forward(ids, Tensor(), attention_mask);
-  return {{"logits", logits()}};
+  LM_CHECK(!batch.next_sentence_label.defined() && !batch.start_positions.defined() && !batch.end_positions.defined(),
+           "gpt2 forward: the batch has labels of another head (next sentence / span positions)");
+  set_training(opt.training, opt.seed, opt.stream);
+  return forward(batch.input_ids, batch.labels, batch.attention_mask);
+}
+
+std::unique_ptr<Model> Gpt::to(Device device) const {
+  auto m = std::make_unique<Gpt>(config_, device);
+  m->copy_params_from(*this);
+  return m;
+}
+
+namespace {
+// Matmul parameters (blocks + LM head) and attention FLOPs per token per pass unit, for the FLOP counts.
+double gpt_matmul_params(const GptConfig& c) {
+  const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
+  const double I = static_cast<double>(c.inner()), V = static_cast<double>(c.vocab_size);
+  return L * (3 * C * C + C * C + 2 * C * I) + V * C;
+}
+double gpt_attention_units(const GptConfig& c, int64_t T) {
+  return static_cast<double>(c.n_layer) * static_cast<double>(T) * static_cast<double>(c.n_embd);
+}
+}  // namespace
+
+double GptConfig::train_flops_per_token(int64_t T) const {
+  return 6.0 * gpt_matmul_params(*this) + 6.0 * gpt_attention_units(*this, T);
+}
+
+double GptConfig::forward_flops_per_token(int64_t T) const {
+  return 2.0 * gpt_matmul_params(*this) + 2.0 * gpt_attention_units(*this, T);
 }
 
 ops::AttentionSpec Gpt::attn_spec(int layer) const {

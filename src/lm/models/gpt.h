@@ -35,6 +35,10 @@ struct GptConfig {
 
   int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   int64_t head_size() const { return n_embd / n_head; }
+  // FLOPs per token at context length T: training 6N + 6·L·T·C, forward 2N + 2·L·T·C, N = the matmul
+  // parameters (blocks + LM head); causal attention counted in full as the PaLM appendix does.
+  double train_flops_per_token(int64_t T) const;
+  double forward_flops_per_token(int64_t T) const;
   // Parses an HF config.json object; unknown keys that change the math throw Unsupported, bad values throw
   // InvalidArgument naming the key.
   static GptConfig from_hf(const Json& j);
@@ -124,10 +128,15 @@ class Gpt : public Model {
   // optimizer refreshes the copy (ParamRef::param_copy) as it updates the masters.
   explicit Gpt(const GptConfig& config, Device device = Device::CPU, DType dtype = DType::F32);
   const GptConfig& config() const { return config_; }
-  Device device() const { return device_; }
+  Device device() const override { return device_; }
   DType dtype() const { return dtype_; }
 
   std::string model_type() const override { return "gpt2"; }
+  std::unique_ptr<Model> to(Device device) const override;
+  float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
+  double loss_weight() const override { return static_cast<double>(last_targets_); }
+  std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
+  double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
   const Json& hf_config() const override { return hf_config_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_positions() const override { return config_.n_positions; }
@@ -138,8 +147,6 @@ class Gpt : public Model {
   void zero_grad() override;
   void save_hf(const std::string& dir) const override;
   // {"logits" (B,T,V)}; token_type_ids must be undefined (HF GPT-2 would embed them with wte).
-  std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids,
-                                                    Tensor attention_mask) override;
 
   // GPT-2 init as HF: normal(0, initializer_range) for weights and embeddings, c_proj weights with
   // std / sqrt(2 * n_layer), biases 0, LayerNorm weight 1. Deterministic from seed.
@@ -160,9 +167,9 @@ class Gpt : public Model {
   // zero_grad writes them instead, which is the same values without a zeroing pass); dloss_scale is the
   // weight of each target's loss (default 1/num_targets of that forward, i.e. the mean). Grad accumulation over
   // micro-batches passes 1/total_targets_of_all_micro_batches.
-  void backward(float dloss_scale = 0.0f);
+  void backward(float dloss_scale = 0.0f) override;
   Tensor logits() const { return logits_.slice0(0, cur_B_ * cur_T_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
-  int64_t last_num_targets() const { return last_targets_; }
+  int64_t last_num_targets() const override { return last_targets_; }
 
   // A cache for batches of B sequences up to Tmax positions (prompt + generated).
   std::unique_ptr<GptKvCache> make_kv_cache(int64_t B, int64_t Tmax) const;

@@ -1,8 +1,11 @@
-// models::Model — the run-time interface over model families (GPT-2, BERT), chosen from an HF directory's
-// config.json "model_type" through a registry (one line per family, no central switch).
-// Parameters, gradients and AdamW moments live in flat arenas; param_list() names every tensor with its HF name.
+// models::Model — the run-time interface over model families (models/<family>/), chosen from an HF directory's
+// config.json "model_type" through a registry (one line per family, no central switch). Nothing above models/
+// names a family: training, evaluation, generation, serving and the tools work through Model (and CausalLM for
+// models that generate). Parameters, gradients and AdamW moments live in flat arenas; param_list() names every
+// tensor with its HF name. Shapes: ids (B,T) i32.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +13,8 @@
 #include <vector>
 
 #include "lm/core/buffer.h"
+#include "lm/core/device.h"
+#include "lm/core/dtype.h"
 #include "lm/core/json.h"
 #include "lm/core/tensor.h"
 
@@ -27,6 +32,27 @@ struct ParamRef {
   Tensor param_copy;
 };
 
+// One batch for any family, as HF's model(**inputs) takes it. Undefined tensors are absent; a family rejects
+// inputs it does not use. Host tensors (a device model uploads them).
+struct Batch {
+  Tensor input_ids;            // (B,T) i32
+  Tensor token_type_ids;       // (B,T) i32
+  Tensor attention_mask;       // (B,T) i32, 1 = attend, 0 = padding key
+  Tensor labels;               // causal LM: targets (B,T) (already shifted: position t predicts labels[t]);
+                               // masked LM (B,T); sequence classification (B). -100 = ignored.
+  Tensor next_sentence_label;  // (B) i32
+  Tensor start_positions;      // (B) i32 span QA
+  Tensor end_positions;        // (B) i32 span QA
+};
+
+struct ForwardOptions {
+  bool training = false;  // dropout on; activations kept for backward
+  // Dropout masks are a function of (seed, stream) alone (Philox), so a step is reproducible and resumable.
+  uint64_t seed = 0, stream = 0;
+};
+
+class CausalLM;
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -36,6 +62,7 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t max_positions() const = 0;
   virtual int64_t num_parameters() const = 0;
+  virtual Device device() const = 0;
 
   virtual std::vector<ParamRef> param_list() = 0;
   // Whole arenas, for one-loop optimizers, clipping and all-reduce (padding between tensors is zero).
@@ -47,22 +74,74 @@ class Model {
   virtual void load_safetensors(const std::string& path) = 0;
   // Deterministic initialisation as the HF family does it.
   virtual void init_weights(uint64_t seed) = 0;
-  // Writes config.json + model.safetensors (HF names and layouts) into dir, atomically per file.
+  // Writes config.json + model.safetensors (HF names and layouts) into dir, atomically per file, plus the
+  // family's other files (GPT: generation_config.json).
   virtual void save_hf(const std::string& dir) const = 0;
+  // The same model (config and weights) on another device.
+  virtual std::unique_ptr<Model> to(Device device) const = 0;
 
-  // Inference on one batch: the outputs named and shaped as the HF ModelOutput fields of this model's head
-  // (GPT-2 "logits" (B,T,V); BERT e.g. "prediction_logits", "pooler_output"). token_type_ids / attention_mask
-  // (B,T) i32 may be undefined. Views stay valid until the next forward.
-  virtual std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids,
-                                                            Tensor attention_mask) = 0;
+  // Runs one batch. Returns the loss of the model's head when the batch has its labels (else NaN).
+  virtual float forward(const Batch& batch, const ForwardOptions& opt = {}) = 0;
+  // The weight of the last loss in a sum over batches: the number of counted targets for losses that are means
+  // over targets (causal LM), 1 for losses that are already means of means (BERT's heads).
+  virtual double loss_weight() const = 0;
+  // Backward of the last training forward with labels: gradients ACCUMULATE the gradient of
+  // scale · loss · loss_weight() (the first backward after zero_grad may write instead).
+  virtual void backward(float scale) = 0;
+  // The outputs of the last forward named and shaped as the fields of the HF ModelOutput of this model's head
+  // (GPT-2 "logits" (B,T,V); BERT e.g. "prediction_logits", "pooler_output"). Views valid until the next forward;
+  // on the model's device. A loss made of parts adds them as 0-d host values in loss_parts().
+  virtual std::vector<std::pair<std::string, Tensor>> outputs() const = 0;
+  virtual Json loss_parts() const { return Json::object(); }
+  // Targets that counted in the last loss.
+  virtual int64_t last_num_targets() const = 0;
+  // Training FLOPs per token (forward + backward) at sequence length T, as the MFU numerator.
+  virtual double train_flops_per_token(int64_t T) const = 0;
+
+  // Inference on one batch (forward + outputs): token_type_ids / attention_mask may be undefined.
+  std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask);
+
+  // The generation interface of causal LMs; null for other models.
+  virtual CausalLM* causal_lm() { return nullptr; }
+  const CausalLM* causal_lm() const { return const_cast<Model*>(this)->causal_lm(); }
 };
 
-using ModelFactory = std::function<std::unique_ptr<Model>(const Json& config)>;
+// Incremental-decoding state of a causal LM for B sequences of up to Tmax positions (prompt + generated).
+struct KvCache {
+  virtual ~KvCache() = default;
+  int64_t B = 0, Tmax = 0;
+  int64_t past = 0;  // positions already in the cache
+  Tensor logits;     // (B,V) host: the logits of each row's last new position
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+  virtual Model& model() = 0;
+  virtual int64_t eos_token_id() const = 0;
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t B, int64_t Tmax) const = 0;
+  // Runs Tn new tokens (ids (B,Tn) i32, host) through the model, appending their keys/values to the cache.
+  // position_ids (B,Tn) i32 default to past..past+Tn-1; key_mask (B,Tmax) i32 masks padding keys (left-padded
+  // batches). Leaves the last position's logits in cache.logits; all_logits (B,Tn,V), if given, receives every
+  // position's logits.
+  virtual void forward_cached(Tensor ids, KvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
+                              Tensor all_logits = {}) const = 0;
+  // Beam search: row b of the cache becomes the old row src[b] (src.size() == cache.B).
+  virtual void reorder_cache(KvCache& cache, const std::vector<int64_t>& src) const = 0;
+  // Weights decode steps read: F32 (the parameters) or BF16 (a copy made now; call again after the weights
+  // change). decode_weight_bytes(): bytes one decode step reads.
+  virtual void set_decode_dtype(DType dt) = 0;
+  virtual DType decode_dtype() const = 0;
+  virtual int64_t decode_weight_bytes() const = 0;
+};
+
+using ModelFactory = std::function<std::unique_ptr<Model>(const Json& config, Device device, DType dtype)>;
 // Registers a family under an HF model_type.
 bool register_model(const std::string& model_type, ModelFactory factory);
-// Builds an uninitialised (zero) model from a config object; throws Unsupported for unknown model_type.
-std::unique_ptr<Model> create_model(const Json& config);
+// Builds an uninitialised (zero) model from a config object on a device in a compute dtype; throws Unsupported
+// for an unknown model_type (or a device/dtype the family does not support).
+std::unique_ptr<Model> create_model(const Json& config, Device device = Device::CPU, DType dtype = DType::F32);
 // Loads an HF model directory (config.json + model.safetensors); errors name the directory and file.
-std::unique_ptr<Model> load_model_dir(const std::string& dir);
+std::unique_ptr<Model> load_model_dir(const std::string& dir, Device device = Device::CPU);
 
 }  // namespace lm::models

@@ -1,4 +1,4 @@
-// FLOP counts and the sgemm peak measurement.
+// The sgemm peak measurement and the GPU peak tables.
 #include "lm/train/flops.h"
 
 #include <algorithm>
@@ -9,32 +9,6 @@
 #include "lm/ops/matmul.h"
 
 namespace lm::train {
-
-namespace {
-double matmul_params(const models::GptConfig& c) {
-  const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
-  const double I = static_cast<double>(c.inner()), V = static_cast<double>(c.vocab_size);
-  return L * (3 * C * C + C * C + 2 * C * I) + V * C;
-}
-}  // namespace
-
-double gpt_train_flops_per_token(const models::GptConfig& c, int64_t T) {
-  return 6.0 * matmul_params(c) + 6.0 * static_cast<double>(c.n_layer) * static_cast<double>(T) *
-                                      static_cast<double>(c.n_embd);
-}
-
-double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T) {
-  return 2.0 * matmul_params(c) + 2.0 * static_cast<double>(c.n_layer) * static_cast<double>(T) *
-                                      static_cast<double>(c.n_embd);
-}
-
-double bert_train_flops_per_token(const models::BertConfig& c, int64_t T, double head_fraction) {
-  const double C = static_cast<double>(c.hidden_size), L = static_cast<double>(c.num_hidden_layers);
-  const double I = static_cast<double>(c.intermediate_size), V = static_cast<double>(c.vocab_size);
-  double n = L * (4 * C * C + 2 * C * I);
-  if (c.has_mlm()) n += head_fraction * (C * C + C * V);
-  return 6.0 * n + 12.0 * L * static_cast<double>(T) * C;
-}
 
 double measure_sgemm_peak() {
   const int64_t M = 2048, N = 2048, K = 1024;

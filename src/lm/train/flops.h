@@ -1,23 +1,13 @@
-// FLOP accounting and the machine's GEMM peak, for MFU: training FLOPs per token are 6N for the weight matmuls
-// (N = non-embedding matmul parameters + the LM head) plus 6·L·T·C for attention (QKᵀ and AV, forward and
-// backward, causal counted in full as the PaLM appendix does).
+// The hardware side of MFU: the machine's sgemm peak and GPU datasheet peaks. (The FLOPs per token of a model
+// come from the model: Model::train_flops_per_token.)
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
-#include "lm/models/bert.h"
-#include "lm/models/gpt.h"
 
 namespace lm::train {
 
-double gpt_train_flops_per_token(const models::GptConfig& c, int64_t T);
-// Forward-only FLOPs per token at context length T (2N + 2·L·T·C).
-double gpt_forward_flops_per_token(const models::GptConfig& c, int64_t T);
-// BERT pretraining FLOPs per token at sequence length T: 6N over the encoder matmuls, the MLM transform and the
-// tied decoder (at head_fraction of the positions: 1 as HF computes it, the masking rate with the sparse head)
-// plus 12·L·T·C for bidirectional attention.
-double bert_train_flops_per_token(const models::BertConfig& c, int64_t T, double head_fraction = 1.0);
 // Best-of-5 FLOP/s of the library's sgemm on a 2048×2048×1024 product with the current thread count (~0.3 s).
 double measure_sgemm_peak();
 

@@ -324,7 +324,7 @@ class GptTask : public TrainTask {
   models::Model& model() override { return *model_; }
   std::string family() const override { return "gpt2"; }
   std::string data_summary() const override { return fmt::format("{} train tokens", loader_->total_tokens()); }
-  double flops_per_token() const override { return gpt_train_flops_per_token(model_->config(), cfg_.seq_len); }
+  double flops_per_token() const override { return model_->config().train_flops_per_token(cfg_.seq_len); }
   double fetch(int64_t k) override {
     loader_->next(xs_[k].t.ptr<int32_t>(), ys_[k].t.ptr<int32_t>());
     const int32_t* y = ys_[k].t.ptr<int32_t>();
@@ -453,7 +453,7 @@ class BertTask : public TrainTask {
                        train_tokens_, train_docs_, train_examples_, loader_->batches_per_epoch());
   }
   double flops_per_token() const override {
-    return bert_train_flops_per_token(model_->config(), cfg_.seq_len, cfg_.mlm_probability);
+    return model_->config().train_flops_per_token(cfg_.seq_len, cfg_.mlm_probability);
   }
   double fetch(int64_t k) override {
     loader_->next(slots_[k].host);
