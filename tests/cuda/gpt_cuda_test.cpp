@@ -11,7 +11,7 @@
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
 #include "lm/generate/generator.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/ops/adamw.h"
 #include "lm/train/optimizer.h"
 #include "train/train_test_util.h"
@@ -199,7 +199,7 @@ TEST(GptCudaGenerate, KvCacheLogitsAndSearchMatchCpu) {
   }
   cpu.forward_cached(ids.t, *cc, pos.t, mask.t);
   gpu.forward_cached(ids.t, *gc, pos.t, mask.t);
-  auto logits = [](const models::GptKvCache& c) {
+  auto logits = [](const models::KvCache& c) {
     return std::vector<float>(c.logits.f32(), c.logits.f32() + c.logits.numel());
   };
   EXPECT_LE(rel(logits(*gc), logits(*cc)), 1e-5);

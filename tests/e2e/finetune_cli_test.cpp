@@ -17,7 +17,7 @@
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
 #include "lm/tokenize/wordpiece.h"
 

@@ -11,7 +11,7 @@
 #include "harness/harness.h"
 #include "lm/core/buffer.h"
 #include "lm/core/threads.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 
 namespace lm {
 namespace {

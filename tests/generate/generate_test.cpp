@@ -12,7 +12,7 @@
 #include "lm/generate/generator.h"
 #include "lm/generate/sampler.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 
 namespace lm {
 namespace {

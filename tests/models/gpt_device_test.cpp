@@ -5,7 +5,7 @@
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 
 namespace lm {
 namespace {

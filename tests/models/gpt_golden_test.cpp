@@ -16,7 +16,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/train/optimizer.h"
 
 namespace lm {
@@ -236,7 +236,7 @@ TEST(GptDeterminism, LazyZeroGradEqualsZeroingFirst) {
   int64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) bad += !(g.f32()[i] == eager[static_cast<size_t>(i)]);
   EXPECT_EQ(bad, 0) << "of " << n << " gradients differ from zeroing first";
-  const Tensor wpe = m.grads().wpe;
+  const Tensor wpe = m.grads().emb.wpe;
   for (int64_t i = 7 * c.n_embd; i < wpe.numel(); ++i) ASSERT_EQ(wpe.f32()[i], 0.0f) << i;
   // Without zero_grad the next backward accumulates: twice the gradient (up to rounding: sums run in another
   // order).

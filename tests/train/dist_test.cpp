@@ -23,7 +23,7 @@
 #include "lm/core/json.h"
 #include "lm/data/shard.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/comm.h"
 

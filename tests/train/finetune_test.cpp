@@ -12,7 +12,7 @@
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/tokenize/wordpiece.h"

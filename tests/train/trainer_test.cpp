@@ -15,7 +15,7 @@
 #include "lm/core/threads.h"
 #include "lm/data/shard.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/train/schedule.h"
 #include "lm/train/trainer.h"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "lm/generate/sampler.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::generate {

@@ -4,7 +4,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/models/model.h"
 
 namespace lm::models {

@@ -17,7 +17,7 @@
 #include "lm/core/buffer.h"
 #include "lm/data/task_data.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/metrics.h"

@@ -28,7 +28,7 @@
 #include "lm/data/gpt_loader.h"
 #include "lm/io/safetensors.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/comm.h"
 #include "lm/train/flops.h"

@@ -1,10 +1,11 @@
 // GPT-2 (HF GPT2LMHeadModel): token + position embeddings, L pre-LN blocks (ln_1 -> causal attention -> residual,
-// ln_2 -> MLP (c_fc, GELU, c_proj) -> residual), ln_f, LM head tied to wte.
+// ln_2 -> MLP (c_fc, GELU, c_proj) -> residual), ln_f, LM head tied to wte; built from the nn/ pieces.
 // Weights are held in nn.Linear layout (OC, C); HF's Conv1D (in, out) matrices are transposed at load and save.
 // Shapes: ids/targets (B,T) i32, logits (B,T,V), activations (B,T,C) with C = n_embd, I = n_inner.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,8 +13,12 @@
 #include "lm/core/buffer.h"
 #include "lm/core/json.h"
 #include "lm/models/model.h"
-#include "lm/ops/attention.h"
-#include "lm/ops/gelu.h"
+#include "lm/nn/attention.h"
+#include "lm/nn/embedding.h"
+#include "lm/nn/layernorm.h"
+#include "lm/nn/linear.h"
+#include "lm/nn/loss.h"
+#include "lm/nn/mlp.h"
 
 namespace lm::models {
 
@@ -45,37 +50,31 @@ struct GptConfig {
   Json to_hf() const;
 };
 
-// One block's parameters (or gradients, or moments: the same type bound to another arena). Shapes per field.
+// One block's parameters (or gradients, or moments: the same type bound to another arena).
 struct GptBlockParams {
-  Tensor ln_1_w, ln_1_b;                // (C)
-  Tensor c_attn_w;                      // (3C, C)  HF Conv1D (C, 3C) transposed
-  Tensor c_attn_b;                      // (3C)
-  Tensor attn_c_proj_w;                 // (C, C)
-  Tensor attn_c_proj_b;                 // (C)
-  Tensor ln_2_w, ln_2_b;                // (C)
-  Tensor c_fc_w;                        // (I, C)
-  Tensor c_fc_b;                        // (I)
-  Tensor mlp_c_proj_w;                  // (C, I)
-  Tensor mlp_c_proj_b;                  // (C)
+  nn::LayerNorm ln_1;  // (C)
+  nn::Attention attn;  // qkv = attn.c_attn (3C, C) (HF Conv1D (C, 3C) transposed), proj = attn.c_proj (C, C)
+  nn::LayerNorm ln_2;  // (C)
+  nn::Mlp mlp;         // fc = mlp.c_fc (I, C), proj = mlp.c_proj (C, I)
 };
 
 struct GptParams {
-  Tensor wte;  // (V, C) also the LM head
-  Tensor wpe;  // (maxT, C)
+  nn::Embeddings emb;  // wte (V, C), also the LM head; wpe (maxT, C)
   std::vector<GptBlockParams> h;
-  Tensor ln_f_w, ln_f_b;  // (C)
+  nn::LayerNorm ln_f;  // (C)
 };
 
-// How a parameter maps to the HF checkpoint: name, our shape, whether HF stores it transposed (Conv1D), decay.
+// The parameter table: one row per HF tensor, in checkpoint and arena order. shape is ours (Conv1D weights
+// transposed to (OC, C)); conv1d: HF stores it (in, out); decay: AdamW weight decay applies.
 struct GptParamSpec {
   std::string name;
   Shape shape;
   bool conv1d = false;
   bool decay = false;
-  Tensor GptParams::*top = nullptr;
-  Tensor GptBlockParams::*block = nullptr;
-  int layer = -1;
 };
+// Calls f(spec, tensor slot) for every parameter of p in table order; p.h must have n_layer blocks. Drives
+// sizing, binding, init, load, save and the optimizer's parameter list.
+void visit_gpt_params(GptParams& p, const GptConfig& c, const std::function<void(const GptParamSpec&, Tensor&)>& f);
 std::vector<GptParamSpec> gpt_param_specs(const GptConfig& c);
 
 // Saved activations for backward, sized for (B, T) at allocation; smaller batches use prefixes. The LayerNorm
@@ -83,22 +82,21 @@ std::vector<GptParamSpec> gpt_param_specs(const GptConfig& c);
 // saved mean/rstd) into shared scratch, which is bitwise the same as saving them and costs one LayerNorm/GELU
 // forward each, for (2C + I)·B·T floats less per layer.
 struct GptBlockActs {
-  Tensor ln1_mean, ln1_rstd;  // (B,T), (B,T)
-  Tensor qkv;                 // (B,T,3C)
-  Tensor att;                 // (B,NH,T,T) softmax probabilities
-  Tensor atty;                // (B,T,C) attention output before c_proj
-  Tensor residual2;           // (B,T,C) after the attention residual
-  Tensor ln2_mean, ln2_rstd;  // (B,T), (B,T)
-  Tensor fch;                 // (B,T,I) c_fc output (pre-GELU)
-  Tensor residual3;           // (B,T,C) block output
+  nn::LayerNormStats ln1;  // (B,T) mean, rstd
+  nn::AttentionActs attn;  // qkv (B,T,3C), att (B,NH,T,T), atty (B,T,C)
+  Tensor residual2;        // (B,T,C) after the attention residual
+  nn::LayerNormStats ln2;  // (B,T) mean, rstd
+  Tensor fch;              // (B,T,I) c_fc output (pre-GELU)
+  Tensor residual3;        // (B,T,C) block output
+  GptBlockActs rows(int64_t B) const {
+    return {ln1.rows(B), attn.rows(B), residual2.slice0(0, B), ln2.rows(B), fch.slice0(0, B), residual3.slice0(0, B)};
+  }
 };
 
 // Inference state for incremental decoding: per-layer key/value caches (B,NH,Tmax,HS) and scratch for up to
 // Tmax new tokens at once (prefill), planned once, on the model's device. `logits` is always host memory (the
 // sampler reads it); a device cache computes them in dev_logits and copies them back each step.
-struct GptKvCache {
-  int64_t B = 0, Tmax = 0;
-  int64_t past = 0;  // positions already in the cache
+struct GptKvCache : KvCache {
   Device device = Device::CPU;
   Arena arena{"kv"};
   std::vector<Tensor> k, v;          // per layer (B,NH,Tmax,HS)
@@ -107,7 +105,6 @@ struct GptKvCache {
   Tensor qkv;                        // (B,Tmax,3C)
   Tensor fch, fch_gelu;              // (B,Tmax,I)
   Tensor last;                       // (B,C) final-LN rows of the last position
-  Tensor logits;                     // (B,V) logits of the last new position (host)
   Buffer host_logits;                // backs `logits` for a device cache
   Tensor dev_logits;                 // (B,V) device cache: the LM head's output
   Tensor ids_dev, pos_dev, mask_dev; // (B,Tmax) i32 device cache: ids, positions, key mask uploaded from the host
@@ -115,12 +112,12 @@ struct GptKvCache {
                                      // that is at most 64 MB (else undefined and prefill uses the KV kernel)
 };
 
-class Gpt : public Model {
+class Gpt : public Model, public CausalLM {
  public:
   // device: where the parameters, gradients and activations live. On Device::CUDA (LM_CUDA=ON builds) forward,
   // backward and the optimizer run on the GPU kernels; ids/targets/masks passed to forward must be on the same
-  // device, and init/load/save stage through host memory. Generation (KV cache) and bf16 decode weights are
-  // CPU-only for now. In a CPU build Device::CUDA throws Unsupported.
+  // device, and init/load/save stage through host memory. bf16 decode weights are CPU-only. In a CPU build
+  // Device::CUDA throws Unsupported.
   // dtype: F32, or BF16 (CUDA only) for mixed precision: the parameter arena stays f32 (the master weights that
   // flat_params(), the optimizer and checkpoints see); forward/backward read a bf16 copy laid out element for
   // element like it, and activations and gradients are bf16 (flat_grads() is a bf16 view with the same element
@@ -128,35 +125,58 @@ class Gpt : public Model {
   // optimizer refreshes the copy (ParamRef::param_copy) as it updates the masters.
   explicit Gpt(const GptConfig& config, Device device = Device::CPU, DType dtype = DType::F32);
   const GptConfig& config() const { return config_; }
-  Device device() const override { return device_; }
   DType dtype() const { return dtype_; }
 
+  // ---- Model ----
   std::string model_type() const override { return "gpt2"; }
-  std::unique_ptr<Model> to(Device device) const override;
-  float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
-  double loss_weight() const override { return static_cast<double>(last_targets_); }
-  std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
-  double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
   const Json& hf_config() const override { return hf_config_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_positions() const override { return config_.n_positions; }
   int64_t num_parameters() const override { return num_params_; }
+  Device device() const override { return device_; }
   std::vector<ParamRef> param_list() override;
   Tensor flat_params() override { return params_arena_.flat_f32(); }
   Tensor flat_grads() override;
   void zero_grad() override;
-  void save_hf(const std::string& dir) const override;
-  // {"logits" (B,T,V)}; token_type_ids must be undefined (HF GPT-2 would embed them with wte).
-
   // GPT-2 init as HF: normal(0, initializer_range) for weights and embeddings, c_proj weights with
   // std / sqrt(2 * n_layer), biases 0, LayerNorm weight 1. Deterministic from seed.
   void init_weights(uint64_t seed) override;
   // Loads weights from an HF model.safetensors (prefix "transformer." optional; legacy attn.bias/masked_bias
   // buffers ignored; lm_head.weight, if present, must equal wte).
   void load_safetensors(const std::string& path) override;
+  // config.json, model.safetensors and generation_config.json (bos/eos/pad ids).
+  void save_hf(const std::string& dir) const override;
+  std::unique_ptr<Model> to(Device device) const override;
+  // Causal LM: batch.labels are the next-token targets; token types and other heads' labels are rejected.
+  // Dropout (training) masks come from Philox streams of (opt.seed, opt.stream).
+  float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
+  double loss_weight() const override { return static_cast<double>(last_targets_); }
+  std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
+  int64_t last_num_targets() const override { return last_targets_; }
+  double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
+  CausalLM* causal_lm() override { return this; }
+
+  // ---- CausalLM (decode.cpp) ----
+  Model& model() override { return *this; }
+  int64_t eos_token_id() const override { return config_.eos_token_id; }
+  std::unique_ptr<KvCache> make_kv_cache(int64_t B, int64_t Tmax) const override;
+  // A CUDA model takes ids/positions/mask from the host and uploads them; it runs in f32 from the f32 (master)
+  // parameters whatever its training dtype; all_logits is CPU-only.
+  void forward_cached(Tensor ids, KvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
+                      Tensor all_logits = {}) const override;
+  void reorder_cache(KvCache& cache, const std::vector<int64_t>& src) const override;
+  // Decode steps (forward_cached chunks of at most kDecodeRows = B*Tn rows) run as GEMVs that stream each matrix
+  // once. BF16: a bf16 copy of the four block matrices and of wte (the LM head), read with f32 accumulation;
+  // halves the bytes per decoded token. Longer chunks (prefill) and the embedding lookup always use the f32
+  // parameters.
+  static constexpr int64_t kDecodeRows = 8;
+  void set_decode_dtype(DType dt) override;
+  DType decode_dtype() const override { return decode_dtype_; }
+  int64_t decode_weight_bytes() const override;
+
+  // ---- family API ----
   // The parameters of `src` (same config, any device or dtype): e.g. a model loaded on the CPU moved to a GPU.
   void copy_params_from(const Gpt& src);
-
   // Allocates activations for batches up to (B, T); called lazily by forward.
   void reserve(int64_t B, int64_t T, bool training);
   // ids (B,T) i32. targets (B,T) i32 or undefined (then no loss). Returns the mean loss over non-ignored
@@ -169,31 +189,6 @@ class Gpt : public Model {
   // micro-batches passes 1/total_targets_of_all_micro_batches.
   void backward(float dloss_scale = 0.0f) override;
   Tensor logits() const { return logits_.slice0(0, cur_B_ * cur_T_).view(Shape{cur_B_, cur_T_, config_.vocab_size}); }
-  int64_t last_num_targets() const override { return last_targets_; }
-
-  // A cache for batches of B sequences up to Tmax positions (prompt + generated).
-  std::unique_ptr<GptKvCache> make_kv_cache(int64_t B, int64_t Tmax) const;
-  // Runs Tn new tokens (ids (B,Tn) i32) through the model, appending their keys/values to the cache. position_ids
-  // (B,Tn) i32 default to past..past+Tn-1; key_mask (B,Tmax) i32 masks padding keys (left-padded batches).
-  // Leaves the last position's logits in cache.logits (B,V, host); all_logits (B,Tn,V), if given, receives every
-  // position's logits (CPU models only). A CUDA model takes ids/positions/mask from the host and uploads them; it
-  // runs in f32 from the f32 (master) parameters whatever its training dtype.
-  void forward_cached(Tensor ids, GptKvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
-                      Tensor all_logits = {}) const;
-  // Beam search: row b of every layer's key/value cache becomes the old row src[b] (src.size() == cache.B).
-  void reorder_cache(GptKvCache& cache, const std::vector<int64_t>& src) const;
-
-  // Weights read by decode steps (forward_cached chunks of at most kDecodeRows = B*Tn rows, which run as GEMVs that
-  // stream each matrix once). F32 (default): the parameters themselves. BF16: a bf16 copy of the four block
-  // matrices and of wte (the LM head), made now, read with f32 accumulation; halves the bytes per decoded token.
-  // Longer chunks (prefill) and the embedding lookup always use the f32 parameters. Call again after the
-  // weights change (load, training): the copy is not refreshed by itself. (gpt_decode.cpp)
-  static constexpr int64_t kDecodeRows = 8;
-  void set_decode_dtype(DType dt);
-  DType decode_dtype() const { return decode_dtype_; }
-  // Bytes of weights one decode step reads (the matrices in the decode dtype, the small vectors in f32).
-  int64_t decode_weight_bytes() const;
-
   // Dropout (resid/embd/attn_pdrop of the config) applies only in training mode; masks come from Philox with
   // streams derived from (seed, step), so a step's masks are reproducible and resumable. Gradient accumulation
   // passes a distinct step per micro-batch.
@@ -202,7 +197,6 @@ class Gpt : public Model {
     dropout_seed_ = seed;
     dropout_step_ = step;
   }
-
   GptParams& params() { return params_; }
   // The gradients (zeros first if zero_grad was called and no backward has run since).
   GptParams& grads();
@@ -211,17 +205,20 @@ class Gpt : public Model {
   GptParams& grad_slots();  // binds the arena, leaves a pending zero_grad pending
   // Parameters in host memory for init/load/save: the arena itself on CPU; on CUDA a host arena with the same
   // layout, filled from the device first (copy_in) and written back after fn (copy_out).
-  template <typename F>
-  void with_host_params(bool copy_in, bool copy_out, F&& fn) const;
+  void with_host_params(bool copy_in, bool copy_out, const std::function<void(GptParams&)>& fn) const;
   void zero_bytes(void* p, size_t n) const;  // on the model's device
   void init_host(GptParams& params, uint64_t seed) const;
+  void load_host(GptParams& params, const std::string& path) const;
   // BF16 mode: params16_ = bf16(params_) (after init/load; the optimizer keeps it current afterwards).
   void sync_param_copy();
   // The parameters forward/backward read: the bf16 copy in BF16 mode, the f32 parameters otherwise.
   const GptParams& compute_params() const { return dtype_ == DType::BF16 ? params16_ : params_; }
-  void load_host(GptParams& params, const std::string& path) const;
-  void bind(GptParams& p, Arena& arena, std::vector<size_t>& slots, bool reserve_pass);
   ops::AttentionSpec attn_spec(int layer) const;
+  // Training dropout at a site: in place on x (forward) / into proj_ scratch (backward; returns the gradient to
+  // use, dx itself when the site is off).
+  void dropout_forward(Tensor x, float p, int layer, int site) const;
+  Tensor dropout_backward(Tensor dx, float p, int layer, int site);
+  void block_backward(int l, Tensor dres, bool fresh);
 
   GptConfig config_;
   Device device_ = Device::CPU;
@@ -231,7 +228,6 @@ class Gpt : public Model {
   void* grads_base_ = nullptr;  // the gradient storage (grads arena, or grads16_buf_) and its size in bytes
   size_t grads_bytes_ = 0;
   Json hf_config_;
-  std::vector<GptParamSpec> specs_;
   int64_t num_params_ = 0;
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   GptParams params_, grads_;
@@ -247,10 +243,10 @@ class Gpt : public Model {
   Tensor ids_, targets_;  // views of the caller's tensors for backward (valid until the next forward)
   Tensor encoded_;        // (B,T,C)
   std::vector<GptBlockActs> acts_;
-  Tensor lnf_, lnf_mean_, lnf_rstd_;  // (B,T,C), (B,T), (B,T)
+  Tensor lnf_;                        // (B,T,C)
+  nn::LayerNormStats lnf_stats_;      // (B,T)
   Tensor logits_;                     // (B*T, V); becomes dlogits in backward
-  Tensor losses_;                     // (B*T)
-  Tensor ce_stats_;                   // (B*T,2) per-row max and Σexp of the loss's softmax, for backward
+  nn::LossActs loss_;                 // (B*T) losses, (B*T,2) per-row max and Σexp for backward
   Tensor proj_;                       // (B,T,C) scratch for c_proj outputs
   Tensor ln_;                         // (B,T,C) ln_1 / ln_2 output of the current layer (recomputed in backward)
   Tensor fch_gelu_;                   // (B,T,I) GELU output of the current layer; dfch in backward
@@ -260,11 +256,15 @@ class Gpt : public Model {
   Tensor datt_;                // (B,NH,T,T)
   Tensor dfch_gelu_;           // (B,T,I)
   Tensor dlnf_;                // (B,T,C)
-  // bf16 decode weights (set_decode_dtype): per block only the four matrices are bound; wte (V,C) for the head.
+  // bf16 decode weights (set_decode_dtype): per block the copies of the four matrices; wte for the head.
   DType decode_dtype_ = DType::F32;
   Arena decode_arena_{"decode"};
-  std::vector<GptBlockParams> decode_h_;
-  Tensor decode_wte_;
+  struct DecodeCopies {
+    nn::AttentionCopies attn;
+    nn::MlpCopies mlp;
+  };
+  std::vector<DecodeCopies> decode_;
+  nn::LinearCopy decode_wte_;
 
   int64_t last_targets_ = 0;
   bool have_loss_ = false;

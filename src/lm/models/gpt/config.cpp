@@ -1,0 +1,122 @@
+// GPT-2 config: HF config.json parsing and writing, and the FLOPs per token for MFU.
+#include <string>
+
+#include "lm/core/error.h"
+#include "lm/models/gpt/gpt.h"
+
+namespace lm::models {
+
+namespace {
+
+int64_t get_int(const Json& j, const char* key, int64_t def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_number_integer(), "config.json: \"{}\" must be an integer, got {}", key, j[key].dump());
+  return j[key].get<int64_t>();
+}
+
+float get_float(const Json& j, const char* key, float def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_number(), "config.json: \"{}\" must be a number, got {}", key, j[key].dump());
+  return j[key].get<float>();
+}
+
+bool get_bool(const Json& j, const char* key, bool def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  LM_CHECK(j[key].is_boolean(), "config.json: \"{}\" must be true or false, got {}", key, j[key].dump());
+  return j[key].get<bool>();
+}
+
+}  // namespace
+
+GptConfig GptConfig::from_hf(const Json& j) {
+  LM_CHECK(j.is_object(), "GPT-2 config must be a JSON object");
+  GptConfig c;
+  if (j.contains("model_type"))
+    LM_CHECK(j["model_type"] == "gpt2", "config.json: model_type {} is not gpt2", j["model_type"].dump());
+  c.vocab_size = get_int(j, "vocab_size", c.vocab_size);
+  c.n_positions = get_int(j, "n_positions", c.n_positions);
+  c.n_embd = get_int(j, "n_embd", c.n_embd);
+  c.n_layer = get_int(j, "n_layer", c.n_layer);
+  c.n_head = get_int(j, "n_head", c.n_head);
+  c.n_inner = get_int(j, "n_inner", 0);
+  c.layer_norm_epsilon = get_float(j, "layer_norm_epsilon", c.layer_norm_epsilon);
+  c.resid_pdrop = get_float(j, "resid_pdrop", 0.1f);
+  c.embd_pdrop = get_float(j, "embd_pdrop", 0.1f);
+  c.attn_pdrop = get_float(j, "attn_pdrop", 0.1f);
+  c.scale_attn_weights = get_bool(j, "scale_attn_weights", true);
+  c.scale_attn_by_inverse_layer_idx = get_bool(j, "scale_attn_by_inverse_layer_idx", false);
+  c.initializer_range = get_float(j, "initializer_range", 0.02f);
+  c.bos_token_id = get_int(j, "bos_token_id", 50256);
+  c.eos_token_id = get_int(j, "eos_token_id", 50256);
+  if (j.contains("activation_function")) {
+    LM_CHECK(j["activation_function"].is_string(), "config.json: \"activation_function\" must be a string");
+    c.activation_name = j["activation_function"].get<std::string>();
+  }
+  // gelu_new, gelu_pytorch_tanh and gelu_fast are the same tanh formula; "gelu" is exact erf.
+  c.activation = ops::gelu_kind_from_name(c.activation_name);
+  LM_CHECK_AS(ErrorCode::Unsupported, !get_bool(j, "add_cross_attention", false),
+              "config.json: add_cross_attention=true (encoder-decoder GPT-2) is not supported");
+  LM_CHECK_AS(ErrorCode::Unsupported, get_bool(j, "tie_word_embeddings", true),
+              "config.json: tie_word_embeddings=false is not supported for gpt2 (the LM head is tied to wte)");
+  LM_CHECK(c.vocab_size > 0 && c.vocab_size < (1LL << 31), "config.json: vocab_size {} out of range", c.vocab_size);
+  LM_CHECK(c.n_positions > 0 && c.n_positions <= (1 << 20), "config.json: n_positions {} out of range",
+           c.n_positions);
+  LM_CHECK(c.n_layer > 0 && c.n_layer <= 1024, "config.json: n_layer {} out of range", c.n_layer);
+  LM_CHECK(c.n_head > 0 && c.n_embd > 0 && c.n_embd % c.n_head == 0,
+           "config.json: n_embd {} must be a positive multiple of n_head {}", c.n_embd, c.n_head);
+  LM_CHECK(c.n_inner >= 0, "config.json: n_inner {} must be positive or null", c.n_inner);
+  LM_CHECK(c.layer_norm_epsilon > 0, "config.json: layer_norm_epsilon must be positive");
+  for (float p : {c.resid_pdrop, c.embd_pdrop, c.attn_pdrop})
+    LM_CHECK(p >= 0 && p < 1, "config.json: dropout probability {} must be in [0, 1)", p);
+  return c;
+}
+
+Json GptConfig::to_hf() const {
+  Json j;
+  j["model_type"] = "gpt2";
+  j["architectures"] = Json::array({"GPT2LMHeadModel"});
+  j["vocab_size"] = vocab_size;
+  j["n_positions"] = n_positions;
+  j["n_ctx"] = n_positions;
+  j["n_embd"] = n_embd;
+  j["n_layer"] = n_layer;
+  j["n_head"] = n_head;
+  j["n_inner"] = n_inner > 0 ? Json(n_inner) : Json(nullptr);
+  j["activation_function"] = activation_name;
+  j["layer_norm_epsilon"] = layer_norm_epsilon;
+  j["resid_pdrop"] = resid_pdrop;
+  j["embd_pdrop"] = embd_pdrop;
+  j["attn_pdrop"] = attn_pdrop;
+  j["scale_attn_weights"] = scale_attn_weights;
+  j["scale_attn_by_inverse_layer_idx"] = scale_attn_by_inverse_layer_idx;
+  j["reorder_and_upcast_attn"] = false;
+  j["initializer_range"] = initializer_range;
+  j["tie_word_embeddings"] = true;
+  j["bos_token_id"] = bos_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["use_cache"] = true;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+namespace {
+// Matmul parameters (blocks + LM head) and attention FLOPs per token per pass unit, for the FLOP counts.
+double gpt_matmul_params(const GptConfig& c) {
+  const double C = static_cast<double>(c.n_embd), L = static_cast<double>(c.n_layer);
+  const double I = static_cast<double>(c.inner()), V = static_cast<double>(c.vocab_size);
+  return L * (3 * C * C + C * C + 2 * C * I) + V * C;
+}
+double gpt_attention_units(const GptConfig& c, int64_t T) {
+  return static_cast<double>(c.n_layer) * static_cast<double>(T) * static_cast<double>(c.n_embd);
+}
+}  // namespace
+
+double GptConfig::train_flops_per_token(int64_t T) const {
+  return 6.0 * gpt_matmul_params(*this) + 6.0 * gpt_attention_units(*this, T);
+}
+
+double GptConfig::forward_flops_per_token(int64_t T) const {
+  return 2.0 * gpt_matmul_params(*this) + 2.0 * gpt_attention_units(*this, T);
+}
+
+}  // namespace lm::models
