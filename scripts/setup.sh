@@ -9,7 +9,7 @@ PKGS=(
   libutf8proc-dev libexpat1-dev libbz2-dev zlib1g-dev libzstd-dev
   clang libclang-rt-14-dev
   python3 python3-torch python3-numpy libopenblas0-pthread
-  fortunes time wordnet-base
+  fortunes time wordnet-base universal-ctags
 )
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -25,9 +24,7 @@
 #include "lm/core/progress.h"
 #include "lm/core/threads.h"
 #include "lm/data/bert_data.h"
-#include "lm/data/compressed_reader.h"
 #include "lm/data/shard.h"
-#include "lm/data/wiki_dump.h"
 #include "lm/data/wikitext.h"
 
 namespace lm {
@@ -89,15 +86,30 @@ class BatchQueue {
   bool closed_ = false, cancelled_ = false;
 };
 
+// Removes the staging folder however prepare_dataset exits (a successful publish has emptied it).
+struct StagingGuard {
+  std::string dir;
+  ~StagingGuard() {
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
+  }
+};
+
+// Stops and joins the reader thread on every exit (cancel() unblocks a reader waiting on a full queue).
+struct JoinGuard {
+  std::thread& t;
+  BatchQueue& q;
+  ~JoinGuard() {
+    q.cancel();
+    if (t.joinable()) t.join();
+  }
+};
+
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Train or val token stream: rotates shards every `cap` tokens, staged in `dir`.
@@ -198,51 +210,6 @@ const char* format_name(InputFormat f) {
 
 }  // namespace
 
-DataLayout parse_data_layout(const std::string& s, const std::string& tokenizer_type) {
-  if (s == "tokens") return DataLayout::Tokens;
-  if (s == "sentences") return DataLayout::Sentences;
-  LM_CHECK(s == "auto", "--layout must be auto, tokens or sentences, got '{}'", s);
-  return tokenizer_type == "wordpiece" ? DataLayout::Sentences : DataLayout::Tokens;
-}
-
-const char* data_layout_name(DataLayout l) { return l == DataLayout::Sentences ? "sentences" : "tokens"; }
-
-InputFormat parse_input_format(const std::string& s) {
-  if (s == "auto") return InputFormat::Auto;
-  if (s == "wikipedia") return InputFormat::Wikipedia;
-  if (s == "text") return InputFormat::Text;
-  if (s == "jsonl") return InputFormat::Jsonl;
-  LM_THROW(ErrorCode::InvalidArgument, "unknown input format '{}' (expected auto, wikipedia, text or jsonl)",
-           s);
-}
-
-InputFormat detect_input_format(const std::string& path) {
-  std::string name = fs::path(path).filename().string();
-  for (const char* ext : {".jsonl", ".ndjson"})
-    for (const char* z : {"", ".gz", ".bz2", ".zst", ".zstd"})
-      if (ends_with(name, std::string(ext) + z)) return InputFormat::Jsonl;
-  CompressedReader r(path);
-  std::string head(4096, '\0');
-  size_t got = 0;
-  try {
-    size_t n;
-    while (got < head.size() && (n = r.read(head.data() + got, head.size() - got)) > 0) got += n;
-  } catch (const Error&) {
-    // A corrupt file is reported by the real reader with full context.
-  }
-  head.resize(got);
-  size_t i = 0;
-  if (head.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;
-  while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
-  if (head.compare(i, 5, "<?xml") == 0) {
-    size_t e = head.find("?>", i);
-    i = e == std::string::npos ? head.size() : e + 2;
-    while (i < head.size() && std::isspace(static_cast<unsigned char>(head[i]))) ++i;
-  }
-  if (head.compare(i, 10, "<mediawiki") == 0) return InputFormat::Wikipedia;
-  return InputFormat::Text;
-}
-
 bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, double val_fraction) {
   if (val_fraction <= 0) return false;
   uint64_t h = 0xcbf29ce484222325ull;
@@ -254,50 +221,165 @@ bool is_val_document(const std::string& title, uint64_t index, uint64_t seed, do
   return u < val_fraction;
 }
 
-uint64_t for_each_source_document(const std::vector<std::string>& files,
-                                  const std::vector<InputFormat>& formats, TextSplit split,
-                                  bool skip_disambiguation, const SourceDocumentFn& fn) {
-  LM_CHECK(files.size() == formats.size(), "one format per file expected");
-  SourceProgress pr;
+namespace {
+
+// The reader thread: streams the source documents into batches of about 8 MB (at most 4096 documents) and
+// pushes them on `queue`; stops early at opt.max_documents or when the consumer cancels.
+void read_batches(const PrepareOptions& opt, const std::vector<std::string>& files,
+                  const std::vector<InputFormat>& formats, uint64_t total_input, BatchQueue& queue,
+                  std::atomic<uint64_t>& uncompressed) {
+  constexpr size_t kBatchBytes = 8 << 20;
+  Batch batch;
+  size_t batch_bytes = 0;
+  int64_t ndocs = 0;
   bool stop = false;
-  for (size_t fi = 0; fi < files.size() && !stop; ++fi) {
-    const std::string& f = files[fi];
-    std::error_code ec;
-    uint64_t fsize = fs::file_size(f, ec);
-    uint64_t input_base = pr.input_bytes, parsed_base = pr.parsed_bytes;
-    InputFormat fmt = formats[fi] == InputFormat::Auto ? detect_input_format(f) : formats[fi];
-    if (fmt == InputFormat::Wikipedia) {
-      WikiDumpOptions wo;
-      wo.skip_disambiguation = skip_disambiguation;
-      WikiDumpStats ws = read_wiki_dump(
-          f,
-          [&](const WikiPage& p, const WikiDumpStats& s) {
-            pr.parsed_bytes = parsed_base + s.uncompressed_bytes;
-            pr.input_bytes = input_base + s.compressed_bytes;
-            stop = !fn(SourceDocument{p.title, p.text, true}, pr);
-            return !stop;
-          },
-          wo);
-      pr.parsed_bytes = parsed_base + ws.uncompressed_bytes;
-    } else {
-      uint64_t file_text = 0;
-      // Untitled documents are named "<file>:<line>"; keep only the file's name so the train/validation split
-      // (hashed from the title) does not change when the same corpus is read from another directory.
-      std::string base = fs::path(f).filename().string();
-      auto on_doc = [&](Document& d) {
-        if (d.title.compare(0, f.size(), f) == 0) d.title = base + d.title.substr(f.size());
-        file_text += d.text.size();
-        pr.parsed_bytes = parsed_base + file_text;
-        stop = !fn(SourceDocument{std::move(d.title), std::move(d.text), false}, pr);
-        return !stop;
-      };
-      uint64_t n = fmt == InputFormat::Jsonl ? read_jsonl_file(f, on_doc) : read_text_file(f, split, on_doc);
-      pr.parsed_bytes = parsed_base + n;
+  auto add = [&](RawDoc&& d, uint64_t input_pos) -> bool {
+    batch_bytes += d.text.size();
+    batch.docs.push_back(std::move(d));
+    ++ndocs;
+    if (batch_bytes >= kBatchBytes || batch.docs.size() >= 4096) {
+      batch.input_bytes = input_pos;
+      batch.uncompressed_bytes = uncompressed.load();
+      if (!queue.push(std::move(batch))) return false;
+      batch = Batch{};
+      batch_bytes = 0;
     }
-    pr.input_bytes = input_base + fsize;
-  }
-  return pr.parsed_bytes;
+    if (opt.max_documents >= 0 && ndocs >= opt.max_documents) stop = true;
+    return !stop;
+  };
+  uint64_t total = for_each_source_document(
+      files, formats, opt.text_split, opt.skip_disambiguation,
+      [&](SourceDocument&& d, const SourceProgress& pr) {
+        uncompressed.store(pr.parsed_bytes);
+        return !queue.cancelled() &&
+               add(RawDoc{std::move(d.title), std::move(d.text), d.wikitext}, pr.input_bytes);
+      });
+  uncompressed.store(total);
+  batch.input_bytes = total_input;
+  batch.uncompressed_bytes = uncompressed.load();
+  if (!batch.docs.empty()) queue.push(std::move(batch));
 }
+
+// Cleans (wikitext) and tokenizes every document of `batch` into texts[i] / ids[i]. Documents are cut into
+// ~1 MB pieces so one huge document (a corpus that is a single file) is tokenized on all threads too; workers
+// pull items dynamically. The sentences layout ends each sentence with `eos`.
+void clean_and_tokenize(Batch& batch, const Tokenizer& tok, bool sentences, int32_t eos, int threads,
+                        std::vector<std::string>& texts, std::vector<std::vector<int32_t>>& ids) {
+  size_t n = batch.docs.size();
+  texts.assign(n, std::string());
+  ids.assign(n, std::vector<int32_t>());
+  dynamic_for(n, threads, [&](size_t i) {
+    RawDoc& d = batch.docs[i];
+    texts[i] = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
+  });
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < n; ++i) {
+    if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
+    for (auto [b, e] : split_for_tokenizer(texts[i], kPieceBytes)) pieces.push_back({i, b, e, {}});
+  }
+  dynamic_for(pieces.size(), threads, [&](size_t k) {
+    Piece& p = pieces[k];
+    std::string_view piece = std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin);
+    if (!sentences) {
+      p.ids = tok.encode(piece, false);
+      return;
+    }
+    // Pieces end at line breaks, which always end a sentence, so splitting per piece equals splitting the
+    // whole document.
+    for (const auto& s : split_sentences(piece)) {
+      std::vector<int32_t> ids = tok.encode(s, false);
+      ids.erase(std::remove(ids.begin(), ids.end(), eos), ids.end());
+      if (ids.empty()) continue;
+      p.ids.insert(p.ids.end(), ids.begin(), ids.end());
+      p.ids.push_back(eos);
+    }
+  });
+  for (auto& p : pieces) ids[p.doc].insert(ids[p.doc].end(), p.ids.begin(), p.ids.end());
+}
+
+// A document goes to val or train by the hash of its title (is_val_document).
+void write_document(const Prepared& p, const PrepareOptions& opt, SplitWriter& train, SplitWriter& val) {
+  bool to_val = is_val_document(p.title, p.index, opt.seed, opt.val_fraction);
+  (to_val ? val : train).write(p.ids, 0, p.ids.size(), true, true);
+}
+
+// The last document decides the corner cases: a one-document corpus is split by position (last tokens to
+// val); otherwise, if hashing sent nothing to val, the last document goes there so val is never empty.
+// Returns the split mode recorded in meta.json: "document" or "position".
+std::string write_last_document(const Prepared& last, uint64_t documents, const PrepareOptions& opt,
+                                bool sentences, int32_t eos, SplitWriter& train, SplitWriter& val) {
+  if (documents == 1 && opt.val_fraction > 0 && last.ids.size() >= 2) {
+    size_t n = last.ids.size();
+    size_t nval = std::clamp<size_t>(
+        static_cast<size_t>(std::llround(static_cast<double>(n) * opt.val_fraction)), 1, n - 1);
+    if (sentences) {  // cut after a sentence's separator, so both sides hold whole sentences
+      size_t cut = n - nval;
+      while (cut > 1 && last.ids[cut - 1] != eos) --cut;
+      if (cut > 1 && cut < n) nval = n - cut;
+    }
+    train.write(last.ids, 0, n - nval, false, true);
+    val.write(last.ids, n - nval, n, true, true);
+    return "position";
+  }
+  if (opt.val_fraction > 0 && val.documents == 0) {
+    val.write(last.ids, 0, last.ids.size(), true, true);
+  } else {
+    write_document(last, opt, train, val);
+  }
+  return "document";
+}
+
+// The meta.json of a prepared directory: counts, shard names, split, tokenizer and input description.
+Json make_meta(const PrepareOptions& opt, const PrepareStats& st, const SplitWriter& train,
+               const SplitWriter& val, const std::string& tokenizer_type, int64_t vocab, uint32_t dtype,
+               int32_t eos) {
+  Json meta{{"format", "lmcpp-token-shards"},
+            {"version", 1},
+            {"documents", st.documents},
+            {"train_documents", st.train_documents},
+            {"val_documents", st.val_documents},
+            {"tokens", st.train_tokens + st.val_tokens},
+            {"train_tokens", st.train_tokens},
+            {"val_tokens", st.val_tokens},
+            {"train_shards", train.names()},
+            {"val_shards", val.names()},
+            {"split", st.split_mode},
+            {"val_fraction", opt.val_fraction},
+            {"seed", opt.seed},
+            {"tokenizer", opt.tokenizer_name},
+            {"tokenizer_type", tokenizer_type},
+            {"tokenizer_dir", "tokenizer"},
+            {"vocab_size", vocab},
+            {"dtype", dtype == 2 ? "uint16" : "uint32"},
+            {"eos_id", eos >= 0 ? Json(eos) : Json(nullptr)},
+            {"layout", data_layout_name(opt.layout)},
+            {"skipped_empty_documents", st.skipped_empty},
+            {"input_format", format_name(opt.format)},
+            {"inputs", opt.inputs},
+            {"input_bytes", st.input_bytes},
+            {"text_bytes", st.uncompressed_bytes}};
+  return meta;
+}
+
+// Publish: old shards of a previous run are removed, staged files renamed in, meta.json written last.
+void publish(const std::string& staging, const std::string& out_dir, const SplitWriter& train,
+             const SplitWriter& val, const Json& meta) {
+  for (auto& e : fs::directory_iterator(out_dir)) {
+    std::string name = e.path().filename().string();
+    if ((name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && name.ends_with(".bin"))
+      fs::remove(e.path());
+  }
+  for (const auto* w : {&train, &val})
+    for (const auto& name : w->names()) fs::rename(staging + "/" + name, out_dir + "/" + name);
+  if (fs::exists(staging + "/tokenizer")) {
+    fs::remove_all(out_dir + "/tokenizer");
+    fs::rename(staging + "/tokenizer", out_dir + "/tokenizer");
+  }
+  fsync_dir(out_dir);
+  write_file_atomic(out_dir + "/meta.json", meta.dump(2) + "\n");
+}
+
+}  // namespace
 
 PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   LM_CHECK(!opt.inputs.empty(), "prepare: no --input given");
@@ -326,13 +408,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   std::random_device rd;
   std::string staging = fmt::format("{}/.prepare-tmp-{}-{:x}", opt.out_dir, ::getpid(), rd());
   make_dirs(staging);
-  struct StagingGuard {
-    std::string dir;
-    ~StagingGuard() {
-      std::error_code ec;
-      if (!dir.empty()) fs::remove_all(dir, ec);
-    }
-  } staging_guard{staging};
+  StagingGuard staging_guard{staging};
 
   PrepareStats st;
   auto t0 = std::chrono::steady_clock::now();
@@ -347,49 +423,13 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   std::atomic<uint64_t> uncompressed{0};
   std::thread reader([&] {
     try {
-      constexpr size_t kBatchBytes = 8 << 20;
-      Batch batch;
-      size_t batch_bytes = 0;
-      int64_t ndocs = 0;
-      bool stop = false;
-      auto add = [&](RawDoc&& d, uint64_t input_pos) -> bool {
-        batch_bytes += d.text.size();
-        batch.docs.push_back(std::move(d));
-        ++ndocs;
-        if (batch_bytes >= kBatchBytes || batch.docs.size() >= 4096) {
-          batch.input_bytes = input_pos;
-          batch.uncompressed_bytes = uncompressed.load();
-          if (!queue.push(std::move(batch))) return false;
-          batch = Batch{};
-          batch_bytes = 0;
-        }
-        if (opt.max_documents >= 0 && ndocs >= opt.max_documents) stop = true;
-        return !stop;
-      };
-      uint64_t total = for_each_source_document(
-          files, formats, opt.text_split, opt.skip_disambiguation,
-          [&](SourceDocument&& d, const SourceProgress& pr) {
-            uncompressed.store(pr.parsed_bytes);
-            return !queue.cancelled() &&
-                   add(RawDoc{std::move(d.title), std::move(d.text), d.wikitext}, pr.input_bytes);
-          });
-      uncompressed.store(total);
-      batch.input_bytes = total_input;
-      batch.uncompressed_bytes = uncompressed.load();
-      if (!batch.docs.empty()) queue.push(std::move(batch));
+      read_batches(opt, files, formats, total_input, queue, uncompressed);
     } catch (...) {
       reader_error = std::current_exception();
     }
     queue.close();
   });
-  struct JoinGuard {
-    std::thread& t;
-    BatchQueue& q;
-    ~JoinGuard() {
-      q.cancel();
-      if (t.joinable()) t.join();
-    }
-  } join_guard{reader, queue};
+  JoinGuard join_guard{reader, queue};
 
   // ---- clean + tokenize in parallel, write in order ----
   std::unique_ptr<Progress> progress;
@@ -398,46 +438,12 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   int threads = opt.threads > 0 ? opt.threads : hardware_threads();
   std::optional<Prepared> pending;  // the latest document is held back: see the end of the loop
   uint64_t doc_index = 0;
-  auto flush = [&](Prepared& p) {
-    bool to_val = is_val_document(p.title, p.index, opt.seed, opt.val_fraction);
-    (to_val ? val : train).write(p.ids, 0, p.ids.size(), true, true);
-  };
   Batch batch;
   std::vector<std::string> texts;
   std::vector<std::vector<int32_t>> ids;
   while (queue.pop(batch)) {
     size_t n = batch.docs.size();
-    texts.assign(n, std::string());
-    ids.assign(n, std::vector<int32_t>());
-    // Clean, then tokenize in pieces: documents are cut into ~1 MB pieces so one huge document (a corpus that
-    // is a single file) is tokenized on all threads too; workers pull items dynamically.
-    dynamic_for(n, threads, [&](size_t i) {
-      RawDoc& d = batch.docs[i];
-      texts[i] = d.wikitext ? clean_wikitext(d.text) : std::move(d.text);
-    });
-    std::vector<Piece> pieces;
-    for (size_t i = 0; i < n; ++i) {
-      if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
-      for (auto [b, e] : split_for_tokenizer(texts[i], kPieceBytes)) pieces.push_back({i, b, e, {}});
-    }
-    dynamic_for(pieces.size(), threads, [&](size_t k) {
-      Piece& p = pieces[k];
-      std::string_view piece = std::string_view(texts[p.doc]).substr(p.begin, p.end - p.begin);
-      if (!sentences) {
-        p.ids = tok.encode(piece, false);
-        return;
-      }
-      // Pieces end at line breaks, which always end a sentence, so splitting per piece equals splitting the
-      // whole document.
-      for (const auto& s : split_sentences(piece)) {
-        std::vector<int32_t> ids = tok.encode(s, false);
-        ids.erase(std::remove(ids.begin(), ids.end(), eos), ids.end());
-        if (ids.empty()) continue;
-        p.ids.insert(p.ids.end(), ids.begin(), ids.end());
-        p.ids.push_back(eos);
-      }
-    });
-    for (auto& p : pieces) ids[p.doc].insert(ids[p.doc].end(), p.ids.begin(), p.ids.end());
+    clean_and_tokenize(batch, tok, sentences, eos, threads, texts, ids);
     for (size_t i = 0; i < n; ++i) {
       if (ids[i].empty()) {
         ++st.skipped_empty;
@@ -448,7 +454,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
         text_out->write(j.dump(-1, ' ', false, Json::error_handler_t::replace));
         text_out->write("\n");
       }
-      if (pending) flush(*pending);
+      if (pending) write_document(*pending, opt, train, val);
       pending = Prepared{std::move(batch.docs[i].title), std::move(ids[i]), doc_index++};
     }
     st.input_bytes = batch.input_bytes;
@@ -460,26 +466,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   if (reader_error) std::rethrow_exception(reader_error);
   LM_CHECK(pending.has_value(), "prepare: the input holds no documents with text ({} read)", files.size());
 
-  // The last document decides the corner cases: a one-document corpus is split by position (last tokens to
-  // val); otherwise, if hashing sent nothing to val, the last document goes there so val is never empty.
-  st.split_mode = "document";
-  if (doc_index == 1 && opt.val_fraction > 0 && pending->ids.size() >= 2) {
-    st.split_mode = "position";
-    size_t n = pending->ids.size();
-    size_t nval = std::clamp<size_t>(
-        static_cast<size_t>(std::llround(static_cast<double>(n) * opt.val_fraction)), 1, n - 1);
-    if (sentences) {  // cut after a sentence's separator, so both sides hold whole sentences
-      size_t cut = n - nval;
-      while (cut > 1 && pending->ids[cut - 1] != eos) --cut;
-      if (cut > 1 && cut < n) nval = n - cut;
-    }
-    train.write(pending->ids, 0, n - nval, false, true);
-    val.write(pending->ids, n - nval, n, true, true);
-  } else if (opt.val_fraction > 0 && val.documents == 0) {
-    val.write(pending->ids, 0, pending->ids.size(), true, true);
-  } else {
-    flush(*pending);
-  }
+  st.split_mode = write_last_document(*pending, doc_index, opt, sentences, eos, train, val);
   train.finish_shard();
   val.finish_shard();
 
@@ -493,47 +480,10 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   tok.save(staging + "/tokenizer");
-  Json meta{{"format", "lmcpp-token-shards"},
-            {"version", 1},
-            {"documents", st.documents},
-            {"train_documents", st.train_documents},
-            {"val_documents", st.val_documents},
-            {"tokens", st.train_tokens + st.val_tokens},
-            {"train_tokens", st.train_tokens},
-            {"val_tokens", st.val_tokens},
-            {"train_shards", train.names()},
-            {"val_shards", val.names()},
-            {"split", st.split_mode},
-            {"val_fraction", opt.val_fraction},
-            {"seed", opt.seed},
-            {"tokenizer", opt.tokenizer_name},
-            {"tokenizer_type", tok.type()},
-            {"tokenizer_dir", "tokenizer"},
-            {"vocab_size", vocab},
-            {"dtype", dtype == 2 ? "uint16" : "uint32"},
-            {"eos_id", eos >= 0 ? Json(eos) : Json(nullptr)},
-            {"layout", data_layout_name(opt.layout)},
-            {"skipped_empty_documents", st.skipped_empty},
-            {"input_format", format_name(opt.format)},
-            {"inputs", opt.inputs},
-            {"input_bytes", st.input_bytes},
-            {"text_bytes", st.uncompressed_bytes}};
+  Json meta = make_meta(opt, st, train, val, tok.type(), vocab, dtype, eos);
   st.meta = meta;
 
-  // Publish: old shards of a previous run are removed, staged files renamed in, meta.json written last.
-  for (auto& e : fs::directory_iterator(opt.out_dir)) {
-    std::string name = e.path().filename().string();
-    if ((name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && ends_with(name, ".bin"))
-      fs::remove(e.path());
-  }
-  for (const auto* w : {&train, &val})
-    for (const auto& name : w->names()) fs::rename(staging + "/" + name, opt.out_dir + "/" + name);
-  if (fs::exists(staging + "/tokenizer")) {
-    fs::remove_all(opt.out_dir + "/tokenizer");
-    fs::rename(staging + "/tokenizer", opt.out_dir + "/tokenizer");
-  }
-  fsync_dir(opt.out_dir);
-  write_file_atomic(opt.out_dir + "/meta.json", meta.dump(2) + "\n");
+  publish(staging, opt.out_dir, train, val, meta);
   if (text_out) text_out->commit();
   if (progress) progress->update(static_cast<double>(total_input) / 1e6);
   if (progress)

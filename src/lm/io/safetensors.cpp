@@ -76,49 +76,17 @@ struct RawEntry {
   uint64_t begin = 0, end = 0;
 };
 
-}  // namespace
-
-struct SafetensorsFile::CopyCache {
-  std::mutex mu;
-  std::unordered_map<std::string, Buffer> copies;
+// Throws BadFormat naming the file: every well-formedness check of the header reports through it.
+struct HeaderError {
+  const std::string& file;
+  [[noreturn]] void operator()(const std::string& what) const {
+    throw Error(ErrorCode::BadFormat, fmt::format("{}, in safetensors file {}", what, file));
+  }
 };
 
-SafetensorsFile::~SafetensorsFile() = default;
-SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
-
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
-  parse(map_.data(), map_.size());
-}
-
-SafetensorsFile SafetensorsFile::from_memory(std::span<const uint8_t> bytes, const std::string& name) {
-  SafetensorsFile f;
-  f.path_ = name;
-  f.owned_ = Buffer(bytes.size());
-  if (!bytes.empty()) std::memcpy(f.owned_.data(), bytes.data(), bytes.size());
-  f.parse(f.owned_.as<const uint8_t>(), bytes.size());
-  return f;
-}
-
-void SafetensorsFile::parse(const uint8_t* data, size_t size) {
-  copies_ = std::make_unique<CopyCache>();
-  const std::string& file = path_;
-  auto bad = [&file](const std::string& what) {
-    throw Error(ErrorCode::BadFormat, fmt::format("{}, in safetensors file {}", what, file));
-  };
-
-  // 8-byte length, header bounds.
-  if (size < 8) bad(fmt::format("file is {} bytes, shorter than the 8-byte header length", size));
-  uint64_t n = load_le64(data);
-  if (n > kSafetensorsMaxHeader)
-    bad(fmt::format("header length {} exceeds the limit of {} bytes", n, kSafetensorsMaxHeader));
-  if (n > size - 8)
-    bad(fmt::format("header length {} runs past the end of the file ({} bytes, truncated?)", n, size));
-  if (n == 0 || data[8] != '{') bad("header does not start with '{'");
-  const uint64_t data_size = size - 8 - n;
-  const uint8_t* data_section = data + 8 + n;
-
-  // JSON, with duplicate keys (nlohmann keeps the last silently) and nesting depth checked while parsing.
+// The header's n bytes of JSON text, parsed with duplicate keys (nlohmann keeps the last silently) and nesting
+// depth checked while parsing; the result is an object.
+Json parse_header_json(const uint8_t* text, uint64_t n, const HeaderError& bad) {
   std::vector<std::unordered_set<std::string>> open;  // keys seen per open object (arrays push an empty set)
   std::string top_key;                                 // the tensor whose entry is being parsed
   auto where = [&]() { return open.size() <= 1 ? std::string("the header") : "the entry of " + quote(top_key); };
@@ -148,83 +116,74 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
     return true;
   };
   // nlohmann stops at a NUL as if the input ended, so "{}\0junk" would pass; a NUL is never valid JSON text.
-  if (const void* z = std::memchr(data + 8, 0, n))
-    bad(fmt::format("header contains a NUL byte at header offset {}", static_cast<const uint8_t*>(z) - (data + 8)));
+  if (const void* z = std::memchr(text, 0, n))
+    bad(fmt::format("header contains a NUL byte at header offset {}", static_cast<const uint8_t*>(z) - text));
   Json header;
   try {
-    const char* h = reinterpret_cast<const char*>(data + 8);
+    const char* h = reinterpret_cast<const char*>(text);
     header = Json::parse(h, h + n, callback, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const Json::exception& e) {
     bad(fmt::format("header is not valid JSON: {}", e.what()));
   }
   if (!header.is_object()) bad(fmt::format("header is a JSON {}, not an object", header.type_name()));
+  return header;
+}
 
-  // Entries.
-  std::vector<RawEntry> raw;
-  raw.reserve(header.size());
-  for (auto& [key, val] : header.items()) {
-    if (key == "__metadata__") {
-      if (val.is_null()) continue;  // serde's Option accepts null
-      if (!val.is_object()) bad(fmt::format("\"__metadata__\" is a JSON {}, not an object of strings", val.type_name()));
-      for (auto& [mk, mv] : val.items()) {
-        if (!mv.is_string())
-          bad(fmt::format("\"__metadata__\" value of key {} is a JSON {} ({}), not a string", quote(mk), mv.type_name(),
-                          describe(mv)));
-        metadata_[mk] = mv.get<std::string>();
-      }
-      continue;
-    }
-    const std::string t = "tensor " + quote(key);
-    if (!val.is_object()) bad(fmt::format("{}: entry is a JSON {}, not an object", t, val.type_name()));
-    for (auto& [ek, ev] : val.items()) {
-      (void)ev;
-      if (ek != "dtype" && ek != "shape" && ek != "data_offsets")
-        bad(fmt::format("{}: unexpected key {} (entries hold exactly dtype, shape, data_offsets)", t, quote(ek)));
-    }
-    for (const char* k : {"dtype", "shape", "data_offsets"})
-      if (!val.contains(k)) bad(fmt::format("{}: missing \"{}\"", t, k));
-    RawEntry e;
-    e.name = key;
-
-    const Json& dt = val["dtype"];
-    if (!dt.is_string()) bad(fmt::format("{}: dtype is a JSON {} ({}), not a string", t, dt.type_name(), describe(dt)));
-    e.dtype = find_dtype_info(dt.get_ref<const std::string&>());
-    if (!e.dtype) bad(fmt::format("{}: unknown dtype {}", t, quote(dt.get_ref<const std::string&>())));
-    if (e.dtype->size == 0)
-      throw Error(ErrorCode::Unsupported, fmt::format("{}: dtype {} (sub-byte) is not supported by lmcpp, in safetensors "
-                                                      "file {}", t, e.dtype->name, file));
-
-    const Json& sh = val["shape"];
-    if (!sh.is_array()) bad(fmt::format("{}: shape is a JSON {}, not an array", t, sh.type_name()));
-    uint64_t numel = 1;
-    bool overflow = false;
-    for (const Json& d : sh) {
-      if (!d.is_number_unsigned())
-        bad(fmt::format("{}: shape {} has an entry that is not a non-negative integer", t, describe(sh)));
-      uint64_t v = d.get<uint64_t>();
-      e.shape.push_back(v);
-      overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
-    }
-    uint64_t nbytes = 0;
-    overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(e.dtype->size), &nbytes);
-    if (overflow) bad(fmt::format("{}: shape {} of {} overflows 64-bit byte counts", t, describe(sh), e.dtype->name));
-
-    const Json& off = val["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      bad(fmt::format("{}: data_offsets {} is not a pair of non-negative integers", t, describe(off)));
-    e.begin = off[0].get<uint64_t>();
-    e.end = off[1].get<uint64_t>();
-    if (e.end < e.begin) bad(fmt::format("{}: data_offsets [{},{}] end before they begin", t, e.begin, e.end));
-    if (e.end > data_size)
-      bad(fmt::format("{}: data_offsets [{},{}] run past the end of the {}-byte data section", t, e.begin, e.end,
-                      data_size));
-    if (e.end - e.begin != nbytes)
-      bad(fmt::format("{}: data_offsets [{},{}] span {} bytes but shape {} of {} needs {}", t, e.begin, e.end,
-                      e.end - e.begin, describe(sh), e.dtype->name, nbytes));
-    raw.push_back(std::move(e));
+// One tensor entry {"dtype", "shape", "data_offsets"} checked against the dtype table and the data section.
+RawEntry parse_entry(const std::string& key, const Json& val, uint64_t data_size, const HeaderError& bad) {
+  const std::string t = "tensor " + quote(key);
+  if (!val.is_object()) bad(fmt::format("{}: entry is a JSON {}, not an object", t, val.type_name()));
+  for (auto& [ek, ev] : val.items()) {
+    (void)ev;
+    if (ek != "dtype" && ek != "shape" && ek != "data_offsets")
+      bad(fmt::format("{}: unexpected key {} (entries hold exactly dtype, shape, data_offsets)", t, quote(ek)));
   }
+  for (const char* k : {"dtype", "shape", "data_offsets"})
+    if (!val.contains(k)) bad(fmt::format("{}: missing \"{}\"", t, k));
+  RawEntry e;
+  e.name = key;
 
-  // Coverage: sorted by offsets, the tensors must tile [0, data_size) exactly (tensor.rs Metadata::validate).
+  const Json& dt = val["dtype"];
+  if (!dt.is_string()) bad(fmt::format("{}: dtype is a JSON {} ({}), not a string", t, dt.type_name(), describe(dt)));
+  e.dtype = find_dtype_info(dt.get_ref<const std::string&>());
+  if (!e.dtype) bad(fmt::format("{}: unknown dtype {}", t, quote(dt.get_ref<const std::string&>())));
+  if (e.dtype->size == 0)
+    throw Error(ErrorCode::Unsupported, fmt::format("{}: dtype {} (sub-byte) is not supported by lmcpp, in safetensors "
+                                                    "file {}", t, e.dtype->name, bad.file));
+
+  const Json& sh = val["shape"];
+  if (!sh.is_array()) bad(fmt::format("{}: shape is a JSON {}, not an array", t, sh.type_name()));
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (const Json& d : sh) {
+    if (!d.is_number_unsigned())
+      bad(fmt::format("{}: shape {} has an entry that is not a non-negative integer", t, describe(sh)));
+    uint64_t v = d.get<uint64_t>();
+    e.shape.push_back(v);
+    overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
+  }
+  uint64_t nbytes = 0;
+  overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(e.dtype->size), &nbytes);
+  if (overflow) bad(fmt::format("{}: shape {} of {} overflows 64-bit byte counts", t, describe(sh), e.dtype->name));
+
+  const Json& off = val["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    bad(fmt::format("{}: data_offsets {} is not a pair of non-negative integers", t, describe(off)));
+  e.begin = off[0].get<uint64_t>();
+  e.end = off[1].get<uint64_t>();
+  if (e.end < e.begin) bad(fmt::format("{}: data_offsets [{},{}] end before they begin", t, e.begin, e.end));
+  if (e.end > data_size)
+    bad(fmt::format("{}: data_offsets [{},{}] run past the end of the {}-byte data section", t, e.begin, e.end,
+                    data_size));
+  if (e.end - e.begin != nbytes)
+    bad(fmt::format("{}: data_offsets [{},{}] span {} bytes but shape {} of {} needs {}", t, e.begin, e.end,
+                    e.end - e.begin, describe(sh), e.dtype->name, nbytes));
+  return e;
+}
+
+// Coverage: sorted by offsets, the tensors must tile [0, data_size) exactly (tensor.rs Metadata::validate).
+// Returns the entries' indices in that order.
+std::vector<size_t> check_coverage(const std::vector<RawEntry>& raw, uint64_t data_size, const HeaderError& bad) {
   std::vector<size_t> order(raw.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -247,31 +206,99 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
   if (covered != data_size)
     bad(fmt::format("hole: data bytes [{},{}) at the end of the data section belong to no tensor{}", covered, data_size,
                     prev ? " (last tensor " + quote(prev->name) + ")" : std::string()));
+  return order;
+}
+
+// A validated entry as lmcpp represents it; Unsupported for dtypes, ranks and dimensions lmcpp cannot hold.
+SafetensorsEntry to_entry(RawEntry& r, const uint8_t* data_section, const std::string& file) {
+  const std::string t = "tensor " + quote(r.name);
+  DType dt;
+  if (!dtype_from_safetensors(r.dtype->name, &dt))
+    throw Error(ErrorCode::Unsupported,
+                fmt::format("{}: dtype {} is not supported by lmcpp (F32, BF16, F16, I32, I64, U16, U32, U8 are), in "
+                            "safetensors file {}", t, r.dtype->name, file));
+  if (r.shape.size() > static_cast<size_t>(Shape::kMaxDims))
+    throw Error(ErrorCode::Unsupported, fmt::format("{}: rank {} exceeds lmcpp's limit of {} dimensions, in "
+                                                    "safetensors file {}", t, r.shape.size(), Shape::kMaxDims, file));
+  SafetensorsEntry e;
+  for (uint64_t d : r.shape) {
+    if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw Error(ErrorCode::Unsupported, fmt::format("{}: dimension {} too large, in safetensors file {}", t, d, file));
+    e.shape.push_back(static_cast<int64_t>(d));
+  }
+  e.name = std::move(r.name);
+  e.dtype = dt;
+  e.begin = r.begin;
+  e.end = r.end;
+  e.bytes = std::span<const uint8_t>(data_section + r.begin, r.end - r.begin);
+  return e;
+}
+
+}  // namespace
+
+struct SafetensorsFile::CopyCache {
+  std::mutex mu;
+  std::unordered_map<std::string, Buffer> copies;
+};
+
+SafetensorsFile::~SafetensorsFile() = default;
+SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
+  parse(map_.data(), map_.size());
+}
+
+SafetensorsFile SafetensorsFile::from_memory(std::span<const uint8_t> bytes, const std::string& name) {
+  SafetensorsFile f;
+  f.path_ = name;
+  f.owned_ = Buffer(bytes.size());
+  if (!bytes.empty()) std::memcpy(f.owned_.data(), bytes.data(), bytes.size());
+  f.parse(f.owned_.as<const uint8_t>(), bytes.size());
+  return f;
+}
+
+void SafetensorsFile::parse(const uint8_t* data, size_t size) {
+  copies_ = std::make_unique<CopyCache>();
+  const HeaderError bad{path_};
+
+  // 8-byte length, header bounds.
+  if (size < 8) bad(fmt::format("file is {} bytes, shorter than the 8-byte header length", size));
+  uint64_t n = load_le64(data);
+  if (n > kSafetensorsMaxHeader)
+    bad(fmt::format("header length {} exceeds the limit of {} bytes", n, kSafetensorsMaxHeader));
+  if (n > size - 8)
+    bad(fmt::format("header length {} runs past the end of the file ({} bytes, truncated?)", n, size));
+  if (n == 0 || data[8] != '{') bad("header does not start with '{'");
+  const uint64_t data_size = size - 8 - n;
+  const uint8_t* data_section = data + 8 + n;
+
+  Json header = parse_header_json(data + 8, n, bad);
+
+  // Entries.
+  std::vector<RawEntry> raw;
+  raw.reserve(header.size());
+  for (auto& [key, val] : header.items()) {
+    if (key == "__metadata__") {
+      if (val.is_null()) continue;  // serde's Option accepts null
+      if (!val.is_object()) bad(fmt::format("\"__metadata__\" is a JSON {}, not an object of strings", val.type_name()));
+      for (auto& [mk, mv] : val.items()) {
+        if (!mv.is_string())
+          bad(fmt::format("\"__metadata__\" value of key {} is a JSON {} ({}), not a string", quote(mk), mv.type_name(),
+                          describe(mv)));
+        metadata_[mk] = mv.get<std::string>();
+      }
+      continue;
+    }
+    raw.push_back(parse_entry(key, val, data_size, bad));
+  }
+
+  std::vector<size_t> order = check_coverage(raw, data_size, bad);
 
   // Well-formed; now what lmcpp can represent.
   entries_.reserve(raw.size());
   for (size_t i : order) {
-    RawEntry& r = raw[i];
-    const std::string t = "tensor " + quote(r.name);
-    DType dt;
-    if (!dtype_from_safetensors(r.dtype->name, &dt))
-      throw Error(ErrorCode::Unsupported,
-                  fmt::format("{}: dtype {} is not supported by lmcpp (F32, BF16, F16, I32, I64, U16, U32, U8 are), in "
-                              "safetensors file {}", t, r.dtype->name, file));
-    if (r.shape.size() > static_cast<size_t>(Shape::kMaxDims))
-      throw Error(ErrorCode::Unsupported, fmt::format("{}: rank {} exceeds lmcpp's limit of {} dimensions, in "
-                                                      "safetensors file {}", t, r.shape.size(), Shape::kMaxDims, file));
-    SafetensorsEntry e;
-    for (uint64_t d : r.shape) {
-      if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        throw Error(ErrorCode::Unsupported, fmt::format("{}: dimension {} too large, in safetensors file {}", t, d, file));
-      e.shape.push_back(static_cast<int64_t>(d));
-    }
-    e.name = std::move(r.name);
-    e.dtype = dt;
-    e.begin = r.begin;
-    e.end = r.end;
-    e.bytes = std::span<const uint8_t>(data_section + r.begin, r.end - r.begin);
+    SafetensorsEntry e = to_entry(raw[i], data_section, bad.file);
     index_.emplace(e.name, entries_.size());
     entries_.push_back(std::move(e));
   }
