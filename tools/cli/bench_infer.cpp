@@ -1,5 +1,5 @@
 // `lmcpp bench prefill|decode|membw`: inference throughput of a GPT on random weights at batch 1 through the
-// real KV-cache path (Gpt::forward_cached, as `lmcpp generate` runs it), and the machine's memory read bandwidth,
+// real KV-cache path (CausalLM::forward_cached, as `lmcpp generate` runs it), and the machine's memory read bandwidth,
 // which bounds decoding (every weight byte is read once per token). Medians over timed repetitions.
 #include "bench_infer.h"
 
@@ -19,7 +19,7 @@
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
 #include "lm/kernels/cpu/gemv.h"
-#include "lm/models/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::cli {
@@ -58,8 +58,8 @@ std::vector<int32_t> random_ids(int64_t n, int64_t V) {
 
 // Perplexity of `ids` through the decode path: windows of up to Tw tokens, each decoded one token at a time from
 // an empty cache (teacher forcing), every token after a window's first one scored. Untimed.
-double decode_perplexity(const models::Gpt& model, const std::vector<int32_t>& ids, int64_t Tw, int64_t* scored) {
-  const int64_t V = model.vocab_size();
+double decode_perplexity(const models::CausalLM& model, const std::vector<int32_t>& ids, int64_t Tw, int64_t* scored) {
+  const int64_t V = model.model().vocab_size();
   auto cache = model.make_kv_cache(1, Tw);
   double nll = 0;
   *scored = 0;
@@ -124,22 +124,21 @@ int run_bench_infer(const std::string& what, Args& a) {
            what);
   set_num_threads(threads);
   // Random weights of a named shape, or a model directory (then --text can measure the decode perplexity).
-  std::unique_ptr<models::Model> loaded;
-  std::unique_ptr<models::Gpt> random_model;
+  std::unique_ptr<models::Model> m;
   if (model_dir) {
-    loaded = models::load_model_dir(*model_dir);
-    LM_CHECK_AS(ErrorCode::Unsupported, dynamic_cast<models::Gpt*>(loaded.get()) != nullptr,
-                "bench {} needs a gpt2 model; {} is {}", what, *model_dir, loaded->model_type());
+    m = models::load_model_dir(*model_dir);
   } else {
-    random_model = std::make_unique<models::Gpt>(bench_gpt_shape(shape));
-    random_model->init_weights(1234);
+    m = models::create_model(bench_model_config(shape));
+    m->init_weights(1234);
   }
-  models::Gpt& model = model_dir ? *dynamic_cast<models::Gpt*>(loaded.get()) : *random_model;
-  const models::GptConfig& cfg = model.config();
-  LM_CHECK(T <= cfg.n_positions, "bench {}: {} tokens exceed n_positions {}", what, T, cfg.n_positions);
-  if (save_dir) model.save_hf(*save_dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, m->causal_lm() != nullptr, "bench {} needs a causal language model (gpt2); "
+              "{} is {}", what, model_dir ? *model_dir : shape, m->architecture());
+  models::CausalLM& model = *m->causal_lm();
+  const int64_t n_positions = m->max_positions();
+  LM_CHECK(T <= n_positions, "bench {}: {} tokens exceed n_positions {}", what, T, n_positions);
+  if (save_dir) m->save_hf(*save_dir);
   model.set_decode_dtype(weights == "bf16" ? DType::BF16 : DType::F32);
-  std::vector<int32_t> ids = random_ids(T, cfg.vocab_size);
+  std::vector<int32_t> ids = random_ids(T, m->vocab_size());
   double ppl = 0;
   int64_t ppl_scored = 0;
   if (text_file) {
@@ -147,7 +146,7 @@ int run_bench_infer(const std::string& what, Args& a) {
     std::vector<int32_t> text_ids = tok->encode(read_file(*text_file), false);
     if (static_cast<int64_t>(text_ids.size()) > ppl_tokens) text_ids.resize(static_cast<size_t>(ppl_tokens));
     LM_CHECK(text_ids.size() >= 2, "--text {}: fewer than 2 tokens", *text_file);
-    ppl = decode_perplexity(model, text_ids, std::min<int64_t>(cfg.n_positions, 1024), &ppl_scored);
+    ppl = decode_perplexity(model, text_ids, std::min<int64_t>(n_positions, 1024), &ppl_scored);
     if (static_cast<int64_t>(text_ids.size()) >= T) ids.assign(text_ids.begin(), text_ids.begin() + T);
   }
   auto cache = model.make_kv_cache(1, T);
@@ -188,8 +187,9 @@ int run_bench_infer(const std::string& what, Args& a) {
   }
   // Bytes one decode step reads: the decode weights, the embedding rows, and the KV cache so far (f32),
   // averaged over the run's positions 0..T-1.
-  const double kv_avg = 2.0 * static_cast<double>(cfg.n_layer * cfg.n_embd) * 4.0 * static_cast<double>(T + 1) / 2.0;
-  const double bytes = static_cast<double>(model.decode_weight_bytes()) + kv_avg + 2.0 * cfg.n_embd * 4.0;
+  const double kv_avg = static_cast<double>(model.kv_bytes_per_position()) * static_cast<double>(T + 1) / 2.0;
+  const double bytes = static_cast<double>(model.decode_weight_bytes()) + kv_avg +
+                       2.0 * static_cast<double>(model.hidden_size()) * 4.0;
   const Membw bw = measure_membw(membw_mb, 5);
   const double bound = bw.best_gbs * 1e9 / bytes;
   if (json) {

@@ -12,7 +12,8 @@
 
 #include "lm/core/error.h"
 #include "lm/core/profile.h"
-#include "lm/models/gpt.h"
+#include "lm/core/json.h"
+#include "lm/models/model.h"
 
 namespace lm::cli {
 
@@ -34,19 +35,22 @@ inline double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// GPT shapes with dropout off: S (vocab 50304, 6 layers, 6 heads, 384), 124M (GPT-2 small), tiny (tests).
-inline models::GptConfig bench_gpt_shape(const std::string& shape) {
-  models::GptConfig c;
-  c.resid_pdrop = c.embd_pdrop = c.attn_pdrop = 0.0f;
-  c.n_positions = 1024;
+// The HF config of a benchmark shape, dropout off: S (vocab 50304, 6 layers, 6 heads, 384), 124M (GPT-2 small),
+// 124M-pad (its vocabulary padded to 50304, a multiple of 64, as llm.c trains it: the LM head's GEMMs then have
+// aligned leading dimensions, what tensor-core GEMM kernels want on a GPU), tiny (tests).
+inline Json bench_model_config(const std::string& shape) {
+  Json c = {{"model_type", "gpt2"}, {"n_positions", 1024}, {"resid_pdrop", 0.0}, {"embd_pdrop", 0.0},
+            {"attn_pdrop", 0.0}};
+  auto set = [&](int64_t V, int64_t L, int64_t NH, int64_t C) {
+    c["vocab_size"] = V, c["n_layer"] = L, c["n_head"] = NH, c["n_embd"] = C;
+  };
   if (shape == "S") {
-    c.vocab_size = 50304, c.n_layer = 6, c.n_head = 6, c.n_embd = 384;
+    set(50304, 6, 6, 384);
   } else if (shape == "124M" || shape == "124M-pad") {
-    // 124M-pad: the vocabulary padded to 50304 (a multiple of 64), as llm.c trains it; the LM head's GEMMs then
-    // have aligned leading dimensions (what tensor-core GEMM kernels want on a GPU).
-    c.vocab_size = shape == "124M" ? 50257 : 50304, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
+    set(shape == "124M" ? 50257 : 50304, 12, 12, 768);
   } else if (shape == "tiny") {
-    c.vocab_size = 512, c.n_layer = 2, c.n_head = 4, c.n_embd = 64, c.n_positions = 256;
+    set(512, 2, 4, 64);
+    c["n_positions"] = 256;
   } else if (shape == "bert-base") {
     LM_THROW(ErrorCode::Unsupported, "--shape bert-base is the shape of `lmcpp bench bert`; train, prefill and "
              "decode run GPT shapes (S, 124M, tiny)");

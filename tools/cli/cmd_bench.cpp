@@ -20,7 +20,7 @@
 #include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
-#include "lm/models/gpt.h"
+#include "lm/models/model.h"
 #include "lm/ops/matmul.h"
 #include "lm/train/flops.h"
 #include "lm/train/optimizer.h"
@@ -61,8 +61,7 @@ int run_bench(Args& a) {
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 2, "bench: steps, batch and seq must be positive");
   set_num_threads(threads);
 
-  models::GptConfig cfg = bench_gpt_shape(shape);
-  LM_CHECK(T <= cfg.n_positions, "--seq {} exceeds n_positions {}", T, cfg.n_positions);
+  const Json cfg = bench_model_config(shape);
   // MFU reference: the measured sgemm peak on CPU; on CUDA the datasheet peak of the mode: fp32 CUDA cores for f32
   // (GEMMs without TF32), dense bf16 tensor cores for bf16. Unknown GPUs get no MFU (a warning), never a made-up one.
   double peak = 0;
@@ -78,7 +77,9 @@ int run_bench(Args& a) {
       std::fprintf(stderr, "lmcpp: warning: no %s peak known for GPU '%s': MFU not reported\n", bf16 ? "bf16" : "fp32",
                    gpu.c_str());
   }
-  models::Gpt model(cfg, dev, dtype);
+  std::unique_ptr<models::Model> m = models::create_model(cfg, dev, dtype);
+  models::Model& model = *m;
+  LM_CHECK(T <= model.max_positions(), "--seq {} exceeds n_positions {}", T, model.max_positions());
   model.init_weights(1234);
   train::AdamWConfig oc;
   oc.lr = 3e-4f;
@@ -88,8 +89,8 @@ int run_bench(Args& a) {
   OwnedTensor x(Shape{B, T}, DType::I32), y(Shape{B, T}, DType::I32);
   Rng rng(99);
   for (int64_t i = 0; i < B * T; ++i) {
-    x.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(cfg.vocab_size)));
-    y.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(cfg.vocab_size)));
+    x.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(model.vocab_size())));
+    y.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(model.vocab_size())));
   }
   // The batch where the model is (one upload; the timed steps reuse it).
   Arena batch_arena("bench-batch", dev);
@@ -104,8 +105,11 @@ int run_bench(Args& a) {
     prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed steps only
     auto t0 = Clock::now();
     model.zero_grad();
-    loss = model.forward(xd, yd);
-    model.backward();
+    models::Batch batch;
+    batch.input_ids = xd;
+    batch.labels = yd;
+    loss = model.forward(batch, {/*training=*/true});
+    model.backward(1.0f / static_cast<float>(model.last_num_targets()));  // the mean over the batch's targets
     {
       prof::Scope ps(prof::Op::AdamW);
       opt.step(oc.lr);
@@ -126,7 +130,7 @@ int run_bench(Args& a) {
   double step_s = median(times);
   if (profile) print_profile(times, "step");
   double tps = static_cast<double>(B * T) / step_s;
-  double mfu = peak > 0 ? tps * train::gpt_train_flops_per_token(cfg, T) / peak : 0.0;
+  double mfu = peak > 0 ? tps * model.train_flops_per_token(T) / peak : 0.0;
   if (json) {
     std::printf(
         "{\"bench\": \"train\", \"device\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, "

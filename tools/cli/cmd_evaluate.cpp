@@ -15,51 +15,18 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
-#include "lm/core/progress.h"
 #include "lm/core/threads.h"
 #include "lm/data/gpt_loader.h"
 #include "lm/data/shard.h"
 #include "lm/data/task_data.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/finetune.h"
+#include "lm/train/perplexity.h"
 
 namespace lm::cli {
 namespace {
-
-struct LmEval {
-  double nll = 0;
-  int64_t tokens = 0;
-};
-
-// Scores ids with windows of max_len advanced by stride (HF perplexity recipe: each window's first
-// max_len - trg_len labels are ignored, so every token after the first is scored exactly once).
-LmEval sliding_window(models::Gpt& gpt, const std::vector<int32_t>& ids, int64_t max_len, int64_t stride) {
-  LmEval r;
-  const int64_t n = static_cast<int64_t>(ids.size());
-  int64_t prev_end = 0;
-  Progress prog("evaluate", static_cast<double>(n), "tokens", 10.0);
-  for (int64_t begin = 0; begin < n; begin += stride) {
-    const int64_t end = std::min(begin + max_len, n), L = end - begin, trg_len = end - prev_end;
-    OwnedTensor x(Shape{1, L}, DType::I32), y(Shape{1, L}, DType::I32);
-    for (int64_t t = 0; t < L; ++t) {
-      x.t.ptr<int32_t>()[t] = ids[static_cast<size_t>(begin + t)];
-      // targets[t] is label t+1; labels before L - trg_len are ignored.
-      y.t.ptr<int32_t>()[t] = (t + 1 < L && t + 1 >= L - trg_len) ? ids[static_cast<size_t>(begin + t + 1)] : -100;
-    }
-    float loss = gpt.forward(x.t, y.t);
-    if (gpt.last_num_targets() > 0) {
-      r.nll += static_cast<double>(loss) * static_cast<double>(gpt.last_num_targets());
-      r.tokens += gpt.last_num_targets();
-    }
-    prev_end = end;
-    prog.update(static_cast<double>(end));
-    if (end == n) break;
-  }
-  prog.finish();
-  return r;
-}
 
 // --task classify: accuracy, macro F1, confusion matrix [gold][predicted] and mean cross-entropy of a
 // BertForSequenceClassification directory on a classification file (labels named as its id2label).
@@ -216,13 +183,12 @@ int run_evaluate(Args& a) {
   a.finish();
   LM_CHECK(task == "lm", "unknown --task {} (expected lm, classify or qa)", task);
   auto model = models::load_model_dir(dir);
-  auto* gpt = dynamic_cast<models::Gpt*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr, "--task lm needs a gpt2 model; {} is {}", dir,
-              model->model_type());
-  if (max_len == 0) max_len = gpt->max_positions();
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "--task lm needs a causal language model (gpt2); {} is {}", dir, model->architecture());
+  if (max_len == 0) max_len = model->max_positions();
   if (stride == 0) stride = max_len / 2;
-  LM_CHECK(max_len >= 2 && max_len <= gpt->max_positions(), "--max-length {} must be in [2, n_positions {}]", max_len,
-           gpt->max_positions());
+  LM_CHECK(max_len >= 2 && max_len <= model->max_positions(), "--max-length {} must be in [2, n_positions {}]",
+           max_len, model->max_positions());
   LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
   std::vector<int32_t> ids;
   std::string source;
@@ -247,9 +213,9 @@ int run_evaluate(Args& a) {
   }
   LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
-    LM_CHECK(ids[i] >= 0 && ids[i] < gpt->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",
-             source, ids[i], i, gpt->vocab_size());
-  LmEval r = sliding_window(*gpt, ids, max_len, stride);
+    LM_CHECK(ids[i] >= 0 && ids[i] < model->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",
+             source, ids[i], i, model->vocab_size());
+  const train::PerplexityResult r = train::sliding_window_perplexity(*model, ids, max_len, stride);
   const double loss = r.nll / static_cast<double>(r.tokens);
   if (json)
     std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, std::exp(loss),

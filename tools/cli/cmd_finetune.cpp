@@ -18,7 +18,7 @@
 #include "lm/core/threads.h"
 #include "lm/data/task_data.h"
 #include "lm/models/bert.h"
-#include "lm/models/gpt.h"
+#include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/finetune.h"
 #include "lm/train/metrics.h"

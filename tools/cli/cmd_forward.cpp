@@ -12,18 +12,11 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::cli {
 namespace {
-
-models::Gpt& as_gpt(models::Model& m, const std::string& dir) {
-  auto* g = dynamic_cast<models::Gpt*>(&m);
-  LM_CHECK_AS(ErrorCode::Unsupported, g != nullptr, "model_type {} in {} is not supported by this command yet",
-              m.model_type(), dir);
-  return *g;
-}
 
 OwnedTensor ids_tensor(const std::vector<int64_t>& ids, int64_t vocab, const std::string& flag,
                        int64_t max_positions) {
@@ -77,8 +70,6 @@ int run_forward(Args& a) {
   OwnedTensor x = ids_tensor(ids, model->vocab_size(), "--ids", model->max_positions());
   OwnedTensor types, mask;
   if (tt) {
-    LM_CHECK(model->model_type() != "gpt2",
-             "--token-type-ids is not used by gpt2 models (HF would embed them with wte); omit it");
     const int64_t tv = model->hf_config().value("type_vocab_size", int64_t{2});
     types = aux_tensor(*tt, "--token-type-ids", ids.size(), tv);
   }
@@ -123,7 +114,8 @@ int run_score(Args& a) {
   a.finish();
   LM_CHECK(ids_s.has_value() != text.has_value(), "give exactly one of --ids or --text");
   auto model = models::load_model_dir(dir);
-  models::Gpt& gpt = as_gpt(*model, dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "score needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   std::vector<int64_t> ids;
   if (ids_s) {
     ids = parse_id_list(*ids_s, "--ids");
@@ -133,17 +125,20 @@ int run_score(Args& a) {
     for (int32_t id : tok->encode(*text, false)) ids.push_back(id);
   }
   LM_CHECK(ids.size() >= 2, "score needs at least 2 tokens (the first one is only context), got {}", ids.size());
-  OwnedTensor x = ids_tensor(ids, gpt.vocab_size(), ids_s ? "--ids" : "--text", gpt.max_positions());
+  OwnedTensor x = ids_tensor(ids, model->vocab_size(), ids_s ? "--ids" : "--text", model->max_positions());
   const int64_t T = x.t.dim(1);
   OwnedTensor y(Shape{1, T}, DType::I32);
   for (int64_t t = 0; t < T; ++t) y.t.ptr<int32_t>()[t] = t + 1 < T ? x.t.ptr<int32_t>()[t + 1] : -100;
-  float loss = gpt.forward(x.t, y.t);
+  models::Batch batch;
+  batch.input_ids = x.t;
+  batch.labels = y.t;
+  const float loss = model->forward(batch);
   double ppl = std::exp(static_cast<double>(loss));
   if (json)
     std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, ppl,
-                static_cast<long long>(gpt.last_num_targets()));
+                static_cast<long long>(model->last_num_targets()));
   else
-    std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", loss, ppl, static_cast<long long>(gpt.last_num_targets()));
+    std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", loss, ppl, static_cast<long long>(model->last_num_targets()));
   return 0;
 }
 

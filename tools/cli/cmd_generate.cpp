@@ -11,7 +11,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/generate/generator.h"
-#include "lm/models/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::cli {
@@ -44,23 +44,19 @@ int run_generate(Args& a) {
   parse_device(device, "generate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
-  auto model = models::load_model_dir(dir);
-  auto* gpt = dynamic_cast<models::Gpt*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported, gpt != nullptr, "generate needs a gpt2 model; {} is {}", dir,
-              model->model_type());
-  if (weights == "bf16") gpt->set_decode_dtype(DType::BF16);
-  std::unique_ptr<models::Gpt> on_gpu;
-  if (device == "cuda") {  // loaded on the host, then copied to the GPU: the KV cache and every step run there
-    on_gpu = std::make_unique<models::Gpt>(gpt->config(), Device::CUDA);
-    on_gpu->copy_params_from(*gpt);
-    gpt = on_gpu.get();
-  }
+  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "generate needs a causal language model (gpt2); {} is {}", dir, model->architecture());
+  if (weights == "bf16") model->causal_lm()->set_decode_dtype(DType::BF16);
+  // --device cuda: loaded on the host, then copied to the GPU, where the KV cache and every step run.
+  if (device == "cuda") model = model->to(Device::CUDA);
+  const models::CausalLM& lm = *model->causal_lm();
   std::unique_ptr<Tokenizer> tok;
   if (has_tokenizer_files(dir)) tok = load_tokenizer(dir);
   std::vector<int32_t> ids;
   if (ids_s) {
     for (int64_t id : parse_id_list(*ids_s, "--ids")) {
-      LM_CHECK(id < gpt->vocab_size(), "--ids: id {} is out of range for vocab_size {}", id, gpt->vocab_size());
+      LM_CHECK(id < model->vocab_size(), "--ids: id {} is out of range for vocab_size {}", id, model->vocab_size());
       ids.push_back(static_cast<int32_t>(id));
     }
   } else {
@@ -68,7 +64,7 @@ int run_generate(Args& a) {
     ids = tok->encode(*prompt, false);
     LM_CHECK(!ids.empty(), "--prompt encodes to no tokens");
   }
-  if (!no_eos) opt.eos_id = static_cast<int32_t>(gpt->config().eos_token_id);
+  if (!no_eos) opt.eos_id = static_cast<int32_t>(lm.eos_token_id());
   // Streaming: print each token's text as soon as it is chosen (decoding the growing suffix, so multi-byte
   // characters split across tokens print once complete).
   std::vector<int32_t> out_ids;
@@ -91,7 +87,7 @@ int run_generate(Args& a) {
       printed = cut;
     }
   };
-  auto res = generate::generate(*gpt, {ids}, opt, tok.get(), on_token);
+  auto res = generate::generate(lm, {ids}, opt, tok.get(), on_token);
   const auto& gen = res.ids[0];
   if (json) {
     Json j;

@@ -19,7 +19,7 @@
 #include "lm/core/threads.h"
 #include "lm/data/prepare.h"
 #include "lm/generate/generator.h"
-#include "lm/models/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/train.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/trainer.h"
@@ -143,7 +143,8 @@ int run_quickstart(Args& a) {
     // ends when the budget does (a run cut by max_time would stop at a high learning rate).
     Json m = model_cfg;
     m["vocab_size"] = read_json_file(path_join(data_dir, "meta.json")).at("vocab_size");
-    models::Gpt probe(models::GptConfig::from_hf(m));
+    std::unique_ptr<models::Model> pm = models::create_model(m);
+    models::Model& probe = *pm;
     probe.init_weights(1);
     train::AdamW opt(probe, train::AdamWConfig{});
     OwnedTensor x(Shape{16, 128}, DType::I32);
@@ -152,8 +153,11 @@ int run_quickstart(Args& a) {
     for (int i = 0; i < 6; ++i) {
       auto t0 = std::chrono::steady_clock::now();
       probe.zero_grad();
-      probe.forward(x.t, x.t);
-      probe.backward();
+      models::Batch batch;
+      batch.input_ids = x.t;
+      batch.labels = x.t;
+      probe.forward(batch, {/*training=*/true});
+      probe.backward(1.0f / static_cast<float>(probe.last_num_targets()));
       opt.step(1e-3f);
       if (i > 0) ts.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -190,17 +194,17 @@ int run_quickstart(Args& a) {
 
   std::fprintf(stderr, "[5/5] samples (temperature 0.8, top-k 40):\n");
   auto model = models::load_model_dir(model_dir);
-  auto& gpt = dynamic_cast<models::Gpt&>(*model);
+  const models::CausalLM& lm = *model->causal_lm();
   auto tok = load_tokenizer(model_dir);
   generate::GenerateOptions opt;
   opt.max_new_tokens = 60;
   opt.sampling.temperature = 0.8f;
   opt.sampling.top_k = 40;
   opt.sampling.seed = 7;
-  opt.eos_id = static_cast<int32_t>(gpt.config().eos_token_id);
+  opt.eos_id = static_cast<int32_t>(lm.eos_token_id());
   for (const char* prompt : {"The meaning of life is", "A programmer", "Love is", "Once upon a time"}) {
     auto ids = tok->encode(prompt, false);
-    auto res = generate::generate(gpt, {ids}, opt, tok.get());
+    auto res = generate::generate(lm, {ids}, opt, tok.get());
     std::printf("--- %s%s\n", prompt, tok->decode(res.ids[0], true).c_str());
   }
   std::printf("---\nmodel: %s (HF directory; try: build/lmcpp generate --model %s --prompt \"Hello\")\n",

@@ -15,22 +15,22 @@ namespace lm::generate {
 
 namespace {
 
-void check_prompts(const models::Gpt& model, const std::vector<std::vector<int32_t>>& prompts,
+void check_prompts(const models::CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                    const GenerateOptions& opt, const Tokenizer* tok) {
   LM_CHECK(!prompts.empty(), "generate: no prompts");
   LM_CHECK(opt.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
   opt.sampling.validate();
   LM_CHECK(opt.num_beams >= 1, "--num-beams must be >= 1");
   LM_CHECK(opt.stop_strings.empty() || tok != nullptr, "stop strings need tokenizer files in the model directory");
-  const int64_t V = model.vocab_size();
+  const int64_t V = model.model().vocab_size();
   for (size_t b = 0; b < prompts.size(); ++b) {
     LM_CHECK(!prompts[b].empty(), "generate: prompt {} is empty (HF generate needs at least one token)", b);
     for (size_t i = 0; i < prompts[b].size(); ++i)
       LM_CHECK(prompts[b][i] >= 0 && prompts[b][i] < V, "prompt {}: id {} at position {} is out of range for "
                "vocab_size {}", b, prompts[b][i], i, V);
-    LM_CHECK(static_cast<int64_t>(prompts[b].size()) + opt.max_new_tokens <= model.max_positions(),
+    LM_CHECK(static_cast<int64_t>(prompts[b].size()) + opt.max_new_tokens <= model.model().max_positions(),
              "prompt {} ({} tokens) + max_new_tokens {} exceeds the model's n_positions {}", b, prompts[b].size(),
-             opt.max_new_tokens, model.max_positions());
+             opt.max_new_tokens, model.model().max_positions());
   }
 }
 
@@ -42,10 +42,10 @@ bool hit_stop_string(const Tokenizer& tok, const std::vector<int32_t>& ids, cons
   return false;
 }
 
-GenerateResult sample_or_greedy(const models::Gpt& model, const std::vector<std::vector<int32_t>>& prompts,
+GenerateResult sample_or_greedy(const models::CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                                 const GenerateOptions& opt, const Tokenizer* tok,
                                 const std::function<void(int64_t, int32_t)>& on_token) {
-  const int64_t B = static_cast<int64_t>(prompts.size()), V = model.vocab_size();
+  const int64_t B = static_cast<int64_t>(prompts.size()), V = model.model().vocab_size();
   int64_t P = 0;
   for (const auto& p : prompts) P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));
   const int64_t Tmax = P + std::max<int64_t>(opt.max_new_tokens, 1);
@@ -110,9 +110,9 @@ GenerateResult sample_or_greedy(const models::Gpt& model, const std::vector<std:
 // beams; a continuation ending in eos becomes a finished hypothesis scored sum_logprobs / len^length_penalty
 // (len = generated length); others fill the beams. Done when num_beams hypotheses are finished and either
 // early_stopping or no live beam can beat the worst of them.
-std::vector<int32_t> beam_search_one(const models::Gpt& model, const std::vector<int32_t>& prompt,
+std::vector<int32_t> beam_search_one(const models::CausalLM& model, const std::vector<int32_t>& prompt,
                                      const GenerateOptions& opt, std::string* reason) {
-  const int64_t nb = opt.num_beams, V = model.vocab_size(), P = static_cast<int64_t>(prompt.size());
+  const int64_t nb = opt.num_beams, V = model.model().vocab_size(), P = static_cast<int64_t>(prompt.size());
   const int64_t Tmax = P + std::max<int64_t>(opt.max_new_tokens, 1);
   auto cache = model.make_kv_cache(nb, Tmax);
   OwnedTensor ids(Shape{nb, P}, DType::I32);
@@ -210,7 +210,7 @@ std::vector<int32_t> beam_search_one(const models::Gpt& model, const std::vector
 
 }  // namespace
 
-GenerateResult generate(const models::Gpt& model, const std::vector<std::vector<int32_t>>& prompts,
+GenerateResult generate(const models::CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                         const GenerateOptions& opt, const Tokenizer* tokenizer,
                         const std::function<void(int64_t, int32_t)>& on_token) {
   check_prompts(model, prompts, opt, tokenizer);

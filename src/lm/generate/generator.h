@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "lm/generate/sampler.h"
-#include "lm/models/gpt/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::generate {
@@ -34,7 +34,7 @@ struct GenerateResult {
 
 // on_token(row, id) is called for each new token as soon as it is chosen (not for beam search, whose tokens
 // are only final at the end). tokenizer may be null (then stop_strings must be empty).
-GenerateResult generate(const models::Gpt& model, const std::vector<std::vector<int32_t>>& prompts,
+GenerateResult generate(const models::CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                         const GenerateOptions& opt, const Tokenizer* tokenizer = nullptr,
                         const std::function<void(int64_t, int32_t)>& on_token = {});
 

@@ -136,6 +136,11 @@ class Bert : public Model {
   Device device() const override { return device_; }
 
   std::string model_type() const override { return "bert"; }
+  std::string architecture() const override { return config_.architecture; }
+  Head head() const override;
+  std::vector<std::string> labels() const override {
+    return config_.head == BertHead::SequenceClassification ? config_.id2label : std::vector<std::string>{};
+  }
   std::unique_ptr<Model> to(Device device) const override;
   // Dropout masks from the seed mix_seed(opt.seed, opt.stream).
   float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
@@ -199,7 +204,7 @@ class Bert : public Model {
   // keeps it f32). Embeddings, LayerNorm, the softmax, pooler and heads stay f32. The copy is made lazily at the
   // next eval forward and made again after any training forward, weight load or params() access. Throws
   // Unsupported for BF16 / I8 on a CPU without a native bf16 / int8 matmul, or on a CUDA model.
-  void set_inference_dtype(DType dt);
+  void set_inference_dtype(DType dt) override;
   DType inference_dtype() const { return infer_dtype_; }
   void set_inference_bf16_attention(bool on) { attn_bf16_ = on && ops::attention_bf16_available(); }
 

@@ -53,6 +53,9 @@ struct ForwardOptions {
 
 class CausalLM;
 
+// What a model's head computes, as HF's AutoModelFor* classes name it (config.json architectures[0]).
+enum class Head { Base, CausalLM, PreTraining, MaskedLM, SequenceClassification, QuestionAnswering };
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -63,6 +66,11 @@ class Model {
   virtual int64_t max_positions() const = 0;
   virtual int64_t num_parameters() const = 0;
   virtual Device device() const = 0;
+  // HF architectures[0] (e.g. "GPT2LMHeadModel", "BertForSequenceClassification") and the head it names.
+  virtual std::string architecture() const = 0;
+  virtual Head head() const = 0;
+  // Sequence classification: the label of each class id (config.json id2label); empty for other heads.
+  virtual std::vector<std::string> labels() const { return {}; }
 
   virtual std::vector<ParamRef> param_list() = 0;
   // Whole arenas, for one-loop optimizers, clipping and all-reduce (padding between tensors is zero).
@@ -97,6 +105,11 @@ class Model {
   virtual int64_t last_num_targets() const = 0;
   // Training FLOPs per token (forward + backward) at sequence length T, as the MFU numerator.
   virtual double train_flops_per_token(int64_t T) const = 0;
+  // Forward-only FLOPs per token at context length T (inference benchmarks); 0 where not counted.
+  virtual double forward_flops_per_token(int64_t /*T*/) const { return 0.0; }
+  // Weights of eval-mode forwards: F32 (the parameters), or a family's packed BF16 / I8 copies (made lazily,
+  // refreshed after the weights change). Throws Unsupported for a dtype the model or this CPU cannot run.
+  virtual void set_inference_dtype(DType dt);
 
   // Inference on one batch (forward + outputs): token_type_ids / attention_mask may be undefined.
   std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask);
@@ -118,6 +131,7 @@ class CausalLM {
  public:
   virtual ~CausalLM() = default;
   virtual Model& model() = 0;
+  virtual const Model& model() const = 0;
   virtual int64_t eos_token_id() const = 0;
   virtual std::unique_ptr<KvCache> make_kv_cache(int64_t B, int64_t Tmax) const = 0;
   // Runs Tn new tokens (ids (B,Tn) i32, host) through the model, appending their keys/values to the cache.
@@ -133,6 +147,10 @@ class CausalLM {
   virtual void set_decode_dtype(DType dt) = 0;
   virtual DType decode_dtype() const = 0;
   virtual int64_t decode_weight_bytes() const = 0;
+  // Bytes of keys and values one position adds to the cache (f32), and the hidden size (bytes of the embedding
+  // rows a step reads = 2 · hidden · 4): the rest of a decode step's memory traffic.
+  virtual int64_t kv_bytes_per_position() const = 0;
+  virtual int64_t hidden_size() const = 0;
 };
 
 using ModelFactory = std::function<std::unique_ptr<Model>(const Json& config, Device device, DType dtype)>;

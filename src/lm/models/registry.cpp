@@ -37,6 +37,11 @@ std::vector<std::pair<std::string, Tensor>> Model::infer(Tensor ids, Tensor toke
   return outputs();
 }
 
+void Model::set_inference_dtype(DType dt) {
+  LM_CHECK_AS(ErrorCode::Unsupported, dt == DType::F32, "{} models run inference in f32 only, not {}", model_type(),
+              dtype_name(dt));
+}
+
 std::unique_ptr<Model> create_model(const Json& config, Device device, DType dtype) {
   LM_CHECK(config.is_object() && config.contains("model_type") && config["model_type"].is_string(),
            "model config needs a string \"model_type\"");

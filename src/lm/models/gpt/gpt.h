@@ -134,6 +134,8 @@ class Gpt : public Model, public CausalLM {
   int64_t max_positions() const override { return config_.n_positions; }
   int64_t num_parameters() const override { return num_params_; }
   Device device() const override { return device_; }
+  std::string architecture() const override { return "GPT2LMHeadModel"; }
+  Head head() const override { return Head::CausalLM; }
   std::vector<ParamRef> param_list() override;
   Tensor flat_params() override { return params_arena_.flat_f32(); }
   Tensor flat_grads() override;
@@ -154,10 +156,12 @@ class Gpt : public Model, public CausalLM {
   std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
   int64_t last_num_targets() const override { return last_targets_; }
   double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
+  double forward_flops_per_token(int64_t T) const override { return config_.forward_flops_per_token(T); }
   CausalLM* causal_lm() override { return this; }
 
   // ---- CausalLM (decode.cpp) ----
   Model& model() override { return *this; }
+  const Model& model() const override { return *this; }
   int64_t eos_token_id() const override { return config_.eos_token_id; }
   std::unique_ptr<KvCache> make_kv_cache(int64_t B, int64_t Tmax) const override;
   // A CUDA model takes ids/positions/mask from the host and uploads them; it runs in f32 from the f32 (master)
@@ -173,6 +177,8 @@ class Gpt : public Model, public CausalLM {
   void set_decode_dtype(DType dt) override;
   DType decode_dtype() const override { return decode_dtype_; }
   int64_t decode_weight_bytes() const override;
+  int64_t kv_bytes_per_position() const override { return 2 * config_.n_layer * config_.n_embd * 4; }
+  int64_t hidden_size() const override { return config_.n_embd; }
 
   // ---- family API ----
   // The parameters of `src` (same config, any device or dtype): e.g. a model loaded on the CPU moved to a GPU.

@@ -1,0 +1,23 @@
+// Perplexity of a causal LM over a long token sequence, with HF's sliding-window recipe: windows of max_len
+// tokens advanced by stride; each window ignores the labels the previous window already scored, so every token
+// after the first is scored exactly once. Shapes: ids (n) token ids.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lm/models/model.h"
+
+namespace lm::train {
+
+struct PerplexityResult {
+  double nll = 0;      // Σ over scored tokens of -log p
+  int64_t tokens = 0;  // scored tokens (n - 1)
+  double loss() const { return tokens ? nll / static_cast<double>(tokens) : 0.0; }
+};
+
+// model must be a causal LM; max_len in [2, max_positions], stride in [1, max_len]. progress: a progress line.
+PerplexityResult sliding_window_perplexity(models::Model& model, const std::vector<int32_t>& ids, int64_t max_len,
+                                           int64_t stride, bool progress = true);
+
+}  // namespace lm::train
