@@ -19,8 +19,7 @@
 #include "lm/data/gpt_loader.h"
 #include "lm/data/shard.h"
 #include "lm/data/task_data.h"
-#include "lm/models/bert.h"
-#include "lm/models/gpt/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/finetune.h"
 #include "lm/train/perplexity.h"
@@ -43,13 +42,12 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
   LM_CHECK(batch >= 1, "--batch-size {} must be >= 1", batch);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  auto model = models::load_model_dir(dir);
-  auto* bert = dynamic_cast<models::Bert*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported, bert && bert->config().head == models::BertHead::SequenceClassification,
-              "--task classify needs a BertForSequenceClassification directory; {} is {}", dir,
-              bert ? bert->config().architecture : model->model_type());
+  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, model->head() == models::Head::SequenceClassification,
+              "--task classify needs a sequence-classification model (BertForSequenceClassification); {} is {}", dir,
+              model->architecture());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task classify needs tokenizer files in {}", dir);
-  const auto& names = bert->config().id2label;
+  const std::vector<std::string> names = model->labels();
   ClassificationData cd;
   try {
     cd = read_classification(data, names);
@@ -62,15 +60,10 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
   }
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
   auto tok = load_tokenizer(dir);
-  auto feats = train::encode_classification(*tok, cd, std::min(max_len, bert->max_positions()));
-  bert->set_inference_dtype(wdt);
-  std::unique_ptr<models::Bert> on_gpu;
-  if (device == "cuda") {  // the same weights, loaded into a GPU model (batches stay on the host)
-    on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
-    on_gpu->load_safetensors(path_join(dir, "model.safetensors"));
-    bert = on_gpu.get();
-  }
-  train::ClassifyEval ev = train::evaluate_classifier(*bert, feats, batch);
+  auto feats = train::encode_classification(*tok, cd, std::min(max_len, model->max_positions()));
+  model->set_inference_dtype(wdt);
+  if (device == "cuda") model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
+  train::ClassifyEval ev = train::evaluate_classifier(*model, feats, batch);
   if (json) {
     Json cm = Json::array();
     for (const auto& row : ev.confusion) cm.push_back(row);
@@ -113,36 +106,30 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
            "--max-length must be >= 8, --doc-stride and --max-answer-length >= 1");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  auto model = models::load_model_dir(dir);
-  auto* gpt = dynamic_cast<models::Gpt*>(model.get());
-  auto* bert = dynamic_cast<models::Bert*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported,
-              gpt != nullptr || (bert && bert->config().head == models::BertHead::QuestionAnswering),
-              "--task qa needs a gpt2 model (generative) or a BertForQuestionAnswering model (extractive); {} is {}",
-              dir, bert ? bert->config().architecture : model->model_type());
+  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  const bool generative = model->causal_lm() != nullptr;
+  const bool extractive = model->head() == models::Head::QuestionAnswering;
+  LM_CHECK_AS(ErrorCode::Unsupported, generative || extractive,
+              "--task qa needs a causal LM (gpt2, generative) or a span question-answering model "
+              "(BertForQuestionAnswering, extractive); {} is {}", dir, model->architecture());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task qa needs tokenizer files in {}", dir);
-  LM_CHECK_AS(ErrorCode::Unsupported, bert || wdt == DType::F32,
+  LM_CHECK_AS(ErrorCode::Unsupported, extractive || wdt == DType::F32,
               "evaluate --task qa: --weights {} is a BERT option; gpt2 models answer with f32 weights", weights);
-  LM_CHECK_AS(ErrorCode::Unsupported, bert || dev == Device::CPU,
+  LM_CHECK_AS(ErrorCode::Unsupported, extractive || dev == Device::CPU,
               "evaluate --task qa --device cuda: runs BertForQuestionAnswering models; gpt2 QA evaluates on the CPU");
-  if (bert) bert->set_inference_dtype(wdt);
-  std::unique_ptr<models::Bert> on_gpu;
-  if (bert && dev == Device::CUDA) {  // the same weights, loaded into a GPU model (batches stay on the host)
-    on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
-    on_gpu->load_safetensors(path_join(dir, "model.safetensors"));
-    bert = on_gpu.get();
-  }
+  model->set_inference_dtype(wdt);
+  if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
   auto tok = load_tokenizer(dir);
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
   train::QaEval ev;
-  if (gpt) {
-    int64_t eos = gpt->config().eos_token_id;
-    if ((eos < 0 || eos >= gpt->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
-    ev = train::evaluate_generative_qa(*gpt, *tok, ex, static_cast<int32_t>(eos), max_new, true);
+  if (generative) {
+    int64_t eos = model->causal_lm()->eos_token_id();
+    if ((eos < 0 || eos >= model->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
+    ev = train::evaluate_generative_qa(*model->causal_lm(), *tok, ex, static_cast<int32_t>(eos), max_new, true);
   } else {
-    so.max_length = std::min<int64_t>(so.max_length, bert->max_positions());
-    ev = train::evaluate_extractive_qa(*bert, ex, train::build_span_features(*tok, ex, so, false), so);
+    so.max_length = std::min<int64_t>(so.max_length, model->max_positions());
+    ev = train::evaluate_extractive_qa(*model, ex, train::build_span_features(*tok, ex, so, false), so);
   }
   LM_CHECK(ev.count > 0, "{} holds no answerable questions", data);
   if (pred_path) {

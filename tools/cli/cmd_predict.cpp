@@ -16,7 +16,8 @@
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert.h"
+#include "lm/models/model.h"
+#include "lm/nn/span.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"
 
@@ -46,63 +47,58 @@ int run_predict(Args& a) {
   a.finish();
   LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
               "predict --device cuda: --weights {} is a CPU (oneDNN) option; the GPU predicts in f32", weights);
-  auto model = models::load_model_dir(dir);
-  auto* bert = dynamic_cast<models::Bert*>(model.get());
-  LM_CHECK_AS(ErrorCode::Unsupported, bert != nullptr, "predict needs a BERT model; {} is {}", dir,
-              model->model_type());
-  bert->set_inference_dtype(wdt);
-  std::unique_ptr<models::Bert> on_gpu;
-  if (dev == Device::CUDA) {  // the same weights, loaded into a GPU model (the example is uploaded by forward)
-    on_gpu = std::make_unique<models::Bert>(bert->config(), Device::CUDA);
-    on_gpu->load_safetensors(path_join(dir, "model.safetensors"));
-    bert = on_gpu.get();
-  }
-  const auto& cfg = bert->config();
-  const bool classify = cfg.head == models::BertHead::SequenceClassification;
-  const bool qa = cfg.head == models::BertHead::QuestionAnswering;
-  LM_CHECK_AS(ErrorCode::Unsupported, classify || qa || cfg.has_mlm(),
+  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  const models::Head head = model->head();
+  const bool classify = head == models::Head::SequenceClassification;
+  const bool qa = head == models::Head::QuestionAnswering;
+  LM_CHECK_AS(ErrorCode::Unsupported,
+              classify || qa || head == models::Head::MaskedLM || head == models::Head::PreTraining,
               "predict supports BertForSequenceClassification (labels), BertForQuestionAnswering (answer span) and "
-              "BertForPreTraining / BertForMaskedLM (fill-mask); {} is {}", dir, cfg.architecture);
+              "BertForPreTraining / BertForMaskedLM (fill-mask); {} is {}", dir, model->architecture());
+  model->set_inference_dtype(wdt);
+  if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (the example is uploaded)
+  const std::vector<std::string> labels = model->labels();
+  const int64_t type_vocab = model->hf_config().value("type_vocab_size", int64_t{2});
   LM_CHECK(!qa || pair.has_value(), "BertForQuestionAnswering needs --text QUESTION --text-pair CONTEXT");
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "predict needs tokenizer files (vocab.txt) in {}", dir);
   auto tok = load_tokenizer(dir);
 
   EncodeOptions opt;
   opt.truncation = Truncation::LongestFirst;
-  opt.max_length = bert->max_positions();
+  opt.max_length = model->max_positions();
   std::string_view pv = pair ? std::string_view(*pair) : std::string_view();
   Encoding enc = encode_one(*tok, text, pair ? &pv : nullptr, opt);
   const int64_t T = static_cast<int64_t>(enc.input_ids.size());
   LM_CHECK(T >= 1, "--text encodes to no tokens");
   OwnedTensor ids(Shape{1, T}, DType::I32), types(Shape{1, T}, DType::I32);
   for (int64_t t = 0; t < T; ++t) {
-    LM_CHECK(enc.input_ids[static_cast<size_t>(t)] < bert->vocab_size(),
+    LM_CHECK(enc.input_ids[static_cast<size_t>(t)] < model->vocab_size(),
              "token id {} is out of range for the model's vocab_size {} (tokenizer and model disagree)",
-             enc.input_ids[static_cast<size_t>(t)], bert->vocab_size());
+             enc.input_ids[static_cast<size_t>(t)], model->vocab_size());
     ids.t.ptr<int32_t>()[t] = enc.input_ids[static_cast<size_t>(t)];
     int32_t ty = enc.token_type_ids.empty() ? 0 : enc.token_type_ids[static_cast<size_t>(t)];
-    types.t.ptr<int32_t>()[t] = std::min<int32_t>(ty, static_cast<int32_t>(cfg.type_vocab_size - 1));
+    types.t.ptr<int32_t>()[t] = std::min<int32_t>(ty, static_cast<int32_t>(type_vocab - 1));
   }
   // The outputs as host f32 vectors (a GPU model's are read back).
   std::vector<std::vector<float>> outs;
   std::vector<Shape> shapes;
-  for (const auto& [name, t] : bert->infer(ids.t, types.t, Tensor())) {
+  for (const auto& [name, t] : model->infer(ids.t, types.t, Tensor())) {
     outs.emplace_back(static_cast<size_t>(t.numel()));
     copy_bytes(outs.back().data(), Device::CPU, t.data, t.device, t.nbytes());
     shapes.push_back(t.shape);
   }
 
   if (classify) {
-    auto p = softmax(outs[0].data(), cfg.num_labels);  // logits (1, NL)
+    auto p = softmax(outs[0].data(), static_cast<int64_t>(labels.size()));  // logits (1, NL)
     const size_t best = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
     if (json) {
       Json probs = Json::object();
-      for (size_t i = 0; i < p.size(); ++i) probs[cfg.id2label[i]] = p[i];
-      Json j = {{"label", cfg.id2label[best]}, {"id", best}, {"score", p[best]}, {"probabilities", probs}};
+      for (size_t i = 0; i < p.size(); ++i) probs[labels[i]] = p[i];
+      Json j = {{"label", labels[best]}, {"id", best}, {"score", p[best]}, {"probabilities", probs}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("%s\t%.6f\n", cfg.id2label[best].c_str(), p[best]);
-      for (size_t i = 0; i < p.size(); ++i) std::printf("  %s\t%.6f\n", cfg.id2label[i].c_str(), p[i]);
+      std::printf("%s\t%.6f\n", labels[best].c_str(), p[best]);
+      for (size_t i = 0; i < p.size(); ++i) std::printf("  %s\t%.6f\n", labels[i].c_str(), p[i]);
     }
     return 0;
   }
@@ -117,20 +113,18 @@ int run_predict(Args& a) {
       if (types.t.ptr<int32_t>()[t] == 1) ctx.push_back(t);
     LM_CHECK(!ctx.empty(), "the context is empty after tokenization/truncation");
     std::vector<float> cs, ce;
+    std::vector<uint8_t> in_context(static_cast<size_t>(T), 0);
     for (int64_t t : ctx) {
       cs.push_back(sl[t]);
       ce.push_back(el[t]);
+      in_context[static_cast<size_t>(t)] = 1;
     }
+    // The span with the largest start + end logit (the same as the largest p_start * p_end), reported with the
+    // probability product of HF's pipeline.
+    const nn::SpanChoice c = nn::best_span(sl, el, in_context, 30);
     auto ps = softmax(cs.data(), static_cast<int64_t>(cs.size())), pe = softmax(ce.data(), static_cast<int64_t>(ce.size()));
-    size_t bs = 0, be = 0;
-    double best = -1;
-    for (size_t i = 0; i < ctx.size(); ++i)
-      for (size_t k = i; k < ctx.size() && k < i + 30; ++k)
-        if (ps[i] * pe[k] > best) {
-          best = ps[i] * pe[k];
-          bs = i;
-          be = k;
-        }
+    const size_t bs = static_cast<size_t>(c.start - ctx[0]), be = static_cast<size_t>(c.end - ctx[0]);
+    const double best = ps[bs] * pe[be];
     std::vector<int32_t> span(enc.input_ids.begin() + ctx[bs], enc.input_ids.begin() + ctx[be] + 1);
     std::string answer = tok->decode(span, true);
     if (json) {

@@ -12,6 +12,7 @@
 #include "lm/core/log.h"
 #include "lm/core/progress.h"
 #include "lm/core/rng.h"
+#include "lm/nn/span.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/schedule.h"
 
@@ -29,6 +30,19 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
     std::swap(order[i - 1], order[j]);
   }
   return order;
+}
+
+// The family batch of the BERT fine-tuning loops (the same fields).
+models::BertBatch bert_batch(const models::Batch& b) {
+  models::BertBatch o;
+  o.input_ids = b.input_ids;
+  o.token_type_ids = b.token_type_ids;
+  o.attention_mask = b.attention_mask;
+  o.labels = b.labels;
+  o.next_sentence_label = b.next_sentence_label;
+  o.start_positions = b.start_positions;
+  o.end_positions = b.end_positions;
+  return o;
 }
 
 // A distinct dropout seed per optimizer step.
@@ -119,8 +133,8 @@ ClassifyFeatures encode_classification(const Tokenizer& tok, const Classificatio
   return f;
 }
 
-models::BertBatch BertTensors::batch() const {
-  models::BertBatch b;
+models::Batch BertTensors::batch() const {
+  models::Batch b;
   b.input_ids = ids.t;
   b.token_type_ids = types.t;
   b.attention_mask = mask.t;
@@ -171,17 +185,20 @@ double macro_f1(const std::vector<std::vector<int64_t>>& cm) {
   return present ? sum / static_cast<double>(present) : 0.0;
 }
 
-ClassifyEval evaluate_classifier(models::Bert& bert, const ClassifyFeatures& f, int64_t batch_size) {
-  const auto& cfg = bert.config();
-  const int64_t K = cfg.num_labels;
+ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f, int64_t batch_size) {
+  const int64_t K = static_cast<int64_t>(bert.labels().size());
+  LM_CHECK_AS(ErrorCode::Unsupported, K >= 2, "classification needs a sequence-classification model; this one is {}",
+              bert.architecture());
+  const int32_t pad = static_cast<int32_t>(bert.hf_config().value("pad_token_id", int64_t{0}));
+  const int64_t type_vocab = bert.hf_config().value("type_vocab_size", int64_t{2});
   ClassifyEval ev;
   ev.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
   double loss_sum = 0;
   for (size_t begin = 0; begin < f.size(); begin += static_cast<size_t>(batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = begin; i < std::min(f.size(), begin + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
-    BertTensors bt = make_classify_batch(f, idx, static_cast<int32_t>(cfg.pad_token_id), cfg.type_vocab_size);
-    const float loss = bert.forward(bt.batch(), false);
+    BertTensors bt = make_classify_batch(f, idx, pad, type_vocab);
+    const float loss = bert.forward(bt.batch());
     loss_sum += static_cast<double>(loss) * static_cast<double>(idx.size());
     Tensor logits;
     for (auto& [name, t] : bert.outputs())
@@ -240,7 +257,7 @@ FinetuneResult finetune_classifier(models::Bert& bert, const ClassifyFeatures& t
                                                   std::min(train.size(), b0 + static_cast<size_t>(opt.batch_size))));
       BertTensors bt = make_classify_batch(train, idx, static_cast<int32_t>(cfg.pad_token_id), cfg.type_vocab_size);
       bert.zero_grad();
-      const float loss = bert.forward(bt.batch(), true, step_seed(opt.seed, step));
+      const float loss = bert.forward(bert_batch(bt.batch()), true, step_seed(opt.seed, step));
       LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
       bert.backward(1.0f);
       const float lr = static_cast<float>(sched.at(step));
@@ -333,18 +350,18 @@ void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx,
   }
 }
 
-std::string greedy_answer(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                           int32_t eos_id, int64_t max_new) {
   const int64_t P = static_cast<int64_t>(prompt.size());
   LM_CHECK(P >= 1, "empty prompt");
-  max_new = std::min<int64_t>(max_new, gpt.max_positions() - P);
+  max_new = std::min<int64_t>(max_new, gpt.model().max_positions() - P);
   std::vector<int32_t> out;
   if (max_new <= 0) return "";
   auto cache = gpt.make_kv_cache(1, P + max_new);
   OwnedTensor x(Shape{1, P}, DType::I32);
   std::copy(prompt.begin(), prompt.end(), x.t.ptr<int32_t>());
   gpt.forward_cached(x.t, *cache);
-  const int64_t V = gpt.vocab_size();
+  const int64_t V = gpt.model().vocab_size();
   OwnedTensor one(Shape{1, 1}, DType::I32);
   std::string text;
   for (int64_t i = 0; i < max_new; ++i) {
@@ -363,7 +380,7 @@ std::string greedy_answer(const models::Gpt& gpt, const Tokenizer& tok, const st
   return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
 
-QaEval evaluate_generative_qa(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& examples,
+QaEval evaluate_generative_qa(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<QaExample>& examples,
                               int32_t eos_id, int64_t max_new, bool progress) {
   QaEval ev;
   ev.loss = std::numeric_limits<double>::quiet_NaN();
@@ -372,7 +389,7 @@ QaEval evaluate_generative_qa(const models::Gpt& gpt, const Tokenizer& tok, cons
   for (size_t i = 0; i < examples.size(); ++i) {
     const QaExample& ex = examples[i];
     if (ex.answers.empty()) continue;  // SQuAD v2 unanswerable: not scored by the v1.1 metric
-    QaIds q = build_qa_ids(tok, ex, false, eos_id, gpt.max_positions(), max_new);
+    QaIds q = build_qa_ids(tok, ex, false, eos_id, gpt.model().max_positions(), max_new);
     std::string pred = greedy_answer(gpt, tok, q.ids, eos_id, max_new);
     em += squad_exact_match(pred, ex.answers);
     f1 += squad_f1(pred, ex.answers);
@@ -388,16 +405,18 @@ QaEval evaluate_generative_qa(const models::Gpt& gpt, const Tokenizer& tok, cons
   return ev;
 }
 
-double qa_answer_loss(models::Gpt& gpt, const std::vector<QaIds>& examples, int64_t batch_size) {
+double qa_answer_loss(models::Model& gpt, const std::vector<QaIds>& examples, int64_t batch_size) {
   double nll = 0;
   int64_t n = 0;
-  gpt.set_training(false);
   for (size_t b0 = 0; b0 < examples.size(); b0 += static_cast<size_t>(batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = b0; i < std::min(examples.size(), b0 + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
     OwnedTensor ids, tg;
     make_qa_batch(examples, idx, 0, ids, tg);
-    const float loss = gpt.forward(ids.t, tg.t);
+    models::Batch batch;
+    batch.input_ids = ids.t;
+    batch.labels = tg.t;
+    const float loss = gpt.forward(batch);
     if (gpt.last_num_targets() > 0) {
       nll += static_cast<double>(loss) * static_cast<double>(gpt.last_num_targets());
       n += gpt.last_num_targets();
@@ -584,19 +603,22 @@ BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<siz
 
 }  // namespace
 
-QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& examples,
+QaEval evaluate_extractive_qa(models::Model& bert, const std::vector<QaExample>& examples,
                               const std::vector<SpanFeature>& features, const SpanOptions& opt) {
+  LM_CHECK_AS(ErrorCode::Unsupported, bert.head() == models::Head::QuestionAnswering,
+              "extractive QA needs a span question-answering model; this one is {}", bert.architecture());
   std::vector<double> best(examples.size(), -std::numeric_limits<double>::infinity());
   std::vector<std::string> answer(examples.size());
+  const int32_t pad = static_cast<int32_t>(bert.hf_config().value("pad_token_id", int64_t{0}));
   const size_t B = 32;
   for (size_t b0 = 0; b0 < features.size(); b0 += B) {
     std::vector<size_t> idx;
     for (size_t i = b0; i < std::min(features.size(), b0 + B); ++i) idx.push_back(i);
     OwnedTensor st, en;
-    BertTensors bt = span_batch(features, idx, static_cast<int32_t>(bert.config().pad_token_id), st, en);
-    models::BertBatch batch = bt.batch();
+    BertTensors bt = span_batch(features, idx, pad, st, en);
+    models::Batch batch = bt.batch();
     batch.labels = Tensor();
-    bert.forward(batch, false);
+    bert.forward(batch);
     Tensor sl, el;
     for (auto& [name, t] : bert.outputs()) {
       if (name == "start_logits") sl = t;
@@ -609,22 +631,14 @@ QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& 
     copy_bytes(he.data(), Device::CPU, el.data, el.device, el.nbytes());
     for (size_t r = 0; r < idx.size(); ++r) {
       const SpanFeature& f = features[idx[r]];
-      const float* s = hs.data() + static_cast<int64_t>(r) * T;
-      const float* e = he.data() + static_cast<int64_t>(r) * T;
-      const int64_t n = static_cast<int64_t>(f.offsets.size());
-      for (int64_t i = 0; i < n; ++i) {
-        if (f.offsets[static_cast<size_t>(i)].first < 0) continue;
-        for (int64_t k = i; k < n && k < i + opt.max_answer_length; ++k) {
-          if (f.offsets[static_cast<size_t>(k)].first < 0) break;
-          const double score = static_cast<double>(s[i]) + static_cast<double>(e[k]);
-          if (score > best[f.example]) {
-            best[f.example] = score;
-            const int64_t b = f.offsets[static_cast<size_t>(i)].first, end = f.offsets[static_cast<size_t>(k)].second;
-            answer[f.example] =
-                examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(end - b));
-          }
-        }
-      }
+      std::vector<uint8_t> in_context(f.offsets.size());
+      for (size_t i = 0; i < f.offsets.size(); ++i) in_context[i] = f.offsets[i].first >= 0;
+      const nn::SpanChoice c = nn::best_span(hs.data() + static_cast<int64_t>(r) * T,
+                                             he.data() + static_cast<int64_t>(r) * T, in_context, opt.max_answer_length);
+      if (c.start < 0 || !(c.score > best[f.example])) continue;
+      best[f.example] = c.score;
+      const int64_t b = f.offsets[static_cast<size_t>(c.start)].first, e = f.offsets[static_cast<size_t>(c.end)].second;
+      answer[f.example] = examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(e - b));
     }
   }
   QaEval ev;
@@ -679,12 +693,12 @@ FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, 
                                                   std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
       OwnedTensor st, en;
       BertTensors bt = span_batch(tr, idx, pad, st, en);
-      models::BertBatch batch = bt.batch();
+      models::Batch batch = bt.batch();
       batch.labels = Tensor();
       batch.start_positions = st.t;
       batch.end_positions = en.t;
       bert.zero_grad();
-      const float loss = bert.forward(batch, true, step_seed(opt.seed, step));
+      const float loss = bert.forward(bert_batch(batch), true, step_seed(opt.seed, step));
       LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
       bert.backward(1.0f);
       const float lr = static_cast<float>(sched.at(step));

@@ -63,7 +63,7 @@ ClassifyFeatures encode_classification(const Tokenizer& tok, const Classificatio
 // A padded batch of rows idx of features (dynamic padding to the longest row, attention mask 0 on padding).
 struct BertTensors {
   OwnedTensor ids, types, mask, labels;
-  models::BertBatch batch() const;
+  models::Batch batch() const;
 };
 BertTensors make_classify_batch(const ClassifyFeatures& f, const std::vector<size_t>& idx, int32_t pad_id,
                                 int64_t type_vocab_size);
@@ -76,7 +76,7 @@ struct ClassifyEval {
 // Macro F1 over the labels that occur as gold or prediction (scikit-learn's default label set; a label with
 // no true positives scores 0).
 double macro_f1(const std::vector<std::vector<int64_t>>& confusion);
-ClassifyEval evaluate_classifier(models::Bert& bert, const ClassifyFeatures& f, int64_t batch_size);
+ClassifyEval evaluate_classifier(models::Model& model, const ClassifyFeatures& f, int64_t batch_size);
 
 struct FinetuneResult {
   int64_t best_epoch = 0;        // 1-based
@@ -124,7 +124,7 @@ struct QaOptions {
 
 // Greedy continuation of prompt until eos or a newline in the decoded text (at most max_new tokens); returns
 // the text before the newline, trimmed.
-std::string greedy_answer(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+std::string greedy_answer(const models::CausalLM& lm, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                           int32_t eos_id, int64_t max_new);
 
 struct QaEval {
@@ -134,10 +134,10 @@ struct QaEval {
   std::vector<std::string> predictions;
 };
 // EM/F1 of greedy answers on examples (all gold answers count); loss is not computed.
-QaEval evaluate_generative_qa(const models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& examples,
+QaEval evaluate_generative_qa(const models::CausalLM& lm, const Tokenizer& tok, const std::vector<QaExample>& examples,
                               int32_t eos_id, int64_t max_new, bool progress = false);
 // Mean loss over the answer tokens (+ eos) of examples, teacher-forced.
-double qa_answer_loss(models::Gpt& gpt, const std::vector<QaIds>& examples, int64_t batch_size);
+double qa_answer_loss(models::Model& model, const std::vector<QaIds>& examples, int64_t batch_size);
 
 // Pads rows of QaIds to a (B, T) batch: ids padded with eos, targets with -100.
 void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx, int32_t pad_id, OwnedTensor& ids,
@@ -181,7 +181,7 @@ std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::ve
                                              const SpanOptions& opt, bool training);
 // Best span per example (start <= end < start + max_answer_length, inside the context, max start + end logit
 // over all its windows); EM/F1 in percent against all gold answers.
-QaEval evaluate_extractive_qa(models::Bert& bert, const std::vector<QaExample>& examples,
+QaEval evaluate_extractive_qa(models::Model& model, const std::vector<QaExample>& examples,
                               const std::vector<SpanFeature>& features, const SpanOptions& opt);
 FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
                                       const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
