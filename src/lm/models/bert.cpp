@@ -994,17 +994,6 @@ float Bert::forward(const Batch& in, const ForwardOptions& opt) {
   return forward(b, opt.training, opt.training ? mix_seed(opt.seed, opt.stream) : 0);
 }
 
-Head Bert::head() const {
-  switch (config_.head) {
-    case BertHead::Base: return Head::Base;
-    case BertHead::PreTraining: return Head::PreTraining;
-    case BertHead::MaskedLM: return Head::MaskedLM;
-    case BertHead::SequenceClassification: return Head::SequenceClassification;
-    case BertHead::QuestionAnswering: return Head::QuestionAnswering;
-  }
-  return Head::Base;
-}
-
 Json Bert::loss_parts() const {
   Json j = Json::object();
   if (config_.has_mlm()) j["mlm_loss"] = mlm_loss_;

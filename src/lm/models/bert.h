@@ -152,6 +152,10 @@ class Bert : public Model {
   }
   // The expected fraction of masked positions, for train_flops_per_token with the sparse MLM head.
   void set_mlm_fraction(double f) { mlm_fraction_ = f; }
+  void set_sparse_prediction(double expected_fraction) override {
+    set_sparse_mlm(true);
+    set_mlm_fraction(expected_fraction);
+  }
   const Json& hf_config() const override { return hf_config_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_positions() const override { return config_.max_position_embeddings; }

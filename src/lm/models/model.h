@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,10 @@ class Model {
   // Weights of eval-mode forwards: F32 (the parameters), or a family's packed BF16 / I8 copies (made lazily,
   // refreshed after the weights change). Throws Unsupported for a dtype the model or this CPU cannot run.
   virtual void set_inference_dtype(DType dt);
+  // Heads that predict at labelled positions only (masked LM) run there alone in forwards with labels: the same
+  // loss and gradients at a fraction of the cost. expected_fraction: the share of labelled positions, for the
+  // FLOP count. A no-op for other heads.
+  virtual void set_sparse_prediction(double /*expected_fraction*/) {}
 
   // Inference on one batch (forward + outputs): token_type_ids / attention_mask may be undefined.
   std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask);
@@ -153,9 +158,33 @@ class CausalLM {
   virtual int64_t hidden_size() const = 0;
 };
 
-using ModelFactory = std::function<std::unique_ptr<Model>(const Json& config, Device device, DType dtype)>;
+// How a training run wants a family's config.json changed before the model is built; a family applies it in its
+// own keys (GPT-2 n_positions / *_pdrop, BERT max_position_embeddings / hidden_dropout_prob / architectures).
+struct ConfigRequest {
+  bool fresh = false;                  // random initialisation (pretraining from scratch): fill in the defaults
+  int64_t max_positions = 0;           // fresh: the context length where the config sets none
+  std::optional<int64_t> eos_id;       // the data's end-of-text id: used where the config has none (fresh) or
+                                       // one outside the vocabulary
+  std::optional<int64_t> pad_id;       // fresh: the data's padding id where the config has none
+  std::optional<float> dropout;        // every dropout probability of the model
+  std::optional<Head> head;            // switch to this head (fine-tuning a base or pretraining checkpoint)
+  std::vector<std::string> labels;     // Head::SequenceClassification: the class names
+};
+
+struct ModelFamily {
+  std::function<std::unique_ptr<Model>(const Json& config, Device device, DType dtype)> create;
+  // The config with a ConfigRequest applied; throws Unsupported for a head the family does not have.
+  std::function<Json(const Json& config, const ConfigRequest& request)> configure;
+  // The head a config describes (without building the model).
+  std::function<Head(const Json& config)> head;
+};
 // Registers a family under an HF model_type.
-bool register_model(const std::string& model_type, ModelFactory factory);
+bool register_model(const std::string& model_type, ModelFamily family);
+// The family registered for config["model_type"]; throws Unsupported for an unknown type.
+const ModelFamily& model_family(const Json& config);
+// Shorthands over model_family(config).
+Json configure_model(const Json& config, const ConfigRequest& request);
+Head config_head(const Json& config);
 // Builds an uninitialised (zero) model from a config object on a device in a compute dtype; throws Unsupported
 // for an unknown model_type (or a device/dtype the family does not support).
 std::unique_ptr<Model> create_model(const Json& config, Device device = Device::CPU, DType dtype = DType::F32);

@@ -3,30 +3,46 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
-#include "lm/models/bert.h"
-#include "lm/models/gpt/gpt.h"
 #include "lm/models/model.h"
 
 namespace lm::models {
 
+// Each family folder defines its entry.
+ModelFamily gpt_family();   // models/gpt/family.cpp
+ModelFamily bert_family();  // models/bert/family.cpp
+
 namespace {
-std::map<std::string, ModelFactory>& registry() {
-  static std::map<std::string, ModelFactory> r = {
-      {"gpt2", [](const Json& c, Device d, DType t) -> std::unique_ptr<Model> {
-         return std::make_unique<Gpt>(GptConfig::from_hf(c), d, t);
-       }},
-      {"bert", [](const Json& c, Device d, DType t) -> std::unique_ptr<Model> {
-         LM_CHECK_AS(ErrorCode::Unsupported, t == DType::F32, "bert computes in f32 (bf16 mixed precision is gpt2 only)");
-         return std::make_unique<Bert>(BertConfig::from_hf(c), d);
-       }},
+std::map<std::string, ModelFamily>& registry() {
+  static std::map<std::string, ModelFamily> r = {
+      {"gpt2", gpt_family()},
+      {"bert", bert_family()},
   };
   return r;
 }
 }  // namespace
 
-bool register_model(const std::string& model_type, ModelFactory factory) {
-  return registry().emplace(model_type, std::move(factory)).second;
+bool register_model(const std::string& model_type, ModelFamily family) {
+  return registry().emplace(model_type, std::move(family)).second;
 }
+
+const ModelFamily& model_family(const Json& config) {
+  LM_CHECK(config.is_object() && config.contains("model_type") && config["model_type"].is_string(),
+           "model config needs a string \"model_type\"");
+  const std::string type = config["model_type"].get<std::string>();
+  auto it = registry().find(type);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& [k, v] : registry()) known += (known.empty() ? "" : ", ") + k;
+    LM_THROW(ErrorCode::Unsupported, "model_type \"{}\" is not supported (supported: {})", type, known);
+  }
+  return it->second;
+}
+
+Json configure_model(const Json& config, const ConfigRequest& request) {
+  return model_family(config).configure(config, request);
+}
+
+Head config_head(const Json& config) { return model_family(config).head(config); }
 
 std::vector<std::pair<std::string, Tensor>> Model::infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask) {
   Batch b;
@@ -43,13 +59,7 @@ void Model::set_inference_dtype(DType dt) {
 }
 
 std::unique_ptr<Model> create_model(const Json& config, Device device, DType dtype) {
-  LM_CHECK(config.is_object() && config.contains("model_type") && config["model_type"].is_string(),
-           "model config needs a string \"model_type\"");
-  std::string type = config["model_type"].get<std::string>();
-  auto it = registry().find(type);
-  LM_CHECK_AS(ErrorCode::Unsupported, it != registry().end(), "model_type \"{}\" is not supported (supported: bert, gpt2)",
-              type);
-  return it->second(config, device, dtype);
+  return model_family(config).create(config, device, dtype);
 }
 
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Device device) {

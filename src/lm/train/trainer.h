@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include "lm/core/device.h"
 #include "lm/core/json.h"
+#include "lm/models/model.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/schedule.h"
 
@@ -62,7 +65,12 @@ Json apply_overrides(Json config, const std::vector<std::string>& sets);
 struct TrainResult {
   int64_t steps = 0;          // optimizer steps completed in total (including resumed ones)
   int64_t resumed_from = -1;  // step of the checkpoint resumed from, -1 if fresh
-  double last_loss = 0, best_val_loss = 0;
+  double last_loss = 0, best_val_loss = 0;  // best_val_loss: the best value of the objective's selection metric
+  std::string best_metric = "val_loss";     // that metric's name (fine-tuning: e.g. "val_accuracy")
+  int64_t best_step = -1;                   // the step of the best evaluation
+  Json best_eval;                           // that evaluation (every val_* metric), null without one
+  std::vector<Json> evals;                  // every evaluation of this process, in order, with its "step"
+  double train_seconds = 0;
   bool early_stopped = false, interrupted = false;
   std::vector<float> losses;  // train loss of each step run in this process
   int rank = 0, world_size = 1;  // this process's data-parallel rank (only rank 0 wrote the outputs)
@@ -75,6 +83,23 @@ struct TrainResult {
 // Set to true (e.g. from a SIGINT handler) to stop after the current step with a checkpoint.
 extern std::atomic<bool> g_stop_requested;
 
-TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir);
+class Objective;
+class Communicator;
+
+// What a run needs beyond its TrainConfig: fine-tuning gives its objective, the head its model needs, and keeps
+// the best model at the top of OUT. Pretraining (the default TrainJob) builds its objective from cfg.data.
+struct TrainJob {
+  models::ConfigRequest request;  // head / labels to switch to (the Trainer adds fresh-model defaults, dropout)
+  // Makes the objective for the built model; null: pretraining on cfg.data (by the model's head).
+  std::function<std::unique_ptr<Objective>(models::Model&, Communicator&)> objective;
+  // Trains this model instead of building one (its weights are replaced by a checkpoint's when resuming).
+  models::Model* model = nullptr;
+  bool out_is_best = false;    // OUT holds the best model (fine-tuning); else the latest
+  std::string tokenizer_dir;   // tokenizer files written with every model ("": the data's tokenizer)
+  bool progress = true;        // the progress line on stderr
+  std::string title = "train";
+};
+
+TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir, const TrainJob& job = {});
 
 }  // namespace lm::train
