@@ -9,6 +9,7 @@
 
 #include "harness/harness.h"
 #include "lm/core/buffer.h"
+#include "lm/core/file_util.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
 #include "lm/models/bert.h"
@@ -165,7 +166,8 @@ TEST(FinetuneQa, TinyGptLearnsToCopyAfterMarker) {
   opt.weight_decay = 0.0;
   opt.progress = false;
   opt.max_new_tokens = 4;
-  auto res = train::finetune_generative_qa(gpt, *tok, train_set, val_set, eos, opt, nullptr, nullptr);
+  opt.progress = false;
+  auto res = train::finetune_generative_qa(gpt, *tok, train_set, val_set, eos, opt, test::temp_dir("ft_gen_qa"));
   train::QaEval after = train::evaluate_generative_qa(gpt, *tok, val_set, eos, 4);
   EXPECT_EQ(after.count, 60);
   EXPECT_GT(after.exact_match, before.exact_match + 30.0) << before.exact_match << " -> " << after.exact_match;
@@ -225,10 +227,9 @@ TEST(FinetuneClassify, TinyBertLearnsKeyword) {
   opt.batch_size = 16;
   opt.lr = 1e-3;
   opt.progress = false;
-  int64_t saved = 0;
-  auto res = train::finetune_classifier(bert, tr, va, opt, nullptr,
-                                        [&](int64_t, const train::ClassifyEval&) { ++saved; });
-  EXPECT_GE(saved, 1);
+  const std::string out = test::temp_dir("ft_classify");
+  auto res = train::finetune_classifier(bert, tr, va, opt, out);
+  EXPECT_TRUE(file_exists(out + "/model.safetensors"));  // the best epoch's model
   EXPECT_GE(res.best_metric, 0.9);
   EXPECT_EQ(res.steps, 8 * 8);
   train::ClassifyEval ev = train::evaluate_classifier(bert, va, 7);  // batches not dividing the set
@@ -317,7 +318,7 @@ TEST(FinetuneSpanQa, TinyBertLearnsToPointAtKeyword) {
   opt.lr = 1e-3;
   opt.max_length = 16;
   opt.progress = false;
-  auto res = train::finetune_extractive_qa(bert, *tok, train_set, val_set, opt, nullptr, nullptr);
+  auto res = train::finetune_extractive_qa(bert, *tok, train_set, val_set, opt, test::temp_dir("ft_span_qa"));
   EXPECT_GE(res.best_metric, 80.0);
   auto ev = train::evaluate_extractive_qa(bert, val_set, train::build_span_features(*tok, val_set, opt, false), opt);
   EXPECT_EQ(ev.count, 40);

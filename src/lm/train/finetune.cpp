@@ -1,4 +1,4 @@
-// Fine-tuning loops for sequence classification (BERT) and generative QA (GPT-2), and their evaluations.
+// The fine-tuning recipes (encoding, batches, evaluation) and the fine-tuning runs through the Trainer.
 #include "lm/train/finetune.h"
 
 #include <algorithm>
@@ -13,108 +13,74 @@
 #include "lm/core/progress.h"
 #include "lm/core/rng.h"
 #include "lm/nn/span.h"
-#include "lm/train/optimizer.h"
-#include "lm/train/schedule.h"
+#include "lm/core/threads.h"
+#include "lm/train/objective.h"
 
 namespace lm::train {
 
 namespace {
 
-// Deterministic permutation of 0..n-1 for an epoch (Fisher-Yates on a Philox stream).
-std::vector<size_t> epoch_order(size_t n, uint64_t seed, int64_t epoch) {
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  Rng rng(seed, 0x5eed0000u + static_cast<uint64_t>(epoch));
-  for (size_t i = n; i > 1; --i) {
-    const size_t j = static_cast<size_t>(rng.next_u32() % static_cast<uint32_t>(i));
-    std::swap(order[i - 1], order[j]);
-  }
-  return order;
+// A fine-tuning run through the Trainer: `model` trained in place on the objective `make` builds, epoch-based.
+FinetuneResult run_tune(models::Model& model, const TuneSchedule& s, const std::string& out_dir,
+                        const std::string& tokenizer_dir, int64_t seq_len, const std::string& title, Json raw,
+                        std::function<std::unique_ptr<Objective>(models::Model&, Communicator&)> make) {
+  LM_CHECK(s.epochs >= 1, "epochs {} must be >= 1", s.epochs);
+  LM_CHECK(s.batch_size >= 1, "batch_size {} must be >= 1", s.batch_size);
+  LM_CHECK(s.grad_accum >= 1, "grad_accum {} must be >= 1", s.grad_accum);
+  LM_CHECK(s.lr > 0 && std::isfinite(s.lr), "lr {} must be positive", s.lr);
+  LM_CHECK(s.warmup_ratio >= 0 && s.warmup_ratio < 1, "warmup_ratio {} must be in [0, 1)", s.warmup_ratio);
+  LM_CHECK(s.weight_decay >= 0, "weight_decay {} must be >= 0", s.weight_decay);
+  TrainConfig c;
+  c.batch_size = s.batch_size;
+  c.seq_len = seq_len;
+  c.grad_accum = s.grad_accum;
+  c.max_steps = 1;  // the Trainer sets epochs x steps per epoch once the objective knows its data
+  c.schedule.kind = "linear";
+  c.schedule.lr = s.lr;
+  c.schedule.min_lr = 0;
+  c.adamw.beta1 = 0.9f;
+  c.adamw.beta2 = 0.999f;
+  c.adamw.eps = 1e-8f;
+  c.adamw.weight_decay = static_cast<float>(s.weight_decay);
+  c.adamw.grad_clip = static_cast<float>(s.grad_clip);
+  c.seed = s.seed;
+  c.threads = num_threads();
+  c.save_every = s.save_every;
+  c.keep_last = 1;
+  c.keep_best = false;
+  c.log_every = s.log_every;
+  c.device = model.device();
+  c.raw = std::move(raw);
+  TrainJob job;
+  job.objective = std::move(make);
+  job.model = &model;
+  job.out_is_best = true;
+  job.tokenizer_dir = tokenizer_dir;
+  job.progress = s.progress;
+  job.title = title;
+  job.epochs = s.epochs;
+  job.warmup_ratio = s.warmup_ratio;
+  const TrainResult r = run_training(c, out_dir, job);
+  FinetuneResult f;
+  f.steps = r.steps;
+  f.train_seconds = r.train_seconds;
+  f.best_metric = r.best_val_loss;
+  f.best_eval = r.best_eval;
+  if (r.best_eval.is_object()) f.best_epoch = r.best_eval.value("epoch", int64_t{0});
+  for (const Json& e : r.evals)
+    if (e.contains(r.best_metric)) f.epoch_metric.push_back(e[r.best_metric].get<double>());
+  return f;
 }
 
-// The family batch of the BERT fine-tuning loops (the same fields).
-models::BertBatch bert_batch(const models::Batch& b) {
-  models::BertBatch o;
-  o.input_ids = b.input_ids;
-  o.token_type_ids = b.token_type_ids;
-  o.attention_mask = b.attention_mask;
-  o.labels = b.labels;
-  o.next_sentence_label = b.next_sentence_label;
-  o.start_positions = b.start_positions;
-  o.end_positions = b.end_positions;
-  return o;
-}
-
-// A distinct dropout seed per optimizer step.
-uint64_t step_seed(uint64_t seed, int64_t step) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) + 1;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  return x ^ (x >> 29);
-}
-
-LrSchedule make_schedule(double lr, double warmup_ratio, int64_t total_steps) {
-  LM_CHECK(lr > 0 && std::isfinite(lr), "--lr {} must be positive", lr);
-  LM_CHECK(warmup_ratio >= 0 && warmup_ratio < 1, "--warmup-ratio {} must be in [0, 1)", warmup_ratio);
-  LrSchedule s;
-  s.kind = "linear";
-  s.lr = lr;
-  s.min_lr = 0;
-  s.max_steps = std::max<int64_t>(total_steps, 1);
-  s.warmup_steps = static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(s.max_steps)));
-  s.validate();
-  return s;
-}
-
-bool is_int_sequence(const std::vector<std::string>& names) {
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] != std::to_string(i)) return false;
-  return true;
+Json schedule_json(const TuneSchedule& s) {
+  return Json{{"epochs", s.epochs}, {"batch_size", s.batch_size}, {"grad_accum", s.grad_accum}, {"lr", s.lr},
+              {"warmup_ratio", s.warmup_ratio}, {"weight_decay", s.weight_decay}, {"grad_clip", s.grad_clip},
+              {"seed", s.seed}, {"save_every", s.save_every}};
 }
 
 }  // namespace
 
 // ---- classification ----
-
-Json classification_config(const std::string& model_dir, const std::vector<std::string>& label_names) {
-  LM_CHECK_AS(ErrorCode::NotFound, is_directory(model_dir), "model directory {} does not exist", model_dir);
-  const std::string cfg_path = path_join(model_dir, "config.json");
-  LM_CHECK_AS(ErrorCode::NotFound, file_exists(cfg_path), "{} not found", cfg_path);
-  Json cfg = read_json_file(cfg_path);
-  LM_CHECK_AS(ErrorCode::Unsupported, cfg.is_object() && cfg.value("model_type", std::string()) == "bert",
-              "classification fine-tuning needs a BERT model (model_type \"bert\"), in {}", cfg_path);
-  LM_CHECK(label_names.size() >= 2, "classification needs at least 2 labels; the data has {}", label_names.size());
-  models::BertConfig old = models::BertConfig::from_hf(cfg);
-  std::vector<std::string> names = label_names;
-  if (old.head == models::BertHead::SequenceClassification) {
-    LM_CHECK(old.num_labels == static_cast<int64_t>(names.size()),
-             "{} is a classifier with {} labels but the data has {}; start from its base model instead", model_dir,
-             old.num_labels, names.size());
-    if (is_int_sequence(names)) names = old.id2label;
-  }
-  cfg["architectures"] = Json::array({"BertForSequenceClassification"});
-  Json id2 = Json::object(), l2i = Json::object();
-  for (size_t i = 0; i < names.size(); ++i) {
-    id2[std::to_string(i)] = names[i];
-    l2i[names[i]] = static_cast<int64_t>(i);
-  }
-  cfg["id2label"] = id2;
-  cfg["label2id"] = l2i;
-  cfg.erase("num_labels");
-  return cfg;
-}
-
-std::unique_ptr<models::Bert> load_bert_classifier(const std::string& model_dir,
-                                                   const std::vector<std::string>& label_names, uint64_t seed,
-                                                   Device device) {
-  (void)seed;  // head initialisation inside Bert::load_safetensors is deterministic on its own
-  Json cfg = classification_config(model_dir, label_names);
-  auto bert = std::make_unique<models::Bert>(models::BertConfig::from_hf(cfg), device);
-  const std::string w = path_join(model_dir, "model.safetensors");
-  LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
-  bert->load_safetensors(w);
-  return bert;
-}
 
 ClassifyFeatures encode_classification(const Tokenizer& tok, const ClassificationData& data, int64_t max_length) {
   std::vector<std::string> a, b;
@@ -222,76 +188,18 @@ ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f,
   return ev;
 }
 
-FinetuneResult finetune_classifier(models::Bert& bert, const ClassifyFeatures& train, const ClassifyFeatures& val,
-                                   const ClassifyOptions& opt, MetricsLog* metrics,
-                                   const std::function<void(int64_t, const ClassifyEval&)>& on_best) {
-  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
-  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
+FinetuneResult finetune_classifier(models::Model& model, const ClassifyFeatures& train, const ClassifyFeatures& val,
+                                   const ClassifyOptions& opt, const std::string& out_dir,
+                                   const std::string& tokenizer_dir) {
   LM_CHECK(train.size() > 0, "the training set is empty");
   LM_CHECK(val.size() > 0, "the validation set is empty");
-  const auto& cfg = bert.config();
-  for (int32_t l : train.labels)
-    LM_CHECK(l >= 0 && l < cfg.num_labels, "label id {} out of range for num_labels {}", l, cfg.num_labels);
-  const int64_t steps_per_epoch =
-      (static_cast<int64_t>(train.size()) + opt.batch_size - 1) / opt.batch_size;
-  const int64_t total = steps_per_epoch * opt.epochs;
-  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
-  AdamWConfig acfg;
-  acfg.lr = static_cast<float>(opt.lr);
-  acfg.weight_decay = static_cast<float>(opt.weight_decay);
-  acfg.grad_clip = static_cast<float>(opt.grad_clip);
-  AdamW adam(bert, acfg);
-
-  FinetuneResult res;
-  res.best_metric = -1;
-  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
-  int64_t step = 0;
-  double loss_acc = 0;
-  int64_t loss_n = 0;
-  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    auto order = epoch_order(train.size(), opt.seed, epoch);
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
-      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
-                              order.begin() + static_cast<std::ptrdiff_t>(
-                                                  std::min(train.size(), b0 + static_cast<size_t>(opt.batch_size))));
-      BertTensors bt = make_classify_batch(train, idx, static_cast<int32_t>(cfg.pad_token_id), cfg.type_vocab_size);
-      bert.zero_grad();
-      const float loss = bert.forward(bert_batch(bt.batch()), true, step_seed(opt.seed, step));
-      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
-      bert.backward(1.0f);
-      const float lr = static_cast<float>(sched.at(step));
-      const double gnorm = adam.step(lr);
-      ++step;
-      loss_acc += loss;
-      ++loss_n;
-      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
-        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
-                        {"lr", lr}, {"grad_norm", gnorm}});
-        loss_acc = 0;
-        loss_n = 0;
-      }
-      if (opt.progress)
-        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
-    }
-    ClassifyEval ev = evaluate_classifier(bert, val, opt.eval_batch_size);
-    res.epoch_metric.push_back(ev.accuracy);
-    if (metrics) {
-      metrics->write({{"step", step}, {"epoch", epoch}, {"val_loss", ev.loss}, {"val_accuracy", ev.accuracy},
-                      {"val_f1", ev.macro_f1}});
-      metrics->plot("fine-tuning loss");
-    }
-    log_info("epoch {}: val accuracy {:.4f} macro F1 {:.4f} loss {:.4f}", epoch, ev.accuracy, ev.macro_f1, ev.loss);
-    if (ev.accuracy > res.best_metric) {
-      res.best_metric = ev.accuracy;
-      res.best_epoch = epoch;
-      if (on_best) on_best(epoch, ev);
-    }
-  }
-  if (opt.progress) prog.finish();
-  res.steps = step;
-  res.train_seconds = prog.elapsed_s();
-  return res;
+  const int64_t K = static_cast<int64_t>(model.labels().size());
+  for (int32_t l : train.labels) LM_CHECK(l >= 0 && l < K, "label id {} out of range for num_labels {}", l, K);
+  Json raw = schedule_json(opt);
+  raw["task"] = "classify";
+  raw["max_length"] = opt.max_length;
+  return run_tune(model, opt, out_dir, tokenizer_dir, opt.max_length, "finetune", raw,
+                  [&](models::Model& m, Communicator& comm) { return make_classify_objective(train, val, opt, m, comm); });
 }
 
 // ---- generative QA ----
@@ -425,96 +333,19 @@ double qa_answer_loss(models::Model& gpt, const std::vector<QaIds>& examples, in
   return n ? nll / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
-FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& train,
+FinetuneResult finetune_generative_qa(models::Model& model, const Tokenizer& tok, const std::vector<QaExample>& train,
                                       const std::vector<QaExample>& val, int32_t eos_id, const QaOptions& opt,
-                                      MetricsLog* metrics,
-                                      const std::function<void(int64_t, const QaEval&)>& on_best) {
-  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
-  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
-  std::vector<QaIds> tr, va;
-  int64_t truncated = 0;
-  for (const auto& ex : train) {
-    if (ex.answers.empty()) continue;
-    tr.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
-    truncated += tr.back().truncated;
-  }
-  for (const auto& ex : val)
-    if (!ex.answers.empty())
-      va.push_back(build_qa_ids(tok, ex, true, eos_id, gpt.max_positions(), opt.max_answer_tokens));
-  LM_CHECK(!tr.empty(), "the training set has no answerable questions");
-  LM_CHECK(!va.empty(), "the validation set has no answerable questions");
-  if (truncated)
-    log_info("{} of {} training contexts were cut from the start to fit {} positions", truncated, tr.size(),
-             gpt.max_positions());
-  std::vector<QaExample> val_eval;
-  for (const auto& ex : val)
-    if (!ex.answers.empty() && (opt.eval_examples <= 0 || static_cast<int64_t>(val_eval.size()) < opt.eval_examples))
-      val_eval.push_back(ex);
-
-  const int64_t steps_per_epoch = (static_cast<int64_t>(tr.size()) + opt.batch_size - 1) / opt.batch_size;
-  const int64_t total = steps_per_epoch * opt.epochs;
-  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
-  AdamWConfig acfg;
-  acfg.lr = static_cast<float>(opt.lr);
-  acfg.weight_decay = static_cast<float>(opt.weight_decay);
-  acfg.grad_clip = static_cast<float>(opt.grad_clip);
-  AdamW adam(gpt, acfg);
-  FinetuneResult res;
-  res.best_metric = -1;
-  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
-  int64_t step = 0;
-  double loss_acc = 0;
-  int64_t loss_n = 0;
-  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    auto order = epoch_order(tr.size(), opt.seed, epoch);
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
-      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
-                              order.begin() + static_cast<std::ptrdiff_t>(
-                                                  std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
-      OwnedTensor ids, tg;
-      make_qa_batch(tr, idx, eos_id, ids, tg);
-      gpt.set_training(true, opt.seed, static_cast<uint64_t>(step));
-      gpt.zero_grad();
-      const float loss = gpt.forward(ids.t, tg.t);
-      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
-      gpt.backward();
-      const float lr = static_cast<float>(sched.at(step));
-      const double gnorm = adam.step(lr);
-      ++step;
-      loss_acc += loss;
-      ++loss_n;
-      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
-        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
-                        {"lr", lr}, {"grad_norm", gnorm}});
-        loss_acc = 0;
-        loss_n = 0;
-      }
-      if (opt.progress)
-        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
-    }
-    gpt.set_training(false);
-    const double vloss = qa_answer_loss(gpt, va, opt.batch_size);
-    QaEval ev = evaluate_generative_qa(gpt, tok, val_eval, eos_id, opt.max_new_tokens, false);
-    ev.loss = vloss;
-    res.epoch_metric.push_back(ev.f1);
-    if (metrics) {
-      metrics->write({{"step", step}, {"epoch", epoch}, {"val_loss", vloss}, {"val_exact_match", ev.exact_match},
-                      {"val_f1", ev.f1}, {"val_count", ev.count}});
-      metrics->plot("fine-tuning loss (answer tokens)");
-    }
-    log_info("epoch {}: val answer loss {:.4f} EM {:.2f} F1 {:.2f} ({} questions)", epoch, vloss, ev.exact_match,
-             ev.f1, ev.count);
-    if (ev.f1 > res.best_metric) {
-      res.best_metric = ev.f1;
-      res.best_epoch = epoch;
-      if (on_best) on_best(epoch, ev);
-    }
-  }
-  if (opt.progress) prog.finish();
-  res.steps = step;
-  res.train_seconds = prog.elapsed_s();
-  return res;
+                                      const std::string& out_dir, const std::string& tokenizer_dir) {
+  LM_CHECK_AS(ErrorCode::Unsupported, model.causal_lm() != nullptr,
+              "generative QA needs a causal language model; this one is {}", model.architecture());
+  Json raw = schedule_json(opt);
+  raw["task"] = "qa";
+  raw["max_new_tokens"] = opt.max_new_tokens;
+  raw["eval_examples"] = opt.eval_examples;
+  return run_tune(model, opt, out_dir, tokenizer_dir, model.max_positions(), "finetune", raw,
+                  [&](models::Model& m, Communicator& comm) {
+                    return make_generative_qa_objective(tok, train, val, eos_id, opt, m, comm);
+                  });
 }
 
 // ---- extractive QA ----
@@ -580,8 +411,6 @@ std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::ve
   return out;
 }
 
-namespace {
-
 BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<size_t>& idx, int32_t pad_id,
                        OwnedTensor& starts, OwnedTensor& ends) {
   ClassifyFeatures view;
@@ -600,8 +429,6 @@ BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<siz
   }
   return bt;
 }
-
-}  // namespace
 
 QaEval evaluate_extractive_qa(models::Model& bert, const std::vector<QaExample>& examples,
                               const std::vector<SpanFeature>& features, const SpanOptions& opt) {
@@ -658,81 +485,21 @@ QaEval evaluate_extractive_qa(models::Model& bert, const std::vector<QaExample>&
   return ev;
 }
 
-FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
-                                      const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
-                                      const std::function<void(int64_t, const QaEval&)>& on_best) {
-  LM_CHECK(opt.epochs >= 1, "--epochs {} must be >= 1", opt.epochs);
-  LM_CHECK(opt.batch_size >= 1, "--batch-size {} must be >= 1", opt.batch_size);
-  LM_CHECK(opt.doc_stride >= 1, "--doc-stride {} must be >= 1", opt.doc_stride);
-  LM_CHECK_AS(ErrorCode::Unsupported, bert.config().head == models::BertHead::QuestionAnswering,
-              "extractive QA needs a BertForQuestionAnswering model");
-  std::vector<SpanFeature> tr = build_span_features(tok, train, opt, true);
-  std::vector<SpanFeature> va = build_span_features(tok, val, opt, false);
-  LM_CHECK(!tr.empty(), "the training set has no answerable questions");
-  const int32_t pad = static_cast<int32_t>(bert.config().pad_token_id);
-  const int64_t steps_per_epoch = (static_cast<int64_t>(tr.size()) + opt.batch_size - 1) / opt.batch_size;
-  const int64_t total = steps_per_epoch * opt.epochs;
-  LrSchedule sched = make_schedule(opt.lr, opt.warmup_ratio, total);
-  AdamWConfig acfg;
-  acfg.lr = static_cast<float>(opt.lr);
-  acfg.weight_decay = static_cast<float>(opt.weight_decay);
-  acfg.grad_clip = static_cast<float>(opt.grad_clip);
-  AdamW adam(bert, acfg);
-  FinetuneResult res;
-  res.best_metric = -1;
-  Progress prog("finetune", static_cast<double>(total), "steps", opt.progress ? 10.0 : 1e30);
-  int64_t step = 0;
-  double loss_acc = 0;
-  int64_t loss_n = 0;
-  for (int64_t epoch = 1; epoch <= opt.epochs; ++epoch) {
-    auto order = epoch_order(tr.size(), opt.seed, epoch);
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const size_t b0 = static_cast<size_t>(s * opt.batch_size);
-      std::vector<size_t> idx(order.begin() + static_cast<std::ptrdiff_t>(b0),
-                              order.begin() + static_cast<std::ptrdiff_t>(
-                                                  std::min(tr.size(), b0 + static_cast<size_t>(opt.batch_size))));
-      OwnedTensor st, en;
-      BertTensors bt = span_batch(tr, idx, pad, st, en);
-      models::Batch batch = bt.batch();
-      batch.labels = Tensor();
-      batch.start_positions = st.t;
-      batch.end_positions = en.t;
-      bert.zero_grad();
-      const float loss = bert.forward(bert_batch(batch), true, step_seed(opt.seed, step));
-      LM_CHECK_AS(ErrorCode::Internal, std::isfinite(loss), "loss is {} at step {}", loss, step);
-      bert.backward(1.0f);
-      const float lr = static_cast<float>(sched.at(step));
-      const double gnorm = adam.step(lr);
-      ++step;
-      loss_acc += loss;
-      ++loss_n;
-      if (metrics && (step % opt.log_every == 0 || s + 1 == steps_per_epoch)) {
-        metrics->write({{"step", step}, {"epoch", epoch}, {"loss", loss_acc / static_cast<double>(loss_n)},
-                        {"lr", lr}, {"grad_norm", gnorm}});
-        loss_acc = 0;
-        loss_n = 0;
-      }
-      if (opt.progress)
-        prog.update(static_cast<double>(step), fmt::format("epoch {}/{} loss {:.4f}", epoch, opt.epochs, loss));
-    }
-    QaEval ev = evaluate_extractive_qa(bert, val, va, opt);
-    res.epoch_metric.push_back(ev.f1);
-    if (metrics) {
-      metrics->write({{"step", step}, {"epoch", epoch}, {"val_exact_match", ev.exact_match}, {"val_f1", ev.f1},
-                      {"val_count", ev.count}});
-      metrics->plot("fine-tuning loss (span start + end)");
-    }
-    log_info("epoch {}: val EM {:.2f} F1 {:.2f} ({} questions)", epoch, ev.exact_match, ev.f1, ev.count);
-    if (ev.f1 > res.best_metric) {
-      res.best_metric = ev.f1;
-      res.best_epoch = epoch;
-      if (on_best) on_best(epoch, ev);
-    }
-  }
-  if (opt.progress) prog.finish();
-  res.steps = step;
-  res.train_seconds = prog.elapsed_s();
-  return res;
+FinetuneResult finetune_extractive_qa(models::Model& model, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, const SpanOptions& opt,
+                                      const std::string& out_dir, const std::string& tokenizer_dir) {
+  LM_CHECK(opt.doc_stride >= 1, "doc_stride {} must be >= 1", opt.doc_stride);
+  LM_CHECK_AS(ErrorCode::Unsupported, model.head() == models::Head::QuestionAnswering,
+              "extractive QA needs a span question-answering model; this one is {}", model.architecture());
+  Json raw = schedule_json(opt);
+  raw["task"] = "qa";
+  raw["max_length"] = opt.max_length;
+  raw["doc_stride"] = opt.doc_stride;
+  raw["max_answer_length"] = opt.max_answer_length;
+  return run_tune(model, opt, out_dir, tokenizer_dir, opt.max_length, "finetune", raw,
+                  [&](models::Model& m, Communicator& comm) {
+                    return make_span_qa_objective(tok, train, val, opt, m, comm);
+                  });
 }
 
 }  // namespace lm::train

@@ -1,11 +1,14 @@
-// Fine-tuning and task evaluation.
-// Classification: a BERT directory (any head) becomes BertForSequenceClassification (base / pretraining
-// checkpoints get a freshly initialised classifier), trained on ClassificationData with AdamW, linear warmup +
-// linear decay, evaluated each epoch (accuracy, macro F1, confusion matrix); the best epoch is kept.
-// Generative QA: a GPT-2 model learns p(answer | prompt) with the prompt
+// Fine-tuning and task evaluation: the task recipes (encoding, batches, evaluation metrics, the QA prompt and
+// span windows) and the fine-tuning runs, which go through the one Trainer loop (trainer.h) with a task
+// objective (objective_finetune.cpp): grad accumulation, exact resume, the NaN guard, data parallelism and the
+// metrics / plot outputs come with it. Every model is reached through the Model interface.
+// Classification: a model with a sequence-classification head (base / pretraining checkpoints get a fresh
+// classifier), evaluated each epoch (accuracy, macro F1, confusion matrix); the best epoch is kept.
+// Generative QA: a causal LM learns p(answer | prompt) with the prompt
 //   "{context}\nQuestion: {question}\nAnswer:" followed by " {answer}" + eos,
 // the loss on the answer tokens and eos only (targets -100 on the prompt); evaluation generates greedily until
 // eos or a newline and scores SQuAD exact match / F1 against all gold answers.
+// Extractive QA: a span head over [CLS] question [SEP] context-window [SEP] features.
 #pragma once
 
 #include <cstdint>
@@ -16,41 +19,40 @@
 
 #include "lm/core/buffer.h"
 #include "lm/data/task_data.h"
-#include "lm/models/bert.h"
-#include "lm/models/gpt/gpt.h"
+#include "lm/models/model.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/metrics.h"
+#include "lm/train/trainer.h"
 
 namespace lm::train {
 
-// ---- classification ----
+class Objective;
+class Communicator;
 
-struct ClassifyOptions {
+// The schedule of a fine-tuning run (HF Trainer's recipe): AdamW (betas 0.9 / 0.999, eps 1e-8) with weight decay
+// on the matrices, linear warmup over warmup_ratio of the steps then linear decay to 0, an evaluation and a
+// checkpoint after every epoch. batch_size is per data-parallel rank; an optimizer step takes grad_accum of them.
+struct TuneSchedule {
   int64_t epochs = 3;
   int64_t batch_size = 32;
+  int64_t grad_accum = 1;
   double lr = 2e-5;
-  int64_t max_length = 128;     // tokens including [CLS]/[SEP]; clamped to max_position_embeddings
   double warmup_ratio = 0.1;    // of the total optimizer steps
   double weight_decay = 0.01;
   double grad_clip = 1.0;       // global norm; <= 0 disables
   uint64_t seed = 42;
-  int64_t eval_batch_size = 64;
-  int64_t log_every = 10;       // steps between metrics.jsonl train lines
+  int64_t log_every = 1;        // steps between metrics.jsonl train lines
+  int64_t save_every = 0;       // steps between checkpoints (0: every epoch)
   bool progress = true;         // progress line on stderr
 };
 
-// The config.json of model_dir turned into a BertForSequenceClassification config with the given labels
-// (num_labels = label_names.size()). A directory that already is a classifier keeps its id2label when the
-// data's labels are the plain integers 0..K-1 with K equal to its num_labels; a classifier with another
-// number of labels is an error (its head cannot be reused).
-Json classification_config(const std::string& model_dir, const std::vector<std::string>& label_names);
-// Loads model_dir as a classifier for label_names (see classification_config); head weights absent from the
-// checkpoint are initialised from seed.
-// device: where the model runs (Device::CUDA in LM_CUDA=ON builds; batches stay on the host, logits are read back).
-std::unique_ptr<models::Bert> load_bert_classifier(const std::string& model_dir,
-                                                   const std::vector<std::string>& label_names, uint64_t seed,
-                                                   Device device = Device::CPU);
+// ---- classification ----
+
+struct ClassifyOptions : TuneSchedule {
+  int64_t max_length = 128;     // tokens including [CLS]/[SEP]; clamped to max_position_embeddings
+  int64_t eval_batch_size = 64;
+};
 
 // Tokenized examples: [CLS] A [SEP] (B [SEP]) truncated to max_length (longest_first), unpadded.
 struct ClassifyFeatures {
@@ -84,13 +86,14 @@ struct FinetuneResult {
   std::vector<double> epoch_metric;
   int64_t steps = 0;
   double train_seconds = 0;
+  Json best_eval;                // every val_* metric of the best epoch
 };
 
-// Trains bert (a classifier) on train, evaluating on val after each epoch; on_best(epoch, eval) is called when
-// an epoch beats the best so far (the caller saves the model). Metrics go to metrics (may be null).
-FinetuneResult finetune_classifier(models::Bert& bert, const ClassifyFeatures& train, const ClassifyFeatures& val,
-                                   const ClassifyOptions& opt, MetricsLog* metrics,
-                                   const std::function<void(int64_t, const ClassifyEval&)>& on_best);
+// Trains `model` (a sequence classifier) in place on train, evaluating on val after each epoch; OUT (out_dir)
+// receives the best epoch's model, metrics.jsonl, loss.svg and the checkpoints a rerun resumes from.
+FinetuneResult finetune_classifier(models::Model& model, const ClassifyFeatures& train, const ClassifyFeatures& val,
+                                   const ClassifyOptions& opt, const std::string& out_dir,
+                                   const std::string& tokenizer_dir = "");
 
 // ---- generative QA (GPT) ----
 
@@ -107,24 +110,16 @@ std::string qa_prompt(const std::string& context, const std::string& question);
 QaIds build_qa_ids(const Tokenizer& tok, const QaExample& ex, bool with_answer, int32_t eos_id,
                    int64_t max_positions, int64_t answer_budget);
 
-struct QaOptions {
-  int64_t epochs = 2;
-  int64_t batch_size = 8;
-  double lr = 5e-5;
-  double warmup_ratio = 0.1;
-  double weight_decay = 0.01;
-  double grad_clip = 1.0;
-  uint64_t seed = 42;
+struct QaOptions : TuneSchedule {
+  QaOptions() { epochs = 2, batch_size = 8, lr = 5e-5; }
   int64_t max_new_tokens = 30;   // generation budget at evaluation (also reserved in the prompt)
   int64_t max_answer_tokens = 64;  // training answers longer than this are cut (eos still appended)
   int64_t eval_examples = 0;     // per-epoch EM/F1 on the first N val examples (0 = all)
-  int64_t log_every = 10;
-  bool progress = true;
 };
 
 // Greedy continuation of prompt until eos or a newline in the decoded text (at most max_new tokens); returns
 // the text before the newline, trimmed.
-std::string greedy_answer(const models::CausalLM& lm, const Tokenizer& tok, const std::vector<int32_t>& prompt,
+std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
                           int32_t eos_id, int64_t max_new);
 
 struct QaEval {
@@ -143,10 +138,9 @@ double qa_answer_loss(models::Model& model, const std::vector<QaIds>& examples, 
 void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx, int32_t pad_id, OwnedTensor& ids,
                    OwnedTensor& targets);
 
-FinetuneResult finetune_generative_qa(models::Gpt& gpt, const Tokenizer& tok, const std::vector<QaExample>& train,
+FinetuneResult finetune_generative_qa(models::Model& model, const Tokenizer& tok, const std::vector<QaExample>& train,
                                       const std::vector<QaExample>& val, int32_t eos_id, const QaOptions& opt,
-                                      MetricsLog* metrics,
-                                      const std::function<void(int64_t, const QaEval&)>& on_best);
+                                      const std::string& out_dir, const std::string& tokenizer_dir = "");
 
 // ---- extractive QA (BERT span head) ----
 
@@ -162,20 +156,12 @@ struct SpanFeature {
   size_t example = 0;
   int32_t start = 0, end = 0;
 };
-struct SpanOptions {
-  int64_t epochs = 2;
-  int64_t batch_size = 16;
-  double lr = 5e-5;
-  double warmup_ratio = 0.1;
-  double weight_decay = 0.01;
-  double grad_clip = 1.0;
-  uint64_t seed = 42;
+struct SpanOptions : TuneSchedule {
+  SpanOptions() { epochs = 2, batch_size = 16, lr = 5e-5; }
   int64_t max_length = 384;
   int64_t doc_stride = 128;
   int64_t max_query_length = 64;
   int64_t max_answer_length = 30;
-  int64_t log_every = 10;
-  bool progress = true;
 };
 std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::vector<QaExample>& examples,
                                              const SpanOptions& opt, bool training);
@@ -183,8 +169,47 @@ std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::ve
 // over all its windows); EM/F1 in percent against all gold answers.
 QaEval evaluate_extractive_qa(models::Model& model, const std::vector<QaExample>& examples,
                               const std::vector<SpanFeature>& features, const SpanOptions& opt);
-FinetuneResult finetune_extractive_qa(models::Bert& bert, const Tokenizer& tok, const std::vector<QaExample>& train,
-                                      const std::vector<QaExample>& val, const SpanOptions& opt, MetricsLog* metrics,
-                                      const std::function<void(int64_t, const QaEval&)>& on_best);
+// A padded batch of span features (dynamic padding), with their answer start/end positions in starts/ends.
+BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<size_t>& idx, int32_t pad_id,
+                       OwnedTensor& starts, OwnedTensor& ends);
+FinetuneResult finetune_extractive_qa(models::Model& model, const Tokenizer& tok, const std::vector<QaExample>& train,
+                                      const std::vector<QaExample>& val, const SpanOptions& opt,
+                                      const std::string& out_dir, const std::string& tokenizer_dir = "");
+
+// ---- objectives (objective_finetune.cpp) ----
+
+std::unique_ptr<Objective> make_classify_objective(const ClassifyFeatures& train, const ClassifyFeatures& val,
+                                                   const ClassifyOptions& opt, const models::Model& model,
+                                                   Communicator& comm);
+std::unique_ptr<Objective> make_span_qa_objective(const Tokenizer& tok, const std::vector<QaExample>& train,
+                                                  const std::vector<QaExample>& val, const SpanOptions& opt,
+                                                  const models::Model& model, Communicator& comm);
+std::unique_ptr<Objective> make_generative_qa_objective(const Tokenizer& tok, const std::vector<QaExample>& train,
+                                                        const std::vector<QaExample>& val, int32_t eos,
+                                                        const QaOptions& opt, const models::Model& model,
+                                                        Communicator& comm);
+
+// ---- the `lmcpp finetune` run (finetune_run.cpp) ----
+
+// Every input of a fine-tuning run; 0 / empty fields take the task's default. All inputs are read and checked
+// before OUT is created, so bad input writes nothing.
+struct FinetuneOptions {
+  std::string task;  // "classify" | "qa" (generative for causal LMs, extractive span QA otherwise)
+  std::string model_dir, train_path, val_path, out_dir;
+  int64_t epochs = 0, batch_size = 0, grad_accum = 1, save_every = 0;
+  double lr = 0, warmup_ratio = 0.1, weight_decay = 0.01, grad_clip = 1.0;
+  uint64_t seed = 42;
+  int64_t max_length = 0;  // classify 128, span QA 384
+  int64_t num_labels = 0;  // classify: more label ids than the training data shows
+  int64_t doc_stride = 128, max_answer_length = 30;  // span QA
+  int64_t max_new_tokens = 30, eval_examples = 0;    // generative QA
+  int64_t max_train_examples = 0;                    // QA: the first N training questions only
+  Device device = Device::CPU;
+};
+struct FinetuneReport {
+  Json result;          // what OUT/result.json holds
+  std::string summary;  // one line for the user
+};
+FinetuneReport run_finetune(const FinetuneOptions& opt);
 
 }  // namespace lm::train

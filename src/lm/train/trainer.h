@@ -98,6 +98,11 @@ struct TrainJob {
   std::string tokenizer_dir;   // tokenizer files written with every model ("": the data's tokenizer)
   bool progress = true;        // the progress line on stderr
   std::string title = "train";
+  // Epoch-based runs (fine-tuning): max_steps = epochs x the objective's steps per epoch, an evaluation (and a
+  // checkpoint, unless save_every says otherwise) after every epoch, and the learning rate warming up over
+  // warmup_ratio of the steps.
+  int64_t epochs = 0;
+  double warmup_ratio = 0;
 };
 
 TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir, const TrainJob& job = {});

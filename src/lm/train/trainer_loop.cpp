@@ -201,6 +201,16 @@ TrainResult Trainer::run() {
   obj_ = job_.objective ? job_.objective(model(), comm_)
                         : make_pretraining_objective(cfg_, data_meta_, tokenizer_dir_, model(), comm_);
   best_metric_ = obj_->higher_is_better() ? -INFINITY : INFINITY;
+  if (job_.epochs > 0) {
+    const int64_t per_epoch = obj_->steps_per_epoch();
+    LM_CHECK(per_epoch > 0, "the {} objective has no epochs", obj_->name());
+    cfg_.max_steps = job_.epochs * per_epoch;
+    cfg_.eval_every = per_epoch;
+    if (cfg_.save_every <= 0) cfg_.save_every = per_epoch;
+    cfg_.schedule.max_steps = cfg_.max_steps;
+    cfg_.schedule.warmup_steps = static_cast<int64_t>(std::ceil(job_.warmup_ratio * static_cast<double>(cfg_.max_steps)));
+    cfg_.schedule.validate();
+  }
   setup_optimizer();
   if (!resume_dir.empty()) {
     res.resumed_from = resume_step;

@@ -1,0 +1,174 @@
+// The `lmcpp finetune` run as one library call: read and check every input (before OUT exists), load the model
+// with the head the task needs (a fresh classifier or span head on a base / pretraining checkpoint), fine-tune
+// through the Trainer, and write OUT/result.json.
+#include <algorithm>
+
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/log.h"
+#include "lm/data/task_data.h"
+#include "lm/train/finetune.h"
+
+namespace lm::train {
+
+namespace {
+
+void require_file(const std::string& path, const char* what) {
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(path) && !is_directory(path), "{} {} does not exist or is not a file",
+              what, path);
+}
+
+Json model_config(const std::string& dir) {
+  LM_CHECK_AS(ErrorCode::NotFound, is_directory(dir), "model directory {} does not exist", dir);
+  const std::string cfg = path_join(dir, "config.json");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(cfg), "{} not found (a model directory holds config.json + "
+              "model.safetensors)", cfg);
+  return read_json_file(cfg);
+}
+
+// The model of `dir` with `request` applied to its config, its weights loaded (head weights the checkpoint lacks
+// are initialised by the family), on `device`.
+std::unique_ptr<models::Model> load_for_task(const std::string& dir, const models::ConfigRequest& request,
+                                             Device device) {
+  Json cfg = models::configure_model(model_config(dir), request);
+  std::unique_ptr<models::Model> m;
+  try {
+    m = models::create_model(cfg, device);
+  } catch (const Error& e) {
+    throw Error(e.code(), fmt::format("{}, in {}", e.what(), path_join(dir, "config.json")));
+  }
+  const std::string w = path_join(dir, "model.safetensors");
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
+  m->load_safetensors(w);
+  return m;
+}
+
+void copy_schedule(TuneSchedule& s, const FinetuneOptions& o) {
+  if (o.epochs > 0) s.epochs = o.epochs;
+  if (o.batch_size > 0) s.batch_size = o.batch_size;
+  if (o.lr > 0) s.lr = o.lr;
+  s.grad_accum = o.grad_accum;
+  s.warmup_ratio = o.warmup_ratio;
+  s.weight_decay = o.weight_decay;
+  s.grad_clip = o.grad_clip;
+  s.seed = o.seed;
+  s.save_every = o.save_every;
+}
+
+Json common_result(const FinetuneResult& r) {
+  return Json{{"best_epoch", r.best_epoch}, {"steps", r.steps}, {"train_seconds", r.train_seconds}};
+}
+
+FinetuneReport classify(const FinetuneOptions& o, const Tokenizer& tok) {
+  ClassifyOptions opt;
+  copy_schedule(opt, o);
+  if (o.max_length > 0) opt.max_length = o.max_length;
+  LM_CHECK(opt.max_length >= 2, "max_length {} must be >= 2", opt.max_length);
+  LM_CHECK(o.num_labels >= 0, "num_labels {} must be >= 2", o.num_labels);
+  ClassificationData train_data = read_classification(o.train_path);
+  std::vector<std::string> names = train_data.label_names;
+  if (o.num_labels > 0) {
+    LM_CHECK(o.num_labels >= static_cast<int64_t>(names.size()), "num_labels {} is fewer than the {} labels in {}",
+             o.num_labels, names.size(), o.train_path);
+    LM_CHECK(o.num_labels >= 2, "num_labels {} must be >= 2", o.num_labels);
+    // Extra ids (integer labels not seen in training) keep integer names.
+    for (int64_t i = static_cast<int64_t>(names.size()); i < o.num_labels; ++i) names.push_back(std::to_string(i));
+  }
+  ClassificationData val_data = read_classification(o.val_path, names);
+  LM_CHECK(!train_data.examples.empty(), "{} holds no examples", o.train_path);
+  LM_CHECK(!val_data.examples.empty(), "{} holds no examples", o.val_path);
+  models::ConfigRequest req;
+  req.head = models::Head::SequenceClassification;
+  req.labels = names;
+  auto model = load_for_task(o.model_dir, req, o.device);
+  LM_CHECK(tok.vocab_size() <= model->vocab_size(), "the tokenizer in {} has {} tokens but the model only {}",
+           o.model_dir, tok.vocab_size(), model->vocab_size());
+  opt.max_length = std::min(opt.max_length, model->max_positions());
+  const ClassifyFeatures tr = encode_classification(tok, train_data, opt.max_length);
+  const ClassifyFeatures va = encode_classification(tok, val_data, opt.max_length);
+  log_info("finetune classify: {} train / {} val examples, {} labels, {} parameters", tr.size(), va.size(),
+           names.size(), model->num_parameters());
+  const FinetuneResult r = finetune_classifier(*model, tr, va, opt, o.out_dir, o.model_dir);
+  Json res = common_result(r);
+  res["task"] = "classify";
+  for (const char* k : {"val_accuracy", "val_f1", "val_loss"}) res[k] = r.best_eval.value(k, Json(nullptr));
+  res["confusion_matrix"] = r.best_eval.value("val_confusion_matrix", Json::array());
+  res["epoch_val_accuracy"] = r.epoch_metric;
+  res["train_examples"] = tr.size();
+  res["val_examples"] = va.size();
+  return {res, fmt::format("best epoch {}: val accuracy {:.4f} macro F1 {:.4f}; model in {} ({:.1f} s)", r.best_epoch,
+                           res["val_accuracy"].get<double>(), res["val_f1"].get<double>(), o.out_dir,
+                           r.train_seconds)};
+}
+
+FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok) {
+  std::vector<QaExample> train_ex = read_qa(o.train_path), val_ex = read_qa(o.val_path);
+  if (o.max_train_examples > 0 && static_cast<int64_t>(train_ex.size()) > o.max_train_examples)
+    train_ex.resize(static_cast<size_t>(o.max_train_examples));
+  LM_CHECK(!train_ex.empty(), "{} holds no questions", o.train_path);
+  LM_CHECK(!val_ex.empty(), "{} holds no questions", o.val_path);
+  const bool generative = models::config_head(model_config(o.model_dir)) == models::Head::CausalLM;
+  models::ConfigRequest req;
+  FinetuneResult r;
+  Json res;
+  if (generative) {
+    LM_CHECK_AS(ErrorCode::Unsupported, o.device == Device::CPU,
+                "finetune --task qa --device cuda: runs span QA on the GPU; generative QA fine-tunes on the CPU");
+    QaOptions opt;
+    copy_schedule(opt, o);
+    opt.max_new_tokens = o.max_new_tokens;
+    opt.eval_examples = o.eval_examples;
+    LM_CHECK(opt.max_new_tokens >= 1, "max_new_tokens {} must be >= 1", opt.max_new_tokens);
+    if (tok.eos_id()) req.eos_id = *tok.eos_id();  // where the config's eos is not a token of the model
+    auto model = load_for_task(o.model_dir, req, o.device);
+    const int64_t eos = model->causal_lm()->eos_token_id();
+    LM_CHECK(eos >= 0 && eos < model->vocab_size(), "{}: eos_token_id {} is not a token of the model", o.model_dir,
+             eos);
+    log_info("finetune qa: {} train / {} val questions, eos {}, {} parameters", train_ex.size(), val_ex.size(), eos,
+             model->num_parameters());
+    r = finetune_generative_qa(*model, tok, train_ex, val_ex, static_cast<int32_t>(eos), opt, o.out_dir, o.model_dir);
+    res = common_result(r);
+    res["val_loss"] = r.best_eval.value("val_loss", Json(nullptr));
+  } else {
+    SpanOptions opt;
+    copy_schedule(opt, o);
+    if (o.max_length > 0) opt.max_length = o.max_length;
+    opt.doc_stride = o.doc_stride;
+    opt.max_answer_length = o.max_answer_length;
+    LM_CHECK(opt.doc_stride >= 1, "doc_stride {} must be >= 1", opt.doc_stride);
+    LM_CHECK(opt.max_answer_length >= 1, "max_answer_length {} must be >= 1", opt.max_answer_length);
+    req.head = models::Head::QuestionAnswering;
+    auto model = load_for_task(o.model_dir, req, o.device);
+    opt.max_length = std::min(opt.max_length, model->max_positions());
+    log_info("finetune qa (extractive, span head): {} train / {} val questions, {} parameters", train_ex.size(),
+             val_ex.size(), model->num_parameters());
+    r = finetune_extractive_qa(*model, tok, train_ex, val_ex, opt, o.out_dir, o.model_dir);
+    res = common_result(r);
+    res["mode"] = "extractive";
+  }
+  res["task"] = "qa";
+  for (const char* k : {"val_exact_match", "val_f1", "val_count"}) res[k] = r.best_eval.value(k, Json(nullptr));
+  res["epoch_val_f1"] = r.epoch_metric;
+  res["train_examples"] = train_ex.size();
+  res["val_examples"] = val_ex.size();
+  return {res, fmt::format("best epoch {}: val EM {:.2f} F1 {:.2f}; model in {} ({:.1f} s)", r.best_epoch,
+                           res["val_exact_match"].get<double>(), res["val_f1"].get<double>(), o.out_dir,
+                           r.train_seconds)};
+}
+
+}  // namespace
+
+FinetuneReport run_finetune(const FinetuneOptions& o) {
+  LM_CHECK(o.task == "classify" || o.task == "qa", "unknown task {} (expected classify or qa)", o.task);
+  require_file(o.train_path, "train file");
+  require_file(o.val_path, "val file");
+  model_config(o.model_dir);
+  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(o.model_dir), "fine-tuning needs the tokenizer files in {}",
+              o.model_dir);
+  auto tok = load_tokenizer(o.model_dir);
+  FinetuneReport rep = o.task == "classify" ? classify(o, *tok) : question_answering(o, *tok);
+  write_file_atomic(path_join(o.out_dir, "result.json"), rep.result.dump(2) + "\n");
+  return rep;
+}
+
+}  // namespace lm::train
