@@ -1,9 +1,10 @@
-// Flag parsing with clear usage errors.
+// The lazy flag parser of the commands not yet declared (flags.h); value checks are shared with Flags.
 #include "args.h"
 
 #include <cerrno>
 #include <cstdlib>
 
+#include "flags.h"
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
 
@@ -85,24 +86,12 @@ bool Args::flag(const std::string& name) {
 
 int64_t Args::get_int(const std::string& name, int64_t def) {
   auto v = get(name);
-  if (!v) return def;
-  errno = 0;
-  char* end = nullptr;
-  long long x = std::strtoll(v->c_str(), &end, 10);
-  LM_CHECK(!v->empty() && *end == 0 && errno == 0, "{} expects an integer, got '{}', in lmcpp {}", name, *v,
-           command_);
-  return x;
+  return v ? parse_int_value(name, *v, command_) : def;
 }
 
 double Args::get_double(const std::string& name, double def) {
   auto v = get(name);
-  if (!v) return def;
-  errno = 0;
-  char* end = nullptr;
-  double x = std::strtod(v->c_str(), &end);
-  LM_CHECK(!v->empty() && *end == 0 && errno == 0, "{} expects a number, got '{}', in lmcpp {}", name, *v,
-           command_);
-  return x;
+  return v ? parse_double_value(name, *v, command_) : def;
 }
 
 void Args::finish() {

@@ -1,5 +1,6 @@
-// Minimal flag parser for the CLI: "--name value", "--name=value", boolean "--flag", repeated flags.
-// Every flag a command reads must be declared; undeclared flags are a usage error (exit 2).
+// The old, lazy flag parser, kept for the commands not yet declared in a CommandSpec (flags.h): "--name value",
+// "--name=value", boolean "--flag", repeated flags; a flag counts as declared when the command first reads it, and
+// finish() makes any other flag a usage error (exit 2). New commands use CommandSpec + Flags instead.
 #pragma once
 
 #include <map>

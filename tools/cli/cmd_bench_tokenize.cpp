@@ -17,16 +17,26 @@
 namespace lm::cli {
 namespace {
 
-int run_bench_tokenize(Args& a) {
-  std::string dir = a.require("--tokenizer");
-  std::vector<std::string> inputs = a.get_all("--input");
-  int threads = static_cast<int>(a.get_int("--threads", 0));
-  int repeat = static_cast<int>(a.get_int("--repeat", 3));
-  bool json = a.flag("--json");
-  for (auto& p : a.positional()) inputs.push_back(p);
-  a.positional().clear();
-  a.finish();
-  LM_CHECK(!inputs.empty(), "missing --input FILE..., in lmcpp bench-tokenize");
+const CommandSpec kBenchTokenize{
+    .name = "bench-tokenize",
+    .summary = "tokenizer encode throughput in MB/s (1 thread and N threads)",
+    .description = "Encodes every line of the files (no special tokens), R times on 1 thread and on N threads, and "
+                   "prints the median throughput in MB/s of UTF-8 input.",
+    .flags = {
+        string_flag("--tokenizer", "DIR", "tokenizer directory").required(),
+        repeated_flag("--input", "FILE", "text files; each line is one text").rest().required(),
+        int_flag("--threads", "N", 0, "threads of the second measurement (0: all)"),
+        int_flag("--repeat", "R", 3, "runs per measurement (the median is printed)"),
+        bool_flag("--json", "one JSON object: tokenizer, bytes, lines, tokens, mb_per_s_1, mb_per_s_n, threads"),
+    },
+};
+
+int run_bench_tokenize(const Flags& f) {
+  const std::string dir = f.str("--tokenizer");
+  const std::vector<std::string>& inputs = f.all("--input");
+  int threads = static_cast<int>(f.i64("--threads"));
+  const int repeat = static_cast<int>(f.i64("--repeat"));
+  const bool json = f.on("--json");
   LM_CHECK(repeat >= 1, "--repeat must be >= 1");
   if (threads <= 0) threads = hardware_threads();
   auto tok = load_tokenizer(dir);
@@ -69,11 +79,7 @@ int run_bench_tokenize(Args& a) {
   return 0;
 }
 
-LM_COMMAND("bench-tokenize", "tokenizer encode throughput in MB/s (1 thread and N threads)",
-           "usage: lmcpp bench-tokenize --tokenizer DIR --input FILE... [--threads N] [--repeat R] [--json]\n"
-           "  Encodes every line of the files (no special tokens), R times on 1 thread and on N threads (default:\n"
-           "  all), and prints the median throughput in MB/s of UTF-8 input.",
-           run_bench_tokenize);
+LM_DECLARE_COMMAND(kBenchTokenize, run_bench_tokenize);
 
 }  // namespace
 }  // namespace lm::cli

@@ -14,12 +14,28 @@
 namespace lm::cli {
 namespace {
 
-int run_init(Args& a) {
-  const std::string config = a.require("--config");
-  const std::string out = a.require("--out");
-  const std::string tok_dir = a.get_or("--tokenizer", "");
-  const uint64_t seed = static_cast<uint64_t>(a.get_int("--seed", 42));
-  a.finish();
+const CommandSpec kInit{
+    .name = "init",
+    .summary = "write a freshly initialised model (HF directory) from a config",
+    .description = "Writes the model of the config with the family's own initialisation (HF's scheme: normal(0, "
+                   "initializer_range), zero biases, LayerNorm 1/0) as an HF directory, with the tokenizer files when "
+                   "--tokenizer is given.",
+    .flags = {
+        string_flag("--config", "FILE.json|'{...}'",
+                    "an HF config.json (model_type gpt2 or bert; for BERT \"architectures\" picks the head) or the "
+                    "same object inline")
+            .required(),
+        string_flag("--out", "DIR", "output model directory").required(),
+        string_flag("--tokenizer", "DIR", "tokenizer files to copy into DIR (vocab_size defaults to its size)"),
+        int_flag("--seed", "N", 42, "initialisation seed"),
+    },
+};
+
+int run_init(const Flags& f) {
+  const std::string config = f.str("--config");
+  const std::string out = f.str("--out");
+  const std::string tok_dir = f.str("--tokenizer");
+  const uint64_t seed = static_cast<uint64_t>(f.i64("--seed"));
   Json cfg;
   if (!config.empty() && config[0] == '{') {
     cfg = parse_json(config, "--config");
@@ -47,13 +63,7 @@ int run_init(Args& a) {
   return 0;
 }
 
-LM_COMMAND("init", "write a freshly initialised model (HF directory) from a config",
-           "usage: lmcpp init --config FILE.json|'{...}' --out DIR [--tokenizer DIR] [--seed 42]\n"
-           "  --config     an HF config.json (model_type gpt2 or bert; for BERT \"architectures\" picks the head)\n"
-           "               or the same object inline\n"
-           "  --tokenizer  tokenizer files to copy into DIR (vocab_size defaults to its size)\n"
-           "  --seed       initialisation seed (HF's scheme: normal(0, initializer_range), zero biases, LN 1/0)",
-           run_init);
+LM_DECLARE_COMMAND(kInit, run_init);
 
 }  // namespace
 }  // namespace lm::cli

@@ -11,33 +11,59 @@
 namespace lm::cli {
 namespace {
 
-int run_prepare(Args& a) {
-  PrepareOptions o;
-  o.inputs = a.get_all("--input");
-  // "--input a b c": the paths after the first one arrive as positionals.
-  for (auto& p : a.positional()) o.inputs.push_back(p);
-  std::string tok_dir = a.require("--tokenizer");
-  o.out_dir = a.require("--out");
-  o.format = parse_input_format(a.get_or("--format", "auto"));
-  o.val_fraction = a.get_double("--val-fraction", o.val_fraction);
-  o.text_out = a.get_or("--text-out", "");
-  std::string split = a.get_or("--split", "file");
-  LM_CHECK(split == "file" || split == "blank-line", "--split must be file or blank-line, got '{}'", split);
-  o.text_split = split == "file" ? TextSplit::PerFile : TextSplit::PerBlankLine;
-  o.seed = static_cast<uint64_t>(a.get_int("--seed", 0));
-  o.threads = static_cast<int>(a.get_int("--threads", 0));
-  int64_t shard_tokens = a.get_int("--shard-tokens", static_cast<int64_t>(o.shard_tokens));
-  LM_CHECK(shard_tokens > 0, "--shard-tokens must be positive, got {}", shard_tokens);
-  o.shard_tokens = static_cast<uint64_t>(shard_tokens);
-  o.max_documents = a.get_int("--max-documents", -1);
-  o.skip_disambiguation = a.flag("--skip-disambiguation");
-  o.progress = !a.flag("--quiet");
-  bool json = a.flag("--json");
-  std::string layout = a.get_or("--layout", "auto");
-  a.positional().clear();
-  a.finish();
-  LM_CHECK(!o.inputs.empty(), "missing required flag --input, in lmcpp prepare (see lmcpp prepare --help)");
+const PrepareOptions kDefaults;
 
+const CommandSpec kPrepare{
+    .name = "prepare",
+    .summary = "tokenize a corpus (Wikipedia dump, text, JSON Lines) into train/val token shards",
+    .description = "Cleans and tokenizes the documents of the inputs and writes train/val token shards and meta.json "
+                   "(documents, tokens, tokenizer, dtype), plus a copy of the tokenizer.",
+    .flags = {
+        repeated_flag("--input", "PATH", "files or folders; .bz2 (multistream too), .gz, .zst are read directly")
+            .rest()
+            .required(),
+        string_flag("--tokenizer", "DIR", "tokenizer directory (vocab.json+merges.txt, vocab.txt or tokenizer.json)")
+            .required(),
+        string_flag("--out", "DIR", "output: train_NNNNNN.bin, val_NNNNNN.bin, meta.json, tokenizer/").required(),
+        choice_flag("--format", {"auto", "wikipedia", "text", "jsonl"}, "auto",
+                    "input format (auto: JSON Lines by name, MediaWiki XML by content, else plain text)"),
+        double_flag("--val-fraction", "F", kDefaults.val_fraction,
+                    "fraction of documents for validation; a single document is split by position instead"),
+        string_flag("--text-out", "FILE.jsonl", "also write the cleaned documents as {\"title\", \"text\"} lines"),
+        choice_flag("--split", {"file", "blank-line"}, "file",
+                    "plain text: one document per file or per blank-line block"),
+        bool_flag("--skip-disambiguation", "drop Wikipedia disambiguation pages"),
+        int_flag("--seed", "N", static_cast<int64_t>(kDefaults.seed), "seed of the train/val assignment"),
+        int_flag("--threads", "N", kDefaults.threads, "worker threads (0: all)"),
+        int_flag("--shard-tokens", "N", static_cast<int64_t>(kDefaults.shard_tokens), "tokens per shard file"),
+        int_flag("--max-documents", "N", kDefaults.max_documents, "stop after N documents (-1: all)"),
+        bool_flag("--quiet", "no progress line on stderr"),
+        bool_flag("--json", "print meta.json instead of the summary line"),
+        choice_flag("--layout", {"auto", "tokens", "sentences"}, "auto",
+                    "tokens: document ids + end-of-text, for GPT; sentences: each sentence + [SEP], one more [SEP] "
+                    "per document, for BERT pretraining; auto: sentences for WordPiece tokenizers, else tokens"),
+    },
+};
+
+int run_prepare(const Flags& f) {
+  PrepareOptions o;
+  o.inputs = f.all("--input");
+  const std::string tok_dir = f.str("--tokenizer");
+  o.out_dir = f.str("--out");
+  o.format = parse_input_format(f.str("--format"));
+  o.val_fraction = f.f64("--val-fraction");
+  o.text_out = f.str("--text-out");
+  o.text_split = f.str("--split") == "file" ? TextSplit::PerFile : TextSplit::PerBlankLine;
+  o.seed = static_cast<uint64_t>(f.i64("--seed"));
+  o.threads = static_cast<int>(f.i64("--threads"));
+  const int64_t shard_tokens = f.i64("--shard-tokens");
+  LM_CHECK(shard_tokens > 0, "--shard-tokens must be positive, got {}, in lmcpp prepare", shard_tokens);
+  o.shard_tokens = static_cast<uint64_t>(shard_tokens);
+  o.max_documents = f.i64("--max-documents");
+  o.skip_disambiguation = f.on("--skip-disambiguation");
+  o.progress = !f.on("--quiet");
+  const bool json = f.on("--json");
+  const std::string layout = f.str("--layout");
   if (o.threads > 0) set_num_threads(o.threads);  // also bounds parallel bzip2 decoding
   auto tok = load_tokenizer(tok_dir);
   o.tokenizer_name = tok_dir;
@@ -57,29 +83,7 @@ int run_prepare(Args& a) {
   return 0;
 }
 
-LM_COMMAND(
-    "prepare", "tokenize a corpus (Wikipedia dump, text, JSON Lines) into train/val token shards",
-    "usage: lmcpp prepare --input PATH... --tokenizer DIR --out DIR [flags]\n"
-    "  --input PATH...        files or folders (repeatable); .bz2 (multistream too), .gz, .zst are read "
-    "directly\n"
-    "  --tokenizer DIR        tokenizer directory (vocab.json+merges.txt, vocab.txt or tokenizer.json)\n"
-    "  --out DIR              output: train_NNNNNN.bin, val_NNNNNN.bin, meta.json, tokenizer/\n"
-    "  --format F             auto (default), wikipedia, text or jsonl\n"
-    "  --val-fraction F       fraction of documents for validation (default 0.01); a single document is\n"
-    "                         split by position instead\n"
-    "  --text-out FILE.jsonl  also write the cleaned documents as {\"title\", \"text\"} lines\n"
-    "  --split file|blank-line  plain text: one document per file (default) or per blank-line block\n"
-    "  --skip-disambiguation  drop Wikipedia disambiguation pages\n"
-    "  --seed N               seed of the train/val assignment (default 0)\n"
-    "  --threads N            worker threads (default: all)\n"
-    "  --shard-tokens N       tokens per shard file (default 100000000)\n"
-    "  --max-documents N      stop after N documents\n"
-    "  --quiet                no progress line on stderr\n"
-    "  --json                 print meta.json instead of the summary line\n"
-    "  --layout L             auto (default: sentences for WordPiece tokenizers, else tokens), tokens\n"
-    "                         (document ids + end-of-text, for GPT) or sentences (each sentence + [SEP],\n"
-    "                         one more [SEP] per document, for BERT pretraining)",
-    run_prepare);
+LM_DECLARE_COMMAND(kPrepare, run_prepare);
 
 }  // namespace
 }  // namespace lm::cli

@@ -70,14 +70,33 @@ std::string text_of_jsonl(const std::string& line, int64_t lineno) {
   return j["text"].get<std::string>();
 }
 
-int run_tokenize(Args& a) {
-  std::string dir = a.require("--tokenizer");
-  bool no_special = a.flag("--no-special-tokens");
-  bool json = a.flag("--json");
-  std::string input = a.get_or("--input", "text");
-  int threads = static_cast<int>(a.get_int("--threads", 0));
-  a.finish();
-  LM_CHECK(input == "text" || input == "jsonl", "--input must be text or jsonl, got '{}', in lmcpp tokenize", input);
+constexpr const char* kTokenizerHelp =
+    "tokenizer directory: vocab.json + merges.txt, encoder.json + vocab.bpe, vocab.txt, tokenizer.json or "
+    "char_vocab.json";
+
+const CommandSpec kTokenize{
+    .name = "tokenize",
+    .summary = "text lines on stdin -> token id lines",
+    .description =
+        "Reads stdin, one text per line (split on \"\\n\" only; a trailing \"\\r\" is part of the text), and "
+        "prints one line per input line: the input_ids HF's tokenizer(text) gives, space-separated (BERT with "
+        "[CLS]/[SEP] unless --no-special-tokens).",
+    .flags = {
+        string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
+        bool_flag("--no-special-tokens", "no [CLS]/[SEP] (BERT) or other special tokens around each text"),
+        bool_flag("--json", "one JSON object per line: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}"),
+        choice_flag("--input", {"text", "jsonl"}, "text",
+                    "jsonl: each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)"),
+        int_flag("--threads", "N", 0, "encoding threads (0: all)"),
+    },
+};
+
+int run_tokenize(const Flags& f) {
+  const std::string dir = f.str("--tokenizer");
+  const bool no_special = f.on("--no-special-tokens");
+  const bool json = f.on("--json");
+  const std::string input = f.str("--input");
+  const int threads = static_cast<int>(f.i64("--threads"));
   auto tok = load_tokenizer(dir);
   EncodeOptions opt;
   opt.add_special_tokens = !no_special;
@@ -135,11 +154,23 @@ std::vector<int32_t> parse_id_line(const std::string& line, int64_t lineno) {
   return ids;
 }
 
-int run_detokenize(Args& a) {
-  std::string dir = a.require("--tokenizer");
-  bool skip = a.flag("--skip-special-tokens");
-  bool json = a.flag("--json");
-  a.finish();
+const CommandSpec kDetokenize{
+    .name = "detokenize",
+    .summary = "token id lines on stdin -> text lines",
+    .description = "Reads stdin lines of space-separated ids and prints the decoded text of each, one line per input "
+                   "line.",
+    .flags = {
+        string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
+        bool_flag("--skip-special-tokens", "drop [CLS]/[SEP]/[PAD]/<|endoftext|> ..."),
+        bool_flag("--json", "print each text as a JSON string (safe when texts contain newlines; bytes that are not "
+                            "UTF-8 become U+FFFD)"),
+    },
+};
+
+int run_detokenize(const Flags& f) {
+  const std::string dir = f.str("--tokenizer");
+  const bool skip = f.on("--skip-special-tokens");
+  const bool json = f.on("--json");
   auto tok = load_tokenizer(dir);
   int64_t lineno = 0;
   for_line_batches([&](std::vector<std::string>& lines) {
@@ -160,24 +191,8 @@ int run_detokenize(Args& a) {
   return 0;
 }
 
-LM_COMMAND("tokenize", "text lines on stdin -> token id lines",
-           "usage: lmcpp tokenize --tokenizer DIR [--no-special-tokens] [--json] [--input text|jsonl] [--threads N]\n"
-           "  Reads stdin, one text per line (split on \"\\n\" only; a trailing \"\\r\" is part of the text), and\n"
-           "  prints one line per input line: the input_ids HF's tokenizer(text) gives, space-separated (BERT with\n"
-           "  [CLS]/[SEP] unless --no-special-tokens).\n"
-           "  --json          one JSON object per line: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}\n"
-           "  --input jsonl   each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)\n"
-           "  --threads N     encoding threads (default: all)\n"
-           "  DIR holds vocab.json + merges.txt, encoder.json + vocab.bpe, vocab.txt, tokenizer.json or char_vocab.json.",
-           run_tokenize);
-
-LM_COMMAND("detokenize", "token id lines on stdin -> text lines",
-           "usage: lmcpp detokenize --tokenizer DIR [--skip-special-tokens] [--json]\n"
-           "  Reads stdin lines of space-separated ids and prints the decoded text of each, one line per input line.\n"
-           "  --skip-special-tokens  drop [CLS]/[SEP]/[PAD]/<|endoftext|> ...\n"
-           "  --json                 print each text as a JSON string (safe when texts contain newlines;\n"
-           "                         bytes that are not UTF-8 become U+FFFD)",
-           run_detokenize);
+LM_DECLARE_COMMAND(kTokenize, run_tokenize);
+LM_DECLARE_COMMAND(kDetokenize, run_detokenize);
 
 }  // namespace
 }  // namespace lm::cli

@@ -8,6 +8,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
+#include "lm/train/train_config.h"
 #include "lm/train/trainer.h"
 
 namespace lm::cli {
@@ -17,11 +18,39 @@ void on_sigint(int) {
   if (train::g_stop_requested.exchange(true)) std::_Exit(130);  // second Ctrl-C: stop now
 }
 
-int run_train(Args& a) {
-  std::string config_path = a.require("--config");
-  std::string out = a.require("--out");
-  std::vector<std::string> sets = a.get_all("--set");
-  a.finish();
+// The config keys, their defaults and help, from the library's declaration table.
+std::string config_keys_help() {
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& k : train::train_config_keys())
+    rows.emplace_back(k.name, k.help + (k.default_text.empty() ? "" : " (default: " + k.default_text + ")"));
+  return "config keys (FILE.json; --set overrides any, dotted paths reach nested keys: --set model.n_layer=4):\n" +
+         format_rows(rows);
+}
+
+const CommandSpec kTrain{
+    .name = "train",
+    .summary = "pretrain a GPT or a BERT from a prepared data directory (resumes from --out)",
+    .description =
+        "Pretrains the model of the config from a directory written by lmcpp prepare: a GPT (model_type \"gpt2\") "
+        "by next-token prediction, or a BERT (model_type \"bert\") by masked-LM + next-sentence prediction on a "
+        "sentences-layout directory (lmcpp prepare --layout sentences, the default for WordPiece tokenizers). "
+        "Started by mpirun (or torchrun-style environment variables) each process trains one data-parallel "
+        "shard.\n"
+        "Writes DIR/metrics.jsonl, DIR/loss.svg, DIR/train_config.json (every key with its value), "
+        "DIR/checkpoints/step_N/, DIR/best/ and the latest model as an HF directory in DIR. Re-running the same "
+        "command resumes from the newest checkpoint; Ctrl-C stops after the current step with a checkpoint.",
+    .flags = {
+        string_flag("--config", "FILE.json", "the train config (keys below)").required(),
+        repeated_flag("--set", "KEY=VALUE", "override a config key; VALUE is JSON, else a string"),
+        string_flag("--out", "DIR", "output directory (and the run to resume)").required(),
+    },
+    .more_help = config_keys_help,
+};
+
+int run_train(const Flags& f) {
+  const std::string config_path = f.str("--config");
+  const std::string out = f.str("--out");
+  const std::vector<std::string>& sets = f.all("--set");
   Json cfg = read_json_file(config_path);
   cfg = train::apply_overrides(cfg, sets);
   train::TrainConfig tc = train::TrainConfig::from_json(cfg);
@@ -35,17 +64,7 @@ int run_train(Args& a) {
   return r.interrupted ? 130 : 0;
 }
 
-LM_COMMAND("train", "pretrain a GPT from a prepared data directory (resumes from --out)",
-           "usage: lmcpp train --config FILE.json [--set key=value]... --out DIR\n"
-           "  Config keys: model (HF-style config object) | init (HF dir), data (lmcpp prepare output),\n"
-           "  batch_size, seq_len, grad_accum, max_steps, max_tokens, max_time (s), lr, min_lr, lr_schedule\n"
-           "  (constant|linear|cosine|wsd), warmup_steps, decay_fraction, beta1, beta2, eps, weight_decay,\n"
-           "  grad_clip, dropout, seed, threads, eval_every, eval_batches, save_every, keep_last, keep_best,\n"
-           "  early_stopping_patience, early_stopping_min_delta, log_every, shuffle, max_nonfinite.\n"
-           "  --set overrides any key; dotted paths reach nested keys (--set model.n_layer=4).\n"
-           "  Writes DIR/metrics.jsonl, DIR/loss.svg, DIR/checkpoints/step_N/, DIR/best/ and the latest model\n"
-           "  as an HF directory in DIR. Re-running the same command resumes from the newest checkpoint.",
-           run_train);
+LM_DECLARE_COMMAND(kTrain, run_train);
 
 }  // namespace
 }  // namespace lm::cli

@@ -26,24 +26,42 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-int run_train_tokenizer(Args& a) {
-  std::string type = a.require("--type");
-  std::vector<std::string> inputs = a.get_all("--input");
-  int64_t vocab_size = a.get_int("--vocab-size", 0);
-  std::string out = a.require("--out");
-  int64_t min_frequency = a.get_int("--min-frequency", 2);
-  auto specials = a.get("--special-tokens");
-  int64_t limit_alphabet = a.get_int("--limit-alphabet", -1);
-  bool cased = a.flag("--cased");
-  int threads = static_cast<int>(a.get_int("--threads", 0));
-  // "--input a.txt b.txt": the files after the first arrive as positionals.
-  for (auto& p : a.positional()) inputs.push_back(p);
-  a.positional().clear();
-  a.finish();
-  LM_CHECK(!inputs.empty(), "missing --input FILE..., in lmcpp train-tokenizer");
-  for (auto& f : inputs) LM_CHECK_AS(ErrorCode::NotFound, file_exists(f), "input file not found, in {}", f);
-  LM_CHECK(type == "bpe" || type == "wordpiece" || type == "char",
-           "--type must be bpe, wordpiece or char, got '{}', in lmcpp train-tokenizer", type);
+const CommandSpec kTrainTokenizer{
+    .name = "train-tokenizer",
+    .summary = "learn a BPE, WordPiece or char vocabulary from text files",
+    .description =
+        "bpe: byte-level BPE like HF ByteLevelBPETokenizer.train (full byte alphabet, min frequency 2, special "
+        "tokens default <|endoftext|>); writes vocab.json, merges.txt, tokenizer.json.\n"
+        "wordpiece: like HF BertWordPieceTokenizer.train (uncased unless --cased, limit alphabet 1000, [PAD] [UNK] "
+        "[CLS] [SEP] [MASK]); writes vocab.txt, tokenizer_config.json, tokenizer.json.\n"
+        "char: one token per character seen (--vocab-size ignored); writes char_vocab.json.\n"
+        "Files are read line by line, each line with its newline, as HF's trainers read them.",
+    .flags = {
+        choice_flag("--type", {"bpe", "wordpiece", "char"}, std::nullopt, "the tokenizer model to learn").required(),
+        repeated_flag("--input", "FILE", "text files to learn from").rest().required(),
+        int_flag("--vocab-size", "N", 0, "vocabulary size, special tokens included (required for bpe and wordpiece)"),
+        string_flag("--out", "DIR", "output tokenizer directory").required(),
+        int_flag("--min-frequency", "N", 2, "merge only pairs seen at least N times"),
+        string_flag("--special-tokens", "A,B", "bpe: comma-separated special tokens (default <|endoftext|>); "
+                                               "wordpiece's are fixed"),
+        int_flag("--limit-alphabet", "N", -1, "keep only the N most frequent characters (-1: bpe all, wordpiece "
+                                              "1000)"),
+        bool_flag("--cased", "wordpiece: keep case (default: lowercase, like bert-base-uncased)"),
+        int_flag("--threads", "N", 0, "worker threads (0: all)"),
+    },
+};
+
+int run_train_tokenizer(const Flags& f) {
+  const std::string type = f.str("--type");
+  const std::vector<std::string>& inputs = f.all("--input");
+  const int64_t vocab_size = f.i64("--vocab-size");
+  const std::string out = f.str("--out");
+  const int64_t min_frequency = f.i64("--min-frequency");
+  const auto specials = f.get("--special-tokens");
+  const int64_t limit_alphabet = f.i64("--limit-alphabet");
+  const bool cased = f.on("--cased");
+  const int threads = static_cast<int>(f.i64("--threads"));
+  for (auto& path : inputs) LM_CHECK_AS(ErrorCode::NotFound, file_exists(path), "input file not found, in {}", path);
   LM_CHECK(type == "char" || vocab_size > 0, "--vocab-size N (> 0) is required for --type {}, in lmcpp train-tokenizer",
            type);
   LM_CHECK(min_frequency >= 0, "--min-frequency must be >= 0, in lmcpp train-tokenizer");
@@ -71,17 +89,7 @@ int run_train_tokenizer(Args& a) {
   return 0;
 }
 
-LM_COMMAND("train-tokenizer", "learn a BPE, WordPiece or char vocabulary from text files",
-           "usage: lmcpp train-tokenizer --type bpe|wordpiece|char --input FILE... --vocab-size N --out DIR\n"
-           "                             [--min-frequency N] [--special-tokens A,B] [--limit-alphabet N] [--cased]\n"
-           "                             [--threads N]\n"
-           "  bpe:       byte-level BPE like HF ByteLevelBPETokenizer.train (full byte alphabet, min frequency 2,\n"
-           "             special tokens default <|endoftext|>); writes vocab.json, merges.txt, tokenizer.json.\n"
-           "  wordpiece: like HF BertWordPieceTokenizer.train (uncased unless --cased, limit alphabet 1000,\n"
-           "             [PAD] [UNK] [CLS] [SEP] [MASK]); writes vocab.txt, tokenizer_config.json, tokenizer.json.\n"
-           "  char:      one token per character seen (--vocab-size ignored); writes char_vocab.json.\n"
-           "  Files are read line by line, each line with its newline, as HF's trainers read them.",
-           run_train_tokenizer);
+LM_DECLARE_COMMAND(kTrainTokenizer, run_train_tokenizer);
 
 }  // namespace
 }  // namespace lm::cli

@@ -11,9 +11,16 @@
 namespace lm::cli {
 namespace {
 
-int run_info(Args& a) {
-  bool json = a.flag("--json");
-  a.finish();
+const CommandSpec kInfo{
+    .name = "info",
+    .summary = "print build and machine facts",
+    .description = "Prints the version, whether CUDA is compiled in (and the visible GPUs), the hardware threads "
+                   "and the GEMM backend.",
+    .flags = {bool_flag("--json", "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"}")},
+};
+
+int run_info(const Flags& f) {
+  const bool json = f.on("--json");
   std::string gpus;
 #ifdef LM_WITH_CUDA
   for (const auto& d : cuda::list_devices())
@@ -29,7 +36,7 @@ int run_info(Args& a) {
   return 0;
 }
 
-LM_COMMAND("info", "print build and machine facts", "usage: lmcpp info [--json]", run_info);
+LM_DECLARE_COMMAND(kInfo, run_info);
 
 }  // namespace
 }  // namespace lm::cli

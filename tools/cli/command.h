@@ -1,4 +1,6 @@
-// CLI command registry: each cmd_<name>.cpp registers itself with LM_COMMAND; main.cpp dispatches on argv[1].
+// CLI command registry: each cmd_<name>.cpp registers itself; main.cpp dispatches on argv[1].
+// Declared commands (LM_DECLARE_COMMAND) list their flags in a CommandSpec (flags.h): parsing and --help come from
+// it. Commands not converted yet register with LM_COMMAND, read flags through Args and hand-write their usage text.
 #pragma once
 
 #include <functional>
@@ -6,20 +8,28 @@
 #include <vector>
 
 #include "args.h"
+#include "flags.h"
 
 namespace lm::cli {
 
 struct Command {
-  std::string name;
-  std::string summary;  // one line for `lmcpp --help`
-  std::string usage;    // full text for `lmcpp <name> --help`
-  std::function<int(Args&)> run;
+  std::string name{};
+  std::string summary{};                          // one line for `lmcpp --help`
+  std::string usage{};                            // hand-written `lmcpp <name> --help` text (Args commands)
+  std::function<int(Args&)> run{};                // Args commands
+  const CommandSpec* spec = nullptr;              // declared commands: flags, description, generated --help
+  std::function<int(const Flags&)> run_flags{};   // declared commands
 };
 
 std::vector<Command>& commands();
 
 struct Registrar {
   explicit Registrar(Command c) { commands().push_back(std::move(c)); }
+  // `spec` must outlive the program (a namespace-scope constant).
+  Registrar(const CommandSpec& spec, std::function<int(const Flags&)> run) {
+    commands().push_back(Command{.name = spec.name, .summary = spec.summary, .spec = &spec,
+                                 .run_flags = std::move(run)});
+  }
 };
 
 }  // namespace lm::cli
@@ -27,3 +37,6 @@ struct Registrar {
 #define LM_CLI_CONCAT2(a, b) a##b
 #define LM_CLI_CONCAT(a, b) LM_CLI_CONCAT2(a, b)
 #define LM_COMMAND(...) static ::lm::cli::Registrar LM_CLI_CONCAT(lm_cmd_registrar_, __LINE__)(::lm::cli::Command{__VA_ARGS__})
+// LM_DECLARE_COMMAND(kSpec, run): kSpec a CommandSpec constant of this file, run an int(const Flags&).
+#define LM_DECLARE_COMMAND(spec, run) \
+  static ::lm::cli::Registrar LM_CLI_CONCAT(lm_cmd_registrar_, __LINE__)((spec), (run))

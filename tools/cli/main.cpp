@@ -40,7 +40,15 @@ int main(int argc, char** argv) {
   for (auto& c : lm::cli::commands()) {
     if (c.name != name) continue;
     try {
-      lm::cli::Args args(name, std::vector<std::string>(argv + 2, argv + argc));
+      std::vector<std::string> rest(argv + 2, argv + argc);
+      if (c.spec) {  // declared: --help and parsing come from the flag declarations
+        if (lm::cli::help_requested(rest)) {
+          std::printf("%s\n", lm::cli::generate_help(*c.spec).c_str());
+          return 0;
+        }
+        return c.run_flags(lm::cli::Flags::parse(*c.spec, rest));
+      }
+      lm::cli::Args args(name, std::move(rest));
       if (args.help_requested()) {
         std::printf("%s\n", c.usage.c_str());
         return 0;

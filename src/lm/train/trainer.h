@@ -19,48 +19,11 @@
 #include <string>
 #include <vector>
 
-#include "lm/core/device.h"
 #include "lm/core/json.h"
 #include "lm/models/model.h"
-#include "lm/train/optimizer.h"
-#include "lm/train/schedule.h"
+#include "lm/train/train_config.h"
 
 namespace lm::train {
-
-struct TrainConfig {
-  Json model;        // HF-style config object (model_type gpt2); vocab_size defaults to the data's
-  std::string init;  // or an HF directory to start from
-  std::string data;  // prepared directory (train_*.bin, val_*.bin, meta.json)
-  int64_t batch_size = 8, seq_len = 256, grad_accum = 1;
-  int64_t max_steps = 1000, max_tokens = 0;  // max_tokens > 0 also stops training
-  double max_time_s = 0;                     // > 0: stop (and save) after this much wall time
-  LrSchedule schedule;
-  AdamWConfig adamw;
-  std::optional<float> dropout;  // overrides the model's resid/embd/attn pdrop
-  uint64_t seed = 1337;
-  int threads = 0;
-  int64_t eval_every = 0, eval_batches = 20;  // eval_every 0: only at the end
-  int64_t save_every = 0;                     // 0: only at the end
-  int64_t keep_last = 2;
-  bool keep_best = true;
-  int64_t early_stopping_patience = 0;  // evals without improvement > min_delta before stopping (0: off)
-  double early_stopping_min_delta = 0.0;
-  int64_t log_every = 1;
-  bool shuffle = true;
-  int64_t max_nonfinite = 5;  // consecutive skipped steps before giving up
-  int zero = 0;               // 1: ZeRO stage 1 (AdamW moments sharded over data-parallel ranks)
-  Device device = Device::CPU;  // "device": "cpu" | "cuda" (GPT on one GPU; LM_CUDA=ON builds)
-  DType dtype = DType::F32;     // "dtype": "f32" | "bf16" (mixed precision, cuda only)
-  double mlm_probability = 0.15;    // BERT: fraction of tokens selected for masked-LM prediction
-  bool whole_word_masking = false;  // BERT: select whole words (a token and its ## continuations)
-  Json raw;                   // the config as given (after --set)
-
-  // Parses and validates; unknown keys are an error (a typo must not silently change a run).
-  static TrainConfig from_json(const Json& j);
-};
-
-// Applies "--set a.b=value" overrides: value parsed as JSON when it is valid JSON, else taken as a string.
-Json apply_overrides(Json config, const std::vector<std::string>& sets);
 
 struct TrainResult {
   int64_t steps = 0;          // optimizer steps completed in total (including resumed ones)

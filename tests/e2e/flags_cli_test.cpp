@@ -1,0 +1,191 @@
+// Declared flags on the real binary: each declared command's --help lists exactly its flags (usage line and one
+// line each), an undeclared flag, a wrongly typed value, a missing value or a missing required flag is one error
+// line naming the flag with exit 2 before any work, and `train --help` lists every train config key with its
+// default. The flag lists below are the commands' contract (DESIGN.md section 9 plus the documented extras): a flag
+// added or dropped in a declaration must be added or dropped here too.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <map>
+#include <set>
+
+#include "harness/harness.h"
+#include "lm/train/train_config.h"
+
+namespace lm::test {
+namespace {
+
+struct Declared {
+  std::string command;
+  std::vector<std::string> flags;
+  std::vector<std::string> wrong_type;  // a command line whose only fault is a flag's value
+  std::string wrong_flag;               // the flag that error names
+};
+
+const std::vector<Declared>& declared() {
+  static const std::vector<Declared> d = {
+      {"tokenize",
+       {"--tokenizer", "--no-special-tokens", "--json", "--input", "--threads"},
+       {"--tokenizer", "t", "--threads", "many"},
+       "--threads"},
+      {"detokenize", {"--tokenizer", "--skip-special-tokens", "--json"}, {"--tokenizer", "t", "--json=maybe"}, "--json"},
+      {"train-tokenizer",
+       {"--type", "--input", "--vocab-size", "--out", "--min-frequency", "--special-tokens", "--limit-alphabet",
+        "--cased", "--threads"},
+       {"--type", "bpe", "--input", "a.txt", "--out", "o", "--vocab-size", "1k"},
+       "--vocab-size"},
+      {"prepare",
+       {"--input", "--tokenizer", "--out", "--format", "--val-fraction", "--text-out", "--split",
+        "--skip-disambiguation", "--seed", "--threads", "--shard-tokens", "--max-documents", "--quiet", "--json",
+        "--layout"},
+       {"--input", "a", "--tokenizer", "t", "--out", "o", "--val-fraction", "1%"},
+       "--val-fraction"},
+      {"init", {"--config", "--out", "--tokenizer", "--seed"}, {"--config", "c", "--out", "o", "--seed", "4.2"}, "--seed"},
+      {"info", {"--json"}, {"--json=maybe"}, "--json"},
+      {"bench-tokenize",
+       {"--tokenizer", "--input", "--threads", "--repeat", "--json"},
+       {"--tokenizer", "t", "--input", "a", "--repeat", "x"},
+       "--repeat"},
+      {"train", {"--config", "--set", "--out"}, {"--out", "o", "--config"}, "--config"},
+  };
+  return d;
+}
+
+bool one_error_line(const CliResult& r) {
+  return r.exit_code == 2 && r.err.rfind("lmcpp: error: ", 0) == 0 && r.err.find('\n') == r.err.size() - 1;
+}
+
+// The rows of a --help section ("flags:" or "config keys ..."): name -> its text with the wrapped lines joined and
+// runs of spaces squashed. A row starts with "  " and a non-space; its continuation lines are indented further.
+std::map<std::string, std::string> section_rows(const std::string& help, const std::string& header) {
+  std::map<std::string, std::string> rows;
+  size_t pos = help.find("\n" + header);
+  if (pos == std::string::npos) return rows;
+  pos = help.find('\n', pos + 1) + 1;
+  std::string current;
+  while (pos > 0 && pos < help.size() && help[pos] != '\n') {
+    size_t end = help.find('\n', pos);
+    if (end == std::string::npos) end = help.size();
+    const std::string line = help.substr(pos, end - pos);
+    if (line.size() > 2 && line[2] != ' ') {
+      current = line.substr(2, line.find(' ', 2) - 2);
+      rows[current] = line.substr(2);
+    } else if (!current.empty()) {
+      rows[current] += line;
+    }
+    pos = end + 1;
+  }
+  for (auto& [name, text] : rows) {
+    std::string squashed;
+    for (char c : text)
+      if (c != ' ' || squashed.empty() || squashed.back() != ' ') squashed += c;
+    text = squashed;
+  }
+  return rows;
+}
+
+// True when `text` holds the flag as a whole word ("--json" in "[--json]", not in "--json-out").
+bool mentions_flag(const std::string& text, const std::string& flag) {
+  for (size_t at = text.find(flag); at != std::string::npos; at = text.find(flag, at + 1)) {
+    const size_t end = at + flag.size();
+    if (end == text.size() || !(std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-')) return true;
+  }
+  return false;
+}
+
+std::set<std::string> names(const std::map<std::string, std::string>& rows) {
+  std::set<std::string> out;
+  for (const auto& [name, text] : rows) out.insert(name);
+  return out;
+}
+
+TEST(FlagsCli, HelpListsEachDeclaredFlag) {
+  for (const auto& d : declared()) {
+    auto r = run_cli({d.command, "--help"});
+    ASSERT_EQ(r.exit_code, 0) << d.command << ": " << r.err;
+    ASSERT_EQ(r.out.rfind("usage: lmcpp " + d.command + " ", 0), 0u) << r.out;
+    // The synopsis: the usage line and its deeper-indented continuations, up to the description.
+    size_t usage_end = r.out.find("\n  ");
+    while (usage_end != std::string::npos && r.out[usage_end + 3] == ' ') usage_end = r.out.find("\n  ", usage_end + 1);
+    const std::string usage = r.out.substr(0, usage_end);
+    for (const auto& f : d.flags) EXPECT_TRUE(mentions_flag(usage, f)) << d.command << " " << f << "\n" << usage;
+    EXPECT_EQ(names(section_rows(r.out, "flags:")), std::set<std::string>(d.flags.begin(), d.flags.end()))
+        << r.out;
+    EXPECT_EQ(run_cli({d.command, "-h"}).out, r.out);
+    // --help wins over everything else on the line, even over flags that would be errors.
+    EXPECT_EQ(run_cli({d.command, "--bogus", "--help"}).out, r.out);
+  }
+  // Defaults and requirements come from the declarations.
+  auto rows = section_rows(run_cli({"prepare", "--help"}).out, "flags:");
+  EXPECT_NE(rows["--val-fraction"].find("(default: 0.01)"), std::string::npos) << rows["--val-fraction"];
+  EXPECT_NE(rows["--shard-tokens"].find("(default: 100000000)"), std::string::npos) << rows["--shard-tokens"];
+  EXPECT_NE(rows["--input"].find("(required, repeatable)"), std::string::npos) << rows["--input"];
+  EXPECT_EQ(rows["--json"].find("default"), std::string::npos) << rows["--json"];
+  EXPECT_NE(run_cli({"tokenize", "--help"}).out.find("[--input text|jsonl]"), std::string::npos);
+}
+
+TEST(FlagsCli, UndeclaredAndWronglyTypedFlagsAreOneUsageError) {
+  for (const auto& d : declared()) {
+    auto r = run_cli({d.command, "--no-such-flag", "1"});
+    EXPECT_TRUE(one_error_line(r)) << d.command << ": " << r.exit_code << " " << r.err;
+    EXPECT_NE(r.err.find("unknown flag --no-such-flag"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+    std::vector<std::string> args = {d.command};
+    args.insert(args.end(), d.wrong_type.begin(), d.wrong_type.end());
+    r = run_cli(args);
+    EXPECT_TRUE(one_error_line(r)) << d.command << ": " << r.exit_code << " " << r.err;
+    EXPECT_NE(r.err.find(d.wrong_flag), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("in lmcpp " + d.command), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  auto r = run_cli({"tokenize", "--tokenizer", "t", "--threads", "x"});
+  EXPECT_EQ(r.err, "lmcpp: error: --threads expects an integer, got 'x', in lmcpp tokenize\n");
+  r = run_cli({"tokenize", "--threads", "2"});
+  EXPECT_EQ(r.err, "lmcpp: error: missing required flag --tokenizer, in lmcpp tokenize (see lmcpp tokenize --help)\n");
+  r = run_cli({"tokenize", "--tokenizer", "t", "--input", "xml"});
+  EXPECT_EQ(r.err, "lmcpp: error: --input must be text or jsonl, got 'xml', in lmcpp tokenize\n");
+  r = run_cli({"prepare", "--input", "a", "--tokenizer", "t", "--out", "o", "--layout", "pages"});
+  EXPECT_TRUE(one_error_line(r)) << r.err;
+  EXPECT_NE(r.err.find("--layout must be auto, tokens or sentences, got 'pages'"), std::string::npos) << r.err;
+  r = run_cli({"init", "--config", "c", "--out", "o", "stray"});
+  EXPECT_EQ(r.err, "lmcpp: error: unexpected argument 'stray', in lmcpp init\n");
+  r = run_cli({"train", "--config", "c.json"});
+  EXPECT_EQ(r.err, "lmcpp: error: missing required flag --out, in lmcpp train (see lmcpp train --help)\n");
+}
+
+TEST(FlagsCli, SwitchesAndRestTakeTheOldForms) {
+  // "--json false" / "--json=0" switch off, as with the old parser.
+  EXPECT_EQ(run_cli({"info", "--json", "false"}).out.rfind("lmcpp ", 0), 0u);
+  EXPECT_EQ(run_cli({"info", "--json=0"}).out.rfind("lmcpp ", 0), 0u);
+  EXPECT_EQ(run_cli({"info", "--json"}).out.rfind("{\"version\"", 0), 0u);
+  // "--input a b": b is a second input, so the error is about the files, not a stray argument.
+  auto r = run_cli({"bench-tokenize", "--tokenizer", "/nonexistent/tok", "--input", "/nonexistent/a", "/nonexistent/b",
+                    "--repeat", "1"});
+  EXPECT_TRUE(one_error_line(r)) << r.err;
+  EXPECT_EQ(r.err.find("unexpected argument"), std::string::npos) << r.err;
+}
+
+TEST(FlagsCli, UndeclaredCommandsKeepTheirArgsParser) {
+  // Commands not yet declared still reject unknown flags through Args::finish.
+  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--no-such-flag"});
+  EXPECT_TRUE(one_error_line(r)) << r.err;
+}
+
+TEST(FlagsCli, TrainHelpListsEveryConfigKey) {
+  const std::string help = run_cli({"train", "--help"}).out;
+  EXPECT_NE(help.find("GPT"), std::string::npos);
+  EXPECT_NE(help.find("BERT"), std::string::npos);
+  auto rows = section_rows(help, "config keys");
+  std::set<std::string> declared_keys;
+  for (const auto& k : train::train_config_keys()) {
+    declared_keys.insert(k.name);
+    ASSERT_TRUE(rows.count(k.name)) << k.name << "\n" << help;
+    if (!k.default_text.empty()) {
+      EXPECT_NE(rows[k.name].find("(default: " + k.default_text + ")"), std::string::npos) << rows[k.name];
+    }
+  }
+  EXPECT_EQ(names(rows), declared_keys);
+}
+
+}  // namespace
+}  // namespace lm::test

@@ -1,0 +1,91 @@
+// Declared flags: each command lists its flags once (name, value name, default, help) in a CommandSpec; that list
+// drives parsing (undeclared flag, missing value, wrong type, bad choice, missing required flag: one usage error
+// naming the flag, exit 2) and the `lmcpp CMD --help` text (usage line, description, one line per flag). A command
+// reads its values from the parsed Flags by name; reading an undeclared name or the wrong kind is a bug (Internal).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lm::cli {
+
+enum class FlagKind { String, Int, Double, Bool, Repeated };
+
+struct FlagSpec {
+  std::string name{};        // "--tokenizer"
+  FlagKind kind = FlagKind::String;
+  std::string value_name{};  // "DIR" in "--tokenizer DIR"; empty for Bool
+  std::optional<std::string> default_value{};  // parsed like a given value when the flag is absent; in --help
+  std::string help{};
+  bool is_required = false;
+  bool takes_rest = false;             // Repeated: the plain tokens after it are more values ("--input a b c")
+  std::vector<std::string> choices{};  // String: the accepted values (empty: any)
+
+  FlagSpec required() const;  // a copy that must be given
+  FlagSpec rest() const;      // a Repeated copy that also takes the plain tokens after it
+};
+
+// The declarations, one per kind. Defaults are values (written as text once, here); the help says what they mean.
+FlagSpec string_flag(std::string name, std::string value_name, std::string help);
+FlagSpec string_flag(std::string name, std::string value_name, std::string default_value, std::string help);
+FlagSpec choice_flag(std::string name, std::vector<std::string> choices, std::optional<std::string> default_value,
+                     std::string help);
+FlagSpec int_flag(std::string name, std::string value_name, int64_t default_value, std::string help);
+FlagSpec double_flag(std::string name, std::string value_name, double default_value, std::string help);
+FlagSpec bool_flag(std::string name, std::string help);
+FlagSpec repeated_flag(std::string name, std::string value_name, std::string help);
+
+// A declared command: what `lmcpp CMD --help` prints and what its parser accepts.
+struct CommandSpec {
+  std::string name{};
+  std::string summary{};      // one line for `lmcpp --help`
+  std::string description{};  // free text under the usage line ("\n" starts a new line; lines are re-wrapped)
+  std::vector<FlagSpec> flags{};
+  std::function<std::string()> more_help{};  // an extra --help section after the flags (train: its config keys)
+};
+
+// The values of one command line, parsed and checked against a CommandSpec.
+class Flags {
+ public:
+  // Throws InvalidArgument (exit 2) naming the flag for: an undeclared flag, a stray argument, a missing value, a
+  // value of the wrong type or not among the choices, a missing required flag. --help / -h are skipped.
+  static Flags parse(const CommandSpec& spec, const std::vector<std::string>& argv);
+
+  const std::string& command() const { return command_; }
+  bool given(const std::string& name) const;                       // on the command line (any kind)
+  std::string str(const std::string& name) const;                  // String: given or default ("" if neither)
+  std::optional<std::string> get(const std::string& name) const;   // String: given or default, else nullopt
+  int64_t i64(const std::string& name) const;                      // Int: given or default
+  double f64(const std::string& name) const;                       // Double: given or default
+  bool on(const std::string& name) const;                          // Bool
+  const std::vector<std::string>& all(const std::string& name) const;  // Repeated, in command-line order
+
+ private:
+  const FlagSpec& spec_of(const std::string& name, FlagKind kind) const;
+  std::optional<std::string> value_or_default(const FlagSpec& f) const;
+
+  std::string command_;
+  const std::vector<FlagSpec>* specs_ = nullptr;
+  std::map<std::string, std::vector<std::string>> values_;  // every occurrence; Bool: "true" / "false"
+};
+
+// True when argv holds --help or -h (never taken as a flag's value).
+bool help_requested(const std::vector<std::string>& argv);
+
+// `lmcpp CMD --help`: "usage: lmcpp CMD ..." built from the flags, the description, "flags:" with one line per flag
+// (value name, help, default / required / repeatable), then more_help().
+std::string generate_help(const CommandSpec& spec);
+
+// Two-column help rows ("  left   right"), right column word-wrapped; shared by flags and config-key listings.
+std::string format_rows(const std::vector<std::pair<std::string, std::string>>& rows);
+
+// The value checks the parser applies (and Args reuses, so the errors read the same): "{name} expects an integer,
+// got '{v}', in lmcpp {command}" and so on.
+int64_t parse_int_value(const std::string& name, const std::string& v, const std::string& command);
+double parse_double_value(const std::string& name, const std::string& v, const std::string& command);
+
+}  // namespace lm::cli
