@@ -126,7 +126,7 @@ int run_bench(Args& a) {
   double step_s = median(times);
   if (profile) print_profile(times, "step");
   double tps = static_cast<double>(B * T) / step_s;
-  double mfu = peak > 0 ? tps * train::gpt_train_flops_per_token(cfg, T) / peak : 0.0;
+  double mfu = peak > 0 ? tps * cfg.train_flops_per_token(T) / peak : 0.0;
   if (json) {
     std::printf(
         "{\"bench\": \"train\", \"device\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
