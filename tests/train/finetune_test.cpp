@@ -11,7 +11,7 @@
 #include "lm/core/buffer.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
 #include "lm/tokenize/tokenizer.h"

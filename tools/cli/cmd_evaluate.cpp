@@ -20,7 +20,7 @@
 #include "lm/data/gpt_loader.h"
 #include "lm/data/shard.h"
 #include "lm/data/task_data.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/finetune.h"

@@ -17,7 +17,7 @@
 #include "lm/core/log.h"
 #include "lm/core/threads.h"
 #include "lm/data/task_data.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/finetune.h"

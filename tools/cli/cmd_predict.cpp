@@ -16,7 +16,7 @@
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"
 

@@ -3,7 +3,7 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/models/model.h"
 

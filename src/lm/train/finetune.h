@@ -16,7 +16,7 @@
 
 #include "lm/core/buffer.h"
 #include "lm/data/task_data.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"

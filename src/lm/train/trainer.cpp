@@ -27,7 +27,7 @@
 #include "lm/data/bert_data.h"
 #include "lm/data/gpt_loader.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/comm.h"
