@@ -8,7 +8,7 @@
 
 #include "cuda/cuda_test_util.h"
 #include "lm/core/file_util.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "e2e/finetune_test_util.h"
 #include "train/train_test_util.h"
 

@@ -16,7 +16,7 @@
 #include "lm/ops/linear_int8.h"
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
 #include "lm/tokenize/wordpiece.h"

@@ -8,7 +8,7 @@
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
 #include "lm/core/rng.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/tokenize/wordpiece.h"
 
 namespace lm {

@@ -15,7 +15,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/io/safetensors.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/train/optimizer.h"
 
 namespace lm {

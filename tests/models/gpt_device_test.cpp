@@ -4,7 +4,7 @@
 
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt/gpt.h"
 
 namespace lm {

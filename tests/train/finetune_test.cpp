@@ -12,7 +12,7 @@
 #include "lm/core/file_util.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/char_tokenizer.h"
 #include "lm/tokenize/tokenizer.h"

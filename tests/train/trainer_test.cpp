@@ -14,7 +14,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/data/shard.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/models/gpt/gpt.h"
 #include "lm/train/schedule.h"
 #include "lm/train/trainer.h"

@@ -15,7 +15,7 @@
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 #include "lm/train/flops.h"
 
 namespace lm::cli {

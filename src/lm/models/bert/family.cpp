@@ -2,7 +2,7 @@
 // (fresh pretraining defaults, dropout, switching the head for fine-tuning with its labels), and the head a
 // config's architectures[0] names.
 #include "lm/core/error.h"
-#include "lm/models/bert.h"
+#include "lm/models/bert/bert.h"
 
 namespace lm::models {
 

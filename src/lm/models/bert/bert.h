@@ -4,10 +4,12 @@
 // BertModel, BertForPreTraining (MLM + NSP), BertForMaskedLM, BertForSequenceClassification,
 // BertForQuestionAnswering. Shapes: ids (B,T) i32, hidden (B,T,C), I = intermediate_size, V vocab, NL labels.
 // q/k/v are held fused as one (3C, C) matrix whose row blocks are HF's query | key | value weights.
+// Files: config.cpp (HF config, FLOPs), params.cpp (the parameter table and everything it drives), encoder.cpp
+// (forward/backward of embeddings + layers), heads.cpp (the head object), inference.cpp (bf16 / int8 eval).
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,11 +17,13 @@
 #include "lm/core/buffer.h"
 #include "lm/core/json.h"
 #include "lm/models/model.h"
-#include "lm/ops/attention.h"
-#include "lm/ops/gelu.h"
+#include "lm/nn/attention.h"
+#include "lm/nn/embedding.h"
+#include "lm/nn/heads.h"
+#include "lm/nn/layernorm.h"
+#include "lm/nn/mlp.h"
 #include "lm/ops/attention_bf16.h"
-#include "lm/ops/linear_bf16.h"
-#include "lm/ops/linear_int8.h"
+#include "lm/ops/gelu.h"
 
 namespace lm::models {
 
@@ -60,6 +64,8 @@ struct BertConfig {
   Json to_hf() const;
 };
 
+// Parameters (and, the same type, their gradients): views into one flat arena. The nn views (attn(), mlp(), ...)
+// group them as the nn pieces take them.
 struct BertLayerParams {
   Tensor qkv_w;                 // (3C, C) rows: query | key | value (each HF nn.Linear (C, C))
   Tensor qkv_b;                 // (3C)
@@ -71,6 +77,11 @@ struct BertLayerParams {
   Tensor out_w;                 // (C, I) output.dense
   Tensor out_b;                 // (C)
   Tensor out_ln_w, out_ln_b;    // (C) output.LayerNorm
+
+  nn::Attention attn() const { return {{qkv_w, qkv_b}, {attn_out_w, attn_out_b}}; }
+  nn::LayerNorm ln1() const { return {attn_ln_w, attn_ln_b}; }
+  nn::Mlp mlp() const { return {{inter_w, inter_b}, {out_w, out_b}}; }
+  nn::LayerNorm ln2() const { return {out_ln_w, out_ln_b}; }
 };
 
 struct BertParams {
@@ -86,17 +97,15 @@ struct BertParams {
   Tensor nsp_w, nsp_b;            // (2, C), (2)           cls.seq_relationship
   Tensor cls_w, cls_b;            // (NL, C), (NL)         classifier
   Tensor qa_w, qa_b;              // (2, C), (2)           qa_outputs
-};
 
-// One HF tensor: its name, HF shape, whether AdamW decays it, and the view of it inside a params struct (q/k/v
-// are row blocks of the fused qkv matrix).
-struct BertParamSpec {
-  std::string name;
-  Shape shape;
-  bool decay = false;
-  std::function<Tensor(const BertParams&)> get;
+  nn::Embeddings emb() const { return {word_emb, pos_emb, type_emb}; }
+  nn::LayerNorm emb_ln() const { return {emb_ln_w, emb_ln_b}; }
+  nn::Pooler pooler() const { return {{pooler_w, pooler_b}}; }
+  nn::MlmHead mlm() const { return {{mlm_w, mlm_b}, {mlm_ln_w, mlm_ln_b}, {word_emb, mlm_bias}}; }
+  nn::Linear nsp() const { return {nsp_w, nsp_b}; }
+  nn::Linear classifier() const { return {cls_w, cls_b}; }
+  nn::Linear qa() const { return {qa_w, qa_b}; }
 };
-std::vector<BertParamSpec> bert_param_specs(const BertConfig& c);
 
 // One batch. Optional tensors may be undefined: token types default to 0, the mask to all ones; labels select
 // the loss of the head (MLM labels (B,T) with -100 = ignore; classification labels (B); NSP labels (B);
@@ -111,19 +120,30 @@ struct BertBatch {
   Tensor end_positions;        // (B) i32
 };
 
+// Saved activations of one encoder layer (the buffers hold the largest batch so far; rows(B) views the first B).
 struct BertLayerActs {
-  Tensor qkv;                      // (B,T,3C)
-  Tensor att;                      // (B,NH,T,T) softmax probabilities
-  Tensor ctx;                      // (B,T,C) merged heads
-  Tensor attn_dense;               // (B,T,C) attention.output.dense output (pre-dropout)
-  Tensor attn_drop;                // (B,T,C) after dropout (training with p > 0 only)
-  Tensor res1, h1;                 // (B,T,C) residual sum and its LayerNorm
-  Tensor mean1, rstd1;             // (B,T)
-  Tensor fc, fc_act;               // (B,T,I) intermediate pre/post GELU
-  Tensor out_dense, out_drop;      // (B,T,C) output.dense and its dropout (training, p > 0)
-  Tensor res2, h2;                 // (B,T,C) residual sum and the layer output
-  Tensor mean2, rstd2;             // (B,T)
+  nn::AttentionActs attn;      // qkv (B,T,3C), att (B,NH,T,T) probabilities, atty (B,T,C) merged heads
+  Tensor attn_out, attn_drop;  // (B,T,C) attention.output.dense and its dropout (training, p > 0)
+  Tensor res1, h1;             // (B,T,C) residual sum and its LayerNorm
+  nn::LayerNormStats ln1;      // (B,T)
+  nn::MlpActs mlp;             // fch, fch_act (B,T,I) intermediate pre/post GELU
+  Tensor mlp_out, mlp_drop;    // (B,T,C) output.dense and its dropout (training, p > 0)
+  Tensor res2, h2;             // (B,T,C) residual sum and the layer output
+  nn::LayerNormStats ln2;      // (B,T)
+  BertLayerActs rows(int64_t B) const;
 };
+
+// One forward as the encoder and the head see it.
+struct BertStep {
+  int64_t B = 0, T = 0;
+  bool training = false;
+  uint64_t seed = 0;        // dropout masks
+  bool sparse_mlm = false;  // Bert::set_sparse_mlm
+  BertBatch batch;          // on the model's device; token_type_ids always defined
+};
+
+class BertHeadImpl;  // heads.h: the head's forward, loss, backward and outputs
+class ArenaPlan;     // heads.h: tensors reserved in an arena, bound when it is allocated
 
 class Bert : public Model {
  public:
@@ -132,6 +152,7 @@ class Bert : public Model {
   // token types are read on the host); outputs() are device tensors. init/load/save stage through host memory;
   // the bf16 inference weights (oneDNN) are CPU-only. In a CPU build Device::CUDA throws Unsupported.
   explicit Bert(const BertConfig& config, Device device = Device::CPU);
+  ~Bert() override;
   const BertConfig& config() const { return config_; }
   Device device() const override { return device_; }
 
@@ -162,7 +183,7 @@ class Bert : public Model {
   int64_t num_parameters() const override { return num_params_; }
   std::vector<ParamRef> param_list() override;
   Tensor flat_params() override {
-    packed_stale_ = true;
+    copies_stale_ = true;
     return params_arena_.flat_f32();
   }
   Tensor flat_grads() override;
@@ -187,16 +208,16 @@ class Bert : public Model {
   // HF ModelOutput fields of the last forward, with HF shapes (views valid until the next forward).
   std::vector<std::pair<std::string, Tensor>> outputs() const override;
   // Labels that counted in the last loss (MLM targets, NSP/classification rows, QA rows).
-  int64_t last_num_targets() const override { return last_targets_; }
-  float last_mlm_loss() const { return mlm_loss_; }
-  float last_nsp_loss() const { return nsp_loss_; }
+  int64_t last_num_targets() const override;
+  float last_mlm_loss() const;
+  float last_nsp_loss() const;
 
   // Sparse masked-LM (Google BERT's masked_lm_positions): with MLM labels given, the prediction head (transform
   // + tied decoder) runs only at the positions whose label is not -100, which gives the same loss and gradients
   // at ~1/7 of the head's cost with 15% masking. outputs() then holds "masked_prediction_logits" (M,V) for
   // masked_positions() (flat b*T+t indices, ascending) instead of the full (B,T,V) logits. Off by default.
   void set_sparse_mlm(bool on) { sparse_mlm_ = on; }
-  const std::vector<int64_t>& masked_positions() const { return masked_pos_; }
+  const std::vector<int64_t>& masked_positions() const;
 
   // Weights of eval-mode forwards (training = false). F32 (default): the parameters. BF16: the four linear
   // layers of every encoder layer run from a bf16 copy packed for oneDNN's AMX / AVX512_BF16 matmul
@@ -214,86 +235,76 @@ class Bert : public Model {
 
   // Mutable access marks the bf16 inference copy stale.
   BertParams& params() {
-    packed_stale_ = true;
+    copies_stale_ = true;
     return params_;
   }
   BertParams& grads();
 
  private:
-  void reserve(int64_t B, int64_t T, bool training);
-  bool drop_active() const { return training_ && config_.hidden_dropout_prob > 0.0f; }
-  ops::AttentionSpec attn_spec(int layer) const;
-  void init_tensor(const BertParamSpec& s, size_t index, uint64_t seed, BertParams& params) const;
-  void load_host(BertParams& params, const std::string& path) const;
+  // params.cpp
   // Host-resident parameters for init/load/save (the arena itself on CPU; a same-layout host copy on a device).
   template <typename F>
   void with_host_params(bool copy_in, bool copy_out, F&& fn) const;
-  // A device model's copy of a host batch, in batch_buf_.
-  BertBatch upload_batch(const BertBatch& in);
+  void load_host(BertParams& params, const std::string& path) const;
+  // encoder.cpp
+  void check_batch(const BertBatch& in) const;
+  void reserve(int64_t B, int64_t T, bool training);
+  void reserve_encoder(ArenaPlan& plan, int64_t B, int64_t T, bool training);
+  BertBatch upload_batch(const BertBatch& in);  // a device model's copy of a host batch, in batch_buf_
+  bool drop_active() const { return step_.training && config_.hidden_dropout_prob > 0.0f; }
+  Tensor dropout(Tensor buf, Tensor x, uint64_t stream) const;
+  Tensor ddropout(Tensor dout, uint64_t stream) const;
+  ops::AttentionSpec attn_spec(int layer) const;
+  Tensor encoder_forward();
+  Tensor layer_forward(int l, Tensor x);
+  void layer_backward(int l, Tensor dh, Tensor x);
+  void encoder_backward(Tensor dh);
+  // inference.cpp: the run settings of layer l in this forward (f32, or the packed bf16 / int8 copies).
+  struct LayerRun {
+    nn::AttentionRun attn;
+    nn::MlpCopies* mlp = nullptr;
+  };
+  void prepare_inference_copies();
+  LayerRun layer_run(int l);
 
   BertConfig config_;
   Device device_ = Device::CPU;
-  Buffer batch_buf_;  // device staging of the batch (grow-only)
   Json hf_config_;
-  std::vector<BertParamSpec> specs_;
+  std::unique_ptr<BertHeadImpl> head_;
   int64_t num_params_ = 0;
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   BertParams params_, grads_;
   bool grads_ready_ = false;
 
-  struct PackedLayer {
-    ops::PackedLinearBf16 qkv, attn_out, inter, out;
-  };
-  struct PackedLayerI8 {
-    ops::PackedLinearInt8 qkv, attn_out, inter, out;
+  // bf16 / int8 inference copies of each layer's four linear weights (empty until made; inference.cpp).
+  struct LayerCopies {
+    nn::AttentionCopies attn;
+    nn::MlpCopies mlp;
   };
   DType infer_dtype_ = DType::F32;
-  std::vector<PackedLayer> packed_;   // bf16 inference weights, one per layer (empty until packed)
-  std::vector<PackedLayerI8> packed_i8_;  // int8 inference weights, one per layer (empty until packed)
+  std::vector<LayerCopies> copies_;
+  bool copies_stale_ = true;
   bool attn_bf16_ = ops::attention_bf16_available();  // bf16 attention in the bf16 / int8 inference modes
   ops::AttentionBf16 attn_bf16_state_;
-  bool packed_stale_ = true;
-  std::vector<uint16_t> ffn_mid_;     // (B,T,I) bf16 GELU output between the two feed-forward GEMMs (bf16 mode)
-  void pack_inference_weights();
 
+  bool sparse_mlm_ = false;
+  double mlm_fraction_ = 0.15;
+  BertStep step_;     // the last forward (its batch: views of the caller's tensors until the next forward)
+  Buffer batch_buf_;  // device staging of the batch (grow-only)
+
+  // Activations (one arena, sized for the largest batch so far).
   Arena acts_arena_{"acts"};
   int64_t max_B_ = 0, max_T_ = 0;
-  bool acts_training_ = false;
-  int64_t cur_B_ = 0, cur_T_ = 0;
-  bool training_ = false;
-  uint64_t seed_ = 0;
-  BertBatch batch_;               // views of the caller's tensors (valid until the next forward)
-  Tensor zeros_tt_;               // (B,T) i32 zeros when token_type_ids are not given
-  Tensor emb_sum_, emb_mean_, emb_rstd_, emb_ln_, emb_drop_;  // (B,T,C), (B,T), (B,T), (B,T,C), (B,T,C)
-  std::vector<BertLayerActs> acts_;
-  Tensor first_;                  // (B,C) hidden state of token 0
-  Tensor pooled_pre_, pooled_;    // (B,C) pooler dense output and its tanh
-  Tensor pooled_drop_;            // (B,C) classifier dropout (training)
-  Tensor mlm_t_, mlm_act_, mlm_ln_, mlm_mean_, mlm_rstd_;     // (B,T,C) x3, (B,T) x2
-  Tensor pred_;                   // (B*T, V) prediction logits; dlogits in backward
-  Tensor mlm_in_;                 // (B*T, C) sparse MLM: gathered hidden states of the masked positions
-  Tensor mlm_labels_;             // (B*T) i32 sparse MLM: their labels
-  bool sparse_mlm_ = false, sparse_active_ = false;
-  double mlm_fraction_ = 0.15;
-  std::vector<int64_t> masked_pos_;
-  Tensor mlm_losses_;             // (B*T)
-  Tensor small_logits_;           // (B, 2 or NL) NSP / classification logits
-  Tensor small_losses_;           // (B)
-  Tensor qa_;                     // (B,T,2) qa_outputs
-  Tensor qa_start_, qa_end_;      // (B,T) each: de-interleaved start/end logits
-  Tensor qa_losses_;              // (B)
-  Tensor qa_start_pos_, qa_end_pos_;  // (B) i32 clamped positions (T = ignored)
-  // Backward scratch.
-  Tensor dres_, dtmp_, dctx_, dmid_;  // (B,T,C)
-  Tensor dqkv_;                       // (B,T,3C)
-  Tensor datt_;                       // (B,NH,T,T)
-  Tensor dfc_, dfc_act_;              // (B,T,I)
-  Tensor dpooled_, dpooled_pre_, dfirst_;  // (B,C)
-  Tensor dqa_;                        // (B,T,2)
-  float mlm_loss_ = 0, nsp_loss_ = 0;
-  int64_t mlm_targets_ = 0, small_targets_ = 0, qa_start_targets_ = 0, qa_end_targets_ = 0;
-  int64_t last_targets_ = 0;
-  bool have_loss_ = false;
+  bool acts_training_ = false, acts_sparse_ = false;
+  Tensor zeros_tt_;                  // (B,T) i32 zeros when token_type_ids are not given
+  Tensor emb_sum_, emb_ln_, emb_drop_;  // (B,T,C) embeddings sum, its LayerNorm, its dropout
+  nn::LayerNormStats emb_stats_;     // (B,T)
+  std::vector<BertLayerActs> acts_;  // eval-only forwards: every layer shares one set of buffers
+  // Backward scratch (B,T,C): d h (the gradient flowing down the layers), d res2 (= d h1 through the residual),
+  // d of a dropout's input; the attention's and the MLP's own scratch.
+  Tensor dh_, dres2_, ddrop_;
+  nn::AttentionScratch attn_scratch_;
+  nn::MlpScratch mlp_scratch_;
 };
 
 }  // namespace lm::models
