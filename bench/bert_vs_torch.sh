@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side BERT-base sequence-classification inference (batch 32, T 128, random weights, 2 threads):
-# `lmcpp bench bert` (--weights f32, bf16 and int8) vs bench/torch_bert.py (PyTorch 1.13, OPENBLAS_CORETYPE=SkylakeX,
+# `lmcpp bench classify` (--weights f32, bf16 and int8) vs bench/torch_bert.py (PyTorch 1.13, OPENBLAS_CORETYPE=SkylakeX,
 # no_grad, eval; --impl plain and nn.TransformerEncoder's fast path; --dtype fp32 and bf16, the latter running
 # oneDNN's AMX kernels; --dtype int8 = quantize_dynamic, plain only: the fast path rejects quantized layers), all
 # eight interleaved ROUNDS times. Prints each JSON line, then the median tokens/s of each and the ratios: lmcpp
@@ -22,7 +22,7 @@ if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then LW=(f32 bf16 int8); T
 declare -A R
 for r in $(seq "$ROUNDS"); do
   for w in "${LW[@]}"; do
-    J=$(build/lmcpp bench bert --shape bert-base --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 \
+    J=$(build/lmcpp bench classify --shape bert-base --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 \
         --weights "$w" --json)
     echo "round $r lmcpp-$w: $J"; R[lmcpp-$w]+="$(field tokens_per_s "$J") "
   done

@@ -1,5 +1,5 @@
 // CLI end to end on `lmcpp bench`: bench train --profile prints one line per op class (stderr) and still one JSON
-// line (stdout); bench bert --json reports sequences/s and tokens/s. Tiny shapes only: no timing is checked.
+// line (stdout); bench classify --json reports sequences/s and tokens/s. Tiny shapes only: no timing is checked.
 #include <gtest/gtest.h>
 
 #include "harness/harness.h"
@@ -21,22 +21,22 @@ TEST(BenchCli, TrainProfilePrintsOpClasses) {
 }
 
 TEST(BenchCli, BertJson) {
-  auto r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+  auto r = test::run_cli({"bench", "classify", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
                           "--warmup", "0", "--threads", "1", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json j = Json::parse(r.out);
-  EXPECT_EQ(j["bench"], "bert");
+  EXPECT_EQ(j["bench"], "classify");
   EXPECT_GT(j["sequences_per_s"].get<double>(), 0.0);
   EXPECT_NEAR(j["tokens_per_s"].get<double>(), 16 * j["sequences_per_s"].get<double>(),
               1e-3 * j["tokens_per_s"].get<double>());
   EXPECT_EQ(j["weights"], "f32");
   if (ops::linear_int8_available()) {
-    r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+    r = test::run_cli({"bench", "classify", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
                        "--warmup", "0", "--threads", "1", "--json", "--weights", "int8"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(Json::parse(r.out)["weights"], "int8");
   }
-  r = test::run_cli({"bench", "bert", "--shape", "bert-tiny", "--weights", "int4"});
+  r = test::run_cli({"bench", "classify", "--shape", "bert-tiny", "--weights", "int4"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--weights must be f32, bf16 or int8, got 'int4'"), std::string::npos) << r.err;
 }

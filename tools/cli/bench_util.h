@@ -52,7 +52,7 @@ inline Json bench_model_config(const std::string& shape) {
     set(512, 2, 4, 64);
     c["n_positions"] = 256;
   } else if (shape == "bert-base") {
-    LM_THROW(ErrorCode::Unsupported, "--shape bert-base is the shape of `lmcpp bench bert`; train, prefill and "
+    LM_THROW(ErrorCode::Unsupported, "--shape bert-base is the shape of `lmcpp bench classify`; train, prefill and "
              "decode run GPT shapes (S, 124M, tiny)");
   } else {
     LM_THROW(ErrorCode::InvalidArgument, "--shape {} is not one of S, 124M, 124M-pad, tiny", shape);

@@ -1,6 +1,6 @@
 // `lmcpp bench train`: training throughput on random weights and data. Reports the median over timed steps after
 // warm-up, peak RSS, and MFU against the measured sgemm peak of this machine (CPU). `bench prefill|decode|membw`
-// live in bench_infer.cpp, `bench bert` in bench_bert.cpp; this file dispatches to them.
+// live in bench_infer.cpp, `bench classify` in bench_classify.cpp; this file dispatches to them.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "bench_bert.h"
+#include "bench_classify.h"
 #include "bench_infer.h"
 #include "bench_util.h"
 #include "command.h"
@@ -33,7 +33,7 @@ using Clock = BenchClock;
 int run_bench(Args& a) {
   std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
-  if (what == "bert") return run_bench_bert(a);
+  if (what == "classify") return run_bench_classify(a);
   if (what == "prefill" || what == "decode" || what == "membw") return run_bench_infer(what, a);
   std::string shape = a.get_or("--shape", "S");
   std::string device = a.get_or("--device", "cpu");
@@ -46,7 +46,7 @@ int run_bench(Args& a) {
   int64_t B = a.get_int("--batch", 8);
   int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : 256);
   a.finish();
-  LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or bert, got '{}'", what);
+  LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or classify, got '{}'", what);
   LM_CHECK(device == "cpu" || device == "cuda", "--device {} is not one of cpu, cuda", device);
   // No silent CPU fallback: --device cuda without a backend or a GPU is a clear error.
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || cuda_compiled(), "{}",
@@ -149,10 +149,10 @@ int run_bench(Args& a) {
   return 0;
 }
 
-LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens/s, peak RSS, MFU), membw",
+LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, classify (tokens/s, peak RSS, MFU), membw",
            "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
            "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
-           "       lmcpp bench bert [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
+           "       lmcpp bench classify [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16|int8] [--profile] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak: a 2048x2048x1024 sgemm probed before\n"
@@ -160,7 +160,7 @@ LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, bert (tokens
            "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; 124M-pad: the same with the\n"
            "  vocabulary padded to 50304 (llm.c's training shape). --profile prints the time per op class\n"
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
-           "  bench bert: BertForSequenceClassification inference on random weights\n"
+           "  bench classify: sequence-classification inference (BertForSequenceClassification) on random weights\n"
            "  (12 layers, 768, vocab 30522; batch 32, T 128 by default): sequences/s and tokens/s. --weights bf16:\n"
            "  the encoder's linear layers on oneDNN's AMX / AVX512_BF16 matmul from pre-packed bf16 weights; int8:\n"
            "  dynamically quantized on oneDNN's AMX / VNNI int8 matmul (s8 weights per channel, s8 activations).\n"

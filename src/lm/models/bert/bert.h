@@ -55,6 +55,9 @@ struct BertConfig {
   // decoder (at head_fraction of the positions: 1 as HF computes it, the masking rate with the sparse head)
   // plus 12·L·T·C for bidirectional attention.
   double train_flops_per_token(int64_t T, double head_fraction = 1.0) const;
+  // Forward FLOPs per token of the encoder (inference): 2·L·(4C² + 2CI) for the linear layers + 4·L·T·C for QKᵀ
+  // and PV.
+  double forward_flops_per_token(int64_t T) const;
   bool has_pooler() const { return head == BertHead::Base || head == BertHead::PreTraining ||
                                    head == BertHead::SequenceClassification; }
   bool has_mlm() const { return head == BertHead::PreTraining || head == BertHead::MaskedLM; }
@@ -168,6 +171,7 @@ class Bert : public Model {
   double loss_weight() const override { return 1.0; }
   Json loss_parts() const override;
   // The head's positions at which the prediction head ran (sparse MLM: the masked share) set the FLOP count.
+  double forward_flops_per_token(int64_t T) const override { return config_.forward_flops_per_token(T); }
   double train_flops_per_token(int64_t T) const override {
     return config_.train_flops_per_token(T, sparse_mlm_ ? mlm_fraction_ : 1.0);
   }

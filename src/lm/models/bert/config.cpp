@@ -162,6 +162,12 @@ Json BertConfig::to_hf() const {
   return j;
 }
 
+double BertConfig::forward_flops_per_token(int64_t T) const {
+  const double C = static_cast<double>(hidden_size), L = static_cast<double>(num_hidden_layers);
+  const double I = static_cast<double>(intermediate_size);
+  return 2 * L * (4 * C * C + 2 * C * I) + 4 * L * static_cast<double>(T) * C;
+}
+
 double BertConfig::train_flops_per_token(int64_t T, double head_fraction) const {
   const double C = static_cast<double>(hidden_size), L = static_cast<double>(num_hidden_layers);
   const double I = static_cast<double>(intermediate_size), V = static_cast<double>(vocab_size);

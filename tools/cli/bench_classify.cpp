@@ -1,8 +1,8 @@
-// `lmcpp bench bert [--shape bert-base]`: inference throughput of BertForSequenceClassification (2 labels) on
-// random weights and random ids, batch B of full-length sequences (no padding), eval mode (no dropout).
-// Reports sequences/s and tokens/s (median over timed batches), peak RSS, and the fraction of the measured sgemm
-// peak (forward FLOPs per token: 2·L·(4C² + 2CI) for the Linear layers + 4·L·T·C for QKᵀ and PV).
-#include "bench_bert.h"
+// `lmcpp bench classify [--shape bert-base]`: inference throughput of a sequence classifier (BERT-base with 2
+// labels) on random weights and random ids, batch B of full-length sequences (no padding), eval mode (no
+// dropout). Reports sequences/s and tokens/s (median over timed batches), peak RSS, and the fraction of the
+// measured sgemm peak (the model's forward FLOPs per token).
+#include "bench_classify.h"
 #include "bench_util.h"
 
 #include <algorithm>
@@ -15,12 +15,12 @@
 #include "lm/core/json.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
-#include "lm/models/bert/bert.h"
+#include "lm/models/model.h"
 #include "lm/train/flops.h"
 
 namespace lm::cli {
 
-int run_bench_bert(Args& a) {
+int run_bench_classify(Args& a) {
   std::string shape = a.get_or("--shape", "bert-base");
   std::string device = a.get_or("--device", "cpu");
   int threads = static_cast<int>(a.get_int("--threads", 0));
@@ -34,10 +34,10 @@ int run_bench_bert(Args& a) {
   a.finish();
   const DType wdt = parse_bert_weights(weights);
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: this build has only the CPU backend", device);
-  LM_CHECK(shape == "bert-base" || shape == "bert-tiny", "bench bert: --shape {} is not bert-base or bert-tiny",
+  LM_CHECK(shape == "bert-base" || shape == "bert-tiny", "bench classify: --shape {} is not bert-base or bert-tiny",
            shape);
   LM_CHECK(steps >= 1 && warmup >= 0 && B >= 1 && T >= 1 && T <= 512,
-           "bench bert: steps and batch must be positive and seq in [1, 512]");
+           "bench classify: steps and batch must be positive and seq in [1, 512]");
   set_num_threads(threads);
 
   Json j = Json::object();
@@ -49,23 +49,25 @@ int run_bench_bert(Args& a) {
     j["num_attention_heads"] = 2;
     j["intermediate_size"] = 256;
   }
-  models::BertConfig cfg = models::BertConfig::from_hf(j);
   double peak = train::measure_sgemm_peak();
-  models::Bert model(cfg);
+  std::unique_ptr<models::Model> m = models::create_model(j);
+  models::Model& model = *m;
+  LM_CHECK(T <= model.max_positions(), "bench classify: --seq {} exceeds the model's {} positions", T,
+           model.max_positions());
   model.init_weights(1234);
   model.set_inference_dtype(wdt);
   OwnedTensor ids(Shape{B, T}, DType::I32);
   Rng rng(7);
   for (int64_t i = 0; i < B * T; ++i)
-    ids.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(cfg.vocab_size)));
-  models::BertBatch batch;
+    ids.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(model.vocab_size())));
+  models::Batch batch;
   batch.input_ids = ids.t;
   std::vector<double> times;
   prof::totals() = prof::Totals{};
   for (int64_t s = 0; s < warmup + steps; ++s) {
     prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed batches only
     auto t0 = BenchClock::now();
-    model.forward(batch, false);
+    model.forward(batch);
     const double dt = seconds_since(t0);
     if (s >= warmup) times.push_back(dt);
     if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
@@ -73,9 +75,7 @@ int run_bench_bert(Args& a) {
   prof::totals().enabled = false;
   if (profile) print_profile(times, "batch");
   const double step_s = median(times);
-  const double C = static_cast<double>(cfg.hidden_size), L = static_cast<double>(cfg.num_hidden_layers);
-  const double I = static_cast<double>(cfg.intermediate_size);
-  const double flops_per_token = 2 * L * (4 * C * C + 2 * C * I) + 4 * L * static_cast<double>(T) * C;
+  const double flops_per_token = model.forward_flops_per_token(T);
   const double tps = static_cast<double>(B * T) / step_s;
   const double rss_mb = peak_rss_mb();
   // Probed again after the timed batches (and after reading the peak RSS, which its matrices would raise): one
@@ -84,14 +84,14 @@ int run_bench_bert(Args& a) {
   const double frac = tps * flops_per_token / peak;
   if (json) {
     std::printf(
-        "{\"bench\": \"bert\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
+        "{\"bench\": \"classify\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
         "\"weights\": \"%s\", \"sequences_per_s\": %.3f, \"tokens_per_s\": %.2f, \"batch_ms\": %.2f, \"peak_rss_mb\": %.1f, "
         "\"mfu\": %.4f, \"sgemm_peak_gflops\": %.1f, \"params\": %lld}\n",
         shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), weights.c_str(),
         static_cast<double>(B) / step_s, tps, step_s * 1e3, rss_mb, frac, peak / 1e9,
         static_cast<long long>(model.num_parameters()));
   } else {
-    std::printf("bert %s %s weights B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
+    std::printf("classify %s %s weights B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
                 "peak RSS %.0f MB\n", shape.c_str(), weights.c_str(), static_cast<long long>(B), static_cast<long long>(T),
                 num_threads(), static_cast<double>(B) / step_s, tps, step_s * 1e3, static_cast<long long>(steps),
                 rss_mb);
