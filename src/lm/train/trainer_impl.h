@@ -47,6 +47,8 @@ class Trainer {
   void save_model_dir(const std::string& dir);
   void prune_checkpoints();
   // ---- trainer_loop.cpp ----
+  // Data, resume point, model, objective, optimizer and outputs of the run.
+  void setup(TrainResult& res);
   // One optimizer step; returns its metrics line (loss NaN and "skipped" when the update was skipped).
   Json train_step(double peak);
   // Evaluates; returns true when training should stop early.
@@ -75,6 +77,7 @@ class Trainer {
   double best_metric_ = 0;     // of obj_->best_metric(); +-inf before the first evaluation
   int64_t best_step_ = -1, bad_evals_ = 0, nonfinite_streak_ = 0;
   double elapsed_before_ = 0;
+  bool fresh_ = true;  // no checkpoint to resume from
 };
 
 }  // namespace lm::train

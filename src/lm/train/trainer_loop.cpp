@@ -171,7 +171,7 @@ double hardware_peak(const TrainConfig& cfg, std::string* desc) {
 
 }  // namespace
 
-TrainResult Trainer::run() {
+void Trainer::setup(TrainResult& res) {
   LM_CHECK_AS(ErrorCode::Unsupported, cfg_.device == Device::CPU || world_ == 1,
               "train config: \"device\": \"cuda\" runs on one process; multi-GPU data parallel (NCCL) is not "
               "implemented ({} ranks were started)", world_);
@@ -190,7 +190,6 @@ TrainResult Trainer::run() {
   }
   if (!job_.tokenizer_dir.empty()) tokenizer_dir_ = job_.tokenizer_dir;
 
-  TrainResult res;
   int64_t resume_step = -1;
   std::string resume_dir = newest_checkpoint(out_, &resume_step);
   if (world_ > 1) {  // rank 0's choice, so that no rank resumes from a different checkpoint
@@ -220,6 +219,12 @@ TrainResult Trainer::run() {
     write_file_atomic(path_join(out_, "train_config.json"), cfg_.raw.dump(2) + "\n");
     metrics_ = std::make_unique<MetricsLog>(out_, resume_dir.empty() ? -1 : step_);
   }
+  fresh_ = resume_dir.empty();
+}
+
+TrainResult Trainer::run() {
+  TrainResult res;
+  setup(res);
   auto plot = [&] {
     if (metrics_) metrics_->plot("lmcpp " + job_.title + ": " + out_);
   };
@@ -233,7 +238,7 @@ TrainResult Trainer::run() {
   if (world_ > 1)
     log_info("data parallel: {} ranks ({} backend){}, collective timeout {} s", world_, comm_.backend(),
              cfg_.zero ? ", ZeRO stage 1" : "", comm_.timeout_s());
-  if (resume_dir.empty() && metrics_)
+  if (fresh_ && metrics_)
     metrics_->write({{"event", "start"}, {"model_type", model().model_type()}, {"objective", obj_->name()},
                      {"parameters", model().num_parameters()}, {"tokens_per_step", B * T * K * world_},
                      {"threads", num_threads()}, {"world_size", world_}, {"zero", cfg_.zero}});
