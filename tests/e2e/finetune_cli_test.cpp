@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,49 @@ TEST(FinetuneCli, BertSpanQaThenEvaluate) {
     EXPECT_EQ(ei["weights"], "int8");
     EXPECT_NEAR(ei["f1"].get<double>(), res["val_f1"].get<double>(), 5.0);
   }
+}
+
+// The train losses of metrics.jsonl, in step order.
+std::vector<double> step_losses(const std::string& out) {
+  std::vector<double> l;
+  std::istringstream in(read_file(out + "/metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    Json j = Json::parse(line);
+    if (j.contains("lr") && j.contains("loss") && j["loss"].is_number()) l.push_back(j["loss"].get<double>());
+  }
+  return l;
+}
+
+// Fine-tuning goes through the Trainer: killed between checkpoints and run again, it resumes from the last one and
+// ends bitwise where an uninterrupted run ends (losses, best model, final weights and optimizer moments).
+TEST(FinetuneCli, ClassifyResumesExactlyAfterAKill) {
+  std::string base = bert_base_dir(), tmp = test::temp_dir("ft_resume");
+  std::string train = keyword_sst(tmp + "/train.txt", 64, 1), val = keyword_sst(tmp + "/dev.txt", 32, 2);
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val,
+                                    "--out", out, "--epochs", "2", "--batch-size", "16", "--lr", "1e-3",
+                                    "--max-length", "16", "--save-every", "2", "--threads", "1"};
+  };
+  const std::string straight = tmp + "/straight", resumed = tmp + "/resumed";
+  auto a = test::run_cli(args(straight));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  setenv("LM_TEST_KILL_AT_STEP", "3", 1);  // 4 steps an epoch, 8 in all; checkpoint at step 2
+  auto b1 = test::run_cli(args(resumed));
+  unsetenv("LM_TEST_KILL_AT_STEP");
+  ASSERT_EQ(b1.exit_code, 128 + 9) << b1.err;
+  EXPECT_TRUE(fs::is_directory(resumed + "/checkpoints/step_00000002"));
+  auto b2 = test::run_cli(args(resumed));
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_NE(b2.err.find("resuming"), std::string::npos) << b2.err;
+  const auto la = step_losses(straight), lb = step_losses(resumed);
+  ASSERT_EQ(la.size(), 8u);
+  EXPECT_EQ(la, lb);
+  for (const char* f : {"model.safetensors", "checkpoints/step_00000008/model.safetensors",
+                        "checkpoints/step_00000008/optimizer.safetensors"})
+    EXPECT_EQ(read_file(straight + "/" + f), read_file(resumed + "/" + f)) << f;
+  EXPECT_EQ(read_json_file(straight + "/result.json")["val_accuracy"],
+            read_json_file(resumed + "/result.json")["val_accuracy"]);
 }
 
 void expect_bad(const std::vector<std::string>& args, const std::string& out) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -19,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "harness/harness.h"
+#include "e2e/finetune_test_util.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/data/shard.h"
@@ -320,6 +322,48 @@ TEST_F(Dist, ResumeTwoRankCheckpointOnOneAndTwoRanks) {
   RunResult r2 = mpi(2, zr, "--set batch_size=4 --set zero=1");
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_TRUE(expect_same_run(z, zr, 1e-6)) << "same ranks, same code: a resumed run is bitwise identical";
+}
+
+// Fine-tuning goes through the same Trainer: 2 ranks x batch 8 train a classifier like 1 process x batch 16 (each
+// rank takes its slice of every global batch; the loss is the mean over the global batch). Dropout off: masks are
+// drawn per rank. The key bias of attention has an exactly-zero true gradient (see expect_same_run): only tiny.
+TEST_F(Dist, FinetuneClassifyTwoRanksEqualOneProcess) {
+  const std::string base = path_join(work_, "base");
+  std::filesystem::copy(bert_base_dir(), base);
+  Json mc = read_json_file(path_join(base, "config.json"));
+  mc["hidden_dropout_prob"] = 0.0;
+  mc["attention_probs_dropout_prob"] = 0.0;
+  write_file_atomic(path_join(base, "config.json"), mc.dump(2));
+  const std::string train = keyword_sst(path_join(work_, "train.txt"), 96, 1);
+  const std::string val = keyword_sst(path_join(work_, "val.txt"), 32, 2);
+  auto cmd = [&](const std::string& out, int batch) {
+    return quote(test::lmcpp_bin()) + " finetune --task classify --model " + quote(base) + " --train " + quote(train) +
+           " --val " + quote(val) + " --out " + quote(out) + " --epochs 2 --lr 1e-3 --max-length 16 --threads 1" +
+           " --batch-size " + std::to_string(batch);
+  };
+  const std::string one = path_join(work_, "one"), two = path_join(work_, "two");
+  RunResult a = run_shell(cmd(one, 16), work_);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = run_shell(mpirun(2) + cmd(two, 8), work_);
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.err.find("data parallel: 2 ranks (mpi backend)"), std::string::npos) << b.err;
+  Metrics ma = metrics(one), mb = metrics(two);
+  ASSERT_EQ(ma.loss.size(), 12u);  // 96 / 16 = 6 steps an epoch
+  ASSERT_EQ(mb.loss.size(), ma.loss.size());
+  for (size_t i = 0; i < ma.loss.size(); ++i) EXPECT_NEAR(ma.loss[i], mb.loss[i], 1e-5 * std::fabs(ma.loss[i])) << i;
+  ASSERT_EQ(ma.val_loss.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(ma.val_loss[i], mb.val_loss[i], 1e-5 * std::fabs(ma.val_loss[i])) << i;
+  auto pa = params(path_join(one, "checkpoints/step_00000012")), pb = params(path_join(two, "checkpoints/step_00000012"));
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const auto& [name, x] = pa[i];
+    const auto& y = pb[i].second;
+    ASSERT_EQ(x.size(), y.size()) << name;
+    if (name.find("attention.self.key.bias") != std::string::npos)
+      EXPECT_LT(test::max_abs_diff(y.data(), x.data(), static_cast<int64_t>(x.size())), 1e-3) << name;
+    else
+      EXPECT_LT(test::rel_error(y.data(), x.data(), static_cast<int64_t>(x.size())), 1e-4) << name;
+  }
 }
 
 // One rank SIGKILLed mid-run: mpirun takes the other down and reports it; well within the timeout.
