@@ -5,28 +5,12 @@
 
 #include "lm/core/error.h"
 #include "lm/models/bert/bert.h"
+#include "lm/models/hf_config.h"
 
 namespace lm::models {
 
 namespace {
 
-int64_t cfg_int(const Json& j, const char* key, int64_t def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_number_integer(), "config.json: \"{}\" must be an integer, got {}", key, j[key].dump());
-  return j[key].get<int64_t>();
-}
-
-float cfg_float(const Json& j, const char* key, float def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_number(), "config.json: \"{}\" must be a number, got {}", key, j[key].dump());
-  return j[key].get<float>();
-}
-
-std::string cfg_str(const Json& j, const char* key, const std::string& def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_string(), "config.json: \"{}\" must be a string, got {}", key, j[key].dump());
-  return j[key].get<std::string>();
-}
 
 const std::map<std::string, BertHead>& head_names() {
   static const std::map<std::string, BertHead> m = {
@@ -57,7 +41,7 @@ void parse_labels(const Json& j, BertConfig& c) {
       c.id2label[static_cast<size_t>(k)] = e.value().get<std::string>();
     }
   } else {
-    c.num_labels = cfg_int(j, "num_labels", 2);
+    c.num_labels = hf_int(j, "num_labels", 2);
     for (int64_t i = 0; i < c.num_labels; ++i) c.id2label.push_back("LABEL_" + std::to_string(i));
   }
 }
@@ -89,23 +73,23 @@ BertConfig BertConfig::from_hf(const Json& j) {
   c.extra = j;
   if (j.contains("model_type"))
     LM_CHECK(j["model_type"] == "bert", "config.json: model_type {} is not bert", j["model_type"].dump());
-  c.vocab_size = cfg_int(j, "vocab_size", c.vocab_size);
-  c.hidden_size = cfg_int(j, "hidden_size", c.hidden_size);
-  c.num_hidden_layers = cfg_int(j, "num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = cfg_int(j, "num_attention_heads", c.num_attention_heads);
-  c.intermediate_size = cfg_int(j, "intermediate_size", c.intermediate_size);
-  c.hidden_act = cfg_str(j, "hidden_act", c.hidden_act);
+  c.vocab_size = hf_int(j, "vocab_size", c.vocab_size);
+  c.hidden_size = hf_int(j, "hidden_size", c.hidden_size);
+  c.num_hidden_layers = hf_int(j, "num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = hf_int(j, "num_attention_heads", c.num_attention_heads);
+  c.intermediate_size = hf_int(j, "intermediate_size", c.intermediate_size);
+  c.hidden_act = hf_string(j, "hidden_act", c.hidden_act);
   // "gelu" is exact erf GELU (BERT's default); gelu_new / gelu_pytorch_tanh the tanh form.
   c.activation = ops::gelu_kind_from_name(c.hidden_act);
-  c.hidden_dropout_prob = cfg_float(j, "hidden_dropout_prob", c.hidden_dropout_prob);
-  c.attention_probs_dropout_prob = cfg_float(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob);
-  c.classifier_dropout = cfg_float(j, "classifier_dropout", -1.0f);
-  c.max_position_embeddings = cfg_int(j, "max_position_embeddings", c.max_position_embeddings);
-  c.type_vocab_size = cfg_int(j, "type_vocab_size", c.type_vocab_size);
-  c.layer_norm_eps = cfg_float(j, "layer_norm_eps", c.layer_norm_eps);
-  c.initializer_range = cfg_float(j, "initializer_range", c.initializer_range);
-  c.pad_token_id = cfg_int(j, "pad_token_id", c.pad_token_id);
-  const std::string pet = cfg_str(j, "position_embedding_type", "absolute");
+  c.hidden_dropout_prob = hf_float(j, "hidden_dropout_prob", c.hidden_dropout_prob);
+  c.attention_probs_dropout_prob = hf_float(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob);
+  c.classifier_dropout = hf_float(j, "classifier_dropout", -1.0f);
+  c.max_position_embeddings = hf_int(j, "max_position_embeddings", c.max_position_embeddings);
+  c.type_vocab_size = hf_int(j, "type_vocab_size", c.type_vocab_size);
+  c.layer_norm_eps = hf_float(j, "layer_norm_eps", c.layer_norm_eps);
+  c.initializer_range = hf_float(j, "initializer_range", c.initializer_range);
+  c.pad_token_id = hf_int(j, "pad_token_id", c.pad_token_id);
+  const std::string pet = hf_string(j, "position_embedding_type", "absolute");
   LM_CHECK_AS(ErrorCode::Unsupported, pet == "absolute",
               "config.json: position_embedding_type \"{}\" is not supported (only \"absolute\")", pet);
   LM_CHECK_AS(ErrorCode::Unsupported, !(j.contains("is_decoder") && j["is_decoder"] == true),
@@ -121,7 +105,7 @@ BertConfig BertConfig::from_hf(const Json& j) {
   c.head = it->second;
   parse_labels(j, c);
   if (c.head == BertHead::SequenceClassification) {
-    const std::string pt = cfg_str(j, "problem_type", "single_label_classification");
+    const std::string pt = hf_string(j, "problem_type", "single_label_classification");
     LM_CHECK_AS(ErrorCode::Unsupported, pt == "single_label_classification" && c.num_labels >= 2,
                 "config.json: only single-label classification with num_labels >= 2 is supported (problem_type "
                 "\"{}\", num_labels {})", pt, c.num_labels);
@@ -150,14 +134,7 @@ Json BertConfig::to_hf() const {
   j["position_embedding_type"] = "absolute";
   if (!j.contains("torch_dtype")) j["torch_dtype"] = "float32";
   if (head == BertHead::SequenceClassification) {
-    Json id2 = Json::object(), l2i = Json::object();
-    for (size_t i = 0; i < id2label.size(); ++i) {
-      id2[std::to_string(i)] = id2label[i];
-      l2i[id2label[i]] = static_cast<int64_t>(i);
-    }
-    j["id2label"] = id2;
-    j["label2id"] = l2i;
-    j.erase("num_labels");
+    set_hf_labels(j, id2label);
   }
   return j;
 }

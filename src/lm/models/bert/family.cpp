@@ -3,6 +3,7 @@
 // config's architectures[0] names.
 #include "lm/core/error.h"
 #include "lm/models/bert/bert.h"
+#include "lm/models/hf_config.h"
 
 namespace lm::models {
 
@@ -39,14 +40,7 @@ void set_classifier(Json& cfg, const std::vector<std::string>& labels) {
              old.num_labels, names.size());
     if (is_int_sequence(names)) names = old.id2label;
   }
-  Json id2 = Json::object(), l2i = Json::object();
-  for (size_t i = 0; i < names.size(); ++i) {
-    id2[std::to_string(i)] = names[i];
-    l2i[names[i]] = static_cast<int64_t>(i);
-  }
-  cfg["id2label"] = id2;
-  cfg["label2id"] = l2i;
-  cfg.erase("num_labels");
+  set_hf_labels(cfg, names);
 }
 
 Json configure_bert(const Json& config, const ConfigRequest& r) {

@@ -3,60 +3,40 @@
 
 #include "lm/core/error.h"
 #include "lm/models/gpt/gpt.h"
+#include "lm/models/hf_config.h"
 
 namespace lm::models {
 
-namespace {
-
-int64_t get_int(const Json& j, const char* key, int64_t def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_number_integer(), "config.json: \"{}\" must be an integer, got {}", key, j[key].dump());
-  return j[key].get<int64_t>();
-}
-
-float get_float(const Json& j, const char* key, float def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_number(), "config.json: \"{}\" must be a number, got {}", key, j[key].dump());
-  return j[key].get<float>();
-}
-
-bool get_bool(const Json& j, const char* key, bool def) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  LM_CHECK(j[key].is_boolean(), "config.json: \"{}\" must be true or false, got {}", key, j[key].dump());
-  return j[key].get<bool>();
-}
-
-}  // namespace
 
 GptConfig GptConfig::from_hf(const Json& j) {
   LM_CHECK(j.is_object(), "GPT-2 config must be a JSON object");
   GptConfig c;
   if (j.contains("model_type"))
     LM_CHECK(j["model_type"] == "gpt2", "config.json: model_type {} is not gpt2", j["model_type"].dump());
-  c.vocab_size = get_int(j, "vocab_size", c.vocab_size);
-  c.n_positions = get_int(j, "n_positions", c.n_positions);
-  c.n_embd = get_int(j, "n_embd", c.n_embd);
-  c.n_layer = get_int(j, "n_layer", c.n_layer);
-  c.n_head = get_int(j, "n_head", c.n_head);
-  c.n_inner = get_int(j, "n_inner", 0);
-  c.layer_norm_epsilon = get_float(j, "layer_norm_epsilon", c.layer_norm_epsilon);
-  c.resid_pdrop = get_float(j, "resid_pdrop", 0.1f);
-  c.embd_pdrop = get_float(j, "embd_pdrop", 0.1f);
-  c.attn_pdrop = get_float(j, "attn_pdrop", 0.1f);
-  c.scale_attn_weights = get_bool(j, "scale_attn_weights", true);
-  c.scale_attn_by_inverse_layer_idx = get_bool(j, "scale_attn_by_inverse_layer_idx", false);
-  c.initializer_range = get_float(j, "initializer_range", 0.02f);
-  c.bos_token_id = get_int(j, "bos_token_id", 50256);
-  c.eos_token_id = get_int(j, "eos_token_id", 50256);
+  c.vocab_size = hf_int(j, "vocab_size", c.vocab_size);
+  c.n_positions = hf_int(j, "n_positions", c.n_positions);
+  c.n_embd = hf_int(j, "n_embd", c.n_embd);
+  c.n_layer = hf_int(j, "n_layer", c.n_layer);
+  c.n_head = hf_int(j, "n_head", c.n_head);
+  c.n_inner = hf_int(j, "n_inner", 0);
+  c.layer_norm_epsilon = hf_float(j, "layer_norm_epsilon", c.layer_norm_epsilon);
+  c.resid_pdrop = hf_float(j, "resid_pdrop", 0.1f);
+  c.embd_pdrop = hf_float(j, "embd_pdrop", 0.1f);
+  c.attn_pdrop = hf_float(j, "attn_pdrop", 0.1f);
+  c.scale_attn_weights = hf_bool(j, "scale_attn_weights", true);
+  c.scale_attn_by_inverse_layer_idx = hf_bool(j, "scale_attn_by_inverse_layer_idx", false);
+  c.initializer_range = hf_float(j, "initializer_range", 0.02f);
+  c.bos_token_id = hf_int(j, "bos_token_id", 50256);
+  c.eos_token_id = hf_int(j, "eos_token_id", 50256);
   if (j.contains("activation_function")) {
     LM_CHECK(j["activation_function"].is_string(), "config.json: \"activation_function\" must be a string");
     c.activation_name = j["activation_function"].get<std::string>();
   }
   // gelu_new, gelu_pytorch_tanh and gelu_fast are the same tanh formula; "gelu" is exact erf.
   c.activation = ops::gelu_kind_from_name(c.activation_name);
-  LM_CHECK_AS(ErrorCode::Unsupported, !get_bool(j, "add_cross_attention", false),
+  LM_CHECK_AS(ErrorCode::Unsupported, !hf_bool(j, "add_cross_attention", false),
               "config.json: add_cross_attention=true (encoder-decoder GPT-2) is not supported");
-  LM_CHECK_AS(ErrorCode::Unsupported, get_bool(j, "tie_word_embeddings", true),
+  LM_CHECK_AS(ErrorCode::Unsupported, hf_bool(j, "tie_word_embeddings", true),
               "config.json: tie_word_embeddings=false is not supported for gpt2 (the LM head is tied to wte)");
   LM_CHECK(c.vocab_size > 0 && c.vocab_size < (1LL << 31), "config.json: vocab_size {} out of range", c.vocab_size);
   LM_CHECK(c.n_positions > 0 && c.n_positions <= (1 << 20), "config.json: n_positions {} out of range",

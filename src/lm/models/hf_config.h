@@ -1,0 +1,22 @@
+// Readers of HF config.json values shared by the model families: a missing or null key takes the default, a
+// value of the wrong type is one InvalidArgument naming the key; and the id2label / label2id pair HF writes for
+// classification heads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lm/core/json.h"
+
+namespace lm::models {
+
+int64_t hf_int(const Json& j, const char* key, int64_t def);
+float hf_float(const Json& j, const char* key, float def);
+bool hf_bool(const Json& j, const char* key, bool def);
+std::string hf_string(const Json& j, const char* key, const std::string& def);
+// Sets config["id2label"] ({"0": name, ...}) and config["label2id"] ({name: 0, ...}) and drops num_labels
+// (HF derives it from id2label).
+void set_hf_labels(Json& config, const std::vector<std::string>& names);
+
+}  // namespace lm::models
