@@ -18,6 +18,8 @@
 #include "lm/ops/layernorm.h"
 #include "lm/ops/matmul.h"
 #include "lm/ops/softmax.h"
+#include "lm/ops/sum_squares.h"
+#include "lm/ops/scale.h"
 
 namespace {
 

@@ -14,6 +14,7 @@
 #include "lm/models/gpt/gpt.h"
 #include "lm/ops/adamw.h"
 #include "lm/train/optimizer.h"
+#include "lm/ops/convert.h"
 #include "train/train_test_util.h"
 
 namespace lm::test {
@@ -64,7 +65,7 @@ TEST_P(GptCuda, ForwardBackwardAndAdamWMatchCpu) {
   copy_tensor(yd, y.t);
 
   train::AdamWConfig oc;
-  oc.lr = 1e-2f;
+  const float lr = 1e-2f;
   oc.weight_decay = 0.1f;
   oc.grad_clip = 1.0f;
   train::AdamW ocpu(cpu, oc), ogpu(gpu, oc);
@@ -82,7 +83,7 @@ TEST_P(GptCuda, ForwardBackwardAndAdamWMatchCpu) {
     cpu.backward();
     gpu.backward();
     EXPECT_LE(rel(host_copy(gpu.flat_grads()), host_copy(cpu.flat_grads())), 1e-4) << "step " << step;
-    const double nc = ocpu.step(oc.lr), ng = ogpu.step(oc.lr);
+    const double nc = ocpu.step(lr), ng = ogpu.step(lr);
     EXPECT_NEAR(ng, nc, 1e-4 * nc) << "step " << step;
     EXPECT_LE(rel(host_copy(gpu.flat_params()), host_copy(cpu.flat_params())), 1e-4) << "step " << step;
   }
@@ -124,7 +125,7 @@ TEST(GptCudaBf16, MatchesTheF32CpuModelAtBf16Tolerances) {
     return std::vector<float>(h.f32(), h.f32() + h.numel());
   };
   train::AdamWConfig oc;
-  oc.lr = 1e-2f;
+  const float lr = 1e-2f;
   oc.weight_decay = 0.1f;
   oc.grad_clip = 1.0f;
   train::AdamW ocpu(cpu, oc), ogpu(gpu, oc);
@@ -144,8 +145,8 @@ TEST(GptCudaBf16, MatchesTheF32CpuModelAtBf16Tolerances) {
       EXPECT_EQ(gpu.flat_grads().dtype, DType::BF16);
       EXPECT_LE(rel(host_f32(gpu.flat_grads()), host_copy(cpu.flat_grads())), 1e-2);
     }
-    ocpu.step(oc.lr);
-    ogpu.step(oc.lr);
+    ocpu.step(lr);
+    ogpu.step(lr);
     // The bf16 copy is bf16(master), element for element.
     for (const auto& p : gpu.param_list()) {
       ASSERT_TRUE(p.param_copy.defined()) << p.name;

@@ -17,6 +17,9 @@
 #include "lm/ops/matmul.h"
 #include "lm/ops/residual.h"
 #include "lm/ops/tanh.h"
+#include "lm/ops/gather_rows.h"
+#include "lm/ops/sum_squares.h"
+#include "lm/ops/scale.h"
 
 namespace lm::test {
 namespace {

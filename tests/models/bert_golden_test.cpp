@@ -124,7 +124,7 @@ TEST_P(BertGolden, ThreeAdamWStepsWithDecayAndClipping) {
   SafetensorsFile vec(dir + "/vectors.safetensors");
   RefBatch rb(vec);
   train::AdamWConfig oc;
-  oc.lr = 1e-2f;
+  const float lr = 1e-2f;
   oc.beta1 = 0.9f;
   oc.beta2 = 0.95f;
   oc.eps = 1e-6f;
@@ -135,7 +135,7 @@ TEST_P(BertGolden, ThreeAdamWStepsWithDecayAndClipping) {
     bert.zero_grad();
     float loss = bert.forward(rb.b, true);
     bert.backward();
-    opt.step(oc.lr);
+    opt.step(lr);
     auto ref = read_vec(vec, "loss_step" + std::to_string(s), Shape{1});
     EXPECT_NEAR(loss, ref[0], 1e-5) << "step " << s;
   }
@@ -149,7 +149,7 @@ TEST_P(BertGolden, ThreeAdamWStepsWithDecayAndClipping) {
     if (gmax < 1e-12) {
       // A structurally zero gradient (see above) is float32 noise g ~ 1e-9 here; Adam turns it into updates of
       // about lr * g / eps per step, which no elementwise 1e-5 check can pin down. Bound it instead.
-      EXPECT_LT(d, 3 * oc.lr * 1e-2) << p.name;
+      EXPECT_LT(d, 3 * lr * 1e-2) << p.name;
       continue;
     }
     worst = std::max(worst, d);
@@ -494,7 +494,7 @@ TEST(BertDeterminism, SameSeedBitwiseEqualTraining) {
     SafetensorsFile vec(dir + "/vectors.safetensors");
     RefBatch rb(vec);
     train::AdamWConfig oc;
-    oc.lr = 1e-2f;
+    const float lr = 1e-2f;
     oc.weight_decay = 0.1f;
     oc.grad_clip = 1.0f;
     train::AdamW opt(*m, oc);
@@ -502,7 +502,7 @@ TEST(BertDeterminism, SameSeedBitwiseEqualTraining) {
       m->zero_grad();
       losses->push_back(m->forward(rb.b, true, 100 + static_cast<uint64_t>(s)));
       m->backward();
-      opt.step(oc.lr);
+      opt.step(lr);
     }
     return m;
   };

@@ -87,7 +87,7 @@ TEST_P(GptGolden, ThreeAdamWStepsWithDecayAndClipping) {
   SafetensorsFile vec(dir + "/vectors.safetensors");
   OwnedTensor ids = read_i32(vec, "input_ids"), targets = read_i32(vec, "targets");
   train::AdamWConfig oc;
-  oc.lr = 1e-2f;
+  const float lr = 1e-2f;
   oc.beta1 = 0.9f;
   oc.beta2 = 0.95f;
   oc.eps = 1e-6f;
@@ -98,7 +98,7 @@ TEST_P(GptGolden, ThreeAdamWStepsWithDecayAndClipping) {
     gpt.zero_grad();
     float loss = gpt.forward(ids.t, targets.t);
     gpt.backward();
-    opt.step(oc.lr);
+    opt.step(lr);
     auto ref = read_vec(vec, "loss_step" + std::to_string(s), Shape{1});
     EXPECT_NEAR(loss, ref[0], 1e-5) << "step " << s;
   }
@@ -180,7 +180,7 @@ TEST(GptDeterminism, SameSeedBitwiseEqualTraining) {
     auto m = std::make_unique<models::Gpt>(tiny_config());
     m->init_weights(7);
     train::AdamWConfig oc;
-    oc.lr = 1e-2f;
+    const float lr = 1e-2f;
     oc.weight_decay = 0.1f;
     oc.grad_clip = 1.0f;
     train::AdamW opt(*m, oc);
@@ -193,7 +193,7 @@ TEST(GptDeterminism, SameSeedBitwiseEqualTraining) {
       m->zero_grad();
       losses->push_back(m->forward(x.t, y.t));
       m->backward();
-      opt.step(oc.lr);
+      opt.step(lr);
     }
     return m;
   };

@@ -1,6 +1,8 @@
 // CPU AdamW against a hand-computed double torch.optim.AdamW step over several steps (with weight decay);
 // sum_squares against a double sum and independent of the thread count; scale_inplace; validation.
 #include "lm/ops/adamw.h"
+#include "lm/ops/sum_squares.h"
+#include "lm/ops/scale.h"
 
 #include <gtest/gtest.h>
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "lm/ops/encoder.h"
+#include "lm/ops/gather_rows.h"
 #include "ops/op_test_util.h"
 
 namespace lm::test {

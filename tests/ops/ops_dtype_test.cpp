@@ -8,6 +8,7 @@
 #include "lm/ops/adamw.h"
 #include "lm/ops/matmul.h"
 #include "lm/ops/residual.h"
+#include "lm/ops/convert.h"
 
 namespace lm {
 namespace {

@@ -82,7 +82,7 @@ int run_bench(Args& a) {
   LM_CHECK(T <= model.max_positions(), "--seq {} exceeds n_positions {}", T, model.max_positions());
   model.init_weights(1234);
   train::AdamWConfig oc;
-  oc.lr = 3e-4f;
+  const float lr = 3e-4f;
   oc.weight_decay = 0.1f;
   oc.grad_clip = 1.0f;
   train::AdamW opt(model, oc);
@@ -112,7 +112,7 @@ int run_bench(Args& a) {
     model.backward(1.0f / static_cast<float>(model.last_num_targets()));  // the mean over the batch's targets
     {
       prof::Scope ps(prof::Op::AdamW);
-      opt.step(oc.lr);
+      opt.step(lr);
     }
     device_synchronize(dev);  // GPU work is asynchronous: the step ends when the device is done
     double dt = seconds_since(t0);

@@ -8,6 +8,7 @@
 #include "lm/ops/dropout.h"
 #include "lm/ops/encoder.h"
 #include "lm/ops/tanh.h"
+#include "lm/ops/gather_rows.h"
 
 namespace lm::nn {
 

@@ -8,8 +8,6 @@
 
 #ifdef LM_WITH_CUDA
 #include "lm/kernels/cuda/adamw.h"
-#include "lm/kernels/cuda/convert.h"
-#include "lm/kernels/cuda/global_norm.h"
 #endif
 
 namespace lm::ops {
@@ -54,74 +52,6 @@ void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWPa
 #endif
     default:
       unsupported_device(op, params.device);
-  }
-}
-
-double sum_squares(Tensor g) {
-  const char* op = "sum_squares";
-  check_defined(g, op, "g");
-  (void)data_dtype(op, {{&g, "g"}});
-  switch (g.device) {
-    case Device::CPU:
-      return cpu::sum_squares(g.f32(), g.numel());
-#ifdef LM_WITH_CUDA
-    case Device::CUDA:
-      return cuda::sum_squares_host(g.dtype, g.data, g.numel());
-#endif
-    default:
-      unsupported_device(op, g.device);
-  }
-}
-
-void scale_inplace(Tensor x, float s) {
-  const char* op = "scale_inplace";
-  check_defined(x, op, "x");
-  (void)data_dtype(op, {{&x, "x"}});
-  switch (x.device) {
-    case Device::CPU:
-      cpu::scale_inplace(x.f32(), x.numel(), s);
-      return;
-#ifdef LM_WITH_CUDA
-    case Device::CUDA:
-      cuda::scale_inplace(x.dtype, x.data, x.numel(), s);
-      return;
-#endif
-    default:
-      unsupported_device(op, x.device);
-  }
-}
-
-void convert(Tensor dst, Tensor src) {
-  const char* op = "convert";
-  check_defined(dst, op, "dst");
-  check_defined(src, op, "src");
-  LM_CHECK(dst.numel() == src.numel(), "{}: dst has {} elements, src {}", op, dst.numel(), src.numel());
-  for (const Tensor* t : {&dst, &src})
-    LM_CHECK(t->dtype == DType::F32 || t->dtype == DType::BF16, "{}: f32 or bf16 only, got {}", op,
-             dtype_name(t->dtype));
-  switch (common_device(op, {&dst, &src})) {
-    case Device::CPU: {
-      const int64_t n = src.numel();
-      if (dst.dtype == src.dtype) {
-        if (dst.data != src.data) copy_bytes(dst.data, Device::CPU, src.data, Device::CPU, src.nbytes());
-      } else if (dst.dtype == DType::BF16) {
-        const float* s = src.f32();
-        uint16_t* d = static_cast<uint16_t*>(dst.data);
-        for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
-      } else {
-        const uint16_t* s = static_cast<const uint16_t*>(src.data);
-        float* d = dst.f32();
-        for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
-      }
-      return;
-    }
-#ifdef LM_WITH_CUDA
-    case Device::CUDA:
-      cuda::convert(dst.dtype, dst.data, src.dtype, src.data, src.numel());
-      return;
-#endif
-    default:
-      unsupported_device(op, dst.device);
   }
 }
 

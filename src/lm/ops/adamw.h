@@ -16,12 +16,4 @@ struct AdamWParams {
 // low-precision (bf16) copy of params that a mixed-precision model computes with, refreshed in the same pass.
 void adamw_update(Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWParams& hp, Tensor param_copy = {});
 
-// Σ g² over the tensor in double, with a fixed partition of the work so the result is bitwise reproducible for
-// a given thread count.
-double sum_squares(Tensor g);
-// x *= s
-void scale_inplace(Tensor x, float s);
-// dst = src with dtype conversion (f32 <-> bf16, round to nearest even), same number of elements, same device.
-void convert(Tensor dst, Tensor src);
-
 }  // namespace lm::ops

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lm/core/error.h"
+#include "lm/ops/sum_squares.h"
 
 namespace lm::train {
 

@@ -16,7 +16,8 @@
 namespace lm::train {
 
 struct AdamWConfig {
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  // The learning rate is not here: it is the schedule's, passed to every step.
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
   float grad_clip = 0.0f;  // <= 0: no clipping
 };
 

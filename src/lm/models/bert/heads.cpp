@@ -9,6 +9,7 @@
 #include "lm/models/bert/heads.h"
 #include "lm/nn/loss.h"
 #include "lm/ops/encoder.h"
+#include "lm/ops/gather_rows.h"
 
 namespace lm::models {
 

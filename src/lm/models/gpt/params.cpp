@@ -8,6 +8,7 @@
 #include "lm/core/error.h"
 #include "lm/models/gpt/gpt.h"
 #include "lm/ops/adamw.h"
+#include "lm/ops/convert.h"
 
 namespace lm::models {
 
