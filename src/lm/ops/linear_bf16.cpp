@@ -1,3 +1,4 @@
+// Tensor-level bf16 inference linear ops: shape and dtype checks, then the oneDNN kernels (kernels/cpu).
 #include "lm/ops/linear_bf16.h"
 
 #include "lm/ops/op_util.h"

@@ -1,3 +1,4 @@
+// Tensor-level int8 inference linear op: shape and dtype checks, then the oneDNN kernel (kernels/cpu).
 #include "lm/ops/linear_int8.h"
 
 #include "lm/ops/op_util.h"
