@@ -1,5 +1,5 @@
-// The bf16 inference attention core on oneDNN's batched matmul (see attention_bf16.h): primitive setup and
-// caching per shape, the masked softmax in f32 between the two batched products.
+// The bf16 inference attention core on oneDNN's batched matmul (see attention_bf16.h): the two batched
+// products (QKᵀ and PV) as oneDNN matmul primitives with the masked softmax in f32 between them.
 #include "lm/kernels/cpu/attention_bf16.h"
 
 #include <omp.h>

@@ -1,5 +1,5 @@
-// The bf16 inference linear layer on oneDNN's matmul (see linear_bf16.h): packing W once, the cached
-// primitives per row count, the fused-GELU and bf16-input variants.
+// The bf16 inference linear layer on oneDNN's matmul (see linear_bf16.h): packing W once, the matmul
+// primitives, and the fused-GELU (bf16 output) and bf16-input variants of the feed-forward pair.
 #include "lm/kernels/cpu/linear_bf16.h"
 
 #include <immintrin.h>

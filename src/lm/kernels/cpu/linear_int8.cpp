@@ -1,5 +1,5 @@
 // The int8 inference linear layer on oneDNN's matmul (see linear_int8.h for the quantization scheme): packing
-// W once per output channel, quantizing activations per row group, the dequantizing post-ops.
+// W once per output channel, quantizing the activations, the matmul and its dequantizing (and GELU) post-ops.
 #include "lm/kernels/cpu/linear_int8.h"
 
 #include <immintrin.h>
