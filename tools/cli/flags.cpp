@@ -112,6 +112,14 @@ FlagSpec FlagSpec::rest() const {
   return f;
 }
 
+FlagSpec FlagSpec::only_with(std::string flag, std::vector<std::string> values) const {
+  FlagSpec f = *this;
+  LM_ASSERT(!values.empty());
+  f.only_flag = std::move(flag);
+  f.only_values = std::move(values);
+  return f;
+}
+
 FlagSpec string_flag(std::string name, std::string value_name, std::string help) {
   return FlagSpec{.name = std::move(name), .value_name = std::move(value_name), .help = std::move(help)};
 }
@@ -132,6 +140,11 @@ FlagSpec choice_flag(std::string name, std::vector<std::string> choices, std::op
 FlagSpec int_flag(std::string name, std::string value_name, int64_t default_value, std::string help) {
   return FlagSpec{.name = std::move(name), .kind = FlagKind::Int, .value_name = std::move(value_name),
                   .default_value = std::to_string(default_value), .help = std::move(help)};
+}
+
+FlagSpec int_flag(std::string name, std::string value_name, std::string help) {
+  return FlagSpec{.name = std::move(name), .kind = FlagKind::Int, .value_name = std::move(value_name),
+                  .help = std::move(help)};
 }
 
 FlagSpec double_flag(std::string name, std::string value_name, double default_value, std::string help) {
@@ -211,6 +224,16 @@ Flags Flags::parse(const CommandSpec& spec, const std::vector<std::string>& argv
   for (const auto& f : spec.flags)
     LM_CHECK(!f.is_required || out.values_.count(f.name), "missing required flag {}, in lmcpp {} (see lmcpp {} --help)",
              f.name, cmd, cmd);
+  for (const auto& f : spec.flags) {
+    if (f.only_flag.empty() || !out.values_.count(f.name)) continue;
+    const FlagSpec* cond = find(f.only_flag);
+    LM_ASSERT(cond != nullptr && cond->kind == FlagKind::String);
+    const std::string v = out.value_or_default(*cond).value_or("");
+    bool ok = false;
+    for (const auto& w : f.only_values) ok = ok || w == v;
+    LM_CHECK(ok, "{} applies only with {} {}, not {} {}, in lmcpp {} (see lmcpp {} --help)", f.name, f.only_flag,
+             join_choices(f.only_values, ", ", " or "), f.only_flag, v.empty() ? "\"\"" : v, cmd, cmd);
+  }
   return out;
 }
 
@@ -314,6 +337,8 @@ std::string generate_help(const CommandSpec& spec) {
       std::string left = f.name;
       if (f.kind != FlagKind::Bool) left += " " + f.value_name + (f.takes_rest ? "..." : "");
       std::vector<std::string> notes;
+      if (!f.only_flag.empty())
+        notes.push_back("only with " + f.only_flag + " " + join_choices(f.only_values, ", ", " or "));
       if (f.is_required) notes.push_back("required");
       if (f.kind == FlagKind::Repeated) notes.push_back("repeatable");
       if (f.default_value) notes.push_back("default: " + (f.default_value->empty() ? "\"\"" : *f.default_value));

@@ -24,9 +24,14 @@ struct FlagSpec {
   bool is_required = false;
   bool takes_rest = false;             // Repeated: the plain tokens after it are more values ("--input a b c")
   std::vector<std::string> choices{};  // String: the accepted values (empty: any)
+  std::string only_flag{};                  // set: this flag may be given only when only_flag's value (given or
+  std::vector<std::string> only_values{};   // default) is one of only_values ("--stride" only with "--task lm")
 
   FlagSpec required() const;  // a copy that must be given
   FlagSpec rest() const;      // a Repeated copy that also takes the plain tokens after it
+  // A copy that applies only when `flag` (a String flag of the same command) has one of `values`: given with
+  // another value it is a usage error naming both flags; --help says "only with --task lm".
+  FlagSpec only_with(std::string flag, std::vector<std::string> values) const;
 };
 
 // The declarations, one per kind. Defaults are values (written as text once, here); the help says what they mean.
@@ -35,6 +40,8 @@ FlagSpec string_flag(std::string name, std::string value_name, std::string defau
 FlagSpec choice_flag(std::string name, std::vector<std::string> choices, std::optional<std::string> default_value,
                      std::string help);
 FlagSpec int_flag(std::string name, std::string value_name, int64_t default_value, std::string help);
+// An Int flag without a default (the command picks one when it is not given(): evaluate's per-task --max-length).
+FlagSpec int_flag(std::string name, std::string value_name, std::string help);
 FlagSpec double_flag(std::string name, std::string value_name, double default_value, std::string help);
 FlagSpec bool_flag(std::string name, std::string help);
 FlagSpec repeated_flag(std::string name, std::string value_name, std::string help);
@@ -52,7 +59,8 @@ struct CommandSpec {
 class Flags {
  public:
   // Throws InvalidArgument (exit 2) naming the flag for: an undeclared flag, a stray argument, a missing value, a
-  // value of the wrong type or not among the choices, a missing required flag. --help / -h are skipped.
+  // value of the wrong type or not among the choices, a missing required flag, a flag given where its only_with
+  // condition does not hold. --help / -h are skipped.
   static Flags parse(const CommandSpec& spec, const std::vector<std::string>& argv);
 
   const std::string& command() const { return command_; }
