@@ -1,5 +1,7 @@
 // `lmcpp generate`: text from a GPT model directory with a KV cache; tokens stream to stdout as they are chosen.
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,33 +19,84 @@
 namespace lm::cli {
 namespace {
 
-int run_generate(Args& a) {
-  std::string dir = a.require("--model");
-  auto prompt = a.get("--prompt");
-  auto ids_s = a.get("--ids");
+const generate::GenerateOptions kDefaults;
+
+const CommandSpec kGenerate{
+    .name = "generate",
+    .summary = "generate text from a GPT model (KV cache, greedy/sampling/beam search)",
+    .description =
+        "Samples by default (temperature 1, no top-k/top-p); --greedy picks the argmax. Stops at the model's eos "
+        "token (unless --ignore-eos), at any --stop string, or after --max-new-tokens new tokens. Give exactly one "
+        "of --prompt or --ids.\n"
+        "Text streams to stdout as it is produced. --json prints {\"ids\": [new ids], \"text\": \"new text\"} "
+        "(text is null without tokenizer files). --weights bf16 decodes from a bf16 copy of the weight matrices (f32 "
+        "accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).\n"
+        "--device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
+    .flags = {
+        string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
+        string_flag("--prompt", "TEXT", "the prompt as text (needs tokenizer files in DIR)"),
+        string_flag("--ids", "LIST", "the prompt as comma-separated token ids (464,2068,7586)"),
+        int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "new tokens at most"),
+        bool_flag("--greedy", "pick the most likely token (no sampling)"),
+        double_flag("--temperature", "T", kDefaults.sampling.temperature, "sampling temperature (> 0)"),
+        int_flag("--top-k", "K", kDefaults.sampling.top_k, "sample among the K most likely tokens (0: all)"),
+        double_flag("--top-p", "P", kDefaults.sampling.top_p,
+                    "sample among the most likely tokens of total probability P (nucleus; 1: all)"),
+        double_flag("--repetition-penalty", "R", kDefaults.sampling.repetition_penalty,
+                    "divide the logits of tokens already seen by R (HF's rule; 1: off)"),
+        int_flag("--seed", "S", static_cast<int64_t>(kDefaults.sampling.seed), "sampling seed"),
+        int_flag("--num-beams", "N", kDefaults.num_beams, "beam search with N beams (1: no beam search)"),
+        double_flag("--length-penalty", "L", kDefaults.length_penalty,
+                    "beam search: scores are divided by length^L"),
+        bool_flag("--early-stopping", "beam search: stop once N finished beams exist"),
+        repeated_flag("--stop", "STRING", "stop once the new text contains STRING (needs tokenizer files)"),
+        bool_flag("--ignore-eos", "do not stop at the model's eos token"),
+        bool_flag("--json", "print {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+        choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy (CPU)"),
+        choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model and its KV cache live"),
+    },
+};
+
+// The sampling and search values, checked here so that the errors name the flags (the library names its options).
+void check_options(const generate::GenerateOptions& opt) {
+  const generate::SamplingOptions& s = opt.sampling;
+  LM_CHECK(opt.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
+  LM_CHECK(s.greedy || (s.temperature > 0 && std::isfinite(s.temperature)), "--temperature must be > 0, got {}",
+           s.temperature);
+  LM_CHECK(s.top_k >= 0, "--top-k must be >= 0, got {}", s.top_k);
+  LM_CHECK(s.top_p > 0 && s.top_p <= 1, "--top-p must be in (0, 1], got {}", s.top_p);
+  LM_CHECK(s.repetition_penalty > 0 && std::isfinite(s.repetition_penalty),
+           "--repetition-penalty must be > 0, got {}", s.repetition_penalty);
+  LM_CHECK(opt.num_beams >= 1, "--num-beams must be >= 1");
+}
+
+int run_generate(const Flags& f) {
+  const std::string dir = f.str("--model");
+  const std::optional<std::string> prompt = f.get("--prompt");
+  const std::optional<std::string> ids_s = f.get("--ids");
   generate::GenerateOptions opt;
-  opt.max_new_tokens = a.get_int("--max-new-tokens", 50);
-  opt.sampling.greedy = a.flag("--greedy");
-  opt.sampling.temperature = static_cast<float>(a.get_double("--temperature", 1.0));
-  opt.sampling.top_k = a.get_int("--top-k", 0);
-  opt.sampling.top_p = static_cast<float>(a.get_double("--top-p", 1.0));
-  opt.sampling.repetition_penalty = static_cast<float>(a.get_double("--repetition-penalty", 1.0));
-  opt.sampling.seed = static_cast<uint64_t>(a.get_int("--seed", 0));
-  opt.num_beams = static_cast<int>(a.get_int("--num-beams", 1));
-  opt.length_penalty = static_cast<float>(a.get_double("--length-penalty", 1.0));
-  opt.early_stopping = a.flag("--early-stopping");
-  opt.stop_strings = a.get_all("--stop");
-  bool no_eos = a.flag("--ignore-eos");
-  bool json = a.flag("--json");
-  std::string weights = a.get_or("--weights", "f32");
-  std::string device = a.get_or("--device", "cpu");
-  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  a.finish();
+  opt.max_new_tokens = f.i64("--max-new-tokens");
+  opt.sampling.greedy = f.on("--greedy");
+  opt.sampling.temperature = static_cast<float>(f.f64("--temperature"));
+  opt.sampling.top_k = f.i64("--top-k");
+  opt.sampling.top_p = static_cast<float>(f.f64("--top-p"));
+  opt.sampling.repetition_penalty = static_cast<float>(f.f64("--repetition-penalty"));
+  opt.sampling.seed = static_cast<uint64_t>(f.i64("--seed"));
+  opt.num_beams = static_cast<int>(f.i64("--num-beams"));
+  opt.length_penalty = static_cast<float>(f.f64("--length-penalty"));
+  opt.early_stopping = f.on("--early-stopping");
+  opt.stop_strings = f.all("--stop");
+  const bool no_eos = f.on("--ignore-eos");
+  const bool json = f.on("--json");
+  const std::string weights = f.str("--weights");
+  const std::string device = f.str("--device");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
   LM_CHECK(prompt.has_value() != ids_s.has_value(), "give exactly one of --prompt or --ids");
-  LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
   parse_device(device, "generate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
+  check_options(opt);
   std::unique_ptr<models::Model> model = models::load_model_dir(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "generate needs a causal language model (gpt2); {} is {}", dir, model->architecture());
@@ -112,18 +165,7 @@ int run_generate(Args& a) {
   return 0;
 }
 
-LM_COMMAND("generate", "generate text from a GPT model (KV cache, greedy/sampling/beam search)",
-           "usage: lmcpp generate --model DIR (--prompt TEXT | --ids LIST) [--max-new-tokens N] [--greedy]\n"
-           "                      [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]\n"
-           "                      [--num-beams N] [--length-penalty L] [--early-stopping] [--stop STRING]...\n"
-           "                      [--ignore-eos] [--json] [--threads N] [--weights f32|bf16] [--device cpu|cuda]\n"
-           "  Samples by default (temperature 1, no top-k/top-p); --greedy picks the argmax. Stops at the model's\n"
-           "  eos token (unless --ignore-eos), at any --stop string, or after N new tokens (default 50).\n"
-           "  Text streams to stdout as it is produced. --json prints {\"ids\": [new ids], \"text\": \"new text\"}\n"
-           "  (text is null without tokenizer files). --weights bf16 decodes from a bf16 copy of the weight\n"
-           "  matrices (f32 accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).\n"
-           "  --device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
-           run_generate);
+LM_DECLARE_COMMAND(kGenerate, run_generate);
 
 }  // namespace
 }  // namespace lm::cli
