@@ -2,6 +2,7 @@
 // (mean next-token cross-entropy and perplexity).
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,15 +57,49 @@ OwnedTensor aux_tensor(const std::string& s, const std::string& flag, size_t T, 
   return t;
 }
 
-int run_forward(Args& a) {
-  std::string dir = a.require("--model");
-  std::string ids_s = a.require("--ids");
-  auto tt = a.get("--token-type-ids");
-  auto am = a.get("--attention-mask");
-  auto out = a.get("--out");
-  bool json = a.flag("--json");
-  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  a.finish();
+const CommandSpec kForward{
+    .name = "forward",
+    .summary = "run a model on one sequence and write its outputs (HF names, float32)",
+    .description = "Runs the model on one sequence (batch 1) and names the outputs as HF ModelOutput fields:\n"
+                   "  GPT-2: logits [1,T,V]\n"
+                   "  BertForPreTraining: prediction_logits [1,T,V], seq_relationship_logits [1,2]\n"
+                   "  BertForMaskedLM: logits [1,T,V]; BertModel: last_hidden_state [1,T,H], pooler_output [1,H]\n"
+                   "  BertForSequenceClassification: logits [1,num_labels]\n"
+                   "  BertForQuestionAnswering: start_logits [1,T], end_logits [1,T]\n"
+                   "Without --out or --json it prints each output's shape and the argmax of its last row.",
+    .flags = {
+        string_flag("--model", "DIR", "model directory").required(),
+        string_flag("--ids", "LIST", "the sequence as comma-separated token ids (464,2068,7586)").required(),
+        string_flag("--token-type-ids", "LIST", "BERT: one segment id per id (default zeros)"),
+        string_flag("--attention-mask", "LIST", "one 0/1 per id (default ones)"),
+        string_flag("--out", "FILE.safetensors", "write the outputs as float32 safetensors"),
+        bool_flag("--json", "print the outputs as nested lists"),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+    },
+};
+
+const CommandSpec kScore{
+    .name = "score",
+    .summary = "mean next-token loss and perplexity of a text under a GPT model",
+    .description = "Prints the mean next-token cross-entropy over the T-1 predicted tokens, its perplexity and the "
+                   "number of scored tokens. Give exactly one of --ids or --text.",
+    .flags = {
+        string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
+        string_flag("--ids", "LIST", "the text as comma-separated token ids"),
+        string_flag("--text", "TEXT", "the text (needs tokenizer files in DIR)"),
+        bool_flag("--json", "print {\"loss\", \"perplexity\", \"tokens\"}"),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+    },
+};
+
+int run_forward(const Flags& f) {
+  const std::string dir = f.str("--model");
+  const std::string ids_s = f.str("--ids");
+  const std::optional<std::string> tt = f.get("--token-type-ids");
+  const std::optional<std::string> am = f.get("--attention-mask");
+  const std::optional<std::string> out = f.get("--out");
+  const bool json = f.on("--json");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
   std::vector<int64_t> ids = parse_id_list(ids_s, "--ids");
   auto model = models::load_model_dir(dir);
   OwnedTensor x = ids_tensor(ids, model->vocab_size(), "--ids", model->max_positions());
@@ -105,13 +140,12 @@ int run_forward(Args& a) {
   return 0;
 }
 
-int run_score(Args& a) {
-  std::string dir = a.require("--model");
-  auto ids_s = a.get("--ids");
-  auto text = a.get("--text");
-  bool json = a.flag("--json");
-  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  a.finish();
+int run_score(const Flags& f) {
+  const std::string dir = f.str("--model");
+  const std::optional<std::string> ids_s = f.get("--ids");
+  const std::optional<std::string> text = f.get("--text");
+  const bool json = f.on("--json");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
   LM_CHECK(ids_s.has_value() != text.has_value(), "give exactly one of --ids or --text");
   auto model = models::load_model_dir(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
@@ -142,23 +176,8 @@ int run_score(Args& a) {
   return 0;
 }
 
-LM_COMMAND("forward", "run a model on one sequence and write its outputs (HF names, float32)",
-           "usage: lmcpp forward --model DIR --ids LIST [--token-type-ids LIST] [--attention-mask LIST]\n"
-           "                     [--out FILE.safetensors] [--json] [--threads N]\n"
-           "  Runs the model on one sequence (batch 1) and names the outputs as HF ModelOutput fields:\n"
-           "    GPT-2: logits [1,T,V]\n"
-           "    BertForPreTraining: prediction_logits [1,T,V], seq_relationship_logits [1,2]\n"
-           "    BertForMaskedLM: logits [1,T,V]       BertModel: last_hidden_state [1,T,H], pooler_output [1,H]\n"
-           "    BertForSequenceClassification: logits [1,num_labels]\n"
-           "    BertForQuestionAnswering: start_logits [1,T], end_logits [1,T]\n"
-           "  --token-type-ids (BERT; default zeros) and --attention-mask (0/1; default ones) have one value per id.\n"
-           "  --out writes the outputs as float32 safetensors; --json prints them as nested lists.",
-           run_forward);
-LM_COMMAND("score", "mean next-token loss and perplexity of a text under a GPT model",
-           "usage: lmcpp score --model DIR (--ids LIST | --text TEXT) [--json] [--threads N]\n"
-           "  Prints the mean next-token cross-entropy over the T-1 predicted tokens, its perplexity and\n"
-           "  the number of scored tokens. --text needs tokenizer files in the model directory.",
-           run_score);
+LM_DECLARE_COMMAND(kForward, run_forward);
+LM_DECLARE_COMMAND(kScore, run_score);
 
 }  // namespace
 }  // namespace lm::cli
