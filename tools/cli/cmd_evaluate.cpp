@@ -2,9 +2,11 @@
 // (generative QA exact match / F1 of a GPT-2 model) use lm/train/finetune; --task lm: perplexity of a GPT model
 // on a prepared data directory (its val shards, or --split train) or a text file, with HF's sliding-window
 // recipe for texts longer than the context: windows of --max-length tokens advanced by --stride, each scoring
-// only the tokens the previous window did not.
+// only the tokens the previous window did not. The flags of the three tasks are declared together; a task's own
+// flags (only_with "--task") are a usage error under another task.
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,14 +29,63 @@
 namespace lm::cli {
 namespace {
 
+const std::vector<std::string> kLm = {"lm"}, kClassify = {"classify"}, kQa = {"qa"}, kBert = {"classify", "qa"};
+const train::SpanOptions kSpan;
+
+const CommandSpec kEvaluate{
+    .name = "evaluate",
+    .summary = "evaluate a model (perplexity, classification accuracy/F1, QA exact match/F1)",
+    .description =
+        "--task lm: perplexity of a GPT model over the tokens of a prepared directory (its --split shards) or a "
+        "text file, with windows of --max-length tokens (default n_positions) advanced by --stride (default half of "
+        "it); every token after the first is scored once, as in HF's recipe. --json prints {\"loss\", "
+        "\"perplexity\", \"tokens\"}.\n"
+        "--task classify: a BertForSequenceClassification model on TSV / SST / JSONL data: accuracy, macro F1, "
+        "confusion matrix (rows gold, columns predicted); --json: {\"accuracy\", \"f1\", \"confusion_matrix\", "
+        "\"loss\", \"count\", \"labels\", \"weights\"}.\n"
+        "--task qa: GPT-2 generative QA (greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until "
+        "eos or a newline) or BertForQuestionAnswering (best context span: windows of --max-length tokens advanced by "
+        "--doc-stride, at most --max-answer-length tokens) on SQuAD JSON or JSON Lines; SQuAD v1.1 exact match and F1 "
+        "in percent; --json: {\"exact_match\", \"f1\", \"count\", \"weights\"}.\n"
+        "BERT models (classify, extractive qa): --weights bf16 runs the encoder's linear layers from a bf16 copy on "
+        "oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU); --weights int8 runs them dynamically quantized (int8 "
+        "weights per output channel, int8 activations per sequence, AMX / VNNI int8 matmul); --device cuda: the "
+        "model on one GPU.",
+    .flags = {
+        string_flag("--model", "DIR", "model directory").required(),
+        choice_flag("--task", {"lm", "classify", "qa"}, std::nullopt, "what to measure (see above)").required(),
+        string_flag("--data", "PATH",
+                    "lm: a prepared directory or a text file; classify: TSV / SST / JSONL; qa: SQuAD JSON or JSONL")
+            .required(),
+        bool_flag("--json", "print one JSON object"),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+        int_flag("--max-length", "N",
+                 "tokens per window / sequence (default: lm n_positions, classify 128, qa 384 for BERT)"),
+        choice_flag("--split", {"val", "train"}, "val", "which shards of a prepared directory")
+            .only_with("--task", kLm),
+        int_flag("--stride", "S", 0, "window advance in tokens (0: half of --max-length)").only_with("--task", kLm),
+        int_flag("--max-tokens", "N", 0, "score only the first N tokens (0: all)").only_with("--task", kLm),
+        int_flag("--batch-size", "N", 64, "sequences per forward pass").only_with("--task", kClassify),
+        choice_flag("--weights", {"f32", "bf16", "int8"}, "f32", "BERT weights for the linear layers (CPU)")
+            .only_with("--task", kBert),
+        choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model runs (BERT; gpt2 QA runs on the CPU)")
+            .only_with("--task", kBert),
+        int_flag("--max-new-tokens", "N", 30, "GPT-2: answer tokens at most").only_with("--task", kQa),
+        int_flag("--max-examples", "N", 0, "evaluate the first N questions only (0: all)").only_with("--task", kQa),
+        string_flag("--predictions", "OUT.json", "write {id: predicted answer}").only_with("--task", kQa),
+        int_flag("--doc-stride", "N", kSpan.doc_stride, "BERT: window advance in tokens").only_with("--task", kQa),
+        int_flag("--max-answer-length", "N", kSpan.max_answer_length, "BERT: answer span tokens at most")
+            .only_with("--task", kQa),
+    },
+};
+
 // --task classify: accuracy, macro F1, confusion matrix [gold][predicted] and mean cross-entropy of a
 // BertForSequenceClassification directory on a classification file (labels named as its id2label).
-int eval_classify(Args& a, const std::string& dir, const std::string& data, bool json) {
-  int64_t max_len = a.get_int("--max-length", 128);
-  int64_t batch = a.get_int("--batch-size", 64);
-  const std::string weights = a.get_or("--weights", "f32");
-  const std::string device = a.get_or("--device", "cpu");
-  a.finish();
+int eval_classify(const Flags& f, const std::string& dir, const std::string& data, bool json) {
+  const int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 128;
+  const int64_t batch = f.i64("--batch-size");
+  const std::string weights = f.str("--weights");
+  const std::string device = f.str("--device");
   const DType wdt = parse_bert_weights(weights);
   parse_device(device, "evaluate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
@@ -87,18 +138,17 @@ int eval_classify(Args& a, const std::string& dir, const std::string& data, bool
 
 // --task qa: generative QA with a GPT-2 directory (greedy answer after the fine-tuning prompt, until eos or a
 // newline); SQuAD v1.1 exact match and F1 in percent against all gold answers.
-int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json) {
-  int64_t max_new = a.get_int("--max-new-tokens", 30);
-  int64_t max_examples = a.get_int("--max-examples", 0);
-  auto pred_path = a.get("--predictions");
+int eval_qa(const Flags& f, const std::string& dir, const std::string& data, bool json) {
+  const int64_t max_new = f.i64("--max-new-tokens");
+  const int64_t max_examples = f.i64("--max-examples");
+  const std::optional<std::string> pred_path = f.get("--predictions");
   train::SpanOptions so;
-  so.max_length = a.get_int("--max-length", so.max_length);
-  so.doc_stride = a.get_int("--doc-stride", so.doc_stride);
-  so.max_answer_length = a.get_int("--max-answer-length", so.max_answer_length);
-  const std::string weights = a.get_or("--weights", "f32");
+  if (f.given("--max-length")) so.max_length = f.i64("--max-length");
+  so.doc_stride = f.i64("--doc-stride");
+  so.max_answer_length = f.i64("--max-answer-length");
+  const std::string weights = f.str("--weights");
   const DType wdt = parse_bert_weights(weights);
-  const std::string device = a.get_or("--device", "cpu");
-  a.finish();
+  const std::string device = f.str("--device");
   const Device dev = parse_device(device, "evaluate");
   LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
               "evaluate --device cuda: --weights {} is a CPU (oneDNN) option; the GPU evaluates in f32", weights);
@@ -152,33 +202,11 @@ int eval_qa(Args& a, const std::string& dir, const std::string& data, bool json)
   return 0;
 }
 
-int run_evaluate(Args& a) {
-  std::string dir = a.require("--model");
-  std::string task = a.require("--task");
-  std::string data = a.require("--data");
-  if (task == "classify" || task == "qa") {
-    bool json = a.flag("--json");
-    set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-    return task == "classify" ? eval_classify(a, dir, data, json) : eval_qa(a, dir, data, json);
-  }
-  std::string split = a.get_or("--split", "val");
-  int64_t max_len = a.get_int("--max-length", 0);
-  int64_t stride = a.get_int("--stride", 0);
-  int64_t max_tokens = a.get_int("--max-tokens", 0);
-  bool json = a.flag("--json");
-  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  a.finish();
-  LM_CHECK(task == "lm", "unknown --task {} (expected lm, classify or qa)", task);
-  auto model = models::load_model_dir(dir);
-  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
-              "--task lm needs a causal language model (gpt2); {} is {}", dir, model->architecture());
-  if (max_len == 0) max_len = model->max_positions();
-  if (stride == 0) stride = max_len / 2;
-  LM_CHECK(max_len >= 2 && max_len <= model->max_positions(), "--max-length {} must be in [2, n_positions {}]",
-           max_len, model->max_positions());
-  LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
+// The token ids of --data for --task lm: the --split shards of a prepared directory, or a text file encoded with
+// the model's tokenizer; at most max_tokens of them (0: all). `source` names them for messages.
+std::vector<int32_t> read_lm_tokens(const std::string& data, const std::string& split, const std::string& dir,
+                                    int64_t max_tokens, std::string& source) {
   std::vector<int32_t> ids;
-  std::string source;
   if (is_directory(data)) {
     for (const auto& path : list_shards(data, split)) {
       Shard s(path);
@@ -198,6 +226,25 @@ int run_evaluate(Args& a) {
     if (max_tokens > 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
     source = data;
   }
+  return ids;
+}
+
+// --task lm: sliding-window perplexity of a causal LM.
+int eval_lm(const Flags& f, const std::string& dir, const std::string& data, bool json) {
+  const std::string split = f.str("--split");
+  int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 0;
+  int64_t stride = f.i64("--stride");
+  const int64_t max_tokens = f.i64("--max-tokens");
+  auto model = models::load_model_dir(dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "--task lm needs a causal language model (gpt2); {} is {}", dir, model->architecture());
+  if (max_len == 0) max_len = model->max_positions();
+  if (stride == 0) stride = max_len / 2;
+  LM_CHECK(max_len >= 2 && max_len <= model->max_positions(), "--max-length {} must be in [2, n_positions {}]",
+           max_len, model->max_positions());
+  LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
+  std::string source;
+  const std::vector<int32_t> ids = read_lm_tokens(data, split, dir, max_tokens, source);
   LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
     LM_CHECK(ids[i] >= 0 && ids[i] < model->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",
@@ -214,29 +261,18 @@ int run_evaluate(Args& a) {
   return 0;
 }
 
-LM_COMMAND("evaluate", "evaluate a model (perplexity, classification accuracy/F1, QA exact match/F1)",
-           "usage: lmcpp evaluate --model DIR --task lm --data (PREPARED_DIR | FILE.txt) [--split val|train]\n"
-           "                      [--max-length N] [--stride S] [--max-tokens N] [--json] [--threads N]\n"
-           "  Perplexity over the data's tokens with windows of --max-length (default n_positions) advanced by\n"
-           "  --stride (default half of it); every token after the first is scored once, as in HF's recipe.\n"
-           "  --json prints {\"loss\", \"perplexity\", \"tokens\"}.\n"
-           "       lmcpp evaluate --model DIR --task classify --data FILE [--max-length 128] [--batch-size 64]\n"
-           "                      [--weights f32|bf16|int8] [--device cpu|cuda] [--json]\n"
-           "  BertForSequenceClassification on TSV / SST / JSONL data: accuracy, macro F1, confusion matrix\n"
-           "  (rows gold, columns predicted); --json: {\"accuracy\", \"f1\", \"confusion_matrix\", \"loss\",\n"
-           "  \"count\", \"labels\", \"weights\"}. --weights bf16 runs the encoder's linear layers from a bf16\n"
-           "  copy on oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU); --weights int8 runs them dynamically\n"
-           "  quantized (int8 weights per output channel, int8 activations per sequence, AMX / VNNI int8 matmul).\n"
-           "  --device cuda: the model on one GPU.\n"
-           "       lmcpp evaluate --model DIR --task qa --data SQUAD.json|FILE.jsonl [--max-new-tokens 30]\n"
-           "                      [--max-examples N] [--predictions OUT.json] [--json]\n"
-           "                      [--max-length 384] [--doc-stride 128] [--max-answer-length 30]\n"
-           "                      [--weights f32|bf16|int8] [--device cpu|cuda] (BERT)\n"
-           "  GPT-2 generative QA: greedy answer after \"{context}\\nQuestion: {question}\\nAnswer:\" until eos or a\n"
-           "  newline; BertForQuestionAnswering: best context span (windows of 384 tokens, stride 128, at most 30\n"
-           "  tokens). SQuAD v1.1 exact match and F1 in percent; --json: {\"exact_match\", \"f1\", \"count\",\n"
-           "  \"weights\"}.",
-           run_evaluate);
+int run_evaluate(const Flags& f) {
+  const std::string dir = f.str("--model");
+  const std::string task = f.str("--task");
+  const std::string data = f.str("--data");
+  const bool json = f.on("--json");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
+  if (task == "classify") return eval_classify(f, dir, data, json);
+  if (task == "qa") return eval_qa(f, dir, data, json);
+  return eval_lm(f, dir, data, json);
+}
+
+LM_DECLARE_COMMAND(kEvaluate, run_evaluate);
 
 }  // namespace
 }  // namespace lm::cli
