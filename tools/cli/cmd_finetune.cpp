@@ -2,42 +2,93 @@
 // generative for causal LMs, extractive span QA otherwise). OUT receives the best epoch's model (HF directory
 // with tokenizer files), metrics.jsonl, loss.svg, result.json and the checkpoints a rerun resumes from.
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "command.h"
+#include "lm/core/error.h"
 #include "lm/core/threads.h"
 #include "lm/train/finetune.h"
 
 namespace lm::cli {
 namespace {
 
-int run_finetune(Args& a) {
+const train::FinetuneOptions kDefaults;
+
+const CommandSpec kFinetune{
+    .name = "finetune",
+    .summary = "fine-tune BERT for classification or GPT-2 for generative question answering",
+    .description =
+        "--task classify (BERT): data as TSV (label<TAB>text[<TAB>text_pair], or a GLUE header row), SST \"label "
+        "sentence\" lines, or JSON Lines {\"text\"|\"sentence\", \"label\", [\"text_pair\"]}. A base / pretraining "
+        "checkpoint gets a new classification head (num_labels from the training labels, or --num-labels K). "
+        "Defaults: --epochs 3 --batch-size 32 --lr 2e-5 --max-length 128.\n"
+        "--task qa (GPT-2): SQuAD JSON or JSON Lines {question, context, answer}; prompt \"{context}\\nQuestion: "
+        "{question}\\nAnswer:\" then \" {answer}\" + eos, loss on the answer only. Defaults: --epochs 2 --batch-size 8 "
+        "--lr 5e-5; per-epoch EM/F1 with --max-new-tokens on the first --eval-examples val questions.\n"
+        "--task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer offsets; "
+        "windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride tokens; best span of "
+        "at most --max-answer-length tokens. Defaults: --epochs 2 --batch-size 16 --lr 5e-5.\n"
+        "Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files), metrics.jsonl, "
+        "loss.svg, result.json and checkpoints/: running the same command again resumes exactly where it stopped. "
+        "Under mpirun every rank takes --batch-size of each global batch.",
+    .flags = {
+        choice_flag("--task", {"classify", "qa"}, std::nullopt, "what to fine-tune for (see above)").required(),
+        string_flag("--model", "DIR", "the model to start from (HF directory with tokenizer files)").required(),
+        string_flag("--train", "FILE", "training data").required(),
+        string_flag("--val", "FILE", "validation data, evaluated after each epoch").required(),
+        string_flag("--out", "DIR", "output directory (and the run to resume)").required(),
+        int_flag("--epochs", "N", kDefaults.epochs, "epochs (0: the task's default)"),
+        int_flag("--batch-size", "N", kDefaults.batch_size,
+                 "examples per optimizer step and rank (0: the task's default)"),
+        int_flag("--grad-accum", "K", kDefaults.grad_accum, "accumulate K batches per optimizer step"),
+        double_flag("--lr", "LR", kDefaults.lr, "peak learning rate (0: the task's default)"),
+        double_flag("--warmup-ratio", "F", kDefaults.warmup_ratio, "fraction of the steps with a linear warmup"),
+        double_flag("--weight-decay", "W", kDefaults.weight_decay, "AdamW weight decay"),
+        double_flag("--grad-clip", "C", kDefaults.grad_clip, "clip the gradient norm to C"),
+        int_flag("--seed", "N", static_cast<int64_t>(kDefaults.seed), "seed of the head initialisation and shuffling"),
+        int_flag("--save-every", "N", kDefaults.save_every, "checkpoint every N steps (0: every epoch)"),
+        int_flag("--max-length", "N", kDefaults.max_length,
+                 "classify, BERT qa: tokens per sequence / window (0: the task's default)"),
+        int_flag("--num-labels", "K", kDefaults.num_labels,
+                 "classify: label ids, when more than the training data shows (0: from the data)"),
+        int_flag("--doc-stride", "N", kDefaults.doc_stride, "BERT qa: window advance in tokens"),
+        int_flag("--max-answer-length", "N", kDefaults.max_answer_length, "BERT qa: answer span tokens at most"),
+        int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "GPT-2 qa: answer tokens at most in evaluation"),
+        int_flag("--eval-examples", "N", kDefaults.eval_examples,
+                 "GPT-2 qa: per-epoch EM/F1 on the first N val questions (0: all)"),
+        int_flag("--max-train-examples", "N", kDefaults.max_train_examples,
+                 "qa: the first N training questions only (0: all)"),
+        choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model trains (cuda: one GPU, LM_CUDA=ON builds)"),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+    },
+};
+
+int run_finetune(const Flags& f) {
   train::FinetuneOptions o;
-  o.task = a.require("--task");
-  o.model_dir = a.require("--model");
-  o.train_path = a.require("--train");
-  o.val_path = a.require("--val");
-  o.out_dir = a.require("--out");
-  set_num_threads(static_cast<int>(a.get_int("--threads", 0)));
-  o.epochs = a.get_int("--epochs", 0);
-  o.batch_size = a.get_int("--batch-size", 0);
-  o.grad_accum = a.get_int("--grad-accum", o.grad_accum);
-  o.lr = a.get_double("--lr", 0);
-  o.warmup_ratio = a.get_double("--warmup-ratio", o.warmup_ratio);
-  o.weight_decay = a.get_double("--weight-decay", o.weight_decay);
-  o.grad_clip = a.get_double("--grad-clip", o.grad_clip);
-  o.seed = static_cast<uint64_t>(a.get_int("--seed", static_cast<int64_t>(o.seed)));
-  o.save_every = a.get_int("--save-every", 0);
-  o.max_length = a.get_int("--max-length", 0);
-  o.num_labels = a.get_int("--num-labels", 0);
-  o.doc_stride = a.get_int("--doc-stride", o.doc_stride);
-  o.max_answer_length = a.get_int("--max-answer-length", o.max_answer_length);
-  o.max_new_tokens = a.get_int("--max-new-tokens", o.max_new_tokens);
-  o.eval_examples = a.get_int("--eval-examples", o.eval_examples);
-  o.max_train_examples = a.get_int("--max-train-examples", 0);
-  o.device = parse_device(a.get_or("--device", "cpu"), "finetune");
-  a.finish();
-  LM_CHECK(o.task == "classify" || o.task == "qa", "unknown --task {} (expected classify or qa)", o.task);
+  o.task = f.str("--task");
+  o.model_dir = f.str("--model");
+  o.train_path = f.str("--train");
+  o.val_path = f.str("--val");
+  o.out_dir = f.str("--out");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
+  o.epochs = f.i64("--epochs");
+  o.batch_size = f.i64("--batch-size");
+  o.grad_accum = f.i64("--grad-accum");
+  o.lr = f.f64("--lr");
+  o.warmup_ratio = f.f64("--warmup-ratio");
+  o.weight_decay = f.f64("--weight-decay");
+  o.grad_clip = f.f64("--grad-clip");
+  o.seed = static_cast<uint64_t>(f.i64("--seed"));
+  o.save_every = f.i64("--save-every");
+  o.max_length = f.i64("--max-length");
+  o.num_labels = f.i64("--num-labels");
+  o.doc_stride = f.i64("--doc-stride");
+  o.max_answer_length = f.i64("--max-answer-length");
+  o.max_new_tokens = f.i64("--max-new-tokens");
+  o.eval_examples = f.i64("--eval-examples");
+  o.max_train_examples = f.i64("--max-train-examples");
+  o.device = parse_device(f.str("--device"), "finetune");
   LM_CHECK(o.epochs >= 0 && o.batch_size >= 0 && o.grad_accum >= 1, "--epochs, --batch-size and --grad-accum must be "
            "positive");
   LM_CHECK(o.lr >= 0, "--lr {} must be positive", o.lr);
@@ -46,29 +97,7 @@ int run_finetune(Args& a) {
   return 0;
 }
 
-LM_COMMAND("finetune", "fine-tune BERT for classification or GPT-2 for generative question answering",
-           "usage: lmcpp finetune --task classify|qa --model DIR --train FILE --val FILE --out DIR [flags]\n"
-           "  --task classify (BERT): data as TSV (label<TAB>text[<TAB>text_pair], or a GLUE header row), SST\n"
-           "    \"label sentence\" lines, or JSON Lines {\"text\"|\"sentence\", \"label\", [\"text_pair\"]}.\n"
-           "    A base / pretraining checkpoint gets a new classification head (num_labels from the training\n"
-           "    labels, or --num-labels K). Flags: --epochs 3 --batch-size 32 --lr 2e-5 --max-length 128\n"
-           "    --warmup-ratio 0.1 --weight-decay 0.01 --grad-clip 1.0 --seed 42 --device cpu|cuda (the model on one\n"
-           "    GPU in a LM_CUDA=ON build).\n"
-           "  --task qa (GPT-2): SQuAD JSON or JSON Lines {question, context, answer}; prompt\n"
-           "    \"{context}\\nQuestion: {question}\\nAnswer:\" then \" {answer}\" + eos, loss on the answer only.\n"
-           "    Flags: --epochs 2 --batch-size 8 --lr 5e-5 --warmup-ratio 0.1 --weight-decay 0.01 --seed 42\n"
-           "    --max-new-tokens 30 --eval-examples N (per-epoch EM/F1 on the first N val questions; 0 = all)\n"
-           "    --max-train-examples N.\n"
-           "  --task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer\n"
-           "    offsets; windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride 128\n"
-           "    tokens; best span with --max-answer-length 30. Flags: --epochs 2 --batch-size 16 --lr 5e-5\n"
-           "    --device cpu|cuda.\n"
-           "  Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files),\n"
-           "  metrics.jsonl, loss.svg, result.json and checkpoints/ (--save-every N steps, default every epoch):\n"
-           "  running the same command again resumes exactly where it stopped. --grad-accum K accumulates K\n"
-           "  batches per optimizer step; under mpirun every rank takes --batch-size of each global batch.\n"
-           "  --threads N sets the CPU threads.",
-           run_finetune);
+LM_DECLARE_COMMAND(kFinetune, run_finetune);
 
 }  // namespace
 }  // namespace lm::cli
