@@ -250,6 +250,11 @@ TEST(Prepare, RerunReplacesOldShardsAndValidatesOptions) {
   EXPECT_EQ(list_shards(dir + "/out", "train").size(), 1u);
   o.val_fraction = 1.0;
   EXPECT_THROW(prepare_dataset(o, tok), Error);
+  try {
+    prepare_dataset(o, tok);
+  } catch (const Error& e) {  // the library names its option, not the CLI flag
+    EXPECT_EQ(std::string(e.what()).rfind("val_fraction must be in [0, 1)", 0), 0u) << e.what();
+  }
   o.val_fraction = 0;
   o.inputs = {dir + "/missing.txt"};
   EXPECT_THROW(prepare_dataset(o, tok), Error);

@@ -134,6 +134,11 @@ TEST(Sampler, ProcessorsFollowHf) {
   generate::SamplingOptions bad;
   bad.temperature = 0;
   EXPECT_THROW(bad.validate(), Error);
+  try {
+    bad.validate();
+  } catch (const Error& e) {  // the library names its option, not the CLI flag
+    EXPECT_EQ(std::string(e.what()).rfind("temperature must be > 0", 0), 0u) << e.what();
+  }
 }
 
 TEST(BeamSearch, FullWidthBeamFindsTheBestTwoTokenContinuation) {

@@ -52,6 +52,7 @@ int run_prepare(const Flags& f) {
   o.out_dir = f.str("--out");
   o.format = parse_input_format(f.str("--format"));
   o.val_fraction = f.f64("--val-fraction");
+  LM_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction must be in [0, 1), got {}", o.val_fraction);
   o.text_out = f.str("--text-out");
   o.text_split = f.str("--split") == "file" ? TextSplit::PerFile : TextSplit::PerBlankLine;
   o.seed = static_cast<uint64_t>(f.i64("--seed"));

@@ -382,9 +382,9 @@ void publish(const std::string& staging, const std::string& out_dir, const Split
 }  // namespace
 
 PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
-  LM_CHECK(!opt.inputs.empty(), "prepare: no --input given");
-  LM_CHECK(!opt.out_dir.empty(), "prepare: no --out given");
-  LM_CHECK(opt.val_fraction >= 0 && opt.val_fraction < 1, "--val-fraction must be in [0, 1), got {}",
+  LM_CHECK(!opt.inputs.empty(), "prepare: no inputs given");
+  LM_CHECK(!opt.out_dir.empty(), "prepare: no out_dir given");
+  LM_CHECK(opt.val_fraction >= 0 && opt.val_fraction < 1, "val_fraction must be in [0, 1), got {}",
            opt.val_fraction);
   LM_CHECK(opt.shard_tokens > 0, "shard size must be positive");
   std::vector<std::string> files = expand_inputs(opt.inputs);

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 DataLayout parse_data_layout(const std::string& s, const std::string& tokenizer_type) {
   if (s == "tokens") return DataLayout::Tokens;
   if (s == "sentences") return DataLayout::Sentences;
-  LM_CHECK(s == "auto", "--layout must be auto, tokens or sentences, got '{}'", s);
+  LM_CHECK(s == "auto", "layout must be auto, tokens or sentences, got '{}'", s);
   return tokenizer_type == "wordpiece" ? DataLayout::Sentences : DataLayout::Tokens;
 }
 

@@ -18,9 +18,9 @@ namespace {
 void check_prompts(const models::CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                    const GenerateOptions& opt, const Tokenizer* tok) {
   LM_CHECK(!prompts.empty(), "generate: no prompts");
-  LM_CHECK(opt.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
+  LM_CHECK(opt.max_new_tokens >= 0, "max_new_tokens must be >= 0");
   opt.sampling.validate();
-  LM_CHECK(opt.num_beams >= 1, "--num-beams must be >= 1");
+  LM_CHECK(opt.num_beams >= 1, "num_beams must be >= 1");
   LM_CHECK(opt.stop_strings.empty() || tok != nullptr, "stop strings need tokenizer files in the model directory");
   const int64_t V = model.model().vocab_size();
   for (size_t b = 0; b < prompts.size(); ++b) {

@@ -11,11 +11,11 @@
 namespace lm::generate {
 
 void SamplingOptions::validate() const {
-  LM_CHECK(greedy || (temperature > 0 && std::isfinite(temperature)), "--temperature must be > 0, got {}",
+  LM_CHECK(greedy || (temperature > 0 && std::isfinite(temperature)), "temperature must be > 0, got {}",
            temperature);
-  LM_CHECK(top_k >= 0, "--top-k must be >= 0, got {}", top_k);
-  LM_CHECK(top_p > 0 && top_p <= 1, "--top-p must be in (0, 1], got {}", top_p);
-  LM_CHECK(repetition_penalty > 0 && std::isfinite(repetition_penalty), "--repetition-penalty must be > 0, got {}",
+  LM_CHECK(top_k >= 0, "top_k must be >= 0, got {}", top_k);
+  LM_CHECK(top_p > 0 && top_p <= 1, "top_p must be in (0, 1], got {}", top_p);
+  LM_CHECK(repetition_penalty > 0 && std::isfinite(repetition_penalty), "repetition_penalty must be > 0, got {}",
            repetition_penalty);
 }
 

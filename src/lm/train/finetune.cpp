@@ -365,7 +365,7 @@ std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::ve
     if (static_cast<int64_t>(q.size()) > opt.max_query_length) q.resize(static_cast<size_t>(opt.max_query_length));
     Encoding c = encode_one(tok, ex.context, nullptr, eo);
     const int64_t room = opt.max_length - static_cast<int64_t>(q.size()) - 3;
-    LM_CHECK(room >= 1, "--max-length {} leaves no room for the context after a {}-token question", opt.max_length,
+    LM_CHECK(room >= 1, "max_length {} leaves no room for the context after a {}-token question", opt.max_length,
              q.size());
     const int64_t n = static_cast<int64_t>(c.input_ids.size());
     int64_t ans_b = -1, ans_e = -1;  // byte range of the first answer

@@ -113,7 +113,7 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
   Json res;
   if (generative) {
     LM_CHECK_AS(ErrorCode::Unsupported, o.device == Device::CPU,
-                "finetune --task qa --device cuda: runs span QA on the GPU; generative QA fine-tunes on the CPU");
+                "task qa on device cuda runs span QA (BERT) only; generative QA (a causal LM) fine-tunes on the CPU");
     QaOptions opt;
     copy_schedule(opt, o);
     opt.max_new_tokens = o.max_new_tokens;
