@@ -47,6 +47,32 @@ const std::vector<Declared>& declared() {
        {"--tokenizer", "t", "--input", "a", "--repeat", "x"},
        "--repeat"},
       {"train", {"--config", "--set", "--out"}, {"--out", "o", "--config"}, "--config"},
+      {"generate",
+       {"--model", "--prompt", "--ids", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p",
+        "--repetition-penalty", "--seed", "--num-beams", "--length-penalty", "--early-stopping", "--stop",
+        "--ignore-eos", "--json", "--threads", "--weights", "--device"},
+       {"--model", "m", "--ids", "1", "--max-new-tokens", "ten"},
+       "--max-new-tokens"},
+      {"forward",
+       {"--model", "--ids", "--token-type-ids", "--attention-mask", "--out", "--json", "--threads"},
+       {"--model", "m", "--ids", "1", "--threads", "2.5"},
+       "--threads"},
+      {"score", {"--model", "--ids", "--text", "--json", "--threads"}, {"--model", "m", "--ids", "1,2", "--json=yes"},
+       "--json"},
+      {"evaluate",
+       {"--model", "--task", "--data", "--json", "--threads", "--max-length", "--split", "--stride", "--max-tokens",
+        "--batch-size", "--weights", "--device", "--max-new-tokens", "--max-examples", "--predictions", "--doc-stride",
+        "--max-answer-length"},
+       {"--model", "m", "--task", "lm", "--data", "d", "--stride", "half"},
+       "--stride"},
+      {"finetune",
+       {"--task", "--model", "--train", "--val", "--out", "--epochs", "--batch-size", "--grad-accum", "--lr",
+        "--warmup-ratio", "--weight-decay", "--grad-clip", "--seed", "--save-every", "--max-length", "--num-labels",
+        "--doc-stride", "--max-answer-length", "--max-new-tokens", "--eval-examples", "--max-train-examples",
+        "--device", "--threads"},
+       {"--task", "qa", "--model", "m", "--train", "t", "--val", "v", "--out", "o", "--lr", "fast"},
+       "--lr"},
+      {"quickstart", {"--out", "--corpus", "--minutes", "--steps", "--threads"}, {"--minutes", "ten"}, "--minutes"},
   };
   return d;
 }
@@ -167,8 +193,50 @@ TEST(FlagsCli, SwitchesAndRestTakeTheOldForms) {
 
 TEST(FlagsCli, UndeclaredCommandsKeepTheirArgsParser) {
   // Commands not yet declared still reject unknown flags through Args::finish.
-  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--no-such-flag"});
+  auto r = run_cli({"predict", "--model", "/nonexistent", "--text", "a", "--no-such-flag"});
   EXPECT_TRUE(one_error_line(r)) << r.err;
+  EXPECT_NE(r.err.find("unknown flag --no-such-flag"), std::string::npos) << r.err;
+}
+
+TEST(FlagsCli, TaskFlagsApplyOnlyToTheirTask) {
+  // evaluate declares the union of its tasks' flags; one given with another --task is a usage error naming both.
+  auto r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "classify", "--data", "d", "--stride", "4"});
+  EXPECT_EQ(r.err, "lmcpp: error: --stride applies only with --task lm, not --task classify, in lmcpp evaluate "
+                   "(see lmcpp evaluate --help)\n");
+  r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "lm", "--data", "d", "--weights", "bf16"});
+  EXPECT_TRUE(one_error_line(r)) << r.err;
+  EXPECT_NE(r.err.find("--weights applies only with --task classify or qa, not --task lm"), std::string::npos)
+      << r.err;
+  r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "qa", "--data", "d", "--batch-size", "8"});
+  EXPECT_TRUE(one_error_line(r)) << r.err;
+  // Flags of every task and the task's own flags get past the parser (to the missing model).
+  r = run_cli({"evaluate", "--model", "/nonexistent", "--task", "qa", "--data", "/nonexistent/d", "--max-length",
+               "16", "--doc-stride", "4", "--weights", "int8", "--json"});
+  EXPECT_EQ(r.err.find("applies only"), std::string::npos) << r.err;
+  r = run_cli({"evaluate", "--model", "m", "--task", "sum", "--data", "d"});
+  EXPECT_EQ(r.err, "lmcpp: error: --task must be lm, classify or qa, got 'sum', in lmcpp evaluate\n");
+  auto rows = section_rows(run_cli({"evaluate", "--help"}).out, "flags:");
+  EXPECT_NE(rows["--stride"].find("only with --task lm"), std::string::npos) << rows["--stride"];
+  EXPECT_NE(rows["--weights"].find("only with --task classify or qa, default: f32"), std::string::npos)
+      << rows["--weights"];
+  EXPECT_EQ(rows["--max-length"].find("only with"), std::string::npos) << rows["--max-length"];
+}
+
+TEST(FlagsCli, ValueChecksNameTheFlagBeforeAnyWork) {
+  // The CLI checks generation values itself (the library's messages name its options): the model is not read.
+  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--temperature", "0"});
+  EXPECT_EQ(r.err, "lmcpp: error: --temperature must be > 0, got 0\n");
+  r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--num-beams", "0"});
+  EXPECT_EQ(r.err, "lmcpp: error: --num-beams must be >= 1\n");
+  r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--weights", "q4"});
+  EXPECT_EQ(r.err, "lmcpp: error: --weights must be f32 or bf16, got 'q4', in lmcpp generate\n");
+  r = run_cli({"prepare", "--input", "/nonexistent/a", "--tokenizer", "/nonexistent/t", "--out", "o",
+               "--val-fraction", "1"});
+  EXPECT_EQ(r.err, "lmcpp: error: --val-fraction must be in [0, 1), got 1\n");
+  auto rows = section_rows(run_cli({"finetune", "--help"}).out, "flags:");
+  EXPECT_NE(rows["--grad-accum"].find("(default: 1)"), std::string::npos) << rows["--grad-accum"];
+  EXPECT_NE(rows["--warmup-ratio"].find("(default: 0.1)"), std::string::npos) << rows["--warmup-ratio"];
+  EXPECT_NE(rows["--task"].find("(required)"), std::string::npos) << rows["--task"];
 }
 
 TEST(FlagsCli, TrainHelpListsEveryConfigKey) {
