@@ -73,6 +73,10 @@ const std::vector<Declared>& declared() {
        {"--task", "qa", "--model", "m", "--train", "t", "--val", "v", "--out", "o", "--lr", "fast"},
        "--lr"},
       {"quickstart", {"--out", "--corpus", "--minutes", "--steps", "--threads"}, {"--minutes", "ten"}, "--minutes"},
+      {"predict",
+       {"--model", "--text", "--text-pair", "--weights", "--device", "--json", "--threads"},
+       {"--model", "m", "--text", "t", "--threads", "two"},
+       "--threads"},
   };
   return d;
 }
