@@ -18,8 +18,6 @@
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
-#include "lm/data/gpt_loader.h"
-#include "lm/data/shard.h"
 #include "lm/data/task_data.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
@@ -202,33 +200,6 @@ int eval_qa(const Flags& f, const std::string& dir, const std::string& data, boo
   return 0;
 }
 
-// The token ids of --data for --task lm: the --split shards of a prepared directory, or a text file encoded with
-// the model's tokenizer; at most max_tokens of them (0: all). `source` names them for messages.
-std::vector<int32_t> read_lm_tokens(const std::string& data, const std::string& split, const std::string& dir,
-                                    int64_t max_tokens, std::string& source) {
-  std::vector<int32_t> ids;
-  if (is_directory(data)) {
-    for (const auto& path : list_shards(data, split)) {
-      Shard s(path);
-      const uint64_t take = max_tokens > 0 ? std::min<uint64_t>(s.size(), static_cast<uint64_t>(max_tokens) - ids.size())
-                                           : s.size();
-      size_t off = ids.size();
-      ids.resize(off + take);
-      s.read(0, take, ids.data() + off);
-      if (max_tokens > 0 && static_cast<int64_t>(ids.size()) >= max_tokens) break;
-    }
-    source = data + " (" + split + " shards)";
-  } else {
-    LM_CHECK_AS(ErrorCode::NotFound, file_exists(data), "--data {} does not exist", data);
-    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "scoring a text file needs tokenizer files in {}",
-                dir);
-    ids = load_tokenizer(dir)->encode(read_file(data), false);
-    if (max_tokens > 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
-    source = data;
-  }
-  return ids;
-}
-
 // --task lm: sliding-window perplexity of a causal LM.
 int eval_lm(const Flags& f, const std::string& dir, const std::string& data, bool json) {
   const std::string split = f.str("--split");
@@ -244,7 +215,8 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
            max_len, model->max_positions());
   LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
   std::string source;
-  const std::vector<int32_t> ids = read_lm_tokens(data, split, dir, max_tokens, source);
+  LM_CHECK_AS(ErrorCode::NotFound, is_directory(data) || file_exists(data), "--data {} does not exist", data);
+  const std::vector<int32_t> ids = train::read_eval_tokens(data, split, dir, max_tokens, source);
   LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
     LM_CHECK(ids[i] >= 0 && ids[i] < model->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",

@@ -1,11 +1,15 @@
-// The sliding-window perplexity recipe (see perplexity.h).
+// The sliding-window perplexity recipe and the tokens it scores (see perplexity.h).
 #include "lm/train/perplexity.h"
 
 #include <algorithm>
 
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
+#include "lm/core/file_util.h"
 #include "lm/core/progress.h"
+#include "lm/data/gpt_loader.h"
+#include "lm/data/shard.h"
+#include "lm/tokenize/tokenizer.h"
 
 namespace lm::train {
 
@@ -42,6 +46,31 @@ PerplexityResult sliding_window_perplexity(models::Model& model, const std::vect
   }
   if (progress) prog.finish();
   return r;
+}
+
+std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split,
+                                      const std::string& tokenizer_dir, int64_t max_tokens, std::string& source) {
+  std::vector<int32_t> ids;
+  if (is_directory(data)) {
+    for (const auto& path : list_shards(data, split)) {
+      Shard s(path);
+      const uint64_t take = max_tokens > 0 ? std::min<uint64_t>(s.size(), static_cast<uint64_t>(max_tokens) - ids.size())
+                                           : s.size();
+      const size_t off = ids.size();
+      ids.resize(off + take);
+      s.read(0, take, ids.data() + off);
+      if (max_tokens > 0 && static_cast<int64_t>(ids.size()) >= max_tokens) break;
+    }
+    source = data + " (" + split + " shards)";
+  } else {
+    LM_CHECK_AS(ErrorCode::NotFound, file_exists(data), "data {} does not exist", data);
+    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(tokenizer_dir), "scoring a text file needs tokenizer files in {}",
+                tokenizer_dir);
+    ids = load_tokenizer(tokenizer_dir)->encode(read_file(data), false);
+    if (max_tokens > 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
+    source = data;
+  }
+  return ids;
 }
 
 }  // namespace lm::train

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "lm/models/model.h"
@@ -19,5 +20,10 @@ struct PerplexityResult {
 // model must be a causal LM; max_len in [2, max_positions], stride in [1, max_len]. progress: a progress line.
 PerplexityResult sliding_window_perplexity(models::Model& model, const std::vector<int32_t>& ids, int64_t max_len,
                                            int64_t stride, bool progress = true);
+
+// The token ids to score: the `split` shards of a prepared directory, or a text file encoded with the tokenizer
+// in tokenizer_dir; at most max_tokens of them (0: all). `source` names them for messages.
+std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split,
+                                      const std::string& tokenizer_dir, int64_t max_tokens, std::string& source);
 
 }  // namespace lm::train
