@@ -2,6 +2,7 @@
 // with the same names and a `d` prefix.
 #include "lm/models/gpt/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -103,7 +104,23 @@ float Gpt::forward(const Batch& batch, const ForwardOptions& opt) {
   LM_CHECK(!batch.next_sentence_label.defined() && !batch.start_positions.defined() && !batch.end_positions.defined(),
            "gpt2 forward: the batch has labels of another head (next sentence / span positions)");
   set_training(opt.training, opt.seed, opt.stream);
-  return forward(batch.input_ids, batch.labels, batch.attention_mask);
+  Tensor in[3] = {batch.input_ids, batch.labels, batch.attention_mask};
+  if (device_ != Device::CPU) {
+    // A device model takes host batches too: they are copied into its staging buffer (grow-only).
+    size_t need = 0;
+    for (const Tensor& t : in)
+      if (t.defined() && t.device == Device::CPU) need += align_up(std::max<size_t>(t.nbytes(), 4));
+    if (batch_buf_.size() < need) batch_buf_ = Buffer(need, device_);
+    size_t off = 0;
+    for (Tensor& t : in) {
+      if (!t.defined() || t.device != Device::CPU) continue;
+      Tensor dst(static_cast<char*>(batch_buf_.data()) + off, t.shape, t.dtype, device_);
+      copy_tensor(dst, t);
+      off += align_up(std::max<size_t>(t.nbytes(), 4));
+      t = dst;
+    }
+  }
+  return forward(in[0], in[1], in[2]);
 }
 
 float Gpt::forward(Tensor ids, Tensor targets, Tensor attention_mask) {

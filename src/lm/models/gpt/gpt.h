@@ -150,7 +150,8 @@ class Gpt : public Model, public CausalLM {
   void save_hf(const std::string& dir) const override;
   std::unique_ptr<Model> to(Device device) const override;
   // Causal LM: batch.labels are the next-token targets; token types and other heads' labels are rejected.
-  // Dropout (training) masks come from Philox streams of (opt.seed, opt.stream).
+  // Dropout (training) masks come from Philox streams of (opt.seed, opt.stream). A device model uploads a host
+  // batch into its staging buffer.
   float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
   double loss_weight() const override { return static_cast<double>(last_targets_); }
   std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
@@ -230,6 +231,7 @@ class Gpt : public Model, public CausalLM {
   Device device_ = Device::CPU;
   DType dtype_ = DType::F32;
   Buffer params16_buf_, grads16_buf_;  // BF16 mode: the parameter copy and the gradients
+  Buffer batch_buf_;                   // a device model's staging of host batches (grow-only)
   GptParams params16_;
   void* grads_base_ = nullptr;  // the gradient storage (grads arena, or grads16_buf_) and its size in bytes
   size_t grads_bytes_ = 0;
