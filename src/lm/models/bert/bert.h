@@ -110,18 +110,10 @@ struct BertParams {
   nn::Linear qa() const { return {qa_w, qa_b}; }
 };
 
-// One batch. Optional tensors may be undefined: token types default to 0, the mask to all ones; labels select
-// the loss of the head (MLM labels (B,T) with -100 = ignore; classification labels (B); NSP labels (B);
-// QA start/end positions (B), clamped to [0, T] and T ignored, as HF).
-struct BertBatch {
-  Tensor input_ids;            // (B,T) i32
-  Tensor token_type_ids;       // (B,T) i32
-  Tensor attention_mask;       // (B,T) i32, 1 = attend, 0 = padding key
-  Tensor labels;               // (B,T) i32 MLM or (B) i32 classification
-  Tensor next_sentence_label;  // (B) i32
-  Tensor start_positions;      // (B) i32
-  Tensor end_positions;        // (B) i32
-};
+// One batch: models::Batch. Optional tensors may be undefined: token types default to 0, the mask to all ones;
+// labels select the loss of the head (MLM labels (B,T) with -100 = ignore; classification labels (B); NSP labels
+// (B); QA start/end positions (B), clamped to [0, T] and T ignored, as HF).
+using BertBatch = Batch;
 
 // Saved activations of one encoder layer (the buffers hold the largest batch so far; rows(B) views the first B).
 struct BertLayerActs {
@@ -204,7 +196,7 @@ class Bert : public Model {
 
   // Runs the batch; returns the head's loss when its labels are given (else NaN). training enables dropout
   // (seeded by dropout_seed, different per call through step) and backward.
-  float forward(const BertBatch& batch, bool training = false, uint64_t dropout_seed = 0);
+  float forward(const BertBatch& batch, bool training, uint64_t dropout_seed = 0);
   // Backward of the last forward with labels (training = true). Gradients ACCUMULATE; dloss_scale multiplies
   // d loss (1 = the loss as returned; 1/k for k accumulated micro-batches). The head's logits buffers become
   // their gradients in place, so read outputs() before calling it.

@@ -170,15 +170,7 @@ float Bert::forward(const BertBatch& in, bool training, uint64_t dropout_seed) {
 }
 
 float Bert::forward(const Batch& in, const ForwardOptions& opt) {
-  BertBatch b;
-  b.input_ids = in.input_ids;
-  b.token_type_ids = in.token_type_ids;
-  b.attention_mask = in.attention_mask;
-  b.labels = in.labels;
-  b.next_sentence_label = in.next_sentence_label;
-  b.start_positions = in.start_positions;
-  b.end_positions = in.end_positions;
-  return forward(b, opt.training, opt.training ? mix_seed(opt.seed, opt.stream) : 0);
+  return forward(in, opt.training, opt.training ? mix_seed(opt.seed, opt.stream) : 0);
 }
 
 ops::AttentionSpec Bert::attn_spec(int layer) const {
