@@ -1,5 +1,7 @@
 // `lmcpp generate`: text from a GPT model directory with a KV cache; tokens stream to stdout as they are chosen.
+#include <chrono>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -13,6 +15,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/generate/generator.h"
+#include "lm/generate/scheduler.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
@@ -69,6 +72,35 @@ void check_options(const generate::GenerateOptions& opt) {
   LM_CHECK(s.repetition_penalty > 0 && std::isfinite(s.repetition_penalty),
            "--repetition-penalty must be > 0, got {}", s.repetition_penalty);
   LM_CHECK(opt.num_beams >= 1, "--num-beams must be >= 1");
+}
+
+generate::GenerateResult run_session(const models::CausalLM& lm, const Tokenizer* tok, const std::vector<int32_t>& ids,
+                                     const generate::GenerateOptions& opt, bool no_eos,
+                                     const std::function<void(int64_t, int32_t)>& on_token) {
+  generate::SchedulerOptions so;
+  so.parallel = 1;
+  generate::Scheduler sched(lm, tok, so);
+  generate::SequenceRequest q;
+  q.prompt = ids;
+  q.max_tokens = opt.max_new_tokens;
+  q.sampling = opt.sampling;
+  q.stop = opt.stop_strings;
+  q.stop_at_eos = !no_eos;
+  auto seq = sched.submit(q);
+  generate::GenerateResult res;
+  res.ids.emplace_back();
+  for (;;) {
+    generate::SequenceUpdate u = seq->take(std::chrono::milliseconds(100));
+    for (int32_t id : u.ids) {
+      res.ids[0].push_back(id);
+      on_token(0, id);
+    }
+    if (!u.done) continue;
+    LM_CHECK_AS(ErrorCode::Internal, u.finish_reason != "error", "generation failed: {}", u.error);
+    const bool eos = !no_eos && !res.ids[0].empty() && res.ids[0].back() == lm.eos_token_id();
+    res.stop_reason.push_back(u.finish_reason == "stop" ? (eos ? "eos" : "stop_string") : u.finish_reason);
+    return res;
+  }
 }
 
 int run_generate(const Flags& f) {
@@ -140,7 +172,11 @@ int run_generate(const Flags& f) {
       printed = cut;
     }
   };
-  auto res = generate::generate(lm, {ids}, opt, tok.get(), on_token);
+  // Sampling and greedy search run on the server's scheduler (one slot), so `generate` and `serve` pick the same
+  // tokens; beam search, the GPU and zero new tokens take the batched generator.
+  generate::GenerateResult res = device == "cpu" && opt.num_beams == 1 && opt.max_new_tokens > 0
+                                     ? run_session(lm, tok.get(), ids, opt, no_eos, on_token)
+                                     : generate::generate(lm, {ids}, opt, tok.get(), on_token);
   const auto& gen = res.ids[0];
   if (json) {
     Json j;

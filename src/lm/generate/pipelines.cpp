@@ -140,4 +140,33 @@ SpanAnswer answer_question(models::Model& model, const Tokenizer& tok, const std
   return a;
 }
 
+std::vector<float> embed_text(models::Model& model, const Tokenizer& tok, const std::string& text, Pooling pooling,
+                              bool normalize, int64_t* num_tokens) {
+  LM_CHECK_AS(ErrorCode::Unsupported, model.causal_lm() == nullptr,
+              "embeddings need an encoder model (bert); this one is {}", model.architecture());
+  (void)run_model(model, tok, text, std::nullopt);
+  const Tensor h = model.hidden_states();
+  LM_CHECK_AS(ErrorCode::Unsupported, h.defined(), "{} exposes no hidden states for embeddings",
+              model.architecture());
+  const int64_t T = h.dim(1), C = h.dim(2);
+  std::vector<float> hs(static_cast<size_t>(T * C));
+  copy_bytes(hs.data(), Device::CPU, h.data, h.device, sizeof(float) * hs.size());
+  std::vector<double> acc(static_cast<size_t>(C), 0.0);
+  const int64_t rows = pooling == Pooling::Cls ? 1 : T;
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t c = 0; c < C; ++c) acc[static_cast<size_t>(c)] += hs[static_cast<size_t>(t * C + c)];
+  double norm = 0;
+  for (auto& v : acc) {
+    v /= static_cast<double>(rows);
+    norm += v * v;
+  }
+  norm = std::sqrt(norm);
+  std::vector<float> out(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c)
+    out[static_cast<size_t>(c)] =
+        static_cast<float>(normalize && norm > 0 ? acc[static_cast<size_t>(c)] / norm : acc[static_cast<size_t>(c)]);
+  if (num_tokens) *num_tokens = T;
+  return out;
+}
+
 }  // namespace lm::generate

@@ -102,6 +102,9 @@ class Model {
   // on the model's device. A loss made of parts adds them as 0-d host values in loss_parts().
   virtual std::vector<std::pair<std::string, Tensor>> outputs() const = 0;
   virtual Json loss_parts() const { return Json::object(); }
+  // The last forward's final hidden states (B,T,C) whatever the head (an encoder's task-head input), for
+  // sentence embeddings; undefined where a family does not expose them.
+  virtual Tensor hidden_states() const { return {}; }
   // Targets that counted in the last loss.
   virtual int64_t last_num_targets() const = 0;
   // Training FLOPs per token (forward + backward) at sequence length T, as the MFU numerator.
@@ -132,6 +135,22 @@ struct KvCache {
   Tensor logits;     // (B,V) host: the logits of each row's last new position
 };
 
+// One sequence's KV cache in a ragged batch (continuous batching: every sequence is at its own length).
+struct SeqCache {
+  virtual ~SeqCache() = default;
+  int64_t Tmax = 0;
+  int64_t past = 0;  // positions already in the cache
+};
+
+// One sequence's share of a ragged forward: n new tokens (host ids) appended to its cache; logits, when not
+// null, receives the vocabulary logits (V floats) of its last new position.
+struct SeqChunk {
+  SeqCache* cache = nullptr;
+  const int32_t* ids = nullptr;
+  int64_t n = 0;
+  float* logits = nullptr;
+};
+
 class CausalLM {
  public:
   virtual ~CausalLM() = default;
@@ -147,6 +166,12 @@ class CausalLM {
                               Tensor all_logits = {}) const = 0;
   // Beam search: row b of the cache becomes the old row src[b] (src.size() == cache.B).
   virtual void reorder_cache(KvCache& cache, const std::vector<int64_t>& src) const = 0;
+  // Continuous batching: a cache for one sequence of up to Tmax positions, and one forward pass over chunks of
+  // several sequences, each at its own position. A row's result does not depend on the other chunks of the pass
+  // (batch-invariant): single-token chunks run together through the row-independent GEMV kernels, longer chunks
+  // each through its own GEMM, attention per sequence. CPU only.
+  virtual std::unique_ptr<SeqCache> make_seq_cache(int64_t Tmax) const = 0;
+  virtual void forward_ragged(const std::vector<SeqChunk>& chunks) const = 0;
   // Weights decode steps read: F32 (the parameters) or BF16 (a copy made now; call again after the weights
   // change). decode_weight_bytes(): bytes one decode step reads.
   virtual void set_decode_dtype(DType dt) = 0;

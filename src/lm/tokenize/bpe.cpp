@@ -300,7 +300,8 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& id
   slot.ids.assign(ids.begin() + before, ids.end());
 }
 
-void BpeTokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids, TokenOffsets* offsets) const {
+void BpeTokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids, TokenOffsets* offsets,
+                               bool parse_added) const {
   auto plain = [&](size_t b, size_t e) {
     std::string_view seg = text.substr(b, e - b);
     std::string prefixed;
@@ -331,7 +332,17 @@ void BpeTokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids,
     ids.push_back(id);
     if (offsets) offsets->push_back({static_cast<int64_t>(b), static_cast<int64_t>(e)});
   };
+  if (!parse_added) {
+    if (!text.empty()) plain(0, text.size());
+    return;
+  }
   added_.split(text, plain, token);
+}
+
+std::vector<int32_t> BpeTokenizer::encode_text_only(std::string_view text) const {
+  std::vector<int32_t> ids;
+  encode_into(text, ids, nullptr, false);
+  return ids;
 }
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool /*add_special_tokens*/) const {

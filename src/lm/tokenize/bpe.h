@@ -44,12 +44,15 @@ class BpeTokenizer final : public Tokenizer {
   int64_t vocab_size() const override { return static_cast<int64_t>(id_to_bytes_.size()); }
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const override;
+  std::vector<int32_t> encode_text_only(std::string_view text) const override;
   std::optional<int32_t> eos_id() const override { return eos_id_; }
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   void save(const std::string& dir) const override;
 
   // Appends ids (and byte offsets when offsets != nullptr) for text.
-  void encode_into(std::string_view text, std::vector<int32_t>& ids, TokenOffsets* offsets = nullptr) const;
+  // parse_added: match added/special tokens in the text first (false: all of it is plain text).
+  void encode_into(std::string_view text, std::vector<int32_t>& ids, TokenOffsets* offsets = nullptr,
+                   bool parse_added = true) const;
   // The byte-level string of an id as in vocab.json.
   std::string id_to_token(int32_t id) const;
   const std::string& id_to_bytes(int32_t id) const;

@@ -20,6 +20,10 @@ class Tokenizer {
   // Ids for one text as HF's tokenizer(text) gives them; add_special_tokens adds BERT's [CLS]/[SEP]
   // (GPT-2 adds none, as HF).
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const = 0;
+  // Ids for text with added and special tokens NOT recognised ("<|endoftext|>" written in it stays plain text):
+  // user content of chat prompts, so that no one can inject control tokens. Tokenizers without added tokens
+  // encode as encode(text, false).
+  virtual std::vector<int32_t> encode_text_only(std::string_view text) const { return encode(text, false); }
   // Text for ids (HF decode; skip_special_tokens drops [CLS]/[SEP]/[PAD]/<|endoftext|>). Ids out of range throw.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const = 0;
   // End-of-text / document separator id used between documents in shards (<|endoftext|>, [SEP]).

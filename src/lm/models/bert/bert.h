@@ -203,6 +203,7 @@ class Bert : public Model {
   void backward(float dloss_scale = 1.0f) override;
   // HF ModelOutput fields of the last forward, with HF shapes (views valid until the next forward).
   std::vector<std::pair<std::string, Tensor>> outputs() const override;
+  Tensor hidden_states() const override;
   // Labels that counted in the last loss (MLM targets, NSP/classification rows, QA rows).
   int64_t last_num_targets() const override;
   float last_mlm_loss() const;

@@ -275,6 +275,11 @@ std::vector<std::pair<std::string, Tensor>> Bert::outputs() const {
   return head_->outputs(acts_.back().h2.slice0(0, step_.B), step_);
 }
 
+Tensor Bert::hidden_states() const {
+  LM_CHECK(step_.B > 0, "bert hidden states: no forward has run");
+  return acts_.back().h2.slice0(0, step_.B);
+}
+
 Json Bert::loss_parts() const { return head_->loss_parts(); }
 int64_t Bert::last_num_targets() const { return head_->targets(); }
 float Bert::last_mlm_loss() const { return head_->mlm_loss(); }

@@ -170,6 +170,10 @@ class Gpt : public Model, public CausalLM {
   void forward_cached(Tensor ids, KvCache& cache, Tensor position_ids = {}, Tensor key_mask = {},
                       Tensor all_logits = {}) const override;
   void reorder_cache(KvCache& cache, const std::vector<int64_t>& src) const override;
+  // Ragged batches (ragged.cpp): decode rows read the decode weights (f32 or bf16) as forward_cached's decode
+  // steps do; chunks of two or more tokens run through the f32 GEMM.
+  std::unique_ptr<SeqCache> make_seq_cache(int64_t Tmax) const override;
+  void forward_ragged(const std::vector<SeqChunk>& chunks) const override;
   // Decode steps (forward_cached chunks of at most kDecodeRows = B*Tn rows) run as GEMVs that stream each matrix
   // once. BF16: a bf16 copy of the four block matrices and of wte (the LM head), read with f32 accumulation;
   // halves the bytes per decoded token. Longer chunks (prefill) and the embedding lookup always use the f32
