@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system dependency of lmcpp from Debian packages, non-interactively and idempotently.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   libopenmpi-dev openmpi-bin libgloo-dev iproute2
@@ -10,6 +11,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-torch python3-numpy libopenblas0-pthread
   fortunes time wordnet-base universal-ctags
+  libcpp-httplib-dev chromium python3-jinja2
 )
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -22,11 +24,15 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Node.js + npm are only needed to regenerate tokenizer references and to run the tokenizer benchmark's peers;
-# a machine that already has a node (from any source) keeps it.
+# Node.js + npm run the server tests (a machine that already has a node, from any source, keeps it).
 if ! command -v npm >/dev/null 2>&1; then
-  echo "setup: npm not found; installing Debian's nodejs and npm (optional)"
-  DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm ||
-    echo "setup: could not install nodejs/npm (optional; only tests/reference/tokenizers and bench/ use them)"
+  echo "setup: npm not found; installing Debian's nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+# The server tests' npm packages (the official OpenAI SDK, puppeteer-core driving Debian's chromium), pinned by
+# tests/node/package-lock.json; never a browser download.
+if [[ ! -d tests/node/node_modules/openai || tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci in tests/node"
+  (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: all dependencies present"
