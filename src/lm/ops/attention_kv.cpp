@@ -71,4 +71,28 @@ void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past) {
   }
 }
 
+void attention_kv_ragged(Tensor out, Tensor qkv, const std::vector<RaggedSeq>& seqs, const AttentionSpec& spec) {
+  const char* op = "attention_kv_ragged";
+  check_f32(qkv, op, "qkv");
+  check_f32(out, op, "out");
+  LM_CHECK(qkv.ndim() == 2 && qkv.dim(1) % 3 == 0, "{}: qkv must be (R,3C), got {}", op, qkv.shape.str());
+  const int64_t R = qkv.dim(0), C = qkv.dim(1) / 3, NH = spec.n_head;
+  LM_CHECK(NH >= 1 && C % NH == 0, "{}: C = {} must be a multiple of n_head = {}", op, C, NH);
+  check_shape(out, Shape{R, C}, op, "out");
+  std::vector<cpu::KvSeq> ks;
+  for (const RaggedSeq& s : seqs) {
+    check_f32(s.k, op, "k cache");
+    check_same_shape(s.v, s.k, op, "v cache", "k cache");
+    LM_CHECK(s.k.ndim() == 4 && s.k.dim(0) == 1 && s.k.dim(1) == NH && s.k.dim(3) == C / NH,
+             "{}: a cache must be (1,{},Tmax,{}), got {}", op, NH, C / NH, s.k.shape.str());
+    LM_CHECK(s.n >= 1 && s.row0 >= 0 && s.row0 + s.n <= R && s.past >= 0 && s.past + s.n <= s.k.dim(2),
+             "{}: a sequence's rows [{}, {}) or positions {} + {} do not fit (R {}, Tmax {})", op, s.row0,
+             s.row0 + s.n, s.past, s.n, R, s.k.dim(2));
+    if (s.k.device != Device::CPU || s.v.device != Device::CPU) unsupported_device(op, s.k.device);
+    ks.push_back({s.k.f32(), s.v.f32(), s.k.dim(2), s.past, s.row0, s.n});
+  }
+  if (out.device != Device::CPU || qkv.device != Device::CPU) unsupported_device(op, qkv.device);
+  cpu::attention_kv_ragged(out.f32(), qkv.f32(), ks.data(), static_cast<int64_t>(ks.size()), C, NH, spec.scale);
+}
+
 }  // namespace lm::ops

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "lm/core/tensor.h"
 #include "lm/ops/attention.h"
@@ -14,5 +15,14 @@ void attention_kv_forward(Tensor out, Tensor k_cache, Tensor v_cache, Tensor qkv
                           const AttentionSpec& spec, Tensor key_mask = {});
 // Only the append of qkv's keys/values at [past, past+Tn) (a prefill whose attention runs elsewhere).
 void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t past);
+
+// A ragged batch: sequence i owns rows [row0, row0+n) of qkv (R,3C) / out (R,C) and its caches k, v (1,NH,Tmax,HS)
+// holding `past` positions. Appends every sequence's new keys/values and attends each new query causally to its
+// own sequence, in one call (CPU). A row's result is the same as attention_kv_forward's for that sequence alone.
+struct RaggedSeq {
+  Tensor k, v;
+  int64_t past = 0, row0 = 0, n = 0;
+};
+void attention_kv_ragged(Tensor out, Tensor qkv, const std::vector<RaggedSeq>& seqs, const AttentionSpec& spec);
 
 }  // namespace lm::ops

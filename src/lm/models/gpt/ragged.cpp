@@ -126,13 +126,12 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
       nn::linear_forward(b.attn.qkv, rows(qkv, g), rows(ln, g),
                          nn::LinearMode{g.decode ? nn::LinearKind::Gemv : nn::LinearKind::F32},
                          g.decode && dc ? &dc->attn.qkv : nullptr);
+    std::vector<ops::RaggedSeq> seqs;
     for (size_t i = 0; i < chunks.size(); ++i) {
       auto& sc = static_cast<GptSeqCache&>(*chunks[i].cache);
-      const int64_t a = row0[i], n = chunks[i].n;
-      ops::attention_kv_forward(atty.slice0(a, a + n).view(Shape{1, n, C}), sc.k[static_cast<size_t>(l)],
-                                sc.v[static_cast<size_t>(l)], qkv.slice0(a, a + n).view(Shape{1, n, 3 * C}), sc.past,
-                                spec);
+      seqs.push_back({sc.k[static_cast<size_t>(l)], sc.v[static_cast<size_t>(l)], sc.past, row0[i], chunks[i].n});
     }
+    ops::attention_kv_ragged(atty, qkv, seqs, spec);
     for (const RowGroup& g : groups)
       nn::linear_forward(b.attn.proj, rows(proj, g), rows(atty, g),
                          nn::LinearMode{g.decode ? nn::LinearKind::Gemv : nn::LinearKind::F32},
