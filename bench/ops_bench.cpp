@@ -5,8 +5,10 @@
 #include <cmath>
 #include <vector>
 
+#include "lm/core/dtype.h"
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
+#include "lm/kernels/cpu/gemv.h"
 #include "lm/kernels/cpu/linear_bf16.h"
 #include "lm/kernels/cpu/linear_int8.h"
 #include "lm/ops/adamw.h"
@@ -48,6 +50,43 @@ BENCHMARK(BM_gemm)
     ->Args({1024, 768, 3072})
     ->Args({256, 50257, 768})
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Decode GEMV out (N,OC) = x (N,C) · W (OC,C)ᵀ + b at GPT-2 124M's widest projection (C 768, OC 3072),
+// f32 (arg 1 = 0) or bf16 (1) weights, or f32 through sgemm (2, ops::matmul_forward: what decode uses above
+// kDecodeRows rows), for N rows (continuous batching). Arg 2 = 1 cycles through a pool of copies of W larger
+// than the L3 (as a decode step's 49 GEMVs read 250-500 MB), so the weights come from DRAM as in decoding;
+// 0 reuses one matrix (cache-resident where the L3 holds it). OMP_NUM_THREADS=2 for docs/performance.md.
+void BM_gemv(benchmark::State& st) {
+  const int64_t N = st.range(0), C = 768, OC = 3072, kind = st.range(1);
+  const bool bf16 = kind == 1, cold = st.range(2);
+  const int64_t per = OC * C, copies = cold ? (int64_t{768} << 20) / (per * (bf16 ? 2 : 4)) + 1 : 1;
+  Buf x({N, C}, 2), w({OC, C}, 3), b({OC}, 4), out({N, OC});
+  std::vector<float> wf(bf16 ? 0 : static_cast<size_t>(per * copies));
+  std::vector<uint16_t> wb(bf16 ? static_cast<size_t>(per * copies) : 0);
+  for (int64_t k = 0; k < copies; ++k)
+    for (int64_t i = 0; i < per; ++i)
+      if (bf16)
+        wb[static_cast<size_t>(k * per + i)] = lm::f32_to_bf16(w.v[static_cast<size_t>(i)]);
+      else
+        wf[static_cast<size_t>(k * per + i)] = w.v[static_cast<size_t>(i)];
+  int64_t k = 0;
+  for (auto _ : st) {
+    if (kind == 2)
+      lm::ops::matmul_forward(out.t(), x.t(), lm::Tensor(wf.data() + k * per, lm::Shape{OC, C}), b.t());
+    else if (bf16)
+      lm::cpu::gemv_bf16(out.v.data(), x.v.data(), wb.data() + k * per, b.v.data(), N, C, OC);
+    else
+      lm::cpu::gemv_f32(out.v.data(), x.v.data(), wf.data() + k * per, b.v.data(), N, C, OC);
+    k = (k + 1) % copies;
+  }
+  // Weight bytes per call (read once per call, whatever N, when the GEMV streams them once).
+  st.SetBytesProcessed(st.iterations() * per * (bf16 ? 2 : 4));
+}
+BENCHMARK(BM_gemv)
+    ->ArgsProduct({{1, 4, 8, 16, 32}, {0, 1}, {1, 0}})
+    ->ArgsProduct({{8, 16, 32}, {2}, {1}})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 // bf16 linear layer (oneDNN matmul from pre-packed bf16 weights, f32 accumulation) at the BERT-base shapes

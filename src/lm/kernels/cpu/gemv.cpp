@@ -1,11 +1,13 @@
 // GEMV for decoding: the threads split the OC output rows into contiguous static chunks; each thread streams
 // its weight rows once, front to back, for up to four input rows held against each loaded weight vector.
-// Every output is one dot product in a fixed order, so results are reproducible for a given ISA path (and do
-// not depend on N or on the thread count). bf16 weights: with AVX512_BF16 the activations are rounded to bf16
-// once per call and vdpbf16ps multiplies pairs into f32 accumulators (relative error of each product ~2^-8
-// from the two roundings, sums in f32); otherwise the weights are widened to f32 (a 16-bit shift, exact) and
-// multiplied with f32 activations. Paths: AVX-512 (f32) / AVX512_BF16 (bf16); AVX2+FMA for CPUs without
-// AVX-512 (both weight types); a portable loop (ISA clones) for the rest.
+// With more than four input rows a thread takes its rows in tiles of ~kGemvTileBytes of weights and runs
+// every block of four input rows over a tile before the next: the tile comes from DRAM once, then from L2.
+// Every output is one dot product in a fixed order, so results are reproducible for a given ISA path (and
+// do not depend on N, on the tiling or on the thread count). bf16 weights: with AVX512_BF16 the activations
+// are rounded to bf16 once per call and vdpbf16ps multiplies pairs into f32 accumulators (relative error of
+// each product ~2^-8 from the two roundings, sums in f32); otherwise the weights are widened to f32 (a
+// 16-bit shift, exact) and multiplied with f32 activations. Paths: AVX-512 (f32) / AVX512_BF16 (bf16);
+// AVX2+FMA for CPUs without AVX-512 (both weight types); a portable loop (ISA clones) for the rest.
 #include "lm/kernels/cpu/gemv.h"
 
 #include <immintrin.h>
@@ -249,6 +251,17 @@ void for_row_blocks(int64_t N, Fn&& fn) {
   for (int64_t n0 = 0; n0 < N; n0 += kGemvBlockRows) fn(n0, std::min(kGemvBlockRows, N - n0));
 }
 
+// Calls fn(t0, t1) over the output rows [o0, o1) of one thread, in tiles; fn then runs every block of input
+// rows over its tile. N <= kGemvBlockRows: one tile (a single block reads each weight row once anyway).
+// More rows: tiles of about kGemvTileBytes of weights, which stay in L2 while the blocks after the first
+// reuse them, so the weights come from DRAM once per call whatever N is (not once per block of four rows).
+template <typename Fn>
+void for_out_tiles(int64_t N, int64_t row_bytes, int64_t o0, int64_t o1, Fn&& fn) {
+  const int64_t tile =
+      N <= kGemvBlockRows ? o1 - o0 : std::max<int64_t>(1, kGemvTileBytes / std::max<int64_t>(1, row_bytes));
+  for (int64_t t0 = o0; t0 < o1; t0 += tile) fn(t0, std::min(o1, t0 + tile));
+}
+
 // Activations rounded to bf16 for vdpbf16ps, in a buffer of the calling thread reused across calls (no
 // allocation per token once it has grown to the largest N*C).
 const uint16_t* round_inputs_bf16(const float* inp, int64_t n) {
@@ -283,16 +296,16 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
   {
     int64_t o0, o1;
     static_chunk(OC, omp_get_thread_num(), omp_get_num_threads(), 16, &o0, &o1);
-    if (o0 < o1) {
+    for_out_tiles(N, C * 4, o0, o1, [&](int64_t t0, int64_t t1) {
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
         const float* x = inp + n0 * C;
-        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, o0, o1);
-        if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, o0, o1);
+        if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, t0, t1);
+        if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, t0, t1);
         with_nb(nb,
-                [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
+                [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, t0, t1); });
       });
-    }
+    });
   }
 }
 
@@ -306,15 +319,15 @@ void gemv_bf16(float* out, const float* inp, const uint16_t* weight, const float
   {
     int64_t o0, o1;
     static_chunk(OC, omp_get_thread_num(), omp_get_num_threads(), 16, &o0, &o1);
-    if (o0 < o1) {
+    for_out_tiles(N, C * 2, o0, o1, [&](int64_t t0, int64_t t1) {
       for_row_blocks(N, [&](int64_t n0, int64_t nb) {
         float* y = out + n0 * OC;
-        if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
-        if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, o0, o1);
+        if (avx2) return rows_avx2_nb(y, inp + n0 * C, weight, bias, nb, C, OC, t0, t1);
+        if (!dp) return rows_bf16_generic(y, inp + n0 * C, weight, bias, nb, C, OC, t0, t1);
         const uint16_t* x = xb + n0 * C;
-        with_nb(nb, [&](auto NB) { rows_bf16_dp<decltype(NB)::value>(y, x, weight, bias, C, OC, o0, o1); });
+        with_nb(nb, [&](auto NB) { rows_bf16_dp<decltype(NB)::value>(y, x, weight, bias, C, OC, t0, t1); });
       });
-    }
+    });
   }
 }
 
