@@ -228,6 +228,7 @@ int run_server(const ServeOptions& opt) {
   svr.set_read_timeout(io);
   svr.set_write_timeout(io);
   svr.set_keep_alive_timeout(2);
+  svr.set_tcp_nodelay(true);  // stream chunks leave at once (no Nagle delay against delayed ACKs)
   svr.set_pre_routing_handler([st](const httplib::Request& req, httplib::Response& res) {
     ++st->http_requests;
     const bool open = req.path == "/health" || (req.path == "/" && req.method == "GET");
