@@ -276,9 +276,11 @@ int run_server(const ServeOptions& opt) {
   st->ready = true;
   std::fprintf(stderr, "lmcpp: listening on http://%s:%d\n", opt.host.c_str(), port);
   std::fflush(stderr);
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  std::fprintf(stderr, "lmcpp: %s: finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  siginfo_t info{};
+  int sig = -1;
+  while (sig < 0) sig = sigwaitinfo(&sigs, &info);  // -1: EINTR
+  std::fprintf(stderr, "lmcpp: %s (from pid %d): finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               static_cast<int>(info.si_pid));
   st->draining = true;
   // Requests in flight get up to 3 s to finish; the rest end now (finish_reason "cancelled").
   for (int i = 0; i < 30 && st->sched && st->sched->stats().active + st->sched->stats().queued > 0; ++i)
