@@ -149,7 +149,11 @@ void respond_whole(State& st, Job& job, httplib::Response& res) {
 
 // Streams the job as SSE until every sequence is done; false when the client went away.
 bool stream_job(State& st, Job& job, httplib::DataSink& sink) {
-  auto send = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+  auto last_sent = Clock::now();
+  auto send = [&](const std::string& s) {
+    last_sent = Clock::now();
+    return sink.write(s.data(), s.size());
+  };
   auto event = [&](const Json& j) { return send("data: " + dump(j) + "\n\n"); };
   auto chunk = [&](size_t i, const std::string& text, const Json& lp, const Json& finish) {
     Json j = envelope(job, true);
@@ -193,6 +197,11 @@ bool stream_job(State& st, Job& job, httplib::DataSink& sink) {
         return job.cancel_all(), false;
       if (!event(chunk(i, "", nullptr, u.finish_reason))) return job.cancel_all(), false;
     }
+    // Nothing sent for half a second (the request waits in the queue, or a long prompt is prefilled): an SSE
+    // comment probes the client, so one that left is noticed (the write after its reset fails) and its request
+    // cancelled, giving back its queue place or slot, within about a second.
+    if (left > 0 && Clock::now() - last_sent > std::chrono::milliseconds(500) && !send(": waiting\n\n"))
+      return job.cancel_all(), false;
   }
   if (job.include_usage) {
     Json j = envelope(job, true);
