@@ -241,11 +241,11 @@ void handle(const std::shared_ptr<State>& st, const httplib::Request& req, httpl
 }  // namespace
 
 void add_generation_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
-  svr.Post("/v1/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
-  svr.Post("/v1/chat/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
+  post_route(svr, "/v1/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
+  post_route(svr, "/v1/chat/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
   // llama-server's names for the same routes.
-  svr.Post("/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
-  svr.Post("/chat/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
+  post_route(svr, "/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
+  post_route(svr, "/chat/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
 }
 
 }  // namespace lm::server

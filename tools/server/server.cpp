@@ -69,6 +69,35 @@ void guarded(State& st, httplib::Response& res, const std::function<void()>& fn)
   (void)st;
 }
 
+void post_route(httplib::Server& svr, const std::string& path, size_t max_body,
+                std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  svr.Post(path, [max_body, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                           const httplib::ContentReader& read) {
+    httplib::Request r = req;
+    r.body.clear();
+    size_t seen = 0;
+    auto counted = [&](size_t n) { return (seen += n) <= max_body; };
+    const bool ok =
+        req.is_multipart_form_data()
+            ? read([](const httplib::MultipartFormData&) { return true; },
+                   [&](const char*, size_t n) { return counted(n); })
+            : read([&](const char* data, size_t n) {
+                if (!counted(n)) return false;
+                r.body.append(data, n);
+                return true;
+              });
+    if (seen > max_body) {
+      // Stopped part-way (a chunked body has no length to check first): the rest is unread, so the connection
+      // cannot carry another request.
+      res.status = 413;
+      res.set_header("Connection", "close");
+      return;
+    }
+    if (!ok) return;  // httplib has set the status (413 for an announced length over the limit)
+    handler(r, res);
+  });
+}
+
 bool require_causal(State& st, httplib::Response& res, const char* route) {
   if (st.causal()) return true;
   send_error(res, 400, fmt::format("{} needs a causal language model; {} is an encoder ({})", route, st.model_id,
@@ -155,7 +184,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kPlaygroundHtml, sizeof(kPlaygroundHtml) - 1, "text/html; charset=utf-8");
     });
-  svr.Post("/tokenize", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/tokenize", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("content") && b["content"].is_string(), "'content' must be a string");
@@ -163,7 +192,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
       send_json(res, {{"tokens", st->tok->encode(b["content"].get<std::string>(), special)}});
     });
   });
-  svr.Post("/detokenize", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/detokenize", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("tokens") && b["tokens"].is_array(), "'tokens' must be an array of token ids");
@@ -176,7 +205,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
       send_json(res, {{"content", st->tok->decode(ids)}});
     });
   });
-  svr.Post("/apply-template", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/apply-template", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("messages"), "'messages' is required");
