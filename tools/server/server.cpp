@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -286,9 +287,21 @@ int run_server(const ServeOptions& opt) {
     else if (res.status == 413) send_error(res, 413, "the request body is too large", "invalid_request_error", "payload_too_large");
     else send_error(res, res.status, fmt::format("HTTP {}", res.status), "invalid_request_error");
   });
+  // cpp-httplib's default socket options set SO_REUSEPORT (not SO_REUSEADDR) on Linux: a second server on the
+  // same port, this one or any program doing the same, would bind too and the kernel would split the connections
+  // between the two. SO_REUSEADDR only: a restart may reuse a port in TIME_WAIT, a port in use is refused.
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
+  });
   const int port = opt.port == 0 ? svr.bind_to_any_port(opt.host) : (svr.bind_to_port(opt.host, opt.port) ? opt.port : -1);
   LM_CHECK_AS(ErrorCode::Unsupported, port > 0, "cannot listen on {}:{} (in use, or not an address of this machine)",
               opt.host, opt.port);
+  // cpp-httplib listens with a backlog of 5: in a burst of new connections (32 clients starting together) the
+  // SYNs beyond it are dropped and retried after 1 s, 3 s, 7 s... A second listen() sets a real backlog.
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   // Every route is in place before the first request (they answer 503 until the model is loaded).
   add_common_routes(svr, st);
   add_generation_routes(svr, st);
