@@ -168,6 +168,30 @@ TEST(Scheduler, CancelFreesTheSlotAndLimitsAreChecked) {
   EXPECT_THROW(s.submit(greedy({300}, 4)), Error);  // id out of range
 }
 
+TEST(Scheduler, ACancelledWaiterLeavesTheQueueAtOnce) {
+  set_num_threads(1);
+  models::GptConfig cfg;
+  cfg.vocab_size = 300, cfg.n_positions = 4096, cfg.n_embd = 32, cfg.n_layer = 1, cfg.n_head = 2;
+  models::Gpt g(cfg);
+  g.init_weights(3);
+  SchedulerOptions o;
+  o.parallel = 1;
+  o.max_queue = 1;
+  Scheduler s(g, nullptr, o);
+  auto a = s.submit(greedy(prompt_of(0, 4, 300), 4000));  // holds the only slot for thousands of steps
+  auto b = s.submit(greedy(prompt_of(1, 4, 300), 4));
+  b->cancel();  // its client left while it waited
+  const auto ub = b->wait_all();
+  EXPECT_EQ(ub.finish_reason, "cancelled");
+  EXPECT_TRUE(ub.ids.empty());
+  EXPECT_FALSE(a->take(std::chrono::milliseconds(0)).done);  // gone from the queue while the slot is still busy
+  EXPECT_EQ(s.stats().queued, 0);
+  auto c = s.submit(greedy(prompt_of(2, 4, 300), 4));  // the place is free again: no QueueFull
+  a->cancel();
+  EXPECT_EQ(a->wait_all().finish_reason, "cancelled");
+  EXPECT_EQ(c->wait_all().ids.size(), 4u);
+}
+
 TEST(TextStream, HoldsBackStopStringPrefixesAndCutsAtTheStop) {
   TextStream ts({"END", "\n\n"});
   bool stopped = false;

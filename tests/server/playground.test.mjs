@@ -4,10 +4,11 @@
 //   LMCPP_SERVER_URL=http://127.0.0.1:8080 node --test tests/server/playground.test.mjs
 //
 // It drives Debian's Chromium (/usr/bin/chromium, or LMCPP_CHROMIUM) headless against a running server.
-// Without LMCPP_SERVER_URL every test is skipped, with a message saying so.
+// Without LMCPP_SERVER_URL it starts its own GPT server through harness.mjs when LMCPP_BIN and LMCPP_GPT_DIR
+// are set (tests/server/run.sh sets them); with neither, every test is skipped, with a message saying so.
 //
 // Environment:
-//   LMCPP_SERVER_URL       base URL of a running `lmcpp serve` (required, else skip)
+//   LMCPP_SERVER_URL       base URL of a running `lmcpp serve` (else one is started from LMCPP_BIN/LMCPP_GPT_DIR)
 //   LMCPP_API_KEY          typed into the page's API key field when the server wants one
 //   LMCPP_SCREENSHOT       path of a PNG screenshot taken at the end (optional)
 //   LMCPP_CHROMIUM         browser executable (default /usr/bin/chromium)
@@ -21,18 +22,29 @@
 // disabled), the partial text stays and no more text arrives. An encoder server gets its three tabs
 // exercised instead. In both cases, no uncaught page error.
 
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { startServer, needs, env } from './harness.mjs';
 
-const SERVER = process.env.LMCPP_SERVER_URL;
+let SERVER = process.env.LMCPP_SERVER_URL;
+const OWN = !SERVER && !needs('bin', 'gpt'); // start a server of our own
 const CHROMIUM = process.env.LMCPP_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.LMCPP_SCREENSHOT;
 const API_KEY = process.env.LMCPP_API_KEY || '';
 const THROTTLE = process.env.LMCPP_STOP_THROTTLE === undefined ? 1500 : Number(process.env.LMCPP_STOP_THROTTLE);
 
-const skip = SERVER ? false : 'LMCPP_SERVER_URL is not set: start `lmcpp serve` and set it to the server URL (e.g. http://127.0.0.1:8080) to run the playground browser test';
+const skip = SERVER || OWN ? false : 'LMCPP_SERVER_URL is not set: start `lmcpp serve` and set it to the server URL (e.g. http://127.0.0.1:8080), or set LMCPP_BIN and LMCPP_GPT_DIR (tests/server/run.sh does), to run the playground browser test';
+
+let own = null;
+if (OWN) {
+  before(async () => {
+    own = await startServer(env.gpt, ['--parallel', '2'], { env: API_KEY ? { LMCPP_API_KEY: API_KEY } : {} });
+    SERVER = own.url;
+  });
+  after(async () => { if (own) await own.stop(); });
+}
 
 // puppeteer-core is a devDependency of tests/node (one package.json for the node-side tests).
 function loadPuppeteer() {

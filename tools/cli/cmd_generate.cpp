@@ -181,7 +181,9 @@ int run_generate(const Flags& f) {
   if (json) {
     Json j;
     j["ids"] = gen;
-    j["text"] = tok ? Json(tok->decode(gen)) : Json(nullptr);
+    // The ids may end inside a UTF-8 character or hold bytes that are not UTF-8 (a byte-level BPE can produce
+    // any byte sequence): broken characters become U+FFFD, as in the server's text, instead of failing the dump.
+    j["text"] = tok ? Json(generate::sanitize_utf8(tok->decode(gen))) : Json(nullptr);
     j["stop_reason"] = res.stop_reason[0];
     std::printf("%s\n", j.dump().c_str());
   } else if (stream) {

@@ -144,7 +144,7 @@ void qa(State& st, const httplib::Request& req, httplib::Response& res) {
 using Handler = void (*)(State&, const httplib::Request&, httplib::Response&);
 
 void route(httplib::Server& svr, const std::shared_ptr<State>& st, const char* path, Handler h) {
-  svr.Post(path, [st, path, h](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, path, st->opt.max_body_bytes, [st, path, h](const httplib::Request& req, httplib::Response& res) {
     if (!require_encoder(*st, res, path)) return;
     guarded(*st, res, [&] { h(*st, req, res); });
   });

@@ -29,7 +29,7 @@ struct Job {
   std::vector<std::shared_ptr<generate::Sequence>> seqs;
   int64_t prompt_tokens = 0;
   Clock::time_point deadline;
-  int64_t text_offset = 0;
+  std::vector<int64_t> text_offset;  // completions logprobs: per choice, the bytes of text so far
   void cancel_all() {
     for (auto& s : seqs) s->cancel();
   }
@@ -42,9 +42,9 @@ Json token_entry(const Tokenizer& tok, int32_t id, float lp) {
   return {{"token", generate::sanitize_utf8(b)}, {"logprob", lp}, {"bytes", bytes}};
 }
 
-// The logprobs object of some tokens: chat {"content": [...]}, completions {tokens, token_logprobs, top_logprobs,
-// text_offset}.
-Json logprobs_json(Job& job, const Tokenizer& tok, const std::vector<generate::TokenLogprob>& lps) {
+// The logprobs object of some tokens of choice i: chat {"content": [...]}, completions {tokens, token_logprobs,
+// top_logprobs, text_offset}.
+Json logprobs_json(Job& job, size_t i, const Tokenizer& tok, const std::vector<generate::TokenLogprob>& lps) {
   if (job.chat) {
     Json content = Json::array();
     for (const auto& t : lps) {
@@ -63,8 +63,8 @@ Json logprobs_json(Job& job, const Tokenizer& tok, const std::vector<generate::T
     Json top = Json::object();
     for (const auto& [id, lp] : t.top) top[generate::sanitize_utf8(id < tok.vocab_size() ? tok.decode({id}) : "")] = lp;
     tops.push_back(top);
-    offsets.push_back(job.text_offset);
-    job.text_offset += static_cast<int64_t>(s.size());
+    offsets.push_back(job.text_offset[i]);
+    job.text_offset[i] += static_cast<int64_t>(s.size());
   }
   return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
@@ -86,6 +86,7 @@ void submit_all(State& st, generate::ApiRequest& r, Job& job) {
         job.seqs.push_back(st.sched->submit(std::move(q)));
       }
     }
+    job.text_offset.assign(job.seqs.size(), 0);
   } catch (...) {
     job.cancel_all();
     throw;
@@ -135,7 +136,7 @@ void respond_whole(State& st, Job& job, httplib::Response& res) {
     }
     completion += all.completion_tokens;
     Json c = {{"index", i}, {"finish_reason", all.finish_reason}};
-    c["logprobs"] = job.logprobs ? logprobs_json(job, *st.tok, all.logprobs) : Json(nullptr);
+    c["logprobs"] = job.logprobs ? logprobs_json(job, i, *st.tok, all.logprobs) : Json(nullptr);
     if (job.chat)
       c["message"] = {{"role", "assistant"}, {"content", all.text}};
     else
@@ -148,7 +149,11 @@ void respond_whole(State& st, Job& job, httplib::Response& res) {
 
 // Streams the job as SSE until every sequence is done; false when the client went away.
 bool stream_job(State& st, Job& job, httplib::DataSink& sink) {
-  auto send = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+  auto last_sent = Clock::now();
+  auto send = [&](const std::string& s) {
+    last_sent = Clock::now();
+    return sink.write(s.data(), s.size());
+  };
   auto event = [&](const Json& j) { return send("data: " + dump(j) + "\n\n"); };
   auto chunk = [&](size_t i, const std::string& text, const Json& lp, const Json& finish) {
     Json j = envelope(job, true);
@@ -179,7 +184,7 @@ bool stream_job(State& st, Job& job, httplib::DataSink& sink) {
       SequenceUpdate u = job.seqs[i]->take(wait);
       bool ok = true;
       if (!u.text.empty() || (job.logprobs && !u.logprobs.empty()))
-        ok = event(chunk(i, u.text, job.logprobs ? logprobs_json(job, *st.tok, u.logprobs) : Json(nullptr), nullptr));
+        ok = event(chunk(i, u.text, job.logprobs ? logprobs_json(job, i, *st.tok, u.logprobs) : Json(nullptr), nullptr));
       else if (!u.ids.empty())
         ok = send(": held back\n\n");  // a token whose text is not final yet (an SSE comment: also probes the peer)
       if (!ok) return job.cancel_all(), false;
@@ -192,6 +197,11 @@ bool stream_job(State& st, Job& job, httplib::DataSink& sink) {
         return job.cancel_all(), false;
       if (!event(chunk(i, "", nullptr, u.finish_reason))) return job.cancel_all(), false;
     }
+    // Nothing sent for half a second (the request waits in the queue, or a long prompt is prefilled): an SSE
+    // comment probes the client, so one that left is noticed (the write after its reset fails) and its request
+    // cancelled, giving back its queue place or slot, within about a second.
+    if (left > 0 && Clock::now() - last_sent > std::chrono::milliseconds(500) && !send(": waiting\n\n"))
+      return job.cancel_all(), false;
   }
   if (job.include_usage) {
     Json j = envelope(job, true);
@@ -231,11 +241,11 @@ void handle(const std::shared_ptr<State>& st, const httplib::Request& req, httpl
 }  // namespace
 
 void add_generation_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
-  svr.Post("/v1/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
-  svr.Post("/v1/chat/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
+  post_route(svr, "/v1/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
+  post_route(svr, "/v1/chat/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
   // llama-server's names for the same routes.
-  svr.Post("/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
-  svr.Post("/chat/completions", [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
+  post_route(svr, "/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, false); });
+  post_route(svr, "/chat/completions", st->opt.max_body_bytes, [st](const httplib::Request& q, httplib::Response& r) { handle(st, q, r, true); });
 }
 
 }  // namespace lm::server

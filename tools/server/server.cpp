@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,6 +68,35 @@ void guarded(State& st, httplib::Response& res, const std::function<void()>& fn)
     send_error(res, 500, e.what(), "server_error");
   }
   (void)st;
+}
+
+void post_route(httplib::Server& svr, const std::string& path, size_t max_body,
+                std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  svr.Post(path, [max_body, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                           const httplib::ContentReader& read) {
+    httplib::Request r = req;
+    r.body.clear();
+    size_t seen = 0;
+    auto counted = [&](size_t n) { return (seen += n) <= max_body; };
+    const bool ok =
+        req.is_multipart_form_data()
+            ? read([](const httplib::MultipartFormData&) { return true; },
+                   [&](const char*, size_t n) { return counted(n); })
+            : read([&](const char* data, size_t n) {
+                if (!counted(n)) return false;
+                r.body.append(data, n);
+                return true;
+              });
+    if (seen > max_body) {
+      // Stopped part-way (a chunked body has no length to check first): the rest is unread, so the connection
+      // cannot carry another request.
+      res.status = 413;
+      res.set_header("Connection", "close");
+      return;
+    }
+    if (!ok) return;  // httplib has set the status (413 for an announced length over the limit)
+    handler(r, res);
+  });
 }
 
 bool require_causal(State& st, httplib::Response& res, const char* route) {
@@ -155,7 +185,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
     svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kPlaygroundHtml, sizeof(kPlaygroundHtml) - 1, "text/html; charset=utf-8");
     });
-  svr.Post("/tokenize", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/tokenize", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("content") && b["content"].is_string(), "'content' must be a string");
@@ -163,7 +193,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
       send_json(res, {{"tokens", st->tok->encode(b["content"].get<std::string>(), special)}});
     });
   });
-  svr.Post("/detokenize", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/detokenize", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("tokens") && b["tokens"].is_array(), "'tokens' must be an array of token ids");
@@ -176,7 +206,7 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
       send_json(res, {{"content", st->tok->decode(ids)}});
     });
   });
-  svr.Post("/apply-template", [st](const httplib::Request& req, httplib::Response& res) {
+  post_route(svr, "/apply-template", st->opt.max_body_bytes, [st](const httplib::Request& req, httplib::Response& res) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("messages"), "'messages' is required");
@@ -258,9 +288,21 @@ int run_server(const ServeOptions& opt) {
     else if (res.status == 413) send_error(res, 413, "the request body is too large", "invalid_request_error", "payload_too_large");
     else send_error(res, res.status, fmt::format("HTTP {}", res.status), "invalid_request_error");
   });
+  // cpp-httplib's default socket options set SO_REUSEPORT (not SO_REUSEADDR) on Linux: a second server on the
+  // same port, this one or any program doing the same, would bind too and the kernel would split the connections
+  // between the two. SO_REUSEADDR only: a restart may reuse a port in TIME_WAIT, a port in use is refused.
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
+  });
   const int port = opt.port == 0 ? svr.bind_to_any_port(opt.host) : (svr.bind_to_port(opt.host, opt.port) ? opt.port : -1);
   LM_CHECK_AS(ErrorCode::Unsupported, port > 0, "cannot listen on {}:{} (in use, or not an address of this machine)",
               opt.host, opt.port);
+  // cpp-httplib listens with a backlog of 5: in a burst of new connections (32 clients starting together) the
+  // SYNs beyond it are dropped and retried after 1 s, 3 s, 7 s... A second listen() sets a real backlog.
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   // Every route is in place before the first request (they answer 503 until the model is loaded).
   add_common_routes(svr, st);
   add_generation_routes(svr, st);
@@ -277,9 +319,11 @@ int run_server(const ServeOptions& opt) {
   st->ready = true;
   std::fprintf(stderr, "lmcpp: listening on http://%s:%d\n", opt.host.c_str(), port);
   std::fflush(stderr);
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  std::fprintf(stderr, "lmcpp: %s: finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  siginfo_t info{};
+  int sig = -1;
+  while (sig < 0) sig = sigwaitinfo(&sigs, &info);  // -1: EINTR
+  std::fprintf(stderr, "lmcpp: %s (from pid %d): finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               static_cast<int>(info.si_pid));
   st->draining = true;
   // Requests in flight get up to 3 s to finish; the rest end now (finish_reason "cancelled").
   for (int i = 0; i < 30 && st->sched && st->sched->stats().active + st->sched->stats().queued > 0; ++i)

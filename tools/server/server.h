@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,12 @@ void guarded(State& st, httplib::Response& res, const std::function<void()>& fn)
 bool require_causal(State& st, httplib::Response& res, const char* route);
 bool require_encoder(State& st, httplib::Response& res, const char* route);
 std::string dump(const Json& j);  // compact, invalid UTF-8 replaced
+// Registers POST `path`; the handler finds the whole body in req.body, whatever the Content-Type; a body over
+// max_body bytes (announced, or chunked) answers 413. (cpp-httplib parses an application/x-www-form-urlencoded
+// body, what `curl -d` sends, as a form capped at 8 KiB and answers 413 above that; a route that reads its own
+// body skips the form parsing.) A multipart body is read and dropped: the handler sees an empty body.
+void post_route(httplib::Server& svr, const std::string& path, size_t max_body,
+                std::function<void(const httplib::Request&, httplib::Response&)> handler);
 
 void add_generation_routes(httplib::Server& svr, const std::shared_ptr<State>& st);
 void add_encoder_routes(httplib::Server& svr, const std::shared_ptr<State>& st);

@@ -144,6 +144,16 @@ bool Scheduler::admit() {
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait(lk, [&] { return stop_ || !queue_.empty() || !active_.empty(); });
   if (stop_) return false;
+  // Requests cancelled while they wait (a streaming client that left) give their queue place back now, not when a
+  // slot frees: otherwise a queue full of departed clients answers 429 to live ones for as long as the batch runs.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->seq->cancelled()) {
+      it->seq->finish("cancelled");
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   while (!queue_.empty() && static_cast<int64_t>(active_.size()) < opt_.parallel) {
     Pending p = std::move(queue_.front());
     queue_.pop_front();

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <climits>
 #include <functional>
+#include <memory>
 #include <queue>
 
 #include "lm/core/error.h"
@@ -79,16 +80,25 @@ void BpeTokenizer::PairMap::build(const std::vector<std::pair<uint64_t, MergeVal
 namespace {
 std::atomic<uint64_t> g_instance{1};
 
-// Direct-mapped memo of pre-token -> ids, one per thread and tokenizer instance.
+// Direct-mapped memo of pre-token -> ids, one per thread and tokenizer instance. The slots live in pages of 64
+// (4 KiB) made on first use: a thread that encodes a few short texts (a server's request threads, dozens of
+// them) holds a page per distinct word, not the full 4 MiB table, while a thread encoding a corpus ends with the
+// whole table as before.
 struct WordCache {
   static constexpr size_t kSlots = 1 << 16;
+  static constexpr size_t kPageSlots = 64;
   static constexpr size_t kMaxKey = 128;
   struct Slot {
     std::string key;
     std::vector<int32_t> ids;
     bool used = false;
   };
-  std::vector<Slot> slots{kSlots};
+  std::vector<std::unique_ptr<Slot[]>> pages{kSlots / kPageSlots};
+  Slot& at(size_t h) {
+    auto& page = pages[h / kPageSlots];
+    if (!page) page = std::make_unique<Slot[]>(kPageSlots);
+    return page[h % kPageSlots];
+  }
 };
 
 WordCache& thread_cache(uint64_t instance) {
@@ -288,7 +298,7 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& id
   }
   WordCache& cache = thread_cache(instance_);
   size_t h = std::hash<std::string_view>()(piece) & (WordCache::kSlots - 1);
-  auto& slot = cache.slots[h];
+  auto& slot = cache.at(h);
   if (slot.used && slot.key == piece) {
     ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
     return;

@@ -1,0 +1,613 @@
+// `lmcpp serve` under concurrency, bad input and faults: 16 parallel streams each equal to its solo run, requests
+// joining mid-stream, the bad-input matrix (400 with an OpenAI error object, exceed_context_size_error, 413,
+// 429 with Retry-After, request timeout), the API key, chat content tokenized without special tokens, a client
+// that disconnects mid-stream, SIGTERM with streams open, and /metrics as Prometheus text.
+//
+//   tests/server/run.sh BIN tests/server/behaviour.test.mjs
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { startServer, needs, env, loadOpenAI, readSse, streamText, chunksOf, assertErrorShape, request, sleep, waitFor } from './harness.mjs';
+
+const OpenAI = loadOpenAI();
+
+// Streams a completion (temperature 0 unless given) and returns {text, finish, r}.
+async function streamed(srv, body, opts = {}) {
+  const r = await readSse(srv.url + (body.messages ? '/v1/chat/completions' : '/v1/completions'),
+    { temperature: 0, ignore_eos: true, ...body, stream: true }, opts);
+  assert.equal(r.status, 200, `status ${r.status}: ${r.text}`);
+  assert.ok(r.done, `stream ended without [DONE] (${r.data.length} events, error ${r.error})`);
+  const st = streamText(r);
+  return { text: st.text[0], finish: st.finish[0], r };
+}
+
+describe('continuous batching: results do not depend on the batch', { skip: needs('bin', 'gpt', 'gptLong'), timeout: 600_000 }, () => {
+  let srv, long;
+  before(async () => {
+    srv = await startServer(env.gpt, ['--parallel', '16']);
+    long = await startServer(env.gptLong, ['--parallel', '16']);
+  });
+  after(async () => {
+    if (srv) await srv.stop();
+    if (long) await long.stop();
+  });
+
+  test('16 parallel streams at temperature 0, each equal to its solo run', async (t) => {
+    const words = 'the cat sat on a mat and looked at the moon while it rained over the hills ';
+    const ids = (await srv.post('/tokenize', { content: words.repeat(12) })).json.tokens;
+    const reqs = [];
+    for (let i = 0; i < 16; ++i) {
+      if (i % 4 === 3) {
+        // long prompts: cut into prefill pieces at 128-token boundaries, sharing steps with decoding streams
+        reqs.push({ prompt: ids.slice(i, i + 130 + 5 * i), max_tokens: 24 });
+      } else if (i % 4 === 2) {
+        reqs.push({ messages: [{ role: 'user', content: `Question ${i}: ${words.slice(0, 10 + 3 * i)}?` }], max_tokens: 20 + i });
+      } else if (i % 8 === 1) {
+        reqs.push({ prompt: `Sampled ${i}: ${words.slice(i)}`, max_tokens: 30, temperature: 0.9, seed: 100 + i, top_p: 0.95 });
+      } else {
+        reqs.push({ prompt: `Prompt number ${i}: ${words.slice(0, 5 + 4 * i)}`, max_tokens: 16 + 3 * i });
+      }
+    }
+    const solo = [];
+    for (const q of reqs) solo.push(await streamed(srv, q));
+    const m0 = await srv.metrics();
+    const together = await Promise.all(reqs.map((q) => streamed(srv, q)));
+    const m1 = await srv.metrics();
+    for (let i = 0; i < 16; ++i) {
+      assert.equal(together[i].text, solo[i].text, `request ${i} (${JSON.stringify(reqs[i]).slice(0, 80)}): concurrent != solo`);
+      assert.equal(together[i].finish, solo[i].finish);
+    }
+    // they did run together: far fewer batched steps than tokens
+    const steps = m1.get('lmcpp_batch_steps_total') - m0.get('lmcpp_batch_steps_total');
+    const tokens = m1.get('lmcpp_completion_tokens_total') - m0.get('lmcpp_completion_tokens_total');
+    t.diagnostic(`16 streams: ${tokens} tokens in ${steps} batched steps`);
+    assert.ok(steps < tokens * 0.6, `${steps} steps for ${tokens} tokens: the streams were not batched together`);
+  });
+
+  test('requests joining a running batch mid-stream get their solo results, and do not disturb it', async (t) => {
+    const longReq = { prompt: 'A long story begins here, and it goes on', max_tokens: 1200 };
+    const joiners = Array.from({ length: 8 }, (_, i) => ({ prompt: `Joiner ${i} says`, max_tokens: 12 + 2 * i }));
+    const soloLong = await streamed(long, longReq);
+    const soloJoin = [];
+    for (const q of joiners) soloJoin.push(await streamed(long, q));
+
+    let fireJoiners;
+    const started = new Promise((r) => { fireJoiners = r; });
+    let longDone = false;
+    const events = [];
+    const t0 = Date.now();
+    let longEvents = 0;
+    const first = streamed(long, longReq, {
+      onEvent: (ev) => {
+        ++longEvents;
+        if ('data' in ev && ev.data !== '[DONE]' && JSON.parse(ev.data).choices[0]?.text) fireJoiners();
+      },
+    }).then((x) => { longDone = true; events.push(`long done (${Date.now() - t0} ms)`); return x; });
+    await started;
+    events.push(`joiners start (${Date.now() - t0} ms, after ${longEvents} events of the long one)`);
+    assert.equal(longDone, false);
+    const joined = await Promise.all(joiners.map((q, i) => streamed(long, q).then((x) => { events.push(`joiner ${i} done (${Date.now() - t0} ms)${longDone ? ' (after the long one)' : ''}`); return x; })));
+    const stillRunning = !longDone;
+    const firstRes = await first;
+    t.diagnostic(events.join(', '));
+    assert.ok(stillRunning, 'the long stream was still running when every joiner had finished');
+    assert.equal(firstRes.text, soloLong.text, 'the long stream is unchanged by the requests that joined it');
+    joined.forEach((j, i) => assert.equal(j.text, soloJoin[i].text, `joiner ${i}`));
+  });
+});
+
+describe('bad input and limits', { skip: needs('bin', 'gpt', 'gptLong'), timeout: 300_000 }, () => {
+  let srv, modelId;
+  before(async () => {
+    srv = await startServer(env.gpt, ['--parallel', '2']);
+    modelId = path.basename(env.gpt);
+  });
+  after(async () => { if (srv) await srv.stop(); });
+
+  test('the matrix: 400 with an OpenAI error object; unknown route 404', async () => {
+    const C = '/v1/completions';
+    const H = '/v1/chat/completions';
+    const msgs = [{ role: 'user', content: 'hi' }];
+    const cases = [
+      [C, '{"prompt": "unterminated', 'malformed JSON'],
+      [C, '', 'empty body'],
+      [C, '[1, 2, 3]', 'a JSON array, not an object'],
+      [C, '"just a string"', 'a JSON string'],
+      [C, {}, 'no prompt'],
+      [C, { prompt: 5 }, 'prompt: a number'],
+      [C, { prompt: [] }, 'prompt: empty array'],
+      [C, { prompt: '' }, 'prompt: empty string'],
+      [C, { prompt: [1, 'a'] }, 'prompt: mixed array'],
+      [C, { prompt: [99999999] }, 'prompt: token id out of range'],
+      [C, { prompt: [-1] }, 'prompt: negative token id'],
+      [C, { prompt: 'x', max_tokens: 'ten' }, 'max_tokens: a string'],
+      [C, { prompt: 'x', max_tokens: 0 }, 'max_tokens: 0'],
+      [C, { prompt: 'x', max_tokens: 1.5 }, 'max_tokens: 1.5'],
+      [C, { prompt: 'x', max_tokens: -3 }, 'max_tokens: negative'],
+      [C, { prompt: 'x', temperature: 'hot' }, 'temperature: a string'],
+      [C, { prompt: 'x', temperature: 3 }, 'temperature: 3'],
+      [C, { prompt: 'x', temperature: -1 }, 'temperature: -1'],
+      [C, { prompt: 'x', top_p: 1.5 }, 'top_p: 1.5'],
+      [C, { prompt: 'x', top_k: -1 }, 'top_k: -1'],
+      [C, { prompt: 'x', stream: 'yes' }, 'stream: a string'],
+      [C, { prompt: 'x', stream: true, stream_options: 'usage' }, 'stream_options: a string'],
+      [C, { prompt: 'x', stop: 5 }, 'stop: a number'],
+      [C, { prompt: 'x', stop: [''] }, 'stop: empty string'],
+      [C, { prompt: 'x', stop: [1, 2] }, 'stop: numbers'],
+      [C, { prompt: 'x', n: 0 }, 'n: 0'],
+      [C, { prompt: 'x', n: 1000 }, 'n: 1000'],
+      [C, { prompt: 'x', seed: 'abc' }, 'seed: a string'],
+      [C, { prompt: 'x', presence_penalty: 5 }, 'presence_penalty: 5'],
+      [C, { prompt: 'x', frequency_penalty: 'x' }, 'frequency_penalty: a string'],
+      [C, { prompt: 'x', logprobs: 10 }, 'logprobs: 10'],
+      [C, { prompt: 'x', logit_bias: { 50256: -100 } }, 'logit_bias (not supported)'],
+      [C, { prompt: 'x', model: 'gpt-4o' }, 'unknown model'],
+      [C, { prompt: 'x', model: 7 }, 'model: a number'],
+      [H, {}, 'chat: no messages'],
+      [H, { messages: 'hi' }, 'chat: messages a string'],
+      [H, { messages: [] }, 'chat: no message'],
+      [H, { messages: [{ role: 'wizard', content: 'x' }] }, 'chat: unknown role'],
+      [H, { messages: [{ content: 'x' }] }, 'chat: no role'],
+      [H, { messages: [{ role: 'user', content: 5 }] }, 'chat: content a number'],
+      [H, { messages: [{ role: 'user' }] }, 'chat: user content missing'],
+      [H, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'chat: image part'],
+      [H, { messages: msgs, model: 'no-such-model' }, 'chat: unknown model'],
+      [H, { messages: msgs, top_logprobs: 2 }, 'chat: top_logprobs without logprobs'],
+      [H, { messages: msgs, logprobs: true, top_logprobs: 50 }, 'chat: top_logprobs 50'],
+      [H, { messages: msgs, tools: [{ type: 'function', function: { name: 'f' } }] }, 'chat: tools'],
+      ['/tokenize', { content: 5 }, '/tokenize: content a number'],
+      ['/detokenize', { tokens: [1e9] }, '/detokenize: id out of range'],
+      ['/detokenize', { tokens: 'abc' }, '/detokenize: tokens a string'],
+      ['/apply-template', { messages: [{ role: 'user' }] }, '/apply-template: no content'],
+    ];
+    for (const [route, body, what] of cases) {
+      const r = await srv.post(route, body);
+      const e = assertErrorShape(r, 400, what);
+      assert.equal(e.type, 'invalid_request_error', what);
+    }
+    // prompt + max_tokens beyond the context (256)
+    for (const body of [{ prompt: 'x', max_tokens: 300 }, { prompt: Array(250).fill(11), max_tokens: 10 }, { prompt: Array(257).fill(11), max_tokens: 1 }]) {
+      const e = assertErrorShape(await srv.post(C, body), 400, 'beyond the context');
+      assert.equal(e.type, 'exceed_context_size_error');
+      assert.match(e.message, /context/);
+    }
+    const chatLong = assertErrorShape(await srv.post(H, { messages: [{ role: 'user', content: 'word '.repeat(300) }] }), 400, 'chat beyond the context');
+    assert.equal(chatLong.type, 'exceed_context_size_error');
+    // the SDK sees BadRequestError
+    const oa = new OpenAI({ baseURL: srv.url + '/v1', apiKey: 'x', maxRetries: 0 });
+    await assert.rejects(oa.completions.create({ model: modelId, prompt: 'x', max_tokens: 1000 }), (e) => e instanceof OpenAI.BadRequestError && e.type === 'exceed_context_size_error');
+    // unknown routes and methods
+    assertErrorShape(await srv.post('/v1/nothing', { prompt: 'x' }), 404, 'unknown route');
+    const getCompl = await srv.get(C);
+    assert.ok(getCompl.status === 404 || getCompl.status === 405, `GET ${C}: ${getCompl.status}`);
+    // and nothing of that was a server error; the server still serves
+    const m = await srv.metrics();
+    assert.equal(m.get('lmcpp_http_server_errors_total'), 0);
+    const ok = await srv.post(C, { prompt: 'still fine', max_tokens: 3 });
+    assert.equal(ok.status, 200);
+  });
+
+  test('a body over the limit (8 MiB) answers 413, sent whole or chunked', async () => {
+    const big = JSON.stringify({ prompt: 'a'.repeat(9 << 20), max_tokens: 1 });
+    let r;
+    try {
+      r = await request(srv.url, 'POST', '/v1/completions', big);
+    } catch (e) {
+      assert.fail(`the client saw no answer to an oversized body (${e.cause?.code ?? e.message})`);
+    }
+    assertErrorShape(r, 413, 'oversized body');
+    // the same bytes sent chunked (no Content-Length to refuse up front): 413 once the limit is passed
+    const bytes = Buffer.from(big);
+    const chunked = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 1 << 20) c.enqueue(bytes.subarray(i, i + (1 << 20)));
+        c.close();
+      },
+    });
+    let rc;
+    try {
+      const res = await fetch(srv.url + '/v1/completions', { method: 'POST', body: chunked, duplex: 'half', headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(60_000) });
+      rc = { status: res.status, text: await res.text() };
+      rc.json = JSON.parse(rc.text);
+    } catch (e) {
+      assert.fail(`the client saw no answer to an oversized chunked body (${e.cause?.code ?? e.message})`);
+    }
+    assertErrorShape(rc, 413, 'oversized chunked body');
+    // multipart is not JSON: 400, not a server error
+    const form = new FormData();
+    form.append('prompt', 'hello');
+    const mp = await fetch(srv.url + '/v1/completions', { method: 'POST', body: form });
+    assertErrorShape({ status: mp.status, text: '', json: await mp.json() }, 400, 'multipart body');
+    assert.equal((await srv.get('/health')).status, 200);
+    assert.equal((await srv.post('/v1/completions', { prompt: 'x', max_tokens: 2 })).status, 200);
+  });
+
+  test('a JSON body is read whatever its Content-Type (curl -d sends application/x-www-form-urlencoded)', async () => {
+    // ~20 KB: more than cpp-httplib's own 8 KiB cap on form bodies, far below the server's 8 MiB limit
+    const body = JSON.stringify({ prompt: 'word '.repeat(4000), max_tokens: 1, stop: 'x'.repeat(200) });
+    const ids = await srv.post('/tokenize', { content: 'word '.repeat(4000) });
+    assert.ok(ids.json.tokens.length > 256, 'the prompt is longer than the context');
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=utf-8', null]) {
+      const headers = type ? { 'Content-Type': type } : {};
+      const r = await request(srv.url, 'POST', '/v1/completions', Buffer.from(body), { headers });
+      // the body was read and parsed: the answer is about the prompt's length, not the body's size
+      const e = assertErrorShape(r, 400, `Content-Type ${type}`);
+      assert.equal(e.type, 'exceed_context_size_error', `Content-Type ${type}: ${e.message}`);
+      const small = await request(srv.url, 'POST', '/tokenize', Buffer.from(JSON.stringify({ content: 'y'.repeat(9000) })), { headers });
+      assert.equal(small.status, 200, `/tokenize, Content-Type ${type}: ${small.text.slice(0, 200)}`);
+    }
+  });
+
+  test('queue full: 429 with Retry-After (--parallel 1 --queue 1)', async (t) => {
+    const q = await startServer(env.gptLong, ['--parallel', '1', '--queue', '1']);
+    try {
+      const ctl = new AbortController();
+      const body = { prompt: 'Tell me everything', max_tokens: 3000, ignore_eos: true, temperature: 0, stream: true };
+      // six long streams at once; the accepted ones stay open until every request has its status
+      let answered = 0;
+      const reads = Array.from({ length: 6 }, () => readSse(q.url + '/v1/completions', body, {
+        signal: ctl.signal,
+        onResponse: () => { ++answered; },
+      }));
+      const all = await waitFor(() => answered === 6, 30_000);
+      ctl.abort();
+      const results = await Promise.all(reads);
+      assert.ok(all.value, `only ${answered} of 6 requests were answered`);
+      const refused = results.filter((r) => r.status === 429);
+      const accepted = results.filter((r) => r.status === 200);
+      t.diagnostic(`${accepted.length} accepted (1 slot + 1 queued), ${refused.length} refused`);
+      assert.equal(accepted.length + refused.length, 6, `statuses ${results.map((r) => r.status)}`);
+      assert.equal(accepted.length, 2, 'one runs, one waits');
+      for (const r of refused) {
+        assert.match(r.headers.get('retry-after') ?? '', /^\d+$/, 'Retry-After in seconds');
+        assert.equal(r.json.error.type, 'rate_limit_error');
+        assert.equal(typeof r.json.error.message, 'string');
+      }
+      const m = await q.metrics();
+      assert.equal(m.get('lmcpp_requests_rejected_total'), 4);
+      // the aborted streams free their slot and queue place
+      const idle = await waitFor(async () => { const x = await q.metrics(); return x.get('lmcpp_active_slots') === 0 && x.get('lmcpp_queue_depth') === 0; }, 10_000, 50);
+      assert.ok(idle.value, 'slots freed after the clients went away');
+      const after = await q.post('/v1/completions', { prompt: 'x', max_tokens: 2 });
+      assert.equal(after.status, 200);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  test('request timeout (--timeout 1): a request that runs longer is ended with an error', async (t) => {
+    const q = await startServer(env.gptLong, ['--parallel', '2', '--timeout', '1']);
+    try {
+      const t0 = Date.now();
+      const r = await q.post('/v1/completions', { prompt: 'Tell me everything', max_tokens: 4000, ignore_eos: true, temperature: 0 });
+      const ms = Date.now() - t0;
+      t.diagnostic(`non-streamed: ${r.status} after ${ms} ms: ${r.text.slice(0, 160)}`);
+      assert.ok(ms < 6000, `answered after ${ms} ms`);
+      const e = assertErrorShape(r, r.status, 'timeout');
+      assert.ok(r.status >= 400, 'an error status');
+      assert.match(e.message, /timeout|longer/);
+      // streamed: the stream ends (not hangs) soon after the limit
+      const s = await readSse(q.url + '/v1/completions', { prompt: 'Tell me everything', max_tokens: 4000, ignore_eos: true, temperature: 0, stream: true }, { timeoutMs: 10_000 });
+      const st = streamText(s);
+      t.diagnostic(`streamed: ${s.ms} ms, finish ${st.finish[0]}, [DONE] ${s.done}`);
+      assert.ok(s.ms < 6000);
+      assert.notEqual(st.finish[0], 'length', 'not run to max_tokens');
+      const idle = await waitFor(async () => (await q.metrics()).get('lmcpp_active_slots') === 0, 5000, 50);
+      assert.ok(idle.value);
+    } finally {
+      await q.stop();
+    }
+  });
+});
+
+describe('start-up', { skip: needs('bin', 'gpt'), timeout: 120_000 }, () => {
+  test('/health answers 503 while the model loads, then 200; the API answers 503 meanwhile', async (t) => {
+    const seen = [];
+    let polling;
+    const poll = async (url) => {
+      for (let i = 0; i < 2000; ++i) {
+        const h = await fetch(url + '/health').then(async (r) => ({ status: r.status, body: await r.json() }), (e) => ({ status: 0, err: e.message }));
+        const m = h.status === 503 ? await request(url, 'GET', '/v1/models').catch(() => null) : null;
+        seen.push({ h, m });
+        if (h.status === 200) return;
+      }
+    };
+    const srv = await startServer(env.gpt, [], { onLoading: (url) => { polling = poll(url); } });
+    try {
+      await polling;
+      const loading = seen.filter((x) => x.h.status === 503);
+      t.diagnostic(`${loading.length} answers 503 before 200`);
+      assert.ok(loading.length > 0, 'no 503 seen while loading (the model loaded before the first poll)');
+      for (const x of loading) {
+        assert.deepEqual(x.h.body, { status: 'loading' });
+        if (x.m && x.m.status === 503) assert.equal(x.m.json.error.code, 'unavailable');
+        else if (x.m) assert.equal(x.m.status, 200); // loaded between the two requests
+      }
+      assert.equal(seen.at(-1).h.status, 200);
+      assert.deepEqual(seen.at(-1).h.body, { status: 'ok' });
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('the listening socket', { skip: needs('bin', 'gpt', 'bertCls'), timeout: 120_000 }, () => {
+  test('a port in use is refused: the second server exits with an error, the first keeps every connection', async () => {
+    const a = await startServer(env.gpt);
+    try {
+      const port = String(a.port);
+      const second = spawn(env.bin, ['serve', '--model', env.bertCls, '--host', '127.0.0.1', '--port', port, '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      second.stderr.on('data', (d) => { err += d; });
+      const code = await Promise.race([new Promise((r) => second.on('exit', (c) => r(c))), sleep(15_000).then(() => 'running')]);
+      if (code === 'running') second.kill('SIGKILL');
+      assert.notEqual(code, 'running', `a second server started on port ${port} (it would take part of the connections):\n${err}`);
+      assert.notEqual(code, 0);
+      assert.match(err, /cannot listen/);
+      for (let i = 0; i < 8; ++i) assert.equal((await a.get('/v1/models')).json.data[0].id, path.basename(env.gpt));
+    } finally {
+      await a.stop();
+    }
+  });
+
+  test('a burst of 100 new connections is accepted at once (no SYN retries)', async (t) => {
+    const srv = await startServer(env.gpt);
+    try {
+      const one = () => new Promise((resolve, reject) => {
+        const t0 = Date.now();
+        const req = http.get({ host: '127.0.0.1', port: srv.port, path: '/health', agent: false, timeout: 20_000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ ms: Date.now() - t0, status: res.statusCode }));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+      });
+      for (let round = 0; round < 3; ++round) {
+        const rs = await Promise.all(Array.from({ length: 100 }, one));
+        const ms = rs.map((r) => r.ms).sort((x, y) => x - y);
+        t.diagnostic(`round ${round}: median ${ms[50]} ms, max ${ms[99]} ms`);
+        assert.ok(rs.every((r) => r.status === 200));
+        // a dropped SYN is retried after 1 s: any connection that slow was not accepted at first
+        assert.ok(ms[99] < 900, `slowest of 100 new connections: ${ms[99]} ms (a listen backlog too small?)`);
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('API key', { skip: needs('bin', 'gpt'), timeout: 120_000 }, () => {
+  const asciiKey = 'sk-test-key-1234';
+  async function check(srv, key) {
+    const modelId = path.basename(env.gpt);
+    for (const [method, route, body] of [['GET', '/v1/models'], ['GET', '/metrics'], ['POST', '/v1/completions', { prompt: 'x', max_tokens: 1 }],
+      ['POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], max_tokens: 1 }], ['POST', '/tokenize', { content: 'x' }],
+      ['POST', '/detokenize', { tokens: [1] }], ['POST', '/apply-template', { messages: [{ role: 'user', content: 'x' }] }]]) {
+      const no = await request(srv.url, method, route, body);
+      const e = assertErrorShape(no, 401, `${method} ${route} without a key`);
+      assert.equal(e.type, 'authentication_error');
+      assertErrorShape(await request(srv.url, method, route, body, { key: key + 'x' }), 401, `${method} ${route} wrong key`);
+      assertErrorShape(await request(srv.url, method, route, body, { key: key.slice(0, -1) }), 401, `${method} ${route} key prefix`);
+      assertErrorShape(await request(srv.url, method, route, body, { headers: { Authorization: key } }), 401, `${method} ${route} no Bearer`);
+      const yes = await request(srv.url, method, route, body, { key });
+      assert.equal(yes.status, 200, `${method} ${route} with the key: ${yes.text.slice(0, 200)}`);
+    }
+    assert.equal((await srv.get('/health')).status, 200, '/health is open');
+    const page = await srv.get('/');
+    assert.equal(page.status, 200, 'the playground is open');
+    assert.match(page.headers.get('content-type'), /text\/html/);
+    // the SDK
+    const bad = new OpenAI({ baseURL: srv.url + '/v1', apiKey: 'wrong', maxRetries: 0 });
+    await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+    const good = new OpenAI({ baseURL: srv.url + '/v1', apiKey: key, maxRetries: 0 });
+    const r = await good.completions.create({ model: modelId, prompt: 'x', max_tokens: 2 });
+    assert.equal(r.choices.length, 1);
+  }
+
+  test('--api-key: 401 without or with a wrong key on /v1/* and /metrics; /health and / open', async () => {
+    const srv = await startServer(env.gpt, ['--api-key', asciiKey]);
+    try { await check(srv, asciiKey); } finally { await srv.stop(); }
+  });
+
+  test('LMCPP_API_KEY works the same', async () => {
+    const srv = await startServer(env.gpt, [], { env: { LMCPP_API_KEY: asciiKey } });
+    try { await check(srv, asciiKey); } finally { await srv.stop(); }
+  });
+});
+
+describe('chat content is text, never special tokens', { skip: needs('bin', 'gpt'), timeout: 120_000 }, () => {
+  let srv;
+  before(async () => { srv = await startServer(env.gpt); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  test('a user message holding "<|endoftext|>" is tokenized as plain text', async () => {
+    const tokenize = async (s) => (await srv.post('/tokenize', { content: s })).json.tokens;
+    const chat = async (content) => srv.post('/v1/chat/completions', { messages: [{ role: 'user', content }], max_tokens: 1, temperature: 0 });
+    const injected = 'a<|endoftext|>b';
+    // /tokenize matches special tokens: the id is there
+    assert.ok((await tokenize(injected)).includes(50256), '/tokenize knows <|endoftext|> (id 50256)');
+    const tpl = (await srv.post('/apply-template', { messages: [{ role: 'user', content: injected }] })).json.prompt;
+    assert.equal(tpl, `<|im_start|>user\n${injected}<|im_end|>\n<|im_start|>assistant\n`);
+    // The chat prompt = markup (what an empty message costs) + the content's plain-text tokens. GPT-2's
+    // pre-tokenizer cuts "a<|endoftext|>b" into a | <| | endoftext | |> | b, so its plain-text tokens are those
+    // of "a<|endoftext" and "|>b" (neither is a special token).
+    const markup = (await chat('')).json.usage.prompt_tokens;
+    const plain = (await tokenize('a<|endoftext')).length + (await tokenize('|>b')).length;
+    const withSpecial = (await tokenize(injected)).length;
+    assert.ok(plain > withSpecial);
+    const r = await chat(injected);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.usage.prompt_tokens, markup + plain, `prompt_tokens ${r.json.usage.prompt_tokens}: markup ${markup} + plain ${plain} (with the special id it would be ${markup + withSpecial})`);
+    // the same through an array of text parts, and in a system message
+    const parts = await srv.post('/v1/chat/completions', { messages: [{ role: 'user', content: [{ type: 'text', text: 'a<|endof' }, { type: 'text', text: 'text|>b' }] }], max_tokens: 1 });
+    assert.equal(parts.json.usage.prompt_tokens, markup + plain);
+    const sys = await srv.post('/v1/chat/completions', { messages: [{ role: 'system', content: injected }], max_tokens: 1 });
+    const sysMarkup = (await srv.post('/v1/chat/completions', { messages: [{ role: 'system', content: '' }], max_tokens: 1 })).json.usage.prompt_tokens;
+    assert.equal(sys.json.usage.prompt_tokens, sysMarkup + plain);
+  });
+});
+
+describe('disconnects, SIGTERM, /metrics', { skip: needs('bin', 'gpt', 'gptLong'), timeout: 300_000 }, () => {
+  test('a client that disconnects mid-stream frees its slot at once', async (t) => {
+    const srv = await startServer(env.gptLong, ['--parallel', '4']);
+    try {
+      for (const route of ['/v1/completions', '/v1/chat/completions']) {
+        const m0 = await srv.metrics();
+        const ctl = new AbortController();
+        let activeWhile = null;
+        const body = route.includes('chat')
+          ? { messages: [{ role: 'user', content: 'Talk for a long time.' }], max_tokens: 3000, ignore_eos: true, stream: true }
+          : { prompt: 'Talk for a long time.', max_tokens: 3000, ignore_eos: true, stream: true };
+        let texts = 0;
+        const r = await readSse(srv.url + route, body, {
+          signal: ctl.signal,
+          onEvent: (ev) => {
+            if (!('data' in ev) || ev.data === '[DONE]') return;
+            const c = JSON.parse(ev.data).choices[0];
+            if ((c?.text ?? c?.delta?.content ?? '') !== '' && ++texts === 2) {
+              srv.metrics().then((m) => { activeWhile = m.get('lmcpp_active_slots'); ctl.abort(); });
+            }
+          },
+        });
+        const tAbort = Date.now();
+        assert.ok(r.aborted, `the stream ended before the client left (${r.data.length} events)`);
+        const freed = await waitFor(async () => (await srv.metrics()).get('lmcpp_active_slots') === 0, 5000, 10);
+        const m1 = await srv.metrics();
+        const generated = m1.get('lmcpp_completion_tokens_total') - m0.get('lmcpp_completion_tokens_total');
+        t.diagnostic(`${route}: active slots ${activeWhile} while streaming; 0 again ${Date.now() - tAbort} ms after the abort; ${generated} of up to 3000 tokens generated`);
+        assert.equal(activeWhile, 1);
+        assert.ok(freed.value, 'the slot is freed');
+        assert.ok(freed.ms < 2000, `freed after ${freed.ms} ms`);
+        assert.ok(generated < 3000, 'generation stopped early');
+        // and the server is fine
+        assert.equal((await srv.post('/v1/completions', { prompt: 'x', max_tokens: 2 })).status, 200);
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('streams abandoned while queued give their queue places back', async (t) => {
+    const srv = await startServer(env.gptLong, ['--parallel', '1', '--queue', '3']);
+    try {
+      const body = { prompt: 'Keep talking', max_tokens: 3500, ignore_eos: true, stream: true };
+      // one stream holds the only slot for many seconds
+      const holder = new AbortController();
+      let holding;
+      const holds = new Promise((r) => { holding = r; });
+      const first = readSse(srv.url + '/v1/completions', body, { signal: holder.signal, onEvent: (ev) => { if ('data' in ev) holding(); } });
+      await holds;
+      // three more wait in the queue; their clients give up after a moment
+      const waiters = Array.from({ length: 3 }, () => new AbortController());
+      let answered = 0;
+      const queued = waiters.map((c) => readSse(srv.url + '/v1/completions', body, { signal: c.signal, onResponse: () => { ++answered; } }));
+      await waitFor(() => answered === 3, 10_000);
+      const m = await srv.metrics();
+      assert.equal(m.get('lmcpp_queue_depth'), 3, 'three requests queued');
+      for (const c of waiters) c.abort();
+      await Promise.all(queued);
+      const tAbort = Date.now();
+      const drained = await waitFor(async () => (await srv.metrics()).get('lmcpp_queue_depth') === 0, 8000, 50);
+      t.diagnostic(`queue depth 0 ${Date.now() - tAbort} ms after the waiting clients left (slot still busy)`);
+      assert.ok(drained.value, 'the queue still holds requests whose clients are gone');
+      // a new request can queue again (not 429)
+      const late = new AbortController();
+      let lateStatus = 0;
+      const lateRead = readSse(srv.url + '/v1/completions', body, { signal: late.signal, onResponse: (res) => { lateStatus = res.status; late.abort(); } });
+      await lateRead;
+      assert.equal(lateStatus, 200);
+      holder.abort();
+      await first;
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('SIGTERM with streams open: exit 0 within seconds, the streams end or close', async (t) => {
+    const srv = await startServer(env.gptLong, ['--parallel', '4']);
+    const body = { prompt: 'Once upon a time', max_tokens: 3000, ignore_eos: true, temperature: 0, stream: true };
+    let started = 0;
+    let allStarted;
+    const ready = new Promise((r) => { allStarted = r; });
+    const streams = Array.from({ length: 6 }, () => readSse(srv.url + '/v1/completions', body, {
+      timeoutMs: 30_000,
+      onEvent: (ev, st) => { if ('data' in ev && !st.seen) { st.seen = true; if (++started === 4) allStarted(); } },
+    }).catch((e) => ({ error: e, data: [], done: false })));
+    // and two non-streamed requests
+    const wholes = Array.from({ length: 2 }, () => request(srv.url, 'POST', '/v1/completions', { ...body, stream: false }, { timeoutMs: 30_000 })
+      .then((r) => `${r.status} ${r.json?.choices?.[0]?.finish_reason ?? r.json?.error?.code ?? ''}`, (e) => `closed: ${e.cause?.code ?? e.message}`));
+    await Promise.race([ready, sleep(20_000)]);
+    assert.equal(started, 4, '4 streams running (2 streams and 2 non-streamed requests queued)');
+    const t0 = Date.now();
+    const exit = await srv.terminate('SIGTERM', 10_000);
+    t.diagnostic(`exit ${JSON.stringify(exit)} after ${Date.now() - t0} ms`);
+    assert.equal(exit.timedOut, false, `no exit within 10 s of SIGTERM\n${srv.tail()}`);
+    assert.equal(exit.code, 0, srv.tail());
+    assert.ok(exit.ms < 6000, `exit took ${exit.ms} ms`);
+    const ends = await Promise.race([Promise.all(streams), sleep(10_000).then(() => null)]);
+    assert.ok(ends, 'every stream settled within 10 s of the exit');
+    const how = ends.map((r) => {
+      if (r.done) return `[DONE] (${streamText(r).finish[0] ?? 'no finish'})`;
+      return r.error ? `closed: ${r.error.cause?.code ?? r.error.message}` : `closed after ${r.data.length} events${r.status ? ` (status ${r.status})` : ''}`;
+    });
+    t.diagnostic(how.join('; '));
+    const wholeEnds = await Promise.race([Promise.all(wholes), sleep(10_000).then(() => null)]);
+    assert.ok(wholeEnds, 'the non-streamed requests settled within 10 s of the exit');
+    t.diagnostic(`non-streamed: ${wholeEnds.join('; ')}`);
+    for (const w of wholeEnds) assert.doesNotMatch(w, /length/, 'not run to max_tokens');
+    for (const r of ends) {
+      if (r.done) assert.notEqual(streamText(r).finish[0], 'length', 'ended early, not run to max_tokens');
+    }
+    assert.match(srv.stderr, /SIGTERM/);
+    // nothing listens any more
+    await assert.rejects(fetch(srv.url + '/health', { signal: AbortSignal.timeout(3000) }));
+  });
+
+  test('/metrics is Prometheus text with the documented metrics, and they count', async () => {
+    const srv = await startServer(env.gpt, ['--parallel', '2']);
+    try {
+      const m0 = await srv.metrics(); // parseMetrics throws on a line that is not Prometheus text
+      const r0 = await srv.get('/metrics');
+      assert.match(r0.headers.get('content-type'), /^text\/plain/);
+      const counters = ['lmcpp_requests_total', 'lmcpp_prompt_tokens_total', 'lmcpp_completion_tokens_total'];
+      const gauges = ['lmcpp_queue_depth', 'lmcpp_active_slots'];
+      const hists = ['lmcpp_time_to_first_token_seconds', 'lmcpp_inter_token_latency_seconds'];
+      for (const n of counters) assert.equal(m0.types.get(n), 'counter', n);
+      for (const n of gauges) assert.equal(m0.types.get(n), 'gauge', n);
+      for (const n of hists) assert.equal(m0.types.get(n), 'histogram', n);
+      for (const n of [...counters, ...gauges, ...hists]) assert.ok(m0.help.get(n), `# HELP ${n}`);
+      for (const n of [...counters, ...gauges]) assert.ok(Number.isFinite(m0.get(n)), n);
+
+      const P = (await srv.post('/tokenize', { content: 'Counting tokens here' })).json.tokens.length;
+      const N = 7;
+      const r = await srv.post('/v1/completions', { prompt: 'Counting tokens here', max_tokens: N, ignore_eos: true, n: 2 });
+      assert.equal(r.status, 200);
+      const m1 = await srv.metrics();
+      const d = (n) => m1.get(n) - m0.get(n);
+      assert.equal(d('lmcpp_requests_total'), 2, 'two sequences (n = 2)');
+      assert.equal(d('lmcpp_prompt_tokens_total'), 2 * P);
+      assert.equal(d('lmcpp_completion_tokens_total'), 2 * N);
+      assert.equal(m1.get('lmcpp_active_slots'), 0);
+      assert.equal(m1.get('lmcpp_queue_depth'), 0);
+      assert.equal(d('lmcpp_time_to_first_token_seconds_count'), 2);
+      assert.equal(d('lmcpp_inter_token_latency_seconds_count'), 2 * (N - 1));
+      for (const h of hists) {
+        const buckets = [...m1.values.entries()].filter(([k]) => k.startsWith(h + '_bucket{'));
+        assert.ok(buckets.length >= 2, h);
+        assert.equal(buckets.at(-1)[0], `${h}_bucket{le="+Inf"}`);
+        const les = buckets.map(([k]) => Number(/le="([^"]+)"/.exec(k)[1].replace('+Inf', 'Infinity')));
+        for (let i = 1; i < buckets.length; ++i) {
+          assert.ok(les[i] > les[i - 1], `${h}: le ascending`);
+          assert.ok(buckets[i][1] >= buckets[i - 1][1], `${h}: cumulative`);
+        }
+        assert.equal(buckets.at(-1)[1], m1.get(h + '_count'));
+        assert.ok(m1.get(h + '_sum') >= 0);
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The node tests of `lmcpp serve`: creates small random-weight models with the binary, then runs node's test
+# runner on tests/server/*.test.mjs.
+#
+#   tests/server/run.sh BIN [FILES...]
+#
+# FILES default to every tests/server/*.test.mjs but load.test.mjs (the slow load and fault test; name it to run
+# it). Needs the shared tokenizers (../shared/data next to the repository, or $LM_SHARED_DATA): without them it
+# skips with a message and exits 0. Needs tests/node/node_modules (the OpenAI SDK, puppeteer-core): without it
+# it fails, saying how to install it.
+#
+# Environment: LMCPP_SCREENSHOT=1 makes the playground test write docs/images/playground.png (a value ending in
+# .png is used as the path instead). Other LMCPP_* variables (LMCPP_CHROMIUM, LMCPP_STOP_THROTTLE) pass through.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [[ $# -lt 1 ]]; then
+  echo "usage: tests/server/run.sh BIN [FILES...]" >&2
+  exit 2
+fi
+BIN=$(realpath "$1")
+shift
+[[ -x $BIN ]] || { echo "run.sh: $BIN is not an executable" >&2; exit 2; }
+
+if [[ -n ${LM_SHARED_DATA:-} ]]; then SHARED=$(realpath -m "$LM_SHARED_DATA/.."); else SHARED=$(realpath -m "$ROOT/../shared"); fi
+TOK=$SHARED/data/tokenizers
+if [[ ! -d $TOK/gpt2 || ! -d $TOK/bert-base-uncased ]]; then
+  echo "run.sh: SKIP: the shared tokenizers are absent ($TOK/gpt2, $TOK/bert-base-uncased); the server tests need them"
+  exit 0
+fi
+if [[ ! -d $ROOT/tests/node/node_modules/openai || ! -d $ROOT/tests/node/node_modules/puppeteer-core ]]; then
+  echo "run.sh: FAIL: tests/node/node_modules is missing (the OpenAI SDK and puppeteer-core)." >&2
+  echo "run.sh: install it with: (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 npm ci)" >&2
+  exit 1
+fi
+command -v node >/dev/null || { echo "run.sh: FAIL: node is not installed" >&2; exit 1; }
+
+TMP=$(mktemp -d -t lmcpp-server-tests.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# Small random models (seconds to write). initializer_range 0.2 makes the GPT's next-token distributions peaked,
+# so greedy text is stable and its stop strings are easy to pick.
+gpt_cfg() {
+  echo "{\"model_type\":\"gpt2\",\"n_layer\":2,\"n_head\":4,\"n_embd\":64,\"n_positions\":$1,\"initializer_range\":0.2}"
+}
+BERT_SMALL='"num_hidden_layers":2,"num_attention_heads":4,"hidden_size":64,"intermediate_size":128,"max_position_embeddings":128'
+"$BIN" init --config "$(gpt_cfg 256)" --tokenizer "$TOK/gpt2" --out "$TMP/gpt" >/dev/null
+"$BIN" init --config "$(gpt_cfg 4096)" --tokenizer "$TOK/gpt2" --out "$TMP/gpt-long" >/dev/null
+"$BIN" init --config "{\"model_type\":\"bert\",\"architectures\":[\"BertForSequenceClassification\"],\"id2label\":{\"0\":\"negative\",\"1\":\"positive\"},\"label2id\":{\"negative\":0,\"positive\":1},$BERT_SMALL}" \
+  --tokenizer "$TOK/bert-base-uncased" --out "$TMP/bert-cls" >/dev/null
+"$BIN" init --config "{\"model_type\":\"bert\",\"architectures\":[\"BertForMaskedLM\"],$BERT_SMALL}" \
+  --tokenizer "$TOK/bert-base-uncased" --out "$TMP/bert-mlm" >/dev/null
+
+if [[ $# -gt 0 ]]; then
+  FILES=("$@")
+else
+  FILES=()
+  for f in "$ROOT"/tests/server/*.test.mjs; do
+    [[ $(basename "$f") == load.test.mjs ]] || FILES+=("$f")
+  done
+fi
+
+if [[ -n ${LMCPP_SCREENSHOT:-} && ${LMCPP_SCREENSHOT} != *.png ]]; then
+  mkdir -p "$ROOT/docs/images"
+  LMCPP_SCREENSHOT=$ROOT/docs/images/playground.png
+fi
+
+export LMCPP_BIN=$BIN LMCPP_GPT_DIR=$TMP/gpt LMCPP_GPT_LONG_DIR=$TMP/gpt-long LMCPP_BERT_CLS_DIR=$TMP/bert-cls \
+  LMCPP_BERT_MLM_DIR=$TMP/bert-mlm
+[[ -n ${LMCPP_SCREENSHOT:-} ]] && export LMCPP_SCREENSHOT
+# One file at a time: the servers of two files would share the CPUs and skew each other's timings.
+node --test --test-concurrency=1 "${FILES[@]}"
