@@ -1,5 +1,7 @@
 // GEMV for decoding: the threads split the OC output rows into contiguous static chunks; each thread streams
-// its weight rows once, front to back, for up to four input rows held against each loaded weight vector.
+// its weight rows once, front to back, for up to four input rows held against each loaded weight vector (with
+// two or more input rows, the AVX-512 f32 kernel takes two weight rows per pass, so each input load feeds two
+// FMAs; not the bf16 one, whose vdpbf16ps throughput, not its loads, bounds it: docs/performance.md).
 // With more than four input rows a thread takes its rows in tiles of ~kGemvTileBytes of weights and runs
 // every block of four input rows over a tile before the next: the tile comes from DRAM once, then from L2.
 // Every output is one dot product in a fixed order, so results are reproducible for a given ISA path (and
@@ -25,6 +27,9 @@
 #define LM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
 // Same 64 bytes seen as 32 bf16 (a vector cast, no instruction).
 #define LM_BH(v) ((__m512bh)(v))
+// Keeps a loaded vector in a register: without it GCC folds the load into each FMA that uses it (one load per
+// FMA again, which the two-row kernels exist to avoid).
+#define LM_IN_REG(v) asm("" : "+v"(v))
 
 namespace lm::cpu {
 namespace {
@@ -109,6 +114,67 @@ LM_AVX512 void rows_f32_avx512(float* out, const float* inp, const float* w, con
 #pragma GCC unroll 4
     for (int n = 0; n < NB; ++n)
       out[n * OC + o] = hsum(_mm512_add_ps(acc[n][0], acc[n][1])) + (bias ? bias[o] : 0.0f);
+  }
+}
+
+// NB >= 2: two weight rows (outputs o, o+1) per pass over C, so each input load feeds two FMAs (per 32
+// floats: 4 weight loads + 2*NB input loads for 4*NB FMAs, instead of 2 + 2*NB for 2*NB). Every output keeps
+// exactly the accumulators, chunk order, tails and final sum of rows_f32_avx512 (results are bitwise the
+// same); an odd last row goes to rows_f32_avx512. NB = 1 stays one row at a time (the streaming path above).
+template <int NB>
+LM_AVX512 void rows_f32_avx512_x2(float* out, const float* inp, const float* w, const float* bias, int64_t C,
+                                  int64_t OC, int64_t o0, int64_t o1) {
+  if constexpr (NB == 1) {
+    rows_f32_avx512<1>(out, inp, w, bias, C, OC, o0, o1);
+  } else {
+    const int64_t C2 = C & ~int64_t{31}, C1 = C & ~int64_t{15};
+    const __mmask16 tail = static_cast<__mmask16>((1u << (C - C1)) - 1u);
+    int64_t o = o0;
+    for (; o + 1 < o1; o += 2) {
+      const float* wa = w + o * C;
+      const float* wb = wa + C;
+      __m512 acc[NB][2], bcc[NB][2];
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) acc[n][0] = acc[n][1] = bcc[n][0] = bcc[n][1] = _mm512_setzero_ps();
+      for (int64_t c = 0; c < C2; c += 32) {
+        const __m512 a0 = _mm512_loadu_ps(wa + c), a1 = _mm512_loadu_ps(wa + c + 16);
+        const __m512 b0 = _mm512_loadu_ps(wb + c), b1 = _mm512_loadu_ps(wb + c + 16);
+#pragma GCC unroll 4
+        for (int n = 0; n < NB; ++n) {
+          __m512 x0 = _mm512_loadu_ps(inp + n * C + c), x1 = _mm512_loadu_ps(inp + n * C + c + 16);
+          LM_IN_REG(x0);
+          LM_IN_REG(x1);
+          acc[n][0] = _mm512_fmadd_ps(a0, x0, acc[n][0]);
+          bcc[n][0] = _mm512_fmadd_ps(b0, x0, bcc[n][0]);
+          acc[n][1] = _mm512_fmadd_ps(a1, x1, acc[n][1]);
+          bcc[n][1] = _mm512_fmadd_ps(b1, x1, bcc[n][1]);
+        }
+      }
+      if (C1 > C2) {
+        const __m512 a0 = _mm512_loadu_ps(wa + C2), b0 = _mm512_loadu_ps(wb + C2);
+#pragma GCC unroll 4
+        for (int n = 0; n < NB; ++n) {
+          const __m512 x0 = _mm512_loadu_ps(inp + n * C + C2);
+          acc[n][0] = _mm512_fmadd_ps(a0, x0, acc[n][0]);
+          bcc[n][0] = _mm512_fmadd_ps(b0, x0, bcc[n][0]);
+        }
+      }
+      if (tail) {
+        const __m512 a0 = _mm512_maskz_loadu_ps(tail, wa + C1), b0 = _mm512_maskz_loadu_ps(tail, wb + C1);
+#pragma GCC unroll 4
+        for (int n = 0; n < NB; ++n) {
+          const __m512 x0 = _mm512_maskz_loadu_ps(tail, inp + n * C + C1);
+          acc[n][1] = _mm512_fmadd_ps(a0, x0, acc[n][1]);
+          bcc[n][1] = _mm512_fmadd_ps(b0, x0, bcc[n][1]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int n = 0; n < NB; ++n) {
+        out[n * OC + o] = hsum(_mm512_add_ps(acc[n][0], acc[n][1])) + (bias ? bias[o] : 0.0f);
+        out[n * OC + o + 1] = hsum(_mm512_add_ps(bcc[n][0], bcc[n][1])) + (bias ? bias[o + 1] : 0.0f);
+      }
+    }
+    if (o < o1) rows_f32_avx512<NB>(out, inp, w, bias, C, OC, o, o1);
   }
 }
 
@@ -302,8 +368,9 @@ void gemv_f32(float* out, const float* inp, const float* weight, const float* bi
         const float* x = inp + n0 * C;
         if (avx2) return rows_avx2_nb(y, x, weight, bias, nb, C, OC, t0, t1);
         if (!avx512) return rows_f32_generic(y, x, weight, bias, nb, C, OC, t0, t1);
-        with_nb(nb,
-                [&](auto NB) { rows_f32_avx512<decltype(NB)::value>(y, x, weight, bias, C, OC, t0, t1); });
+        with_nb(nb, [&](auto NB) {
+          rows_f32_avx512_x2<decltype(NB)::value>(y, x, weight, bias, C, OC, t0, t1);
+        });
       });
     });
   }
