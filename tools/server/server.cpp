@@ -312,6 +312,8 @@ int run_server(const ServeOptions& opt) {
   try {
     load(*st);
   } catch (...) {
+    // stop() only ends a listener that has started: wait for it first (it is starting on its own thread).
+    for (int i = 0; i < 5000 && !svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     svr.stop();
     http.join();
     throw;
