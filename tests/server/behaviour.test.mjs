@@ -334,6 +334,18 @@ describe('start-up', { skip: needs('bin', 'gpt'), timeout: 120_000 }, () => {
   });
 });
 
+describe('a model that cannot be loaded', { skip: needs('bin'), timeout: 60_000 }, () => {
+  test('the server exits 2 at once with one error line naming the directory', async () => {
+    const p = spawn(env.bin, ['serve', '--model', '/nonexistent/model', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    const code = await Promise.race([new Promise((r) => p.on('exit', r)), sleep(20_000).then(() => 'hung')]);
+    if (code === 'hung') p.kill('SIGKILL');
+    assert.equal(code, 2, `exit ${code}; stderr: ${err}`);
+    assert.match(err, /lmcpp: error: .*\/nonexistent\/model/);
+  });
+});
+
 describe('the listening socket', { skip: needs('bin', 'gpt', 'bertCls'), timeout: 120_000 }, () => {
   test('a port in use is refused: the second server exits with an error, the first keeps every connection', async () => {
     const a = await startServer(env.gpt);
