@@ -40,6 +40,11 @@ void check_stream(const std::string& s) {
     }
   }
   if (!cur.empty()) stops.push_back(cur);
+  // Stop strings come from JSON, so they are valid UTF-8; one holding U+FFFD could match the replacement the
+  // stream itself writes for invalid bytes. Such cases are not stop strings the server can receive.
+  std::erase_if(stops, [](const std::string& st) {
+    return lm::generate::sanitize_utf8(st) != st || st.find("\xEF\xBF\xBD") != std::string::npos;
+  });
   lm::generate::TextStream ts(stops);
   std::string out;
   bool stopped = false;
