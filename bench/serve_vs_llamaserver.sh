@@ -63,7 +63,10 @@ for r in $(seq "$ROUNDS"); do
     start "$s" 18321
     node bench/serve_load.mjs http://127.0.0.1:18321 1 2 "$MAXTOK" >/dev/null  # warm-up
     for c in 1 4 16; do
-      echo "$s $(node bench/serve_load.mjs http://127.0.0.1:18321 "$c" $((c * 2 > 4 ? c * 2 : 4)) "$MAXTOK")" | tee -a "$LOG"
+      # A run whose client failed (e.g. a connection reset) prints its error to stderr and is left out.
+      out=$(node bench/serve_load.mjs http://127.0.0.1:18321 "$c" $((c * 2 > 4 ? c * 2 : 4)) "$MAXTOK") ||
+        out='{"failed": true}'
+      echo "$s $out" | tee -a "$LOG"
     done
     stop_server
   done
@@ -75,6 +78,8 @@ res, dec = {}, []
 for line in open(sys.argv[1]):
     name, js = line.split(" ", 1)
     j = json.loads(js)
+    if j.get("failed"):
+        print(f"(a {name} run failed and is left out)"); continue
     if name == "decode":
         dec.append(j["tokens_per_s"]); continue
     res.setdefault((name, j["clients"]), []).append(j)

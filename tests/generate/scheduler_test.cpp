@@ -101,11 +101,20 @@ TEST(Ragged, RowsAreBatchInvariant) {
     g->forward_ragged({{solo[static_cast<size_t>(i)].get(), &p[static_cast<size_t>(i)].back(), 1, a.data() + i * V}});
     chunks.push_back({batch[static_cast<size_t>(i)].get(), &p[static_cast<size_t>(i)].back(), 1, b.data() + i * V});
   }
+  // Two prompt pieces in the same pass (they may share a GEMM): each must equal its solo pass too.
+  auto extra2 = g->make_seq_cache(40), solo_e = g->make_seq_cache(40), solo_e2 = g->make_seq_cache(40);
+  const auto short_prompt = prompt_of(98, 7, V);
+  std::vector<float> e2(static_cast<size_t>(V)), se(static_cast<size_t>(V)), se2(static_cast<size_t>(V));
+  g->forward_ragged({{solo_e.get(), long_prompt.data(), 20, se.data()}});
+  g->forward_ragged({{solo_e2.get(), short_prompt.data(), 7, se2.data()}});
   chunks.insert(chunks.begin() + 5, models::SeqChunk{extra.get(), long_prompt.data(), 20, e.data()});
+  chunks.insert(chunks.begin() + 9, models::SeqChunk{extra2.get(), short_prompt.data(), 7, e2.data()});
   g->forward_ragged(chunks);
   for (int i = 0; i < 16; ++i)
     EXPECT_EQ(std::memcmp(a.data() + i * V, b.data() + i * V, sizeof(float) * static_cast<size_t>(V)), 0)
         << "sequence " << i;
+  EXPECT_EQ(std::memcmp(e.data(), se.data(), sizeof(float) * static_cast<size_t>(V)), 0) << "20-token piece";
+  EXPECT_EQ(std::memcmp(e2.data(), se2.data(), sizeof(float) * static_cast<size_t>(V)), 0) << "7-token piece";
 }
 
 TEST(Scheduler, GreedyEqualsPyTorchReference) {

@@ -5,12 +5,15 @@
 // depend on the batch it shares (greedy output equals its solo run).
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
 #include "lm/models/gpt/gpt.h"
 #include "lm/ops/attention_kv.h"
 #include "lm/ops/encoder.h"
+#include "lm/ops/matmul.h"
 #include "lm/ops/residual.h"
 
 namespace lm::models {
@@ -38,6 +41,36 @@ struct RowGroup {
   int64_t r0, n;
   bool decode;
 };
+
+// Prompt pieces of several sequences share one GEMM when the GEMM computes a row the same way whatever the other
+// rows and their number (at least kMinGemmRows rows, so the small-M path of the library is never taken): checked
+// once per process and shape on random data (rows of 16- and 23-row calls against the same rows inside a 48-row
+// call, at other offsets). Where it does not hold, each piece keeps a GEMM of its own.
+constexpr int64_t kMinGemmRows = 16;
+
+bool gemm_rows_invariant(int64_t C, int64_t I) {
+  static std::mutex mu;
+  static std::map<std::pair<int64_t, int64_t>, bool> known;
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = known.find({C, I});
+  if (it != known.end()) return it->second;
+  bool ok = true;
+  for (auto [in, out] : {std::pair{C, 3 * C}, {C, C}, {C, I}, {I, C}}) {
+    std::vector<float> w(static_cast<size_t>(in * out)), b(static_cast<size_t>(out)), x(static_cast<size_t>(48 * in));
+    uint32_t z = 12345;
+    auto rnd = [&] { return static_cast<float>((z = z * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f; };
+    for (auto* v : {&w, &b, &x})
+      for (auto& e : *v) e = rnd();
+    std::vector<float> full(static_cast<size_t>(48 * out)), part(static_cast<size_t>(23 * out));
+    const Tensor W(w.data(), Shape{out, in}), B(b.data(), Shape{out});
+    ops::matmul_forward(Tensor(full.data(), Shape{48, out}), Tensor(x.data(), Shape{48, in}), W, B);
+    for (auto [r0, m] : {std::pair<int64_t, int64_t>{5, 16}, {20, 23}}) {
+      ops::matmul_forward(Tensor(part.data(), Shape{m, out}), Tensor(x.data() + r0 * in, Shape{m, in}), W, B);
+      ok = ok && std::memcmp(part.data(), full.data() + r0 * out, sizeof(float) * static_cast<size_t>(m * out)) == 0;
+    }
+  }
+  return known[{C, I}] = ok;
+}
 
 }  // namespace
 
@@ -82,8 +115,11 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
     N += ch.n;
     M += ch.logits != nullptr;
   }
+  // Prompt pieces: one GEMM over all of them (padded to kMinGemmRows) where that is batch-invariant.
+  const bool one_gemm = N > k && gemm_rows_invariant(C, I);
+  const int64_t NP = one_gemm ? std::max(N, k + kMinGemmRows) : N;
   thread_local RaggedScratch s;
-  const size_t need = static_cast<size_t>(N * (8 * C + 2 * I + 2) + M * (2 * C + V + 2));
+  const size_t need = static_cast<size_t>(NP * (8 * C + 2 * I + 2) + M * (2 * C + V + 2));
   if (s.f.size() < need) s.f.resize(need);
   s.ids.resize(static_cast<size_t>(N));
   s.pos.resize(static_cast<size_t>(N));
@@ -92,8 +128,13 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
     LM_ASSERT(off + static_cast<size_t>(rows * d) <= s.f.size(), "forward_ragged: scratch too small");
     return Tensor(s.take(static_cast<size_t>(rows * d), &off), Shape{rows, d});
   };
-  Tensor x = t2(N, C), x2 = t2(N, C), ln = t2(N, C), atty = t2(N, C), proj = t2(N, C), qkv = t2(N, 3 * C);
-  Tensor fch = t2(N, I), fch_gelu = t2(N, I), mean = t2(1, N).view(Shape{N}), rstd = t2(1, N).view(Shape{N});
+  Tensor x = t2(N, C), x2 = t2(N, C), ln = t2(NP, C), atty = t2(NP, C), proj = t2(NP, C), qkv = t2(NP, 3 * C);
+  Tensor fch = t2(NP, I), fch_gelu = t2(NP, I), mean = t2(1, N).view(Shape{N}), rstd = t2(1, N).view(Shape{N});
+  // Padding rows of the GEMM inputs are zeros (LayerNorm and attention write only the N real rows).
+  if (NP > N) {
+    std::memset(ln.f32() + N * C, 0, sizeof(float) * static_cast<size_t>((NP - N) * C));
+    std::memset(atty.f32() + N * C, 0, sizeof(float) * static_cast<size_t>((NP - N) * C));
+  }
   std::vector<RowGroup> groups;
   std::vector<int64_t> row0(chunks.size());
   int64_t r = 0;
@@ -104,9 +145,10 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
       s.ids[static_cast<size_t>(r + t)] = ch.ids[t];
       s.pos[static_cast<size_t>(r + t)] = static_cast<int32_t>(ch.cache->past + t);
     }
-    if (static_cast<int64_t>(oi) >= k) groups.push_back({r, ch.n, false});
+    if (static_cast<int64_t>(oi) >= k && !one_gemm) groups.push_back({r, ch.n, false});
     r += ch.n;
   }
+  if (one_gemm) groups.push_back({k, NP - k, false});
   if (k > 0) groups.insert(groups.begin(), RowGroup{0, k, true});
   const float eps = config_.layer_norm_epsilon;
   const GptParams& p = params_;
@@ -121,7 +163,7 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
     DecodeCopies* dc = bf16 ? &(*copies)[static_cast<size_t>(l)] : nullptr;
     ops::AttentionSpec spec = attn_spec(l);
     spec.dropout = 0.0f;
-    nn::layernorm_forward(b.ln_1, ln.view(Shape{1, N, C}), st, x.view(Shape{1, N, C}), eps);
+    nn::layernorm_forward(b.ln_1, ln.slice0(0, N).view(Shape{1, N, C}), st, x.view(Shape{1, N, C}), eps);
     for (const RowGroup& g : groups)
       nn::linear_forward(b.attn.qkv, rows(qkv, g), rows(ln, g),
                          nn::LinearMode{g.decode ? nn::LinearKind::Gemv : nn::LinearKind::F32},
@@ -136,13 +178,13 @@ void Gpt::forward_ragged(const std::vector<SeqChunk>& chunks) const {
       nn::linear_forward(b.attn.proj, rows(proj, g), rows(atty, g),
                          nn::LinearMode{g.decode ? nn::LinearKind::Gemv : nn::LinearKind::F32},
                          g.decode && dc ? &dc->attn.proj : nullptr);
-    ops::residual_forward(x2, x, proj);
-    nn::layernorm_forward(b.ln_2, ln.view(Shape{1, N, C}), st, x2.view(Shape{1, N, C}), eps);
+    ops::residual_forward(x2, x, proj.slice0(0, N));
+    nn::layernorm_forward(b.ln_2, ln.slice0(0, N).view(Shape{1, N, C}), st, x2.view(Shape{1, N, C}), eps);
     for (const RowGroup& g : groups)
       nn::mlp_forward(b.mlp, rows(proj, g), {rows(fch, g), rows(fch_gelu, g)}, rows(ln, g), config_.activation,
                       nn::LinearMode{g.decode ? nn::LinearKind::Gemv : nn::LinearKind::F32},
                       g.decode && dc ? &dc->mlp : nullptr);
-    ops::residual_forward(x, x2, proj);
+    ops::residual_forward(x, x2, proj.slice0(0, N));
   }
   for (const SeqChunk& ch : chunks) ch.cache->past += ch.n;
   if (M == 0) return;
