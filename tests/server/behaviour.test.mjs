@@ -10,19 +10,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { startServer, needs, env, loadOpenAI, readSse, streamText, chunksOf, assertErrorShape, request, sleep, waitFor } from './harness.mjs';
+import { startServer, needs, env, loadOpenAI, readSse, streamText, streamed, chunksOf, assertErrorShape, request, sleep, waitFor } from './harness.mjs';
 
 const OpenAI = loadOpenAI();
 
-// Streams a completion (temperature 0 unless given) and returns {text, finish, r}.
-async function streamed(srv, body, opts = {}) {
-  const r = await readSse(srv.url + (body.messages ? '/v1/chat/completions' : '/v1/completions'),
-    { temperature: 0, ignore_eos: true, ...body, stream: true }, opts);
-  assert.equal(r.status, 200, `status ${r.status}: ${r.text}`);
-  assert.ok(r.done, `stream ended without [DONE] (${r.data.length} events, error ${r.error})`);
-  const st = streamText(r);
-  return { text: st.text[0], finish: st.finish[0], r };
-}
 
 describe('continuous batching: results do not depend on the batch', { skip: needs('bin', 'gpt', 'gptLong'), timeout: 600_000 }, () => {
   let srv, long;

@@ -395,3 +395,13 @@ export async function waitFor(fn, ms, everyMs = 20) {
     await sleep(everyMs);
   }
 }
+
+// Streams a completion (temperature 0 unless given) and returns {text, finish, r}.
+export async function streamed(srv, body, opts = {}) {
+  const r = await readSse(srv.url + (body.messages ? '/v1/chat/completions' : '/v1/completions'),
+    { temperature: 0, ignore_eos: true, ...body, stream: true }, opts);
+  assert.equal(r.status, 200, `status ${r.status}: ${r.text}`);
+  assert.ok(r.done, `stream ended without [DONE] (${r.data.length} events, error ${r.error})`);
+  const st = streamText(r);
+  return { text: st.text[0], finish: st.finish[0], r };
+}
