@@ -51,6 +51,7 @@ struct ChatVars {
   bool add_generation_prompt = false;
   std::string bos_token, eos_token, unk_token, pad_token;  // "" = undefined in the template
   Json extra;
+  int64_t now_unix = -1;      // the time strftime_now() formats (local time zone); -1 = the current time
 };
 
 class ChatTemplate {
