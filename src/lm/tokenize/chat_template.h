@@ -43,14 +43,18 @@ struct ChatRender {
   std::vector<ByteSpan> content;     // bytes that came from `messages` strings (merged, sorted)
 };
 
+// JSON whose objects keep their key order (Python dicts do; tojson and `for k, v in d.items()` show it). An lm::Json
+// converts implicitly, but its keys are already sorted: parse inputs as OrderedJson to render as transformers does.
+using OrderedJson = nlohmann::ordered_json;
+
 // The variables of one rendering (transformers passes messages, tools, documents, add_generation_prompt and the
 // tokenizer's special tokens). `extra` holds further top-level variables (an object; may be null).
 struct ChatVars {
-  Json messages = Json::array();
-  Json tools;                 // null when absent
+  OrderedJson messages = OrderedJson::array();
+  OrderedJson tools;          // null when absent
   bool add_generation_prompt = false;
   std::string bos_token, eos_token, unk_token, pad_token;  // "" = undefined in the template
-  Json extra;
+  OrderedJson extra;
   int64_t now_unix = -1;      // the time strftime_now() formats (local time zone); -1 = the current time
 };
 
