@@ -57,12 +57,15 @@ TOOLS = [{
     "type": "function",
     "function": {
         "name": "get_weather",
-        "description": "Get the current weather in a city.",
+        "description": "Get the current weather (\u00b0C) in a city, e.g. <Paris> & 'Lyon'.",
         "parameters": {
             "type": "object",
             "properties": {
                 "city": {"type": "string", "description": "The city, e.g. \"Paris\""},
                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer", "description": "Forecast days"},
+                "hourly": {"type": "boolean"},
+                "margin": {"type": "number"},
             },
             "required": ["city"],
         },
@@ -103,7 +106,7 @@ TOOL_CALL = [
     user("What's the weather in Paris?"),
     {"role": "assistant", "content": "", "tool_calls": [{
         "id": "call00001", "type": "function",
-        "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}]},
+        "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius", "days": 3, "hourly": True, "margin": 0.5}}}]},
     {"role": "tool", "tool_call_id": "call00001", "name": "get_weather", "content": "{\"temperature\": 21}"},
     asst("It is 21 \u00b0C in Paris."),
 ]
@@ -116,13 +119,29 @@ CONTENT_PARTS = [
 ]
 
 
+def sorted_keys(x):
+    """x with every dict rebuilt in sorted key order (what a sorted-map JSON type such as nlohmann::json
+    gives back), so that the goldens do not depend on insertion order."""
+    if isinstance(x, dict):
+        return {k: sorted_keys(x[k]) for k in sorted(x)}
+    if isinstance(x, list):
+        return [sorted_keys(v) for v in x]
+    return x
+
+
 def probes_for(name, source):
-    """[(probe name, messages, tools or None, extra vars or None)] for a template."""
+    """[(probe name, messages, tools or None, extra vars or None)] for a template; dict keys sorted."""
+    return [(p, sorted_keys(m), sorted_keys(t), sorted_keys(e)) for p, m, t, e in _probes_for(source)]
+
+
+def _probes_for(source):
     out = [(p, m, None, None) for p, m in BASE]
     if re.search(r"\btools\b", source):
         # (h) tools given as JSON schemas, then a tool-call round trip
         out.append(("tools", [sys_(SYSTEM), user("What's the weather in Paris?")], TOOLS, None))
         out.append(("tool_call", TOOL_CALL, TOOLS, None))
+    if "xml_tools" in source:  # SmolLM3: tools rendered with |string, i.e. Python's repr of the dicts
+        out.append(("xml_tools", [user("What's the weather in Paris?")], None, {"xml_tools": TOOLS}))
     if "enable_thinking" in source:
         out.append(("no_thinking", [sys_(SYSTEM), user("Hi."), asst("<think>\nhmm\n</think>\n\nHello."),
                                     user("Bye.")], None, {"enable_thinking": False}))
