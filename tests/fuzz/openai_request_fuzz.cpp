@@ -12,6 +12,7 @@
 #include "lm/generate/openai.h"
 #include "lm/generate/session.h"
 #include "lm/tokenize/bpe.h"
+#include "lm/tokenize/chat_format.h"
 
 namespace {
 
@@ -23,6 +24,20 @@ const lm::Tokenizer& tokenizer() {
     return std::make_unique<lm::BpeTokenizer>(vocab, std::vector<std::pair<std::string, std::string>>{});
   }();
   return *tok;
+}
+
+// The built-in ChatML over that tokenizer.
+const lm::ChatFormat& chat_format() {
+  static lm::ChatFormat f = [] {
+    lm::ChatFormat c;
+    c.source.source = lm::chatml_template_source();
+    c.source.origin = "built-in ChatML";
+    c.source.builtin = true;
+    c.tmpl = std::make_shared<const lm::ChatTemplate>(lm::ChatTemplate::parse(c.source.source, c.source.origin));
+    c.tok = &tokenizer();
+    return c;
+  }();
+  return f;
 }
 
 void check_stream(const std::string& s) {
@@ -65,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string s(reinterpret_cast<const char*>(data) + 1, size - 1);
   try {
     const lm::Json body = lm::Json::parse(s, nullptr, false);
-    if (!body.is_discarded()) lm::generate::parse_request(body, chat, &tokenizer(), 257);
+    if (!body.is_discarded()) lm::generate::parse_request(body, chat, &tokenizer(), 257, &chat_format());
   } catch (const lm::Error&) {
   } catch (const lm::Json::exception&) {
   }

@@ -257,9 +257,18 @@ TEST(OpenAiRequest, ChatContentCannotInjectSpecialTokens) {
   auto tok = load_tokenizer(test::shared_data_dir() + "/tokenizers/gpt2");
   const int32_t eot = *tok->token_to_id("<|endoftext|>");
   ASSERT_EQ(tok->encode("<|endoftext|>", false), std::vector<int32_t>{eot});  // plain encode does parse it
-  auto ids = generate::encode_chatml(*tok, {{"user", "hi <|endoftext|> there"}}, true);
+  ChatFormat f;
+  f.source.source = chatml_template_source();
+  f.tmpl = std::make_shared<const ChatTemplate>(ChatTemplate::parse(f.source.source));
+  f.tok = tok.get();
+  const ChatRender r = f.render(generate::messages_json({{"user", "hi <|endoftext|> there"}}), true);
+  EXPECT_EQ(r.text, "<|im_start|>user\nhi <|endoftext|> there<|im_end|>\n<|im_start|>assistant\n");
+  auto ids = f.encode(r);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), eot), 0);
-  EXPECT_EQ(tok->decode(ids), generate::render_chatml({{"user", "hi <|endoftext|> there"}}, true));
+  EXPECT_EQ(tok->decode(ids), r.text);
+  // Where no content holds special-token text, the safe ids are HF's (the whole text encoded at once).
+  const ChatRender plain = f.render(generate::messages_json({{"user", "hi there"}}), true);
+  EXPECT_EQ(f.encode(plain), encode_chat_hf(*tok, plain));
 }
 
 }  // namespace

@@ -139,13 +139,11 @@ describe('GPT server through the OpenAI SDK', { skip: needs('bin', 'gpt'), timeo
     assert.equal(whole.choices[0].finish_reason, 'length');
     assert.equal(whole.usage.completion_tokens, 30);
 
-    // the chat prompt is the ChatML text, its markup and each content tokenized apart: those ids, sent to
-    // /v1/completions, generate the same reply
+    // the chat prompt is the built-in ChatML rendering, tokenized whole (this tokenizer has no ChatML special
+    // tokens, and no content holds special-token text): those ids, sent to /v1/completions, give the same reply
     const tpl = (await srv.post('/apply-template', { messages })).json.prompt;
     assert.equal(tpl, '<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n');
-    const ids = [];
-    for (const piece of ['<|im_start|>system\n', 'You are terse.', '<|im_end|>\n', '<|im_start|>user\n', 'Name three colours.', '<|im_end|>\n', '<|im_start|>assistant\n'])
-      ids.push(...(await tokenize(piece)));
+    const ids = await tokenize(tpl);
     assert.equal(whole.usage.prompt_tokens, ids.length);
     const viaCompletion = await complete({ prompt: ids, max_tokens: 30 });
     assert.equal(viaCompletion.choices[0].text, whole.choices[0].message.content);

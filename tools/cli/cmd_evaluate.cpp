@@ -21,13 +21,15 @@
 #include "lm/data/task_data.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
+#include "lm/train/chat.h"
 #include "lm/train/finetune.h"
 #include "lm/train/perplexity.h"
 
 namespace lm::cli {
 namespace {
 
-const std::vector<std::string> kLm = {"lm"}, kClassify = {"classify"}, kQa = {"qa"}, kBert = {"classify", "qa"};
+const std::vector<std::string> kLm = {"lm"}, kClassify = {"classify"}, kQa = {"qa"}, kBert = {"classify", "qa"},
+                               kChat = {"chat"}, kQaChat = {"qa", "chat"};
 const train::SpanOptions kSpan;
 
 const CommandSpec kEvaluate{
@@ -45,15 +47,22 @@ const CommandSpec kEvaluate{
         "eos or a newline) or BertForQuestionAnswering (best context span: windows of --max-length tokens advanced by "
         "--doc-stride, at most --max-answer-length tokens) on SQuAD JSON or JSON Lines; SQuAD v1.1 exact match and F1 "
         "in percent; --json: {\"exact_match\", \"f1\", \"count\", \"weights\"}.\n"
+        "--task chat: a causal LM on dialogue JSON Lines {\"messages\": [...]}: cross-entropy of every assistant "
+        "turn given the earlier turns, rendered with the model's chat template (a dialogue longer than the context: "
+        "each assistant turn with the most recent whole turns that fit; every assistant token is scored once); "
+        "--generate also replies greedily to each assistant turn (at most --max-new-tokens, the first --max-examples "
+        "replies) and scores unigram F1 against the reference; --json: {\"loss\", \"perplexity\", \"tokens\", "
+        "\"dialogues\"} (+ \"f1\", \"replies\").\n"
         "BERT models (classify, extractive qa): --weights bf16 runs the encoder's linear layers from a bf16 copy on "
         "oneDNN's AMX / AVX512_BF16 matmul (needs such a CPU); --weights int8 runs them dynamically quantized (int8 "
         "weights per output channel, int8 activations per sequence, AMX / VNNI int8 matmul); --device cuda: the "
         "model on one GPU.",
     .flags = {
         string_flag("--model", "DIR", "model directory").required(),
-        choice_flag("--task", {"lm", "classify", "qa"}, std::nullopt, "what to measure (see above)").required(),
+        choice_flag("--task", {"lm", "classify", "qa", "chat"}, std::nullopt, "what to measure (see above)").required(),
         string_flag("--data", "PATH",
-                    "lm: a prepared directory or a text file; classify: TSV / SST / JSONL; qa: SQuAD JSON or JSONL")
+                    "lm: a prepared directory or a text file; classify: TSV / SST / JSONL; qa: SQuAD JSON or JSONL; "
+                    "chat: dialogue JSON Lines")
             .required(),
         bool_flag("--json", "print one JSON object"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
@@ -68,8 +77,10 @@ const CommandSpec kEvaluate{
             .only_with("--task", kBert),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model runs (BERT; gpt2 QA runs on the CPU)")
             .only_with("--task", kBert),
-        int_flag("--max-new-tokens", "N", 30, "GPT-2: answer tokens at most").only_with("--task", kQa),
-        int_flag("--max-examples", "N", 0, "evaluate the first N questions only (0: all)").only_with("--task", kQa),
+        int_flag("--max-new-tokens", "N", 30, "GPT-2: answer / reply tokens at most").only_with("--task", kQaChat),
+        int_flag("--max-examples", "N", 0, "evaluate the first N questions / generated replies only (0: all)")
+            .only_with("--task", kQaChat),
+        bool_flag("--generate", "chat: also generate replies and score unigram F1").only_with("--task", kChat),
         string_flag("--predictions", "OUT.json", "write {id: predicted answer}").only_with("--task", kQa),
         int_flag("--doc-stride", "N", kSpan.doc_stride, "BERT: window advance in tokens").only_with("--task", kQa),
         int_flag("--max-answer-length", "N", kSpan.max_answer_length, "BERT: answer span tokens at most")
@@ -233,6 +244,37 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   return 0;
 }
 
+// --task chat: assistant-turn loss / perplexity (and with --generate unigram F1 of greedy replies).
+int eval_chat(const Flags& f, const std::string& dir, const std::string& data, bool json) {
+  const int64_t max_new = f.i64("--max-new-tokens"), max_examples = f.i64("--max-examples");
+  LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
+  const std::vector<train::Dialogue> dialogues = train::read_dialogues(data);
+  LM_CHECK(!dialogues.empty(), "{} holds no dialogues", data);
+  auto model = models::load_model_dir(dir);
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "--task chat needs a causal language model (gpt2); {} is {}", dir, model->architecture());
+  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task chat needs tokenizer files in {}", dir);
+  auto tok = load_tokenizer(dir);
+  const ChatFormat fmt = load_chat_format(dir, "", *tok);
+  train::ChatEval ev = train::evaluate_chat_loss(*model, fmt, dialogues, 8);
+  LM_CHECK(ev.tokens > 0, "{} holds no assistant turns", data);
+  Json out{{"loss", ev.loss}, {"perplexity", ev.perplexity}, {"tokens", ev.tokens}, {"dialogues", ev.dialogues}};
+  if (f.on("--generate")) {
+    train::evaluate_chat_replies(*model->causal_lm(), fmt, dialogues, max_new, max_examples, ev, true);
+    out["f1"] = ev.f1;
+    out["replies"] = ev.replies;
+  }
+  if (json) {
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%s: assistant-token loss %.4f perplexity %.3f over %lld tokens of %lld dialogues\n", data.c_str(),
+                ev.loss, ev.perplexity, static_cast<long long>(ev.tokens), static_cast<long long>(ev.dialogues));
+    if (ev.f1 >= 0)
+      std::printf("unigram F1 %.2f (percent) over %lld greedy replies\n", ev.f1, static_cast<long long>(ev.replies));
+  }
+  return 0;
+}
+
 int run_evaluate(const Flags& f) {
   const std::string dir = f.str("--model");
   const std::string task = f.str("--task");
@@ -241,6 +283,7 @@ int run_evaluate(const Flags& f) {
   set_num_threads(static_cast<int>(f.i64("--threads")));
   if (task == "classify") return eval_classify(f, dir, data, json);
   if (task == "qa") return eval_qa(f, dir, data, json);
+  if (task == "chat") return eval_chat(f, dir, data, json);
   return eval_lm(f, dir, data, json);
 }
 

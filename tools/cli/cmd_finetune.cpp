@@ -17,7 +17,7 @@ const train::FinetuneOptions kDefaults;
 
 const CommandSpec kFinetune{
     .name = "finetune",
-    .summary = "fine-tune BERT for classification or GPT-2 for generative question answering",
+    .summary = "fine-tune BERT for classification, GPT-2 for generative question answering or dialogue",
     .description =
         "--task classify (BERT): data as TSV (label<TAB>text[<TAB>text_pair], or a GLUE header row), SST \"label "
         "sentence\" lines, or JSON Lines {\"text\"|\"sentence\", \"label\", [\"text_pair\"]}. A base / pretraining "
@@ -29,11 +29,18 @@ const CommandSpec kFinetune{
         "--task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer offsets; "
         "windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride tokens; best span of "
         "at most --max-answer-length tokens. Defaults: --epochs 2 --batch-size 16 --lr 5e-5.\n"
+        "--task chat (GPT-2): JSON Lines {\"messages\": [{\"role\", \"content\"}, ...]} rendered with the model's chat "
+        "template (tokenizer_config.json / chat_template.jinja, else the built-in ChatML; --template chatml|FILE "
+        "overrides); the loss on the assistant replies and their end-of-turn token only. Tokens the template needs "
+        "(ChatML's <|im_start|>, <|im_end|>) are added to the tokenizer and the model's embeddings (mean init); the end "
+        "of turn becomes the model's eos. Dialogues longer than the context are cut at turn boundaries into pieces "
+        "of whole turns. Validation: assistant-token loss and perplexity. Defaults: --epochs 3 --batch-size 8 --lr "
+        "5e-5.\n"
         "Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files), metrics.jsonl, "
         "loss.svg, result.json and checkpoints/: running the same command again resumes exactly where it stopped. "
         "Under mpirun every rank takes --batch-size of each global batch.",
     .flags = {
-        choice_flag("--task", {"classify", "qa"}, std::nullopt, "what to fine-tune for (see above)").required(),
+        choice_flag("--task", {"classify", "qa", "chat"}, std::nullopt, "what to fine-tune for (see above)").required(),
         string_flag("--model", "DIR", "the model to start from (HF directory with tokenizer files)").required(),
         string_flag("--train", "FILE", "training data").required(),
         string_flag("--val", "FILE", "validation data, evaluated after each epoch").required(),
@@ -59,6 +66,8 @@ const CommandSpec kFinetune{
                  "GPT-2 qa: per-epoch EM/F1 on the first N val questions (0: all)"),
         int_flag("--max-train-examples", "N", kDefaults.max_train_examples,
                  "qa: the first N training questions only (0: all)"),
+        string_flag("--template", "chatml|FILE", "chat: the chat template (default: the model's)")
+            .only_with("--task", std::vector<std::string>{"chat"}),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model trains (cuda: one GPU, LM_CUDA=ON builds)"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
     },
@@ -89,6 +98,7 @@ int run_finetune(const Flags& f) {
   o.eval_examples = f.i64("--eval-examples");
   o.max_train_examples = f.i64("--max-train-examples");
   o.device = parse_device(f.str("--device"), "finetune");
+  o.chat_template = f.str("--template");
   LM_CHECK(o.epochs >= 0 && o.batch_size >= 0 && o.grad_accum >= 1, "--epochs, --batch-size and --grad-accum must be "
            "positive");
   LM_CHECK(o.lr >= 0, "--lr {} must be positive", o.lr);

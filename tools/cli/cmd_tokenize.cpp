@@ -11,6 +11,7 @@
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/tokenize/batch.h"
+#include "lm/tokenize/chat_template.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::cli {
@@ -80,7 +81,12 @@ const CommandSpec kTokenize{
     .description =
         "Reads stdin, one text per line (split on \"\\n\" only; a trailing \"\\r\" is part of the text), and "
         "prints one line per input line: the input_ids HF's tokenizer(text) gives, space-separated (BERT with "
-        "[CLS]/[SEP] unless --no-special-tokens).",
+        "[CLS]/[SEP] unless --no-special-tokens).\n"
+        "--chat: each stdin line is a JSON object {\"messages\": [{\"role\", \"content\"}, ...]} (optionally "
+        "\"add_generation_prompt\": bool, overriding the flag, and \"tools\": [...]) rendered with the tokenizer "
+        "directory's chat template (tokenizer_config.json \"chat_template\", else chat_template.jinja, else the "
+        "built-in ChatML); prints the ids of HF's apply_chat_template(messages, tokenize=True), or with --render the "
+        "rendered text as one JSON string. A template that raises: exit 2 with the template's message.",
     .flags = {
         string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
         bool_flag("--no-special-tokens", "no [CLS]/[SEP] (BERT) or other special tokens around each text"),
@@ -88,10 +94,61 @@ const CommandSpec kTokenize{
         choice_flag("--input", {"text", "jsonl"}, "text",
                     "jsonl: each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)"),
         int_flag("--threads", "N", 0, "encoding threads (0: all)"),
+        bool_flag("--chat", "stdin lines are chat conversations (see above)"),
+        bool_flag("--render", "--chat: print the rendered text instead of ids"),
+        bool_flag("--add-generation-prompt", "--chat: end with the assistant's generation prompt"),
     },
 };
 
+// --chat: one conversation per line through the chat template.
+int run_tokenize_chat(const Flags& f) {
+  const std::string dir = f.str("--tokenizer");
+  LM_CHECK(!f.on("--json") && !f.on("--no-special-tokens") && f.str("--input") == "text",
+           "--chat takes JSON Lines conversations; --json, --no-special-tokens and --input do not apply");
+  const ChatTemplateSource src = find_chat_template(dir);
+  const ChatTemplate tmpl = ChatTemplate::parse(src.source, src.origin);
+  const bool render_only = f.on("--render");
+  std::unique_ptr<Tokenizer> tok = render_only ? nullptr : load_tokenizer(dir);
+  int64_t lineno = 0;
+  for_line_batches([&](std::vector<std::string>& lines) {
+    std::string out;
+    for (const std::string& line : lines) {
+      ++lineno;
+      const std::string where = "stdin line " + std::to_string(lineno);
+      parse_json(line, where);  // one error line naming the stdin line for malformed JSON
+      const OrderedJson j = OrderedJson::parse(line);  // keys in their order, as Python's json.loads keeps them
+      LM_CHECK_AS(ErrorCode::BadFormat, j.is_object() && j.contains("messages") && j["messages"].is_array(),
+                  "expected an object {{\"messages\": [...]}}, in {}", where);
+      ChatVars v;
+      v.messages = j["messages"];
+      v.add_generation_prompt = f.on("--add-generation-prompt");
+      if (j.contains("add_generation_prompt")) {
+        LM_CHECK_AS(ErrorCode::BadFormat, j["add_generation_prompt"].is_boolean(),
+                    "\"add_generation_prompt\" must be true or false, in {}", where);
+        v.add_generation_prompt = j["add_generation_prompt"].get<bool>();
+      }
+      if (j.contains("tools")) v.tools = j["tools"];
+      v.bos_token = src.bos_token;
+      v.eos_token = src.eos_token;
+      v.unk_token = src.unk_token;
+      v.pad_token = src.pad_token;
+      const ChatRender r = tmpl.render(v);
+      if (render_only) {
+        out += Json(r.text).dump(-1, ' ', false, Json::error_handler_t::replace);
+      } else {
+        append_ids(out, encode_chat_hf(*tok, r), ' ');
+      }
+      out.push_back('\n');
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  });
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_tokenize(const Flags& f) {
+  if (f.on("--chat")) return run_tokenize_chat(f);
+  LM_CHECK(!f.on("--render") && !f.on("--add-generation-prompt"), "--render and --add-generation-prompt need --chat");
   const std::string dir = f.str("--tokenizer");
   const bool no_special = f.on("--no-special-tokens");
   const bool json = f.on("--json");

@@ -218,7 +218,8 @@ void handle(const std::shared_ptr<State>& st, const httplib::Request& req, httpl
   if (!require_causal(*st, res, chat ? "/v1/chat/completions" : "/v1/completions")) return;
   guarded(*st, res, [&] {
     const Json body = parse_body(req);
-    generate::ApiRequest r = generate::parse_request(body, chat, st->tok.get(), st->model->vocab_size());
+    generate::ApiRequest r = generate::parse_request(body, chat, st->tok.get(), st->model->vocab_size(),
+                                                     st->chat ? &*st->chat : nullptr);
     auto job = std::make_shared<Job>();
     job->chat = chat;
     job->logprobs = r.logprobs;

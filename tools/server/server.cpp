@@ -210,8 +210,12 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
     guarded(*st, res, [&] {
       const Json b = parse_body(req);
       LM_CHECK(b.contains("messages"), "'messages' is required");
-      send_json(res, {{"prompt", generate::render_chatml(generate::parse_messages(b["messages"]),
-                                                         b.value("add_generation_prompt", true))}});
+      LM_CHECK(st->chat.has_value(), "this model has no chat template (not a causal LM with tokenizer files)");
+      const Json agp = b.value("add_generation_prompt", Json(true));
+      LM_CHECK(agp.is_boolean(), "'add_generation_prompt' must be true or false");
+      send_json(res, {{"prompt", st->chat->render(generate::messages_json(generate::parse_messages(b["messages"])),
+                                                  agp.get<bool>())
+                                     .text}});
     });
   });
 }
@@ -223,6 +227,7 @@ void load(State& st) {
   st.tok = load_tokenizer(o.model_dir);
   if (models::CausalLM* lm = st.model->causal_lm()) {
     if (o.weights == "bf16") lm->set_decode_dtype(DType::BF16);
+    st.chat = load_chat_format(o.model_dir, "", *st.tok);
     generate::SchedulerOptions so;
     so.parallel = o.parallel;
     so.ctx = o.ctx;

@@ -6,12 +6,14 @@
 #include <functional>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 
 #include "lm/core/json.h"
 #include "lm/generate/scheduler.h"
 #include "lm/models/model.h"
+#include "lm/tokenize/chat_format.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace httplib {
@@ -44,6 +46,7 @@ struct State {
   std::string model_id;
   std::unique_ptr<models::Model> model;
   std::unique_ptr<Tokenizer> tok;
+  std::optional<ChatFormat> chat;  // the model's chat template (causal LMs with tokenizer files)
   std::unique_ptr<generate::Scheduler> sched;  // causal LMs
   std::mutex encoder_mu;                       // encoder models run one request at a time
   std::atomic<bool> ready{false}, draining{false};

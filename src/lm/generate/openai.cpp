@@ -1,6 +1,8 @@
 // OpenAI request bodies -> prompts and sampling (see openai.h).
 #include "lm/generate/openai.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 
@@ -105,28 +107,10 @@ std::vector<std::string> parse_stop(const Json& body) {
 
 }  // namespace
 
-std::string render_chatml(const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
-  std::string s;
-  for (const auto& m : messages) s += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-  if (add_generation_prompt) s += "<|im_start|>assistant\n";
-  return s;
-}
-
-std::vector<int32_t> encode_chatml(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                                   bool add_generation_prompt) {
-  std::vector<int32_t> ids;
-  auto markup = [&](const std::string& s) {
-    auto v = tok.encode(s, false);
-    ids.insert(ids.end(), v.begin(), v.end());
-  };
-  for (const auto& m : messages) {
-    markup("<|im_start|>" + m.role + "\n");
-    auto v = tok.encode_text_only(m.content);
-    ids.insert(ids.end(), v.begin(), v.end());
-    markup("<|im_end|>\n");
-  }
-  if (add_generation_prompt) markup("<|im_start|>assistant\n");
-  return ids;
+OrderedJson messages_json(const std::vector<ChatMessage>& messages) {
+  OrderedJson out = OrderedJson::array();
+  for (const ChatMessage& m : messages) out.push_back(OrderedJson{{"role", m.role}, {"content", m.content}});
+  return out;
 }
 
 std::vector<ChatMessage> parse_messages(const Json& messages) {
@@ -162,7 +146,8 @@ std::vector<ChatMessage> parse_messages(const Json& messages) {
   return out;
 }
 
-ApiRequest parse_request(const Json& body, bool chat, const Tokenizer* tok, int64_t vocab_size) {
+ApiRequest parse_request(const Json& body, bool chat, const Tokenizer* tok, int64_t vocab_size,
+                         const ChatFormat* chat_format) {
   LM_CHECK(body.is_object(), "the request body must be a JSON object");
   ApiRequest r;
   r.chat = chat;
@@ -174,8 +159,8 @@ ApiRequest parse_request(const Json& body, bool chat, const Tokenizer* tok, int6
     const Json* m = field(body, "messages");
     LM_CHECK(m != nullptr, "'messages' is required");
     r.messages = parse_messages(*m);
-    LM_CHECK(tok != nullptr, "chat needs the model's tokenizer files");
-    r.prompts.push_back(encode_chatml(*tok, r.messages, true));
+    LM_CHECK(tok != nullptr && chat_format != nullptr, "chat needs the model's tokenizer files");
+    r.prompts.push_back(chat_format->encode(chat_format->render(messages_json(r.messages), true)));
   } else {
     const Json* p = field(body, "prompt");
     LM_CHECK(p != nullptr, "'prompt' is required");
@@ -199,6 +184,11 @@ ApiRequest parse_request(const Json& body, bool chat, const Tokenizer* tok, int6
   q.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2, 2, 0));
   q.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2, 2, 0));
   q.stop = parse_stop(body);
+  if (chat && chat_format) {
+    // The end of a turn in text form (a model whose eos is another token may still write it).
+    const std::string eot = end_of_turn_token(*chat_format);
+    if (!eot.empty() && std::find(q.stop.begin(), q.stop.end(), eot) == q.stop.end()) q.stop.push_back(eot);
+  }
   q.stop_at_eos = !boolean(body, "ignore_eos", false);
   r.n = static_cast<int>(integer(body, "n", 1, 16, 1));
   LM_CHECK(static_cast<int64_t>(r.prompts.size()) * r.n <= 64, "{} prompts x n = {} exceeds 64 sequences",

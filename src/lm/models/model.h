@@ -194,6 +194,8 @@ struct ConfigRequest {
   std::optional<float> dropout;        // every dropout probability of the model
   std::optional<Head> head;            // switch to this head (fine-tuning a base or pretraining checkpoint)
   std::vector<std::string> labels;     // Head::SequenceClassification: the class names
+  std::optional<int64_t> vocab_size;   // embedding rows (resize_vocab: tokens added to the tokenizer)
+  std::optional<int64_t> end_of_turn_id;  // causal LMs: the eos generation stops at (chat: <|im_end|>), always set
 };
 
 struct ModelFamily {
@@ -215,5 +217,11 @@ Head config_head(const Json& config);
 std::unique_ptr<Model> create_model(const Json& config, Device device = Device::CPU, DType dtype = DType::F32);
 // Loads an HF model directory (config.json + model.safetensors); errors name the directory and file.
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Device device = Device::CPU);
+// A model with `request.vocab_size` embedding rows built from `from` (its config with `request` applied): every
+// parameter is copied; those with vocabulary rows (embeddings, an untied output layer, its bias) keep their
+// first rows and the rows of ids [mean_rows, new) are set to the mean of rows [0, mean_rows) — HF's
+// resize_token_embeddings with mean resizing, whose draw from N(mean, 1e-9 cov) is the mean to ~3e-5 sigma
+// (lmcpp takes the mean itself: deterministic). On the CPU.
+std::unique_ptr<Model> resize_vocab(Model& from, const ConfigRequest& request, int64_t mean_rows);
 
 }  // namespace lm::models

@@ -1,4 +1,5 @@
 // Model registry keyed by HF model_type: one line per family.
+#include <algorithm>
 #include <map>
 
 #include "lm/core/error.h"
@@ -78,6 +79,41 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Device device) {
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
   m->load_safetensors(w);
   return m;
+}
+
+std::unique_ptr<Model> resize_vocab(Model& from, const ConfigRequest& request, int64_t mean_rows) {
+  LM_CHECK(request.vocab_size && *request.vocab_size >= from.vocab_size(), "resize_vocab needs a vocab_size >= {}",
+           from.vocab_size());
+  LM_CHECK(from.device() == Device::CPU, "resize_vocab runs on the CPU");
+  const int64_t old_v = from.vocab_size(), new_v = *request.vocab_size;
+  LM_CHECK(mean_rows >= 1 && mean_rows <= old_v, "resize_vocab: mean over {} rows of {}", mean_rows, old_v);
+  auto to = create_model(configure_model(from.hf_config(), request), Device::CPU);
+  std::map<std::string, Tensor> old;
+  for (auto& p : from.param_list()) old[p.name] = p.param;
+  for (auto& p : to->param_list()) {
+    auto it = old.find(p.name);
+    LM_CHECK_AS(ErrorCode::Internal, it != old.end(), "resize_vocab: parameter {} has no source", p.name);
+    const Tensor& src = it->second;
+    float* dst = p.param.f32();
+    const float* s = src.f32();
+    if (src.shape == p.param.shape) {
+      std::copy(s, s + src.numel(), dst);
+      continue;
+    }
+    // A vocabulary-sized first dimension: old rows, then the mean of the first mean_rows rows.
+    LM_CHECK_AS(ErrorCode::Internal, src.shape[0] == old_v && p.param.shape[0] == new_v,
+                "resize_vocab: parameter {} changed shape in another dimension", p.name);
+    const int64_t row = src.numel() / old_v;
+    std::copy(s, s + src.numel(), dst);
+    std::vector<double> mean(static_cast<size_t>(row), 0.0);
+    for (int64_t r = 0; r < mean_rows; ++r)
+      for (int64_t c = 0; c < row; ++c) mean[static_cast<size_t>(c)] += s[r * row + c];
+    for (int64_t r = mean_rows; r < new_v; ++r) {
+      for (int64_t c = 0; c < row; ++c)
+        dst[r * row + c] = static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(mean_rows));
+    }
+  }
+  return to;
 }
 
 }  // namespace lm::models

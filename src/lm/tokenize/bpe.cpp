@@ -176,6 +176,23 @@ BpeTokenizer::BpeTokenizer(const std::vector<std::pair<std::string, int32_t>>& v
   added_ = AddedTokenMatcher(std::move(added));
 }
 
+std::unique_ptr<BpeTokenizer> BpeTokenizer::with_added_tokens(const std::vector<std::string>& contents) const {
+  std::vector<std::pair<std::string, int32_t>> vocab;
+  for (size_t id = 0; id < id_to_token_.size(); ++id)
+    if (!id_to_token_[id].empty()) vocab.emplace_back(id_to_token_[id], static_cast<int32_t>(id));
+  std::vector<std::pair<std::string, std::string>> merges;
+  merges.reserve(merge_list_.size());
+  for (auto& [a, b] : merge_list_) merges.emplace_back(id_to_token_[a], id_to_token_[b]);
+  std::vector<AddedToken> added = added_.tokens();
+  int32_t next = static_cast<int32_t>(vocab_size());
+  for (const std::string& c : contents) {
+    LM_CHECK(!c.empty(), "an added token cannot be empty");
+    if (token_to_id(c)) continue;
+    added.push_back(AddedToken{c, next++, true, false, false, false});
+  }
+  return std::make_unique<BpeTokenizer>(vocab, merges, std::move(added), add_prefix_space_);
+}
+
 std::optional<int32_t> BpeTokenizer::token_to_id(std::string_view token) const {
   auto it = token_to_id_.find(std::string(token));
   if (it != token_to_id_.end()) return it->second;

@@ -1,5 +1,6 @@
 // The fine-tuning recipes (encoding, batches, evaluation) and the fine-tuning runs through the Trainer.
 #include "lm/train/finetune.h"
+#include "lm/train/chat.h"
 
 #include <algorithm>
 #include <cmath>
@@ -259,7 +260,7 @@ void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx,
 }
 
 std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
-                          int32_t eos_id, int64_t max_new) {
+                          int32_t eos_id, int64_t max_new, bool stop_at_newline) {
   const int64_t P = static_cast<int64_t>(prompt.size());
   LM_CHECK(P >= 1, "empty prompt");
   max_new = std::min<int64_t>(max_new, gpt.model().max_positions() - P);
@@ -278,13 +279,13 @@ std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, con
     if (next == eos_id) break;
     out.push_back(next);
     text = tok.decode(out, true);
-    if (text.find('\n') != std::string::npos) break;
+    if (stop_at_newline && text.find('\n') != std::string::npos) break;
     if (i + 1 == max_new) break;
     one.t.ptr<int32_t>()[0] = next;
     gpt.forward_cached(one.t, *cache);
   }
-  if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
-  const auto b = text.find_first_not_of(" \t\r"), e = text.find_last_not_of(" \t\r");
+  if (auto nl = text.find('\n'); stop_at_newline && nl != std::string::npos) text.resize(nl);
+  const auto b = text.find_first_not_of(" \t\r\n"), e = text.find_last_not_of(" \t\r\n");
   return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
 
@@ -346,6 +347,34 @@ FinetuneResult finetune_generative_qa(models::Model& model, const Tokenizer& tok
                   [&](models::Model& m, Communicator& comm) {
                     return make_generative_qa_objective(tok, train, val, eos_id, opt, m, comm);
                   });
+}
+
+// ---- dialogue ----
+
+FinetuneResult finetune_chat(models::Model& model, const ChatFormat& f, const std::vector<Dialogue>& train,
+                             const std::vector<Dialogue>& val, const ChatOptions& opt, const std::string& out_dir,
+                             const std::string& tokenizer_dir) {
+  LM_CHECK_AS(ErrorCode::Unsupported, model.causal_lm() != nullptr,
+              "chat fine-tuning needs a causal language model; this one is {}", model.architecture());
+  std::vector<QaIds> tr, va;
+  int64_t cut = 0, split = 0;
+  for (const Dialogue& d : train) {
+    std::vector<QaIds> p = chat_training_pieces(f, d.messages, model.max_positions(), &cut);
+    split += p.size() > 1;
+    for (QaIds& q : p) tr.push_back(std::move(q));
+  }
+  for (const Dialogue& d : val)
+    for (QaIds& q : chat_scoring_pieces(f, d.messages, model.max_positions())) va.push_back(std::move(q));
+  LM_CHECK(!tr.empty(), "the training dialogues have no assistant turns");
+  LM_CHECK(!va.empty(), "the validation dialogues have no assistant turns");
+  log_info("finetune chat: {} training pieces from {} dialogues ({} split at turn boundaries to fit {} positions, "
+           "{} turns cut), {} validation pieces; template {}",
+           tr.size(), train.size(), split, model.max_positions(), cut, va.size(), f.source.origin);
+  Json raw = schedule_json(opt);
+  raw["task"] = "chat";
+  raw["chat_template"] = f.source.origin;
+  return run_tune(model, opt, out_dir, tokenizer_dir, model.max_positions(), "finetune", raw,
+                  [&](models::Model&, Communicator& comm) { return make_chat_objective(tr, va, opt, comm); });
 }
 
 // ---- extractive QA ----

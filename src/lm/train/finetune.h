@@ -117,10 +117,10 @@ struct QaOptions : TuneSchedule {
   int64_t eval_examples = 0;     // per-epoch EM/F1 on the first N val examples (0 = all)
 };
 
-// Greedy continuation of prompt until eos or a newline in the decoded text (at most max_new tokens); returns
-// the text before the newline, trimmed.
+// Greedy continuation of prompt until eos or (stop_at_newline) a newline in the decoded text (at most max_new
+// tokens); returns the text before the newline, trimmed.
 std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<int32_t>& prompt,
-                          int32_t eos_id, int64_t max_new);
+                          int32_t eos_id, int64_t max_new, bool stop_at_newline = true);
 
 struct QaEval {
   double exact_match = 0, f1 = 0;  // percentages (0-100), as SQuAD's evaluate-v1.1.py prints
@@ -194,7 +194,8 @@ std::unique_ptr<Objective> make_generative_qa_objective(const Tokenizer& tok, co
 // Every input of a fine-tuning run; 0 / empty fields take the task's default. All inputs are read and checked
 // before OUT is created, so bad input writes nothing.
 struct FinetuneOptions {
-  std::string task;  // "classify" | "qa" (generative for causal LMs, extractive span QA otherwise)
+  std::string task;  // "classify" | "qa" (generative for causal LMs, extractive span QA otherwise) | "chat"
+  std::string chat_template;  // chat: "" (the model's), "chatml" or a template file
   std::string model_dir, train_path, val_path, out_dir;
   int64_t epochs = 0, batch_size = 0, grad_accum = 1, save_every = 0;
   double lr = 0, warmup_ratio = 0.1, weight_decay = 0.01, grad_clip = 1.0;

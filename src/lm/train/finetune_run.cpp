@@ -1,12 +1,18 @@
 // The `lmcpp finetune` run as one library call: read and check every input (before OUT exists), load the model
 // with the head the task needs (a fresh classifier or span head on a base / pretraining checkpoint), fine-tune
 // through the Trainer, and write OUT/result.json.
-#include <algorithm>
+#include <stdlib.h>
 
+#include <algorithm>
+#include <filesystem>
+
+#include "fmt/ranges.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
 #include "lm/data/task_data.h"
+#include "lm/tokenize/bpe.h"
+#include "lm/train/chat.h"
 #include "lm/train/finetune.h"
 
 namespace lm::train {
@@ -156,17 +162,112 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
                            r.train_seconds)};
 }
 
+// The tokenizer files of a chat model: the tokenizer (with its added tokens), tokenizer_config.json (the chat
+// template, special tokens, added_tokens_decoder) and special_tokens_map.json, as HF's save_pretrained writes them.
+void write_chat_tokenizer(const std::string& dir, const Tokenizer& tok, const ChatFormat& f, const std::string& eot,
+                          int64_t max_positions) {
+  tok.save(dir);
+  Json cfg = file_exists(path_join(dir, "tokenizer_config.json")) ? read_json_file(path_join(dir, "tokenizer_config.json"))
+                                                                  : Json::object();
+  Json decoder = Json::object();
+  if (const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tok)) {
+    for (const AddedToken& a : bpe->added_tokens())
+      decoder[std::to_string(a.id)] = Json{{"content", a.content}, {"lstrip", a.lstrip}, {"normalized", a.normalized},
+                                           {"rstrip", a.rstrip}, {"single_word", false}, {"special", a.special}};
+    cfg["tokenizer_class"] = "GPT2Tokenizer";
+  }
+  if (!decoder.empty()) cfg["added_tokens_decoder"] = decoder;
+  cfg["chat_template"] = f.source.source;
+  if (!eot.empty()) cfg["eos_token"] = eot;
+  if (!f.source.bos_token.empty()) cfg["bos_token"] = f.source.bos_token;
+  cfg["model_max_length"] = max_positions;
+  write_file_atomic(path_join(dir, "tokenizer_config.json"), cfg.dump(2) + "\n");
+  Json map = Json::object();
+  if (!eot.empty()) map["eos_token"] = eot;
+  if (!f.source.bos_token.empty()) map["bos_token"] = f.source.bos_token;
+  const std::vector<std::string> extra = chat_special_tokens(f);
+  if (!extra.empty()) map["additional_special_tokens"] = extra;
+  write_file_atomic(path_join(dir, "special_tokens_map.json"), map.dump(2) + "\n");
+}
+
+// A scratch directory removed when the run ends.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    char buf[] = "/tmp/lmcpp-chat-XXXXXX";
+    LM_CHECK_AS(ErrorCode::Internal, mkdtemp(buf) != nullptr, "cannot create a directory under /tmp");
+    path = buf;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+FinetuneReport dialogue(const FinetuneOptions& o, const Tokenizer& tok0) {
+  LM_CHECK_AS(ErrorCode::Unsupported, o.device == Device::CPU, "task chat fine-tunes on the CPU");
+  const std::vector<Dialogue> train = read_dialogues(o.train_path), val = read_dialogues(o.val_path);
+  LM_CHECK(!train.empty(), "{} holds no dialogues", o.train_path);
+  LM_CHECK(!val.empty(), "{} holds no dialogues", o.val_path);
+  ChatOptions opt;
+  copy_schedule(opt, o);
+  LM_CHECK_AS(ErrorCode::Unsupported, models::config_head(model_config(o.model_dir)) == models::Head::CausalLM,
+              "task chat needs a causal language model, {} is not one", o.model_dir);
+  ChatFormat f = load_chat_format(o.model_dir, o.chat_template, tok0);
+  // Special tokens the template needs become HF added tokens; the model grows embedding rows for them.
+  std::unique_ptr<Tokenizer> grown;
+  const Tokenizer* tok = &tok0;
+  std::vector<std::string> missing;
+  for (const std::string& t : chat_special_tokens(f))
+    if (!tok0.token_to_id(t)) missing.push_back(t);
+  if (!missing.empty()) {
+    const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tok0);
+    LM_CHECK_AS(ErrorCode::Unsupported, bpe, "the chat template needs the tokens {} which only a BPE tokenizer can "
+                "add; the tokenizer in {} is {}", fmt::join(missing, " "), o.model_dir, tok0.type());
+    grown = bpe->with_added_tokens(missing);
+    tok = grown.get();
+  }
+  f.tok = tok;
+  const std::string eot = end_of_turn_token(f);
+  auto model = load_for_task(o.model_dir, {}, Device::CPU);
+  models::ConfigRequest req;
+  req.vocab_size = std::max(model->vocab_size(), tok->vocab_size());
+  if (auto id = eot.empty() ? std::nullopt : tok->token_to_id(eot)) req.end_of_turn_id = *id;
+  if (*req.vocab_size != model->vocab_size() || req.end_of_turn_id)
+    model = models::resize_vocab(*model, req, std::min(model->vocab_size(), tok0.vocab_size()));
+  ScratchDir scratch;
+  write_chat_tokenizer(scratch.path, *tok, f, eot, model->max_positions());
+  log_info("finetune chat: {} train / {} val dialogues, template {}, end of turn {} ({}), {} tokens added, {} "
+           "parameters", train.size(), val.size(), f.source.origin, eot.empty() ? "none" : eot,
+           req.end_of_turn_id ? std::to_string(*req.end_of_turn_id) : "-", missing.size(), model->num_parameters());
+  const FinetuneResult r = finetune_chat(*model, f, train, val, opt, o.out_dir, scratch.path);
+  Json res = common_result(r);
+  res["task"] = "chat";
+  res["val_loss"] = r.best_eval.value("val_loss", Json(nullptr));
+  res["val_perplexity"] = r.best_eval.value("val_perplexity", Json(nullptr));
+  res["train_dialogues"] = train.size();
+  res["val_dialogues"] = val.size();
+  res["chat_template"] = f.source.origin;
+  res["added_tokens"] = missing;
+  return {res, fmt::format("best epoch {}: val assistant-token loss {:.4f} (perplexity {:.2f}); model in {} ({:.1f} s)",
+                           r.best_epoch, res["val_loss"].get<double>(), res["val_perplexity"].get<double>(), o.out_dir,
+                           r.train_seconds)};
+}
+
 }  // namespace
 
 FinetuneReport run_finetune(const FinetuneOptions& o) {
-  LM_CHECK(o.task == "classify" || o.task == "qa", "unknown task {} (expected classify or qa)", o.task);
+  LM_CHECK(o.task == "classify" || o.task == "qa" || o.task == "chat", "unknown task {} (expected classify, qa or chat)",
+           o.task);
   require_file(o.train_path, "train file");
   require_file(o.val_path, "val file");
   model_config(o.model_dir);
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(o.model_dir), "fine-tuning needs the tokenizer files in {}",
               o.model_dir);
   auto tok = load_tokenizer(o.model_dir);
-  FinetuneReport rep = o.task == "classify" ? classify(o, *tok) : question_answering(o, *tok);
+  FinetuneReport rep = o.task == "classify" ? classify(o, *tok)
+                       : o.task == "qa"     ? question_answering(o, *tok)
+                                            : dialogue(o, *tok);
   write_file_atomic(path_join(o.out_dir, "result.json"), rep.result.dump(2) + "\n");
   return rep;
 }

@@ -3,11 +3,13 @@
 // stream); a global micro-batch is batch_size x ranks examples (the epoch's last one may be smaller), each rank
 // taking its contiguous slice, so N ranks x B train like one process with batch N*B.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "lm/core/error.h"
 #include "lm/core/log.h"
 #include "lm/core/rng.h"
+#include "lm/train/chat.h"
 #include "lm/train/finetune.h"
 #include "lm/train/objective.h"
 
@@ -222,7 +224,50 @@ class GenerativeQaObjective : public TaskObjective {
   int64_t T_;
 };
 
+// Dialogue: next-token loss on the assistant turns of rendered conversations (train/chat.h), validated by the
+// assistant-token loss and perplexity of the validation dialogues.
+class ChatObjective : public TaskObjective {
+ public:
+  ChatObjective(std::vector<QaIds> train, std::vector<QaIds> val, const ChatOptions& opt, Communicator& comm)
+      : TaskObjective(train.size(), opt, comm), train_(std::move(train)), val_(std::move(val)), opt_(opt) {
+    for (const QaIds& q : train_) T_ = std::max<int64_t>(T_, static_cast<int64_t>(q.ids.size()));
+  }
+  std::string name() const override { return "chat"; }
+  std::string data_summary() const override {
+    return fmt::format("{} train / {} val dialogue pieces", train_.size(), val_.size());
+  }
+  int64_t seq_len() const override { return T_; }
+  double fetch(int64_t k) override {
+    Slot& s = slots_[static_cast<size_t>(k)];
+    const std::vector<size_t> idx = batcher_.next();
+    s.batch = models::Batch{};
+    if (idx.empty()) return 0;
+    make_qa_batch(train_, idx, 0, s.start, s.end);
+    s.batch.input_ids = s.start.t;
+    s.batch.labels = s.end.t;
+    double n = 0;
+    for (int64_t i = 0; i < s.end.numel(); ++i) n += s.end.t.ptr<int32_t>()[i] != -100;
+    return n;
+  }
+  Json evaluate(models::Model& model) override {
+    const double vloss = qa_answer_loss(model, val_, opt_.batch_size);
+    return Json{{"val_loss", vloss}, {"val_perplexity", std::exp(vloss)}};
+  }
+  std::string best_metric() const override { return "val_loss"; }
+  bool higher_is_better() const override { return false; }
+
+ private:
+  std::vector<QaIds> train_, val_;
+  ChatOptions opt_;
+  int64_t T_ = 1;
+};
+
 }  // namespace
+
+std::unique_ptr<Objective> make_chat_objective(std::vector<QaIds> train, std::vector<QaIds> val,
+                                               const ChatOptions& opt, Communicator& comm) {
+  return std::make_unique<ChatObjective>(std::move(train), std::move(val), opt, comm);
+}
 
 std::unique_ptr<Objective> make_classify_objective(const ClassifyFeatures& train, const ClassifyFeatures& val,
                                                    const ClassifyOptions& opt, const models::Model& model,

@@ -101,7 +101,13 @@ void Trainer::build_model(const std::string& resume_dir) {
 
 void Trainer::save_model_dir(const std::string& dir) {
   model().save_hf(dir);
-  if (!tokenizer_dir_.empty()) load_tokenizer(tokenizer_dir_)->save(dir);
+  if (tokenizer_dir_.empty()) return;
+  load_tokenizer(tokenizer_dir_)->save(dir);
+  // The tokenizer's HF side files (special tokens, chat template) travel with it.
+  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}) {
+    const std::string src = path_join(tokenizer_dir_, name);
+    if (file_exists(src)) write_file_atomic(path_join(dir, name), read_file(src));
+  }
 }
 
 // Moments are always saved whole (ZeRO-1 ranks gather theirs first), so any number of ranks can resume.

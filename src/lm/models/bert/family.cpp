@@ -52,6 +52,7 @@ Json configure_bert(const Json& config, const ConfigRequest& r) {
   }
   if (r.dropout)
     for (const char* k : {"hidden_dropout_prob", "attention_probs_dropout_prob"}) m[k] = *r.dropout;
+  if (r.vocab_size) m["vocab_size"] = *r.vocab_size;
   if (r.head) {
     if (*r.head == Head::SequenceClassification) set_classifier(m, r.labels);
     m["architectures"] = Json::array({architecture_of(*r.head)});

@@ -29,6 +29,8 @@ Json configure_gpt(const Json& config, const ConfigRequest& r) {
   }
   if (r.dropout)
     for (const char* k : kDropoutKeys) m[k] = *r.dropout;
+  if (r.vocab_size) m["vocab_size"] = *r.vocab_size;
+  if (r.end_of_turn_id) m["eos_token_id"] = *r.end_of_turn_id;
   LM_CHECK_AS(ErrorCode::Unsupported, !r.head || *r.head == Head::CausalLM,
               "gpt2 models have a causal-LM head only (GPT2LMHeadModel); fine-tune them for generative tasks");
   return m;
