@@ -94,6 +94,21 @@ class TaskObjective : public Objective {
   void restore_loader(const Json& state) override { batcher_.restore(state); }
   bool higher_is_better() const override { return true; }
 
+  // Causal-LM micro-batch k: (ids, next-token targets) of the next examples in the slot's two spare tensors,
+  // padded with pad; its weight is the number of scored targets.
+  double fetch_targets(int64_t k, const std::vector<QaIds>& examples, int32_t pad) {
+    Slot& s = slots_[static_cast<size_t>(k)];
+    const std::vector<size_t> idx = batcher_.next();
+    s.batch = models::Batch{};
+    if (idx.empty()) return 0;
+    make_qa_batch(examples, idx, pad, s.start, s.end);
+    s.batch.input_ids = s.start.t;
+    s.batch.labels = s.end.t;
+    double n = 0;
+    for (int64_t i = 0; i < s.end.numel(); ++i) n += s.end.t.ptr<int32_t>()[i] != -100;
+    return n;
+  }
+
  protected:
   struct Slot {
     BertTensors tensors;
@@ -196,18 +211,7 @@ class GenerativeQaObjective : public TaskObjective {
                        val_eval_.size());
   }
   int64_t seq_len() const override { return T_; }
-  double fetch(int64_t k) override {
-    Slot& s = slots_[static_cast<size_t>(k)];
-    const std::vector<size_t> idx = batcher_.next();
-    s.batch = models::Batch{};
-    if (idx.empty()) return 0;
-    make_qa_batch(train_, idx, eos_, s.start, s.end);  // (ids, targets) in the slot's two spare tensors
-    s.batch.input_ids = s.start.t;
-    s.batch.labels = s.end.t;
-    double n = 0;
-    for (int64_t i = 0; i < s.end.numel(); ++i) n += s.end.t.ptr<int32_t>()[i] != -100;
-    return n;
-  }
+  double fetch(int64_t k) override { return fetch_targets(k, train_, eos_); }
   Json evaluate(models::Model& model) override {
     const double vloss = qa_answer_loss(model, val_, opt_.batch_size);
     const QaEval ev = evaluate_generative_qa(*model.causal_lm(), tok_, val_eval_, eos_, opt_.max_new_tokens, false);
@@ -237,18 +241,7 @@ class ChatObjective : public TaskObjective {
     return fmt::format("{} train / {} val dialogue pieces", train_.size(), val_.size());
   }
   int64_t seq_len() const override { return T_; }
-  double fetch(int64_t k) override {
-    Slot& s = slots_[static_cast<size_t>(k)];
-    const std::vector<size_t> idx = batcher_.next();
-    s.batch = models::Batch{};
-    if (idx.empty()) return 0;
-    make_qa_batch(train_, idx, 0, s.start, s.end);
-    s.batch.input_ids = s.start.t;
-    s.batch.labels = s.end.t;
-    double n = 0;
-    for (int64_t i = 0; i < s.end.numel(); ++i) n += s.end.t.ptr<int32_t>()[i] != -100;
-    return n;
-  }
+  double fetch(int64_t k) override { return fetch_targets(k, train_, 0); }
   Json evaluate(models::Model& model) override {
     const double vloss = qa_answer_loss(model, val_, opt_.batch_size);
     return Json{{"val_loss", vloss}, {"val_perplexity", std::exp(vloss)}};
