@@ -101,8 +101,13 @@ ChatRender ChatTemplate::render(const ChatVars& vars) const {
       if (!v->empty()) root->vars[k] = Value::string(*v);
     jinja::Str out = ev.render(impl_->parsed.body, root);
     r.text = std::move(out.text);
+    // Character offsets -> byte offsets of the final text (spans past its end are dropped).
+    std::vector<size_t> char_to_byte;
+    for (size_t i = 0; i < r.text.size(); ++i)
+      if ((static_cast<unsigned char>(r.text[i]) & 0xC0) != 0x80) char_to_byte.push_back(i);
+    char_to_byte.push_back(r.text.size());
     for (const auto& [b, e] : ev.generation_spans())
-      if (b < e && e <= r.text.size()) r.generation.push_back({b, e});
+      if (b < e && e < char_to_byte.size()) r.generation.push_back({char_to_byte[b], char_to_byte[e]});
     if (!out.marks.empty()) {
       for (size_t i = 0; i < out.marks.size();) {
         if (out.marks[i] != '\1') {

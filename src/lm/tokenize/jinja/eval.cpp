@@ -146,9 +146,15 @@ Flow Evaluator::exec_stmt(const Stmt& s, Str& out) {
       auto sc = std::make_shared<Scope>();
       sc->parent = scope_;
       Str body = capture(s.bodies[0], sc);
-      // transformers' AssistantTracker: the span starts at the length of the top-level output so far.
-      const size_t start = root_out_ ? root_out_->text.size() : 0;
-      if (!body.text.empty()) gen_.emplace_back(start, start + body.text.size());
+      // transformers' AssistantTracker: the span starts at the length (in characters) of the top-level output so
+      // far and is as long as the body; render() maps these character offsets to bytes of the final text.
+      if (root_out_) {
+        for (; root_counted_ < root_out_->text.size(); ++root_counted_)
+          root_chars_ += (static_cast<unsigned char>(root_out_->text[root_counted_]) & 0xC0) != 0x80;
+      }
+      size_t n = 0;
+      for (char c : body.text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      if (n) gen_.emplace_back(root_chars_, root_chars_ + n);
       write(out, body);
       return Flow::Normal;
     }

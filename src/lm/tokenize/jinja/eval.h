@@ -44,6 +44,9 @@ class Evaluator {
 
   // Renders body with the given root scope; generation spans go to generation_spans().
   Str render(const Body& body, ScopePtr root);
+  // The {% generation %} spans as transformers records them: code point offsets [begin, end) where begin is the
+  // length of the top-level output when the block ran (so a block inside a macro or set block is misplaced there
+  // too); empty blocks are left out.
   const std::vector<std::pair<size_t, size_t>>& generation_spans() const { return gen_; }
   int line() const { return line_; }
   int64_t now_unix() const { return now_unix_; }
@@ -101,6 +104,7 @@ class Evaluator {
   int line_ = 0;
   ScopePtr root_, scope_;
   Str* root_out_ = nullptr;
+  size_t root_counted_ = 0, root_chars_ = 0;  // code points in root_out_->text[0, root_counted_)
   std::vector<std::pair<size_t, size_t>> gen_;
 };
 
@@ -133,6 +137,9 @@ std::string json_dumps(const Value& v, const Value& indent, bool ensure_ascii, b
 std::string printf_format(const std::string& fmt, const Value& args);
 std::string str_format(const std::string& fmt, const CallArgs& args);
 std::string strftime(const std::string& fmt, int64_t unix_time);
+// Python int(s, base) and float(s); false when s is not a number of that form.
+bool parse_int(const std::string& s, int base, int64_t& out);
+bool parse_float(const std::string& s, double& out);
 }  // namespace pystr
 
 }  // namespace lm::jinja

@@ -322,6 +322,7 @@ Value Evaluator::binary(const std::string& op, const Value& a, const Value& b) {
 
 Value Evaluator::eval(const Expr& e) {
   Recursion r(*this);
+  line_ = e.line;
   switch (e.kind) {
     case ExprKind::Const: return e.value;
     case ExprKind::Name: {

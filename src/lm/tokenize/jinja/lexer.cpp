@@ -64,6 +64,7 @@ class Lexer {
   void comment(size_t start);
   void tag(bool is_block);
   void tag_token();
+  void lex_number();
   void push(Tok t, std::string v) {
     Token tk;
     tk.type = t;
@@ -313,91 +314,99 @@ std::string unescape(const std::string& b, int line) {
   return out;
 }
 
+// float: digits with a . fraction and/or an exponent (not preceded by '.'); else an integer (decimal without
+// leading zeros, 0x/0o/0b), as jinja2's float_re and integer_re.
+void Lexer::lex_number() {
+  const char c = s_[pos_];
+  const int line = line_;
+  size_t p = pos_;
+  auto digits = [&](size_t q) {
+    size_t r = q;
+    while (r < s_.size() && (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
+      ++r;
+    return r;
+  };
+  p = digits(pos_);
+  size_t f = p;
+  bool is_float = false;
+  if (f < s_.size() && s_[f] == '.' && f + 1 < s_.size() && is_digit(s_[f + 1])) {
+    f = digits(f + 1);
+    is_float = true;
+  }
+  if (f < s_.size() && (s_[f] == 'e' || s_[f] == 'E')) {
+    size_t g = f + 1;
+    if (g < s_.size() && (s_[g] == '+' || s_[g] == '-')) ++g;
+    if (g < s_.size() && is_digit(s_[g])) {
+      f = digits(g);
+      is_float = true;
+    }
+  }
+  const bool after_dot = pos_ > 0 && s_[pos_ - 1] == '.';
+  if (is_float && !after_dot) {
+    std::string txt;
+    for (size_t k = pos_; k < f; ++k)
+      if (s_[k] != '_') txt += s_[k];
+    Token tk;
+    tk.type = Tok::Float;
+    tk.value = txt;
+    tk.fval = std::strtod(txt.c_str(), nullptr);
+    tk.line = line;
+    out_.push_back(tk);
+    pos_ = f;
+    return;
+  }
+  // integer: decimal (no leading zero except "0"), 0x/0o/0b
+  Token tk;
+  tk.type = Tok::Integer;
+  tk.line = line;
+  int base = 10;
+  size_t q = pos_;
+  if (c == '0' && pos_ + 2 < s_.size() + 1 && pos_ + 1 < s_.size()) {
+    const char x = static_cast<char>(s_[pos_ + 1] | 0x20);
+    if (x == 'x') base = 16;
+    if (x == 'o') base = 8;
+    if (x == 'b') base = 2;
+  }
+  if (base != 10) q += 2;
+  uint64_t v = 0;
+  size_t r = q;
+  bool overflow = false;
+  auto digit_of = [&](char h) {
+    int d = is_digit(h) ? h - '0' : ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') ? (h | 0x20) - 'a' + 10 : 99;
+    return d < base ? d : -1;
+  };
+  if (base == 10 && c == '0') {
+    while (r < s_.size() && (s_[r] == '0' || (s_[r] == '_' && r + 1 < s_.size() && s_[r + 1] == '0'))) ++r;
+  } else {
+    while (r < s_.size()) {
+      if (s_[r] == '_' && r + 1 < s_.size() && digit_of(s_[r + 1]) >= 0 && (r > q || base != 10)) {
+        ++r;
+        continue;
+      }
+      const int d = digit_of(s_[r]);
+      if (d < 0) break;
+      if (v > (UINT64_C(1) << 62)) overflow = true;
+      v = v * base + d;
+      ++r;
+    }
+    if (r == q) {  // "0x" with no digits: the integer 0 then a name
+      r = pos_ + 1;
+      v = 0;
+    }
+  }
+  if (overflow || v > static_cast<uint64_t>(INT64_MAX)) fail("integer literal too large");
+  tk.ival = static_cast<int64_t>(v);
+  tk.value = s_.substr(pos_, r - pos_);
+  out_.push_back(tk);
+  pos_ = r;
+  return;
+}
+
 void Lexer::tag_token() {
   const char c = s_[pos_];
   const int line = line_;
-  // float: digits with . fraction and/or exponent (not preceded by '.')
   if (is_digit(c)) {
-    size_t p = pos_;
-    auto digits = [&](size_t q) {
-      size_t r = q;
-      while (r < s_.size() && (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
-        ++r;
-      return r;
-    };
-    p = digits(pos_);
-    size_t f = p;
-    bool is_float = false;
-    if (f < s_.size() && s_[f] == '.' && f + 1 < s_.size() && is_digit(s_[f + 1])) {
-      f = digits(f + 1);
-      is_float = true;
-    }
-    if (f < s_.size() && (s_[f] == 'e' || s_[f] == 'E')) {
-      size_t g = f + 1;
-      if (g < s_.size() && (s_[g] == '+' || s_[g] == '-')) ++g;
-      if (g < s_.size() && is_digit(s_[g])) {
-        f = digits(g);
-        is_float = true;
-      }
-    }
-    const bool after_dot = pos_ > 0 && s_[pos_ - 1] == '.';
-    if (is_float && !after_dot) {
-      std::string txt;
-      for (size_t k = pos_; k < f; ++k)
-        if (s_[k] != '_') txt += s_[k];
-      Token tk;
-      tk.type = Tok::Float;
-      tk.value = txt;
-      tk.fval = std::strtod(txt.c_str(), nullptr);
-      tk.line = line;
-      out_.push_back(tk);
-      pos_ = f;
-      return;
-    }
-    // integer: decimal (no leading zero except "0"), 0x/0o/0b
-    Token tk;
-    tk.type = Tok::Integer;
-    tk.line = line;
-    int base = 10;
-    size_t q = pos_;
-    if (c == '0' && pos_ + 2 < s_.size() + 1 && pos_ + 1 < s_.size()) {
-      const char x = static_cast<char>(s_[pos_ + 1] | 0x20);
-      if (x == 'x') base = 16;
-      if (x == 'o') base = 8;
-      if (x == 'b') base = 2;
-    }
-    if (base != 10) q += 2;
-    uint64_t v = 0;
-    size_t r = q;
-    bool overflow = false;
-    auto digit_of = [&](char h) {
-      int d = is_digit(h) ? h - '0' : ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') ? (h | 0x20) - 'a' + 10 : 99;
-      return d < base ? d : -1;
-    };
-    if (base == 10 && c == '0') {
-      while (r < s_.size() && (s_[r] == '0' || (s_[r] == '_' && r + 1 < s_.size() && s_[r + 1] == '0'))) ++r;
-    } else {
-      while (r < s_.size()) {
-        if (s_[r] == '_' && r + 1 < s_.size() && digit_of(s_[r + 1]) >= 0 && (r > q || base != 10)) {
-          ++r;
-          continue;
-        }
-        const int d = digit_of(s_[r]);
-        if (d < 0) break;
-        if (v > (UINT64_C(1) << 62)) overflow = true;
-        v = v * base + d;
-        ++r;
-      }
-      if (r == q) {  // "0x" with no digits: the integer 0 then a name
-        r = pos_ + 1;
-        v = 0;
-      }
-    }
-    if (overflow || v > static_cast<uint64_t>(INT64_MAX)) fail("integer literal too large");
-    tk.ival = static_cast<int64_t>(v);
-    tk.value = s_.substr(pos_, r - pos_);
-    out_.push_back(tk);
-    pos_ = r;
+    lex_number();
     return;
   }
   if (is_name_start(c) || static_cast<unsigned char>(c) >= 0x80) {

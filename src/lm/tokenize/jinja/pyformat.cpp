@@ -3,6 +3,7 @@
 #include <clocale>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <locale.h>
 
@@ -370,6 +371,66 @@ std::string str_format(const std::string& fmt, const CallArgs& args) {
     out += s;
   }
   return out;
+}
+
+// Python int(str, base) / float(str); false when the text is not a number.
+bool parse_int(const std::string& s0, int base, int64_t& out) {
+  std::string s;
+  for (char c : s0) s += c;
+  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
+  if (b == std::string::npos) return false;
+  s = s.substr(b, e - b + 1);
+  bool neg = false;
+  size_t i = 0;
+  if (s[0] == '+' || s[0] == '-') neg = s[i++] == '-';
+  if (base == 0 || base == 16 || base == 8 || base == 2) {
+    if (s.size() > i + 1 && s[i] == '0') {
+      const char x = static_cast<char>(s[i + 1] | 0x20);
+      const int pb = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 0;
+      if (pb && (base == 0 || base == pb)) {
+        base = pb;
+        i += 2;
+      }
+    }
+    if (base == 0) base = 10;
+  }
+  if (i >= s.size()) return false;
+  int64_t v = 0;
+  bool prev_us = true;
+  for (; i < s.size(); ++i) {
+    if (s[i] == '_' && !prev_us) {
+      prev_us = true;
+      continue;
+    }
+    const char c = static_cast<char>(s[i] | 0x20);
+    const int d = (s[i] >= '0' && s[i] <= '9') ? s[i] - '0' : (c >= 'a' && c <= 'z') ? c - 'a' + 10 : 99;
+    if (d >= base) return false;
+    if (v > (INT64_MAX - d) / base) return false;
+    v = v * base + d;
+    prev_us = false;
+  }
+  if (prev_us) return false;
+  out = neg ? -v : v;
+  return true;
+}
+
+bool parse_float(const std::string& s0, double& out) {
+  std::string s;
+  for (char c : s0)
+    if (c != '_') s += c;
+  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
+  if (b == std::string::npos) return false;
+  s = s.substr(b, e - b + 1);
+  std::string low = lower(s);
+  const std::string body = (low[0] == '+' || low[0] == '-') ? low.substr(1) : low;
+  if (body == "inf" || body == "infinity" || body == "nan") {
+    out = body == "nan" ? NAN : (low[0] == '-' ? -INFINITY : INFINITY);
+    return true;
+  }
+  if (body.find_first_not_of("0123456789.e+-") != std::string::npos || body.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
 }
 
 std::string strftime(const std::string& fmt, int64_t unix_time) {

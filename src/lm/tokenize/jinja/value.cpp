@@ -13,9 +13,10 @@
 namespace lm::jinja {
 
 void Str::append(const Str& o) {
-  if (!o.marks.empty() && marks.empty()) marks.assign(text.size(), '\0');
+  const bool track = !marks.empty() || !o.marks.empty();
+  if (track) marks.resize(text.size(), '\0');
   text += o.text;
-  if (!marks.empty()) {
+  if (track) {
     if (o.marks.empty())
       marks.append(o.text.size(), '\0');
     else
@@ -25,13 +26,14 @@ void Str::append(const Str& o) {
 
 void Str::append(std::string_view s) {
   text += s;
-  if (!marks.empty()) marks.append(s.size(), '\0');
+  if (!marks.empty()) marks.resize(text.size(), '\0');
 }
 
 void Str::append_marked(std::string_view s, bool marked) {
-  if (marked && marks.empty()) marks.assign(text.size(), '\0');
+  const bool track = marked || !marks.empty();
+  if (track) marks.resize(text.size(), '\0');
   text += s;
-  if (!marks.empty()) marks.append(s.size(), marked ? '\1' : '\0');
+  if (track) marks.append(s.size(), marked ? '\1' : '\0');
 }
 
 void Str::normalize() {
