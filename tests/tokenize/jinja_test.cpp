@@ -64,7 +64,8 @@ TEST(JinjaCases, MatchPythonJinja2) {
       ASSERT_NO_THROW(r = ChatTemplate::parse(src, "t").render(vars));
       EXPECT_EQ(r.text, c.at("text").get<std::string>());
       std::vector<ByteSpan> spans;
-      for (const auto& s : c.at("generation")) spans.push_back({s.at(0).get<size_t>(), s.at(1).get<size_t>()});
+      for (const auto& s : c.at("generation"))
+        spans.push_back({s.at(0).get<size_t>(), s.at(1).get<size_t>()});
       EXPECT_EQ(r.generation, spans);
     }
   }
@@ -72,8 +73,10 @@ TEST(JinjaCases, MatchPythonJinja2) {
 
 TEST(JinjaChatTemplate, ChatMLSourceAndSpans) {
   EXPECT_EQ(chatml_template_source(),
-            "{%- for message in messages -%}{{- '<|im_start|>' + message['role'] + '\\n' -}}{%- if message['role'] == "
-            "'assistant' -%}{%- generation -%}{{- message['content'] + '<|im_end|>' -}}{%- endgeneration -%}{{- '\\n' "
+            "{%- for message in messages -%}{{- '<|im_start|>' + message['role'] + '\\n' -}}{%- if "
+            "message['role'] == "
+            "'assistant' -%}{%- generation -%}{{- message['content'] + '<|im_end|>' -}}{%- endgeneration "
+            "-%}{{- '\\n' "
             "-}}{%- else -%}{{- message['content'] + '<|im_end|>\\n' -}}{%- endif -%}{%- endfor -%}{%- if "
             "add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}");
   ChatTemplate t = ChatTemplate::parse(chatml_template_source(), "chatml");
@@ -82,7 +85,8 @@ TEST(JinjaChatTemplate, ChatMLSourceAndSpans) {
   v.messages = OrderedJson::parse(R"([{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}])");
   v.add_generation_prompt = true;
   const ChatRender r = t.render(v);
-  const std::string want = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n<|im_start|>assistant\n";
+  const std::string want =
+      "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n<|im_start|>assistant\n";
   EXPECT_EQ(r.text, want);
   const size_t yo = want.find("yo");
   ASSERT_EQ(r.generation.size(), 1u);
@@ -129,8 +133,9 @@ TEST(JinjaChatTemplate, SyntaxErrorsNameTemplateAndLine) {
     EXPECT_EQ(e.code(), ErrorCode::BadFormat);
     EXPECT_NE(std::string(e.what()).find("chat template my.jinja line 3: "), std::string::npos) << e.what();
   }
-  for (const char* bad : {"{% for x in y %}", "{{ x", "{% endif %}", "{% unknown %}", "{# open", "{{ 'a }}",
-                          "{{ (1 }}", "{% break %}", "{% set %}", "{{ x | }}", "{% macro m(a=1, b) %}{% endmacro %}"})
+  for (const char* bad :
+       {"{% for x in y %}", "{{ x", "{% endif %}", "{% unknown %}", "{# open", "{{ 'a }}", "{{ (1 }}",
+        "{% break %}", "{% set %}", "{{ x | }}", "{% macro m(a=1, b) %}{% endmacro %}"})
     EXPECT_THROW(ChatTemplate::parse(bad, "t"), Error) << bad;
 }
 
@@ -170,15 +175,18 @@ TEST(JinjaChatTemplate, LimitsStopHostileTemplates) {
   EXPECT_THROW(run("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"), Error);
   EXPECT_THROW(run("{% for i in range(100000) %}xxxxxxxxxx{% endfor %}"), Error);
   EXPECT_THROW(run("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), Error);
-  EXPECT_THROW(run("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"),
-               Error);
+  EXPECT_THROW(
+      run("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"),
+      Error);
   EXPECT_THROW(run("{{ 'ab' * 100000000 }}"), Error);
   EXPECT_THROW(run("{{ [1] * 100000000 }}"), Error);
-  EXPECT_THROW(run("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}"),
-               Error);
+  EXPECT_THROW(
+      run("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}"),
+      Error);
   // Deep nesting in the source is a syntax error, not a stack overflow.
-  EXPECT_THROW(ChatTemplate::parse("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}", "t"),
-               Error);
+  EXPECT_THROW(
+      ChatTemplate::parse("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}", "t"),
+      Error);
   EXPECT_THROW(ChatTemplate::parse("{{ " + std::string(100000, '[') + " }}", "t"), Error);
   std::string ifs;
   for (int i = 0; i < 5000; ++i) ifs += "{% if 1 %}";
@@ -218,7 +226,8 @@ TEST(JinjaChatTemplate, FindChatTemplate) {
   EXPECT_EQ(s.origin, "built-in ChatML");
   // chat_template.jinja, tokens from special_tokens_map.json.
   write(d + "/chat_template.jinja", "J{{ bos_token }}\n");
-  write(d + "/special_tokens_map.json", R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>"})");
+  write(d + "/special_tokens_map.json",
+        R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>"})");
   s = find_chat_template(d);
   EXPECT_FALSE(s.builtin);
   EXPECT_EQ(s.source, "J{{ bos_token }}\n");
@@ -227,16 +236,18 @@ TEST(JinjaChatTemplate, FindChatTemplate) {
   EXPECT_EQ(s.eos_token, "</s>");
   EXPECT_EQ(s.unk_token, "");
   // tokenizer_config.json wins: a string template, tokens as AddedToken objects.
-  write(d + "/tokenizer_config.json",
-        R"({"chat_template": "S", "bos_token": {"content": "<|begin|>", "__type": "AddedToken"}, "pad_token": null})");
+  write(
+      d + "/tokenizer_config.json",
+      R"({"chat_template": "S", "bos_token": {"content": "<|begin|>", "__type": "AddedToken"}, "pad_token": null})");
   s = find_chat_template(d);
   EXPECT_EQ(s.source, "S");
   EXPECT_EQ(s.origin, d + "/tokenizer_config.json");
   EXPECT_EQ(s.bos_token, "<|begin|>");
   EXPECT_EQ(s.eos_token, "</s>");
   // A list: the "default" entry, else the first.
-  write(d + "/tokenizer_config.json",
-        R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
+  write(
+      d + "/tokenizer_config.json",
+      R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
   EXPECT_EQ(find_chat_template(d).source, "D");
   write(d + "/tokenizer_config.json", R"({"chat_template": [{"name": "tool_use", "template": "T"}]})");
   EXPECT_EQ(find_chat_template(d).source, "T");

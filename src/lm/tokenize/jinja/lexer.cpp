@@ -12,8 +12,8 @@ namespace lm::jinja {
 bool py_isspace(int32_t cp) {
   if (cp >= 0x09 && cp <= 0x0d) return true;
   if (cp >= 0x1c && cp <= 0x20) return true;
-  if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-      cp == 0x3000)
+  if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+      cp == 0x205f || cp == 0x3000)
     return true;
   return cp >= 0x2000 && cp <= 0x200a;
 }
@@ -214,8 +214,9 @@ void Lexer::root() {
 void Lexer::tag(bool is_block) {
   std::vector<char> balance;
   while (true) {
-    if (pos_ >= s_.size()) fail(is_block ? "unexpected end of template, expected 'end of statement block'"
-                                         : "unexpected end of template, expected 'end of print statement'");
+    if (pos_ >= s_.size())
+      fail(is_block ? "unexpected end of template, expected 'end of statement block'"
+                    : "unexpected end of template, expected 'end of print statement'");
     if (balance.empty()) {
       size_t el = 0;
       if (is_block) {
@@ -272,7 +273,10 @@ std::string unescape(const std::string& b, int line) {
       for (int k = 1; k <= n; ++k) {
         if (i + k >= b.size()) throw EvalError("truncated escape", line);
         const char h = b[i + k];
-        int d = is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+        int d = is_digit(h)              ? h - '0'
+                : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                         : -1;
         if (d < 0) throw EvalError("truncated escape", line);
         v = v * 16 + d;
       }
@@ -280,18 +284,41 @@ std::string unescape(const std::string& b, int line) {
       return v;
     };
     switch (e) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
-      case 'x': unicode::append_utf8(out, hex(2)); break;
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case 'x':
+        unicode::append_utf8(out, hex(2));
+        break;
       case 'u':
       case 'U': {
         int32_t cp = hex(e == 'u' ? 4 : 8);
@@ -303,7 +330,8 @@ std::string unescape(const std::string& b, int line) {
       default:
         if (e >= '0' && e <= '7') {
           int v = e - '0';
-          for (int k = 0; k < 2 && i + 1 < b.size() && b[i + 1] >= '0' && b[i + 1] <= '7'; ++k) v = v * 8 + (b[++i] - '0');
+          for (int k = 0; k < 2 && i + 1 < b.size() && b[i + 1] >= '0' && b[i + 1] <= '7'; ++k)
+            v = v * 8 + (b[++i] - '0');
           unicode::append_utf8(out, v);
         } else {
           out += '\\';
@@ -322,7 +350,8 @@ void Lexer::lex_number() {
   size_t p = pos_;
   auto digits = [&](size_t q) {
     size_t r = q;
-    while (r < s_.size() && (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
+    while (r < s_.size() &&
+           (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
       ++r;
     return r;
   };
@@ -411,12 +440,13 @@ void Lexer::tag_token() {
   }
   if (is_name_start(c) || static_cast<unsigned char>(c) >= 0x80) {
     size_t p = pos_;
-    while (p < s_.size() && (is_name_start(s_[p]) || is_digit(s_[p]) || static_cast<unsigned char>(s_[p]) >= 0x80)) {
+    while (p < s_.size() &&
+           (is_name_start(s_[p]) || is_digit(s_[p]) || static_cast<unsigned char>(s_[p]) >= 0x80)) {
       if (static_cast<unsigned char>(s_[p]) >= 0x80) {
         int len = 1;
         const int32_t cp = unicode::decode_utf8(s_, p, len);
-        if (cp < 0 || py_isspace(cp) || !(unicode::is_letter(cp) || unicode::is_number(cp) ||
-                                          unicode::is_mark_nonspacing(cp)))
+        if (cp < 0 || py_isspace(cp) ||
+            !(unicode::is_letter(cp) || unicode::is_number(cp) || unicode::is_mark_nonspacing(cp)))
           break;
         p += len;
       } else {
