@@ -18,16 +18,21 @@ Value from_json(const J& j, bool marked, int depth) {
   if (depth > jinja::kMaxValueDepth) throw jinja::EvalError("input JSON nesting too deep");
   switch (j.type()) {
     case J::value_t::null:
-    case J::value_t::discarded: return Value::none();
-    case J::value_t::boolean: return Value::boolean(j.template get<bool>());
-    case J::value_t::number_integer: return Value::integer(j.template get<int64_t>());
+    case J::value_t::discarded:
+      return Value::none();
+    case J::value_t::boolean:
+      return Value::boolean(j.template get<bool>());
+    case J::value_t::number_integer:
+      return Value::integer(j.template get<int64_t>());
     case J::value_t::number_unsigned: {
       const uint64_t u = j.template get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
       return Value::integer(static_cast<int64_t>(u));
     }
-    case J::value_t::number_float: return Value::number(j.template get<double>());
-    case J::value_t::string: return Value::string(j.template get<std::string>(), marked);
+    case J::value_t::number_float:
+      return Value::number(j.template get<double>());
+    case J::value_t::string:
+      return Value::string(j.template get<std::string>(), marked);
     case J::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -41,11 +46,14 @@ Value from_json(const J& j, bool marked, int depth) {
         d->items.emplace_back(Value::string(it.key(), marked), from_json(it.value(), marked, depth + 1));
       return Value::dict(d);
     }
-    default: return Value::none();
+    default:
+      return Value::none();
   }
 }
 
-std::string where(const std::string& name, int line) { return "chat template " + name + " line " + std::to_string(line) + ": "; }
+std::string where(const std::string& name, int line) {
+  return "chat template " + name + " line " + std::to_string(line) + ": ";
+}
 
 }  // namespace
 
@@ -91,9 +99,10 @@ ChatRender ChatTemplate::render(const ChatVars& vars) const {
     root->vars["tools"] = from_json(vars.tools, false, 0);
     root->vars["documents"] = Value::none();
     root->vars["add_generation_prompt"] = Value::boolean(vars.add_generation_prompt);
-    const std::pair<const char*, const std::string*> special[] = {
-        {"bos_token", &vars.bos_token}, {"eos_token", &vars.eos_token},
-        {"unk_token", &vars.unk_token}, {"pad_token", &vars.pad_token}};
+    const std::pair<const char*, const std::string*> special[] = {{"bos_token", &vars.bos_token},
+                                                                  {"eos_token", &vars.eos_token},
+                                                                  {"unk_token", &vars.unk_token},
+                                                                  {"pad_token", &vars.pad_token}};
     if (vars.extra.is_object())
       for (auto it = vars.extra.begin(); it != vars.extra.end(); ++it)
         root->vars[it.key()] = from_json(it.value(), false, 0);
@@ -101,8 +110,13 @@ ChatRender ChatTemplate::render(const ChatVars& vars) const {
       if (!v->empty()) root->vars[k] = Value::string(*v);
     jinja::Str out = ev.render(impl_->parsed.body, root);
     r.text = std::move(out.text);
+    // Character offsets -> byte offsets of the final text (spans past its end are dropped).
+    std::vector<size_t> char_to_byte;
+    for (size_t i = 0; i < r.text.size(); ++i)
+      if ((static_cast<unsigned char>(r.text[i]) & 0xC0) != 0x80) char_to_byte.push_back(i);
+    char_to_byte.push_back(r.text.size());
     for (const auto& [b, e] : ev.generation_spans())
-      if (b < e && e <= r.text.size()) r.generation.push_back({b, e});
+      if (b < e && e < char_to_byte.size()) r.generation.push_back({char_to_byte[b], char_to_byte[e]});
     if (!out.marks.empty()) {
       for (size_t i = 0; i < out.marks.size();) {
         if (out.marks[i] != '\1') {
@@ -127,7 +141,8 @@ const std::string& chatml_template_source() {
   static const std::string s =
       "{%- for message in messages -%}{{- '<|im_start|>' + message['role'] + '\\n' -}}"
       "{%- if message['role'] == 'assistant' -%}{%- generation -%}{{- message['content'] + '<|im_end|>' -}}"
-      "{%- endgeneration -%}{{- '\\n' -}}{%- else -%}{{- message['content'] + '<|im_end|>\\n' -}}{%- endif -%}"
+      "{%- endgeneration -%}{{- '\\n' -}}{%- else -%}{{- message['content'] + '<|im_end|>\\n' -}}{%- endif "
+      "-%}"
       "{%- endfor -%}{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
   return s;
 }
@@ -136,7 +151,8 @@ namespace {
 
 std::string token_text(const Json& j) {
   if (j.is_string()) return j.template get<std::string>();
-  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string())
+    return j["content"].get<std::string>();
   return {};
 }
 
@@ -159,13 +175,15 @@ ChatTemplateSource find_chat_template(const std::string& dir) {
       for (const auto& e : ct)
         if (e.is_object() && e.value("name", Json()).is_string() && e["name"] == "default") pick = &e;
       if (!pick) pick = &ct[0];
-      LM_CHECK_AS(ErrorCode::BadFormat, pick->is_object() && pick->contains("template") && (*pick)["template"].is_string(),
-                  "tokenizer_config.json: chat_template list entries need a \"template\" string, {}", config_path);
+      LM_CHECK_AS(ErrorCode::BadFormat,
+                  pick->is_object() && pick->contains("template") && (*pick)["template"].is_string(),
+                  "tokenizer_config.json: chat_template list entries need a \"template\" string, {}",
+                  config_path);
       src.source = (*pick)["template"].get<std::string>();
       src.origin = config_path;
     } else {
-      LM_CHECK_AS(ErrorCode::BadFormat, ct.is_null(), "tokenizer_config.json: chat_template must be a string or a list, {}",
-                  config_path);
+      LM_CHECK_AS(ErrorCode::BadFormat, ct.is_null(),
+                  "tokenizer_config.json: chat_template must be a string or a list, {}", config_path);
     }
   }
   const std::string jinja_path = path_join(dir, "chat_template.jinja");
@@ -178,12 +196,14 @@ ChatTemplateSource find_chat_template(const std::string& dir) {
     src.origin = "built-in ChatML";
     src.builtin = true;
   }
-  const std::pair<const char*, std::string*> tokens[] = {
-      {"bos_token", &src.bos_token}, {"eos_token", &src.eos_token}, {"unk_token", &src.unk_token},
-      {"pad_token", &src.pad_token}};
+  const std::pair<const char*, std::string*> tokens[] = {{"bos_token", &src.bos_token},
+                                                         {"eos_token", &src.eos_token},
+                                                         {"unk_token", &src.unk_token},
+                                                         {"pad_token", &src.pad_token}};
   for (const auto& [key, dst] : tokens) {
     if (config.is_object() && config.contains(key)) *dst = token_text(config[key]);
-    if (dst->empty() && special_map.is_object() && special_map.contains(key)) *dst = token_text(special_map[key]);
+    if (dst->empty() && special_map.is_object() && special_map.contains(key))
+      *dst = token_text(special_map[key]);
   }
   return src;
 }

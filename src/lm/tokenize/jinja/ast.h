@@ -15,17 +15,17 @@ enum class ExprKind {
   Name,
   List,
   Tuple,
-  Dict,      // kids: key, value, key, value, ...
-  Getattr,   // kids[0].name
-  Getitem,   // kids[0][kids[1]]
-  Slice,     // kids: start, stop, step (each may be null)
-  Call,      // kids[0](kids[1..], kwargs)
-  Filter,    // kids[0]|name(kids[1..], kwargs); kids[0] null in filter blocks
-  Test,      // kids[0] is name(kids[1..], kwargs)
+  Dict,     // kids: key, value, key, value, ...
+  Getattr,  // kids[0].name
+  Getitem,  // kids[0][kids[1]]
+  Slice,    // kids: start, stop, step (each may be null)
+  Call,     // kids[0](kids[1..], kwargs)
+  Filter,   // kids[0]|name(kids[1..], kwargs); kids[0] null in filter blocks
+  Test,     // kids[0] is name(kids[1..], kwargs)
   Neg,
   Pos,
   Not,
-  Binary,    // name: + - * / // % **
+  Binary,  // name: + - * / // % **
   And,
   Or,
   Concat,    // kids joined with ~
@@ -84,7 +84,7 @@ struct Stmt {
   std::vector<ExprPtr> defaults;  // for the last defaults.size() params
   ExprPtr filter;                 // SetBlock/FilterBlock: a Filter chain whose innermost operand is null
   bool recursive = false;
-  bool uses_varargs = false;      // macros: the body names varargs/kwargs/caller
+  bool uses_varargs = false;  // macros: the body names varargs/kwargs/caller
 };
 
 struct ParsedTemplate {

@@ -1,5 +1,5 @@
-// Internal errors of the Jinja engine. EvalError carries jinja2's message (TypeError text, "'x' is undefined");
-// ChatTemplate turns it into one lm::Error naming the template and the line being evaluated.
+// Internal errors of the Jinja engine. EvalError carries jinja2's message (TypeError text, "'x' is
+// undefined"); ChatTemplate turns it into one lm::Error naming the template and the line being evaluated.
 #pragma once
 
 #include <stdexcept>
@@ -9,8 +9,8 @@ namespace lm::jinja {
 
 class Value;
 
-constexpr int kMaxValueDepth = 256;    // nesting of lists/dicts a template may build
-constexpr int kMaxParseDepth = 128;    // nesting of expressions and blocks in the source
+constexpr int kMaxValueDepth = 256;  // nesting of lists/dicts a template may build
+constexpr int kMaxParseDepth = 128;  // nesting of expressions and blocks in the source
 
 class EvalError : public std::runtime_error {
  public:

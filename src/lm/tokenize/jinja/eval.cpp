@@ -1,5 +1,6 @@
-// Statement execution: output, if, for (filter, else, loop object, recursive loops, break/continue), set (names,
-// tuples, namespace attributes, blocks), macros and call blocks, filter/with blocks and {% generation %}.
+// Statement execution: output, if, for (filter, else, loop object, recursive loops, break/continue), set
+// (names, tuples, namespace attributes, blocks), macros and call blocks, filter/with blocks and {% generation
+// %}.
 #include "lm/tokenize/jinja/eval.h"
 
 #include "lm/tokenize/jinja/lexer.h"
@@ -95,10 +96,15 @@ Flow Evaluator::exec_stmt(const Stmt& s, Str& out) {
       }
       if (s.bodies.size() > s.exprs.size()) return exec(s.bodies.back(), out);
       return Flow::Normal;
-    case StmtKind::For: return exec_for(s, out);
+    case StmtKind::For:
+      return exec_for(s, out);
     case StmtKind::Set:
-    case StmtKind::SetBlock: exec_set(s, out); return Flow::Normal;
-    case StmtKind::Macro: define_macro(s); return Flow::Normal;
+    case StmtKind::SetBlock:
+      exec_set(s, out);
+      return Flow::Normal;
+    case StmtKind::Macro:
+      define_macro(s);
+      return Flow::Normal;
     case StmtKind::CallBlock: {
       // caller() renders the body in a child scope of the current one.
       const Stmt* body_stmt = &s;
@@ -146,14 +152,22 @@ Flow Evaluator::exec_stmt(const Stmt& s, Str& out) {
       auto sc = std::make_shared<Scope>();
       sc->parent = scope_;
       Str body = capture(s.bodies[0], sc);
-      // transformers' AssistantTracker: the span starts at the length of the top-level output so far.
-      const size_t start = root_out_ ? root_out_->text.size() : 0;
-      if (!body.text.empty()) gen_.emplace_back(start, start + body.text.size());
+      // transformers' AssistantTracker: the span starts at the length (in characters) of the top-level output
+      // so far and is as long as the body; render() maps these character offsets to bytes of the final text.
+      if (root_out_) {
+        for (; root_counted_ < root_out_->text.size(); ++root_counted_)
+          root_chars_ += (static_cast<unsigned char>(root_out_->text[root_counted_]) & 0xC0) != 0x80;
+      }
+      size_t n = 0;
+      for (char c : body.text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      if (n) gen_.emplace_back(root_chars_, root_chars_ + n);
       write(out, body);
       return Flow::Normal;
     }
-    case StmtKind::Break: return Flow::Break;
-    case StmtKind::Continue: return Flow::Continue;
+    case StmtKind::Break:
+      return Flow::Break;
+    case StmtKind::Continue:
+      return Flow::Continue;
   }
   return Flow::Normal;
 }
@@ -214,21 +228,25 @@ Str Evaluator::run_loop(const Stmt& s, const Value& iterable, int depth0, Str* o
 
 void Evaluator::assign(const Target& t, const Value& v) {
   switch (t.kind) {
-    case Target::Kind::Name: scope_->vars[t.name] = v; return;
+    case Target::Kind::Name:
+      scope_->vars[t.name] = v;
+      return;
     case Target::Kind::Tuple: {
       std::vector<Value> parts = iterate(v);
       if (parts.size() != t.items.size())
         throw EvalError(parts.size() < t.items.size()
-                            ? "not enough values to unpack (expected " + std::to_string(t.items.size()) + ", got " +
-                                  std::to_string(parts.size()) + ")"
+                            ? "not enough values to unpack (expected " + std::to_string(t.items.size()) +
+                                  ", got " + std::to_string(parts.size()) + ")"
                             : "too many values to unpack (expected " + std::to_string(t.items.size()) + ")");
       for (size_t i = 0; i < parts.size(); ++i) assign(t.items[i], parts[i]);
       return;
     }
     case Target::Kind::NSRef: {
       const Value* ns = scope_->find(t.name);
-      if (!ns || ns->kind() != Kind::Namespace) throw EvalError("cannot assign attribute on non-namespace object");
-      if (holds_namespace(v)) throw EvalError("a namespace attribute cannot hold a namespace or loop (unsupported)");
+      if (!ns || ns->kind() != Kind::Namespace)
+        throw EvalError("cannot assign attribute on non-namespace object");
+      if (holds_namespace(v))
+        throw EvalError("a namespace attribute cannot hold a namespace or loop (unsupported)");
       ns->dict_obj().set(Value::string(t.attr), v);
       return;
     }
@@ -292,7 +310,8 @@ Value Evaluator::call_macro(const Stmt& s, const std::weak_ptr<Scope>& def_scope
     bool is_param = false;
     for (size_t i = 0; i < s.params.size(); ++i)
       if (s.params[i] == k) {
-        if (i < args.args.size()) throw EvalError("macro '" + name + "' got multiple values for argument '" + k + "'");
+        if (i < args.args.size())
+          throw EvalError("macro '" + name + "' got multiple values for argument '" + k + "'");
         sc->vars[k] = v;
         is_param = true;
       }

@@ -1,7 +1,7 @@
-// The template evaluator: scopes as jinja2 resolves them (a for-loop iteration, macro call, with block and the
-// generation body each get a child scope), output buffers with provenance marks, the generation spans, and the
-// limits (output bytes, loop iterations, call depth, recursion). Expressions are in eval_expr.cpp, filters in
-// filters.cpp, tests and globals in tests.cpp, str/dict/list methods in methods.cpp.
+// The template evaluator: scopes as jinja2 resolves them (a for-loop iteration, macro call, with block and
+// the generation body each get a child scope), output buffers with provenance marks, the generation spans,
+// and the limits (output bytes, loop iterations, call depth, recursion). Expressions are in eval_expr.cpp,
+// filters in filters.cpp, tests and globals in tests.cpp, str/dict/list methods in methods.cpp.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +44,9 @@ class Evaluator {
 
   // Renders body with the given root scope; generation spans go to generation_spans().
   Str render(const Body& body, ScopePtr root);
+  // The {% generation %} spans as transformers records them: code point offsets [begin, end) where begin is
+  // the length of the top-level output when the block ran (so a block inside a macro or set block is
+  // misplaced there too); empty blocks are left out.
   const std::vector<std::pair<size_t, size_t>>& generation_spans() const { return gen_; }
   int line() const { return line_; }
   int64_t now_unix() const { return now_unix_; }
@@ -55,7 +58,8 @@ class Evaluator {
   Value call(const Value& fn, CallArgs& args);
   Value binary(const std::string& op, const Value& a, const Value& b);
   bool contains(const Value& container, const Value& item);
-  // The items of an iterable (list, tuple, dict keys, string characters; undefined: none); consumes iterators.
+  // The items of an iterable (list, tuple, dict keys, string characters; undefined: none); consumes
+  // iterators.
   std::vector<Value> iterate(const Value& v);
   // len() or throws TypeError.
   int64_t length(const Value& v);
@@ -101,6 +105,7 @@ class Evaluator {
   int line_ = 0;
   ScopePtr root_, scope_;
   Str* root_out_ = nullptr;
+  size_t root_counted_ = 0, root_chars_ = 0;  // code points in root_out_->text[0, root_counted_)
   std::vector<std::pair<size_t, size_t>> gen_;
 };
 
@@ -118,12 +123,12 @@ void add_builtin_globals(Scope& root);
 // Python string helpers on UTF-8 with provenance (pystr.cpp).
 namespace pystr {
 std::vector<std::pair<size_t, size_t>> codepoints(std::string_view s);  // byte ranges of each code point
-Str substr(const Str& s, size_t begin, size_t end);                      // byte range, keeping marks
+Str substr(const Str& s, size_t begin, size_t end);                     // byte range, keeping marks
 Str strip(const Str& s, const Value* chars, bool left, bool right);
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
-std::string title(std::string_view s);       // str.title()
-std::string jinja_title(std::string_view s); // the title filter
+std::string title(std::string_view s);        // str.title()
+std::string jinja_title(std::string_view s);  // the title filter
 std::string capitalize(std::string_view s);
 Str replace(const Str& s, const std::string& old, const Str& repl, int64_t count);
 std::vector<Str> splitlines(const Str& s, bool keepends);
@@ -133,6 +138,9 @@ std::string json_dumps(const Value& v, const Value& indent, bool ensure_ascii, b
 std::string printf_format(const std::string& fmt, const Value& args);
 std::string str_format(const std::string& fmt, const CallArgs& args);
 std::string strftime(const std::string& fmt, int64_t unix_time);
+// Python int(s, base) and float(s); false when s is not a number of that form.
+bool parse_int(const std::string& s, int base, int64_t& out);
+bool parse_float(const std::string& s, double& out);
 }  // namespace pystr
 
 }  // namespace lm::jinja

@@ -1,6 +1,8 @@
 // Expression evaluation with Python semantics: names, literals, attribute/item access as jinja2's sandboxed
-// environment does it (attribute first for `.`, item first for `[]`), slicing, calls, arithmetic, comparisons,
-// `in`, short-circuit and/or returning operands, and the inline if.
+// environment does it (attribute first for `.`, item first for `[]`), slicing, calls, arithmetic,
+// comparisons, `in`, short-circuit and/or returning operands, and the inline if.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 
@@ -16,13 +18,14 @@ std::string obj_repr_for_undefined(const Value& obj) {
 }
 
 Value missing_attr(const Value& obj, const std::string& name) {
-  return Value::undefined("'" + obj_repr_for_undefined(obj) + "' has no attribute '" + name + "'");
+  return Value::undefined(fmt::format("'{}' has no attribute '{}'", obj_repr_for_undefined(obj), name));
 }
 
 [[noreturn]] void type_error_operands(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) throw_undefined(a);
   if (b.is_undefined()) throw_undefined(b);
-  throw EvalError("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
+  throw EvalError("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) +
+                  "'");
 }
 
 int64_t checked(long double r, int64_t v) {
@@ -66,7 +69,8 @@ void throw_undefined(const Value& v) {
 
 std::vector<Value> Evaluator::iterate(const Value& v) {
   switch (v.kind()) {
-    case Kind::Undefined: return {};
+    case Kind::Undefined:
+      return {};
     case Kind::List: {
       ListObj& l = const_cast<ListObj&>(v.list_obj());
       if (!l.iter) return l.items;
@@ -83,30 +87,38 @@ std::vector<Value> Evaluator::iterate(const Value& v) {
     case Kind::String: {
       std::vector<Value> chars;
       const Str& s = v.str();
-      for (const auto& [b, e] : pystr::codepoints(s.text)) chars.push_back(Value::string(pystr::substr(s, b, e)));
+      for (const auto& [b, e] : pystr::codepoints(s.text))
+        chars.push_back(Value::string(pystr::substr(s, b, e)));
       charge(static_cast<int64_t>(chars.size()) / 16);
       return chars;
     }
-    default: throw EvalError(std::string("'") + type_name(v) + "' object is not iterable");
+    default:
+      throw EvalError(std::string("'") + type_name(v) + "' object is not iterable");
   }
 }
 
 int64_t Evaluator::length(const Value& v) {
   switch (v.kind()) {
-    case Kind::Undefined: return 0;
-    case Kind::String: return static_cast<int64_t>(pystr::codepoints(v.text()).size());
+    case Kind::Undefined:
+      return 0;
+    case Kind::String:
+      return static_cast<int64_t>(pystr::codepoints(v.text()).size());
     case Kind::List:
       if (v.is_iter()) throw EvalError("object of type 'generator' has no len()");
       return static_cast<int64_t>(v.items().size());
-    case Kind::Dict: return static_cast<int64_t>(v.dict_obj().items.size());
-    case Kind::Loop: return v.loop_obj().length;
-    default: throw EvalError(std::string("object of type '") + type_name(v) + "' has no len()");
+    case Kind::Dict:
+      return static_cast<int64_t>(v.dict_obj().items.size());
+    case Kind::Loop:
+      return v.loop_obj().length;
+    default:
+      throw EvalError(std::string("object of type '") + type_name(v) + "' has no len()");
   }
 }
 
 bool Evaluator::contains(const Value& c, const Value& item) {
   switch (c.kind()) {
-    case Kind::Undefined: return false;
+    case Kind::Undefined:
+      return false;
     case Kind::String:
       if (!item.is_string())
         throw EvalError(std::string("'in <string>' requires string as left operand, not ") + type_name(item));
@@ -115,14 +127,17 @@ bool Evaluator::contains(const Value& c, const Value& item) {
       for (const auto& x : iterate(c))
         if (py_equal(x, item)) return true;
       return false;
-    case Kind::Dict: return c.dict_obj().find(item) != nullptr;
-    default: throw EvalError(std::string("argument of type '") + type_name(c) + "' is not iterable");
+    case Kind::Dict:
+      return c.dict_obj().find(item) != nullptr;
+    default:
+      throw EvalError(std::string("argument of type '") + type_name(c) + "' is not iterable");
   }
 }
 
 Value Evaluator::getattr(const Value& obj, const std::string& name) {
   switch (obj.kind()) {
-    case Kind::Undefined: throw_undefined(obj);
+    case Kind::Undefined:
+      throw_undefined(obj);
     case Kind::Dict: {
       Value m = method(obj, name);
       if (!m.is_undefined() || m.undef_obj()) return m;
@@ -144,10 +159,8 @@ Value Evaluator::getattr(const Value& obj, const std::string& name) {
       if (name == "length") return Value::integer(n);
       if (name == "depth0") return Value::integer(l.depth0);
       if (name == "depth") return Value::integer(l.depth0 + 1);
-      if (name == "previtem")
-        return i > 0 ? (*l.seq)[i - 1] : Value::undefined("there is no previous item");
-      if (name == "nextitem")
-        return i + 1 < n ? (*l.seq)[i + 1] : Value::undefined("there is no next item");
+      if (name == "previtem") return i > 0 ? (*l.seq)[i - 1] : Value::undefined("there is no previous item");
+      if (name == "nextitem") return i + 1 < n ? (*l.seq)[i + 1] : Value::undefined("there is no next item");
       return method(obj, name);
     }
     case Kind::String:
@@ -156,7 +169,8 @@ Value Evaluator::getattr(const Value& obj, const std::string& name) {
       if (!m.is_undefined() || m.undef_obj()) return m;
       return missing_attr(obj, name);
     }
-    default: return missing_attr(obj, name);
+    default:
+      return missing_attr(obj, name);
   }
 }
 
@@ -183,11 +197,12 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
       const auto& it = obj.items();
       slice_indices(static_cast<int64_t>(it.size()), k[0], k[1], k[2], start, stop, step);
       std::vector<Value> out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(it[static_cast<size_t>(i)]);
+      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+        out.push_back(it[static_cast<size_t>(i)]);
       charge(static_cast<int64_t>(out.size()) / 16);
       return Value::list(std::move(out), obj.is_tuple());
     }
-    return Value::undefined("'" + obj_repr_for_undefined(obj) + "' object is not subscriptable");
+    return Value::undefined(fmt::format("'{}' object is not subscriptable", obj_repr_for_undefined(obj)));
   }
   if (obj.is_dict()) {
     if (const Value* v = obj.dict_obj().find(key)) return *v;
@@ -203,10 +218,10 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
       if (i < 0) i += n;
       if (i >= 0 && i < n) return obj.items()[static_cast<size_t>(i)];
     }
-    return Value::undefined("'" + obj_repr_for_undefined(obj) + "' has no element " + py_repr(key));
+    return Value::undefined(fmt::format("'{}' has no element {}", obj_repr_for_undefined(obj), py_repr(key)));
   }
   if (key.is_string()) return getattr(obj, key.text());
-  return Value::undefined("'" + obj_repr_for_undefined(obj) + "' has no element " + py_repr(key));
+  return Value::undefined(fmt::format("'{}' has no element {}", obj_repr_for_undefined(obj), py_repr(key)));
 }
 
 Value Evaluator::call(const Value& fn, CallArgs& args) {
@@ -224,7 +239,9 @@ Value Evaluator::binary(const std::string& op, const Value& a, const Value& b) {
   const bool nums = a.is_number() && b.is_number();
   const char c = op[0];
   if (op == "+") {
-    if (ints) return Value::integer(checked(static_cast<long double>(a.as_int()) + b.as_int(), a.as_int() + b.as_int()));
+    if (ints)
+      return Value::integer(
+          checked(static_cast<long double>(a.as_int()) + b.as_int(), a.as_int() + b.as_int()));
     if (nums) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
       check_size(a.text().size() + b.text().size());
@@ -243,14 +260,20 @@ Value Evaluator::binary(const std::string& op, const Value& a, const Value& b) {
     type_error_operands("+", a, b);
   }
   if (op == "-") {
-    if (ints) return Value::integer(checked(static_cast<long double>(a.as_int()) - b.as_int(), a.as_int() - b.as_int()));
+    if (ints)
+      return Value::integer(
+          checked(static_cast<long double>(a.as_int()) - b.as_int(), a.as_int() - b.as_int()));
     if (nums) return Value::number(a.as_double() - b.as_double());
     type_error_operands("-", a, b);
   }
   if (op == "*") {
-    if (ints) return Value::integer(checked(static_cast<long double>(a.as_int()) * b.as_int(), a.as_int() * b.as_int()));
+    if (ints)
+      return Value::integer(
+          checked(static_cast<long double>(a.as_int()) * b.as_int(), a.as_int() * b.as_int()));
     if (nums) return Value::number(a.as_double() * b.as_double());
-    const Value* seq = (a.is_string() || a.is_seq()) && b.is_int() ? &a : ((b.is_string() || b.is_seq()) && a.is_int() ? &b : nullptr);
+    const Value* seq = (a.is_string() || a.is_seq()) && b.is_int()
+                           ? &a
+                           : ((b.is_string() || b.is_seq()) && a.is_int() ? &b : nullptr);
     if (seq) {
       const int64_t n = std::max<int64_t>(0, (seq == &a ? b : a).as_int());
       if (seq->is_string()) {
@@ -267,9 +290,11 @@ Value Evaluator::binary(const std::string& op, const Value& a, const Value& b) {
     type_error_operands("*", a, b);
   }
   if (op == "/" || op == "//" || op == "%") {
-    if (a.is_string() && c == '%') return Value::string(pystr::printf_format(a.text(), b), contains_marked(a) || contains_marked(b));
+    if (a.is_string() && c == '%')
+      return Value::string(pystr::printf_format(a.text(), b), contains_marked(a) || contains_marked(b));
     if (!nums) type_error_operands(op, a, b);
-    if (b.as_double() == 0) throw EvalError(op == "/" ? "division by zero" : "integer division or modulo by zero");
+    if (b.as_double() == 0)
+      throw EvalError(op == "/" ? "division by zero" : "integer division or modulo by zero");
     if (op == "/") return Value::number(a.as_double() / b.as_double());
     if (ints) {
       const int64_t x = a.as_int(), y = b.as_int();
@@ -322,8 +347,10 @@ Value Evaluator::binary(const std::string& op, const Value& a, const Value& b) {
 
 Value Evaluator::eval(const Expr& e) {
   Recursion r(*this);
+  line_ = e.line;
   switch (e.kind) {
-    case ExprKind::Const: return e.value;
+    case ExprKind::Const:
+      return e.value;
     case ExprKind::Name: {
       if (const Value* v = scope_->find(e.name)) return *v;
       return Value::undefined("'" + e.name + "' is undefined");
@@ -344,8 +371,10 @@ Value Evaluator::eval(const Expr& e) {
       }
       return Value::dict(d);
     }
-    case ExprKind::Getattr: return getattr(eval(*e.kids[0]), e.name);
-    case ExprKind::Getitem: return getitem(eval(*e.kids[0]), eval(*e.kids[1]));
+    case ExprKind::Getattr:
+      return getattr(eval(*e.kids[0]), e.name);
+    case ExprKind::Getitem:
+      return getitem(eval(*e.kids[0]), eval(*e.kids[1]));
     case ExprKind::Slice: {
       std::vector<Value> parts;
       for (const auto& k : e.kids) parts.push_back(k ? eval(*k) : Value::none());
@@ -372,14 +401,18 @@ Value Evaluator::eval(const Expr& e) {
     case ExprKind::Pos: {
       const Value v = eval(*e.kids[0]);
       if (v.is_undefined()) throw_undefined(v);
-      if (!v.is_number()) throw EvalError(std::string("bad operand type for unary ") + (e.kind == ExprKind::Neg ? "-" : "+") + ": '" + type_name(v) + "'");
+      if (!v.is_number())
+        throw EvalError(std::string("bad operand type for unary ") + (e.kind == ExprKind::Neg ? "-" : "+") +
+                        ": '" + type_name(v) + "'");
       if (e.kind == ExprKind::Pos) return v.is_bool() ? Value::integer(v.as_int()) : v;
       if (v.kind() == Kind::Float) return Value::number(-v.as_double());
       if (v.as_int() == INT64_MIN) throw EvalError("integer overflow");
       return Value::integer(-v.as_int());
     }
-    case ExprKind::Not: return Value::boolean(!eval(*e.kids[0]).truthy());
-    case ExprKind::Binary: return binary(e.name, eval(*e.kids[0]), eval(*e.kids[1]));
+    case ExprKind::Not:
+      return Value::boolean(!eval(*e.kids[0]).truthy());
+    case ExprKind::Binary:
+      return binary(e.name, eval(*e.kids[0]), eval(*e.kids[1]));
     case ExprKind::And: {
       Value a = eval(*e.kids[0]);
       return a.truthy() ? eval(*e.kids[1]) : a;
@@ -403,10 +436,14 @@ Value Evaluator::eval(const Expr& e) {
         Value right = eval(*e.kids[i + 1]);
         const std::string& op = e.ops[i];
         bool ok;
-        if (op == "==") ok = py_equal(left, right);
-        else if (op == "!=") ok = !py_equal(left, right);
-        else if (op == "in") ok = contains(right, left);
-        else if (op == "notin") ok = !contains(right, left);
+        if (op == "==")
+          ok = py_equal(left, right);
+        else if (op == "!=")
+          ok = !py_equal(left, right);
+        else if (op == "in")
+          ok = contains(right, left);
+        else if (op == "notin")
+          ok = !contains(right, left);
         else {
           const int c = py_compare(left, right);
           ok = op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;

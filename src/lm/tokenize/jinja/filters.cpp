@@ -1,5 +1,6 @@
-// jinja2's builtin filters (filters.py) that chat templates use, plus transformers' tojson. Filters that jinja2
-// writes as generators (map, select*, reject*, unique, items, reverse of a list, batch) return one-shot iterators.
+// jinja2's builtin filters (filters.py) that chat templates use, plus transformers' tojson. Filters that
+// jinja2 writes as generators (map, select*, reject*, unique, items, reverse of a list, batch) return
+// one-shot iterators.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +16,17 @@ namespace {
 
 using FilterFn = Value (*)(Evaluator&, const Value&, CallArgs&);
 
+}  // namespace
+
+// filters_text.cpp
+Value f_center(Evaluator& ev, const Value& v, CallArgs& a);
+Value f_wordcount(Evaluator& ev, const Value& v, CallArgs& a);
+Value f_truncate(Evaluator& ev, const Value& v, CallArgs& a);
+Value f_format(Evaluator& ev, const Value& v, CallArgs& a);
+Value f_batch(Evaluator& ev, const Value& v, CallArgs& a);
+
+namespace {
+
 const Value* arg(const CallArgs& a, size_t i, const char* name) { return a.get(i, name); }
 
 bool arg_bool(const CallArgs& a, size_t i, const char* name, bool dflt = false) {
@@ -26,11 +38,14 @@ int64_t arg_int(const CallArgs& a, size_t i, const char* name, int64_t dflt) {
   const Value* v = arg(a, i, name);
   if (!v) return dflt;
   if (v->is_undefined()) throw_undefined(*v);
-  if (!v->is_number()) throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
+  if (!v->is_number())
+    throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
   return v->as_int();
 }
 
-Value marked_string(std::string s, const Value& from) { return Value::string(std::move(s), contains_marked(from)); }
+Value marked_string(std::string s, const Value& from) {
+  return Value::string(std::move(s), contains_marked(from));
+}
 
 // make_attrgetter: "a.b.0" -> getitem per part (digit parts as integers); an undefined result becomes `dflt`.
 Value get_path(Evaluator& ev, Value item, const Value& attr, const Value* dflt = nullptr) {
@@ -66,75 +81,26 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
-}
-
-// Python int(str, base) / float(str); false when the text is not a number.
-bool parse_int(const std::string& s0, int base, int64_t& out) {
-  std::string s;
-  for (char c : s0) s += c;
-  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return false;
-  s = s.substr(b, e - b + 1);
-  bool neg = false;
-  size_t i = 0;
-  if (s[0] == '+' || s[0] == '-') neg = s[i++] == '-';
-  if (base == 0 || base == 16 || base == 8 || base == 2) {
-    if (s.size() > i + 1 && s[i] == '0') {
-      const char x = static_cast<char>(s[i + 1] | 0x20);
-      const int pb = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 0;
-      if (pb && (base == 0 || base == pb)) {
-        base = pb;
-        i += 2;
-      }
-    }
-    if (base == 0) base = 10;
-  }
-  if (i >= s.size()) return false;
-  int64_t v = 0;
-  bool prev_us = true;
-  for (; i < s.size(); ++i) {
-    if (s[i] == '_' && !prev_us) {
-      prev_us = true;
-      continue;
-    }
-    const char c = static_cast<char>(s[i] | 0x20);
-    const int d = (s[i] >= '0' && s[i] <= '9') ? s[i] - '0' : (c >= 'a' && c <= 'z') ? c - 'a' + 10 : 99;
-    if (d >= base) return false;
-    if (v > (INT64_MAX - d) / base) return false;
-    v = v * base + d;
-    prev_us = false;
-  }
-  if (prev_us) return false;
-  out = neg ? -v : v;
-  return true;
-}
-
-bool parse_float(const std::string& s0, double& out) {
-  std::string s;
-  for (char c : s0)
-    if (c != '_') s += c;
-  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return false;
-  s = s.substr(b, e - b + 1);
-  std::string low = pystr::lower(s);
-  const std::string body = (low[0] == '+' || low[0] == '-') ? low.substr(1) : low;
-  if (body == "inf" || body == "infinity" || body == "nan") {
-    out = body == "nan" ? NAN : (low[0] == '-' ? -INFINITY : INFINITY);
-    return true;
-  }
-  if (body.find_first_not_of("0123456789.e+-") != std::string::npos || body.empty()) return false;
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size();
 }
 
 std::vector<Value> sorted_by(Evaluator& ev, std::vector<Value> items, const Value* attr, bool case_sensitive,
@@ -148,7 +114,8 @@ std::vector<Value> sorted_by(Evaluator& ev, std::vector<Value> items, const Valu
       size_t b = 0;
       while (true) {
         const size_t e = rest.find(',', b);
-        k.push_back(get_path(ev, items[i], Value::string(rest.substr(b, e == std::string::npos ? e : e - b))));
+        k.push_back(
+            get_path(ev, items[i], Value::string(rest.substr(b, e == std::string::npos ? e : e - b))));
         if (e == std::string::npos) break;
         b = e + 1;
       }
@@ -247,8 +214,10 @@ Value f_indent(Evaluator& ev, const Value& v, CallArgs& a) {
   }
   const Value* w = arg(a, 0, "width");
   Str ind;
-  if (w && w->is_string()) ind = w->str();
-  else ind.text = std::string(static_cast<size_t>(std::clamp<int64_t>(w ? w->as_int() : 4, 0, 1 << 16)), ' ');
+  if (w && w->is_string())
+    ind = w->str();
+  else
+    ind.text = std::string(static_cast<size_t>(std::clamp<int64_t>(w ? w->as_int() : 4, 0, 1 << 16)), ' ');
   const bool first = arg_bool(a, 1, "first"), blank = arg_bool(a, 2, "blank");
   Str s = v.str();
   s.append("\n");
@@ -298,8 +267,12 @@ Value f_trim(Evaluator&, const Value& v, CallArgs& a) {
 }
 Value f_upper(Evaluator&, const Value& v, CallArgs&) { return marked_string(pystr::upper(py_str(v)), v); }
 Value f_lower(Evaluator&, const Value& v, CallArgs&) { return marked_string(pystr::lower(py_str(v)), v); }
-Value f_title(Evaluator&, const Value& v, CallArgs&) { return marked_string(pystr::jinja_title(py_str(v)), v); }
-Value f_capitalize(Evaluator&, const Value& v, CallArgs&) { return marked_string(pystr::capitalize(py_str(v)), v); }
+Value f_title(Evaluator&, const Value& v, CallArgs&) {
+  return marked_string(pystr::jinja_title(py_str(v)), v);
+}
+Value f_capitalize(Evaluator&, const Value& v, CallArgs&) {
+  return marked_string(pystr::capitalize(py_str(v)), v);
+}
 Value f_escape(Evaluator&, const Value& v, CallArgs&) { return marked_string(html_escape(py_str(v)), v); }
 Value f_pprint(Evaluator&, const Value& v, CallArgs&) { return marked_string(py_repr(v), v); }
 
@@ -335,7 +308,8 @@ Value f_reverse(Evaluator& ev, const Value& v, CallArgs&) {
   if (v.is_string()) {
     Str out;
     const auto cps = pystr::codepoints(v.text());
-    for (auto it = cps.rbegin(); it != cps.rend(); ++it) out.append(pystr::substr(v.str(), it->first, it->second));
+    for (auto it = cps.rbegin(); it != cps.rend(); ++it)
+      out.append(pystr::substr(v.str(), it->first, it->second));
     return Value::string(std::move(out));
   }
   auto items = ev.iterate(v);
@@ -354,9 +328,10 @@ Value f_int(Evaluator&, const Value& v, CallArgs& a) {
     return Value::integer(v.as_int());
   } else if (v.is_string()) {
     int64_t i;
-    if (parse_int(v.text(), static_cast<int>(base), i)) return Value::integer(i);
+    if (pystr::parse_int(v.text(), static_cast<int>(base), i)) return Value::integer(i);
     double f;
-    if (parse_float(v.text(), f) && std::isfinite(f) && std::fabs(f) < 9.2e18) return Value::integer(static_cast<int64_t>(f));
+    if (pystr::parse_float(v.text(), f) && std::isfinite(f) && std::fabs(f) < 9.2e18)
+      return Value::integer(static_cast<int64_t>(f));
   }
   return d ? *d : Value::integer(0);
 }
@@ -366,7 +341,7 @@ Value f_float(Evaluator&, const Value& v, CallArgs& a) {
   if (v.is_undefined()) throw_undefined(v);
   if (v.is_number()) return Value::number(v.as_double());
   double f;
-  if (v.is_string() && parse_float(v.text(), f)) return Value::number(f);
+  if (v.is_string() && pystr::parse_float(v.text(), f)) return Value::number(f);
   return d ? *d : Value::number(0.0);
 }
 
@@ -387,7 +362,8 @@ Value f_round(Evaluator&, const Value& v, CallArgs& a) {
   if (method != "common" && method != "ceil" && method != "floor")
     throw EvalError("method must be common, ceil or floor");
   if (v.is_undefined()) throw_undefined(v);
-  if (!v.is_number()) throw EvalError(std::string("type ") + type_name(v) + " doesn't define __round__ method");
+  if (!v.is_number())
+    throw EvalError(std::string("type ") + type_name(v) + " doesn't define __round__ method");
   if (method == "common") {
     if (v.is_int()) return Value::integer(v.as_int());
     const double x = v.as_double();
@@ -419,7 +395,8 @@ Value f_dictsort(Evaluator& ev, const Value& v, CallArgs& a) {
   const bool cs = arg_bool(a, 0, "case_sensitive");
   const Value* by = arg(a, 1, "by");
   const bool by_value = by && py_str(*by) == "value";
-  if (by && !by_value && py_str(*by) != "key") throw EvalError("You can only sort by either \"key\" or \"value\"");
+  if (by && !by_value && py_str(*by) != "key")
+    throw EvalError("You can only sort by either \"key\" or \"value\"");
   std::vector<Value> items;
   for (const auto& [k, x] : v.dict_obj().items) items.push_back(Value::list({k, x}, true));
   const Value idx = Value::integer(by_value ? 1 : 0);
@@ -479,85 +456,9 @@ Value f_sum(Evaluator& ev, const Value& v, CallArgs& a) {
   const Value* attr = arg(a, 0, "attribute");
   const Value* start = arg(a, 1, "start");
   Value acc = start ? *start : Value::integer(0);
-  for (const auto& x : ev.iterate(v)) acc = ev.binary("+", acc, attr && !attr->is_none() ? get_path(ev, x, *attr) : x);
+  for (const auto& x : ev.iterate(v))
+    acc = ev.binary("+", acc, attr && !attr->is_none() ? get_path(ev, x, *attr) : x);
   return acc;
-}
-
-Value f_center(Evaluator&, const Value& v, CallArgs& a) {
-  const int64_t width = std::min<int64_t>(arg_int(a, 0, "width", 80), 1 << 20);
-  const std::string s = py_str(v);
-  const int64_t n = static_cast<int64_t>(unicode::count_codepoints(s));
-  if (width <= n) return marked_string(s, v);
-  const int64_t marg = width - n;
-  const int64_t left = marg / 2 + (marg & width & 1);
-  return marked_string(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(marg - left), ' '), v);
-}
-
-Value f_wordcount(Evaluator&, const Value& v, CallArgs&) {
-  const std::string s = py_str(v);
-  int64_t n = 0;
-  bool in_word = false;
-  for (size_t i = 0; i < s.size();) {
-    int len = 1;
-    const int32_t cp = unicode::decode_utf8(s, i, len);
-    const bool w = cp == '_' || unicode::is_letter(cp) || unicode::is_number(cp) || unicode::is_mark_nonspacing(cp);
-    if (w && !in_word) ++n;
-    in_word = w;
-    i += len;
-  }
-  return Value::integer(n);
-}
-
-Value f_truncate(Evaluator&, const Value& v, CallArgs& a) {
-  const std::string s = py_str(v);
-  const int64_t length = arg_int(a, 0, "length", 255);
-  const bool killwords = arg_bool(a, 1, "killwords");
-  const Value* endv = arg(a, 2, "end");
-  const std::string end = endv ? py_str(*endv) : "...";
-  const int64_t leeway = arg_int(a, 3, "leeway", 5);
-  const auto cps = pystr::codepoints(s);
-  const int64_t n = static_cast<int64_t>(cps.size());
-  if (length < static_cast<int64_t>(unicode::count_codepoints(end))) throw EvalError("expected length >= len(end)");
-  if (leeway < 0) throw EvalError("expected leeway >= 0");
-  if (n <= length + leeway) return v.is_string() ? v : marked_string(s, v);
-  const int64_t keep = length - static_cast<int64_t>(unicode::count_codepoints(end));
-  std::string head = s.substr(0, keep < n ? cps[static_cast<size_t>(keep)].first : s.size());
-  if (!killwords) {
-    const size_t sp = head.rfind(' ');
-    if (sp != std::string::npos) head.resize(sp);
-  }
-  return marked_string(head + end, v);
-}
-
-Value f_format(Evaluator&, const Value& v, CallArgs& a) {
-  if (!a.args.empty() && !a.kwargs.empty())
-    throw EvalError("can't handle positional and keyword arguments at the same time");
-  Value args;
-  if (!a.kwargs.empty()) {
-    auto d = std::make_shared<DictObj>();
-    for (const auto& [k, x] : a.kwargs) d->set(Value::string(k), x);
-    args = Value::dict(d);
-  } else {
-    args = Value::list(a.args, true);
-  }
-  return Value::string(pystr::printf_format(py_str(v), args), contains_marked(v) || contains_marked(args));
-}
-
-Value f_batch(Evaluator& ev, const Value& v, CallArgs& a) {
-  const int64_t n = arg_int(a, 0, "linecount", 0);
-  if (n <= 0) throw EvalError("batch size must be positive");
-  const Value* fill = arg(a, 1, "fill_with");
-  std::vector<Value> out, cur;
-  for (const auto& x : ev.iterate(v)) {
-    cur.push_back(x);
-    if (static_cast<int64_t>(cur.size()) == n) out.push_back(Value::list(std::move(cur))), cur.clear();
-  }
-  if (!cur.empty()) {
-    if (fill && !fill->is_none())
-      while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*fill);
-    out.push_back(Value::list(std::move(cur)));
-  }
-  return Value::iterator(std::move(out));
 }
 
 Value f_attr(Evaluator& ev, const Value& v, CallArgs& a) {
@@ -572,17 +473,50 @@ Value f_attr(Evaluator& ev, const Value& v, CallArgs& a) {
 
 const std::unordered_map<std::string, FilterFn>& filters() {
   static const std::unordered_map<std::string, FilterFn> m = {
-      {"abs", f_abs},          {"attr", f_attr},         {"batch", f_batch},       {"capitalize", f_capitalize},
-      {"center", f_center},    {"count", f_length},      {"d", f_default},         {"default", f_default},
-      {"dictsort", f_dictsort}, {"e", f_escape},         {"escape", f_escape},     {"first", f_first},
-      {"float", f_float},      {"forceescape", f_escape}, {"format", f_format},     {"indent", f_indent},
-      {"int", f_int},          {"items", f_items},       {"join", f_join},         {"last", f_last},
-      {"length", f_length},    {"list", f_list},         {"lower", f_lower},       {"map", f_map},
-      {"max", f_max},          {"min", f_min},           {"pprint", f_pprint},     {"reject", f_reject},
-      {"rejectattr", f_rejectattr}, {"replace", f_replace}, {"reverse", f_reverse}, {"round", f_round},
-      {"safe", f_safe},        {"select", f_select},     {"selectattr", f_selectattr}, {"sort", f_sort},
-      {"string", f_string},    {"sum", f_sum},           {"title", f_title},       {"tojson", f_tojson},
-      {"trim", f_trim},        {"truncate", f_truncate}, {"unique", f_unique},     {"upper", f_upper},
+      {"abs", f_abs},
+      {"attr", f_attr},
+      {"batch", f_batch},
+      {"capitalize", f_capitalize},
+      {"center", f_center},
+      {"count", f_length},
+      {"d", f_default},
+      {"default", f_default},
+      {"dictsort", f_dictsort},
+      {"e", f_escape},
+      {"escape", f_escape},
+      {"first", f_first},
+      {"float", f_float},
+      {"forceescape", f_escape},
+      {"format", f_format},
+      {"indent", f_indent},
+      {"int", f_int},
+      {"items", f_items},
+      {"join", f_join},
+      {"last", f_last},
+      {"length", f_length},
+      {"list", f_list},
+      {"lower", f_lower},
+      {"map", f_map},
+      {"max", f_max},
+      {"min", f_min},
+      {"pprint", f_pprint},
+      {"reject", f_reject},
+      {"rejectattr", f_rejectattr},
+      {"replace", f_replace},
+      {"reverse", f_reverse},
+      {"round", f_round},
+      {"safe", f_safe},
+      {"select", f_select},
+      {"selectattr", f_selectattr},
+      {"sort", f_sort},
+      {"string", f_string},
+      {"sum", f_sum},
+      {"title", f_title},
+      {"tojson", f_tojson},
+      {"trim", f_trim},
+      {"truncate", f_truncate},
+      {"unique", f_unique},
+      {"upper", f_upper},
       {"wordcount", f_wordcount},
   };
   return m;

@@ -12,8 +12,8 @@ namespace lm::jinja {
 bool py_isspace(int32_t cp) {
   if (cp >= 0x09 && cp <= 0x0d) return true;
   if (cp >= 0x1c && cp <= 0x20) return true;
-  if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
-      cp == 0x3000)
+  if (cp == 0x85 || cp == 0xa0 || cp == 0x1680 || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+      cp == 0x205f || cp == 0x3000)
     return true;
   return cp >= 0x2000 && cp <= 0x200a;
 }
@@ -64,6 +64,7 @@ class Lexer {
   void comment(size_t start);
   void tag(bool is_block);
   void tag_token();
+  void lex_number();
   void push(Tok t, std::string v) {
     Token tk;
     tk.type = t;
@@ -213,8 +214,9 @@ void Lexer::root() {
 void Lexer::tag(bool is_block) {
   std::vector<char> balance;
   while (true) {
-    if (pos_ >= s_.size()) fail(is_block ? "unexpected end of template, expected 'end of statement block'"
-                                         : "unexpected end of template, expected 'end of print statement'");
+    if (pos_ >= s_.size())
+      fail(is_block ? "unexpected end of template, expected 'end of statement block'"
+                    : "unexpected end of template, expected 'end of print statement'");
     if (balance.empty()) {
       size_t el = 0;
       if (is_block) {
@@ -271,7 +273,10 @@ std::string unescape(const std::string& b, int line) {
       for (int k = 1; k <= n; ++k) {
         if (i + k >= b.size()) throw EvalError("truncated escape", line);
         const char h = b[i + k];
-        int d = is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+        int d = is_digit(h)              ? h - '0'
+                : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+                : (h >= 'A' && h <= 'F') ? h - 'A' + 10
+                                         : -1;
         if (d < 0) throw EvalError("truncated escape", line);
         v = v * 16 + d;
       }
@@ -279,18 +284,41 @@ std::string unescape(const std::string& b, int line) {
       return v;
     };
     switch (e) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
-      case 'x': unicode::append_utf8(out, hex(2)); break;
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      case 'x':
+        unicode::append_utf8(out, hex(2));
+        break;
       case 'u':
       case 'U': {
         int32_t cp = hex(e == 'u' ? 4 : 8);
@@ -302,7 +330,8 @@ std::string unescape(const std::string& b, int line) {
       default:
         if (e >= '0' && e <= '7') {
           int v = e - '0';
-          for (int k = 0; k < 2 && i + 1 < b.size() && b[i + 1] >= '0' && b[i + 1] <= '7'; ++k) v = v * 8 + (b[++i] - '0');
+          for (int k = 0; k < 2 && i + 1 < b.size() && b[i + 1] >= '0' && b[i + 1] <= '7'; ++k)
+            v = v * 8 + (b[++i] - '0');
           unicode::append_utf8(out, v);
         } else {
           out += '\\';
@@ -313,101 +342,111 @@ std::string unescape(const std::string& b, int line) {
   return out;
 }
 
+// float: digits with a . fraction and/or an exponent (not preceded by '.'); else an integer (decimal without
+// leading zeros, 0x/0o/0b), as jinja2's float_re and integer_re.
+void Lexer::lex_number() {
+  const char c = s_[pos_];
+  const int line = line_;
+  size_t p = pos_;
+  auto digits = [&](size_t q) {
+    size_t r = q;
+    while (r < s_.size() &&
+           (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
+      ++r;
+    return r;
+  };
+  p = digits(pos_);
+  size_t f = p;
+  bool is_float = false;
+  if (f < s_.size() && s_[f] == '.' && f + 1 < s_.size() && is_digit(s_[f + 1])) {
+    f = digits(f + 1);
+    is_float = true;
+  }
+  if (f < s_.size() && (s_[f] == 'e' || s_[f] == 'E')) {
+    size_t g = f + 1;
+    if (g < s_.size() && (s_[g] == '+' || s_[g] == '-')) ++g;
+    if (g < s_.size() && is_digit(s_[g])) {
+      f = digits(g);
+      is_float = true;
+    }
+  }
+  const bool after_dot = pos_ > 0 && s_[pos_ - 1] == '.';
+  if (is_float && !after_dot) {
+    std::string txt;
+    for (size_t k = pos_; k < f; ++k)
+      if (s_[k] != '_') txt += s_[k];
+    Token tk;
+    tk.type = Tok::Float;
+    tk.value = txt;
+    tk.fval = std::strtod(txt.c_str(), nullptr);
+    tk.line = line;
+    out_.push_back(tk);
+    pos_ = f;
+    return;
+  }
+  // integer: decimal (no leading zero except "0"), 0x/0o/0b
+  Token tk;
+  tk.type = Tok::Integer;
+  tk.line = line;
+  int base = 10;
+  size_t q = pos_;
+  if (c == '0' && pos_ + 2 < s_.size() + 1 && pos_ + 1 < s_.size()) {
+    const char x = static_cast<char>(s_[pos_ + 1] | 0x20);
+    if (x == 'x') base = 16;
+    if (x == 'o') base = 8;
+    if (x == 'b') base = 2;
+  }
+  if (base != 10) q += 2;
+  uint64_t v = 0;
+  size_t r = q;
+  bool overflow = false;
+  auto digit_of = [&](char h) {
+    int d = is_digit(h) ? h - '0' : ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') ? (h | 0x20) - 'a' + 10 : 99;
+    return d < base ? d : -1;
+  };
+  if (base == 10 && c == '0') {
+    while (r < s_.size() && (s_[r] == '0' || (s_[r] == '_' && r + 1 < s_.size() && s_[r + 1] == '0'))) ++r;
+  } else {
+    while (r < s_.size()) {
+      if (s_[r] == '_' && r + 1 < s_.size() && digit_of(s_[r + 1]) >= 0 && (r > q || base != 10)) {
+        ++r;
+        continue;
+      }
+      const int d = digit_of(s_[r]);
+      if (d < 0) break;
+      if (v > (UINT64_C(1) << 62)) overflow = true;
+      v = v * base + d;
+      ++r;
+    }
+    if (r == q) {  // "0x" with no digits: the integer 0 then a name
+      r = pos_ + 1;
+      v = 0;
+    }
+  }
+  if (overflow || v > static_cast<uint64_t>(INT64_MAX)) fail("integer literal too large");
+  tk.ival = static_cast<int64_t>(v);
+  tk.value = s_.substr(pos_, r - pos_);
+  out_.push_back(tk);
+  pos_ = r;
+  return;
+}
+
 void Lexer::tag_token() {
   const char c = s_[pos_];
   const int line = line_;
-  // float: digits with . fraction and/or exponent (not preceded by '.')
   if (is_digit(c)) {
-    size_t p = pos_;
-    auto digits = [&](size_t q) {
-      size_t r = q;
-      while (r < s_.size() && (is_digit(s_[r]) || (s_[r] == '_' && r + 1 < s_.size() && is_digit(s_[r + 1]) && r > q)))
-        ++r;
-      return r;
-    };
-    p = digits(pos_);
-    size_t f = p;
-    bool is_float = false;
-    if (f < s_.size() && s_[f] == '.' && f + 1 < s_.size() && is_digit(s_[f + 1])) {
-      f = digits(f + 1);
-      is_float = true;
-    }
-    if (f < s_.size() && (s_[f] == 'e' || s_[f] == 'E')) {
-      size_t g = f + 1;
-      if (g < s_.size() && (s_[g] == '+' || s_[g] == '-')) ++g;
-      if (g < s_.size() && is_digit(s_[g])) {
-        f = digits(g);
-        is_float = true;
-      }
-    }
-    const bool after_dot = pos_ > 0 && s_[pos_ - 1] == '.';
-    if (is_float && !after_dot) {
-      std::string txt;
-      for (size_t k = pos_; k < f; ++k)
-        if (s_[k] != '_') txt += s_[k];
-      Token tk;
-      tk.type = Tok::Float;
-      tk.value = txt;
-      tk.fval = std::strtod(txt.c_str(), nullptr);
-      tk.line = line;
-      out_.push_back(tk);
-      pos_ = f;
-      return;
-    }
-    // integer: decimal (no leading zero except "0"), 0x/0o/0b
-    Token tk;
-    tk.type = Tok::Integer;
-    tk.line = line;
-    int base = 10;
-    size_t q = pos_;
-    if (c == '0' && pos_ + 2 < s_.size() + 1 && pos_ + 1 < s_.size()) {
-      const char x = static_cast<char>(s_[pos_ + 1] | 0x20);
-      if (x == 'x') base = 16;
-      if (x == 'o') base = 8;
-      if (x == 'b') base = 2;
-    }
-    if (base != 10) q += 2;
-    uint64_t v = 0;
-    size_t r = q;
-    bool overflow = false;
-    auto digit_of = [&](char h) {
-      int d = is_digit(h) ? h - '0' : ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') ? (h | 0x20) - 'a' + 10 : 99;
-      return d < base ? d : -1;
-    };
-    if (base == 10 && c == '0') {
-      while (r < s_.size() && (s_[r] == '0' || (s_[r] == '_' && r + 1 < s_.size() && s_[r + 1] == '0'))) ++r;
-    } else {
-      while (r < s_.size()) {
-        if (s_[r] == '_' && r + 1 < s_.size() && digit_of(s_[r + 1]) >= 0 && (r > q || base != 10)) {
-          ++r;
-          continue;
-        }
-        const int d = digit_of(s_[r]);
-        if (d < 0) break;
-        if (v > (UINT64_C(1) << 62)) overflow = true;
-        v = v * base + d;
-        ++r;
-      }
-      if (r == q) {  // "0x" with no digits: the integer 0 then a name
-        r = pos_ + 1;
-        v = 0;
-      }
-    }
-    if (overflow || v > static_cast<uint64_t>(INT64_MAX)) fail("integer literal too large");
-    tk.ival = static_cast<int64_t>(v);
-    tk.value = s_.substr(pos_, r - pos_);
-    out_.push_back(tk);
-    pos_ = r;
+    lex_number();
     return;
   }
   if (is_name_start(c) || static_cast<unsigned char>(c) >= 0x80) {
     size_t p = pos_;
-    while (p < s_.size() && (is_name_start(s_[p]) || is_digit(s_[p]) || static_cast<unsigned char>(s_[p]) >= 0x80)) {
+    while (p < s_.size() &&
+           (is_name_start(s_[p]) || is_digit(s_[p]) || static_cast<unsigned char>(s_[p]) >= 0x80)) {
       if (static_cast<unsigned char>(s_[p]) >= 0x80) {
         int len = 1;
         const int32_t cp = unicode::decode_utf8(s_, p, len);
-        if (cp < 0 || py_isspace(cp) || !(unicode::is_letter(cp) || unicode::is_number(cp) ||
-                                          unicode::is_mark_nonspacing(cp)))
+        if (cp < 0 || py_isspace(cp) ||
+            !(unicode::is_letter(cp) || unicode::is_number(cp) || unicode::is_mark_nonspacing(cp)))
           break;
         p += len;
       } else {

@@ -1,6 +1,6 @@
-// The Jinja lexer as jinja2 3.1 configures it for chat templates: newlines normalized to "\n", the single trailing
-// newline dropped (keep_trailing_newline off), trim_blocks and lstrip_blocks on, `-`/`+` whitespace control,
-// comments dropped, {% raw %} kept as data. Tags become name/string/number/operator tokens.
+// The Jinja lexer as jinja2 3.1 configures it for chat templates: newlines normalized to "\n", the single
+// trailing newline dropped (keep_trailing_newline off), trim_blocks and lstrip_blocks on, `-`/`+` whitespace
+// control, comments dropped, {% raw %} kept as data. Tags become name/string/number/operator tokens.
 #pragma once
 
 #include <string>

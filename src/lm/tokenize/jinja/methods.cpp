@@ -1,5 +1,5 @@
-// Methods of str, dict and list values (the non-mutating ones the sandbox allows; mutating ones give an undefined
-// that raises SecurityError when called), and loop.cycle/loop.changed.
+// Methods of str, dict and list values (the non-mutating ones the sandbox allows; mutating ones give an
+// undefined that raises SecurityError when called), and loop.cycle/loop.changed.
 #include <algorithm>
 
 #include "lm/tokenize/jinja/eval.h"
@@ -20,7 +20,8 @@ Value bound(const std::string& name, Fn fn) {
 }
 
 Value unsafe(const Value& self, const std::string& name) {
-  return Value::undefined("access to attribute '" + name + "' of '" + type_name(self) + "' object is unsafe.", true);
+  return Value::undefined("access to attribute '" + name + "' of '" + type_name(self) + "' object is unsafe.",
+                          true);
 }
 
 const Value& need(const CallArgs& a, size_t i, const char* what) {
@@ -36,7 +37,8 @@ const std::string& need_str(const Value& v, const char* what) {
 int64_t opt_int(const CallArgs& a, size_t i, const char* name, int64_t dflt) {
   const Value* v = a.get(i, name);
   if (!v || v->is_none()) return dflt;
-  if (!v->is_int()) throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
+  if (!v->is_int())
+    throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
   return v->as_int();
 }
 
@@ -123,18 +125,29 @@ Value string_method(const Value& self, const std::string& name) {
   if (name == "title") return bound(name, [=](Evaluator&, CallArgs&) { return str_result(pystr::title(t)); });
   if (name == "capitalize")
     return bound(name, [=](Evaluator&, CallArgs&) { return str_result(pystr::capitalize(t)); });
+  return Value();
+}
+
+// The searching, formatting, joining and classifying methods of str.
+Value string_method2(const Value& self, const std::string& name) {
+  const Str& s = self.str();
+  const std::string& t = s.text;
+  const bool marked = s.any_marked();
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count")
     return bound(name, [t, name](Evaluator&, CallArgs& a) {
       const std::string& sub = need_str(need(a, 0, name.c_str()), name.c_str());
       const auto cps = pystr::codepoints(t);
       const int64_t n = static_cast<int64_t>(cps.size());
       int64_t st = opt_int(a, 1, "start", 0), en = opt_int(a, 2, "end", n);
-      const size_t b = cp_offset(cps, st, t.size()), e = en < 0 && en + n < 0 ? 0 : cp_offset(cps, en, t.size());
+      const size_t b = cp_offset(cps, st, t.size()),
+                   e = en < 0 && en + n < 0 ? 0 : cp_offset(cps, en, t.size());
       if (name == "count") {
         if (b > e) return Value::integer(0);
         if (sub.empty()) return Value::integer(cp_index(cps, e) - cp_index(cps, b) + 1);
         int64_t c = 0;
-        for (size_t p = t.find(sub, b); p != std::string::npos && p + sub.size() <= e; p = t.find(sub, p + sub.size())) ++c;
+        for (size_t p = t.find(sub, b); p != std::string::npos && p + sub.size() <= e;
+             p = t.find(sub, p + sub.size()))
+          ++c;
         return Value::integer(c);
       }
       size_t pos = std::string::npos;
@@ -161,7 +174,8 @@ Value string_method(const Value& self, const std::string& name) {
       Str out;
       bool first = true;
       for (const auto& x : ev.iterate(need(a, 0, "join"))) {
-        if (!x.is_string()) throw EvalError(std::string("sequence item: expected str instance, ") + type_name(x) + " found");
+        if (!x.is_string())
+          throw EvalError(std::string("sequence item: expected str instance, ") + type_name(x) + " found");
         if (!first) out.append(self.str());
         first = false;
         out.append(x.str());
@@ -177,7 +191,8 @@ Value string_method(const Value& self, const std::string& name) {
     return bound(name, [t](Evaluator&, CallArgs&) { return Value::boolean(all_cps(t, unicode::is_letter)); });
   if (name == "isalnum")
     return bound(name, [t](Evaluator&, CallArgs&) {
-      return Value::boolean(all_cps(t, [](int32_t c) { return unicode::is_letter(c) || unicode::is_number(c); }));
+      return Value::boolean(
+          all_cps(t, [](int32_t c) { return unicode::is_letter(c) || unicode::is_number(c); }));
     });
   if (name == "isspace")
     return bound(name, [t](Evaluator&, CallArgs&) { return Value::boolean(all_cps(t, py_isspace)); });
@@ -193,7 +208,8 @@ Value string_method(const Value& self, const std::string& name) {
       const std::string& st = self.text();
       if (name == "removeprefix" && st.compare(0, p.size(), p) == 0)
         return Value::string(pystr::substr(self.str(), p.size(), st.size()));
-      if (name == "removesuffix" && !p.empty() && p.size() <= st.size() && st.compare(st.size() - p.size(), p.size(), p) == 0)
+      if (name == "removesuffix" && !p.empty() && p.size() <= st.size() &&
+          st.compare(st.size() - p.size(), p.size(), p) == 0)
         return Value::string(pystr::substr(self.str(), 0, st.size() - p.size()));
       return self;
     });
@@ -205,8 +221,10 @@ Value dict_method(const Value& self, const std::string& name) {
     return bound(name, [self, name](Evaluator& ev, CallArgs&) {
       std::vector<Value> out;
       for (const auto& [k, v] : self.dict_obj().items) {
-        if (name == "items") out.push_back(Value::list({k, v}, true));
-        else out.push_back(name == "keys" ? k : v);
+        if (name == "items")
+          out.push_back(Value::list({k, v}, true));
+        else
+          out.push_back(name == "keys" ? k : v);
       }
       ev.charge(static_cast<int64_t>(out.size()) / 16);
       return Value::view(std::move(out), "dict_" + name);
@@ -217,7 +235,8 @@ Value dict_method(const Value& self, const std::string& name) {
       if (const Value* v = self.dict_obj().find(k)) return *v;
       return a.args.size() > 1 ? a.args[1] : Value::none();
     });
-  if (name == "copy") return bound(name, [self](Evaluator&, CallArgs&) {
+  if (name == "copy")
+    return bound(name, [self](Evaluator&, CallArgs&) {
       auto d = std::make_shared<DictObj>(self.dict_obj());
       return Value::dict(d);
     });
@@ -271,13 +290,19 @@ Value loop_method(const Value& self, const std::string& name) {
 
 Value Evaluator::method(const Value& self, const std::string& name) {
   switch (self.kind()) {
-    case Kind::String: return string_method(self, name);
-    case Kind::Dict: return dict_method(self, name);
+    case Kind::String: {
+      Value m = string_method(self, name);
+      return m.is_undefined() ? string_method2(self, name) : m;
+    }
+    case Kind::Dict:
+      return dict_method(self, name);
     case Kind::List:
       if (self.is_view() || self.is_iter()) return Value();
       return list_method(self, name);
-    case Kind::Loop: return loop_method(self, name);
-    default: return Value();
+    case Kind::Loop:
+      return loop_method(self, name);
+    default:
+      return Value();
   }
 }
 

@@ -1,5 +1,5 @@
-// Statement parsing (jinja2's parser.py subparse/parse_statement) plus the generation and loop-control tags of
-// transformers' environment.
+// Statement parsing (jinja2's parser.py subparse/parse_statement) plus the generation and loop-control tags
+// of transformers' environment.
 #include "lm/tokenize/jinja/parser.h"
 
 namespace lm::jinja {
@@ -79,7 +79,9 @@ Body Parser::parse_statements(std::initializer_list<const char*> end_tokens, boo
   expect(Tok::BlockEnd);
   bool hit = false;
   Body b = subparse(end_tokens, &hit);
-  if (!hit) fail("Unexpected end of template. Jinja was looking for the following tags: " + end_list(end_tokens) + ".");
+  if (!hit)
+    fail("Unexpected end of template. Jinja was looking for the following tags: " + end_list(end_tokens) +
+         ".");
   if (drop_needle) next();
   return b;
 }
@@ -251,8 +253,8 @@ Target Parser::to_target(const Expr& e) {
   fail(e.kind == ExprKind::Const ? "can't assign to 'const'" : "can't assign to this expression");
 }
 
-Target Parser::parse_assign_target(bool with_tuple, bool name_only, std::initializer_list<const char*> extra_end,
-                                   bool with_namespace) {
+Target Parser::parse_assign_target(bool with_tuple, bool name_only,
+                                   std::initializer_list<const char*> extra_end, bool with_namespace) {
   if (with_namespace && cur().type == Tok::Name && look().type == Tok::Op && look().value == ".") {
     Target t;
     t.kind = Target::Kind::NSRef;

@@ -1,5 +1,5 @@
-// The recursive-descent parser (jinja2's parser.py): statements in parser.cpp, expressions in parser_expr.cpp.
-// Nesting is bounded (kMaxParseDepth) so hostile input cannot overflow the stack.
+// The recursive-descent parser (jinja2's parser.py): statements in parser.cpp, expressions in
+// parser_expr.cpp. Nesting is bounded (kMaxParseDepth) so hostile input cannot overflow the stack.
 #pragma once
 
 #include <initializer_list>

@@ -1,5 +1,5 @@
-// Expression parsing, precedence as jinja2: condexpr < or < and < not < compare < + - < ~ < * / // % < ** < unary;
-// filters, tests and calls bind to the unary operand (so `a ~ b|upper` filters b only).
+// Expression parsing, precedence as jinja2: condexpr < or < and < not < compare < + - < ~ < * / // % < ** <
+// unary; filters, tests and calls bind to the unary operand (so `a ~ b|upper` filters b only).
 #include <cstring>
 
 #include "lm/tokenize/jinja/parser.h"
@@ -28,13 +28,20 @@ void Parser::add_kid(Expr& e, ExprPtr kid) const {
 
 std::string Parser::describe(const Token& t) const {
   switch (t.type) {
-    case Tok::Eof: return "end of template";
-    case Tok::BlockEnd: return "end of statement block";
-    case Tok::VarEnd: return "end of print statement";
-    case Tok::BlockBegin: return "begin of statement block";
-    case Tok::VarBegin: return "begin of print statement";
-    case Tok::Data: return "template data / text";
-    default: return t.value;
+    case Tok::Eof:
+      return "end of template";
+    case Tok::BlockEnd:
+      return "end of statement block";
+    case Tok::VarEnd:
+      return "end of print statement";
+    case Tok::BlockBegin:
+      return "begin of statement block";
+    case Tok::VarBegin:
+      return "begin of print statement";
+    case Tok::Data:
+      return "template data / text";
+    default:
+      return t.value;
   }
 }
 
@@ -224,7 +231,8 @@ ExprPtr Parser::parse_primary() {
     } else {
       node->kind = ExprKind::Name;
       node->name = v;
-      if (macro_uses_varargs_ && (v == "varargs" || v == "kwargs" || v == "caller")) *macro_uses_varargs_ = true;
+      if (macro_uses_varargs_ && (v == "varargs" || v == "kwargs" || v == "caller"))
+        *macro_uses_varargs_ = true;
     }
     next();
   } else if (tk.type == Tok::String) {
@@ -445,7 +453,10 @@ ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
     if (!start_inline) next();
     const int line = cur().line;
     std::string name = expect_name();
-    while (skip_op(".")) name += "." + expect_name();
+    while (skip_op(".")) {
+      name += '.';
+      name += expect_name();
+    }
     auto f = make(ExprKind::Filter, line);
     f->name = std::move(name);
     add_kid(*f, std::move(node));
@@ -461,7 +472,10 @@ ExprPtr Parser::parse_test(ExprPtr node) {
   next();  // is
   const bool negated = skip_name("not");
   std::string name = expect_name();
-  while (skip_op(".")) name += "." + expect_name();
+  while (skip_op(".")) {
+    name += '.';
+    name += expect_name();
+  }
   auto t = make(ExprKind::Test, line);
   t->name = std::move(name);
   add_kid(*t, std::move(node));

@@ -1,12 +1,13 @@
 // Python formatting: json.dumps as transformers' tojson calls it, printf-style `%`, str.format (the common
 // subset), and time.strftime in the C locale.
-#include <clocale>
-#include <cmath>
-#include <cstdio>
-#include <ctime>
 #include <locale.h>
 
 #include <algorithm>
+#include <clocale>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 
 #include "lm/tokenize/jinja/eval.h"
 #include "lm/tokenize/unicode.h"
@@ -22,13 +23,27 @@ void json_string(const std::string& s, bool ensure_ascii, std::string& out) {
     char buf[16];
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20) {
             std::snprintf(buf, sizeof(buf), "\\u%04x", c);
@@ -77,10 +92,18 @@ void dump(const Value& v, const JsonOpts& o, int level, std::string& out, bool* 
     for (int i = 0; i < lvl; ++i) out += o.indent_str;
   };
   switch (v.kind()) {
-    case Kind::None: out += "null"; return;
-    case Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
-    case Kind::Int: out += std::to_string(v.as_int()); return;
-    case Kind::Float: out += json_float(v.as_double()); return;
+    case Kind::None:
+      out += "null";
+      return;
+    case Kind::Bool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Kind::Int:
+      out += std::to_string(v.as_int());
+      return;
+    case Kind::Float:
+      out += json_float(v.as_double());
+      return;
     case Kind::String:
       if (v.str().any_marked()) *marked = true;
       json_string(v.text(), o.ensure_ascii, out);
@@ -143,7 +166,8 @@ void dump(const Value& v, const JsonOpts& o, int level, std::string& out, bool* 
       out += '}';
       return;
     }
-    default: throw EvalError(std::string("Object of type ") + type_name(v) + " is not JSON serializable");
+    default:
+      throw EvalError(std::string("Object of type ") + type_name(v) + " is not JSON serializable");
   }
 }
 
@@ -168,14 +192,16 @@ std::string convert(char conv, const std::string& flags, int64_t width, int64_t 
     return pad(s, width, left ? '<' : '>');
   }
   if (v.is_undefined()) throw_undefined(v);
-  if (!v.is_number()) throw EvalError(std::string("%") + conv + " format: a real number is required, not " + type_name(v));
+  if (!v.is_number())
+    throw EvalError(std::string("%") + conv + " format: a real number is required, not " + type_name(v));
   std::string spec = "%" + flags;
   if (width >= 0) spec += std::to_string(std::min<int64_t>(width, 1 << 16));
   std::vector<char> bufv(static_cast<size_t>(std::max<int64_t>(width, 0) + std::max<int64_t>(prec, 0) + 400));
   char* buf = bufv.data();
   if (conv == 'd' || conv == 'i' || conv == 'u' || conv == 'x' || conv == 'X' || conv == 'o') {
     if (prec >= 0) spec += "." + std::to_string(std::min<int64_t>(prec, 1 << 15));
-    const long long x = v.kind() == Kind::Float ? static_cast<long long>(std::trunc(v.as_double())) : v.as_int();
+    const long long x =
+        v.kind() == Kind::Float ? static_cast<long long>(std::trunc(v.as_double())) : v.as_int();
     spec += std::string("ll") + (conv == 'i' || conv == 'u' ? 'd' : conv);
     std::snprintf(buf, bufv.size(), spec.c_str(), x);
     return buf;
@@ -192,8 +218,8 @@ std::string convert(char conv, const std::string& flags, int64_t width, int64_t 
 
 }  // namespace
 
-std::string json_dumps(const Value& v, const Value& indent, bool ensure_ascii, bool sort_keys, const Value& separators,
-                       bool* marked) {
+std::string json_dumps(const Value& v, const Value& indent, bool ensure_ascii, bool sort_keys,
+                       const Value& separators, bool* marked) {
   JsonOpts o;
   o.ensure_ascii = ensure_ascii;
   o.sort_keys = sort_keys;
@@ -210,7 +236,8 @@ std::string json_dumps(const Value& v, const Value& indent, bool ensure_ascii, b
   o.key_sep = ": ";
   if (separators.kind() == Kind::List && !separators.is_iter()) {
     const auto& s = separators.items();
-    if (s.size() != 2 || !s[0].is_string() || !s[1].is_string()) throw EvalError("separators must be a pair of str");
+    if (s.size() != 2 || !s[0].is_string() || !s[1].is_string())
+      throw EvalError("separators must be a pair of str");
     o.item_sep = s[0].text();
     o.key_sep = s[1].text();
   }
@@ -254,7 +281,8 @@ std::string printf_format(const std::string& fmt, const Value& args) {
         ++i;
         return;
       }
-      while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') dst = std::min<int64_t>((dst < 0 ? 0 : dst) * 10 + (fmt[i++] - '0'), 1 << 20);
+      while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9')
+        dst = std::min<int64_t>((dst < 0 ? 0 : dst) * 10 + (fmt[i++] - '0'), 1 << 20);
     };
     int64_t width = -1, prec = -1;
     number(width);
@@ -325,7 +353,8 @@ std::string str_format(const std::string& fmt, const CallArgs& args) {
     }
     const Value* v = nullptr;
     if (field.empty()) {
-      if (auto_idx >= args.args.size()) throw EvalError("Replacement index " + std::to_string(auto_idx) + " out of range");
+      if (auto_idx >= args.args.size())
+        throw EvalError("Replacement index " + std::to_string(auto_idx) + " out of range");
       v = &args.args[auto_idx++];
     } else if (field.find_first_not_of("0123456789") == std::string::npos) {
       const size_t k = std::stoul(field.substr(0, 9));
@@ -354,22 +383,88 @@ std::string str_format(const std::string& fmt, const CallArgs& args) {
         ++p;
       }
       int64_t width = 0, prec = -1;
-      while (p < spec.size() && isdigit(static_cast<unsigned char>(spec[p]))) width = std::min<int64_t>(width * 10 + (spec[p++] - '0'), 1 << 20);
+      while (p < spec.size() && isdigit(static_cast<unsigned char>(spec[p])))
+        width = std::min<int64_t>(width * 10 + (spec[p++] - '0'), 1 << 20);
       if (p < spec.size() && spec[p] == '.') {
         ++p;
         prec = 0;
-        while (p < spec.size() && isdigit(static_cast<unsigned char>(spec[p]))) prec = std::min<int64_t>(prec * 10 + (spec[p++] - '0'), 1 << 15);
+        while (p < spec.size() && isdigit(static_cast<unsigned char>(spec[p])))
+          prec = std::min<int64_t>(prec * 10 + (spec[p++] - '0'), 1 << 15);
       }
       const char type = p < spec.size() ? spec[p] : 0;
-      if (type && std::string("dfFeEgGxXob%s").find(type) == std::string::npos) throw EvalError("unsupported format spec");
-      if (type && type != 's') s = convert(type == '%' ? 'f' : type, "", -1, prec, *v);
-      else if (prec >= 0 && v->is_string()) s = convert('s', "", -1, prec, *v);
-      else if (prec >= 0 && v->kind() == Kind::Float) s = convert('g', "", -1, prec, *v);
+      if (type && std::string("dfFeEgGxXob%s").find(type) == std::string::npos)
+        throw EvalError("unsupported format spec");
+      if (type && type != 's')
+        s = convert(type == '%' ? 'f' : type, "", -1, prec, *v);
+      else if (prec >= 0 && v->is_string())
+        s = convert('s', "", -1, prec, *v);
+      else if (prec >= 0 && v->kind() == Kind::Float)
+        s = convert('g', "", -1, prec, *v);
       s = pad(s, width, align, fill);
     }
     out += s;
   }
   return out;
+}
+
+// Python int(str, base) / float(str); false when the text is not a number.
+bool parse_int(const std::string& s0, int base, int64_t& out) {
+  std::string s;
+  for (char c : s0) s += c;
+  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
+  if (b == std::string::npos) return false;
+  s = s.substr(b, e - b + 1);
+  bool neg = false;
+  size_t i = 0;
+  if (s[0] == '+' || s[0] == '-') neg = s[i++] == '-';
+  if (base == 0 || base == 16 || base == 8 || base == 2) {
+    if (s.size() > i + 1 && s[i] == '0') {
+      const char x = static_cast<char>(s[i + 1] | 0x20);
+      const int pb = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 0;
+      if (pb && (base == 0 || base == pb)) {
+        base = pb;
+        i += 2;
+      }
+    }
+    if (base == 0) base = 10;
+  }
+  if (i >= s.size()) return false;
+  int64_t v = 0;
+  bool prev_us = true;
+  for (; i < s.size(); ++i) {
+    if (s[i] == '_' && !prev_us) {
+      prev_us = true;
+      continue;
+    }
+    const char c = static_cast<char>(s[i] | 0x20);
+    const int d = (s[i] >= '0' && s[i] <= '9') ? s[i] - '0' : (c >= 'a' && c <= 'z') ? c - 'a' + 10 : 99;
+    if (d >= base) return false;
+    if (v > (INT64_MAX - d) / base) return false;
+    v = v * base + d;
+    prev_us = false;
+  }
+  if (prev_us) return false;
+  out = neg ? -v : v;
+  return true;
+}
+
+bool parse_float(const std::string& s0, double& out) {
+  std::string s;
+  for (char c : s0)
+    if (c != '_') s += c;
+  size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
+  if (b == std::string::npos) return false;
+  s = s.substr(b, e - b + 1);
+  std::string low = lower(s);
+  const std::string body = (low[0] == '+' || low[0] == '-') ? low.substr(1) : low;
+  if (body == "inf" || body == "infinity" || body == "nan") {
+    out = body == "nan" ? NAN : (low[0] == '-' ? -INFINITY : INFINITY);
+    return true;
+  }
+  if (body.find_first_not_of("0123456789.e+-") != std::string::npos || body.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
 }
 
 std::string strftime(const std::string& fmt, int64_t unix_time) {

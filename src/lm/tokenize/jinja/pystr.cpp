@@ -1,5 +1,5 @@
-// Python str operations on UTF-8 text that keep per-byte provenance marks where bytes are kept (slices, strip,
-// split, replace); case mappings go through utf8proc (simple mappings, plus ß -> SS for upper()).
+// Python str operations on UTF-8 text that keep per-byte provenance marks where bytes are kept (slices,
+// strip, split, replace); case mappings go through utf8proc (simple mappings, plus ß -> SS for upper()).
 #include <utf8proc.h>
 
 #include <algorithm>

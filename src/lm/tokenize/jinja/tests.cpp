@@ -43,12 +43,18 @@ bool t_sameas(Evaluator&, const Value& v, CallArgs& a) {
   const Value& o = other(a, "sameas");
   if (v.kind() != o.kind()) return false;
   switch (v.kind()) {
-    case Kind::None: return true;
-    case Kind::Undefined: return false;
-    case Kind::Bool: return v.as_bool() == o.as_bool();
-    case Kind::Int: return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;  // CPython's small ints
-    case Kind::Float: return false;
-    default: return v.same_object(o);
+    case Kind::None:
+      return true;
+    case Kind::Undefined:
+      return false;
+    case Kind::Bool:
+      return v.as_bool() == o.as_bool();
+    case Kind::Int:
+      return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;  // CPython's small ints
+    case Kind::Float:
+      return false;
+    default:
+      return v.same_object(o);
   }
 }
 bool t_odd(Evaluator& ev, const Value& v, CallArgs&) { return py_equal(mod2(ev, v), Value::integer(1)); }
@@ -77,16 +83,45 @@ bool t_test(Evaluator& ev, const Value& v, CallArgs&) { return v.is_string() && 
 
 const std::unordered_map<std::string, TestFn>& tests() {
   static const std::unordered_map<std::string, TestFn> m = {
-      {"defined", t_defined}, {"undefined", t_undefined}, {"none", t_none},       {"boolean", t_boolean},
-      {"true", t_true},       {"false", t_false},         {"integer", t_integer}, {"float", t_float},
-      {"number", t_number},   {"string", t_string},       {"mapping", t_mapping}, {"sequence", t_sequence},
-      {"iterable", t_iterable}, {"callable", t_callable}, {"sameas", t_sameas},   {"odd", t_odd},
-      {"even", t_even},       {"divisibleby", t_divisibleby}, {"eq", t_eq},       {"equalto", t_eq},
-      {"==", t_eq},           {"ne", t_ne},               {"!=", t_ne},           {"lt", t_lt},
-      {"lessthan", t_lt},     {"<", t_lt},                {"le", t_le},           {"<=", t_le},
-      {"gt", t_gt},           {"greaterthan", t_gt},      {">", t_gt},            {"ge", t_ge},
-      {">=", t_ge},           {"in", t_in},               {"lower", t_lower},     {"upper", t_upper},
-      {"escaped", t_escaped}, {"filter", t_filter},       {"test", t_test},
+      {"defined", t_defined},
+      {"undefined", t_undefined},
+      {"none", t_none},
+      {"boolean", t_boolean},
+      {"true", t_true},
+      {"false", t_false},
+      {"integer", t_integer},
+      {"float", t_float},
+      {"number", t_number},
+      {"string", t_string},
+      {"mapping", t_mapping},
+      {"sequence", t_sequence},
+      {"iterable", t_iterable},
+      {"callable", t_callable},
+      {"sameas", t_sameas},
+      {"odd", t_odd},
+      {"even", t_even},
+      {"divisibleby", t_divisibleby},
+      {"eq", t_eq},
+      {"equalto", t_eq},
+      {"==", t_eq},
+      {"ne", t_ne},
+      {"!=", t_ne},
+      {"lt", t_lt},
+      {"lessthan", t_lt},
+      {"<", t_lt},
+      {"le", t_le},
+      {"<=", t_le},
+      {"gt", t_gt},
+      {"greaterthan", t_gt},
+      {">", t_gt},
+      {"ge", t_ge},
+      {">=", t_ge},
+      {"in", t_in},
+      {"lower", t_lower},
+      {"upper", t_upper},
+      {"escaped", t_escaped},
+      {"filter", t_filter},
+      {"test", t_test},
   };
   return m;
 }
@@ -160,7 +195,8 @@ void add_builtin_globals(Scope& root) {
   root.vars["dict"] = make_func("dict", [](Evaluator& ev, CallArgs& a) {
     auto d = dict_from(ev, a, "dict");
     for (const auto& [k, v] : d->items)
-      if (v.kind() == Kind::Namespace || v.kind() == Kind::Loop) throw EvalError("dict cannot hold a namespace (unsupported)");
+      if (v.kind() == Kind::Namespace || v.kind() == Kind::Loop)
+        throw EvalError("dict cannot hold a namespace (unsupported)");
     return Value::dict(d);
   });
   root.vars["namespace"] = make_func("namespace", [](Evaluator& ev, CallArgs& a) {

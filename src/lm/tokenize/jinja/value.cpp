@@ -1,11 +1,12 @@
-// Jinja values: construction, Python equality/ordering, str() and repr() (with float repr as Python prints it).
+// Jinja values: construction, Python equality/ordering, str() and repr() (with float repr as Python prints
+// it).
 #include "lm/tokenize/jinja/value.h"
+
+#include <utf8proc.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include <utf8proc.h>
 
 #include "lm/tokenize/jinja/errors.h"
 #include "lm/tokenize/unicode.h"
@@ -13,9 +14,10 @@
 namespace lm::jinja {
 
 void Str::append(const Str& o) {
-  if (!o.marks.empty() && marks.empty()) marks.assign(text.size(), '\0');
+  const bool track = !marks.empty() || !o.marks.empty();
+  if (track) marks.resize(text.size(), '\0');
   text += o.text;
-  if (!marks.empty()) {
+  if (track) {
     if (o.marks.empty())
       marks.append(o.text.size(), '\0');
     else
@@ -25,13 +27,14 @@ void Str::append(const Str& o) {
 
 void Str::append(std::string_view s) {
   text += s;
-  if (!marks.empty()) marks.append(s.size(), '\0');
+  if (!marks.empty()) marks.resize(text.size(), '\0');
 }
 
 void Str::append_marked(std::string_view s, bool marked) {
-  if (marked && marks.empty()) marks.assign(text.size(), '\0');
+  const bool track = marked || !marks.empty();
+  if (track) marks.resize(text.size(), '\0');
   text += s;
-  if (!marks.empty()) marks.append(s.size(), marked ? '\1' : '\0');
+  if (track) marks.append(s.size(), marked ? '\1' : '\0');
 }
 
 void Str::normalize() {
@@ -161,14 +164,22 @@ int Value::depth() const {
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::Undefined:
-    case Kind::None: return false;
-    case Kind::Bool: return b_;
-    case Kind::Int: return i_ != 0;
-    case Kind::Float: return f_ != 0;
-    case Kind::String: return !str().text.empty();
-    case Kind::List: return is_iter() || !items().empty();
-    case Kind::Dict: return !dict_obj().items.empty();
-    default: return true;
+    case Kind::None:
+      return false;
+    case Kind::Bool:
+      return b_;
+    case Kind::Int:
+      return i_ != 0;
+    case Kind::Float:
+      return f_ != 0;
+    case Kind::String:
+      return !str().text.empty();
+    case Kind::List:
+      return is_iter() || !items().empty();
+    case Kind::Dict:
+      return !dict_obj().items.empty();
+    default:
+      return true;
   }
 }
 
@@ -212,8 +223,10 @@ bool py_equal(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Kind::Undefined:
-    case Kind::None: return true;
-    case Kind::String: return a.text() == b.text();
+    case Kind::None:
+      return true;
+    case Kind::String:
+      return a.text() == b.text();
     case Kind::List: {
       if (a.is_iter() || b.is_iter()) return a.same_object(b);
       if (a.is_tuple() != b.is_tuple() || a.is_view() != b.is_view() || a.items().size() != b.items().size())
@@ -232,7 +245,8 @@ bool py_equal(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.same_object(b);
+    default:
+      return a.same_object(b);
   }
 }
 
@@ -262,17 +276,28 @@ int py_compare(const Value& a, const Value& b) {
 
 const char* type_name(const Value& v) {
   switch (v.kind()) {
-    case Kind::Undefined: return "Undefined";
-    case Kind::None: return "NoneType";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::List: return v.is_iter() ? "generator" : v.is_view() ? "dict_items" : v.is_tuple() ? "tuple" : "list";
-    case Kind::Dict: return "dict";
-    case Kind::Namespace: return "Namespace";
-    case Kind::Func: return "function";
-    case Kind::Loop: return "LoopContext";
+    case Kind::Undefined:
+      return "Undefined";
+    case Kind::None:
+      return "NoneType";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::List:
+      return v.is_iter() ? "generator" : v.is_view() ? "dict_items" : v.is_tuple() ? "tuple" : "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Namespace:
+      return "Namespace";
+    case Kind::Func:
+      return "function";
+    case Kind::Loop:
+      return "LoopContext";
   }
   return "object";
 }
@@ -298,7 +323,9 @@ std::string float_repr(double d) {
   const int decpt = exp + 1;
   if (decpt > -4 && decpt <= 16) {
     if (decpt <= 0) {
-      out += "0." + std::string(static_cast<size_t>(-decpt), '0') + digits;
+      out += "0.";
+      out.append(static_cast<size_t>(-decpt), '0');
+      out += digits;
     } else if (static_cast<size_t>(decpt) >= digits.size()) {
       out += digits + std::string(decpt - digits.size(), '0') + ".0";
     } else {
@@ -307,7 +334,10 @@ std::string float_repr(double d) {
     return out;
   }
   out += digits.substr(0, 1);
-  if (digits.size() > 1) out += "." + digits.substr(1);
+  if (digits.size() > 1) {
+    out += '.';
+    out.append(digits, 1);
+  }
   char eb[16];
   std::snprintf(eb, sizeof(eb), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
   return out + eb;
@@ -325,8 +355,10 @@ static bool printable(int32_t cp) {
     case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_ZL:
     case UTF8PROC_CATEGORY_ZP:
-    case UTF8PROC_CATEGORY_ZS: return false;
-    default: return true;
+    case UTF8PROC_CATEGORY_ZS:
+      return false;
+    default:
+      return true;
   }
 }
 
@@ -382,7 +414,9 @@ static void repr_dict_items(const DictObj& d, std::string& out, bool* marked) {
 
 static void repr_into(const Value& v, std::string& out, bool* marked) {
   switch (v.kind()) {
-    case Kind::Undefined: out += "Undefined"; return;
+    case Kind::Undefined:
+      out += "Undefined";
+      return;
     case Kind::String:
       if (marked && v.str().any_marked()) *marked = true;
       out += repr_string(v.text());
@@ -415,7 +449,9 @@ static void repr_into(const Value& v, std::string& out, bool* marked) {
       repr_dict_items(v.dict_obj(), out, marked);
       out += "}>";
       return;
-    default: out += py_str(v, marked); return;
+    default:
+      out += py_str(v, marked);
+      return;
   }
 }
 
@@ -427,17 +463,25 @@ std::string py_repr(const Value& v, bool* marked) {
 
 std::string py_str(const Value& v, bool* marked) {
   switch (v.kind()) {
-    case Kind::Undefined: return "";
-    case Kind::None: return "None";
-    case Kind::Bool: return v.as_bool() ? "True" : "False";
-    case Kind::Int: return std::to_string(v.as_int());
-    case Kind::Float: return float_repr(v.as_double());
+    case Kind::Undefined:
+      return "";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return v.as_bool() ? "True" : "False";
+    case Kind::Int:
+      return std::to_string(v.as_int());
+    case Kind::Float:
+      return float_repr(v.as_double());
     case Kind::String:
       if (marked && v.str().any_marked()) *marked = true;
       return v.text();
-    case Kind::Func: return "<function " + v.func_obj().name + ">";
-    case Kind::Loop: return "<LoopContext>";
-    default: return py_repr(v, marked);
+    case Kind::Func:
+      return "<function " + v.func_obj().name + ">";
+    case Kind::Loop:
+      return "<LoopContext>";
+    default:
+      return py_repr(v, marked);
   }
 }
 
@@ -452,7 +496,8 @@ Str to_str(const Value& v) {
 
 bool contains_marked(const Value& v) {
   switch (v.kind()) {
-    case Kind::String: return v.str().any_marked();
+    case Kind::String:
+      return v.str().any_marked();
     case Kind::List:
       for (const auto& x : v.items())
         if (contains_marked(x)) return true;
@@ -462,7 +507,8 @@ bool contains_marked(const Value& v) {
       for (const auto& [k, x] : v.dict_obj().items)
         if (contains_marked(k) || contains_marked(x)) return true;
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -1,6 +1,6 @@
-// Jinja values with Python semantics: undefined, None, bool, int, float, str (with per-byte provenance marks),
-// list/tuple, dict (insertion ordered), namespace, callables and the loop object. Containers are shared and
-// immutable (the sandbox forbids mutation) except namespace attributes.
+// Jinja values with Python semantics: undefined, None, bool, int, float, str (with per-byte provenance
+// marks), list/tuple, dict (insertion ordered), namespace, callables and the loop object. Containers are
+// shared and immutable (the sandbox forbids mutation) except namespace attributes.
 #pragma once
 
 #include <cstdint>
@@ -62,8 +62,8 @@ class Value {
   bool is_string() const { return kind_ == Kind::String; }
   bool is_list() const { return kind_ == Kind::List; }
   bool is_tuple() const;
-  bool is_iter() const;   // a one-shot iterator
-  bool is_view() const;   // dict_items / dict_keys / dict_values
+  bool is_iter() const;  // a one-shot iterator
+  bool is_view() const;  // dict_items / dict_keys / dict_values
   bool is_seq() const { return kind_ == Kind::List && !is_iter() && !is_view(); }  // list or tuple
   bool is_dict() const { return kind_ == Kind::Dict; }
   bool is_callable() const { return kind_ == Kind::Func; }
@@ -71,11 +71,11 @@ class Value {
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::Float ? static_cast<int64_t>(f_) : i_; }
   double as_double() const { return kind_ == Kind::Float ? f_ : static_cast<double>(i_); }
-  const Str& str() const;                  // String only
+  const Str& str() const;  // String only
   const std::string& text() const { return str().text; }
   const std::vector<Value>& items() const;  // List only (all items, also those an iterator consumed)
   const ListObj& list_obj() const;
-  DictObj& dict_obj() const;               // Dict or Namespace
+  DictObj& dict_obj() const;  // Dict or Namespace
   const FuncObj& func_obj() const;
   LoopObj& loop_obj() const;
   const UndefObj* undef_obj() const;
