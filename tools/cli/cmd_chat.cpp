@@ -132,11 +132,15 @@ int run_chat(const Flags& f) {
     for (bool done = false; !done;) {
       generate::SequenceUpdate u = seq->take(std::chrono::milliseconds(100));
       std::string piece = u.text;
+      if (reply.empty()) {  // a reply starts at its first non-blank character
+        const size_t first = piece.find_first_not_of(" \t\r\n");
+        piece.erase(0, first == std::string::npos ? piece.size() : first);
+      }
+      reply += piece;
       if (!tty)
         for (char& ch : piece) ch = ch == '\n' || ch == '\r' ? ' ' : ch;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
-      reply += u.text;
       done = u.done;
       LM_CHECK_AS(ErrorCode::Internal, !done || u.finish_reason != "error", "generation failed: {}", u.error);
     }
