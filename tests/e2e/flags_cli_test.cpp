@@ -25,7 +25,8 @@ struct Declared {
 const std::vector<Declared>& declared() {
   static const std::vector<Declared> d = {
       {"tokenize",
-       {"--tokenizer", "--no-special-tokens", "--json", "--input", "--threads"},
+       {"--tokenizer", "--no-special-tokens", "--json", "--input", "--threads", "--chat", "--render",
+        "--add-generation-prompt"},
        {"--tokenizer", "t", "--threads", "many"},
        "--threads"},
       {"detokenize", {"--tokenizer", "--skip-special-tokens", "--json"}, {"--tokenizer", "t", "--json=maybe"}, "--json"},
@@ -62,16 +63,21 @@ const std::vector<Declared>& declared() {
       {"evaluate",
        {"--model", "--task", "--data", "--json", "--threads", "--max-length", "--split", "--stride", "--max-tokens",
         "--batch-size", "--weights", "--device", "--max-new-tokens", "--max-examples", "--predictions", "--doc-stride",
-        "--max-answer-length"},
+        "--max-answer-length", "--generate"},
        {"--model", "m", "--task", "lm", "--data", "d", "--stride", "half"},
        "--stride"},
       {"finetune",
        {"--task", "--model", "--train", "--val", "--out", "--epochs", "--batch-size", "--grad-accum", "--lr",
         "--warmup-ratio", "--weight-decay", "--grad-clip", "--seed", "--save-every", "--max-length", "--num-labels",
         "--doc-stride", "--max-answer-length", "--max-new-tokens", "--eval-examples", "--max-train-examples",
-        "--device", "--threads"},
+        "--template", "--device", "--threads"},
        {"--task", "qa", "--model", "m", "--train", "t", "--val", "v", "--out", "o", "--lr", "fast"},
        "--lr"},
+      {"chat",
+       {"--model", "--system", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p",
+        "--repetition-penalty", "--seed", "--threads"},
+       {"--model", "m", "--top-k", "many"},
+       "--top-k"},
       {"quickstart", {"--out", "--corpus", "--minutes", "--steps", "--threads"}, {"--minutes", "ten"}, "--minutes"},
       {"predict",
        {"--model", "--text", "--text-pair", "--weights", "--device", "--json", "--threads"},
@@ -218,7 +224,7 @@ TEST(FlagsCli, TaskFlagsApplyOnlyToTheirTask) {
                "16", "--doc-stride", "4", "--weights", "int8", "--json"});
   EXPECT_EQ(r.err.find("applies only"), std::string::npos) << r.err;
   r = run_cli({"evaluate", "--model", "m", "--task", "sum", "--data", "d"});
-  EXPECT_EQ(r.err, "lmcpp: error: --task must be lm, classify or qa, got 'sum', in lmcpp evaluate\n");
+  EXPECT_EQ(r.err, "lmcpp: error: --task must be lm, classify, qa or chat, got 'sum', in lmcpp evaluate\n");
   auto rows = section_rows(run_cli({"evaluate", "--help"}).out, "flags:");
   EXPECT_NE(rows["--stride"].find("only with --task lm"), std::string::npos) << rows["--stride"];
   EXPECT_NE(rows["--weights"].find("only with --task classify or qa, default: f32"), std::string::npos)
