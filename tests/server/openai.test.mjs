@@ -344,6 +344,11 @@ describe('BERT classifier server: embeddings and /predict', { skip: needs('bin',
       assert.deepEqual(f.data[i].embedding.map(Math.fround), Array.from(b.data[i].embedding), `item ${i}: float != base64`);
     }
     assert.notDeepEqual(f.data[0].embedding, f.data[2].embedding);
+    // `lmcpp embed --normalize` gives the same numbers as the server
+    for (let i = 0; i < 3; ++i) {
+      const cli = await cliJson(['embed', '--model', env.bertCls, '--text', input[i], '--normalize']);
+      assert.deepEqual(cli.embedding.map(Math.fround), f.data[i].embedding.map(Math.fround), `lmcpp embed item ${i}`);
+    }
 
     // base64 asked explicitly: the raw string, little-endian float32
     const raw = await srv.post('/v1/embeddings', { model: modelId, input: input[0], encoding_format: 'base64' });

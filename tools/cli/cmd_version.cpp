@@ -1,9 +1,20 @@
-// `lmcpp info`: build facts (version, CUDA compiled, threads, GEMM backend).
+// `lmcpp info`: build facts (version, CUDA compiled, threads, GEMM backend), or with --model the facts of a model
+// directory (architecture, parameters, dtype and bytes, context, tokenizer, special tokens, chat template, files).
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "command.h"
 #include "lm/core/device.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
+#include "lm/core/json.h"
 #include "lm/core/threads.h"
+#include "lm/models/model.h"
+#include "lm/tokenize/chat_template.h"
+#include "lm/tokenize/tokenizer.h"
 #ifdef LM_WITH_CUDA
 #include "lm/kernels/cuda/device_info.h"
 #endif
@@ -13,14 +24,74 @@ namespace {
 
 const CommandSpec kInfo{
     .name = "info",
-    .summary = "print build and machine facts",
+    .summary = "print build and machine facts, or a model's",
     .description = "Prints the version, whether CUDA is compiled in (and the visible GPUs), the hardware threads "
-                   "and the GEMM backend.",
-    .flags = {bool_flag("--json", "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"}")},
+                   "and the GEMM backend. With --model: the model's architecture, parameter count, dtype and "
+                   "bytes, context length, vocabulary, tokenizer type and size, special tokens, whether it has a "
+                   "chat template, and the files of the directory.",
+    .flags = {bool_flag("--json", "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"} (or the "
+                                  "model's facts)"),
+              string_flag("--model", "DIR", "describe this model directory instead")},
 };
+
+Json model_info(const std::string& dir) {
+  auto model = models::load_model_dir(dir);
+  const Json& cfg = model->hf_config();
+  Json j{{"model", dir},
+         {"model_type", model->model_type()},
+         {"architecture", model->architecture()},
+         {"parameters", model->num_parameters()},
+         {"dtype", cfg.value("torch_dtype", std::string("float32"))},
+         {"weights_bytes", std::filesystem::file_size(path_join(dir, "model.safetensors"))},
+         {"context_length", model->max_positions()},
+         {"vocab_size", model->vocab_size()}};
+  Json special = Json::object();
+  for (const char* k : {"bos_token_id", "eos_token_id", "pad_token_id"})
+    if (cfg.contains(k) && !cfg[k].is_null()) special[k] = cfg[k];
+  if (has_tokenizer_files(dir)) {
+    auto tok = load_tokenizer(dir);
+    j["tokenizer"] = Json{{"type", tok->type()}, {"size", tok->vocab_size()}};
+    const ChatTemplateSource t = find_chat_template(dir);
+    j["chat_template"] = t.builtin ? Json(nullptr) : Json(t.origin);
+    for (const auto& [k, v] : {std::pair<const char*, std::string>{"bos_token", t.bos_token}, {"eos_token", t.eos_token},
+                               {"unk_token", t.unk_token}, {"pad_token", t.pad_token}})
+      if (!v.empty()) special[k] = v;
+  } else {
+    j["tokenizer"] = nullptr;
+    j["chat_template"] = nullptr;
+  }
+  j["special_tokens"] = special;
+  Json files = Json::array();
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  j["files"] = files;
+  return j;
+}
+
+int describe_model(const std::string& dir, bool json) {
+  const Json j = model_info(dir);
+  if (json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%s: %s (%s), %lld parameters, %s, %lld bytes of weights\n", dir.c_str(),
+              j["architecture"].get<std::string>().c_str(), j["model_type"].get<std::string>().c_str(),
+              static_cast<long long>(j["parameters"].get<int64_t>()), j["dtype"].get<std::string>().c_str(),
+              static_cast<long long>(j["weights_bytes"].get<int64_t>()));
+  std::printf("context %lld tokens, vocabulary %lld\n", static_cast<long long>(j["context_length"].get<int64_t>()),
+              static_cast<long long>(j["vocab_size"].get<int64_t>()));
+  std::printf("tokenizer: %s\n", j["tokenizer"].is_null() ? "none" : j["tokenizer"].dump().c_str());
+  std::printf("special tokens: %s\n", j["special_tokens"].dump().c_str());
+  std::printf("chat template: %s\n", j["chat_template"].is_null() ? "none (the built-in ChatML is used)"
+                                                                    : j["chat_template"].get<std::string>().c_str());
+  std::printf("files: %s\n", j["files"].dump().c_str());
+  return 0;
+}
 
 int run_info(const Flags& f) {
   const bool json = f.on("--json");
+  if (f.given("--model")) return describe_model(f.str("--model"), json);
   std::string gpus;
 #ifdef LM_WITH_CUDA
   for (const auto& d : cuda::list_devices())

@@ -55,7 +55,8 @@ Run run_model(models::Model& model, const Tokenizer& tok, const std::string& tex
     types.t.ptr<int32_t>()[t] = std::min<int32_t>(ty, static_cast<int32_t>(type_vocab - 1));
   }
   r.types.assign(types.t.ptr<int32_t>(), types.t.ptr<int32_t>() + T);
-  for (const auto& [name, t] : model.infer(ids.t, types.t, Tensor())) {  // a GPU model's outputs are read back
+  // A causal LM takes no token types.
+  for (const auto& [name, t] : model.infer(ids.t, model.causal_lm() ? Tensor() : types.t, Tensor())) {  // a GPU model's outputs are read back
     r.outs.emplace_back(static_cast<size_t>(t.numel()));
     copy_bytes(r.outs.back().data(), Device::CPU, t.data, t.device, t.nbytes());
     r.shapes.push_back(t.shape);
@@ -142,8 +143,8 @@ SpanAnswer answer_question(models::Model& model, const Tokenizer& tok, const std
 
 std::vector<float> embed_text(models::Model& model, const Tokenizer& tok, const std::string& text, Pooling pooling,
                               bool normalize, int64_t* num_tokens) {
-  LM_CHECK_AS(ErrorCode::Unsupported, model.causal_lm() == nullptr,
-              "embeddings need an encoder model (bert); this one is {}", model.architecture());
+  LM_CHECK_AS(ErrorCode::Unsupported, model.causal_lm() == nullptr || pooling == Pooling::Mean,
+              "{} has no [CLS] token: pool its embeddings with mean", model.architecture());
   (void)run_model(model, tok, text, std::nullopt);
   const Tensor h = model.hidden_states();
   LM_CHECK_AS(ErrorCode::Unsupported, h.defined(), "{} exposes no hidden states for embeddings",

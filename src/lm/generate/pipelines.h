@@ -49,9 +49,9 @@ SpanAnswer answer_question(models::Model& model, const Tokenizer& tok, const std
                            const std::string& context, int64_t max_answer_length = 30);
 
 enum class Pooling { Mean, Cls };
-// A sentence embedding from an encoder's final hidden states: the mean over the tokens ([CLS] and [SEP]
-// included, as sentence-transformers' mean pooling with a full mask) or the [CLS] row; normalize: unit L2 norm.
-// Throws Unsupported for a model without hidden states.
+// A sentence embedding from a model's final hidden states: the mean over the tokens ([CLS] and [SEP]
+// included, as sentence-transformers' mean pooling with a full mask) or the [CLS] row (encoders); a causal LM
+// (GPT: the final LayerNorm's output) pools by mean only. normalize: unit L2 norm.
 std::vector<float> embed_text(models::Model& model, const Tokenizer& tok, const std::string& text, Pooling pooling,
                               bool normalize, int64_t* num_tokens = nullptr);
 

@@ -155,6 +155,10 @@ class Gpt : public Model, public CausalLM {
   float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
   double loss_weight() const override { return static_cast<double>(last_targets_); }
   std::vector<std::pair<std::string, Tensor>> outputs() const override { return {{"logits", logits()}}; }
+  // The final LayerNorm's output of the last forward, (B,T,C): what embeddings pool.
+  Tensor hidden_states() const override {
+    return lnf_.slice0(0, cur_B_).view(Shape{cur_B_, cur_T_, config_.n_embd});
+  }
   int64_t last_num_targets() const override { return last_targets_; }
   double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
   double forward_flops_per_token(int64_t T) const override { return config_.forward_flops_per_token(T); }
