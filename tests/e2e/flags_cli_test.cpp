@@ -238,8 +238,8 @@ TEST(FlagsCli, TaskFlagsApplyOnlyToTheirTask) {
 
 TEST(FlagsCli, ValueChecksNameTheFlagBeforeAnyWork) {
   // The CLI checks generation values itself (the library's messages name its options): the model is not read.
-  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--temperature", "0"});
-  EXPECT_EQ(r.err, "lmcpp: error: --temperature must be > 0, got 0\n");
+  auto r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--temperature", "-1"});
+  EXPECT_EQ(r.err, "lmcpp: error: --temperature must be >= 0, got -1\n");
   r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--num-beams", "0"});
   EXPECT_EQ(r.err, "lmcpp: error: --num-beams must be >= 1\n");
   r = run_cli({"generate", "--model", "/nonexistent", "--ids", "1", "--weights", "q4"});

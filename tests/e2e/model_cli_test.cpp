@@ -102,6 +102,20 @@ TEST_F(ModelCli, GenerateJsonGreedy) {
   std::vector<int32_t> expect(g.ptr<int32_t>(), g.ptr<int32_t>() + 8);
   EXPECT_EQ(j["ids"].get<std::vector<int32_t>>(), expect);
   EXPECT_TRUE(j["text"].is_null());  // no tokenizer files in the reference directory
+  // --temperature 0 is greedy; ids may be space-separated (as `lmcpp tokenize` prints them).
+  std::string spaced = arg;
+  for (char& c : spaced) c = c == ',' ? ' ' : c;
+  r = test::run_cli({"generate", "--model", tiny_a(), "--ids", spaced, "--temperature", "0", "--max-new-tokens", "8",
+                     "--ignore-eos", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["ids"].get<std::vector<int32_t>>(), expect);
+  // A request past the context is clamped with one notice.
+  const int64_t ctx = Json::parse(read_file(tiny_a() + "/config.json"))["n_positions"].get<int64_t>();
+  r = test::run_cli({"generate", "--model", tiny_a(), "--ids", arg, "--greedy", "--max-new-tokens",
+                     std::to_string(ctx + 10), "--ignore-eos", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["ids"].size(), static_cast<size_t>(ctx - 5));
+  EXPECT_NE(r.err.find("clamped to " + std::to_string(ctx - 5)), std::string::npos) << r.err;
 }
 
 TEST_F(ModelCli, BadInputIsOneLineExit2AndWritesNothing) {

@@ -103,25 +103,35 @@ void Args::finish() {
 }
 
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what) {
+  // Ids separated by commas or blanks (so `lmcpp tokenize` output pastes in): "464,2068,7586" or "464 2068 7586".
   std::vector<int64_t> ids;
+  LM_CHECK(s.find_first_not_of(" \t") != std::string::npos, "{} is empty; expected ids like 464,2068,7586", what);
   size_t i = 0;
-  LM_CHECK(!s.empty(), "{} is empty; expected comma-separated ids like 464,2068,7586", what);
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
+  bool after_comma = true;  // a comma needs an id before the next one
+  while (i < s.size()) {
+    if (s[i] == ' ' || s[i] == '\t') {
+      ++i;
+      continue;
+    }
+    if (s[i] == ',') {
+      LM_CHECK(!after_comma, "{}: empty id at position {} in '{}'", what, ids.size(), s);
+      after_comma = true;
+      ++i;
+      continue;
+    }
+    size_t j = s.find_first_of(", \t", i);
     if (j == std::string::npos) j = s.size();
-    std::string tok = s.substr(i, j - i);
-    size_t a = tok.find_first_not_of(" \t"), b = tok.find_last_not_of(" \t");
-    LM_CHECK(a != std::string::npos, "{}: empty id at position {} in '{}'", what, ids.size(), s);
-    tok = tok.substr(a, b - a + 1);
+    const std::string tok = s.substr(i, j - i);
     errno = 0;
     char* end = nullptr;
     long long x = std::strtoll(tok.c_str(), &end, 10);
     LM_CHECK(*end == 0 && errno == 0 && x >= 0, "{}: '{}' at position {} is not a non-negative integer id", what,
              tok, ids.size());
     ids.push_back(x);
-    if (j == s.size()) break;
-    i = j + 1;
+    after_comma = false;
+    i = j;
   }
+  LM_CHECK(!after_comma, "{}: empty id at position {} in '{}'", what, ids.size(), s);
   return ids;
 }
 

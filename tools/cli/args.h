@@ -51,7 +51,7 @@ DType parse_bert_weights(const std::string& s);
 // failure is one error naming the command ("finetune --device cuda: no CUDA device is visible ...").
 Device parse_device(const std::string& s, const std::string& command);
 
-// Parses "464,2068,7586" (commas, optional spaces) into ids; `what` names the flag for errors.
+// Parses "464,2068,7586" or "464 2068 7586" (commas and/or blanks) into ids; `what` names the flag for errors.
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what);
 
 }  // namespace lm::cli

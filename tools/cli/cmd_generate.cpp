@@ -28,7 +28,8 @@ const CommandSpec kGenerate{
     .name = "generate",
     .summary = "generate text from a GPT model (KV cache, greedy/sampling/beam search)",
     .description =
-        "Samples by default (temperature 1, no top-k/top-p); --greedy picks the argmax. Stops at the model's eos "
+        "Samples by default (temperature 1, no top-k/top-p); --greedy (or --temperature 0) picks the argmax. A request past "
+        "the context is clamped to it with a notice. Stops at the model's eos "
         "token (unless --ignore-eos), at any --stop string, or after --max-new-tokens new tokens. Give exactly one "
         "of --prompt or --ids.\n"
         "Text streams to stdout as it is produced. --json prints {\"ids\": [new ids], \"text\": \"new text\"} "
@@ -38,10 +39,10 @@ const CommandSpec kGenerate{
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
         string_flag("--prompt", "TEXT", "the prompt as text (needs tokenizer files in DIR)"),
-        string_flag("--ids", "LIST", "the prompt as comma-separated token ids (464,2068,7586)"),
+        string_flag("--ids", "LIST", "the prompt as token ids, comma- or space-separated (464,2068,7586)"),
         int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "new tokens at most"),
         bool_flag("--greedy", "pick the most likely token (no sampling)"),
-        double_flag("--temperature", "T", kDefaults.sampling.temperature, "sampling temperature (> 0)"),
+        double_flag("--temperature", "T", kDefaults.sampling.temperature, "sampling temperature (0: greedy)"),
         int_flag("--top-k", "K", kDefaults.sampling.top_k, "sample among the K most likely tokens (0: all)"),
         double_flag("--top-p", "P", kDefaults.sampling.top_p,
                     "sample among the most likely tokens of total probability P (nucleus; 1: all)"),
@@ -65,7 +66,7 @@ const CommandSpec kGenerate{
 void check_options(const generate::GenerateOptions& opt) {
   const generate::SamplingOptions& s = opt.sampling;
   LM_CHECK(opt.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
-  LM_CHECK(s.greedy || (s.temperature > 0 && std::isfinite(s.temperature)), "--temperature must be > 0, got {}",
+  LM_CHECK(s.greedy || (s.temperature > 0 && std::isfinite(s.temperature)), "--temperature must be >= 0, got {}",
            s.temperature);
   LM_CHECK(s.top_k >= 0, "--top-k must be >= 0, got {}", s.top_k);
   LM_CHECK(s.top_p > 0 && s.top_p <= 1, "--top-p must be in (0, 1], got {}", s.top_p);
@@ -111,6 +112,7 @@ int run_generate(const Flags& f) {
   opt.max_new_tokens = f.i64("--max-new-tokens");
   opt.sampling.greedy = f.on("--greedy");
   opt.sampling.temperature = static_cast<float>(f.f64("--temperature"));
+  if (opt.sampling.temperature == 0.0f) opt.sampling.greedy = true;  // as HF, OpenAI and llama.cpp read it
   opt.sampling.top_k = f.i64("--top-k");
   opt.sampling.top_p = static_cast<float>(f.f64("--top-p"));
   opt.sampling.repetition_penalty = static_cast<float>(f.f64("--repetition-penalty"));
@@ -148,6 +150,15 @@ int run_generate(const Flags& f) {
     LM_CHECK_AS(ErrorCode::NotFound, tok != nullptr, "--prompt needs tokenizer files in {}; use --ids", dir);
     ids = tok->encode(*prompt, false);
     LM_CHECK(!ids.empty(), "--prompt encodes to no tokens");
+  }
+  // A request past the context is clamped with one notice (the prompt itself must fit).
+  const int64_t ctx = model->max_positions(), P = static_cast<int64_t>(ids.size());
+  LM_CHECK(P < ctx, "the prompt has {} tokens; the model's context is {} positions", P, ctx);
+  if (P + opt.max_new_tokens > ctx) {
+    std::fprintf(stderr, "lmcpp generate: --max-new-tokens %lld clamped to %lld (a %lld-token prompt in a %lld-position "
+                 "context)\n", static_cast<long long>(opt.max_new_tokens), static_cast<long long>(ctx - P),
+                 static_cast<long long>(P), static_cast<long long>(ctx));
+    opt.max_new_tokens = ctx - P;
   }
   if (!no_eos) opt.eos_id = static_cast<int32_t>(lm.eos_token_id());
   // Streaming: print each token's text as soon as it is chosen (decoding the growing suffix, so multi-byte
