@@ -1,7 +1,7 @@
-// Dialogue through the CLI on a tiny byte-level GPT: finetune --task chat adds the ChatML tokens (tokenizer files,
-// embeddings, eos), evaluate --task chat scores exactly the assistant bytes + one end of turn per reply, `lmcpp
-// chat` answers one line per stdin line, and tokenize --chat renders / encodes and reports a template's
-// raise_exception as exit 2 with its message; bad dialogue files write nothing.
+// Dialogue through the CLI on a tiny byte-level GPT: finetune --task chat adds the ChatML tokens (tokenizer
+// files, embeddings, eos), evaluate --task chat scores exactly the assistant bytes + one end of turn per
+// reply, `lmcpp chat` answers one line per stdin line, and tokenize --chat renders / encodes and reports a
+// template's raise_exception as exit 2 with its message; bad dialogue files write nothing.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -36,7 +36,8 @@ std::string tiny_byte_gpt() {
   return dir;
 }
 
-// Dialogues "user: <word>" -> "assistant: <word reversed>"; returns the assistant bytes + one end of turn each.
+// Dialogues "user: <word>" -> "assistant: <word reversed>"; returns the assistant bytes + one end of turn
+// each.
 int64_t write_dialogues(const std::string& path, int n) {
   const std::vector<std::string> words = {"abc", "hello", "chat", "lmcpp", "tokens", "zebra"};
   std::string out;
@@ -60,8 +61,8 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
   const int64_t scored = write_dialogues(tmp + "/d.jsonl", 12);
   const std::string out = tmp + "/out";
   auto r = test::run_cli({"finetune", "--task", "chat", "--model", base, "--train", tmp + "/d.jsonl", "--val",
-                          tmp + "/d.jsonl", "--out", out, "--epochs", "2", "--batch-size", "4", "--lr", "3e-3",
-                          "--threads", "1"});
+                          tmp + "/d.jsonl", "--out", out, "--epochs", "2", "--batch-size", "4", "--lr",
+                          "3e-3", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                         "special_tokens_map.json", "generation_config.json", "metrics.jsonl", "result.json"})
@@ -84,7 +85,8 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
   EXPECT_EQ(ev["tokens"], scored);
   EXPECT_EQ(ev["dialogues"], 12);
   EXPECT_NEAR(ev["perplexity"].get<double>(), std::exp(ev["loss"].get<double>()), 1e-6);
-  EXPECT_NEAR(ev["loss"].get<double>(), res["val_loss"].get<double>(), 1e-4);  // the same pieces as validation
+  EXPECT_NEAR(ev["loss"].get<double>(), res["val_loss"].get<double>(),
+              1e-4);  // the same pieces as validation
   r = test::run_cli({"evaluate", "--task", "chat", "--model", out, "--data", tmp + "/d.jsonl", "--json",
                      "--generate", "--max-new-tokens", "8", "--max-examples", "5"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -97,14 +99,29 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
 
-  r = test::run_cli({"tokenize", "--chat", "--tokenizer", out, "--render"},
-                    "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": true}\n");
+  r = test::run_cli(
+      {"tokenize", "--chat", "--tokenizer", out, "--render"},
+      "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": true}\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Json::parse(r.out), "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
-  r = test::run_cli({"tokenize", "--chat", "--tokenizer", out}, "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n");
+  r = test::run_cli({"tokenize", "--chat", "--tokenizer", out},
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // <|im_start|> "user\nhi" <|im_end|> "\n": the markers are single ids, every other byte one id.
   EXPECT_EQ(r.out, "257 117 115 101 114 10 104 105 258 10\n");
+}
+
+// generate prints text without special tokens unless --keep-special-tokens.
+TEST(ChatCli, GeneratePrintsNoSpecialTokensByDefault) {
+  const std::string base = tiny_byte_gpt();
+  auto r = test::run_cli({"generate", "--model", base, "--ids", "256 104 105", "--greedy", "--max-new-tokens",
+                          "1", "--ignore-eos"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("hi", 0), 0u) << r.out;
+  r = test::run_cli({"generate", "--model", base, "--ids", "256,104,105", "--greedy", "--max-new-tokens", "1",
+                     "--ignore-eos", "--keep-special-tokens"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("<|endoftext|>hi", 0), 0u) << r.out;
 }
 
 TEST(ChatCli, TemplateErrorsAndBadInput) {
@@ -113,9 +130,10 @@ TEST(ChatCli, TemplateErrorsAndBadInput) {
   make_dirs(tdir);
   for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json"})
     write_file_atomic(tdir + "/" + f, read_file(base + "/" + f));
-  write_file_atomic(tdir + "/chat_template.jinja",
-                    "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-                    "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}");
+  write_file_atomic(
+      tdir + "/chat_template.jinja",
+      "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+      "{% endif %}{% for m in messages %}{{ m['content'] }}{% endfor %}");
   auto r = test::run_cli({"tokenize", "--chat", "--tokenizer", tdir, "--render"},
                          "{\"messages\": [{\"role\": \"system\", \"content\": \"x\"}]}\n");
   EXPECT_EQ(r.exit_code, 2);
@@ -125,7 +143,8 @@ TEST(ChatCli, TemplateErrorsAndBadInput) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("line 1"), std::string::npos) << r.err;
 
-  write_file_atomic(tmp + "/bad.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\nnot json\n");
+  write_file_atomic(tmp + "/bad.jsonl",
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\nnot json\n");
   r = test::run_cli({"finetune", "--task", "chat", "--model", base, "--train", tmp + "/bad.jsonl", "--val",
                      tmp + "/bad.jsonl", "--out", tmp + "/out"});
   EXPECT_EQ(r.exit_code, 2);

@@ -1,7 +1,8 @@
-// `lmcpp embed` and `lmcpp info --model`: a BERT embedding is the mean (or first row) of the last_hidden_state
-// `lmcpp forward` writes; a GPT embedding is the mean of the final LayerNorm rows, checked through the tied head
-// (the mean of the logits rows = the embedding times wte transposed, since the head is linear); --input lines give
-// the --text vectors; info counts the parameters of model.safetensors and finds a chat template.
+// `lmcpp embed` and `lmcpp info --model`: a BERT embedding is the mean (or first row) of the
+// last_hidden_state `lmcpp forward` writes; a GPT embedding is the mean of the final LayerNorm rows, checked
+// through the tied head (the mean of the logits rows = the embedding times wte transposed, since the head is
+// linear); --input lines give the --text vectors; info counts the parameters of model.safetensors and finds a
+// chat template.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -96,7 +97,8 @@ TEST(EmbedCli, GptMeanThroughTheTiedHead) {
   for (int64_t v = 0; v < V; ++v) {
     double mean = 0, dot = 0;
     for (int64_t t = 0; t < T; ++t) mean += logits.f32()[t * V + v];
-    for (int64_t k = 0; k < 16; ++k) dot += static_cast<double>(e[static_cast<size_t>(k)]) * wte.f32()[v * 16 + k];
+    for (int64_t k = 0; k < 16; ++k)
+      dot += static_cast<double>(e[static_cast<size_t>(k)]) * wte.f32()[v * 16 + k];
     EXPECT_NEAR(mean / static_cast<double>(T), dot, 1e-4) << v;
   }
   r = test::run_cli({"embed", "--model", dir, "--text", text, "--pooling", "cls"});

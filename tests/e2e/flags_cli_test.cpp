@@ -55,7 +55,7 @@ const std::vector<Declared>& declared() {
       {"generate",
        {"--model", "--prompt", "--ids", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p",
         "--repetition-penalty", "--seed", "--num-beams", "--length-penalty", "--early-stopping", "--stop",
-        "--ignore-eos", "--json", "--threads", "--weights", "--device"},
+        "--ignore-eos", "--keep-special-tokens", "--json", "--threads", "--weights", "--device"},
        {"--model", "m", "--ids", "1", "--max-new-tokens", "ten"},
        "--max-new-tokens"},
       {"forward",

@@ -1,5 +1,5 @@
-// Chat ids vs Hugging Face tokenizers: the ChatML goldens rendered by lmcpp, encoded with the GPT-2 vocabulary
-// plus <|im_start|> / <|im_end|> added as special tokens (ids 50257, 50258), give the ids of HF's
+// Chat ids vs Hugging Face tokenizers: the ChatML goldens rendered by lmcpp, encoded with the GPT-2
+// vocabulary plus <|im_start|> / <|im_end|> added as special tokens (ids 50257, 50258), give the ids of HF's
 // apply_chat_template(tokenize=True) (tests/reference/tokenizers/gen_chat_ids.mjs, npm tokenizers). The safe
 // encoding matches special tokens outside message bytes only: the same ids except where a message holds
 // special-token text, which stays plain text.
@@ -34,7 +34,8 @@ TEST(ChatIds, ChatMLGoldensMatchHfTokenizers) {
     const bool agp = c["add_generation_prompt"].get<bool>();
     const Json* g = nullptr;
     for (const Json& x : goldens)
-      if (x["template"] == "chatml.jinja" && x["probe"] == probe && x["vars"]["add_generation_prompt"] == agp) g = &x;
+      if (x["template"] == "chatml.jinja" && x["probe"] == probe && x["vars"]["add_generation_prompt"] == agp)
+        g = &x;
     ASSERT_NE(g, nullptr) << probe;
     ChatVars v;
     v.messages = (*g)["vars"]["messages"];

@@ -1,8 +1,11 @@
-// Dialogue fine-tuning data: the assistant spans of a template with {% generation %} blocks equal those found by
-// rendering prefixes; targets are -100 everywhere but the assistant replies and their end of turn, and the token
-// mask follows HF's return_assistant_tokens_mask rule (char_to_token of each span's first and last byte); prompt
-// positions get exactly zero gradient; long dialogues are cut at turn boundaries with every assistant token
-// trained / scored once; bad dialogue files fail naming file and line; vocabulary growth uses the mean row.
+// Dialogue fine-tuning data: the assistant spans of a template with {% generation %} blocks equal those found
+// by rendering prefixes; targets are -100 everywhere but the assistant replies and their end of turn, and the
+// token mask follows HF's return_assistant_tokens_mask rule (char_to_token of each span's first and last
+// byte); prompt positions get exactly zero gradient; long dialogues are cut at turn boundaries with every
+// assistant token trained / scored once; bad dialogue files fail naming file and line; vocabulary growth uses
+// the mean row.
+#include "lm/train/chat.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,7 +19,6 @@
 #include "lm/models/gpt/gpt.h"
 #include "lm/tokenize/bpe.h"
 #include "lm/tokenize/chat_format.h"
-#include "lm/train/chat.h"
 
 namespace lm {
 namespace {
@@ -55,8 +57,10 @@ Json dialogue(int turns, bool system = true) {
   Json m = Json::array();
   if (system) m.push_back(Json{{"role", "system"}, {"content", "Be brief."}});
   for (int i = 0; i < turns; ++i) {
-    m.push_back(Json{{"role", "user"}, {"content", "question " + std::to_string(i) + " \xC3\xA9t\xC3\xA9 ?"}});
-    m.push_back(Json{{"role", "assistant"}, {"content", "answer " + std::to_string(i) + "  \xF0\x9F\x99\x82\n ok"}});
+    m.push_back(
+        Json{{"role", "user"}, {"content", "question " + std::to_string(i) + " \xC3\xA9t\xC3\xA9 ?"}});
+    m.push_back(
+        Json{{"role", "assistant"}, {"content", "answer " + std::to_string(i) + "  \xF0\x9F\x99\x82\n ok"}});
   }
   return m;
 }
@@ -138,7 +142,8 @@ TEST(ChatData, MaskFollowsHfAssistantTokensRule) {
       for (int64_t i = a; i <= b; ++i) mask[static_cast<size_t>(i)] = true;
     }
     const train::QaIds q = train::chat_example(f, m);
-    for (size_t t = 0; t + 1 < all.size(); ++t) EXPECT_EQ(q.targets[t] != -100, mask[t + 1]) << f.source.origin << t;
+    for (size_t t = 0; t + 1 < all.size(); ++t)
+      EXPECT_EQ(q.targets[t] != -100, mask[t + 1]) << f.source.origin << t;
   }
 }
 

@@ -1,8 +1,8 @@
-// `lmcpp chat`: a multi-turn conversation with a causal LM through its chat template, replies streamed as they are
-// sampled. From a terminal: a "> " prompt on stderr, /reset and /exit; from a pipe: each stdin line is a user turn
-// and each reply is printed as one line (newlines in a reply become spaces), so a conversation can be scripted.
-// History is kept within the context window: the oldest turns are dropped (with a notice on stderr) when the
-// prompt and a full reply would not fit.
+// `lmcpp chat`: a multi-turn conversation with a causal LM through its chat template, replies streamed as
+// they are sampled. From a terminal: a "> " prompt on stderr, /reset and /exit; from a pipe: each stdin line
+// is a user turn and each reply is printed as one line (newlines in a reply become spaces), so a conversation
+// can be scripted. History is kept within the context window: the oldest turns are dropped (with a notice on
+// stderr) when the prompt and a full reply would not fit.
 #include <unistd.h>
 
 #include <chrono>
@@ -18,8 +18,8 @@
 #include "lm/core/threads.h"
 #include "lm/generate/scheduler.h"
 #include "lm/models/model.h"
-#include "lm/tokenize/tokenizer.h"
 #include "lm/tokenize/chat_format.h"
+#include "lm/tokenize/tokenizer.h"
 #include "lm/train/chat.h"
 
 namespace lm::cli {
@@ -29,24 +29,30 @@ const CommandSpec kChat{
     .name = "chat",
     .summary = "talk to a chat model in the terminal (or scripted: one stdin line per user turn)",
     .description =
-        "Renders the conversation with the model's chat template (tokenizer_config.json / chat_template.jinja, else "
-        "the built-in ChatML) and streams each reply, which ends at the model's eos (the end-of-turn token of a "
+        "Renders the conversation with the model's chat template (tokenizer_config.json / "
+        "chat_template.jinja, else "
+        "the built-in ChatML) and streams each reply, which ends at the model's eos (the end-of-turn token "
+        "of a "
         "chat fine-tuned model), the template's end-of-turn text, or --max-new-tokens. In a terminal: type a "
-        "message; /reset starts over (keeping --system), /exit or end of input quits. With stdin not a terminal "
-        "every line is a user turn and every reply one line of stdout. The oldest turns are dropped (a notice on "
+        "message; /reset starts over (keeping --system), /exit or end of input quits. With stdin not a "
+        "terminal "
+        "every line is a user turn and every reply one line of stdout. The oldest turns are dropped (a "
+        "notice on "
         "stderr) when the conversation and a reply of --max-new-tokens would not fit the context.",
-    .flags = {
-        string_flag("--model", "DIR", "model directory (a causal LM with tokenizer files)").required(),
-        string_flag("--system", "TEXT", "a system message opening the conversation"),
-        int_flag("--max-new-tokens", "N", 256, "reply tokens at most"),
-        bool_flag("--greedy", "pick the most likely token (no sampling)"),
-        double_flag("--temperature", "T", 0.8, "sampling temperature (> 0)"),
-        int_flag("--top-k", "K", 0, "sample among the K most likely tokens (0: all)"),
-        double_flag("--top-p", "P", 0.95, "nucleus sampling: tokens of total probability P (1: all)"),
-        double_flag("--repetition-penalty", "R", 1.0, "divide the logits of tokens already seen by R (1: off)"),
-        int_flag("--seed", "S", 0, "sampling seed"),
-        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
-    },
+    .flags =
+        {
+            string_flag("--model", "DIR", "model directory (a causal LM with tokenizer files)").required(),
+            string_flag("--system", "TEXT", "a system message opening the conversation"),
+            int_flag("--max-new-tokens", "N", 256, "reply tokens at most"),
+            bool_flag("--greedy", "pick the most likely token (no sampling)"),
+            double_flag("--temperature", "T", 0.8, "sampling temperature (> 0)"),
+            int_flag("--top-k", "K", 0, "sample among the K most likely tokens (0: all)"),
+            double_flag("--top-p", "P", 0.95, "nucleus sampling: tokens of total probability P (1: all)"),
+            double_flag("--repetition-penalty", "R", 1.0,
+                        "divide the logits of tokens already seen by R (1: off)"),
+            int_flag("--seed", "S", 0, "sampling seed"),
+            int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+        },
 };
 
 struct Conversation {
@@ -60,13 +66,16 @@ struct Conversation {
   }
 };
 
-// The prompt ids for the conversation, dropping the oldest user/assistant pairs until a reply of max_new fits.
+// The prompt ids for the conversation, dropping the oldest user/assistant pairs until a reply of max_new
+// fits.
 std::vector<int32_t> fit_prompt(const ChatFormat& fmt, Conversation& c, int64_t max_new, int64_t ctx) {
   for (;;) {
     std::vector<int32_t> ids = fmt.encode(fmt.render(c.messages(), true));
     if (static_cast<int64_t>(ids.size()) + max_new <= ctx) return ids;
-    LM_CHECK(c.turns.size() > 1, "the message is too long: {} prompt tokens and {} reply tokens exceed the {}-token "
-             "context", ids.size(), max_new, ctx);
+    LM_CHECK(c.turns.size() > 1,
+             "the message is too long: {} prompt tokens and {} reply tokens exceed the {}-token "
+             "context",
+             ids.size(), max_new, ctx);
     const size_t drop = c.turns.size() >= 2 && c.turns[1]["role"] == "assistant" ? 2 : 1;
     c.turns.erase(c.turns.begin(), c.turns.begin() + static_cast<std::ptrdiff_t>(drop));
     std::fprintf(stderr, "lmcpp chat: dropped the oldest turn to fit the %lld-token context\n",
@@ -87,8 +96,8 @@ int run_chat(const Flags& f) {
   q.sampling.seed = static_cast<uint64_t>(f.i64("--seed"));
   LM_CHECK(q.max_tokens >= 1, "--max-new-tokens must be >= 1");
   auto model = models::load_model_dir(dir);
-  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr, "chat needs a causal language model; {} is {}",
-              dir, model->architecture());
+  LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
+              "chat needs a causal language model; {} is {}", dir, model->architecture());
   q.prompt = {0};  // the sampling flags are checked before the conversation starts
   q.validate(model->vocab_size());
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "chat needs tokenizer files in {}", dir);
@@ -104,8 +113,9 @@ int run_chat(const Flags& f) {
   const bool tty = isatty(0) != 0;
   Conversation c;
   if (f.get("--system")) c.system = OrderedJson{{"role", "system"}, {"content", f.str("--system")}};
-  if (tty) std::fprintf(stderr, "lmcpp chat: %s (template: %s). /reset starts over, /exit quits.\n", dir.c_str(),
-                        fmt.source.origin.c_str());
+  if (tty)
+    std::fprintf(stderr, "lmcpp chat: %s (template: %s). /reset starts over, /exit quits.\n", dir.c_str(),
+                 fmt.source.origin.c_str());
   std::string line;
   for (uint64_t turn = 0;; ++turn) {
     if (tty) std::fprintf(stderr, "> ");

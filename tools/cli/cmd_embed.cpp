@@ -1,6 +1,6 @@
 // `lmcpp embed`: sentence embeddings of a model's final hidden states (generate::embed_text, the function the
-// server's /v1/embeddings calls, so the numbers are the same): one text (--text) or a JSON Lines file (--input,
-// one {"text"} object or JSON string per line, one output line each).
+// server's /v1/embeddings calls, so the numbers are the same): one text (--text) or a JSON Lines file
+// (--input, one {"text"} object or JSON string per line, one output line each).
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -21,24 +21,29 @@ const CommandSpec kEmbed{
     .name = "embed",
     .summary = "sentence embeddings of texts (BERT: mean or [CLS] pooling; GPT: mean)",
     .description =
-        "Runs the model on each text and pools its final hidden states: --pooling mean (every token, [CLS] and "
+        "Runs the model on each text and pools its final hidden states: --pooling mean (every token, [CLS] "
+        "and "
         "[SEP] included, as sentence-transformers' mean pooling) or cls (the [CLS] row, encoders only); "
-        "--normalize scales to unit L2 norm (the server's /v1/embeddings always normalizes). Give --text for one "
+        "--normalize scales to unit L2 norm (the server's /v1/embeddings always normalizes). Give --text for "
+        "one "
         "text or --input FILE.jsonl for many ({\"text\": ...} objects or JSON strings, one per line). Prints "
-        "{\"embedding\": [...]} per text with --json, else the numbers separated by spaces, one line per text.",
-    .flags = {
-        string_flag("--model", "DIR", "model directory (bert or gpt2, with tokenizer files)").required(),
-        string_flag("--text", "TEXT", "the text to embed"),
-        string_flag("--input", "FILE.jsonl", "texts to embed, one per line"),
-        choice_flag("--pooling", {"mean", "cls"}, "mean", "how token vectors become one vector"),
-        bool_flag("--normalize", "unit L2 norm"),
-        bool_flag("--json", "print {\"embedding\": [...]} per text"),
-        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
-    },
+        "{\"embedding\": [...]} per text with --json, else the numbers separated by spaces, one line per "
+        "text.",
+    .flags =
+        {
+            string_flag("--model", "DIR", "model directory (bert or gpt2, with tokenizer files)").required(),
+            string_flag("--text", "TEXT", "the text to embed"),
+            string_flag("--input", "FILE.jsonl", "texts to embed, one per line"),
+            choice_flag("--pooling", {"mean", "cls"}, "mean", "how token vectors become one vector"),
+            bool_flag("--normalize", "unit L2 norm"),
+            bool_flag("--json", "print {\"embedding\": [...]} per text"),
+            int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+        },
 };
 
 std::vector<std::string> input_texts(const std::string& path) {
-  LM_CHECK_AS(ErrorCode::NotFound, file_exists(path) && !is_directory(path), "--input {} does not exist", path);
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(path) && !is_directory(path), "--input {} does not exist",
+              path);
   std::istringstream in(read_file(path));
   std::vector<std::string> texts;
   std::string line;
@@ -62,8 +67,8 @@ int run_embed(const Flags& f) {
   const std::string dir = f.str("--model");
   LM_CHECK(f.given("--text") != f.given("--input"), "give exactly one of --text or --input");
   set_num_threads(static_cast<int>(f.i64("--threads")));
-  const std::vector<std::string> texts = f.given("--text") ? std::vector<std::string>{f.str("--text")}
-                                                           : input_texts(f.str("--input"));
+  const std::vector<std::string> texts =
+      f.given("--text") ? std::vector<std::string>{f.str("--text")} : input_texts(f.str("--input"));
   for (const auto& t : texts) LM_CHECK(!t.empty(), "a text to embed is empty");
   auto model = models::load_model_dir(dir);
   LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "embed needs tokenizer files in {}", dir);

@@ -1,5 +1,6 @@
-// `lmcpp info`: build facts (version, CUDA compiled, threads, GEMM backend), or with --model the facts of a model
-// directory (architecture, parameters, dtype and bytes, context, tokenizer, special tokens, chat template, files).
+// `lmcpp info`: build facts (version, CUDA compiled, threads, GEMM backend), or with --model the facts of a
+// model directory (architecture, parameters, dtype and bytes, context, tokenizer, special tokens, chat
+// template, files).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -25,12 +26,14 @@ namespace {
 const CommandSpec kInfo{
     .name = "info",
     .summary = "print build and machine facts, or a model's",
-    .description = "Prints the version, whether CUDA is compiled in (and the visible GPUs), the hardware threads "
-                   "and the GEMM backend. With --model: the model's architecture, parameter count, dtype and "
-                   "bytes, context length, vocabulary, tokenizer type and size, special tokens, whether it has a "
-                   "chat template, and the files of the directory.",
-    .flags = {bool_flag("--json", "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"} (or the "
-                                  "model's facts)"),
+    .description =
+        "Prints the version, whether CUDA is compiled in (and the visible GPUs), the hardware threads "
+        "and the GEMM backend. With --model: the model's architecture, parameter count, dtype and "
+        "bytes, context length, vocabulary, tokenizer type and size, special tokens, whether it has a "
+        "chat template, and the files of the directory.",
+    .flags = {bool_flag("--json",
+                        "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"} (or the "
+                        "model's facts)"),
               string_flag("--model", "DIR", "describe this model directory instead")},
 };
 
@@ -53,8 +56,10 @@ Json model_info(const std::string& dir) {
     j["tokenizer"] = Json{{"type", tok->type()}, {"size", tok->vocab_size()}};
     const ChatTemplateSource t = find_chat_template(dir);
     j["chat_template"] = t.builtin ? Json(nullptr) : Json(t.origin);
-    for (const auto& [k, v] : {std::pair<const char*, std::string>{"bos_token", t.bos_token}, {"eos_token", t.eos_token},
-                               {"unk_token", t.unk_token}, {"pad_token", t.pad_token}})
+    for (const auto& [k, v] : {std::pair<const char*, std::string>{"bos_token", t.bos_token},
+                               {"eos_token", t.eos_token},
+                               {"unk_token", t.unk_token},
+                               {"pad_token", t.pad_token}})
       if (!v.empty()) special[k] = v;
   } else {
     j["tokenizer"] = nullptr;
@@ -79,12 +84,14 @@ int describe_model(const std::string& dir, bool json) {
               j["architecture"].get<std::string>().c_str(), j["model_type"].get<std::string>().c_str(),
               static_cast<long long>(j["parameters"].get<int64_t>()), j["dtype"].get<std::string>().c_str(),
               static_cast<long long>(j["weights_bytes"].get<int64_t>()));
-  std::printf("context %lld tokens, vocabulary %lld\n", static_cast<long long>(j["context_length"].get<int64_t>()),
+  std::printf("context %lld tokens, vocabulary %lld\n",
+              static_cast<long long>(j["context_length"].get<int64_t>()),
               static_cast<long long>(j["vocab_size"].get<int64_t>()));
   std::printf("tokenizer: %s\n", j["tokenizer"].is_null() ? "none" : j["tokenizer"].dump().c_str());
   std::printf("special tokens: %s\n", j["special_tokens"].dump().c_str());
-  std::printf("chat template: %s\n", j["chat_template"].is_null() ? "none (the built-in ChatML is used)"
-                                                                    : j["chat_template"].get<std::string>().c_str());
+  std::printf("chat template: %s\n", j["chat_template"].is_null()
+                                         ? "none (the built-in ChatML is used)"
+                                         : j["chat_template"].get<std::string>().c_str());
   std::printf("files: %s\n", j["files"].dump().c_str());
   return 0;
 }
@@ -95,12 +102,13 @@ int run_info(const Flags& f) {
   std::string gpus;
 #ifdef LM_WITH_CUDA
   for (const auto& d : cuda::list_devices())
-    gpus += (gpus.empty() ? "" : ", ") + d.name + " (sm_" + std::to_string(d.sm_major) + std::to_string(d.sm_minor) + ")";
+    gpus += (gpus.empty() ? "" : ", ") + d.name + " (sm_" + std::to_string(d.sm_major) +
+            std::to_string(d.sm_minor) + ")";
 #endif
   if (!json && cuda_compiled()) std::printf("cuda devices: %s\n", gpus.empty() ? "none" : gpus.c_str());
   if (json)
-    std::printf("{\"version\": \"%s\", \"cuda\": %s, \"hardware_threads\": %d, \"gemm\": \"oneDNN\"}\n", LM_VERSION,
-                cuda_compiled() ? "true" : "false", hardware_threads());
+    std::printf("{\"version\": \"%s\", \"cuda\": %s, \"hardware_threads\": %d, \"gemm\": \"oneDNN\"}\n",
+                LM_VERSION, cuda_compiled() ? "true" : "false", hardware_threads());
   else
     std::printf("lmcpp %s\ncuda: %s\nhardware threads: %d\ngemm: oneDNN sgemm\n", LM_VERSION,
                 cuda_compiled() ? "compiled" : "not compiled", hardware_threads());

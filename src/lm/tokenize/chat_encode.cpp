@@ -1,5 +1,5 @@
-// Ids of chat renderings: transformers' apply_chat_template(tokenize=True) (special tokens matched anywhere), and
-// lmcpp's safe encoding for serving and training (special tokens matched in the template's markup only).
+// Ids of chat renderings: transformers' apply_chat_template(tokenize=True) (special tokens matched anywhere),
+// and lmcpp's safe encoding for serving and training (special tokens matched in the template's markup only).
 #include <algorithm>
 
 #include "lm/tokenize/bpe.h"
@@ -25,7 +25,8 @@ void push_plain(std::vector<Piece>& out, size_t b, size_t e) {
 }
 
 // Splits the markup [b, e) of text by the added-token matcher, appending pieces.
-void split_markup(const AddedTokenMatcher& m, std::string_view text, size_t b, size_t e, std::vector<Piece>& out) {
+void split_markup(const AddedTokenMatcher& m, std::string_view text, size_t b, size_t e,
+                  std::vector<Piece>& out) {
   auto plain = [&](size_t pb, size_t pe) { push_plain(out, pb, pe); };
   if (m.empty()) {
     plain(b, e);
@@ -33,7 +34,9 @@ void split_markup(const AddedTokenMatcher& m, std::string_view text, size_t b, s
   }
   m.split(
       text.substr(b, e - b), [&](size_t pb, size_t pe) { plain(b + pb, b + pe); },
-      [&](int32_t id, size_t pb, size_t pe) { out.push_back({b + pb, b + pe, id}); });
+      [&](int32_t id, size_t pb, size_t pe) {
+        out.push_back({b + pb, b + pe, id});
+      });
 }
 
 std::vector<Piece> chat_pieces(const AddedTokenMatcher& m, const ChatRender& r) {
@@ -51,7 +54,9 @@ std::vector<Piece> chat_pieces(const AddedTokenMatcher& m, const ChatRender& r) 
 
 }  // namespace
 
-std::vector<int32_t> encode_chat_hf(const Tokenizer& tok, const ChatRender& r) { return tok.encode(r.text, false); }
+std::vector<int32_t> encode_chat_hf(const Tokenizer& tok, const ChatRender& r) {
+  return tok.encode(r.text, false);
+}
 
 std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatRender& r, std::vector<ByteSpan>* offsets) {
   std::vector<int32_t> ids;
@@ -74,7 +79,8 @@ std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatRender& r, std:
     }
     if (offsets)
       for (auto& [b, e] : off)
-        offsets->push_back({static_cast<size_t>(std::max<int64_t>(b, 0)), static_cast<size_t>(std::max<int64_t>(e, 0))});
+        offsets->push_back(
+            {static_cast<size_t>(std::max<int64_t>(b, 0)), static_cast<size_t>(std::max<int64_t>(e, 0))});
     return ids;
   }
   // Other tokenizers (character-level, WordPiece): the content is plain text, the rest is encoded as a whole;

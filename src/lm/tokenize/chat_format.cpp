@@ -29,8 +29,8 @@ ChatFormat load_chat_format(const std::string& dir, const std::string& choice, c
     f.source.origin = "built-in ChatML";
     f.source.builtin = true;
   } else if (!choice.empty()) {
-    LM_CHECK_AS(ErrorCode::NotFound, file_exists(choice) && !is_directory(choice), "template file {} does not exist",
-                choice);
+    LM_CHECK_AS(ErrorCode::NotFound, file_exists(choice) && !is_directory(choice),
+                "template file {} does not exist", choice);
     f.source.source = read_file(choice);
     f.source.origin = choice;
     f.source.builtin = false;
@@ -40,7 +40,9 @@ ChatFormat load_chat_format(const std::string& dir, const std::string& choice, c
   return f;
 }
 
-static bool is_chatml(const ChatFormat& f) { return f.source.builtin || f.source.source == chatml_template_source(); }
+static bool is_chatml(const ChatFormat& f) {
+  return f.source.builtin || f.source.source == chatml_template_source();
+}
 
 std::vector<std::string> chat_special_tokens(const ChatFormat& f) {
   if (is_chatml(f)) return {"<|im_start|>", "<|im_end|>"};

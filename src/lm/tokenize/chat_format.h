@@ -1,5 +1,5 @@
-// A model's chat format: its chat template (tokenize/chat_template.h) with the special tokens it renders with,
-// over the model's tokenizer. Used by chat fine-tuning and evaluation, `lmcpp chat` and the server.
+// A model's chat format: its chat template (tokenize/chat_template.h) with the special tokens it renders
+// with, over the model's tokenizer. Used by chat fine-tuning and evaluation, `lmcpp chat` and the server.
 #pragma once
 
 #include <memory>
@@ -20,7 +20,8 @@ struct ChatFormat {
   // Safe ids (special tokens in the template's markup only); offsets: each id's bytes.
   std::vector<int32_t> encode(const ChatRender& r, std::vector<ByteSpan>* offsets = nullptr) const;
 };
-// The template of dir (find_chat_template), or with `choice` "chatml" the built-in ChatML, or a file's template.
+// The template of dir (find_chat_template), or with `choice` "chatml" the built-in ChatML, or a file's
+// template.
 ChatFormat load_chat_format(const std::string& dir, const std::string& choice, const Tokenizer& tok);
 // The special tokens a template needs the tokenizer to have (the built-in ChatML: <|im_start|>, <|im_end|>).
 std::vector<std::string> chat_special_tokens(const ChatFormat& f);

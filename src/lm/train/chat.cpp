@@ -14,8 +14,8 @@
 namespace lm::train {
 
 std::vector<Dialogue> read_dialogues(const std::string& path) {
-  LM_CHECK_AS(ErrorCode::NotFound, file_exists(path) && !is_directory(path), "dialogue file {} does not exist",
-              path);
+  LM_CHECK_AS(ErrorCode::NotFound, file_exists(path) && !is_directory(path),
+              "dialogue file {} does not exist", path);
   std::istringstream in(read_file(path));
   std::vector<Dialogue> out;
   std::string line;
@@ -36,8 +36,8 @@ std::vector<Dialogue> read_dialogues(const std::string& path) {
                   "messages[{}] needs a string \"role\", at {}", i, where);
       const std::string role = m["role"].get<std::string>();
       LM_CHECK_AS(ErrorCode::BadFormat, std::find(kRoles.begin(), kRoles.end(), role) != kRoles.end(),
-                  "messages[{}] has role \"{}\" (expected system, user, assistant, tool or developer), at {}", i, role,
-                  where);
+                  "messages[{}] has role \"{}\" (expected system, user, assistant, tool or developer), at {}",
+                  i, role, where);
       LM_CHECK_AS(ErrorCode::BadFormat, m.contains("content") && m["content"].is_string(),
                   "messages[{}] needs a string \"content\", at {}", i, where);
       msgs.push_back(OrderedJson{{"role", role}, {"content", m["content"].get<std::string>()}});
@@ -110,18 +110,20 @@ void cut_start(QaIds& q, size_t n) {
 
 }  // namespace
 
-std::vector<ByteSpan> assistant_spans(const ChatFormat& f, const OrderedJson& messages, const ChatRender& full) {
+std::vector<ByteSpan> assistant_spans(const ChatFormat& f, const OrderedJson& messages,
+                                      const ChatRender& full) {
   if (f.tmpl->has_generation_blocks()) return full.generation;
   std::vector<ByteSpan> spans;
   for (size_t i = 0; i < messages.size(); ++i) {
     if (messages[i]["role"] != "assistant") continue;
     const std::string p = f.render(slice(messages, 0, i, false), true).text;
     const std::string w = f.render(slice(messages, 0, i + 1, false), false).text;
-    LM_CHECK_AS(ErrorCode::Unsupported,
-                w.size() >= p.size() && w.compare(0, p.size(), p) == 0 && full.text.compare(0, w.size(), w) == 0,
-                "chat template {} renders messages[{}] differently as a prompt and in the conversation, so the "
-                "assistant text cannot be located; give it {{% generation %}} blocks",
-                f.source.origin, i);
+    LM_CHECK_AS(
+        ErrorCode::Unsupported,
+        w.size() >= p.size() && w.compare(0, p.size(), p) == 0 && full.text.compare(0, w.size(), w) == 0,
+        "chat template {} renders messages[{}] differently as a prompt and in the conversation, so the "
+        "assistant text cannot be located; give it {{% generation %}} blocks",
+        f.source.origin, i);
     size_t e = w.size();
     while (e > p.size() && is_space(w[e - 1])) --e;
     if (e > p.size()) spans.push_back({p.size(), e});
@@ -134,8 +136,8 @@ QaIds chat_example(const ChatFormat& f, const OrderedJson& messages) {
   return example_of(f, r, assistant_spans(f, messages, r));
 }
 
-std::vector<QaIds> chat_training_pieces(const ChatFormat& f, const OrderedJson& messages, int64_t max_positions,
-                                        int64_t* cut) {
+std::vector<QaIds> chat_training_pieces(const ChatFormat& f, const OrderedJson& messages,
+                                        int64_t max_positions, int64_t* cut) {
   const size_t T = static_cast<size_t>(max_positions);
   QaIds whole = chat_example(f, messages);
   if (whole.ids.size() <= T) {
@@ -165,7 +167,8 @@ std::vector<QaIds> chat_training_pieces(const ChatFormat& f, const OrderedJson& 
   return out;
 }
 
-std::vector<QaIds> chat_scoring_pieces(const ChatFormat& f, const OrderedJson& messages, int64_t max_positions) {
+std::vector<QaIds> chat_scoring_pieces(const ChatFormat& f, const OrderedJson& messages,
+                                       int64_t max_positions) {
   const size_t T = static_cast<size_t>(max_positions);
   QaIds whole = chat_example(f, messages);
   if (whole.ids.size() <= T) {
@@ -205,7 +208,8 @@ ChatEval evaluate_chat_loss(models::Model& model, const ChatFormat& f, const std
   for (const Dialogue& d : data)
     for (QaIds& q : chat_scoring_pieces(f, d.messages, model.max_positions())) pieces.push_back(std::move(q));
   // Longest first: batches of similar lengths pad little; the order is fixed, so the result is deterministic.
-  std::stable_sort(pieces.begin(), pieces.end(), [](const QaIds& a, const QaIds& b) { return a.ids.size() > b.ids.size(); });
+  std::stable_sort(pieces.begin(), pieces.end(),
+                   [](const QaIds& a, const QaIds& b) { return a.ids.size() > b.ids.size(); });
   ChatEval ev;
   ev.dialogues = static_cast<int64_t>(data.size());
   for (const QaIds& q : pieces)
