@@ -25,15 +25,15 @@ const CommandSpec kFinetune{
         "Defaults: --epochs 3 --batch-size 32 --lr 2e-5 --max-length 128.\n"
         "--task qa (GPT-2): SQuAD JSON or JSON Lines {question, context, answer}; prompt \"{context}\\nQuestion: "
         "{question}\\nAnswer:\" then \" {answer}\" + eos, loss on the answer only. Defaults: --epochs 2 --batch-size 8 "
-        "--lr 5e-5; per-epoch EM/F1 with --max-new-tokens on the first --eval-examples val questions.\n"
+        "--lr 5e-5; per-epoch answer loss and EM/F1 (--max-new-tokens) on the first --eval-examples val questions.\n"
         "--task qa (BERT): extractive, BertForQuestionAnswering span head on SQuAD JSON / JSONL with answer offsets; "
         "windows [CLS] question [SEP] context [SEP] of --max-length 384 advanced by --doc-stride tokens; best span of "
         "at most --max-answer-length tokens. Defaults: --epochs 2 --batch-size 16 --lr 5e-5.\n"
         "--task chat (GPT-2): JSON Lines {\"messages\": [{\"role\", \"content\"}, ...]} rendered with the model's chat "
         "template (tokenizer_config.json / chat_template.jinja, else the built-in ChatML; --template chatml|FILE "
         "overrides); the loss on the assistant replies and their end-of-turn token only. Tokens the template needs "
-        "(ChatML's <|im_start|>, <|im_end|>) are added to the tokenizer and the model's embeddings (mean init); the end "
-        "of turn becomes the model's eos. Dialogues longer than the context are cut at turn boundaries into pieces "
+        "(ChatML's <|im_start|>, <|im_end|>) are added to the tokenizer and the model's embeddings (mean init); the "
+        "end of turn becomes the model's eos. Dialogues longer than the context are cut at turn boundaries into pieces "
         "of whole turns. Validation: assistant-token loss and perplexity. Defaults: --epochs 3 --batch-size 8 --lr "
         "5e-5.\n"
         "Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files), metrics.jsonl, "
@@ -63,7 +63,7 @@ const CommandSpec kFinetune{
         int_flag("--max-answer-length", "N", kDefaults.max_answer_length, "BERT qa: answer span tokens at most"),
         int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "GPT-2 qa: answer tokens at most in evaluation"),
         int_flag("--eval-examples", "N", kDefaults.eval_examples,
-                 "GPT-2 qa: per-epoch EM/F1 on the first N val questions (0: all)"),
+                 "GPT-2 qa: per-epoch loss and EM/F1 on the first N val questions (0: all)"),
         int_flag("--max-train-examples", "N", kDefaults.max_train_examples,
                  "qa: the first N training questions only (0: all)"),
         string_flag("--template", "chatml|FILE", "chat: the chat template (default: the model's)")

@@ -114,7 +114,7 @@ struct QaOptions : TuneSchedule {
   QaOptions() { epochs = 2, batch_size = 8, lr = 5e-5; }
   int64_t max_new_tokens = 30;   // generation budget at evaluation (also reserved in the prompt)
   int64_t max_answer_tokens = 64;  // training answers longer than this are cut (eos still appended)
-  int64_t eval_examples = 0;     // per-epoch EM/F1 on the first N val examples (0 = all)
+  int64_t eval_examples = 0;     // per-epoch loss and EM/F1 on the first N val examples (0 = all)
 };
 
 // Greedy continuation of prompt until eos or (stop_at_newline) a newline in the decoded text (at most max_new

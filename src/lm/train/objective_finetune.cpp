@@ -291,8 +291,10 @@ std::unique_ptr<Objective> make_generative_qa_objective(const Tokenizer& tok, co
   }
   for (const auto& ex : val) {
     if (ex.answers.empty()) continue;
+    // --eval-examples bounds the whole evaluation: the loss pass as well as the generated answers.
+    if (opt.eval_examples > 0 && static_cast<int64_t>(val_eval.size()) >= opt.eval_examples) break;
     va.push_back(build_qa_ids(tok, ex, true, eos, model.max_positions(), opt.max_answer_tokens));
-    if (opt.eval_examples <= 0 || static_cast<int64_t>(val_eval.size()) < opt.eval_examples) val_eval.push_back(ex);
+    val_eval.push_back(ex);
   }
   LM_CHECK(!tr.empty(), "the training set has no answerable questions");
   LM_CHECK(!va.empty(), "the validation set has no answerable questions");
