@@ -1,6 +1,8 @@
 // Progress line with rate and ETA.
 #include "lm/core/progress.h"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -47,8 +49,14 @@ void Progress::finish(const std::string& extra) {
 void Progress::print(bool final_line) {
   double el = elapsed_s();
   double rate = el > 0 ? done_ / el : 0;
-  std::string line = fmt::format("{}: {:.1f}{} {:.2f} {}/s", label_, done_,
-                                 total_ > 0 ? fmt::format("/{:.1f}", total_) : "", rate, unit_);
+  // Counts (steps, examples) print as integers, amounts (MB) with one decimal; the unit follows the numbers.
+  auto whole = [](double v) { return v == static_cast<double>(static_cast<int64_t>(v)); };
+  const bool counts = whole(done_) && (total_ <= 0 || whole(total_));
+  auto num = [&](double v) {
+    return counts ? fmt::format("{}", static_cast<int64_t>(v)) : fmt::format("{:.1f}", v);
+  };
+  std::string line = fmt::format("{}: {}{} {} {:.2f} {}/s", label_, num(done_),
+                                 total_ > 0 ? "/" + num(total_) : "", unit_, rate, unit_);
   if (total_ > 0 && !final_line && rate > 0) line += " ETA " + format_duration((total_ - done_) / rate);
   if (final_line) line += " in " + format_duration(el);
   if (!extra_.empty()) line += " " + extra_;
