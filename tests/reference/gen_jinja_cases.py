@@ -24,6 +24,9 @@ import jinja2.nodes
 import jinja2.sandbox
 from jinja2.exceptions import TemplateError
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_chat_templates import GenerationTracker, make_environment  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(os.path.dirname(HERE), "tokenize", "jinja_cases.json")
 NOW_UNIX = 1733580000  # 2024-12-07 14:00:00 UTC
@@ -40,44 +43,9 @@ DEFAULT_VARS = {
 }
 
 
-class GenerationTracker(jinja2.ext.Extension):
-    tags = {"generation"}
-
-    def __init__(self, environment):
-        super().__init__(environment)
-        self.chunks = None
-        self.spans = None
-
-    def parse(self, parser):
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return jinja2.nodes.CallBlock(self.call_method("_generation", []), [], [], body).set_lineno(lineno)
-
-    def _generation(self, caller):
-        out = caller()
-        if self.chunks is not None:
-            start = sum(len(c) for c in self.chunks)
-            self.spans.append((start, start + len(out)))
-        return out
-
-
 def make_env():
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTracker, jinja2.ext.loopcontrols])
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    def raise_exception(message):
-        raise TemplateError(message)
-
-    def strftime_now(format):
-        return datetime.datetime.fromtimestamp(NOW_UNIX, datetime.timezone.utc).strftime(format)
-
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = strftime_now
-    return env
+    """transformers' environment (gen_chat_templates.py), strftime_now at NOW_UNIX (run with TZ=UTC)."""
+    return make_environment(NOW_UNIX)
 
 
 def render(template, v):

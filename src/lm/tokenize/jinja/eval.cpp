@@ -126,16 +126,7 @@ Flow Evaluator::exec_stmt(const Stmt& s, Str& out) {
     }
     case StmtKind::FilterBlock: {
       Str body = capture(s.bodies[0], scope_);
-      Value v = Value::string(std::move(body));
-      // Apply the chain innermost first.
-      std::vector<const Expr*> chain;
-      for (const Expr* f = s.filter.get(); f; f = f->kids[0].get()) chain.push_back(f);
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-        CallArgs a;
-        for (size_t i = 1; i < (*it)->kids.size(); ++i) a.args.push_back(eval(*(*it)->kids[i]));
-        for (const auto& [k, x] : (*it)->kwargs) a.kwargs.emplace_back(k, eval(*x));
-        v = this->filter((*it)->name, v, a);
-      }
+      const Value v = apply_filter_chain(s.filter.get(), Value::string(std::move(body)));
       write(out, to_str(v));
       return Flow::Normal;
     }
@@ -260,16 +251,7 @@ void Evaluator::exec_set(const Stmt& s, Str& out) {
   }
   (void)out;
   Value v = Value::string(capture(s.bodies[0], scope_));
-  if (s.filter) {
-    std::vector<const Expr*> chain;
-    for (const Expr* f = s.filter.get(); f; f = f->kids[0].get()) chain.push_back(f);
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      CallArgs a;
-      for (size_t i = 1; i < (*it)->kids.size(); ++i) a.args.push_back(eval(*(*it)->kids[i]));
-      for (const auto& [k, x] : (*it)->kwargs) a.kwargs.emplace_back(k, eval(*x));
-      v = this->filter((*it)->name, v, a);
-    }
-  }
+  if (s.filter) v = apply_filter_chain(s.filter.get(), std::move(v));
   assign(s.target, v);
 }
 
@@ -338,6 +320,18 @@ Value Evaluator::call_macro(const Stmt& s, const std::weak_ptr<Scope>& def_scope
   Str buf;
   exec(s.bodies[0], buf);
   return Value::string(std::move(buf));
+}
+
+Value Evaluator::apply_filter_chain(const Expr* chain, Value v) {
+  std::vector<const Expr*> links;
+  for (const Expr* f = chain; f; f = f->kids[0].get()) links.push_back(f);
+  for (auto it = links.rbegin(); it != links.rend(); ++it) {
+    CallArgs a;
+    for (size_t i = 1; i < (*it)->kids.size(); ++i) a.args.push_back(eval(*(*it)->kids[i]));
+    for (const auto& [k, x] : (*it)->kwargs) a.kwargs.emplace_back(k, eval(*x));
+    v = this->filter((*it)->name, v, a);
+  }
+  return v;
 }
 
 }  // namespace lm::jinja

@@ -66,6 +66,8 @@ class Evaluator {
 
   // Filters, tests (filters.cpp, tests.cpp); throw for unknown names.
   Value filter(const std::string& name, const Value& v, CallArgs& args);
+  // A {% filter %} / {% set x | f %} chain (f's argument 0 is the inner filter) applied to v, innermost first.
+  Value apply_filter_chain(const Expr* chain, Value v);
   bool test(const std::string& name, const Value& v, CallArgs& args);
   bool has_filter(const std::string& name) const;
   bool has_test(const std::string& name) const;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "lm/tokenize/jinja/eval.h"
+#include "lm/tokenize/jinja/filter_args.h"
 #include "lm/tokenize/jinja/lexer.h"
 #include "lm/tokenize/unicode.h"
 
@@ -27,25 +28,6 @@ Value f_batch(Evaluator& ev, const Value& v, CallArgs& a);
 
 namespace {
 
-const Value* arg(const CallArgs& a, size_t i, const char* name) { return a.get(i, name); }
-
-bool arg_bool(const CallArgs& a, size_t i, const char* name, bool dflt = false) {
-  const Value* v = arg(a, i, name);
-  return v ? v->truthy() : dflt;
-}
-
-int64_t arg_int(const CallArgs& a, size_t i, const char* name, int64_t dflt) {
-  const Value* v = arg(a, i, name);
-  if (!v) return dflt;
-  if (v->is_undefined()) throw_undefined(*v);
-  if (!v->is_number())
-    throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
-  return v->as_int();
-}
-
-Value marked_string(std::string s, const Value& from) {
-  return Value::string(std::move(s), contains_marked(from));
-}
 
 // make_attrgetter: "a.b.0" -> getitem per part (digit parts as integers); an undefined result becomes `dflt`.
 Value get_path(Evaluator& ev, Value item, const Value& attr, const Value* dflt = nullptr) {

@@ -1,33 +1,11 @@
 // Text and sequence-shaping filters of jinja2 (center, wordcount, truncate, format, batch), registered in
 // filters.cpp.
 #include "lm/tokenize/jinja/eval.h"
+#include "lm/tokenize/jinja/filter_args.h"
 #include "lm/tokenize/unicode.h"
 
 namespace lm::jinja {
 
-namespace {
-
-const Value* arg(const CallArgs& a, size_t i, const char* name) { return a.get(i, name); }
-
-bool arg_bool(const CallArgs& a, size_t i, const char* name, bool dflt = false) {
-  const Value* v = arg(a, i, name);
-  return v ? v->truthy() : dflt;
-}
-
-int64_t arg_int(const CallArgs& a, size_t i, const char* name, int64_t dflt) {
-  const Value* v = arg(a, i, name);
-  if (!v) return dflt;
-  if (v->is_undefined()) throw_undefined(*v);
-  if (!v->is_number())
-    throw EvalError(std::string("'") + type_name(*v) + "' object cannot be interpreted as an integer");
-  return v->as_int();
-}
-
-Value marked_string(std::string s, const Value& from) {
-  return Value::string(std::move(s), contains_marked(from));
-}
-
-}  // namespace
 
 Value f_center(Evaluator&, const Value& v, CallArgs& a) {
   const int64_t width = std::min<int64_t>(arg_int(a, 0, "width", 80), 1 << 20);
