@@ -98,6 +98,13 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
                     "hello\n/reset\nzebra\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
+  // A conversation longer than the 96-position context drops its oldest turns, with a notice, and goes on.
+  std::string lines;
+  for (int i = 0; i < 6; ++i) lines += "tell me about zebras and chat number " + std::to_string(i) + "\n";
+  r = test::run_cli({"chat", "--model", out, "--greedy", "--max-new-tokens", "8"}, lines);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 6) << r.out;
+  EXPECT_NE(r.err.find("dropped the oldest turn to fit the 96-token context"), std::string::npos) << r.err;
 
   r = test::run_cli(
       {"tokenize", "--chat", "--tokenizer", out, "--render"},

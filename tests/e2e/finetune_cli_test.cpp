@@ -108,8 +108,11 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   std::string out = tmp + "/out";
   auto r = test::run_cli({"finetune", "--task", "qa", "--model", dir, "--train", tmp + "/qa.jsonl", "--val",
                           tmp + "/qa.jsonl", "--out", out, "--epochs", "1", "--batch-size", "4",
-                          "--max-new-tokens", "4", "--threads", "1"});
+                          "--max-new-tokens", "4", "--eval-examples", "6", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // --eval-examples bounds the whole evaluation (the loss pass too); progress counts are integers with a unit.
+  EXPECT_NE(r.err.find("20 train / 6 val questions (6 generated"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("finetune: 5/5 steps"), std::string::npos) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "char_vocab.json", "generation_config.json",
                         "metrics.jsonl", "result.json"})
     EXPECT_TRUE(file_exists(out + "/" + f)) << f;
