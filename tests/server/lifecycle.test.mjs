@@ -158,44 +158,81 @@ describe('disconnects, SIGTERM, /metrics', { skip: needs('bin', 'gpt', 'gptLong'
     }
   });
 
-  test('SIGTERM with streams open: exit 0 within seconds, the streams end or close', async (t) => {
-    const srv = await startServer(env.gptLong, ['--parallel', '4']);
-    const body = { prompt: 'Once upon a time', max_tokens: 3000, ignore_eos: true, temperature: 0, stream: true };
+  // Starts `n` streams that each hold a slot for thousands of tokens; resolves once every one has sent a token.
+  async function holdSlots(srv, n, body) {
     let started = 0;
     let allStarted;
     const ready = new Promise((r) => { allStarted = r; });
-    const streams = Array.from({ length: 6 }, () => readSse(srv.url + '/v1/completions', body, {
-      timeoutMs: 30_000,
-      onEvent: (ev, st) => { if ('data' in ev && !st.seen) { st.seen = true; if (++started === 4) allStarted(); } },
+    const streams = Array.from({ length: n }, () => readSse(srv.url + '/v1/completions', body, {
+      timeoutMs: 60_000,
+      onEvent: (ev, st) => { if ('data' in ev && !st.seen) { st.seen = true; if (++started === n) allStarted(); } },
     }).catch((e) => ({ error: e, data: [], done: false })));
-    // and two non-streamed requests
-    const wholes = Array.from({ length: 2 }, () => request(srv.url, 'POST', '/v1/completions', { ...body, stream: false }, { timeoutMs: 30_000 })
-      .then((r) => `${r.status} ${r.json?.choices?.[0]?.finish_reason ?? r.json?.error?.code ?? ''}`, (e) => `closed: ${e.cause?.code ?? e.message}`));
     await Promise.race([ready, sleep(20_000)]);
-    assert.equal(started, 4, '4 streams running (2 streams and 2 non-streamed requests queued)');
-    const t0 = Date.now();
+    assert.equal(started, n, `${n} streams running`);
+    return streams;
+  }
+  // Queues `streams` streamed and `wholes` non-streamed requests behind busy slots; resolves once all wait.
+  async function queueUp(srv, body, streams, wholes) {
+    const s = Array.from({ length: streams }, () => readSse(srv.url + '/v1/completions', body, { timeoutMs: 60_000 })
+      .catch((e) => ({ error: e, data: [], done: false })));
+    const w = Array.from({ length: wholes }, () => request(srv.url, 'POST', '/v1/completions', { ...body, stream: false }, { timeoutMs: 60_000 })
+      .then((r) => `${r.status} ${r.json?.choices?.[0]?.finish_reason ?? r.json?.error?.code ?? ''}`, (e) => `closed: ${e.cause?.code ?? e.message}`));
+    const queued = await waitFor(async () => (await srv.metrics()).get('lmcpp_queue_depth') === streams + wholes, 10_000, 20);
+    assert.ok(queued.value, `${streams + wholes} requests queued`);
+    return { s, w };
+  }
+  const settle = async (ps) => Promise.race([Promise.all(ps), sleep(10_000).then(() => null)]);
+  const ending = (r) => (r.done ? `[DONE] (${streamText(r).finish[0] ?? 'no finish'})`
+    : r.error ? `closed: ${r.error.cause?.code ?? r.error.message}` : `closed after ${r.data.length} events`);
+
+  test('SIGTERM with --drain 0: every stream and request ends at once as cancelled, exit 0', async (t) => {
+    const srv = await startServer(env.gptLong, ['--parallel', '4', '--drain', '0']);
+    const body = { prompt: 'Once upon a time', max_tokens: 3000, ignore_eos: true, temperature: 0, stream: true };
+    const running = await holdSlots(srv, 4, body);
+    const queued = await queueUp(srv, body, 2, 2);
     const exit = await srv.terminate('SIGTERM', 10_000);
-    t.diagnostic(`exit ${JSON.stringify(exit)} after ${Date.now() - t0} ms`);
+    t.diagnostic(`exit ${JSON.stringify(exit)}`);
     assert.equal(exit.timedOut, false, `no exit within 10 s of SIGTERM\n${srv.tail()}`);
     assert.equal(exit.code, 0, srv.tail());
-    assert.ok(exit.ms < 6000, `exit took ${exit.ms} ms`);
-    const ends = await Promise.race([Promise.all(streams), sleep(10_000).then(() => null)]);
+    assert.ok(exit.ms < 3000, `exit took ${exit.ms} ms with --drain 0`);
+    const ends = await settle([...running, ...queued.s]);
     assert.ok(ends, 'every stream settled within 10 s of the exit');
-    const how = ends.map((r) => {
-      if (r.done) return `[DONE] (${streamText(r).finish[0] ?? 'no finish'})`;
-      return r.error ? `closed: ${r.error.cause?.code ?? r.error.message}` : `closed after ${r.data.length} events${r.status ? ` (status ${r.status})` : ''}`;
-    });
-    t.diagnostic(how.join('; '));
-    const wholeEnds = await Promise.race([Promise.all(wholes), sleep(10_000).then(() => null)]);
-    assert.ok(wholeEnds, 'the non-streamed requests settled within 10 s of the exit');
-    t.diagnostic(`non-streamed: ${wholeEnds.join('; ')}`);
-    for (const w of wholeEnds) assert.doesNotMatch(w, /length/, 'not run to max_tokens');
-    for (const r of ends) {
-      if (r.done) assert.notEqual(streamText(r).finish[0], 'length', 'ended early, not run to max_tokens');
-    }
+    t.diagnostic(ends.map(ending).join('; '));
+    for (const r of ends) assert.equal(ending(r), '[DONE] (cancelled)', 'a stream ends with its final chunk and [DONE]');
+    const wholes = await settle(queued.w);
+    assert.ok(wholes, 'the non-streamed requests settled within 10 s of the exit');
+    t.diagnostic(`non-streamed: ${wholes.join('; ')}`);
+    for (const w of wholes) assert.equal(w, '200 cancelled');
     assert.match(srv.stderr, /SIGTERM/);
-    // nothing listens any more
-    await assert.rejects(fetch(srv.url + '/health', { signal: AbortSignal.timeout(3000) }));
+    await assert.rejects(fetch(srv.url + '/health', { signal: AbortSignal.timeout(3000) }), 'nothing listens any more');
+  });
+
+  test('SIGTERM: queued requests end at once, requests in flight go on for the drain window', async (t) => {
+    const srv = await startServer(env.gptLong, ['--parallel', '1']);  // --drain 3 (the default)
+    const body = { prompt: 'Keep talking', max_tokens: 3500, ignore_eos: true, temperature: 0, stream: true };
+    let atSignal = -1;
+    let after = 0;
+    const running = readSse(srv.url + '/v1/completions', body, {
+      timeoutMs: 60_000,
+      onEvent: (ev, st) => { if ('data' in ev) { st.n = (st.n ?? 0) + 1; if (atSignal >= 0) ++after; } },
+    });
+    await waitFor(async () => (await srv.metrics()).get('lmcpp_active_slots') === 1, 10_000, 20);
+    const queued = await queueUp(srv, body, 1, 1);
+    const t0 = Date.now();
+    atSignal = 0;
+    const exit = await srv.terminate('SIGTERM', 10_000);
+    assert.equal(exit.timedOut, false, `no exit within 10 s of SIGTERM\n${srv.tail()}`);
+    assert.equal(exit.code, 0, srv.tail());
+    assert.ok(exit.ms < 6000, `exit took ${exit.ms} ms (drain 3 s)`);
+    const [q] = await settle(queued.s);
+    const [w] = await settle(queued.w);
+    t.diagnostic(`queued: ${ending(q)}, ${w}; in flight: ${after} events after SIGTERM, exit after ${Date.now() - t0} ms`);
+    assert.equal(ending(q), '[DONE] (cancelled)');
+    assert.equal(streamText(q).text[0] ?? '', '', 'a queued stream got no tokens');
+    assert.equal(w, '200 cancelled');
+    const r = await running;
+    assert.ok(r.done, 'the stream in flight ended with [DONE]');
+    assert.ok(after > 1, `the stream in flight kept streaming after SIGTERM (${after} events)`);
   });
 
   test('/metrics is Prometheus text with the documented metrics, and they count', async () => {

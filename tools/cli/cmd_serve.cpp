@@ -16,8 +16,8 @@ const CommandSpec kServe{
         "GPT models: /v1/completions and /v1/chat/completions (streamed or not), continuous batching over "
         "--parallel slots. BERT models: /v1/embeddings, /predict, /fill-mask, /qa. Both: /health, /v1/models, "
         "/metrics, /tokenize, /detokenize, /apply-template and the playground at /. Prints "
-        "'lmcpp: listening on http://HOST:PORT' on stderr when ready; SIGINT/SIGTERM finish the requests in flight "
-        "(3 s at most) and exit 0. The API key (--api-key or LMCPP_API_KEY) is then needed as 'Authorization: "
+        "'lmcpp: listening on http://HOST:PORT' on stderr when ready; SIGINT/SIGTERM end the queued requests, give those in flight "
+        "--drain seconds to finish, and exit 0. The API key (--api-key or LMCPP_API_KEY) is then needed as 'Authorization: "
         "Bearer KEY' on every route but /health and /. docs/serving.md lists every endpoint and parameter.",
     .flags = {
         string_flag("--model", "DIR", "model directory (with tokenizer files)").required(),
@@ -29,6 +29,7 @@ const CommandSpec kServe{
         int_flag("--threads", "N", kDefaults.threads, "CPU threads for the model (0: all)"),
         int_flag("--timeout", "S", kDefaults.timeout_s, "seconds a request may take; also the socket timeouts (<= 60)"),
         int_flag("--queue", "N", kDefaults.max_queue, "requests that may wait for a slot before 429"),
+        int_flag("--drain", "S", kDefaults.drain_s, "on SIGINT/SIGTERM, seconds the requests in flight get to finish"),
         bool_flag("--no-webui", "do not serve the playground at /"),
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy"),
         choice_flag("--pooling", {"mean", "cls"}, "mean", "embeddings: mean of the tokens or the [CLS] row"),
@@ -50,6 +51,7 @@ int run_serve(const Flags& f) {
   o.threads = static_cast<int>(f.i64("--threads"));
   o.timeout_s = f.i64("--timeout");
   o.max_queue = f.i64("--queue");
+  o.drain_s = f.i64("--drain");
   o.webui = !f.on("--no-webui");
   o.weights = f.str("--weights");
   o.pooling = f.str("--pooling");

@@ -241,6 +241,7 @@ void load(State& st) {
 int run_server(const ServeOptions& opt) {
   LM_CHECK(opt.parallel >= 1 && opt.parallel <= 256, "--parallel must be in [1, 256], got {}", opt.parallel);
   LM_CHECK(opt.timeout_s >= 1, "--timeout must be >= 1 second");
+  LM_CHECK(opt.drain_s >= 0 && opt.drain_s <= 600, "--drain must be in [0, 600] seconds, got {}", opt.drain_s);
   LM_CHECK(opt.port >= 0 && opt.port <= 65535, "--port must be in [0, 65535]");
   LM_CHECK(opt.pooling == "mean" || opt.pooling == "cls", "--pooling must be mean or cls");
   // SIGINT/SIGTERM are taken by one thread with sigwait: block them before any thread starts.
@@ -332,8 +333,10 @@ int run_server(const ServeOptions& opt) {
   std::fprintf(stderr, "lmcpp: %s (from pid %d): finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
                static_cast<int>(info.si_pid));
   st->draining = true;
-  // Requests in flight get up to 3 s to finish; the rest end now (finish_reason "cancelled").
-  for (int i = 0; i < 30 && st->sched && st->sched->stats().active + st->sched->stats().queued > 0; ++i)
+  // Requests still queued end now; those in flight get up to drain_s to finish, then end (finish_reason
+  // "cancelled").
+  if (st->sched) st->sched->cancel_queued();
+  for (int64_t i = 0; i < opt.drain_s * 10 && st->sched && st->sched->stats().active > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (st->sched) st->sched->shutdown();
   svr.stop();

@@ -37,6 +37,7 @@ struct ServeOptions {
   std::string weights = "f32";     // decode weights: f32 | bf16
   std::string pooling = "mean";    // embeddings: mean | cls
   int64_t max_queue = 64;
+  int64_t drain_s = 3;             // SIGINT/SIGTERM: seconds the requests in flight get to finish
   size_t max_body_bytes = 8u << 20;
 };
 

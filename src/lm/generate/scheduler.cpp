@@ -121,6 +121,13 @@ void Scheduler::shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Scheduler::cancel_queued() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& p : queue_) p.seq->finish("cancelled");
+  queue_.clear();
+  stats_.queued = 0;
+}
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
   return stats_;

@@ -76,6 +76,9 @@ class Scheduler {
   // Stops taking requests and ends every queued and running sequence (finish_reason "cancelled") at the next
   // step; the thread exits. Idempotent; the destructor calls it.
   void shutdown();
+  // Ends every request still waiting for a slot (finish_reason "cancelled"); running ones go on. A server that
+  // is draining calls it so that only the requests in flight get the drain window.
+  void cancel_queued();
   SchedulerStats stats() const;
   int64_t ctx() const { return ctx_; }
   const SchedulerOptions& options() const { return opt_; }
