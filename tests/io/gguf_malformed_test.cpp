@@ -9,6 +9,7 @@
 #include "harness/harness.h"
 #include "io/gguf_test_util.h"
 #include "lm/core/error.h"
+#include "lm/core/file_util.h"
 #include "lm/io/gguf.h"
 
 namespace lm {
@@ -221,6 +222,27 @@ TEST(GgufMalformed, ReadF32Errors) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::NotFound);
     EXPECT_STREQ(e.what(), "s.gguf: no key missing");
+  }
+}
+
+TEST(GgufMalformed, FilesOnDisk) {
+  const std::string dir = test::temp_dir("gguf_disk");
+  try {
+    GgufFile f(dir + "/absent.gguf");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::NotFound) << e.what();
+  }
+  write_file_atomic(dir + "/empty.gguf", "");
+  try {
+    GgufFile f(dir + "/empty.gguf");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadFormat);
+    EXPECT_EQ(std::string(e.what()),
+              dir +
+                  "/empty.gguf: magic at offset 0 needs 4 bytes but the file ends at 0 "
+                  "(truncated?)");
   }
 }
 
