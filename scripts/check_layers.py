@@ -21,6 +21,7 @@ ALLOWED = {
     "models": {"core", "ops", "nn", "io"},
     "train": {"core", "ops", "nn", "models", "io", "data", "tokenize"},
     "generate": {"core", "ops", "nn", "models", "io", "tokenize"},
+    "interop": {"core", "models", "io", "tokenize"},
 }
 
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "lm/interop/open.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
@@ -126,7 +127,7 @@ int run_bench_infer(const std::string& what, Args& a) {
   // Random weights of a named shape, or a model directory (then --text can measure the decode perplexity).
   std::unique_ptr<models::Model> m;
   if (model_dir) {
-    m = models::load_model_dir(*model_dir);
+    m = interop::load_model(*model_dir);
   } else {
     m = models::create_model(bench_model_config(shape));
     m->init_weights(1234);
@@ -142,7 +143,7 @@ int run_bench_infer(const std::string& what, Args& a) {
   double ppl = 0;
   int64_t ppl_scored = 0;
   if (text_file) {
-    auto tok = load_tokenizer(*model_dir);
+    auto tok = interop::load_model_tokenizer(*model_dir);
     std::vector<int32_t> text_ids = tok->encode(read_file(*text_file), false);
     if (static_cast<int64_t>(text_ids.size()) > ppl_tokens) text_ids.resize(static_cast<size_t>(ppl_tokens));
     LM_CHECK(text_ids.size() >= 2, "--text {}: fewer than 2 tokens", *text_file);

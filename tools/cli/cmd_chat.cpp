@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/error.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
@@ -95,14 +96,14 @@ int run_chat(const Flags& f) {
   q.sampling.repetition_penalty = static_cast<float>(f.f64("--repetition-penalty"));
   q.sampling.seed = static_cast<uint64_t>(f.i64("--seed"));
   LM_CHECK(q.max_tokens >= 1, "--max-new-tokens must be >= 1");
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "chat needs a causal language model; {} is {}", dir, model->architecture());
   q.prompt = {0};  // the sampling flags are checked before the conversation starts
   q.validate(model->vocab_size());
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "chat needs tokenizer files in {}", dir);
-  auto tok = load_tokenizer(dir);
-  const ChatFormat fmt = load_chat_format(dir, "", *tok);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "chat needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(dir);
+  const ChatFormat fmt = interop::load_model_chat_format(dir, "", *tok);
   const std::string eot = end_of_turn_token(fmt);
   if (!eot.empty()) q.stop.push_back(eot);
   for (const std::string& s : chat_special_tokens(fmt))

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -70,9 +71,9 @@ int run_embed(const Flags& f) {
   const std::vector<std::string> texts =
       f.given("--text") ? std::vector<std::string>{f.str("--text")} : input_texts(f.str("--input"));
   for (const auto& t : texts) LM_CHECK(!t.empty(), "a text to embed is empty");
-  auto model = models::load_model_dir(dir);
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "embed needs tokenizer files in {}", dir);
-  auto tok = load_tokenizer(dir);
+  auto model = interop::load_model(dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "embed needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(dir);
   const auto pooling = f.str("--pooling") == "cls" ? generate::Pooling::Cls : generate::Pooling::Mean;
   const bool json = f.on("--json");
   for (const std::string& text : texts) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/buffer.h"
 #include "lm/core/device.h"
 #include "lm/core/device_memory.h"
@@ -102,11 +103,11 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
   LM_CHECK(batch >= 1, "--batch-size {} must be >= 1", batch);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->head() == models::Head::SequenceClassification,
               "--task classify needs a sequence-classification model (BertForSequenceClassification); {} is {}", dir,
               model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task classify needs tokenizer files in {}", dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task classify needs tokenizer files in {}", dir);
   const std::vector<std::string> names = model->labels();
   ClassificationData cd;
   try {
@@ -119,7 +120,7 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
     cd = read_classification(data, ints);
   }
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
-  auto tok = load_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(dir);
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, model->max_positions()));
   model->set_inference_dtype(wdt);
   if (device == "cuda") model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
@@ -165,20 +166,20 @@ int eval_qa(const Flags& f, const std::string& dir, const std::string& data, boo
   LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
            "--max-length must be >= 8, --doc-stride and --max-answer-length >= 1");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir);
   const bool generative = model->causal_lm() != nullptr;
   const bool extractive = model->head() == models::Head::QuestionAnswering;
   LM_CHECK_AS(ErrorCode::Unsupported, generative || extractive,
               "--task qa needs a causal LM (gpt2, generative) or a span question-answering model "
               "(BertForQuestionAnswering, extractive); {} is {}", dir, model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task qa needs tokenizer files in {}", dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task qa needs tokenizer files in {}", dir);
   LM_CHECK_AS(ErrorCode::Unsupported, extractive || wdt == DType::F32,
               "evaluate --task qa: --weights {} is a BERT option; gpt2 models answer with f32 weights", weights);
   LM_CHECK_AS(ErrorCode::Unsupported, extractive || dev == Device::CPU,
               "evaluate --task qa --device cuda: runs BertForQuestionAnswering models; gpt2 QA evaluates on the CPU");
   model->set_inference_dtype(wdt);
   if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
-  auto tok = load_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(dir);
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
   train::QaEval ev;
@@ -217,7 +218,7 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 0;
   int64_t stride = f.i64("--stride");
   const int64_t max_tokens = f.i64("--max-tokens");
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "--task lm needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   if (max_len == 0) max_len = model->max_positions();
@@ -250,12 +251,12 @@ int eval_chat(const Flags& f, const std::string& dir, const std::string& data, b
   LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
   const std::vector<train::Dialogue> dialogues = train::read_dialogues(data);
   LM_CHECK(!dialogues.empty(), "{} holds no dialogues", data);
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "--task chat needs a causal language model (gpt2); {} is {}", dir, model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--task chat needs tokenizer files in {}", dir);
-  auto tok = load_tokenizer(dir);
-  const ChatFormat fmt = load_chat_format(dir, "", *tok);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task chat needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(dir);
+  const ChatFormat fmt = interop::load_model_chat_format(dir, "", *tok);
   train::ChatEval ev = train::evaluate_chat_loss(*model, fmt, dialogues, 8);
   LM_CHECK(ev.tokens > 0, "{} holds no assistant turns", data);
   Json out{{"loss", ev.loss}, {"perplexity", ev.perplexity}, {"tokens", ev.tokens}, {"dialogues", ev.dialogues}};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
@@ -101,7 +102,7 @@ int run_forward(const Flags& f) {
   const bool json = f.on("--json");
   set_num_threads(static_cast<int>(f.i64("--threads")));
   std::vector<int64_t> ids = parse_id_list(ids_s, "--ids");
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   OwnedTensor x = ids_tensor(ids, model->vocab_size(), "--ids", model->max_positions());
   OwnedTensor types, mask;
   if (tt) {
@@ -147,15 +148,15 @@ int run_score(const Flags& f) {
   const bool json = f.on("--json");
   set_num_threads(static_cast<int>(f.i64("--threads")));
   LM_CHECK(ids_s.has_value() != text.has_value(), "give exactly one of --ids or --text");
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "score needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   std::vector<int64_t> ids;
   if (ids_s) {
     ids = parse_id_list(*ids_s, "--ids");
   } else {
-    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "--text needs tokenizer files in {}; use --ids", dir);
-    auto tok = load_tokenizer(dir);
+    LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--text needs tokenizer files in {}; use --ids", dir);
+    auto tok = interop::load_model_tokenizer(dir);
     for (int32_t id : tok->encode(*text, false)) ids.push_back(id);
   }
   LM_CHECK(ids.size() >= 2, "score needs at least 2 tokens (the first one is only context), got {}", ids.size());

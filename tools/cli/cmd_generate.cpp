@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/device.h"
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
@@ -134,7 +135,7 @@ int run_generate(const Flags& f) {
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
   check_options(opt);
-  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "generate needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   if (weights == "bf16") model->causal_lm()->set_decode_dtype(DType::BF16);
@@ -142,7 +143,7 @@ int run_generate(const Flags& f) {
   if (device == "cuda") model = model->to(Device::CUDA);
   const models::CausalLM& lm = *model->causal_lm();
   std::unique_ptr<Tokenizer> tok;
-  if (has_tokenizer_files(dir)) tok = load_tokenizer(dir);
+  if (interop::has_model_tokenizer(dir)) tok = interop::load_model_tokenizer(dir);
   std::vector<int32_t> ids;
   if (ids_s) {
     for (int64_t id : parse_id_list(*ids_s, "--ids")) {

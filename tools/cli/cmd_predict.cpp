@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -79,7 +80,7 @@ int run_predict(const Flags& f) {
   const Device dev = parse_device(f.str("--device"), "predict");
   LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
               "predict --device cuda: --weights {} is a CPU (oneDNN) option; the GPU predicts in f32", weights);
-  std::unique_ptr<models::Model> model = models::load_model_dir(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir);
   const models::Head head = model->head();
   const bool classify = head == models::Head::SequenceClassification;
   const bool qa = head == models::Head::QuestionAnswering;
@@ -91,8 +92,8 @@ int run_predict(const Flags& f) {
   if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (the example is uploaded)
   LM_CHECK(!qa || pair.has_value(), "{} answers questions: give --text QUESTION --text-pair CONTEXT",
            model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(dir), "predict needs tokenizer files (vocab.txt) in {}", dir);
-  auto tok = load_tokenizer(dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "predict needs tokenizer files (vocab.txt) in {}", dir);
+  auto tok = interop::load_model_tokenizer(dir);
   if (classify) {
     print_classification(generate::classify_text(*model, *tok, text, pair), json);
   } else if (qa) {

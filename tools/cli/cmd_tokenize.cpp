@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/error.h"
 #include "lm/core/json.h"
 #include "lm/core/threads.h"
@@ -105,10 +106,10 @@ int run_tokenize_chat(const Flags& f) {
   const std::string dir = f.str("--tokenizer");
   LM_CHECK(!f.on("--json") && !f.on("--no-special-tokens") && f.str("--input") == "text",
            "--chat takes JSON Lines conversations; --json, --no-special-tokens and --input do not apply");
-  const ChatTemplateSource src = find_chat_template(dir);
+  const ChatTemplateSource src = interop::model_chat_template(dir);
   const ChatTemplate tmpl = ChatTemplate::parse(src.source, src.origin);
   const bool render_only = f.on("--render");
-  std::unique_ptr<Tokenizer> tok = render_only ? nullptr : load_tokenizer(dir);
+  std::unique_ptr<Tokenizer> tok = render_only ? nullptr : interop::load_model_tokenizer(dir);
   int64_t lineno = 0;
   for_line_batches([&](std::vector<std::string>& lines) {
     std::string out;
@@ -154,7 +155,7 @@ int run_tokenize(const Flags& f) {
   const bool json = f.on("--json");
   const std::string input = f.str("--input");
   const int threads = static_cast<int>(f.i64("--threads"));
-  auto tok = load_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(dir);
   EncodeOptions opt;
   opt.add_special_tokens = !no_special;
   opt.threads = threads;
@@ -228,7 +229,7 @@ int run_detokenize(const Flags& f) {
   const std::string dir = f.str("--tokenizer");
   const bool skip = f.on("--skip-special-tokens");
   const bool json = f.on("--json");
-  auto tok = load_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(dir);
   int64_t lineno = 0;
   for_line_batches([&](std::vector<std::string>& lines) {
     std::string out;

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "command.h"
+#include "lm/interop/open.h"
 #include "lm/core/device.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
@@ -38,23 +39,22 @@ const CommandSpec kInfo{
 };
 
 Json model_info(const std::string& dir) {
-  auto model = models::load_model_dir(dir);
+  auto model = interop::load_model(dir);
   const Json& cfg = model->hf_config();
   Json j{{"model", dir},
          {"model_type", model->model_type()},
          {"architecture", model->architecture()},
          {"parameters", model->num_parameters()},
          {"dtype", cfg.value("torch_dtype", std::string("float32"))},
-         {"weights_bytes", std::filesystem::file_size(path_join(dir, "model.safetensors"))},
          {"context_length", model->max_positions()},
          {"vocab_size", model->vocab_size()}};
   Json special = Json::object();
   for (const char* k : {"bos_token_id", "eos_token_id", "pad_token_id"})
     if (cfg.contains(k) && !cfg[k].is_null()) special[k] = cfg[k];
-  if (has_tokenizer_files(dir)) {
-    auto tok = load_tokenizer(dir);
+  if (interop::has_model_tokenizer(dir)) {
+    auto tok = interop::load_model_tokenizer(dir);
     j["tokenizer"] = Json{{"type", tok->type()}, {"size", tok->vocab_size()}};
-    const ChatTemplateSource t = find_chat_template(dir);
+    const ChatTemplateSource t = interop::model_chat_template(dir);
     j["chat_template"] = t.builtin ? Json(nullptr) : Json(t.origin);
     for (const auto& [k, v] : {std::pair<const char*, std::string>{"bos_token", t.bos_token},
                                {"eos_token", t.eos_token},
@@ -66,11 +66,18 @@ Json model_info(const std::string& dir) {
     j["chat_template"] = nullptr;
   }
   j["special_tokens"] = special;
-  Json files = Json::array();
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file()) files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  j["files"] = files;
+  const Json files = interop::model_files_info(dir);
+  j["weights_bytes"] = files["weights_bytes"];
+  if (files["format"] == "gguf") {
+    j["gguf"] = files;
+    std::string dt;
+    for (auto it = files["tensor_types"].begin(); it != files["tensor_types"].end(); ++it)
+      dt += fmt::format("{}{} ({} tensors)", dt.empty() ? "" : ", ", it.key(), it.value().get<int64_t>());
+    j["dtype"] = dt;
+    j["files"] = Json::array({dir});
+  } else {
+    j["files"] = files["files"];
+  }
   return j;
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "lm/interop/open.h"
 #include "lm/core/error.h"
 #include "lm/core/threads.h"
 #include "lm/generate/openai.h"
@@ -222,12 +223,12 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
 
 void load(State& st) {
   const ServeOptions& o = st.opt;
-  st.model = models::load_model_dir(o.model_dir);
-  LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(o.model_dir), "{} has no tokenizer files", o.model_dir);
-  st.tok = load_tokenizer(o.model_dir);
+  st.model = interop::load_model(o.model_dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(o.model_dir), "{} has no tokenizer files", o.model_dir);
+  st.tok = interop::load_model_tokenizer(o.model_dir);
   if (models::CausalLM* lm = st.model->causal_lm()) {
     if (o.weights == "bf16") lm->set_decode_dtype(DType::BF16);
-    st.chat = load_chat_format(o.model_dir, "", *st.tok);
+    st.chat = interop::load_model_chat_format(o.model_dir, "", *st.tok);
     generate::SchedulerOptions so;
     so.parallel = o.parallel;
     so.ctx = o.ctx;

@@ -40,4 +40,26 @@ void set_hf_labels(Json& config, const std::vector<std::string>& names) {
   config.erase("num_labels");
 }
 
+int64_t gguf_int(const Json& kv, const std::string& key) {
+  auto it = kv.find(key);
+  LM_CHECK_AS(ErrorCode::BadFormat, it != kv.end() && it->is_number_integer(), "GGUF metadata: no integer {}", key);
+  return it->get<int64_t>();
+}
+
+int64_t gguf_int_or(const Json& kv, const std::string& key, int64_t def) {
+  return kv.contains(key) ? gguf_int(kv, key) : def;
+}
+
+double gguf_float(const Json& kv, const std::string& key) {
+  auto it = kv.find(key);
+  LM_CHECK_AS(ErrorCode::BadFormat, it != kv.end() && it->is_number(), "GGUF metadata: no number {}", key);
+  return it->get<double>();
+}
+
+const Shape& gguf_shape(const GgufShapes& tensors, const std::string& name) {
+  auto it = tensors.find(name);
+  LM_CHECK_AS(ErrorCode::BadFormat, it != tensors.end(), "GGUF file: no tensor {}", name);
+  return it->second;
+}
+
 }  // namespace lm::models

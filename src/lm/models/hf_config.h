@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lm/core/json.h"
+#include "lm/models/model.h"
 
 namespace lm::models {
 
@@ -18,5 +19,13 @@ std::string hf_string(const Json& j, const char* key, const std::string& def);
 // Sets config["id2label"] ({"0": name, ...}) and config["label2id"] ({name: 0, ...}) and drops num_labels
 // (HF derives it from id2label).
 void set_hf_labels(Json& config, const std::vector<std::string>& names);
+
+// GGUF metadata (as JSON: key -> value): a required number, BadFormat "GGUF metadata: no KEY" when absent or
+// not a number; gguf_int_or takes the default when absent.
+int64_t gguf_int(const Json& kv, const std::string& key);
+int64_t gguf_int_or(const Json& kv, const std::string& key, int64_t def);
+double gguf_float(const Json& kv, const std::string& key);
+// The (rows, cols) shape of a GGUF tensor that must be present.
+const Shape& gguf_shape(const GgufShapes& tensors, const std::string& name);
 
 }  // namespace lm::models

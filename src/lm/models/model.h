@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,11 @@ struct ParamRef {
   // Mixed precision: the low-precision copy of `param` the model computes with (refreshed by the optimizer as it
   // updates the f32 master `param`); undefined in f32 models.
   Tensor param_copy;
+  // The tensor's name in llama.cpp's GGUF files of this architecture (same layout as `param`); empty where
+  // llama.cpp has no such tensor (BERT's pretraining heads). gguf_optional: a GGUF file may lack it (it then
+  // stays zero: BERT's pooler, which llama.cpp's converter writes for classifiers only).
+  std::string gguf_name;
+  bool gguf_optional = false;
 };
 
 // One batch for any family, as HF's model(**inputs) takes it. Undefined tensors are absent; a family rejects
@@ -198,17 +204,40 @@ struct ConfigRequest {
   std::optional<int64_t> end_of_turn_id;  // causal LMs: the eos generation stops at (chat: <|im_end|>), always set
 };
 
+// GGUF (llama.cpp) metadata of a family: `lmcpp export` writes it and a .gguf model is built back from it.
+struct GgufOptions {
+  std::string pooling = "mean";  // encoders: llama.cpp's pooling type (mean | cls | rank)
+};
+struct GgufMetadata {
+  std::string arch;  // general.architecture
+  // Key -> value: integers are written as uint32, floats as float32, plus booleans, strings and string arrays
+  // (the types llama.cpp's loader checks).
+  Json kv = Json::object();
+  // Extra GGUF tensors written as copies of a parameter: {GGUF name, param_list() name} (GPT-2's tied
+  // output.weight, which llama.cpp builds before mid-2025 require).
+  std::vector<std::pair<std::string, std::string>> copies;
+};
+// The tensors of a GGUF file by name, with their shapes in PyTorch order, for config_from_gguf.
+using GgufShapes = std::map<std::string, Shape>;
+
 struct ModelFamily {
   std::function<std::unique_ptr<Model>(const Json& config, Device device, DType dtype)> create;
   // The config with a ConfigRequest applied; throws Unsupported for a head the family does not have.
   std::function<Json(const Json& config, const ConfigRequest& request)> configure;
   // The head a config describes (without building the model).
   std::function<Head(const Json& config)> head;
+  // GGUF: the architecture name, the metadata of a config, and the HF config of a file's metadata (`kv`: every
+  // key/value of the file as JSON) and tensor shapes; errors name the missing or bad key.
+  std::string gguf_arch;
+  std::function<GgufMetadata(const Json& config, const GgufOptions& options)> to_gguf;
+  std::function<Json(const Json& kv, const GgufShapes& tensors)> config_from_gguf;
 };
 // Registers a family under an HF model_type.
 bool register_model(const std::string& model_type, ModelFamily family);
 // The family registered for config["model_type"]; throws Unsupported for an unknown type.
 const ModelFamily& model_family(const Json& config);
+// The family whose GGUF architecture is `arch`; throws Unsupported naming the architectures lmcpp reads.
+const ModelFamily& gguf_family(const std::string& arch);
 // Shorthands over model_family(config).
 Json configure_model(const Json& config, const ConfigRequest& request);
 Head config_head(const Json& config);

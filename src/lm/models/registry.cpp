@@ -39,6 +39,16 @@ const ModelFamily& model_family(const Json& config) {
   return it->second;
 }
 
+const ModelFamily& gguf_family(const std::string& arch) {
+  std::string known;
+  for (const auto& [k, f] : registry()) {
+    if (f.gguf_arch.empty()) continue;
+    if (f.gguf_arch == arch) return f;
+    known += (known.empty() ? "" : ", ") + f.gguf_arch;
+  }
+  LM_THROW(ErrorCode::Unsupported, "GGUF architecture \"{}\" is not supported (lmcpp reads: {})", arch, known);
+}
+
 Json configure_model(const Json& config, const ConfigRequest& request) {
   return model_family(config).configure(config, request);
 }

@@ -61,7 +61,7 @@ class BpeTokenizer final : public Tokenizer {
   // Merges of one pre-token's bytes (no cache); use_heap forces the O(n log n) path (tests compare both).
   void bpe_word(std::string_view bytes, std::vector<int32_t>& out, bool use_heap) const;
   int64_t num_merges() const { return static_cast<int64_t>(merge_list_.size()); }
-  std::string to_tokenizer_json() const;
+  std::string to_tokenizer_json() const override;
   // This tokenizer with `contents` added as special tokens (HF's add_special_tokens): those already known keep
   // their ids, the others get the next free ids in order.
   std::unique_ptr<BpeTokenizer> with_added_tokens(const std::vector<std::string>& contents) const;

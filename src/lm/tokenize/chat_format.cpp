@@ -22,8 +22,12 @@ std::vector<int32_t> ChatFormat::encode(const ChatRender& r, std::vector<ByteSpa
 }
 
 ChatFormat load_chat_format(const std::string& dir, const std::string& choice, const Tokenizer& tok) {
+  return make_chat_format(find_chat_template(dir), choice, tok);
+}
+
+ChatFormat make_chat_format(ChatTemplateSource source, const std::string& choice, const Tokenizer& tok) {
   ChatFormat f;
-  f.source = find_chat_template(dir);
+  f.source = std::move(source);
   if (choice == "chatml") {
     f.source.source = chatml_template_source();
     f.source.origin = "built-in ChatML";

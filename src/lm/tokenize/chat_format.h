@@ -23,6 +23,8 @@ struct ChatFormat {
 // The template of dir (find_chat_template), or with `choice` "chatml" the built-in ChatML, or a file's
 // template.
 ChatFormat load_chat_format(const std::string& dir, const std::string& choice, const Tokenizer& tok);
+// The same from a template source found elsewhere (a GGUF file's metadata).
+ChatFormat make_chat_format(ChatTemplateSource source, const std::string& choice, const Tokenizer& tok);
 // The special tokens a template needs the tokenizer to have (the built-in ChatML: <|im_start|>, <|im_end|>).
 std::vector<std::string> chat_special_tokens(const ChatFormat& f);
 // The end-of-turn token: ChatML's <|im_end|>, else the template's eos token ("" when it has none).

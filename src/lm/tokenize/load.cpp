@@ -52,6 +52,10 @@ std::string added_tokens_json(const std::vector<AddedToken>& tokens) {
 
 static bool has(const std::string& dir, const char* name) { return file_exists(path_join(dir, name)); }
 
+std::string Tokenizer::to_tokenizer_json() const {
+  LM_THROW(ErrorCode::Unsupported, "a {} tokenizer has no tokenizer.json form", type());
+}
+
 bool has_tokenizer_files(const std::string& dir) {
   return has(dir, "tokenizer.json") || (has(dir, "vocab.json") && has(dir, "merges.txt")) ||
          (has(dir, "encoder.json") && has(dir, "vocab.bpe")) || has(dir, "vocab.txt") ||

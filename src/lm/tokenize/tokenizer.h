@@ -31,6 +31,8 @@ class Tokenizer {
   virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
   // Writes the tokenizer files into dir (HF layout) so a model directory carries its tokenizer.
   virtual void save(const std::string& dir) const = 0;
+  // The HF fast-tokenizer file (tokenizer.json) text; throws Unsupported for vocabularies HF has no form of.
+  virtual std::string to_tokenizer_json() const;
 };
 
 // Loads from a directory holding vocab.json + merges.txt, encoder.json + vocab.bpe, vocab.txt, tokenizer.json

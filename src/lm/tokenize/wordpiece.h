@@ -63,7 +63,7 @@ class WordPieceTokenizer final : public Tokenizer {
   int32_t pad_id() const { return pad_id_; }
   int32_t unk_id() const { return unk_id_; }
   const std::vector<std::string>& vocab() const { return vocab_; }
-  std::string to_tokenizer_json() const;
+  std::string to_tokenizer_json() const override;
 
  private:
   void word_piece(std::string_view word, std::vector<int32_t>& ids) const;

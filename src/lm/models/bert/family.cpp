@@ -73,6 +73,9 @@ Head bert_head(BertHead h) {
 
 }  // namespace
 
+GgufMetadata bert_to_gguf(const Json& config, const GgufOptions& options);  // gguf.cpp
+Json bert_config_from_gguf(const Json& kv, const GgufShapes& tensors);
+
 Head Bert::head() const { return bert_head(config_.head); }
 
 ModelFamily bert_family() {
@@ -83,6 +86,9 @@ ModelFamily bert_family() {
   };
   f.configure = configure_bert;
   f.head = [](const Json& c) { return bert_head(BertConfig::from_hf(c).head); };
+  f.gguf_arch = "bert";
+  f.to_gguf = bert_to_gguf;
+  f.config_from_gguf = bert_config_from_gguf;
   return f;
 }
 

@@ -30,6 +30,7 @@ struct ParamRow {
   Shape shape;       // HF shape
   bool decay;        // AdamW weight decay: the weight matrices except the embeddings
   int64_t block;     // row block of its storage tensor (q/k/v: 0/1/2 of the fused one); -1: the whole tensor
+  std::string gguf;  // llama.cpp's GGUF name ("bert" architecture); empty: llama.cpp has no such tensor
 };
 
 // THE parameter table. t.row(row, storage) visits every HF tensor in HF state_dict order, which is the order of
@@ -40,39 +41,45 @@ struct ParamRow {
 template <typename P, typename Table>
 void bert_param_table(const BertConfig& c, P& p, Table& t) {
   const int64_t C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, L = c.num_hidden_layers;
-  auto param = [&](std::string name, Shape s, bool decay, auto& x) {
+  auto param = [&](std::string name, Shape s, bool decay, auto& x, std::string gguf) {
     t.store(x, s);
-    t.row({std::move(name), s, decay, -1}, x);
+    t.row({std::move(name), s, decay, -1, std::move(gguf)}, x);
   };
-  param("bert.embeddings.word_embeddings.weight", Shape{V, C}, false, p.word_emb);
-  param("bert.embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, C}, false, p.pos_emb);
-  param("bert.embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, C}, false, p.type_emb);
-  param("bert.embeddings.LayerNorm.weight", Shape{C}, false, p.emb_ln_w);
-  param("bert.embeddings.LayerNorm.bias", Shape{C}, false, p.emb_ln_b);
+  param("bert.embeddings.word_embeddings.weight", Shape{V, C}, false, p.word_emb, "token_embd.weight");
+  param("bert.embeddings.position_embeddings.weight", Shape{c.max_position_embeddings, C}, false, p.pos_emb,
+        "position_embd.weight");
+  param("bert.embeddings.token_type_embeddings.weight", Shape{c.type_vocab_size, C}, false, p.type_emb,
+        "token_types.weight");
+  param("bert.embeddings.LayerNorm.weight", Shape{C}, false, p.emb_ln_w, "token_embd_norm.weight");
+  param("bert.embeddings.LayerNorm.bias", Shape{C}, false, p.emb_ln_b, "token_embd_norm.bias");
   for (int64_t l = 0; l < L; ++l) {
     auto& w = p.layers[static_cast<size_t>(l)];
     const std::string n = "bert.encoder.layer." + std::to_string(l) + ".";
+    const std::string g = "blk." + std::to_string(l) + ".";
     t.store(w.qkv_w, Shape{3 * C, C});
     t.store(w.qkv_b, Shape{3 * C});
     const char* qkv[3] = {"query", "key", "value"};
+    const char* gqkv[3] = {"attn_q", "attn_k", "attn_v"};
     for (int64_t k = 0; k < 3; ++k) {
-      t.row({n + "attention.self." + qkv[k] + ".weight", Shape{C, C}, true, k}, w.qkv_w);
-      t.row({n + "attention.self." + qkv[k] + ".bias", Shape{C}, false, k}, w.qkv_b);
+      t.row({n + "attention.self." + qkv[k] + ".weight", Shape{C, C}, true, k, g + gqkv[k] + ".weight"}, w.qkv_w);
+      t.row({n + "attention.self." + qkv[k] + ".bias", Shape{C}, false, k, g + gqkv[k] + ".bias"}, w.qkv_b);
     }
-    param(n + "attention.output.dense.weight", Shape{C, C}, true, w.attn_out_w);
-    param(n + "attention.output.dense.bias", Shape{C}, false, w.attn_out_b);
-    param(n + "attention.output.LayerNorm.weight", Shape{C}, false, w.attn_ln_w);
-    param(n + "attention.output.LayerNorm.bias", Shape{C}, false, w.attn_ln_b);
-    param(n + "intermediate.dense.weight", Shape{I, C}, true, w.inter_w);
-    param(n + "intermediate.dense.bias", Shape{I}, false, w.inter_b);
-    param(n + "output.dense.weight", Shape{C, I}, true, w.out_w);
-    param(n + "output.dense.bias", Shape{C}, false, w.out_b);
-    param(n + "output.LayerNorm.weight", Shape{C}, false, w.out_ln_w);
-    param(n + "output.LayerNorm.bias", Shape{C}, false, w.out_ln_b);
+    param(n + "attention.output.dense.weight", Shape{C, C}, true, w.attn_out_w, g + "attn_output.weight");
+    param(n + "attention.output.dense.bias", Shape{C}, false, w.attn_out_b, g + "attn_output.bias");
+    param(n + "attention.output.LayerNorm.weight", Shape{C}, false, w.attn_ln_w, g + "attn_output_norm.weight");
+    param(n + "attention.output.LayerNorm.bias", Shape{C}, false, w.attn_ln_b, g + "attn_output_norm.bias");
+    param(n + "intermediate.dense.weight", Shape{I, C}, true, w.inter_w, g + "ffn_up.weight");
+    param(n + "intermediate.dense.bias", Shape{I}, false, w.inter_b, g + "ffn_up.bias");
+    param(n + "output.dense.weight", Shape{C, I}, true, w.out_w, g + "ffn_down.weight");
+    param(n + "output.dense.bias", Shape{C}, false, w.out_b, g + "ffn_down.bias");
+    param(n + "output.LayerNorm.weight", Shape{C}, false, w.out_ln_w, g + "layer_output_norm.weight");
+    param(n + "output.LayerNorm.bias", Shape{C}, false, w.out_ln_b, g + "layer_output_norm.bias");
   }
+  // llama.cpp's "cls" / "cls.output" are the pooler and the classifier of its rank pooling (convert_hf_to_gguf
+  // maps bert.pooler.dense and classifier there); the pretraining and QA heads have no GGUF tensors.
   if (c.has_pooler()) {
-    param("bert.pooler.dense.weight", Shape{C, C}, true, p.pooler_w);
-    param("bert.pooler.dense.bias", Shape{C}, false, p.pooler_b);
+    param("bert.pooler.dense.weight", Shape{C, C}, true, p.pooler_w, "cls.weight");
+    param("bert.pooler.dense.bias", Shape{C}, false, p.pooler_b, "cls.bias");
   }
   if (c.has_mlm()) {
     t.store(p.mlm_w, Shape{C, C});
@@ -87,16 +94,16 @@ void bert_param_table(const BertConfig& c, P& p, Table& t) {
     t.row({"cls.predictions.transform.LayerNorm.bias", Shape{C}, false, -1}, p.mlm_ln_b);
   }
   if (c.head == BertHead::PreTraining) {
-    param("cls.seq_relationship.weight", Shape{2, C}, true, p.nsp_w);
-    param("cls.seq_relationship.bias", Shape{2}, false, p.nsp_b);
+    param("cls.seq_relationship.weight", Shape{2, C}, true, p.nsp_w, "");
+    param("cls.seq_relationship.bias", Shape{2}, false, p.nsp_b, "");
   }
   if (c.head == BertHead::SequenceClassification) {
-    param("classifier.weight", Shape{c.num_labels, C}, true, p.cls_w);
-    param("classifier.bias", Shape{c.num_labels}, false, p.cls_b);
+    param("classifier.weight", Shape{c.num_labels, C}, true, p.cls_w, "cls.output.weight");
+    param("classifier.bias", Shape{c.num_labels}, false, p.cls_b, "cls.output.bias");
   }
   if (c.head == BertHead::QuestionAnswering) {
-    param("qa_outputs.weight", Shape{2, C}, true, p.qa_w);
-    param("qa_outputs.bias", Shape{2}, false, p.qa_b);
+    param("qa_outputs.weight", Shape{2, C}, true, p.qa_w, "");
+    param("qa_outputs.bias", Shape{2}, false, p.qa_b, "");
   }
 }
 
@@ -207,7 +214,7 @@ std::vector<ParamRef> Bert::param_list() {
   grads();
   std::vector<ParamRef> out;
   for_each_param(config_, params_, [&](const ParamRow& r, Tensor t) {
-    out.push_back({r.name, t, Tensor(), r.decay, Tensor()});
+    out.push_back({r.name, t, Tensor(), r.decay, Tensor(), r.gguf, r.gguf == "cls.weight" || r.gguf == "cls.bias"});
   });
   size_t i = 0;
   for_each_param(config_, grads_, [&](const ParamRow&, Tensor t) { out[i++].grad = t; });

@@ -38,6 +38,9 @@ Json configure_gpt(const Json& config, const ConfigRequest& r) {
 
 }  // namespace
 
+GgufMetadata gpt_to_gguf(const Json& config, const GgufOptions& options);  // gguf.cpp
+Json gpt_config_from_gguf(const Json& kv, const GgufShapes& tensors);
+
 ModelFamily gpt_family() {
   ModelFamily f;
   f.create = [](const Json& c, Device d, DType t) -> std::unique_ptr<Model> {
@@ -45,6 +48,9 @@ ModelFamily gpt_family() {
   };
   f.configure = configure_gpt;
   f.head = [](const Json&) { return Head::CausalLM; };
+  f.gguf_arch = "gpt2";
+  f.to_gguf = gpt_to_gguf;
+  f.config_from_gguf = gpt_config_from_gguf;
   return f;
 }
 

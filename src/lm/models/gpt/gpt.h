@@ -67,10 +67,11 @@ struct GptParams {
 // The parameter table: one row per HF tensor, in checkpoint and arena order. shape is ours (Conv1D weights
 // transposed to (OC, C)); conv1d: HF stores it (in, out); decay: AdamW weight decay applies.
 struct GptParamSpec {
-  std::string name;
+  std::string name;  // HF name
   Shape shape;
   bool conv1d = false;
   bool decay = false;
+  std::string gguf;  // llama.cpp's GGUF name ("gpt2" architecture); same (out, in) layout as ours
 };
 // Calls f(spec, tensor slot) for every parameter of p in table order; p.h must have n_layer blocks. Drives
 // sizing, binding, init, load, save and the optimizer's parameter list.

@@ -15,26 +15,27 @@ namespace lm::models {
 void visit_gpt_params(GptParams& p, const GptConfig& c, const std::function<void(const GptParamSpec&, Tensor&)>& f) {
   const int64_t C = c.n_embd, I = c.inner();
   LM_ASSERT(static_cast<int64_t>(p.h.size()) == c.n_layer);
-  f({"transformer.wte.weight", Shape{c.vocab_size, C}, false, false}, p.emb.wte);
-  f({"transformer.wpe.weight", Shape{c.n_positions, C}, false, false}, p.emb.wpe);
+  f({"transformer.wte.weight", Shape{c.vocab_size, C}, false, false, "token_embd.weight"}, p.emb.wte);
+  f({"transformer.wpe.weight", Shape{c.n_positions, C}, false, false, "position_embd.weight"}, p.emb.wpe);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string n = "transformer.h." + std::to_string(l) + ".";
+    const std::string g = "blk." + std::to_string(l) + ".";
     GptBlockParams& b = p.h[static_cast<size_t>(l)];
-    f({n + "ln_1.weight", Shape{C}, false, false}, b.ln_1.w);
-    f({n + "ln_1.bias", Shape{C}, false, false}, b.ln_1.b);
-    f({n + "attn.c_attn.weight", Shape{3 * C, C}, true, true}, b.attn.qkv.w);
-    f({n + "attn.c_attn.bias", Shape{3 * C}, false, false}, b.attn.qkv.b);
-    f({n + "attn.c_proj.weight", Shape{C, C}, true, true}, b.attn.proj.w);
-    f({n + "attn.c_proj.bias", Shape{C}, false, false}, b.attn.proj.b);
-    f({n + "ln_2.weight", Shape{C}, false, false}, b.ln_2.w);
-    f({n + "ln_2.bias", Shape{C}, false, false}, b.ln_2.b);
-    f({n + "mlp.c_fc.weight", Shape{I, C}, true, true}, b.mlp.fc.w);
-    f({n + "mlp.c_fc.bias", Shape{I}, false, false}, b.mlp.fc.b);
-    f({n + "mlp.c_proj.weight", Shape{C, I}, true, true}, b.mlp.proj.w);
-    f({n + "mlp.c_proj.bias", Shape{C}, false, false}, b.mlp.proj.b);
+    f({n + "ln_1.weight", Shape{C}, false, false, g + "attn_norm.weight"}, b.ln_1.w);
+    f({n + "ln_1.bias", Shape{C}, false, false, g + "attn_norm.bias"}, b.ln_1.b);
+    f({n + "attn.c_attn.weight", Shape{3 * C, C}, true, true, g + "attn_qkv.weight"}, b.attn.qkv.w);
+    f({n + "attn.c_attn.bias", Shape{3 * C}, false, false, g + "attn_qkv.bias"}, b.attn.qkv.b);
+    f({n + "attn.c_proj.weight", Shape{C, C}, true, true, g + "attn_output.weight"}, b.attn.proj.w);
+    f({n + "attn.c_proj.bias", Shape{C}, false, false, g + "attn_output.bias"}, b.attn.proj.b);
+    f({n + "ln_2.weight", Shape{C}, false, false, g + "ffn_norm.weight"}, b.ln_2.w);
+    f({n + "ln_2.bias", Shape{C}, false, false, g + "ffn_norm.bias"}, b.ln_2.b);
+    f({n + "mlp.c_fc.weight", Shape{I, C}, true, true, g + "ffn_up.weight"}, b.mlp.fc.w);
+    f({n + "mlp.c_fc.bias", Shape{I}, false, false, g + "ffn_up.bias"}, b.mlp.fc.b);
+    f({n + "mlp.c_proj.weight", Shape{C, I}, true, true, g + "ffn_down.weight"}, b.mlp.proj.w);
+    f({n + "mlp.c_proj.bias", Shape{C}, false, false, g + "ffn_down.bias"}, b.mlp.proj.b);
   }
-  f({"transformer.ln_f.weight", Shape{C}, false, false}, p.ln_f.w);
-  f({"transformer.ln_f.bias", Shape{C}, false, false}, p.ln_f.b);
+  f({"transformer.ln_f.weight", Shape{C}, false, false, "output_norm.weight"}, p.ln_f.w);
+  f({"transformer.ln_f.bias", Shape{C}, false, false, "output_norm.bias"}, p.ln_f.b);
 }
 
 std::vector<GptParamSpec> gpt_param_specs(const GptConfig& c) {
@@ -193,7 +194,7 @@ std::vector<ParamRef> Gpt::param_list() {
   grads();
   std::vector<ParamRef> out;
   visit_gpt_params(params_, config_, [&](const GptParamSpec& s, Tensor& t) {
-    out.push_back({s.name, t, Tensor(), s.decay, Tensor()});
+    out.push_back({s.name, t, Tensor(), s.decay, Tensor(), s.gguf});
   });
   size_t i = 0;
   visit_gpt_params(grads_, config_, [&](const GptParamSpec&, Tensor& t) { out[i++].grad = t; });

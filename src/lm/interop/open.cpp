@@ -1,0 +1,73 @@
+// Opening a model directory or a GGUF file (see open.h).
+#include "lm/interop/open.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "lm/core/file_util.h"
+#include "lm/interop/gguf_model.h"
+#include "lm/io/gguf.h"
+
+namespace lm::interop {
+
+bool is_gguf(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return true;
+  if (!file_exists(path) || is_directory(path)) return false;
+  char magic[4] = {};
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  const size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && magic[0] == 'G' && magic[1] == 'G' && magic[2] == 'U' && magic[3] == 'F';
+}
+
+std::unique_ptr<models::Model> load_model(const std::string& path) {
+  return is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
+}
+
+std::unique_ptr<Tokenizer> load_model_tokenizer(const std::string& path) {
+  return is_gguf(path) ? load_gguf_tokenizer(path) : load_tokenizer(path);
+}
+
+bool has_model_tokenizer(const std::string& path) { return is_gguf(path) || has_tokenizer_files(path); }
+
+ChatFormat load_model_chat_format(const std::string& path, const std::string& choice, const Tokenizer& tok) {
+  if (!is_gguf(path)) return load_chat_format(path, choice, tok);
+  return make_chat_format(load_gguf_chat_template(path), choice, tok);
+}
+
+ChatTemplateSource model_chat_template(const std::string& path) {
+  return is_gguf(path) ? load_gguf_chat_template(path) : find_chat_template(path);
+}
+
+Json model_files_info(const std::string& path) {
+  if (!is_gguf(path)) {
+    Json files = Json::array();
+    for (const auto& e : std::filesystem::directory_iterator(path))
+      if (e.is_regular_file()) files.push_back(e.path().filename().string());
+    std::sort(files.begin(), files.end());
+    uint64_t bytes = 0;
+    if (file_exists(path_join(path, "model.safetensors")))
+      bytes = std::filesystem::file_size(path_join(path, "model.safetensors"));
+    return Json{{"format", "hf"}, {"files", files}, {"weights_bytes", bytes}};
+  }
+  GgufFile f(path);
+  std::map<std::string, int64_t> types;
+  uint64_t bytes = 0;
+  for (const auto& t : f.tensors()) {
+    const GgmlTypeLayout* l = ggml_type_layout(t.raw_type);
+    ++types[l ? l->name : fmt::format("type {}", t.raw_type)];
+    bytes += t.nbytes;
+  }
+  return Json{{"format", "gguf"},
+              {"version", f.version()},
+              {"metadata_keys", f.kvs().size()},
+              {"tensors", f.tensors().size()},
+              {"tensor_types", types},
+              {"weights_bytes", bytes},
+              {"file_bytes", std::filesystem::file_size(path)}};
+}
+
+}  // namespace lm::interop
