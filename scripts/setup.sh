@@ -24,14 +24,16 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Node.js + npm run the server tests (a machine that already has a node, from any source, keeps it).
+# Node.js + npm run the server and interop tests (a machine that already has a node, from any source, keeps it).
 if ! command -v npm >/dev/null 2>&1; then
   echo "setup: npm not found; installing Debian's nodejs and npm"
   DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm
 fi
-# The server tests' npm packages (the official OpenAI SDK, puppeteer-core driving Debian's chromium), pinned by
-# tests/node/package-lock.json; never a browser download.
-if [[ ! -d tests/node/node_modules/openai || tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
+# The node tests' npm packages (the official OpenAI SDK, puppeteer-core driving Debian's chromium, Hugging Face's
+# tokenizers binding), pinned by tests/node/package-lock.json; never a browser download. A lock newer than the
+# install (or a package missing from it) reinstalls.
+if [[ ! -d tests/node/node_modules/openai || ! -d tests/node/node_modules/tokenizers ||
+      tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
   echo "setup: npm ci in tests/node"
   (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -70,7 +70,7 @@ class ByteTokenizer : public Tokenizer {
   }
   std::optional<int32_t> eos_id() const override { return 256; }
   std::optional<int32_t> token_to_id(std::string_view) const override { return std::nullopt; }
-  void save(const std::string&) const override {}
+  void save(const std::string&, int64_t = 0) const override {}
 };
 
 }  // namespace lm::test

@@ -9,6 +9,7 @@
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
 #include "lm/models/model.h"
+#include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/tokenizer.h"
 
 namespace lm::cli {
@@ -56,7 +57,10 @@ int run_init(const Flags& f) {
   model->init_weights(seed);
   make_dirs(out);
   model->save_hf(out);
-  if (tok) tok->save(out);
+  if (tok) {
+    tok->save(out, model->max_positions());
+    carry_tokenizer_side_files(tok_dir, out);  // a chat template or special tokens of the source directory
+  }
   std::printf("%s: %s, %lld parameters, initialised with seed %llu\n", out.c_str(),
               model->model_type().c_str(), static_cast<long long>(model->num_parameters()),
               static_cast<unsigned long long>(seed));

@@ -1,6 +1,6 @@
 // `lmcpp train-tokenizer`: learns a byte-level BPE, WordPiece or character vocabulary from text files and writes
-// it in HF layout (vocab.json + merges.txt + tokenizer.json | vocab.txt + tokenizer_config.json + tokenizer.json |
-// char_vocab.json).
+// it in HF layout (vocab.json + merges.txt | vocab.txt, tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json | char_vocab.json).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -31,9 +31,10 @@ const CommandSpec kTrainTokenizer{
     .summary = "learn a BPE, WordPiece or char vocabulary from text files",
     .description =
         "bpe: byte-level BPE like HF ByteLevelBPETokenizer.train (full byte alphabet, min frequency 2, special "
-        "tokens default <|endoftext|>); writes vocab.json, merges.txt, tokenizer.json.\n"
+        "tokens default <|endoftext|>); writes vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, "
+        "special_tokens_map.json.\n"
         "wordpiece: like HF BertWordPieceTokenizer.train (uncased unless --cased, limit alphabet 1000, [PAD] [UNK] "
-        "[CLS] [SEP] [MASK]); writes vocab.txt, tokenizer_config.json, tokenizer.json.\n"
+        "[CLS] [SEP] [MASK]); writes vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.\n"
         "char: one token per character seen (--vocab-size ignored); writes char_vocab.json.\n"
         "Files are read line by line, each line with its newline, as HF's trainers read them.",
     .flags = {

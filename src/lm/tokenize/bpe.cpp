@@ -12,6 +12,7 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/pretokenize.h"
 #include "lm/tokenize/unicode.h"
 
@@ -415,7 +416,8 @@ static std::pair<std::string, std::string> split_merge(std::string_view line, si
   return {std::string(line.substr(0, sp)), std::string(line.substr(sp + 1))};
 }
 
-std::unique_ptr<BpeTokenizer> BpeTokenizer::from_files(const std::string& vocab_path, const std::string& merges_path) {
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_files(const std::string& vocab_path, const std::string& merges_path,
+                                                      std::vector<AddedToken> added) {
   auto vocab = vocab_from_json(read_json_file(vocab_path), vocab_path);
   std::string text = read_file(merges_path);
   std::vector<std::pair<std::string, std::string>> merges;
@@ -430,10 +432,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_files(const std::string& vocab_
     if (line.empty() || (lineno == 1 && line.rfind("#version", 0) == 0)) continue;
     merges.push_back(split_merge(line, lineno, merges_path));
   }
-  return std::make_unique<BpeTokenizer>(vocab, merges);
+  return std::make_unique<BpeTokenizer>(vocab, merges, std::move(added));
 }
-
-std::vector<AddedToken> parse_added_tokens(const Json& j, const std::string& where);
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const Json& j, const std::string& where) {
   const Json& model = j.at("model");
@@ -491,16 +491,21 @@ static std::string vocab_json_text(const std::vector<std::string>& id_to_token) 
   return out + "}";
 }
 
-std::string added_tokens_json(const std::vector<AddedToken>& tokens);
-
+// As transformers' GPT2Converter builds it (and the Hub's gpt2 tokenizer.json): ByteLevel pre-tokenizer with the
+// GPT-2 regex, ByteLevel post-processor (offsets only; adds no ids) and decoder, BPE without unk/dropout.
+// Merges are written as "a b" strings, which every tokenizers release reads (pairs need >= 0.20).
 std::string BpeTokenizer::to_tokenizer_json() const {
-  std::string bl = std::string("{\"type\":\"ByteLevel\",\"add_prefix_space\":") +
-                   (add_prefix_space_ ? "true" : "false") + ",\"trim_offsets\":true,\"use_regex\":true}";
+  auto byte_level = [](bool prefix, bool trim) {
+    return std::string("{\"type\":\"ByteLevel\",\"add_prefix_space\":") + (prefix ? "true" : "false") +
+           ",\"trim_offsets\":" + (trim ? "true" : "false") + ",\"use_regex\":true}";
+  };
   std::string out = "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":" +
-                    added_tokens_json(added_.tokens()) + ",\"normalizer\":null,\"pre_tokenizer\":" + bl +
-                    ",\"post_processor\":" + bl + ",\"decoder\":" + bl +
-                    ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":"
-                    "null,\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":" +
+                    added_tokens_json(added_.tokens()) + ",\"normalizer\":null,\"pre_tokenizer\":" +
+                    byte_level(add_prefix_space_, true) + ",\"post_processor\":" + byte_level(true, false) +
+                    ",\"decoder\":" + byte_level(true, true) +
+                    ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                    "\"continuing_subword_prefix\":\"\",\"end_of_word_suffix\":\"\",\"fuse_unk\":false,"
+                    "\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":" +
                     vocab_json_text(id_to_token_) + ",\"merges\":[";
   for (size_t r = 0; r < merge_list_.size(); ++r) {
     if (r) out += ",";
@@ -509,13 +514,27 @@ std::string BpeTokenizer::to_tokenizer_json() const {
   return out + "]}}\n";
 }
 
-void BpeTokenizer::save(const std::string& dir) const {
+// GPT2TokenizerFast.save_pretrained's files. <|endoftext|> (when present) is GPT-2's bos, eos and unk token.
+void BpeTokenizer::save(const std::string& dir, int64_t model_max_length) const {
   make_dirs(dir);
   write_file_atomic(path_join(dir, "vocab.json"), vocab_json_text(id_to_token_) + "\n");
   std::string merges = "#version: 0.2\n";
   for (auto& [a, b] : merge_list_) merges += id_to_token_[a] + " " + id_to_token_[b] + "\n";
   write_file_atomic(path_join(dir, "merges.txt"), merges);
   write_file_atomic(path_join(dir, "tokenizer.json"), to_tokenizer_json());
+  // Tokens past vocab.json (chat tokens added by fine-tuning) for the slow GPT2Tokenizer.
+  int64_t base = 0;
+  for (size_t id = 0; id < id_to_token_.size(); ++id)
+    if (!id_to_token_[id].empty()) base = static_cast<int64_t>(id) + 1;
+  write_added_tokens_json(dir, added_.tokens(), base);
+  HfTokenizerConfig c;
+  c.tokenizer_class = "GPT2Tokenizer";
+  c.model_max_length = model_max_length > 0 ? model_max_length : 1024;
+  if (eos_id_)
+    for (const char* key : {"bos_token", "eos_token", "unk_token"})
+      c.special_tokens.emplace_back(key, id_to_bytes_[*eos_id_]);
+  c.options = Json{{"add_prefix_space", add_prefix_space_}, {"add_bos_token", false}, {"errors", "replace"}};
+  write_hf_tokenizer_config(dir, c, added_.tokens());
 }
 
 }  // namespace lm

@@ -1,6 +1,6 @@
 // GPT-2 byte-level BPE: byte-to-unicode alphabet, merge ranks, the GPT-2 pre-tokenizer, added tokens and a
 // per-thread word cache. Loads vocab.json + merges.txt, encoder.json + vocab.bpe or a ByteLevel BPE tokenizer.json;
-// saves vocab.json + merges.txt + tokenizer.json. Invalid UTF-8 input is encoded byte by byte as it is (each bad
+// saves vocab.json + merges.txt + tokenizer.json + transformers' side files (hf_files.h). Invalid UTF-8 input is encoded byte by byte as it is (each bad
 // byte is an "other" character for the pre-tokenizer); decode() returns the raw bytes, so encode/decode is the
 // identity on every byte string (HF would show U+FFFD where the decoded bytes are not UTF-8).
 #pragma once
@@ -35,8 +35,9 @@ class BpeTokenizer final : public Tokenizer {
   BpeTokenizer(const std::vector<std::pair<std::string, int32_t>>& vocab,
                const std::vector<std::pair<std::string, std::string>>& merges, std::vector<AddedToken> added = {},
                bool add_prefix_space = false);
-  // vocab.json + merges.txt (or encoder.json + vocab.bpe).
-  static std::unique_ptr<BpeTokenizer> from_files(const std::string& vocab_path, const std::string& merges_path);
+  // vocab.json + merges.txt (or encoder.json + vocab.bpe), with added tokens from the directory's side files.
+  static std::unique_ptr<BpeTokenizer> from_files(const std::string& vocab_path, const std::string& merges_path,
+                                                  std::vector<AddedToken> added = {});
   // A parsed tokenizer.json whose model is BPE with a ByteLevel pre-tokenizer.
   static std::unique_ptr<BpeTokenizer> from_tokenizer_json(const Json& j, const std::string& where);
 
@@ -47,7 +48,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<int32_t> encode_text_only(std::string_view text) const override;
   std::optional<int32_t> eos_id() const override { return eos_id_; }
   std::optional<int32_t> token_to_id(std::string_view token) const override;
-  void save(const std::string& dir) const override;
+  void save(const std::string& dir, int64_t model_max_length = 0) const override;
 
   // Appends ids (and byte offsets when offsets != nullptr) for text.
   // parse_added: match added/special tokens in the text first (false: all of it is plain text).

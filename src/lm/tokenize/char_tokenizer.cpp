@@ -77,7 +77,7 @@ std::unique_ptr<CharTokenizer> CharTokenizer::train(const std::vector<std::strin
   return std::make_unique<CharTokenizer>(std::vector<int32_t>(seen.begin(), seen.end()));
 }
 
-void CharTokenizer::save(const std::string& dir) const {
+void CharTokenizer::save(const std::string& dir, int64_t /*model_max_length*/) const {
   make_dirs(dir);
   nlohmann::ordered_json j;
   j["type"] = "char";

@@ -29,7 +29,7 @@ class CharTokenizer final : public Tokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const override;
   std::optional<int32_t> eos_id() const override { return std::nullopt; }
   std::optional<int32_t> token_to_id(std::string_view token) const override;
-  void save(const std::string& dir) const override;
+  void save(const std::string& dir, int64_t model_max_length = 0) const override;
 
  private:
   std::vector<int32_t> chars_;

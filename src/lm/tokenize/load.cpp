@@ -8,6 +8,7 @@
 #include "lm/core/json.h"
 #include "lm/tokenize/bpe.h"
 #include "lm/tokenize/char_tokenizer.h"
+#include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/tokenize/wordpiece.h"
 
@@ -87,7 +88,8 @@ static std::unique_ptr<Tokenizer> load_tokenizer_impl(const std::string& dir) {
     LM_THROW(ErrorCode::Unsupported, "tokenizer model type '{}' (BPE and WordPiece are supported), in {}", type, path);
   }
   if (has(dir, "vocab.json") && has(dir, "merges.txt"))
-    return BpeTokenizer::from_files(path_join(dir, "vocab.json"), path_join(dir, "merges.txt"));
+    return BpeTokenizer::from_files(path_join(dir, "vocab.json"), path_join(dir, "merges.txt"),
+                                    read_side_added_tokens(dir));
   if (has(dir, "encoder.json") && has(dir, "vocab.bpe"))
     return BpeTokenizer::from_files(path_join(dir, "encoder.json"), path_join(dir, "vocab.bpe"));
   if (has(dir, "vocab.txt")) return WordPieceTokenizer::from_vocab_txt(dir);

@@ -29,8 +29,10 @@ class Tokenizer {
   // End-of-text / document separator id used between documents in shards (<|endoftext|>, [SEP]).
   virtual std::optional<int32_t> eos_id() const = 0;
   virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
-  // Writes the tokenizer files into dir (HF layout) so a model directory carries its tokenizer.
-  virtual void save(const std::string& dir) const = 0;
+  // Writes the tokenizer files into dir as transformers' save_pretrained does (tokenizer.json, the classic vocab
+  // files, tokenizer_config.json, special_tokens_map.json) so a model directory carries its tokenizer.
+  // model_max_length: the model's context, for tokenizer_config.json (0: the family's, GPT-2 1024, BERT 512).
+  virtual void save(const std::string& dir, int64_t model_max_length = 0) const = 0;
   // The HF fast-tokenizer file (tokenizer.json) text; throws Unsupported for vocabularies HF has no form of.
   virtual std::string to_tokenizer_json() const;
 };

@@ -6,12 +6,10 @@
 
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
+#include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/unicode.h"
 
 namespace lm {
-
-std::vector<AddedToken> parse_added_tokens(const Json& j, const std::string& where);
-std::string added_tokens_json(const std::vector<AddedToken>& tokens);
 
 namespace {
 bool is_ascii_punct(int32_t c) {
@@ -404,6 +402,22 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_vocab_txt(const std
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), std::move(cfg));
 }
 
+// [CLS] and [SEP] of a TemplateProcessing whose single template is "CLS $A SEP" (what BertTokenizerFast writes);
+// other templates are not BERT's and are refused.
+static void template_cls_sep(const Json& p, WordPieceConfig& cfg, const std::string& where) {
+  const Json& single = p.at("single");
+  auto special = [&](size_t i) -> std::string {
+    const Json& piece = single.at(i);
+    LM_CHECK_AS(ErrorCode::Unsupported, piece.is_object() && piece.contains("SpecialToken"),
+                "TemplateProcessing other than [CLS] $A [SEP], in {}", where);
+    return piece["SpecialToken"].at("id").get<std::string>();
+  };
+  LM_CHECK_AS(ErrorCode::Unsupported, single.is_array() && single.size() == 3 && single[1].contains("Sequence"),
+              "TemplateProcessing other than [CLS] $A [SEP], in {}", where);
+  cfg.cls_token = special(0);
+  cfg.sep_token = special(2);
+}
+
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_tokenizer_json(const Json& j, const std::string& where) {
   const Json& model = j.at("model");
   WordPieceConfig cfg;
@@ -430,9 +444,12 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_tokenizer_json(cons
   }
   if (j.contains("post_processor") && j["post_processor"].is_object()) {
     const Json& p = j["post_processor"];
-    if (p.value("type", std::string()) == "BertProcessing") {
+    const std::string t = p.value("type", std::string());
+    if (t == "BertProcessing") {
       cfg.cls_token = p.at("cls").at(0).get<std::string>();
       cfg.sep_token = p.at("sep").at(0).get<std::string>();
+    } else if (t == "TemplateProcessing") {
+      template_cls_sep(p, cfg, where);
     }
   }
   std::vector<AddedToken> added;
@@ -440,21 +457,36 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_tokenizer_json(cons
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), std::move(cfg), std::move(added));
 }
 
+// As transformers' BertConverter builds it (and the Hub's bert-base-uncased tokenizer.json): strip_accents null
+// when unset (it then follows lowercase), TemplateProcessing [CLS] $A [SEP] / $B:1 [SEP]:1.
 std::string WordPieceTokenizer::to_tokenizer_json() const {
-  nlohmann::ordered_json j;
+  using OJson = nlohmann::ordered_json;
+  OJson j;
   j["version"] = "1.0";
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
-  j["added_tokens"] = nlohmann::ordered_json::parse(added_tokens_json(added_.tokens()));
+  j["added_tokens"] = OJson::parse(added_tokens_json(added_.tokens()));
   j["normalizer"] = {{"type", "BertNormalizer"},
                      {"clean_text", config_.clean_text},
                      {"handle_chinese_chars", config_.handle_chinese_chars},
-                     {"strip_accents", strip_accents_},
+                     {"strip_accents", config_.strip_accents ? OJson(*config_.strip_accents) : OJson(nullptr)},
                      {"lowercase", config_.lowercase}};
   j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
-  j["post_processor"] = {{"type", "BertProcessing"},
-                         {"sep", {config_.sep_token, sep_id_}},
-                         {"cls", {config_.cls_token, cls_id_}}};
+  auto special = [](const std::string& t, int type_id) {
+    return OJson{{"SpecialToken", {{"id", t}, {"type_id", type_id}}}};
+  };
+  auto sequence = [](const char* s, int type_id) { return OJson{{"Sequence", {{"id", s}, {"type_id", type_id}}}}; };
+  const std::string &cls = config_.cls_token, &sep = config_.sep_token;
+  OJson specials = OJson::object();
+  for (auto [t, id] : {std::pair{&cls, cls_id_}, std::pair{&sep, sep_id_}})
+    specials[*t] = {{"id", *t}, {"ids", {id}}, {"tokens", {*t}}};
+  j["post_processor"] = nullptr;  // a vocabulary without [CLS]/[SEP] gets none
+  if (cls_id_ >= 0 && sep_id_ >= 0)
+    j["post_processor"] = {
+        {"type", "TemplateProcessing"},
+        {"single", {special(cls, 0), sequence("A", 0), special(sep, 0)}},
+        {"pair", {special(cls, 0), sequence("A", 0), special(sep, 0), sequence("B", 1), special(sep, 1)}},
+        {"special_tokens", specials}};
   j["decoder"] = {{"type", "WordPiece"}, {"prefix", config_.prefix}, {"cleanup", true}};
   j["model"] = {{"type", "WordPiece"},
                 {"unk_token", config_.unk_token},
@@ -478,23 +510,25 @@ std::string WordPieceTokenizer::to_tokenizer_json() const {
   return text + "\n";
 }
 
-void WordPieceTokenizer::save(const std::string& dir) const {
+// BertTokenizerFast.save_pretrained's files.
+void WordPieceTokenizer::save(const std::string& dir, int64_t model_max_length) const {
   make_dirs(dir);
   std::string text;
   for (auto& t : vocab_) text += t + "\n";
   write_file_atomic(path_join(dir, "vocab.txt"), text);
-  nlohmann::ordered_json cfg;
-  cfg["tokenizer_class"] = "BertTokenizer";
-  cfg["do_lower_case"] = config_.lowercase;
-  if (config_.strip_accents) cfg["strip_accents"] = *config_.strip_accents;
-  cfg["tokenize_chinese_chars"] = config_.handle_chinese_chars;
-  cfg["unk_token"] = config_.unk_token;
-  cfg["cls_token"] = config_.cls_token;
-  cfg["sep_token"] = config_.sep_token;
-  cfg["pad_token"] = config_.pad_token;
-  cfg["mask_token"] = config_.mask_token;
-  write_file_atomic(path_join(dir, "tokenizer_config.json"), cfg.dump(2) + "\n");
   write_file_atomic(path_join(dir, "tokenizer.json"), to_tokenizer_json());
+  HfTokenizerConfig c;
+  c.tokenizer_class = "BertTokenizer";
+  c.model_max_length = model_max_length > 0 ? model_max_length : 512;
+  c.special_tokens = {{"unk_token", config_.unk_token}, {"cls_token", config_.cls_token},
+                      {"sep_token", config_.sep_token}, {"pad_token", config_.pad_token},
+                      {"mask_token", config_.mask_token}};
+  c.options = Json{{"do_lower_case", config_.lowercase},
+                   {"strip_accents", config_.strip_accents ? Json(*config_.strip_accents) : Json(nullptr)},
+                   {"tokenize_chinese_chars", config_.handle_chinese_chars},
+                   {"do_basic_tokenize", true},
+                   {"never_split", nullptr}};
+  write_hf_tokenizer_config(dir, c, added_.tokens());
 }
 
 }  // namespace lm

@@ -43,7 +43,7 @@ class WordPieceTokenizer final : public Tokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const override;
   std::optional<int32_t> eos_id() const override { return sep_id_ >= 0 ? std::optional<int32_t>(sep_id_) : std::nullopt; }
   std::optional<int32_t> token_to_id(std::string_view token) const override;
-  void save(const std::string& dir) const override;
+  void save(const std::string& dir, int64_t model_max_length = 0) const override;
 
   // Ids of text without [CLS]/[SEP].
   void encode_into(std::string_view text, std::vector<int32_t>& ids) const;

@@ -162,32 +162,22 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
                            r.train_seconds)};
 }
 
-// The tokenizer files of a chat model: the tokenizer (with its added tokens), tokenizer_config.json (the chat
-// template, special tokens, added_tokens_decoder) and special_tokens_map.json, as HF's save_pretrained writes them.
+// The tokenizer files of a chat model: the tokenizer with its added tokens (save() writes them into
+// tokenizer_config.json's added_tokens_decoder), then the chat template, end-of-turn eos token and the template's
+// tokens as additional_special_tokens, as HF's save_pretrained writes them after add_special_tokens.
 void write_chat_tokenizer(const std::string& dir, const Tokenizer& tok, const ChatFormat& f, const std::string& eot,
                           int64_t max_positions) {
-  tok.save(dir);
-  Json cfg = file_exists(path_join(dir, "tokenizer_config.json")) ? read_json_file(path_join(dir, "tokenizer_config.json"))
-                                                                  : Json::object();
-  Json decoder = Json::object();
-  if (const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tok)) {
-    for (const AddedToken& a : bpe->added_tokens())
-      decoder[std::to_string(a.id)] = Json{{"content", a.content}, {"lstrip", a.lstrip}, {"normalized", a.normalized},
-                                           {"rstrip", a.rstrip}, {"single_word", false}, {"special", a.special}};
-    cfg["tokenizer_class"] = "GPT2Tokenizer";
-  }
-  if (!decoder.empty()) cfg["added_tokens_decoder"] = decoder;
-  cfg["chat_template"] = f.source.source;
-  if (!eot.empty()) cfg["eos_token"] = eot;
-  if (!f.source.bos_token.empty()) cfg["bos_token"] = f.source.bos_token;
-  cfg["model_max_length"] = max_positions;
-  write_file_atomic(path_join(dir, "tokenizer_config.json"), cfg.dump(2) + "\n");
-  Json map = Json::object();
-  if (!eot.empty()) map["eos_token"] = eot;
-  if (!f.source.bos_token.empty()) map["bos_token"] = f.source.bos_token;
+  tok.save(dir, max_positions);
   const std::vector<std::string> extra = chat_special_tokens(f);
-  if (!extra.empty()) map["additional_special_tokens"] = extra;
-  write_file_atomic(path_join(dir, "special_tokens_map.json"), map.dump(2) + "\n");
+  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
+    const std::string path = path_join(dir, name);
+    Json cfg = file_exists(path) ? read_json_file(path) : Json::object();
+    if (!eot.empty()) cfg["eos_token"] = eot;
+    if (!f.source.bos_token.empty()) cfg["bos_token"] = f.source.bos_token;
+    if (!extra.empty()) cfg["additional_special_tokens"] = extra;
+    if (std::string(name) == "tokenizer_config.json") cfg["chat_template"] = f.source.source;
+    write_file_atomic(path, cfg.dump(2) + "\n");
+  }
 }
 
 // A scratch directory removed when the run ends.

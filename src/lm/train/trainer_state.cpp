@@ -11,6 +11,7 @@
 #include "lm/core/log.h"
 #include "lm/core/threads.h"
 #include "lm/io/safetensors.h"
+#include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/trainer_impl.h"
 
@@ -102,12 +103,9 @@ void Trainer::build_model(const std::string& resume_dir) {
 void Trainer::save_model_dir(const std::string& dir) {
   model().save_hf(dir);
   if (tokenizer_dir_.empty()) return;
-  load_tokenizer(tokenizer_dir_)->save(dir);
+  load_tokenizer(tokenizer_dir_)->save(dir, model().max_positions());
   // The tokenizer's HF side files (special tokens, chat template) travel with it.
-  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}) {
-    const std::string src = path_join(tokenizer_dir_, name);
-    if (file_exists(src)) write_file_atomic(path_join(dir, name), read_file(src));
-  }
+  carry_tokenizer_side_files(tokenizer_dir_, dir);
 }
 
 // Moments are always saved whole (ZeRO-1 ranks gather theirs first), so any number of ranks can resume.
