@@ -30,11 +30,16 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm
 fi
 # The node tests' npm packages (the official OpenAI SDK, puppeteer-core driving Debian's chromium, Hugging Face's
-# tokenizers binding), pinned by tests/node/package-lock.json; never a browser download. A lock newer than the
-# install (or a package missing from it) reinstalls.
+# tokenizers binding, node-llama-cpp with llama.cpp's prebuilt linux-x64 CPU library, @huggingface/gguf), pinned by
+# tests/node/package-lock.json. Never a download or a build: --omit=optional leaves out node-llama-cpp's other
+# prebuilt packages (CUDA, Vulkan, other systems; its CPU one is a direct dependency) and --ignore-scripts its
+# postinstall, which would fetch or compile llama.cpp; no browser download either. A lock newer than the install
+# (or a package missing from it) reinstalls.
 if [[ ! -d tests/node/node_modules/openai || ! -d tests/node/node_modules/tokenizers ||
+      ! -d tests/node/node_modules/@node-llama-cpp/linux-x64 ||
       tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
   echo "setup: npm ci in tests/node"
-  (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+    npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: all dependencies present"
