@@ -87,6 +87,10 @@ const std::vector<Declared>& declared() {
        {"--model", "--text", "--text-pair", "--weights", "--device", "--json", "--threads"},
        {"--model", "m", "--text", "t", "--threads", "two"},
        "--threads"},
+      {"export",
+       {"--model", "--format", "--type", "--pooling", "--out"},
+       {"--model", "m", "--out", "o.gguf", "--type", "q3"},
+       "--type"},
   };
   return d;
 }

@@ -223,9 +223,35 @@ describe('llama.cpp (node-llama-cpp) runs lmcpp exports', { skip, timeout: 600_0
   });
 });
 
-describe("Hugging Face's GGUF parser (@huggingface/gguf) reads what lmcpp states", { skip, timeout: 120_000 }, () => {
-  let gguf;
-  before(async () => { ({ gguf } = await import(pathToFileURL(path.join(nm, '@huggingface/gguf/dist/index.mjs')).href)); });
+describe("Hugging Face's GGUF library (@huggingface/gguf) reads what lmcpp states and writes what lmcpp reads", { skip, timeout: 120_000 }, () => {
+  let gguf, buildGgufHeader;
+  before(async () => {
+    ({ gguf, buildGgufHeader } = await import(pathToFileURL(path.join(nm, '@huggingface/gguf/dist/index.mjs')).href));
+  });
+
+  // HF's writer (buildGgufHeader: metadata, tensor infos, alignment padding) makes a new header for an export with
+  // edited metadata; the tensor data is carried over. lmcpp must read the result exactly as the original.
+  test('a GGUF whose header HF wrote (with a new key and name) reads the same in lmcpp', async () => {
+    for (const [file, key] of [['gpt-q8_0', 'logits'], ['bertcls-f32', 'logits']]) {
+      const src = at(`${file}.gguf`);
+      const r = await gguf(src, { allowLocalFile: true, typedMetadata: true });
+      const md = r.typedMetadata;
+      md['general.name'] = { value: 'rewritten by @huggingface/gguf', type: md['general.name'].type };
+      md['general.description'] = { value: 'an extra key lmcpp does not use', type: md['general.name'].type };
+      md.kv_count = { value: md.kv_count.value + 1n, type: md.kv_count.type };
+      const whole = readFileSync(src);
+      const header = await buildGgufHeader(new Blob([whole]), md, { littleEndian: true, tensorInfoByteRange: r.tensorInfoByteRange });
+      const head = Buffer.from(await header.arrayBuffer());
+      const out = at(`${file}-hf.gguf`);
+      writeFileSync(out, Buffer.concat([head, whole.subarray(Number(r.tensorDataOffset))]));
+      const info = JSON.parse(lmcpp(['info', '--model', out, '--json']));
+      assert.equal(info.gguf.metadata_keys, Number(md.kv_count.value));
+      const tokens = [101, 7592, 2088, 1010, 2023, 2003, 102];
+      const a = lmcppLogits(src, tokens, `${file}-a`)[key].data;
+      const b = lmcppLogits(out, tokens, `${file}-b`)[key].data;
+      assert.ok(Buffer.from(a.buffer).equals(Buffer.from(b.buffer)), `${file}: outputs differ after HF rewrote the header`);
+    }
+  });
 
   test('metadata and tensor infos equal lmcpp info and the model directory', async () => {
     for (const [file, mdir, type] of [['gpt-q8_0', 'gpt', 8], ['bert-f16', 'bert', 1], ['chat-f32', 'chat', 0]]) {

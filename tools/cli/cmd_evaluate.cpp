@@ -228,7 +228,8 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
   std::string source;
   LM_CHECK_AS(ErrorCode::NotFound, is_directory(data) || file_exists(data), "--data {} does not exist", data);
-  const std::vector<int32_t> ids = train::read_eval_tokens(data, split, dir, max_tokens, source);
+  auto tok = interop::has_model_tokenizer(dir) ? interop::load_model_tokenizer(dir) : nullptr;
+  const std::vector<int32_t> ids = train::read_eval_tokens(data, split, tok.get(), max_tokens, source);
   LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
     LM_CHECK(ids[i] >= 0 && ids[i] < model->vocab_size(), "{}: token {} at index {} is out of range for vocab_size {}",

@@ -137,8 +137,9 @@ Json gguf_kv_json(const GgufFile& f) {
   return kv;
 }
 
-std::unique_ptr<models::Model> load_gguf_model(const std::string& path) {
-  GgufFile f(path);
+std::unique_ptr<models::Model> load_gguf_model(const std::string& path) { return load_gguf_model(GgufFile(path), path); }
+
+std::unique_ptr<models::Model> load_gguf_model(const GgufFile& f, const std::string& path) {
   const Json kv = gguf_kv_json(f);
   const std::string arch = f.get("general.architecture").as_string("general.architecture");
   const models::ModelFamily& family = models::gguf_family(arch);

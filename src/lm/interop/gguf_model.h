@@ -29,6 +29,8 @@ Json gguf_kv_json(const GgufFile& f);
 
 // The model a GGUF file holds (weights dequantized to f32); errors name the file and the tensor or key.
 std::unique_ptr<models::Model> load_gguf_model(const std::string& path);
+// The same from an opened file; `where` names it in errors (fuzzing, tests).
+std::unique_ptr<models::Model> load_gguf_model(const GgufFile& f, const std::string& where);
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path);
 ChatTemplateSource load_gguf_chat_template(const std::string& path);
 

@@ -62,4 +62,10 @@ const Shape& gguf_shape(const GgufShapes& tensors, const std::string& name) {
   return it->second;
 }
 
+void gguf_expect(const GgufShapes& tensors, const std::string& name, const Shape& want) {
+  const Shape& got = gguf_shape(tensors, name);
+  LM_CHECK_AS(ErrorCode::BadFormat, got == want, "GGUF file: tensor {} has shape {}; the metadata implies {}", name,
+              got.str(), want.str());
+}
+
 }  // namespace lm::models

@@ -27,5 +27,9 @@ int64_t gguf_int_or(const Json& kv, const std::string& key, int64_t def);
 double gguf_float(const Json& kv, const std::string& key);
 // The (rows, cols) shape of a GGUF tensor that must be present.
 const Shape& gguf_shape(const GgufShapes& tensors, const std::string& name);
+// BadFormat unless tensor `name` is present with shape `want` (what the metadata implies). config_from_gguf checks
+// every dimension it reads this way before a model is sized from it, so a file cannot make lmcpp allocate more
+// than its own tensors hold.
+void gguf_expect(const GgufShapes& tensors, const std::string& name, const Shape& want);
 
 }  // namespace lm::models

@@ -48,8 +48,8 @@ PerplexityResult sliding_window_perplexity(models::Model& model, const std::vect
   return r;
 }
 
-std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split,
-                                      const std::string& tokenizer_dir, int64_t max_tokens, std::string& source) {
+std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split, const Tokenizer* tok,
+                                      int64_t max_tokens, std::string& source) {
   std::vector<int32_t> ids;
   if (is_directory(data)) {
     for (const auto& path : list_shards(data, split)) {
@@ -64,9 +64,8 @@ std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string
     source = data + " (" + split + " shards)";
   } else {
     LM_CHECK_AS(ErrorCode::NotFound, file_exists(data), "data {} does not exist", data);
-    LM_CHECK_AS(ErrorCode::NotFound, has_tokenizer_files(tokenizer_dir), "scoring a text file needs tokenizer files in {}",
-                tokenizer_dir);
-    ids = load_tokenizer(tokenizer_dir)->encode(read_file(data), false);
+    LM_CHECK_AS(ErrorCode::NotFound, tok != nullptr, "scoring a text file needs the model's tokenizer files");
+    ids = tok->encode(read_file(data), false);
     if (max_tokens > 0 && static_cast<int64_t>(ids.size()) > max_tokens) ids.resize(static_cast<size_t>(max_tokens));
     source = data;
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lm/models/model.h"
+#include "lm/tokenize/tokenizer.h"
 
 namespace lm::train {
 
@@ -21,9 +22,10 @@ struct PerplexityResult {
 PerplexityResult sliding_window_perplexity(models::Model& model, const std::vector<int32_t>& ids, int64_t max_len,
                                            int64_t stride, bool progress = true);
 
-// The token ids to score: the `split` shards of a prepared directory, or a text file encoded with the tokenizer
-// in tokenizer_dir; at most max_tokens of them (0: all). `source` names them for messages.
-std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split,
-                                      const std::string& tokenizer_dir, int64_t max_tokens, std::string& source);
+// The token ids to score: the `split` shards of a prepared directory, or a text file encoded with `tok` (the
+// model's tokenizer; null: a text file is refused); at most max_tokens of them (0: all). `source` names them for
+// messages.
+std::vector<int32_t> read_eval_tokens(const std::string& data, const std::string& split, const Tokenizer* tok,
+                                      int64_t max_tokens, std::string& source);
 
 }  // namespace lm::train

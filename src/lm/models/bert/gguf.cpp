@@ -58,6 +58,18 @@ Json bert_config_from_gguf(const Json& kv, const GgufShapes& tensors) {
   } else {
     LM_THROW(ErrorCode::Unsupported, "GGUF file: bert without token_types.weight is not supported");
   }
+  // Every dimension against the tensors that carry it (and the layer count against the blocks present).
+  const int64_t C = emb[1], L = j["num_hidden_layers"].get<int64_t>(), I = j["intermediate_size"].get<int64_t>();
+  LM_CHECK_AS(ErrorCode::BadFormat, L >= 1 && !tensors.count("blk." + std::to_string(L) + ".attn_q.weight"),
+              "GGUF file: bert.block_count {} does not match the blocks present", L);
+  gguf_expect(tensors, "position_embd.weight", Shape{j["max_position_embeddings"].get<int64_t>(), C});
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    gguf_expect(tensors, b + "attn_q.weight", Shape{C, C});
+    gguf_expect(tensors, b + "ffn_up.weight", Shape{I, C});
+  }
+  if (auto t = tensors.find("token_types.weight"); t != tensors.end() && t->second.ndim() == 2)
+    gguf_expect(tensors, "token_types.weight", Shape{t->second[0], C});
   j["pad_token_id"] = gguf_int_or(kv, "tokenizer.ggml.padding_token_id", 0);
   if (auto t = tensors.find("cls.output.weight"); t != tensors.end()) {
     LM_CHECK_AS(ErrorCode::Unsupported, tensors.count("cls.weight"),

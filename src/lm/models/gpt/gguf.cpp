@@ -47,6 +47,16 @@ Json gpt_config_from_gguf(const Json& kv, const GgufShapes& tensors) {
   j["layer_norm_epsilon"] = gguf_float(kv, "gpt2.attention.layer_norm_epsilon");
   j["activation_function"] = "gelu_new";
   j["resid_pdrop"] = j["embd_pdrop"] = j["attn_pdrop"] = 0.0;
+  // Every dimension against the tensors that carry it (and the layer count against the blocks present).
+  const int64_t C = emb[1], L = j["n_layer"].get<int64_t>(), T = j["n_positions"].get<int64_t>();
+  LM_CHECK_AS(ErrorCode::BadFormat, L >= 1 && !tensors.count("blk." + std::to_string(L) + ".attn_norm.weight"),
+              "GGUF file: gpt2.block_count {} does not match the blocks present", L);
+  gguf_expect(tensors, "position_embd.weight", Shape{T, C});
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    gguf_expect(tensors, b + "attn_qkv.weight", Shape{3 * C, C});
+    gguf_expect(tensors, b + "ffn_up.weight", Shape{ff, C});
+  }
   if (kv.contains("tokenizer.ggml.bos_token_id")) j["bos_token_id"] = gguf_int(kv, "tokenizer.ggml.bos_token_id");
   if (kv.contains("tokenizer.ggml.eos_token_id")) j["eos_token_id"] = gguf_int(kv, "tokenizer.ggml.eos_token_id");
   return j;
