@@ -25,8 +25,8 @@ const CommandSpec kPrepare{
     .name = "prepare",
     .summary = "tokenize a corpus (Wikipedia dump, text, JSON Lines) into train/val token shards",
     .description = "Cleans and tokenizes the documents of the inputs and writes train/val token shards and meta.json "
-                   "(documents, tokens, tokenizer, dtype), plus a copy of the tokenizer. The files are written in a temporary "
-                   "sibling of DIR and moved in at the end: an interrupted run (Ctrl-C, SIGTERM, an error) leaves DIR "
+                   "(documents, tokens, tokenizer, dtype), plus a copy of the tokenizer. The files are written in a "
+                   "temporary sibling of DIR and moved in at the end: an interrupted run (Ctrl-C, SIGTERM, an error) leaves DIR "
                    "as it was, and the next run removes temporaries of runs that were killed. DIR must not be, hold "
                    "or lie inside an input or the tokenizer, nor be a non-empty directory lmcpp did not make for "
                    "prepare (--overwrite replaces the files lmcpp wrote there).",
