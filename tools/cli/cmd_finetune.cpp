@@ -1,19 +1,26 @@
 // `lmcpp finetune`: flags -> train::FinetuneOptions -> train::run_finetune (sequence classification, or QA:
 // generative for causal LMs, extractive span QA otherwise). OUT receives the best epoch's model (HF directory
 // with tokenizer files), metrics.jsonl, loss.svg, result.json and the checkpoints a rerun resumes from.
+#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "command.h"
+#include "out_dir.h"
 #include "lm/core/error.h"
 #include "lm/core/threads.h"
 #include "lm/train/finetune.h"
+#include "lm/train/trainer.h"
 
 namespace lm::cli {
 namespace {
 
 const train::FinetuneOptions kDefaults;
+
+void on_signal(int) {
+  if (train::g_stop_requested.exchange(true)) std::_Exit(130);  // a second Ctrl-C: stop now
+}
 
 const CommandSpec kFinetune{
     .name = "finetune",
@@ -37,7 +44,10 @@ const CommandSpec kFinetune{
         "of whole turns. Validation: assistant-token loss and perplexity. Defaults: --epochs 3 --batch-size 8 --lr "
         "5e-5.\n"
         "Each epoch is evaluated on --val; OUT keeps the best epoch's model (with tokenizer files), metrics.jsonl, "
-        "loss.svg, result.json and checkpoints/: running the same command again resumes exactly where it stopped. "
+        "loss.svg, result.json and checkpoints/: running the same command again resumes exactly where it stopped "
+        "(other settings are refused; --overwrite starts afresh). OUT must not be, hold or lie inside --model, nor "
+        "be a non-empty directory lmcpp did not make for finetune. Ctrl-C (or SIGTERM) stops after the current "
+        "step with a checkpoint to resume from. "
         "Under mpirun every rank takes --batch-size of each global batch.",
     .flags = {
         choice_flag("--task", {"classify", "qa", "chat"}, std::nullopt, "what to fine-tune for (see above)").required(),
@@ -70,6 +80,7 @@ const CommandSpec kFinetune{
             .only_with("--task", std::vector<std::string>{"chat"}),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model trains (cuda: one GPU, LM_CUDA=ON builds)"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+        bool_flag("--overwrite", "start afresh in OUT: remove the files lmcpp wrote there"),
     },
 };
 
@@ -102,7 +113,25 @@ int run_finetune(const Flags& f) {
   LM_CHECK(o.epochs >= 0 && o.batch_size >= 0 && o.grad_accum >= 1, "--epochs, --batch-size and --grad-accum must be "
            "positive");
   LM_CHECK(o.lr >= 0, "--lr {} must be positive", o.lr);
-  const train::FinetuneReport rep = train::run_finetune(o);
+  OutDir dir({.command = "finetune",
+              .out = o.out_dir,
+              .inputs = {{"--model", o.model_dir}, {"--train", o.train_path}, {"--val", o.val_path}},
+              .overwrite = f.on("--overwrite")});
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  train::FinetuneReport rep;
+  try {
+    rep = train::run_finetune(o);
+  } catch (const Error& e) {
+    if (!e.is_input_error()) dir.keep();  // a failure mid-run: metrics.jsonl says what happened
+    throw;
+  }
+  dir.keep();
+  if (train::g_stop_requested.load()) {
+    std::fprintf(stderr, "lmcpp: finetune interrupted; checkpoint in %s/checkpoints: run the same command to "
+                 "resume\n", o.out_dir.c_str());
+    return 130;
+  }
   std::printf("%s\n", rep.summary.c_str());
   return 0;
 }

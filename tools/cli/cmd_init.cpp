@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "out_dir.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -20,7 +21,8 @@ const CommandSpec kInit{
     .summary = "write a freshly initialised model (HF directory) from a config",
     .description = "Writes the model of the config with the family's own initialisation (HF's scheme: normal(0, "
                    "initializer_range), zero biases, LayerNorm 1/0) as an HF directory, with the tokenizer files when "
-                   "--tokenizer is given.",
+                   "--tokenizer is given. DIR must not be or hold the config or the tokenizer, nor be a non-empty "
+                   "directory lmcpp did not make for init (unless --overwrite).",
     .flags = {
         string_flag("--config", "FILE.json|'{...}'",
                     "an HF config.json (model_type gpt2 or bert; for BERT \"architectures\" picks the head) or the "
@@ -29,6 +31,7 @@ const CommandSpec kInit{
         string_flag("--out", "DIR", "output model directory").required(),
         string_flag("--tokenizer", "DIR", "tokenizer files to copy into DIR (vocab_size defaults to its size)"),
         int_flag("--seed", "N", 42, "initialisation seed"),
+        bool_flag("--overwrite", "write into a non-empty DIR lmcpp did not make for init (replacing its model files)"),
     },
 };
 
@@ -55,12 +58,16 @@ int run_init(const Flags& f) {
   }
   auto model = models::create_model(cfg);
   model->init_weights(seed);
-  make_dirs(out);
+  OutDir dir({.command = "init",
+              .out = out,
+              .inputs = {{"--config", config[0] == '{' ? "" : config}, {"--tokenizer", tok_dir}},
+              .overwrite = f.on("--overwrite")});
   model->save_hf(out);
   if (tok) {
     tok->save(out, model->max_positions());
     carry_tokenizer_side_files(tok_dir, out);  // a chat template or special tokens of the source directory
   }
+  dir.keep();
   std::printf("%s: %s, %lld parameters, initialised with seed %llu\n", out.c_str(),
               model->model_type().c_str(), static_cast<long long>(model->num_parameters()),
               static_cast<unsigned long long>(seed));

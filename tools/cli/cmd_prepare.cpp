@@ -1,8 +1,11 @@
 // `lmcpp prepare`: documents (Wikipedia dumps, text, JSON Lines) -> train/val token shards + meta.json
 // (DESIGN.md section 9). The pipeline is lm::prepare_dataset; this file maps flags onto it.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 
 #include "command.h"
+#include "out_dir.h"
 #include "lm/core/error.h"
 #include "lm/core/threads.h"
 #include "lm/data/prepare.h"
@@ -13,11 +16,20 @@ namespace {
 
 const PrepareOptions kDefaults;
 
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // a second Ctrl-C: stop now
+}
+
 const CommandSpec kPrepare{
     .name = "prepare",
     .summary = "tokenize a corpus (Wikipedia dump, text, JSON Lines) into train/val token shards",
     .description = "Cleans and tokenizes the documents of the inputs and writes train/val token shards and meta.json "
-                   "(documents, tokens, tokenizer, dtype), plus a copy of the tokenizer.",
+                   "(documents, tokens, tokenizer, dtype), plus a copy of the tokenizer. The files are written in a "
+                   "temporary sibling of DIR and moved in at the end: an interrupted run (Ctrl-C, SIGTERM, an error) leaves DIR "
+                   "as it was, and the next run removes temporaries of runs that were killed. DIR must not be, hold "
+                   "or lie inside an input or the tokenizer, nor be a non-empty directory lmcpp did not make for "
+                   "prepare (--overwrite replaces the files lmcpp wrote there).",
     .flags = {
         repeated_flag("--input", "PATH", "files or folders; .bz2 (multistream too), .gz, .zst are read directly")
             .rest()
@@ -42,6 +54,7 @@ const CommandSpec kPrepare{
         choice_flag("--layout", {"auto", "tokens", "sentences"}, "auto",
                     "tokens: document ids + end-of-text, for GPT; sentences: each sentence + [SEP], one more [SEP] "
                     "per document, for BERT pretraining; auto: sentences for WordPiece tokenizers, else tokens"),
+        bool_flag("--overwrite", "write into a non-empty DIR: remove the files lmcpp wrote there first"),
     },
 };
 
@@ -69,7 +82,21 @@ int run_prepare(const Flags& f) {
   auto tok = load_tokenizer(tok_dir);
   o.tokenizer_name = tok_dir;
   o.layout = parse_data_layout(layout, tok->type());
-  PrepareStats st = prepare_dataset(o, *tok);
+  std::vector<std::pair<std::string, std::string>> inputs = {{"--tokenizer", tok_dir}};
+  for (const auto& in : o.inputs) inputs.emplace_back("--input", in);
+  OutDir dir({.command = "prepare", .out = o.out_dir, .inputs = inputs, .overwrite = f.on("--overwrite")});
+  o.stop = &g_stop;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  PrepareStats st;
+  try {
+    st = prepare_dataset(o, *tok);
+  } catch (const std::exception&) {
+    if (!g_stop.load()) throw;
+    std::fprintf(stderr, "lmcpp: prepare interrupted; %s was left as it was\n", o.out_dir.c_str());
+    return 130;
+  }
+  dir.keep();
   if (json) {
     std::printf("%s\n", st.meta.dump().c_str());
   } else {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "out_dir.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
@@ -14,7 +15,7 @@
 namespace lm::cli {
 namespace {
 
-void on_sigint(int) {
+void on_signal(int) {
   if (train::g_stop_requested.exchange(true)) std::_Exit(130);  // second Ctrl-C: stop now
 }
 
@@ -38,11 +39,18 @@ const CommandSpec kTrain{
         "shard.\n"
         "Writes DIR/metrics.jsonl, DIR/loss.svg, DIR/train_config.json (every key with its value), "
         "DIR/checkpoints/step_N/, DIR/best/ and the latest model as an HF directory in DIR. Re-running the same "
-        "command resumes from the newest checkpoint; Ctrl-C stops after the current step with a checkpoint.",
+        "command resumes from the newest checkpoint, when the config is the same but for the keys a resume may change "
+        "(max_steps, max_tokens, max_time, eval_every, eval_batches, save_every, keep_last, keep_best, log_every, "
+        "threads, device, batch_size, early stopping, max_nonfinite); another config is refused, naming the keys, "
+        "and --overwrite starts afresh. DIR must not be or hold the data or init directory, nor a non-empty "
+        "directory lmcpp did not make for train. Ctrl-C (or SIGTERM) stops after the current step with a "
+        "checkpoint.",
     .flags = {
         string_flag("--config", "FILE.json", "the train config (keys below)").required(),
         repeated_flag("--set", "KEY=VALUE", "override a config key; VALUE is JSON, else a string"),
         string_flag("--out", "DIR", "output directory (and the run to resume)").required(),
+        bool_flag("--overwrite", "start afresh in DIR: remove the files lmcpp wrote there (a run to resume, "
+                                 "another command's output)"),
     },
     .more_help = config_keys_help,
 };
@@ -54,8 +62,24 @@ int run_train(const Flags& f) {
   Json cfg = read_json_file(config_path);
   cfg = train::apply_overrides(cfg, sets);
   train::TrainConfig tc = train::TrainConfig::from_json(cfg);
-  std::signal(SIGINT, on_sigint);
-  train::TrainResult r = train::run_training(tc, out);
+  const bool overwrite = f.on("--overwrite");
+  if (!overwrite && is_directory(out)) {
+    const std::vector<std::string> changes = train::resume_config_changes(out, tc.raw);
+    LM_CHECK(changes.empty(), "--out {} holds a run with another config ({}): re-run with its config to resume it, or "
+             "pass --overwrite to start afresh", out, fmt::join(changes, "; "));
+  }
+  OutDir dir({.command = "train", .out = out, .inputs = {{"data", tc.data}, {"init", tc.init}},
+              .overwrite = overwrite});
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  train::TrainResult r;
+  try {
+    r = train::run_training(tc, out);
+  } catch (const Error& e) {
+    if (!e.is_input_error()) dir.keep();  // a failure mid-run: metrics.jsonl says what happened
+    throw;
+  }
+  dir.keep();
   if (r.rank != 0) return r.interrupted ? 130 : 0;  // data parallel: rank 0 reports for the job
   std::printf("trained to step %lld; last loss %.4f", static_cast<long long>(r.steps), r.last_loss);
   if (std::isfinite(r.best_val_loss)) std::printf("; best val loss %.4f", r.best_val_loss);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "command.h"
+#include "out_dir.h"
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/threads.h"
@@ -36,7 +37,8 @@ const CommandSpec kTrainTokenizer{
         "wordpiece: like HF BertWordPieceTokenizer.train (uncased unless --cased, limit alphabet 1000, [PAD] [UNK] "
         "[CLS] [SEP] [MASK]); writes vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json.\n"
         "char: one token per character seen (--vocab-size ignored); writes char_vocab.json.\n"
-        "Files are read line by line, each line with its newline, as HF's trainers read them.",
+        "Files are read line by line, each line with its newline, as HF's trainers read them. DIR must not be or "
+        "hold an input, nor be a non-empty directory lmcpp did not make for train-tokenizer (unless --overwrite).",
     .flags = {
         choice_flag("--type", {"bpe", "wordpiece", "char"}, std::nullopt, "the tokenizer model to learn").required(),
         repeated_flag("--input", "FILE", "text files to learn from").rest().required(),
@@ -49,6 +51,7 @@ const CommandSpec kTrainTokenizer{
                                               "1000)"),
         bool_flag("--cased", "wordpiece: keep case (default: lowercase, like bert-base-uncased)"),
         int_flag("--threads", "N", 0, "worker threads (0: all)"),
+        bool_flag("--overwrite", "write into a non-empty DIR lmcpp did not make for train-tokenizer"),
     },
 };
 
@@ -67,6 +70,9 @@ int run_train_tokenizer(const Flags& f) {
            type);
   LM_CHECK(min_frequency >= 0, "--min-frequency must be >= 0, in lmcpp train-tokenizer");
   if (threads > 0) set_num_threads(threads);
+  std::vector<std::pair<std::string, std::string>> in;
+  for (const auto& path : inputs) in.emplace_back("--input", path);
+  OutDir dir({.command = "train-tokenizer", .out = out, .inputs = in, .overwrite = f.on("--overwrite")});
   std::unique_ptr<Tokenizer> tok;
   if (type == "bpe") {
     BpeTrainOptions opt;
@@ -85,6 +91,7 @@ int run_train_tokenizer(const Flags& f) {
     tok = train_char(inputs);
   }
   tok->save(out);
+  dir.keep();
   std::fprintf(stderr, "lmcpp: trained %s tokenizer, vocab size %lld, written to %s\n", type.c_str(),
                static_cast<long long>(tok->vocab_size()), out.c_str());
   return 0;

@@ -22,6 +22,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/progress.h"
+#include "lm/core/temp_names.h"
 #include "lm/core/threads.h"
 #include "lm/data/bert_data.h"
 #include "lm/data/shard.h"
@@ -364,6 +365,7 @@ Json make_meta(const PrepareOptions& opt, const PrepareStats& st, const SplitWri
 // Publish: old shards of a previous run are removed, staged files renamed in, meta.json written last.
 void publish(const std::string& staging, const std::string& out_dir, const SplitWriter& train,
              const SplitWriter& val, const Json& meta) {
+  make_dirs(out_dir);
   for (auto& e : fs::directory_iterator(out_dir)) {
     std::string name = e.path().filename().string();
     if ((name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && name.ends_with(".bin"))
@@ -404,9 +406,13 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   LM_CHECK(!sentences || eos >= 0,
            "prepare: the sentences layout needs a tokenizer with a separator token ([SEP] or an end-of-text id)");
 
-  make_dirs(opt.out_dir);
-  std::random_device rd;
-  std::string staging = fmt::format("{}/.prepare-tmp-{}-{:x}", opt.out_dir, ::getpid(), rd());
+  // Staged in a sibling folder, renamed in at the end: an interrupted run leaves OUT as it was. Temporaries of
+  // killed runs (their pid is gone) are removed, the sibling ones and those of older versions inside OUT.
+  const std::string parent = fs::path(opt.out_dir).lexically_normal().parent_path().string();
+  if (!parent.empty()) make_dirs(parent);
+  remove_stale_temporaries(parent.empty() ? "." : parent, temp_sibling_prefix(opt.out_dir));
+  remove_stale_temporaries(opt.out_dir, ".prepare-tmp-");
+  std::string staging = temp_sibling(opt.out_dir);
   make_dirs(staging);
   StagingGuard staging_guard{staging};
 
@@ -442,6 +448,7 @@ PrepareStats prepare_dataset(const PrepareOptions& opt, const Tokenizer& tok) {
   std::vector<std::string> texts;
   std::vector<std::vector<int32_t>> ids;
   while (queue.pop(batch)) {
+    LM_CHECK(!(opt.stop && opt.stop->load()), "prepare: interrupted; {} was left as it was", opt.out_dir);
     size_t n = batch.docs.size();
     clean_and_tokenize(batch, tok, sentences, eos, threads, texts, ids);
     for (size_t i = 0; i < n; ++i) {

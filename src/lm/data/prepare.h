@@ -4,6 +4,7 @@
 // moved into place only after the whole input was read: an error leaves no partial shard behind.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -64,6 +65,8 @@ struct PrepareOptions {
   bool progress = true;        // progress line on stderr
   std::string tokenizer_name;  // recorded in meta.json (e.g. the tokenizer directory)
   DataLayout layout = DataLayout::Tokens;
+  // Set (e.g. by a SIGINT handler) to stop: prepare_dataset throws and removes its staging folder, OUT untouched.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct PrepareStats {

@@ -70,4 +70,13 @@ struct TrainJob {
 
 TrainResult run_training(const TrainConfig& cfg, const std::string& out_dir, const TrainJob& job = {});
 
+// The config keys a resumed run may change: the length of the run (max_steps, max_tokens, max_time; the schedule
+// follows the new max_steps), how often it evaluates, saves and logs, what it keeps, early stopping, threads,
+// device and batch_size (per process: the loader continues at the same window when the global batch divides).
+const std::vector<std::string>& resumable_config_keys();
+// How `raw` (a TrainConfig::raw) differs from the config of the checkpoint a run in OUT would resume from, as
+// "key: old -> new" with dotted paths for nested keys ("model.n_layer: 2 -> 3"), the keys above left out; empty
+// when OUT has no checkpoint or nothing else changed. The Trainer refuses to resume when it is not empty.
+std::vector<std::string> resume_config_changes(const std::string& out_dir, const Json& raw);
+
 }  // namespace lm::train

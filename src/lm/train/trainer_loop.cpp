@@ -196,6 +196,11 @@ void Trainer::setup(TrainResult& res) {
     comm_.broadcast(&resume_step, sizeof resume_step, 0);
     resume_dir = resume_step < 0 ? "" : path_join(path_join(out_, "checkpoints"), step_dir_name(resume_step));
   }
+  if (!resume_dir.empty()) {  // a changed run must not quietly continue the old one
+    const std::vector<std::string> changes = resume_config_changes(out_, cfg_.raw);
+    LM_CHECK(changes.empty(), "{} holds a run with another config ({}): resume it with the same config, or start "
+             "afresh in another directory", out_, fmt::join(changes, "; "));
+  }
   build_model(resume_dir);
   obj_ = job_.objective ? job_.objective(model(), comm_)
                         : make_pretraining_objective(cfg_, data_meta_, tokenizer_dir_, model(), comm_);

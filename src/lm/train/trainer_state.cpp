@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
@@ -44,7 +45,47 @@ void remove_tree(const std::string& p) {
   std::error_code ec;
   fs::remove_all(p, ec);
 }
+
+// Leaves of a JSON object by dotted path ({"model": {"n_layer": 2}} -> "model.n_layer": 2).
+void flatten(const Json& j, const std::string& prefix, std::map<std::string, Json>& out) {
+  if (!j.is_object() || (j.empty() && !prefix.empty())) {
+    out[prefix] = j;
+    return;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it)
+    flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
 }  // namespace
+
+const std::vector<std::string>& resumable_config_keys() {
+  static const std::vector<std::string> keys = {
+      "max_steps",  "max_tokens", "max_time",   "eval_every",   "eval_batches", "save_every",
+      "keep_last",  "keep_best",  "log_every",  "threads",      "device",       "batch_size",
+      "early_stopping_patience", "early_stopping_min_delta", "max_nonfinite", "comment"};
+  return keys;
+}
+
+std::vector<std::string> resume_config_changes(const std::string& out_dir, const Json& raw) {
+  int64_t step = -1;
+  const std::string ck = newest_checkpoint(out_dir, &step);
+  if (ck.empty()) return {};
+  const Json state = read_json_file(path_join(ck, "trainer_state.json"));
+  if (!state.contains("train_config") || !state["train_config"].is_object()) return {};
+  std::map<std::string, Json> before, after;
+  flatten(state["train_config"], "", before);
+  flatten(raw, "", after);
+  for (const auto& [k, v] : before) after.try_emplace(k, Json());  // a key only one side has: null on the other
+  for (const auto& [k, v] : after) before.try_emplace(k, Json());
+  const auto& free = resumable_config_keys();
+  std::vector<std::string> changes;
+  for (const auto& [k, v] : after) {
+    const std::string top = k.substr(0, k.find('.'));
+    if (std::find(free.begin(), free.end(), top) != free.end() || before[k] == v) continue;
+    changes.push_back(fmt::format("{}: {} -> {}", k, before[k].is_null() ? "(unset)" : before[k].dump(),
+                                  v.is_null() ? "(unset)" : v.dump()));
+  }
+  return changes;
+}
 
 void write_dir_atomically(const std::string& dir, const std::function<void(const std::string&)>& fill) {
   std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
@@ -217,7 +258,7 @@ void Trainer::restore_state(const std::string& resume_dir, const Json& s) {
   if (saved_threads != num_threads())
     log_warn("resuming with {} threads, the checkpoint was written with {}: the run stays correct but is no "
              "longer bitwise identical to an uninterrupted one", num_threads(), saved_threads);
-  log_info("resuming from {} (step {})", resume_dir, step_);
+  log_info("resuming from step {} of {} (checkpoint {})", step_, cfg_.max_steps, resume_dir);
 }
 
 // The checkpoint's loader cursor counts batches of its own (batch_size x world_size); a run with another split
