@@ -78,7 +78,7 @@ TEST(TrainConfigKeys, TheTableIsExactlyWhatFromJsonAccepts) {
     train::TrainConfig::from_json(train::apply_overrides(kMinimal, {"lr_shedule=cosine"}));
     FAIL() << "an undeclared key was accepted";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "train config: unknown key \"lr_shedule\"");
+    EXPECT_STREQ(e.what(), "train config: unknown key \"lr_shedule\" (did you mean \"lr_schedule\"?)");
   }
 }
 

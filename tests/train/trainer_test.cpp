@@ -53,7 +53,10 @@ TEST(TrainConfig, OverridesAndValidation) {
   EXPECT_EQ(o["model"]["n_layer"], 4);
   EXPECT_EQ(o["lr"], 0.01);
   EXPECT_EQ(o["lr_schedule"], "wsd");
-  EXPECT_EQ(o["model"]["x"]["y"], true);
+  EXPECT_EQ(o["model"]["x"]["y"], true);  // dotted paths make the nested objects they name...
+  // ...but a model key its family does not know is an error, not a silently ignored setting.
+  EXPECT_THROW(train::TrainConfig::from_json(o), Error);
+  o["model"].erase("x");
   auto tc = train::TrainConfig::from_json(o);
   EXPECT_EQ(tc.schedule.kind, "wsd");
   EXPECT_THROW(train::TrainConfig::from_json(train::apply_overrides(c, {"lr_shedule=cosine"})), Error);

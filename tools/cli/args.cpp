@@ -7,6 +7,7 @@
 #include "flags.h"
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
+#include "lm/core/suggest.h"
 
 namespace lm::cli {
 
@@ -96,7 +97,9 @@ double Args::get_double(const std::string& name, double def) {
 
 void Args::finish() {
   for (const auto& name : order_) {
-    LM_CHECK(declared_.count(name), "unknown flag {}, in lmcpp {} (see lmcpp {} --help)", name, command_, command_);
+    LM_CHECK(declared_.count(name), "unknown flag {}{}, in lmcpp {} (see lmcpp {} --help)", name,
+             did_you_mean(name, std::vector<std::string>(declared_.begin(), declared_.end())), command_,
+             command_);
   }
   LM_CHECK(positional_.empty(), "unexpected argument '{}', in lmcpp {}", positional_.empty() ? "" : positional_[0],
            command_);

@@ -49,6 +49,7 @@ int run_init(const Flags& f) {
   }
   LM_CHECK(cfg.is_object() && cfg.contains("model_type"), "--config: an HF config object with \"model_type\" "
            "(gpt2 or bert) is required");
+  models::check_config_keys(cfg, "--config");  // a typo must not silently give the family's default size
   std::unique_ptr<Tokenizer> tok;
   if (!tok_dir.empty()) {
     tok = load_tokenizer(tok_dir);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "lm/core/error.h"
+#include "lm/core/suggest.h"
 
 namespace lm::cli {
 namespace {
@@ -201,7 +202,12 @@ Flags Flags::parse(const CommandSpec& spec, const std::vector<std::string>& argv
     const size_t eq = a.find('=');
     const std::string name = a.substr(0, eq);
     const FlagSpec* f = find(name);
-    LM_CHECK(f != nullptr, "unknown flag {}, in lmcpp {} (see lmcpp {} --help)", name, cmd, cmd);
+    if (f == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& d : spec.flags) names.push_back(d.name);
+      LM_THROW(ErrorCode::InvalidArgument, "unknown flag {}{}, in lmcpp {} (see lmcpp {} --help)", name,
+               did_you_mean(name, names), cmd, cmd);
+    }
     const bool has_next = i + 1 < argv.size() && !is_flag_token(argv[i + 1]) && !is_help_token(argv[i + 1]);
     std::string value;
     if (eq != std::string::npos) {

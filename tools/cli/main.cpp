@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "lm/core/error.h"
+#include "lm/core/suggest.h"
 
 namespace lm::cli {
 std::vector<Command>& commands() {
@@ -66,6 +67,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::fprintf(stderr, "lmcpp: error: unknown command '%s', see lmcpp --help\n", name.c_str());
+  std::vector<std::string> names;
+  for (auto& c : lm::cli::commands()) names.push_back(c.name);
+  std::fprintf(stderr, "lmcpp: error: unknown command '%s'%s, see lmcpp --help\n", name.c_str(),
+               lm::did_you_mean(name, names).c_str());
   return 2;
 }

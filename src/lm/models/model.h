@@ -231,6 +231,9 @@ struct ModelFamily {
   std::string gguf_arch;
   std::function<GgufMetadata(const Json& config, const GgufOptions& options)> to_gguf;
   std::function<Json(const Json& kv, const GgufShapes& tensors)> config_from_gguf;
+  // The keys the family's HF config class defines (transformers' configuration_<family>.py, its attribute_map
+  // aliases included); PretrainedConfig's common keys are added by check_config_keys.
+  std::function<const std::vector<std::string>&()> config_keys;
 };
 // Registers a family under an HF model_type.
 bool register_model(const std::string& model_type, ModelFamily family);
@@ -238,6 +241,14 @@ bool register_model(const std::string& model_type, ModelFamily family);
 const ModelFamily& model_family(const Json& config);
 // The family whose GGUF architecture is `arch`; throws Unsupported naming the architectures lmcpp reads.
 const ModelFamily& gguf_family(const std::string& arch);
+// A config a user wrote (a train config's "model", `lmcpp init --config`) must use only keys its family
+// knows: an unknown key throws InvalidArgument "WHAT: unknown key \"k\" (did you mean \"key\"?)". config.json
+// files read from a model directory are not checked (transformers keeps and ignores unknown keys, and so does
+// lmcpp).
+void check_config_keys(const Json& config, const std::string& what);
+// The keys check_config_keys accepts for config's family: the family's own and PretrainedConfig's common
+// keys.
+std::vector<std::string> known_config_keys(const Json& config);
 // Shorthands over model_family(config).
 Json configure_model(const Json& config, const ConfigRequest& request);
 Head config_head(const Json& config);

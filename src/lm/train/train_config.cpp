@@ -2,8 +2,12 @@
 // the --set overrides.
 #include "lm/train/train_config.h"
 
+#include <algorithm>
+
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
+#include "lm/core/suggest.h"
+#include "lm/models/model.h"
 
 namespace lm::train {
 namespace {
@@ -135,10 +139,11 @@ Json apply_overrides(Json config, const std::vector<std::string>& sets) {
 
 TrainConfig TrainConfig::from_json(const Json& j) {
   LM_CHECK(j.is_object(), "train config must be a JSON object");
+  std::vector<std::string> names;
+  for (const auto& k : train_config_keys()) names.push_back(k.name);
   for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-    for (const auto& k : train_config_keys()) known = known || k.name == it.key();
-    LM_CHECK(known, "train config: unknown key \"{}\"", it.key());
+    const bool known = std::find(names.begin(), names.end(), it.key()) != names.end();
+    LM_CHECK(known, "train config: unknown key \"{}\"{}", it.key(), did_you_mean(it.key(), names));
   }
   TrainConfig c;
   if (j.contains("model")) {
@@ -147,6 +152,11 @@ TrainConfig TrainConfig::from_json(const Json& j) {
   }
   c.init = value_or<std::string>(j, "init", "");
   LM_CHECK(c.model.is_null() != c.init.empty(), "train config: give exactly one of \"model\" or \"init\"");
+  if (!c.model.is_null()) {  // a typo in the model object must not silently train the family's default size
+    Json m = c.model;
+    if (!m.contains("model_type")) m["model_type"] = kDefaultModelType;
+    models::check_config_keys(m, "train config \"model\"");
+  }
   c.data = value_or<std::string>(j, "data", "");
   LM_CHECK(!c.data.empty(), "train config: \"data\" (a directory written by lmcpp prepare) is required");
   c.batch_size = value<int64_t>(j, "batch_size");

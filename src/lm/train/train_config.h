@@ -26,6 +26,9 @@ struct ConfigKey {
   std::string help;
 };
 
+// The model_type of a "model" object that gives none (the trainer builds that family; the key check uses it).
+inline constexpr const char* kDefaultModelType = "gpt2";
+
 // Every key the train config accepts, in the order --help lists them.
 const std::vector<ConfigKey>& train_config_keys();
 

@@ -114,7 +114,7 @@ void Trainer::build_model(const std::string& resume_dir) {
     mcfg = read_json_file(path_join(cfg_.init, "config.json"));
   } else {
     mcfg = cfg_.model;
-    if (!mcfg.contains("model_type")) mcfg["model_type"] = "gpt2";
+    if (!mcfg.contains("model_type")) mcfg["model_type"] = kDefaultModelType;
     if (!mcfg.contains("vocab_size") && data_meta_.contains("vocab_size")) mcfg["vocab_size"] = data_meta_["vocab_size"];
   }
   models::ConfigRequest req = job_.request;

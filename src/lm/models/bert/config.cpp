@@ -2,6 +2,7 @@
 // and the training FLOPs per token.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "lm/core/error.h"
 #include "lm/models/bert/bert.h"
@@ -10,7 +11,6 @@
 namespace lm::models {
 
 namespace {
-
 
 const std::map<std::string, BertHead>& head_names() {
   static const std::map<std::string, BertHead> m = {
@@ -66,6 +66,21 @@ void check_ranges(const BertConfig& c) {
 }
 
 }  // namespace
+
+// The keys of transformers' BertConfig (configuration_bert.py): its __init__ arguments, plus
+// gradient_checkpointing, which older BERT checkpoints on the Hub carry. A user-written bert config may use
+// these and PretrainedConfig's common keys.
+const std::vector<std::string>& bert_config_keys() {
+  // clang-format off
+  static const std::vector<std::string> keys = {
+      "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+      "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+      "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "position_embedding_type",
+      "use_cache", "classifier_dropout", "gradient_checkpointing"
+  };
+  // clang-format on
+  return keys;
+}
 
 BertConfig BertConfig::from_hf(const Json& j) {
   LM_CHECK(j.is_object(), "BERT config must be a JSON object");

@@ -75,6 +75,7 @@ Head bert_head(BertHead h) {
 
 GgufMetadata bert_to_gguf(const Json& config, const GgufOptions& options);  // gguf.cpp
 Json bert_config_from_gguf(const Json& kv, const GgufShapes& tensors);
+const std::vector<std::string>& bert_config_keys();  // config.cpp
 
 Head Bert::head() const { return bert_head(config_.head); }
 
@@ -89,6 +90,7 @@ ModelFamily bert_family() {
   f.gguf_arch = "bert";
   f.to_gguf = bert_to_gguf;
   f.config_from_gguf = bert_config_from_gguf;
+  f.config_keys = bert_config_keys;
   return f;
 }
 

@@ -1,5 +1,6 @@
 // GPT-2 config: HF config.json parsing and writing, and the FLOPs per token for MFU.
 #include <string>
+#include <vector>
 
 #include "lm/core/error.h"
 #include "lm/models/gpt/gpt.h"
@@ -7,6 +8,23 @@
 
 namespace lm::models {
 
+// The keys of transformers' GPT2Config (configuration_gpt2.py): its __init__ arguments, the attribute_map
+// aliases (hidden_size, max_position_embeddings, num_attention_heads, num_hidden_layers) and n_ctx, which
+// OpenAI's checkpoints on the Hub still carry. A user-written gpt2 config may use these and
+// PretrainedConfig's common keys.
+const std::vector<std::string>& gpt_config_keys() {
+  // clang-format off
+  static const std::vector<std::string> keys = {
+      "vocab_size", "n_positions", "n_ctx", "n_embd", "n_layer", "n_head", "n_inner", "activation_function",
+      "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range", "summary_type",
+      "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
+      "scale_attn_weights", "use_cache", "bos_token_id", "eos_token_id", "scale_attn_by_inverse_layer_idx",
+      "reorder_and_upcast_attn", "hidden_size", "max_position_embeddings", "num_attention_heads",
+      "num_hidden_layers"
+  };
+  // clang-format on
+  return keys;
+}
 
 GptConfig GptConfig::from_hf(const Json& j) {
   LM_CHECK(j.is_object(), "GPT-2 config must be a JSON object");
@@ -14,10 +32,11 @@ GptConfig GptConfig::from_hf(const Json& j) {
   if (j.contains("model_type"))
     LM_CHECK(j["model_type"] == "gpt2", "config.json: model_type {} is not gpt2", j["model_type"].dump());
   c.vocab_size = hf_int(j, "vocab_size", c.vocab_size);
-  c.n_positions = hf_int(j, "n_positions", c.n_positions);
-  c.n_embd = hf_int(j, "n_embd", c.n_embd);
-  c.n_layer = hf_int(j, "n_layer", c.n_layer);
-  c.n_head = hf_int(j, "n_head", c.n_head);
+  // GPT2Config.attribute_map: the common names are aliases of GPT-2's own (which win when both are given).
+  c.n_positions = hf_int(j, "n_positions", hf_int(j, "max_position_embeddings", c.n_positions));
+  c.n_embd = hf_int(j, "n_embd", hf_int(j, "hidden_size", c.n_embd));
+  c.n_layer = hf_int(j, "n_layer", hf_int(j, "num_hidden_layers", c.n_layer));
+  c.n_head = hf_int(j, "n_head", hf_int(j, "num_attention_heads", c.n_head));
   c.n_inner = hf_int(j, "n_inner", 0);
   c.layer_norm_epsilon = hf_float(j, "layer_norm_epsilon", c.layer_norm_epsilon);
   c.resid_pdrop = hf_float(j, "resid_pdrop", 0.1f);

@@ -12,7 +12,8 @@ constexpr const char* kDropoutKeys[] = {"resid_pdrop", "embd_pdrop", "attn_pdrop
 Json configure_gpt(const Json& config, const ConfigRequest& r) {
   Json m = config;
   if (r.fresh) {
-    if (!m.contains("n_positions") && r.max_positions > 0) m["n_positions"] = r.max_positions;
+    if (!m.contains("n_positions") && !m.contains("max_position_embeddings") && r.max_positions > 0)
+      m["n_positions"] = r.max_positions;
     if (r.eos_id) {
       if (!m.contains("eos_token_id")) m["eos_token_id"] = *r.eos_id;
       if (!m.contains("bos_token_id")) m["bos_token_id"] = *r.eos_id;
@@ -40,6 +41,7 @@ Json configure_gpt(const Json& config, const ConfigRequest& r) {
 
 GgufMetadata gpt_to_gguf(const Json& config, const GgufOptions& options);  // gguf.cpp
 Json gpt_config_from_gguf(const Json& kv, const GgufShapes& tensors);
+const std::vector<std::string>& gpt_config_keys();  // config.cpp
 
 ModelFamily gpt_family() {
   ModelFamily f;
@@ -51,6 +53,7 @@ ModelFamily gpt_family() {
   f.gguf_arch = "gpt2";
   f.to_gguf = gpt_to_gguf;
   f.config_from_gguf = gpt_config_from_gguf;
+  f.config_keys = gpt_config_keys;
   return f;
 }
 
