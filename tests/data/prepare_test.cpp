@@ -223,14 +223,16 @@ TEST(Prepare, CorruptInputLeavesNothingBehind) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("truncated bzip2 data in " + dir + "/cut.xml.bz2"), std::string::npos) << msg;
   }
-  EXPECT_TRUE(files_in(dir + "/out").empty());
-  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"cut.xml.bz2", "out"}));
+  // Staged in a temporary sibling and moved in only at the end: OUT never appears, and the stage is gone.
+  EXPECT_FALSE(file_exists(dir + "/out"));
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"cut.xml.bz2"}));
   // Malformed XML too.
   write_file_atomic(dir + "/bad.xml",
                     "<mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><text>x</tex>");
   o.inputs = {dir + "/bad.xml"};
   EXPECT_THROW(prepare_dataset(o, tok), Error);
-  EXPECT_TRUE(files_in(dir + "/out").empty());
+  EXPECT_FALSE(file_exists(dir + "/out"));
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"bad.xml", "cut.xml.bz2"}));
 }
 
 TEST(Prepare, RerunReplacesOldShardsAndValidatesOptions) {

@@ -2,6 +2,7 @@
 // --overwrite and the removal of a directory a failed run made.
 #include "out_dir.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "lm/core/error.h"
@@ -78,6 +79,16 @@ std::string maker(const std::string& out, const std::string& command) {
 
 }  // namespace
 
+// This process's rank when a launcher started several (mpirun: Open MPI / PMIx / PMI variables; torchrun style:
+// RANK with WORLD_SIZE > 1); 0 otherwise.
+static int launch_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* s = std::getenv(v)) return std::atoi(s);
+  const char* world = std::getenv("WORLD_SIZE");
+  const char* rank = std::getenv("RANK");
+  return world && rank && std::atoi(world) > 1 ? std::atoi(rank) : 0;
+}
+
 OutDir::OutDir(const OutDirRequest& r) : out_(r.out) {
   const fs::path out = full(r.out);
   for (const auto& [name, path] : r.inputs) {
@@ -92,6 +103,13 @@ OutDir::OutDir(const OutDirRequest& r) : out_(r.out) {
   }
   std::error_code ec;
   LM_CHECK(!fs::exists(out, ec) || fs::is_directory(out, ec), "--out {} is a file, not a directory", r.out);
+  // Data-parallel ranks share OUT: rank 0 alone checks, clears (--overwrite) and marks it, as it alone writes
+  // the run's files; the other ranks would race it (and see its first files as a foreign directory's).
+  if (launch_rank() > 0) {
+    make_dirs(r.out);
+    keep_ = true;
+    return;
+  }
   const bool exists = fs::exists(out, ec), empty = !exists || fs::is_empty(out, ec);
   if (!empty) {
     const std::string by = maker(r.out, r.command);
