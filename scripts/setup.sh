@@ -33,13 +33,15 @@ fi
 # tokenizers binding, node-llama-cpp with llama.cpp's prebuilt linux-x64 CPU library, @huggingface/gguf), pinned by
 # tests/node/package-lock.json. Never a download or a build: --omit=optional leaves out node-llama-cpp's other
 # prebuilt packages (CUDA, Vulkan, other systems; its CPU one is a direct dependency) and --ignore-scripts its
-# postinstall, which would fetch or compile llama.cpp; no browser download either. A lock newer than the install
-# (or a package missing from it) reinstalls.
+# postinstall, which would fetch or compile llama.cpp; no browser download either. `npm install --no-save` rather
+# than `npm ci`: npm writes no lock entries for optional packages of other platforms, which `npm ci` then demands;
+# the versions still come from the lock, which is left as it is. A lock newer than the install (or a package
+# missing from it) reinstalls.
 if [[ ! -d tests/node/node_modules/openai || ! -d tests/node/node_modules/tokenizers ||
       ! -d tests/node/node_modules/@node-llama-cpp/linux-x64 ||
       tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
-  echo "setup: npm ci in tests/node"
+  echo "setup: npm install (from the lock) in tests/node"
   (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
-    npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
+    npm install --no-save --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: all dependencies present"

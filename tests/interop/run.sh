@@ -34,7 +34,7 @@ if [[ ! -d $TOK/gpt2 || ! -d $TOK/bert-base-uncased ]]; then
 fi
 if [[ ! -d $ROOT/tests/node/node_modules/tokenizers ]]; then
   echo "run.sh: FAIL: tests/node/node_modules/tokenizers is missing (Hugging Face's tokenizers binding)." >&2
-  echo "run.sh: install it with: (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 npm ci)" >&2
+  echo "run.sh: install it with scripts/setup.sh" >&2
   exit 1
 fi
 command -v node >/dev/null || { echo "run.sh: FAIL: node is not installed" >&2; exit 1; }
