@@ -19,32 +19,14 @@
 # install it (scripts/setup.sh does).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ $# -ne 1 ]]; then
   echo "usage: tests/interop/llama_run.sh BIN" >&2
   exit 2
 fi
-BIN=$(realpath "$1")
-[[ -x $BIN ]] || { echo "llama_run.sh: $BIN is not an executable" >&2; exit 2; }
-
-if [[ -n ${LM_SHARED_DATA:-} ]]; then SHARED=$(realpath -m "$LM_SHARED_DATA/.."); else SHARED=$(realpath -m "$ROOT/../shared"); fi
-TOK=$SHARED/data/tokenizers
-if [[ ! -d $TOK/gpt2 || ! -d $TOK/bert-base-uncased ]]; then
-  echo "llama_run.sh: SKIP: the shared tokenizers are absent ($TOK/gpt2, $TOK/bert-base-uncased)"
-  exit 0
-fi
-NM=$ROOT/tests/node/node_modules
-if [[ ! -d $NM/node-llama-cpp || ! -d $NM/@node-llama-cpp/linux-x64 || ! -d $NM/@huggingface/gguf ]]; then
-  echo "llama_run.sh: FAIL: tests/node/node_modules lacks node-llama-cpp, its linux-x64 package or @huggingface/gguf." >&2
-  echo "llama_run.sh: install them with scripts/setup.sh" >&2
-  exit 1
-fi
-command -v node >/dev/null || { echo "llama_run.sh: FAIL: node is not installed" >&2; exit 1; }
-
-TMP=$(mktemp -d -t lmcpp-llama-tests.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-REF=$ROOT/tests/reference/tokenizers
-q() { "$@" >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; echo "llama_run.sh: FAIL: $*" >&2; exit 1; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/../node/script_lib.sh"
+lm_script_init interop-llama "$1"
+lm_need_packages node-llama-cpp @node-llama-cpp/linux-x64 @huggingface/gguf
+lm_training_text
 
 GPT='"model_type":"gpt2","n_layer":2,"n_head":4,"n_embd":64,"n_positions":256,"initializer_range":0.2'
 BERT='"model_type":"bert","num_hidden_layers":2,"num_attention_heads":4,"hidden_size":64,"intermediate_size":128,"max_position_embeddings":128'
@@ -60,18 +42,7 @@ q "$BIN" init --config "{$BERT,\"architectures\":[\"BertForSequenceClassificatio
   --tokenizer "$TOK/bert-base-uncased" --out "$TMP/bertcls"
 
 # A chat model over a BPE trained on prose, code and the hard cases.
-node -e 'const fs = require("fs");
-  const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l).map((l) => JSON.parse(l));
-  fs.writeFileSync(process.argv[2], lines.join("\n") + "\n");' "$REF/hard_cases.jsonl" "$TMP/hard.txt"
-q "$BIN" train-tokenizer --type bpe --input "$ROOT/README.md" "$REF/code_sample.txt" "$TMP/hard.txt" --vocab-size 1200 \
-  --out "$TMP/bpe" --threads 1
-q "$BIN" init --config "{$GPT}" --tokenizer "$TMP/bpe" --out "$TMP/chat-base"
-cat >"$TMP/dialogues.jsonl" <<'JSONL'
-{"messages": [{"role": "user", "content": "Hello there, how are you?"}, {"role": "assistant", "content": "Fine, thanks. And you?"}]}
-{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]}
-JSONL
-q "$BIN" finetune --task chat --model "$TMP/chat-base" --train "$TMP/dialogues.jsonl" --val "$TMP/dialogues.jsonl" \
-  --out "$TMP/chat" --epochs 1 --batch-size 2 --threads 1
+lm_chat_model "$GPT" "$TMP/chat"
 
 for t in f32 f16 bf16 q8_0; do q "$BIN" export --model "$TMP/gpt" --type $t --out "$TMP/gpt-$t.gguf"; done
 q "$BIN" export --model "$TMP/gptr" --out "$TMP/gptr-f32.gguf"

@@ -18,50 +18,20 @@
 # with a message and exits 0. Needs tests/node/node_modules/tokenizers: without it it fails, saying how to install.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ $# -ne 1 ]]; then
   echo "usage: tests/interop/run.sh BIN" >&2
   exit 2
 fi
-BIN=$(realpath "$1")
-[[ -x $BIN ]] || { echo "run.sh: $BIN is not an executable" >&2; exit 2; }
-
-if [[ -n ${LM_SHARED_DATA:-} ]]; then SHARED=$(realpath -m "$LM_SHARED_DATA/.."); else SHARED=$(realpath -m "$ROOT/../shared"); fi
-TOK=$SHARED/data/tokenizers
-if [[ ! -d $TOK/gpt2 || ! -d $TOK/bert-base-uncased ]]; then
-  echo "run.sh: SKIP: the shared tokenizers are absent ($TOK/gpt2, $TOK/bert-base-uncased); the interop tests need them"
-  exit 0
-fi
-if [[ ! -d $ROOT/tests/node/node_modules/tokenizers ]]; then
-  echo "run.sh: FAIL: tests/node/node_modules/tokenizers is missing (Hugging Face's tokenizers binding)." >&2
-  echo "run.sh: install it with scripts/setup.sh" >&2
-  exit 1
-fi
-command -v node >/dev/null || { echo "run.sh: FAIL: node is not installed" >&2; exit 1; }
-
-TMP=$(mktemp -d -t lmcpp-interop-tests.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-REF=$ROOT/tests/reference/tokenizers
-
-# Training text: prose, code and the hard cases (so the learned merges cover accents, CJK, emoji, whitespace runs).
-node -e 'const fs = require("fs");
-  const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l).map((l) => JSON.parse(l));
-  fs.writeFileSync(process.argv[2], lines.join("\n") + "\n");' "$REF/hard_cases.jsonl" "$TMP/hard.txt"
-TEXT=("$ROOT/README.md" "$REF/code_sample.txt" "$TMP/hard.txt")
+source "$(dirname "${BASH_SOURCE[0]}")/../node/script_lib.sh"
+lm_script_init interop-hf "$1"
+lm_need_packages tokenizers
+lm_training_text
 
 GPT='"model_type":"gpt2","n_layer":1,"n_head":2,"n_embd":16,"n_positions":128'
 BERT='"model_type":"bert","num_hidden_layers":1,"num_attention_heads":2,"hidden_size":16,"intermediate_size":32,"max_position_embeddings":64'
-q() { "$@" >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; echo "run.sh: FAIL: $*" >&2; exit 1; }; }
 
 q "$BIN" init --config "{$GPT}" --tokenizer "$TOK/gpt2" --out "$TMP/gpt2"
-q "$BIN" train-tokenizer --type bpe --input "${TEXT[@]}" --vocab-size 1200 --out "$TMP/bpe" --threads 1
-q "$BIN" init --config "{$GPT}" --tokenizer "$TMP/bpe" --out "$TMP/bpe-base"
-cat >"$TMP/dialogues.jsonl" <<'JSONL'
-{"messages": [{"role": "user", "content": "Hello there, how are you?"}, {"role": "assistant", "content": "Fine, thanks. And you?"}]}
-{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]}
-JSONL
-q "$BIN" finetune --task chat --model "$TMP/bpe-base" --train "$TMP/dialogues.jsonl" --val "$TMP/dialogues.jsonl" \
-  --out "$TMP/bpe-chat" --epochs 1 --batch-size 2 --threads 1
+lm_chat_model "$GPT" "$TMP/bpe-chat"
 q "$BIN" init --config "{$BERT,\"architectures\":[\"BertForMaskedLM\"]}" --tokenizer "$TOK/bert-base-uncased" \
   --out "$TMP/bert"
 q "$BIN" train-tokenizer --type wordpiece --input "${TEXT[@]}" --vocab-size 800 --out "$TMP/wordpiece" --threads 1

@@ -13,30 +13,14 @@
 # .png is used as the path instead). Other LMCPP_* variables (LMCPP_CHROMIUM, LMCPP_STOP_THROTTLE) pass through.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ $# -lt 1 ]]; then
   echo "usage: tests/server/run.sh BIN [FILES...]" >&2
   exit 2
 fi
-BIN=$(realpath "$1")
+source "$(dirname "${BASH_SOURCE[0]}")/../node/script_lib.sh"
+lm_script_init server "$1"
 shift
-[[ -x $BIN ]] || { echo "run.sh: $BIN is not an executable" >&2; exit 2; }
-
-if [[ -n ${LM_SHARED_DATA:-} ]]; then SHARED=$(realpath -m "$LM_SHARED_DATA/.."); else SHARED=$(realpath -m "$ROOT/../shared"); fi
-TOK=$SHARED/data/tokenizers
-if [[ ! -d $TOK/gpt2 || ! -d $TOK/bert-base-uncased ]]; then
-  echo "run.sh: SKIP: the shared tokenizers are absent ($TOK/gpt2, $TOK/bert-base-uncased); the server tests need them"
-  exit 0
-fi
-if [[ ! -d $ROOT/tests/node/node_modules/openai || ! -d $ROOT/tests/node/node_modules/puppeteer-core ]]; then
-  echo "run.sh: FAIL: tests/node/node_modules is missing (the OpenAI SDK and puppeteer-core)." >&2
-  echo "run.sh: install it with scripts/setup.sh" >&2
-  exit 1
-fi
-command -v node >/dev/null || { echo "run.sh: FAIL: node is not installed" >&2; exit 1; }
-
-TMP=$(mktemp -d -t lmcpp-server-tests.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+lm_need_packages openai puppeteer-core
 
 # Small random models (seconds to write). initializer_range 0.2 makes the GPT's next-token distributions peaked,
 # so greedy text is stable and its stop strings are easy to pick.

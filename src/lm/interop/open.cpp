@@ -13,6 +13,7 @@
 namespace lm::interop {
 
 bool is_gguf(const std::string& path) {
+  if (is_directory(path)) return false;
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return true;
   if (!file_exists(path) || is_directory(path)) return false;
   char magic[4] = {};
