@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -106,6 +107,10 @@ TEST(GgufCli, GptExportReadsBackBitwiseInF32AndCloseWhenQuantized) {
   EXPECT_EQ(test::run_cli({"tokenize", "--chat", "--render", "--tokenizer", f32}, chat).out,
             test::run_cli({"tokenize", "--chat", "--render", "--tokenizer", m.gpt}, chat).out);
   EXPECT_EQ(test::run_cli({"generate", "--model", f32, "--ids", "3,17", "--greedy", "--max-new-tokens", "12", "--json"}).out,
+            test::run_cli({"generate", "--model", m.gpt, "--ids", "3,17", "--greedy", "--max-new-tokens", "12", "--json"}).out);
+  // A model directory whose name ends in .gguf is still a directory.
+  std::filesystem::copy(m.gpt, m.tmp + "/dir.gguf", std::filesystem::copy_options::recursive);
+  EXPECT_EQ(test::run_cli({"generate", "--model", m.tmp + "/dir.gguf", "--ids", "3,17", "--greedy", "--max-new-tokens", "12", "--json"}).out,
             test::run_cli({"generate", "--model", m.gpt, "--ids", "3,17", "--greedy", "--max-new-tokens", "12", "--json"}).out);
   auto info = test::run_cli({"info", "--model", m.tmp + "/gpt_q8_0.gguf", "--json"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
