@@ -107,7 +107,7 @@ def source_files(root):
 def require_ctags():
     exe = shutil.which("ctags")
     if exe is None:
-        sys.exit("check_style: error: ctags not found; install universal-ctags (scripts/setup.sh does)")
+        sys.exit("check_style: error: ctags not found; install universal-ctags (scripts/setup.sh --test does)")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
     features = subprocess.run([exe, "--list-features"], capture_output=True, text=True).stdout
     if "Universal Ctags" not in version or not re.search(r"^json\b", features, re.M):

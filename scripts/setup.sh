@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
-# Installs every system dependency of lmcpp from Debian packages, non-interactively and idempotently.
+# Installs lmcpp's system dependencies from Debian packages, non-interactively and idempotently.
+#   bash scripts/setup.sh          what building and running lmcpp needs (the quickstart runs this)
+#   bash scripts/setup.sh --distributed   also Open MPI and Gloo (mpirun / torchrun-style data parallelism)
+#   bash scripts/setup.sh --test   also the tests' and benchmarks' tools (the test command runs this): GoogleTest,
+#                                  Google Benchmark, PyTorch + numpy (reference vectors), clang (fuzz targets), Open MPI
+#                                  and Gloo (distributed training), chromium, jinja2, Node.js and the node test packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_TEST=0
+WITH_DIST=0
+for a in "$@"; do
+  case "$a" in
+    --test) WITH_TEST=1; WITH_DIST=1 ;;
+    --distributed) WITH_DIST=1 ;;
+    *) echo "setup: unknown argument '$a' (--distributed: MPI and Gloo; --test: the tests' tools)" >&2; exit 2 ;;
+  esac
+done
+# Build and run: compiler, CMake, oneDNN (the GEMM), fmt, nlohmann-json, utf8proc, expat, compression libraries,
+# cpp-httplib (lmcpp serve), and Debian's fortunes (the quickstart's corpus). OpenMP comes with GCC.
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  libopenmpi-dev openmpi-bin libgloo-dev iproute2
-  libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libdnnl-dev libomp-dev
+  libfmt-dev nlohmann-json3-dev libdnnl-dev
   libutf8proc-dev libexpat1-dev libbz2-dev zlib1g-dev libzstd-dev
-  clang libclang-rt-14-dev
-  python3 python3-torch python3-numpy libopenblas0-pthread
-  fortunes time wordnet-base universal-ctags
-  libcpp-httplib-dev chromium python3-jinja2
+  libcpp-httplib-dev fortunes
 )
+if ((WITH_DIST)); then PKGS+=(libopenmpi-dev openmpi-bin libgloo-dev iproute2); fi
+if ((WITH_TEST)); then
+  PKGS+=(
+    libgtest-dev libgmock-dev libbenchmark-dev
+    clang libclang-rt-14-dev libomp-dev
+    python3 python3-torch python3-numpy libopenblas0-pthread python3-jinja2
+    chromium time wordnet-base universal-ctags
+  )
+fi
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 missing=()
@@ -23,6 +43,10 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ((!WITH_TEST)); then
+  echo "setup: build and run dependencies present$( ((WITH_DIST)) && echo ', MPI and Gloo included')"
+  exit 0
 fi
 # Node.js + npm run the server and interop tests (a machine that already has a node, from any source, keeps it).
 if ! command -v npm >/dev/null 2>&1; then
@@ -44,4 +68,4 @@ if [[ ! -d tests/node/node_modules/openai || ! -d tests/node/node_modules/tokeni
   (cd tests/node && PUPPETEER_SKIP_DOWNLOAD=1 NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
     npm install --no-save --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
-echo "setup: all dependencies present"
+echo "setup: all dependencies present, the tests' tools included"

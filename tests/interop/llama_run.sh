@@ -16,7 +16,7 @@
 #   bertcls  lmcpp init of a BertForSequenceClassification over the same vocabulary: f32 q8_0
 # Needs the shared tokenizers (../shared/data next to the repository, or $LM_SHARED_DATA): without them it skips
 # with a message and exits 0. Needs tests/node/node_modules/node-llama-cpp: without it it fails, saying how to
-# install it (scripts/setup.sh does).
+# install it (scripts/setup.sh --test does).
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
