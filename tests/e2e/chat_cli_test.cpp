@@ -56,6 +56,18 @@ int64_t write_dialogues(const std::string& path, int n) {
   return scored;
 }
 
+// --max-train-examples / --eval-examples take the first N dialogues of each file.
+TEST(ChatCli, FinetuneExampleLimits) {
+  const std::string base = tiny_byte_gpt(), tmp = test::temp_dir("chat_limits");
+  write_dialogues(tmp + "/d.jsonl", 12);
+  auto r = test::run_cli({"finetune", "--task", "chat", "--model", base, "--train", tmp + "/d.jsonl", "--val",
+                          tmp + "/d.jsonl", "--out", tmp + "/out", "--epochs", "1", "--batch-size", "2",
+                          "--max-train-examples", "4", "--eval-examples", "3", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("4 train / 3 val dialogues"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json_file(tmp + "/out/result.json")["steps"], 2);  // 4 dialogues / batch 2
+}
+
 TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
   const std::string base = tiny_byte_gpt(), tmp = test::temp_dir("chat_cli");
   const int64_t scored = write_dialogues(tmp + "/d.jsonl", 12);

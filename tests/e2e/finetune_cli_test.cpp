@@ -85,6 +85,25 @@ TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
   EXPECT_EQ(Json::parse(r.out)["label"], "1");
 }
 
+// --max-train-examples and --eval-examples bound every task (they once applied to QA alone, so a classify or chat
+// run silently trained on everything).
+TEST(FinetuneCli, ExampleLimitsApplyToClassify) {
+  std::string base = bert_base_dir(), tmp = test::temp_dir("ft_cls_limits");
+  std::string train = keyword_sst(tmp + "/train.txt", 64, 1), val = keyword_sst(tmp + "/dev.txt", 32, 2);
+  auto r = test::run_cli({"finetune", "--task", "classify", "--model", base, "--train", train, "--val", val, "--out",
+                          tmp + "/out", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                          "--max-train-examples", "24", "--eval-examples", "10", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json res = read_json_file(tmp + "/out/result.json");
+  EXPECT_EQ(res["train_examples"], 24);
+  EXPECT_EQ(res["val_examples"], 10);
+  EXPECT_EQ(res["steps"], 3);  // 24 examples / batch 8
+  int64_t cm_total = 0;
+  for (const auto& row : res["confusion_matrix"])
+    for (const auto& c : row) cm_total += c.get<int64_t>();
+  EXPECT_EQ(cm_total, 10);
+}
+
 TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   std::string dir = test::temp_dir("ft_gpt_base"), tmp = test::temp_dir("ft_qa");
   auto tok = CharTokenizer::train({"abcdefghijklmnopqrstuvwxyz=?:\n QA"});

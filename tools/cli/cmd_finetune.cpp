@@ -73,9 +73,9 @@ const CommandSpec kFinetune{
         int_flag("--max-answer-length", "N", kDefaults.max_answer_length, "BERT qa: answer span tokens at most"),
         int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "GPT-2 qa: answer tokens at most in evaluation"),
         int_flag("--eval-examples", "N", kDefaults.eval_examples,
-                 "GPT-2 qa: per-epoch loss and EM/F1 on the first N val questions (0: all)"),
+                 "validate on the first N val examples (sentences, questions, dialogues; 0: all)"),
         int_flag("--max-train-examples", "N", kDefaults.max_train_examples,
-                 "qa: the first N training questions only (0: all)"),
+                 "train on the first N training examples only (0: all)"),
         string_flag("--template", "chatml|FILE", "chat: the chat template (default: the model's)")
             .only_with("--task", std::vector<std::string>{"chat"}),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model trains (cuda: one GPU, LM_CUDA=ON builds)"),

@@ -203,8 +203,9 @@ struct FinetuneOptions {
   int64_t max_length = 0;  // classify 128, span QA 384
   int64_t num_labels = 0;  // classify: more label ids than the training data shows
   int64_t doc_stride = 128, max_answer_length = 30;  // span QA
-  int64_t max_new_tokens = 30, eval_examples = 0;    // generative QA
-  int64_t max_train_examples = 0;                    // QA: the first N training questions only
+  int64_t max_new_tokens = 30;                       // generative QA
+  int64_t eval_examples = 0;       // every task: validate on the first N val examples (0: all)
+  int64_t max_train_examples = 0;  // every task: train on the first N training examples (0: all)
   Device device = Device::CPU;
 };
 struct FinetuneReport {

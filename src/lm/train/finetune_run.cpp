@@ -61,6 +61,12 @@ void copy_schedule(TuneSchedule& s, const FinetuneOptions& o) {
   s.save_every = o.save_every;
 }
 
+// --max-train-examples / --eval-examples: the first N training / validation examples of every task (0: all).
+template <class T>
+void keep_first(std::vector<T>& v, int64_t n) {
+  if (n > 0 && static_cast<int64_t>(v.size()) > n) v.resize(static_cast<size_t>(n));
+}
+
 Json common_result(const FinetuneResult& r) {
   return Json{{"best_epoch", r.best_epoch}, {"steps", r.steps}, {"train_seconds", r.train_seconds}};
 }
@@ -81,6 +87,8 @@ FinetuneReport classify(const FinetuneOptions& o, const Tokenizer& tok) {
     for (int64_t i = static_cast<int64_t>(names.size()); i < o.num_labels; ++i) names.push_back(std::to_string(i));
   }
   ClassificationData val_data = read_classification(o.val_path, names);
+  keep_first(train_data.examples, o.max_train_examples);
+  keep_first(val_data.examples, o.eval_examples);
   LM_CHECK(!train_data.examples.empty(), "{} holds no examples", o.train_path);
   LM_CHECK(!val_data.examples.empty(), "{} holds no examples", o.val_path);
   models::ConfigRequest req;
@@ -109,8 +117,8 @@ FinetuneReport classify(const FinetuneOptions& o, const Tokenizer& tok) {
 
 FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok) {
   std::vector<QaExample> train_ex = read_qa(o.train_path), val_ex = read_qa(o.val_path);
-  if (o.max_train_examples > 0 && static_cast<int64_t>(train_ex.size()) > o.max_train_examples)
-    train_ex.resize(static_cast<size_t>(o.max_train_examples));
+  keep_first(train_ex, o.max_train_examples);
+  keep_first(val_ex, o.eval_examples);
   LM_CHECK(!train_ex.empty(), "{} holds no questions", o.train_path);
   LM_CHECK(!val_ex.empty(), "{} holds no questions", o.val_path);
   const bool generative = models::config_head(model_config(o.model_dir)) == models::Head::CausalLM;
@@ -196,7 +204,9 @@ struct ScratchDir {
 
 FinetuneReport dialogue(const FinetuneOptions& o, const Tokenizer& tok0) {
   LM_CHECK_AS(ErrorCode::Unsupported, o.device == Device::CPU, "task chat fine-tunes on the CPU");
-  const std::vector<Dialogue> train = read_dialogues(o.train_path), val = read_dialogues(o.val_path);
+  std::vector<Dialogue> train = read_dialogues(o.train_path), val = read_dialogues(o.val_path);
+  keep_first(train, o.max_train_examples);
+  keep_first(val, o.eval_examples);
   LM_CHECK(!train.empty(), "{} holds no dialogues", o.train_path);
   LM_CHECK(!val.empty(), "{} holds no dialogues", o.val_path);
   ChatOptions opt;
