@@ -7,34 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "e2e/byte_gpt_util.h"
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
-#include "lm/models/gpt/gpt.h"
-#include "lm/tokenize/bpe.h"
 
 namespace lm {
 namespace {
-
-// A GPT over a byte-level BPE without merges (256 bytes + <|endoftext|>): every byte of a text is one token.
-std::string tiny_byte_gpt() {
-  const std::string dir = test::temp_dir("chat_base");
-  std::vector<std::pair<std::string, int32_t>> vocab;
-  for (int b = 0; b < 256; ++b) vocab.push_back({byte_level_encode(std::string(1, static_cast<char>(b))), b});
-  vocab.push_back({"<|endoftext|>", 256});
-  BpeTokenizer(vocab, {}).save(dir);
-  models::GptConfig c;
-  c.vocab_size = 257;
-  c.bos_token_id = c.eos_token_id = 256;
-  c.n_positions = 96;
-  c.n_embd = 16;
-  c.n_layer = 1;
-  c.n_head = 2;
-  models::Gpt gpt(c);
-  gpt.init_weights(4);
-  gpt.save_hf(dir);
-  return dir;
-}
 
 // Dialogues "user: <word>" -> "assistant: <word reversed>"; returns the assistant bytes + one end of turn
 // each.
