@@ -43,6 +43,8 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
                           tmp + "/d.jsonl", "--out", out, "--epochs", "2", "--batch-size", "4", "--lr",
                           "3e-3", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Each epoch's evaluation pass has its progress line: 12 dialogues, each scored in one piece.
+  EXPECT_NE(r.err.find("\nval loss: 12/12 pieces "), std::string::npos) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                         "special_tokens_map.json", "generation_config.json", "metrics.jsonl", "result.json"})
     EXPECT_TRUE(file_exists(out + "/" + f)) << f;
@@ -60,6 +62,7 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
 
   r = test::run_cli({"evaluate", "--task", "chat", "--model", out, "--data", tmp + "/d.jsonl", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("evaluate: 12/12 pieces "), std::string::npos) << r.err;
   const Json ev = Json::parse(r.out);
   EXPECT_EQ(ev["tokens"], scored);
   EXPECT_EQ(ev["dialogues"], 12);
