@@ -10,6 +10,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
+#include "lm/core/progress.h"
 #include "lm/core/rng.h"
 #include "lm/core/tensor.h"
 #include "lm/core/threads.h"
@@ -139,6 +140,17 @@ TEST(Threads, ParallelForCoversRangeAndRethrows) {
   EXPECT_THROW(parallel_for(10, [](int64_t, int64_t, int w) {
     if (w == 1) LM_THROW(ErrorCode::BadFormat, "boom");
   }, 2), Error);
+}
+
+// Progress counts read as a person writes them: "1,234/8,981 questions".
+TEST(Progress, CountsHaveThousandsSeparators) {
+  EXPECT_EQ(format_count(0), "0");
+  EXPECT_EQ(format_count(999), "999");
+  EXPECT_EQ(format_count(1000), "1,000");
+  EXPECT_EQ(format_count(1234), "1,234");
+  EXPECT_EQ(format_count(8981), "8,981");
+  EXPECT_EQ(format_count(1234567), "1,234,567");
+  EXPECT_EQ(format_count(-45678), "-45,678");
 }
 
 }  // namespace lm

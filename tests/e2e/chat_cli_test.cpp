@@ -7,34 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "e2e/byte_gpt_util.h"
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
-#include "lm/models/gpt/gpt.h"
-#include "lm/tokenize/bpe.h"
 
 namespace lm {
 namespace {
-
-// A GPT over a byte-level BPE without merges (256 bytes + <|endoftext|>): every byte of a text is one token.
-std::string tiny_byte_gpt() {
-  const std::string dir = test::temp_dir("chat_base");
-  std::vector<std::pair<std::string, int32_t>> vocab;
-  for (int b = 0; b < 256; ++b) vocab.push_back({byte_level_encode(std::string(1, static_cast<char>(b))), b});
-  vocab.push_back({"<|endoftext|>", 256});
-  BpeTokenizer(vocab, {}).save(dir);
-  models::GptConfig c;
-  c.vocab_size = 257;
-  c.bos_token_id = c.eos_token_id = 256;
-  c.n_positions = 96;
-  c.n_embd = 16;
-  c.n_layer = 1;
-  c.n_head = 2;
-  models::Gpt gpt(c);
-  gpt.init_weights(4);
-  gpt.save_hf(dir);
-  return dir;
-}
 
 // Dialogues "user: <word>" -> "assistant: <word reversed>"; returns the assistant bytes + one end of turn
 // each.
@@ -76,6 +55,8 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
                           tmp + "/d.jsonl", "--out", out, "--epochs", "2", "--batch-size", "4", "--lr",
                           "3e-3", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Each epoch's evaluation pass has its progress line: 12 dialogues, each scored in one piece.
+  EXPECT_NE(r.err.find("\nval loss: 12/12 pieces "), std::string::npos) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                         "special_tokens_map.json", "generation_config.json", "metrics.jsonl", "result.json"})
     EXPECT_TRUE(file_exists(out + "/" + f)) << f;
@@ -93,6 +74,7 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
 
   r = test::run_cli({"evaluate", "--task", "chat", "--model", out, "--data", tmp + "/d.jsonl", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("evaluate: 12/12 pieces "), std::string::npos) << r.err;
   const Json ev = Json::parse(r.out);
   EXPECT_EQ(ev["tokens"], scored);
   EXPECT_EQ(ev["dialogues"], 12);

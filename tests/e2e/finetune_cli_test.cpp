@@ -35,6 +35,8 @@ TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
                           out, "--epochs", "8", "--batch-size", "16", "--lr", "1e-3", "--max-length", "16",
                           "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Each epoch's evaluation pass has its progress line.
+  EXPECT_NE(r.err.find("\nval: 64/64 examples "), std::string::npos) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "metrics.jsonl", "loss.svg", "result.json"})
     EXPECT_TRUE(file_exists(out + "/" + f)) << f;
   Json cfg = read_json_file(out + "/config.json");
@@ -66,6 +68,7 @@ TEST(FinetuneCli, ClassifyFromBaseModelThenEvaluateAndPredict) {
   EXPECT_NE(r.err.find("--weights must be f32, bf16 or int8, got 'f16'"), std::string::npos) << r.err;
   r = test::run_cli({"evaluate", "--model", out, "--task", "classify", "--data", val, "--json", "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("evaluate: 64/64 examples "), std::string::npos) << r.err;
   Json ev = Json::parse(r.out);
   for (const char* k : {"accuracy", "f1", "confusion_matrix", "loss"}) EXPECT_TRUE(ev.contains(k)) << k;
   EXPECT_NEAR(ev["accuracy"].get<double>(), res["val_accuracy"].get<double>(), 1e-12);
@@ -132,6 +135,11 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   // --eval-examples bounds the whole evaluation (the loss pass too); progress counts are integers with a unit.
   EXPECT_NE(r.err.find("20 train / 6 val questions (6 generated"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("finetune: 5/5 steps"), std::string::npos) << r.err;
+  // Each evaluation pass has its progress line, over the same 6 questions.
+  EXPECT_NE(r.err.find("\nval loss: 6/6 questions "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\nval answers: 6/6 questions "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(", count 6,"), std::string::npos) << r.err;  // the epoch's summary counts in integers
+  EXPECT_EQ(r.err.find("count 6.0"), std::string::npos) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "char_vocab.json", "generation_config.json",
                         "metrics.jsonl", "result.json"})
     EXPECT_TRUE(file_exists(out + "/" + f)) << f;
@@ -140,6 +148,7 @@ TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json ev = Json::parse(r.out);
   EXPECT_EQ(ev["count"], 20);
+  EXPECT_NE(r.err.find("evaluate: 20/20 questions "), std::string::npos) << r.err;
   EXPECT_GE(ev["exact_match"].get<double>(), 0.0);
   EXPECT_LE(ev["f1"].get<double>(), 100.0);
   EXPECT_EQ(ev["weights"], "f32");
@@ -165,6 +174,7 @@ TEST(FinetuneCli, BertSpanQaThenEvaluate) {
   r = test::run_cli({"evaluate", "--model", out, "--task", "qa", "--data", val, "--json", "--max-length", "16",
                      "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("evaluate: 40/40 windows "), std::string::npos) << r.err;  // one window per question
   Json ev = Json::parse(r.out);
   EXPECT_EQ(ev["count"], 40);
   EXPECT_NEAR(ev["f1"].get<double>(), res["val_f1"].get<double>(), 1e-9);

@@ -106,23 +106,26 @@ void Args::finish() {
 }
 
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what) {
-  // Ids separated by commas or blanks (so `lmcpp tokenize` output pastes in): "464,2068,7586" or "464 2068 7586".
+  // Ids separated by commas and/or white space, so `lmcpp tokenize` output (blank-separated, newline-ended,
+  // one line per input line) pastes in: "464,2068,7586", "464 2068 7586", "464, 2068\n".
+  const std::string blank = " \t\n\r\v\f", separators = "," + blank;
   std::vector<int64_t> ids;
-  LM_CHECK(s.find_first_not_of(" \t") != std::string::npos, "{} is empty; expected ids like 464,2068,7586", what);
+  LM_CHECK(s.find_first_not_of(blank) != std::string::npos, "{} is empty; expected ids like 464,2068,7586",
+           what);
   size_t i = 0;
   bool after_comma = true;  // a comma needs an id before the next one
   while (i < s.size()) {
-    if (s[i] == ' ' || s[i] == '\t') {
+    if (blank.find(s[i]) != std::string::npos) {
       ++i;
       continue;
     }
     if (s[i] == ',') {
-      LM_CHECK(!after_comma, "{}: empty id at position {} in '{}'", what, ids.size(), s);
+      LM_CHECK(!after_comma, "{}: empty id at position {} (a comma with no id before it)", what, ids.size());
       after_comma = true;
       ++i;
       continue;
     }
-    size_t j = s.find_first_of(", \t", i);
+    size_t j = s.find_first_of(separators, i);
     if (j == std::string::npos) j = s.size();
     const std::string tok = s.substr(i, j - i);
     errno = 0;
@@ -134,7 +137,7 @@ std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what
     after_comma = false;
     i = j;
   }
-  LM_CHECK(!after_comma, "{}: empty id at position {} in '{}'", what, ids.size(), s);
+  LM_CHECK(!after_comma, "{}: empty id at position {} (the list ends with a comma)", what, ids.size());
   return ids;
 }
 

@@ -51,7 +51,9 @@ DType parse_bert_weights(const std::string& s);
 // failure is one error naming the command ("finetune --device cuda: no CUDA device is visible ...").
 Device parse_device(const std::string& s, const std::string& command);
 
-// Parses "464,2068,7586" or "464 2068 7586" (commas and/or blanks) into ids; `what` names the flag for errors.
+// Parses "464,2068,7586", "464 2068 7586" or "464, 2068" (commas and/or white space, newlines included, so
+// `lmcpp tokenize` output pastes in) into ids. An empty list, an empty item between commas or an item that is
+// not a non-negative integer is one InvalidArgument naming `what` (the flag) and the item.
 std::vector<int64_t> parse_id_list(const std::string& s, const std::string& what);
 
 }  // namespace lm::cli

@@ -46,7 +46,7 @@ const CommandSpec kChat{
             string_flag("--system", "TEXT", "a system message opening the conversation"),
             int_flag("--max-new-tokens", "N", 256, "reply tokens at most"),
             bool_flag("--greedy", "pick the most likely token (no sampling)"),
-            double_flag("--temperature", "T", 0.8, "sampling temperature (> 0)"),
+            double_flag("--temperature", "T", 0.8, "sampling temperature (0: greedy, as --greedy)"),
             int_flag("--top-k", "K", 0, "sample among the K most likely tokens (0: all)"),
             double_flag("--top-p", "P", 0.95, "nucleus sampling: tokens of total probability P (1: all)"),
             double_flag("--repetition-penalty", "R", 1.0,
@@ -79,7 +79,7 @@ std::vector<int32_t> fit_prompt(const ChatFormat& fmt, Conversation& c, int64_t 
              ids.size(), max_new, ctx);
     const size_t drop = c.turns.size() >= 2 && c.turns[1]["role"] == "assistant" ? 2 : 1;
     c.turns.erase(c.turns.begin(), c.turns.begin() + static_cast<std::ptrdiff_t>(drop));
-    std::fprintf(stderr, "lmcpp chat: dropped the oldest turn to fit the %lld-token context\n",
+    std::fprintf(stderr, "lmcpp: note: dropped the oldest turn to fit the %lld-token context\n",
                  static_cast<long long>(ctx));
   }
 }
@@ -91,6 +91,9 @@ int run_chat(const Flags& f) {
   q.max_tokens = f.i64("--max-new-tokens");
   q.sampling.greedy = f.on("--greedy");
   q.sampling.temperature = static_cast<float>(f.f64("--temperature"));
+  LM_CHECK(q.sampling.temperature >= 0 && std::isfinite(q.sampling.temperature),
+           "--temperature must be >= 0, got {}", q.sampling.temperature);
+  if (q.sampling.temperature == 0.0f) q.sampling.greedy = true;  // as generate, HF, OpenAI and llama.cpp
   q.sampling.top_k = f.i64("--top-k");
   q.sampling.top_p = static_cast<float>(f.f64("--top-p"));
   q.sampling.repetition_penalty = static_cast<float>(f.f64("--repetition-penalty"));

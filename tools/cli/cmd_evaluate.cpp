@@ -124,7 +124,7 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, model->max_positions()));
   model->set_inference_dtype(wdt);
   if (device == "cuda") model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
-  train::ClassifyEval ev = train::evaluate_classifier(*model, feats, batch);
+  train::ClassifyEval ev = train::evaluate_classifier(*model, feats, batch, {"evaluate", "examples"});
   if (json) {
     Json cm = Json::array();
     for (const auto& row : ev.confusion) cm.push_back(row);
@@ -186,10 +186,12 @@ int eval_qa(const Flags& f, const std::string& dir, const std::string& data, boo
   if (generative) {
     int64_t eos = model->causal_lm()->eos_token_id();
     if ((eos < 0 || eos >= model->vocab_size()) && tok->eos_id()) eos = *tok->eos_id();
-    ev = train::evaluate_generative_qa(*model->causal_lm(), *tok, ex, static_cast<int32_t>(eos), max_new, true);
+    ev = train::evaluate_generative_qa(*model->causal_lm(), *tok, ex, static_cast<int32_t>(eos), max_new,
+                                       {"evaluate", "questions"});
   } else {
     so.max_length = std::min<int64_t>(so.max_length, model->max_positions());
-    ev = train::evaluate_extractive_qa(*model, ex, train::build_span_features(*tok, ex, so, false), so);
+    ev = train::evaluate_extractive_qa(*model, ex, train::build_span_features(*tok, ex, so, false), so,
+                                       {"evaluate", "windows"});
   }
   LM_CHECK(ev.count > 0, "{} holds no answerable questions", data);
   if (pred_path) {
@@ -258,7 +260,7 @@ int eval_chat(const Flags& f, const std::string& dir, const std::string& data, b
   LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task chat needs tokenizer files in {}", dir);
   auto tok = interop::load_model_tokenizer(dir);
   const ChatFormat fmt = interop::load_model_chat_format(dir, "", *tok);
-  train::ChatEval ev = train::evaluate_chat_loss(*model, fmt, dialogues, 8);
+  train::ChatEval ev = train::evaluate_chat_loss(*model, fmt, dialogues, 8, {"evaluate", "pieces"});
   LM_CHECK(ev.tokens > 0, "{} holds no assistant turns", data);
   Json out{{"loss", ev.loss}, {"perplexity", ev.perplexity}, {"tokens", ev.tokens}, {"dialogues", ev.dialogues}};
   if (f.on("--generate")) {

@@ -70,9 +70,10 @@ const CommandSpec kForward{
                    "Without --out or --json it prints each output's shape and the argmax of its last row.",
     .flags = {
         string_flag("--model", "DIR", "model directory").required(),
-        string_flag("--ids", "LIST", "the sequence as comma-separated token ids (464,2068,7586)").required(),
-        string_flag("--token-type-ids", "LIST", "BERT: one segment id per id (default zeros)"),
-        string_flag("--attention-mask", "LIST", "one 0/1 per id (default ones)"),
+        string_flag("--ids", "LIST", "token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586)")
+            .required(),
+        string_flag("--token-type-ids", "LIST", "BERT: one segment id per id, listed as --ids (default zeros)"),
+        string_flag("--attention-mask", "LIST", "one 0/1 per id, listed as --ids (default ones)"),
         string_flag("--out", "FILE.safetensors", "write the outputs as float32 safetensors"),
         bool_flag("--json", "print the outputs as nested lists"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
@@ -86,7 +87,7 @@ const CommandSpec kScore{
                    "number of scored tokens. Give exactly one of --ids or --text.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
-        string_flag("--ids", "LIST", "the text as comma-separated token ids"),
+        string_flag("--ids", "LIST", "the text as token ids, separated by commas and/or blanks (464,2068 or 464 2068)"),
         string_flag("--text", "TEXT", "the text (needs tokenizer files in DIR)"),
         bool_flag("--json", "print {\"loss\", \"perplexity\", \"tokens\"}"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),

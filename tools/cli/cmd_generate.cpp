@@ -29,22 +29,28 @@ const CommandSpec kGenerate{
     .name = "generate",
     .summary = "generate text from a GPT model (KV cache, greedy/sampling/beam search)",
     .description =
-        "Samples by default (temperature 1, no top-k/top-p); --greedy (or --temperature 0) picks the argmax. A "
-        "request past the context is clamped to it with a notice. Stops at the model's eos token (unless "
-        "--ignore-eos), at any --stop string, or after --max-new-tokens new tokens. Give exactly one of --prompt or "
-        "--ids.\n"
-        "Text streams to stdout as it is produced, special tokens left out unless --keep-special-tokens. --json "
-        "prints {\"ids\": [new ids], \"text\": \"new text\"} (every token's text, special ones included; null "
-        "without tokenizer files). --weights bf16 decodes from a bf16 copy of the weight matrices (f32 "
-        "accumulation, half the bytes per token; perplexity within 0.1% of f32 in the tests).\n"
+        "Samples by default (temperature 1, no top-k/top-p); --greedy (or --temperature 0) picks the argmax. "
+        "--max-new-tokens past the context is clamped to what fits, with a notice on stderr (a prompt that fills the "
+        "context alone is an error). Stops at the model's eos token (unless --ignore-eos), at any --stop string, or "
+        "after --max-new-tokens new tokens. Give exactly one of --prompt or --ids. Every flag is checked before "
+        "anything is printed.\n"
+        "Text streams to stdout as it is produced. Special tokens (<|endoftext|>, ...) are left out of the printed "
+        "text, streamed or --json, unless --keep-special-tokens. --json prints {\"ids\": [new ids, special ones "
+        "included], \"text\": \"new text\", \"stop_reason\"} (text null without tokenizer files).\n"
+        "--weights bf16 decodes from a bf16 copy of the weight matrices (f32 accumulation, half the bytes per token; "
+        "perplexity within 0.1% of f32 in the tests).\n"
         "--device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
         string_flag("--prompt", "TEXT", "the prompt as text (needs tokenizer files in DIR)"),
-        string_flag("--ids", "LIST", "the prompt as token ids, comma- or space-separated (464,2068,7586)"),
-        int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens, "new tokens at most"),
+        string_flag("--ids", "LIST",
+                    "the prompt as token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586, "
+                    "as `lmcpp tokenize` prints them)"),
+        int_flag("--max-new-tokens", "N", kDefaults.max_new_tokens,
+                 "new tokens at most (clamped to the room the context leaves after the prompt)"),
         bool_flag("--greedy", "pick the most likely token (no sampling)"),
-        double_flag("--temperature", "T", kDefaults.sampling.temperature, "sampling temperature (0: greedy)"),
+        double_flag("--temperature", "T", kDefaults.sampling.temperature,
+                    "sampling temperature (0: greedy, the ids of --greedy; must be >= 0)"),
         int_flag("--top-k", "K", kDefaults.sampling.top_k, "sample among the K most likely tokens (0: all)"),
         double_flag("--top-p", "P", kDefaults.sampling.top_p,
                     "sample among the most likely tokens of total probability P (nucleus; 1: all)"),
@@ -57,7 +63,8 @@ const CommandSpec kGenerate{
         bool_flag("--early-stopping", "beam search: stop once N finished beams exist"),
         repeated_flag("--stop", "STRING", "stop once the new text contains STRING (needs tokenizer files)"),
         bool_flag("--ignore-eos", "do not stop at the model's eos token"),
-        bool_flag("--keep-special-tokens", "print special tokens (<|endoftext|>, ...) in the streamed text too"),
+        bool_flag("--keep-special-tokens",
+                  "print special tokens (<|endoftext|>, ...) in the text too (streamed and --json \"text\")"),
         bool_flag("--json", "print {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy (CPU)"),
@@ -69,13 +76,14 @@ const CommandSpec kGenerate{
 void check_options(const generate::GenerateOptions& opt) {
   const generate::SamplingOptions& s = opt.sampling;
   LM_CHECK(opt.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
-  LM_CHECK(s.greedy || (s.temperature > 0 && std::isfinite(s.temperature)), "--temperature must be >= 0, got {}",
-           s.temperature);
+  LM_CHECK(s.temperature >= 0 && std::isfinite(s.temperature), "--temperature must be >= 0, got {}", s.temperature);
   LM_CHECK(s.top_k >= 0, "--top-k must be >= 0, got {}", s.top_k);
   LM_CHECK(s.top_p > 0 && s.top_p <= 1, "--top-p must be in (0, 1], got {}", s.top_p);
   LM_CHECK(s.repetition_penalty > 0 && std::isfinite(s.repetition_penalty),
            "--repetition-penalty must be > 0, got {}", s.repetition_penalty);
   LM_CHECK(opt.num_beams >= 1, "--num-beams must be >= 1");
+  for (const std::string& stop : opt.stop_strings)
+    LM_CHECK(!stop.empty(), "--stop is empty; give the text to stop at");
 }
 
 generate::GenerateResult run_session(const models::CausalLM& lm, const Tokenizer* tok, const std::vector<int32_t>& ids,
@@ -107,10 +115,68 @@ generate::GenerateResult run_session(const models::CausalLM& lm, const Tokenizer
   }
 }
 
+// The prompt as ids, from --ids (checked against the vocabulary) or --prompt (through the tokenizer).
+std::vector<int32_t> prompt_ids(const Flags& f, const models::Model& model, const Tokenizer* tok,
+                                const std::string& dir) {
+  std::vector<int32_t> ids;
+  if (const std::optional<std::string> ids_s = f.get("--ids")) {
+    for (int64_t id : parse_id_list(*ids_s, "--ids")) {
+      LM_CHECK(id < model.vocab_size(), "--ids: id {} is out of range for vocab_size {}", id,
+               model.vocab_size());
+      ids.push_back(static_cast<int32_t>(id));
+    }
+    return ids;
+  }
+  LM_CHECK_AS(ErrorCode::NotFound, tok != nullptr, "--prompt needs tokenizer files in {}; use --ids", dir);
+  ids = tok->encode(f.str("--prompt"), false);
+  LM_CHECK(!ids.empty(), "--prompt encodes to no tokens");
+  return ids;
+}
+
+// A request past the context is clamped with one notice; the prompt itself must leave room for a new token.
+void fit_context(generate::GenerateOptions& opt, int64_t prompt_len, int64_t ctx) {
+  LM_CHECK(prompt_len < ctx,
+           "the prompt has {} tokens; the model's context is {} positions (room for no new token)",
+           prompt_len, ctx);
+  if (prompt_len + opt.max_new_tokens <= ctx) return;
+  std::fprintf(stderr,
+               "lmcpp: note: --max-new-tokens %lld clamped to %lld (a %lld-token prompt in a %lld-position "
+               "context)\n",
+               static_cast<long long>(opt.max_new_tokens), static_cast<long long>(ctx - prompt_len),
+               static_cast<long long>(prompt_len), static_cast<long long>(ctx));
+  opt.max_new_tokens = ctx - prompt_len;
+}
+
+// Prints the new ids of a run that streamed nothing: --json, or the text (prompt + new) of a non-streamed
+// run, or the ids when there is no tokenizer.
+void print_result(const generate::GenerateResult& res, const Tokenizer* tok,
+                  const std::vector<int32_t>& prompt, bool json, bool skip_special) {
+  const auto& gen = res.ids[0];
+  if (json) {
+    Json j;
+    j["ids"] = gen;
+    // The ids may end inside a UTF-8 character or hold bytes that are not UTF-8 (a byte-level BPE can produce
+    // any byte sequence): broken characters become U+FFFD, as in the server's text, instead of failing the
+    // dump.
+    j["text"] = tok ? Json(generate::sanitize_utf8(tok->decode(gen, skip_special))) : Json(nullptr);
+    j["stop_reason"] = res.stop_reason[0];
+    std::printf("%s\n", j.dump().c_str());
+  } else if (tok) {
+    std::printf("%s%s\n", tok->decode(prompt, skip_special).c_str(), tok->decode(gen, skip_special).c_str());
+  } else {
+    std::string s;
+    for (size_t i = 0; i < gen.size(); ++i) {
+      if (i) s.push_back(',');
+      s.append(std::to_string(gen[i]));
+    }
+    std::printf("%s\n", s.c_str());
+  }
+}
+
+// Every flag is read and checked, and the model, tokenizer and prompt loaded, before anything is printed: an
+// argument error leaves stdout empty.
 int run_generate(const Flags& f) {
   const std::string dir = f.str("--model");
-  const std::optional<std::string> prompt = f.get("--prompt");
-  const std::optional<std::string> ids_s = f.get("--ids");
   generate::GenerateOptions opt;
   opt.max_new_tokens = f.i64("--max-new-tokens");
   opt.sampling.greedy = f.on("--greedy");
@@ -130,7 +196,8 @@ int run_generate(const Flags& f) {
   const std::string weights = f.str("--weights");
   const std::string device = f.str("--device");
   set_num_threads(static_cast<int>(f.i64("--threads")));
-  LM_CHECK(prompt.has_value() != ids_s.has_value(), "give exactly one of --prompt or --ids");
+  LM_CHECK(f.get("--prompt").has_value() != f.get("--ids").has_value(),
+           "give exactly one of --prompt or --ids");
   parse_device(device, "generate");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
@@ -144,34 +211,16 @@ int run_generate(const Flags& f) {
   const models::CausalLM& lm = *model->causal_lm();
   std::unique_ptr<Tokenizer> tok;
   if (interop::has_model_tokenizer(dir)) tok = interop::load_model_tokenizer(dir);
-  std::vector<int32_t> ids;
-  if (ids_s) {
-    for (int64_t id : parse_id_list(*ids_s, "--ids")) {
-      LM_CHECK(id < model->vocab_size(), "--ids: id {} is out of range for vocab_size {}", id, model->vocab_size());
-      ids.push_back(static_cast<int32_t>(id));
-    }
-  } else {
-    LM_CHECK_AS(ErrorCode::NotFound, tok != nullptr, "--prompt needs tokenizer files in {}; use --ids", dir);
-    ids = tok->encode(*prompt, false);
-    LM_CHECK(!ids.empty(), "--prompt encodes to no tokens");
-  }
-  // A request past the context is clamped with one notice (the prompt itself must fit).
-  const int64_t ctx = model->max_positions(), P = static_cast<int64_t>(ids.size());
-  LM_CHECK(P < ctx, "the prompt has {} tokens; the model's context is {} positions", P, ctx);
-  if (P + opt.max_new_tokens > ctx) {
-    std::fprintf(stderr,
-                 "lmcpp generate: --max-new-tokens %lld clamped to %lld (a %lld-token prompt in a %lld-position "
-                 "context)\n",
-                 static_cast<long long>(opt.max_new_tokens), static_cast<long long>(ctx - P),
-                 static_cast<long long>(P), static_cast<long long>(ctx));
-    opt.max_new_tokens = ctx - P;
-  }
+  LM_CHECK_AS(ErrorCode::NotFound, opt.stop_strings.empty() || tok != nullptr,
+              "--stop needs tokenizer files in {}", dir);
+  const std::vector<int32_t> ids = prompt_ids(f, *model, tok.get(), dir);
+  fit_context(opt, static_cast<int64_t>(ids.size()), model->max_positions());
   if (!no_eos) opt.eos_id = static_cast<int32_t>(lm.eos_token_id());
   // Streaming: print each token's text as soon as it is chosen (decoding the growing suffix, so multi-byte
   // characters split across tokens print once complete).
   std::vector<int32_t> out_ids;
   size_t printed = 0;
-  bool stream = !json && tok && opt.num_beams == 1;
+  const bool stream = !json && tok && opt.num_beams == 1;
   if (stream) {
     std::fputs(tok->decode(ids, skip_special).c_str(), stdout);
     std::fflush(stdout);
@@ -194,29 +243,13 @@ int run_generate(const Flags& f) {
   generate::GenerateResult res = device == "cpu" && opt.num_beams == 1 && opt.max_new_tokens > 0
                                      ? run_session(lm, tok.get(), ids, opt, no_eos, on_token)
                                      : generate::generate(lm, {ids}, opt, tok.get(), on_token);
-  const auto& gen = res.ids[0];
-  if (json) {
-    Json j;
-    j["ids"] = gen;
-    // The ids may end inside a UTF-8 character or hold bytes that are not UTF-8 (a byte-level BPE can produce
-    // any byte sequence): broken characters become U+FFFD, as in the server's text, instead of failing the dump.
-    j["text"] = tok ? Json(generate::sanitize_utf8(tok->decode(gen))) : Json(nullptr);
-    j["stop_reason"] = res.stop_reason[0];
-    std::printf("%s\n", j.dump().c_str());
-  } else if (stream) {
-    std::string text = tok->decode(gen, skip_special);
-    if (text.size() > printed) std::fwrite(text.data() + printed, 1, text.size() - printed, stdout);
-    std::printf("\n");
-  } else if (tok) {
-    std::printf("%s%s\n", tok->decode(ids, skip_special).c_str(), tok->decode(gen, skip_special).c_str());
-  } else {
-    std::string s;
-    for (size_t i = 0; i < gen.size(); ++i) {
-      if (i) s.push_back(',');
-      s.append(std::to_string(gen[i]));
-    }
-    std::printf("%s\n", s.c_str());
+  if (!stream) {
+    print_result(res, tok.get(), ids, json, skip_special);
+    return 0;
   }
+  const std::string text = tok->decode(res.ids[0], skip_special);
+  if (text.size() > printed) std::fwrite(text.data() + printed, 1, text.size() - printed, stdout);
+  std::printf("\n");
   return 0;
 }
 

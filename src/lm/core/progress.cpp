@@ -18,9 +18,23 @@ std::string format_duration(double s) {
   return fmt::format("{}s", t);
 }
 
+std::string format_count(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -static_cast<uint64_t>(n) : static_cast<uint64_t>(n));
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
 Progress::Progress(std::string label, double total, std::string unit, double interval_s)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), interval_(interval_s),
       start_(std::chrono::steady_clock::now()), last_(start_), tty_(::isatty(2)) {}
+
+Progress::Progress(const ProgressSpec& spec, double total) : Progress(spec.label, total, spec.unit, 10.0) {
+  silent_ = !spec.on();
+}
 
 Progress::~Progress() {
   if (!finished_ && printed_ && tty_) std::fputc('\n', stderr);
@@ -31,6 +45,7 @@ double Progress::elapsed_s() const {
 }
 
 void Progress::update(double done, const std::string& extra) {
+  if (silent_) return;
   done_ = done;
   extra_ = extra;
   auto now = std::chrono::steady_clock::now();
@@ -41,6 +56,7 @@ void Progress::update(double done, const std::string& extra) {
 }
 
 void Progress::finish(const std::string& extra) {
+  if (silent_) return;
   if (!extra.empty()) extra_ = extra;
   print(true);
   finished_ = true;
@@ -49,14 +65,18 @@ void Progress::finish(const std::string& extra) {
 void Progress::print(bool final_line) {
   double el = elapsed_s();
   double rate = el > 0 ? done_ / el : 0;
-  // Counts (steps, examples) print as integers, amounts (MB) with one decimal; the unit follows the numbers.
+  // Counts (steps, questions) print as grouped integers ("1,234/8,981 questions"), amounts (MB) with one
+  // decimal; the unit follows the numbers. Rates keep three significant figures or so, large ones grouped.
   auto whole = [](double v) { return v == static_cast<double>(static_cast<int64_t>(v)); };
   const bool counts = whole(done_) && (total_ <= 0 || whole(total_));
   auto num = [&](double v) {
-    return counts ? fmt::format("{}", static_cast<int64_t>(v)) : fmt::format("{:.1f}", v);
+    return counts ? format_count(static_cast<int64_t>(v)) : fmt::format("{:.1f}", v);
   };
-  std::string line = fmt::format("{}: {}{} {} {:.2f} {}/s", label_, num(done_),
-                                 total_ > 0 ? "/" + num(total_) : "", unit_, rate, unit_);
+  const std::string r = rate >= 100  ? format_count(static_cast<int64_t>(rate + 0.5))
+                        : rate >= 10 ? fmt::format("{:.1f}", rate)
+                                     : fmt::format("{:.2f}", rate);
+  std::string line = fmt::format("{}: {}{} {} {} {}/s", label_, num(done_),
+                                 total_ > 0 ? "/" + num(total_) : "", unit_, r, unit_);
   if (total_ > 0 && !final_line && rate > 0) line += " ETA " + format_duration((total_ - done_) / rate);
   if (final_line) line += " in " + format_duration(el);
   if (!extra_.empty()) line += " " + extra_;

@@ -203,7 +203,7 @@ std::vector<QaIds> chat_scoring_pieces(const ChatFormat& f, const OrderedJson& m
 }
 
 ChatEval evaluate_chat_loss(models::Model& model, const ChatFormat& f, const std::vector<Dialogue>& data,
-                            int64_t batch_size) {
+                            int64_t batch_size, const ProgressSpec& progress) {
   std::vector<QaIds> pieces;
   for (const Dialogue& d : data)
     for (QaIds& q : chat_scoring_pieces(f, d.messages, model.max_positions())) pieces.push_back(std::move(q));
@@ -214,7 +214,7 @@ ChatEval evaluate_chat_loss(models::Model& model, const ChatFormat& f, const std
   ev.dialogues = static_cast<int64_t>(data.size());
   for (const QaIds& q : pieces)
     for (int32_t t : q.targets) ev.tokens += t != -100;
-  ev.loss = qa_answer_loss(model, pieces, batch_size);
+  ev.loss = qa_answer_loss(model, pieces, batch_size, progress);
   ev.perplexity = std::exp(ev.loss);
   return ev;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lm/core/json.h"
+#include "lm/core/progress.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/chat_format.h"
 #include "lm/tokenize/tokenizer.h"
@@ -64,7 +65,7 @@ struct ChatEval {
   std::vector<std::string> samples;  // the first generated replies
 };
 ChatEval evaluate_chat_loss(models::Model& model, const ChatFormat& f, const std::vector<Dialogue>& data,
-                            int64_t batch_size);
+                            int64_t batch_size, const ProgressSpec& progress = {});
 // Greedy replies to every assistant turn (given the earlier turns) of the first max_replies turns, unigram F1
 // against the reference (SQuAD normalisation: lower case, no punctuation or articles).
 void evaluate_chat_replies(const models::CausalLM& lm, const ChatFormat& f, const std::vector<Dialogue>& data,

@@ -152,7 +152,8 @@ double macro_f1(const std::vector<std::vector<int64_t>>& cm) {
   return present ? sum / static_cast<double>(present) : 0.0;
 }
 
-ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f, int64_t batch_size) {
+ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f, int64_t batch_size,
+                                 const ProgressSpec& progress) {
   const int64_t K = static_cast<int64_t>(bert.labels().size());
   LM_CHECK_AS(ErrorCode::Unsupported, K >= 2, "classification needs a sequence-classification model; this one is {}",
               bert.architecture());
@@ -161,6 +162,7 @@ ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f,
   ClassifyEval ev;
   ev.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
   double loss_sum = 0;
+  Progress prog(progress, static_cast<double>(f.size()));
   for (size_t begin = 0; begin < f.size(); begin += static_cast<size_t>(batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = begin; i < std::min(f.size(), begin + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
@@ -179,7 +181,9 @@ ClassifyEval evaluate_classifier(models::Model& bert, const ClassifyFeatures& f,
       const int32_t gold = f.labels[idx[r]];
       ev.confusion[static_cast<size_t>(gold)][static_cast<size_t>(pred)]++;
     }
+    prog.update(static_cast<double>(idx.back() + 1));
   }
+  prog.finish();
   ev.count = static_cast<int64_t>(f.size());
   int64_t correct = 0;
   for (int64_t k = 0; k < K; ++k) correct += ev.confusion[static_cast<size_t>(k)][static_cast<size_t>(k)];
@@ -289,11 +293,12 @@ std::string greedy_answer(const models::CausalLM& gpt, const Tokenizer& tok, con
   return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
 
-QaEval evaluate_generative_qa(const models::CausalLM& gpt, const Tokenizer& tok, const std::vector<QaExample>& examples,
-                              int32_t eos_id, int64_t max_new, bool progress) {
+QaEval evaluate_generative_qa(const models::CausalLM& gpt, const Tokenizer& tok,
+                              const std::vector<QaExample>& examples, int32_t eos_id, int64_t max_new,
+                              const ProgressSpec& progress) {
   QaEval ev;
   ev.loss = std::numeric_limits<double>::quiet_NaN();
-  Progress prog("evaluate", static_cast<double>(examples.size()), "examples", progress ? 10.0 : 1e30);
+  Progress prog(progress, static_cast<double>(examples.size()));
   double em = 0, f1 = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
     const QaExample& ex = examples[i];
@@ -304,9 +309,9 @@ QaEval evaluate_generative_qa(const models::CausalLM& gpt, const Tokenizer& tok,
     f1 += squad_f1(pred, ex.answers);
     ev.predictions.push_back(pred);
     ++ev.count;
-    if (progress) prog.update(static_cast<double>(i + 1));
+    prog.update(static_cast<double>(i + 1));
   }
-  if (progress) prog.finish();
+  prog.finish();
   if (ev.count) {
     ev.exact_match = 100.0 * em / static_cast<double>(ev.count);
     ev.f1 = 100.0 * f1 / static_cast<double>(ev.count);
@@ -314,9 +319,11 @@ QaEval evaluate_generative_qa(const models::CausalLM& gpt, const Tokenizer& tok,
   return ev;
 }
 
-double qa_answer_loss(models::Model& gpt, const std::vector<QaIds>& examples, int64_t batch_size) {
+double qa_answer_loss(models::Model& gpt, const std::vector<QaIds>& examples, int64_t batch_size,
+                      const ProgressSpec& progress) {
   double nll = 0;
   int64_t n = 0;
+  Progress prog(progress, static_cast<double>(examples.size()));
   for (size_t b0 = 0; b0 < examples.size(); b0 += static_cast<size_t>(batch_size)) {
     std::vector<size_t> idx;
     for (size_t i = b0; i < std::min(examples.size(), b0 + static_cast<size_t>(batch_size)); ++i) idx.push_back(i);
@@ -330,7 +337,9 @@ double qa_answer_loss(models::Model& gpt, const std::vector<QaIds>& examples, in
       nll += static_cast<double>(loss) * static_cast<double>(gpt.last_num_targets());
       n += gpt.last_num_targets();
     }
+    prog.update(static_cast<double>(idx.back() + 1));
   }
+  prog.finish();
   return n ? nll / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
@@ -460,13 +469,15 @@ BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<siz
 }
 
 QaEval evaluate_extractive_qa(models::Model& bert, const std::vector<QaExample>& examples,
-                              const std::vector<SpanFeature>& features, const SpanOptions& opt) {
+                              const std::vector<SpanFeature>& features, const SpanOptions& opt,
+                              const ProgressSpec& progress) {
   LM_CHECK_AS(ErrorCode::Unsupported, bert.head() == models::Head::QuestionAnswering,
               "extractive QA needs a span question-answering model; this one is {}", bert.architecture());
   std::vector<double> best(examples.size(), -std::numeric_limits<double>::infinity());
   std::vector<std::string> answer(examples.size());
   const int32_t pad = static_cast<int32_t>(bert.hf_config().value("pad_token_id", int64_t{0}));
   const size_t B = 32;
+  Progress prog(progress, static_cast<double>(features.size()));
   for (size_t b0 = 0; b0 < features.size(); b0 += B) {
     std::vector<size_t> idx;
     for (size_t i = b0; i < std::min(features.size(), b0 + B); ++i) idx.push_back(i);
@@ -496,7 +507,9 @@ QaEval evaluate_extractive_qa(models::Model& bert, const std::vector<QaExample>&
       const int64_t b = f.offsets[static_cast<size_t>(c.start)].first, e = f.offsets[static_cast<size_t>(c.end)].second;
       answer[f.example] = examples[f.example].context.substr(static_cast<size_t>(b), static_cast<size_t>(e - b));
     }
+    prog.update(static_cast<double>(idx.back() + 1));
   }
+  prog.finish();
   QaEval ev;
   ev.loss = std::numeric_limits<double>::quiet_NaN();
   double em = 0, f1 = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lm/core/buffer.h"
+#include "lm/core/progress.h"
 #include "lm/data/task_data.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/batch.h"
@@ -78,7 +79,9 @@ struct ClassifyEval {
 // Macro F1 over the labels that occur as gold or prediction (scikit-learn's default label set; a label with
 // no true positives scores 0).
 double macro_f1(const std::vector<std::vector<int64_t>>& confusion);
-ClassifyEval evaluate_classifier(models::Model& model, const ClassifyFeatures& f, int64_t batch_size);
+// progress: a progress line over the examples (none by default).
+ClassifyEval evaluate_classifier(models::Model& model, const ClassifyFeatures& f, int64_t batch_size,
+                                 const ProgressSpec& progress = {});
 
 struct FinetuneResult {
   int64_t best_epoch = 0;        // 1-based
@@ -128,11 +131,14 @@ struct QaEval {
   int64_t count = 0;
   std::vector<std::string> predictions;
 };
-// EM/F1 of greedy answers on examples (all gold answers count); loss is not computed.
-QaEval evaluate_generative_qa(const models::CausalLM& lm, const Tokenizer& tok, const std::vector<QaExample>& examples,
-                              int32_t eos_id, int64_t max_new, bool progress = false);
-// Mean loss over the answer tokens (+ eos) of examples, teacher-forced.
-double qa_answer_loss(models::Model& model, const std::vector<QaIds>& examples, int64_t batch_size);
+// EM/F1 of greedy answers on examples (all gold answers count); loss is not computed. progress: a line over
+// the questions (none by default).
+QaEval evaluate_generative_qa(const models::CausalLM& lm, const Tokenizer& tok,
+                              const std::vector<QaExample>& examples, int32_t eos_id, int64_t max_new,
+                              const ProgressSpec& progress = {});
+// Mean loss over the answer tokens (+ eos) of examples, teacher-forced; progress: a line over the examples.
+double qa_answer_loss(models::Model& model, const std::vector<QaIds>& examples, int64_t batch_size,
+                      const ProgressSpec& progress = {});
 
 // Pads rows of QaIds to a (B, T) batch: ids padded with eos, targets with -100.
 void make_qa_batch(const std::vector<QaIds>& ex, const std::vector<size_t>& idx, int32_t pad_id, OwnedTensor& ids,
@@ -166,9 +172,10 @@ struct SpanOptions : TuneSchedule {
 std::vector<SpanFeature> build_span_features(const Tokenizer& tok, const std::vector<QaExample>& examples,
                                              const SpanOptions& opt, bool training);
 // Best span per example (start <= end < start + max_answer_length, inside the context, max start + end logit
-// over all its windows); EM/F1 in percent against all gold answers.
+// over all its windows); EM/F1 in percent against all gold answers. progress: a line over the windows.
 QaEval evaluate_extractive_qa(models::Model& model, const std::vector<QaExample>& examples,
-                              const std::vector<SpanFeature>& features, const SpanOptions& opt);
+                              const std::vector<SpanFeature>& features, const SpanOptions& opt,
+                              const ProgressSpec& progress = {});
 // A padded batch of span features (dynamic padding), with their answer start/end positions in starts/ends.
 BertTensors span_batch(const std::vector<SpanFeature>& fs, const std::vector<size_t>& idx, int32_t pad_id,
                        OwnedTensor& starts, OwnedTensor& ends);

@@ -91,6 +91,11 @@ class TaskObjective : public Objective {
     return ids.defined() ? ids.numel() : 0;
   }
   Json loader_state() const override { return batcher_.state(); }
+  // The progress line of an evaluation pass: rank 0's, when the run shows progress.
+  ProgressSpec eval_progress(std::string label, std::string unit) const {
+    if (!s_.progress || comm_.rank() != 0) return {};
+    return {std::move(label), std::move(unit)};
+  }
   void restore_loader(const Json& state) override { batcher_.restore(state); }
   bool higher_is_better() const override { return true; }
 
@@ -143,7 +148,8 @@ class ClassifyObjective : public TaskObjective {
     return static_cast<double>(idx.size());
   }
   Json evaluate(models::Model& model) override {
-    const ClassifyEval ev = evaluate_classifier(model, val_, opt_.eval_batch_size);
+    const ClassifyEval ev =
+        evaluate_classifier(model, val_, opt_.eval_batch_size, eval_progress("val", "examples"));
     Json cm = Json::array();
     for (const auto& row : ev.confusion) cm.push_back(row);
     return Json{{"val_loss", ev.loss}, {"val_accuracy", ev.accuracy}, {"val_f1", ev.macro_f1},
@@ -185,7 +191,8 @@ class SpanQaObjective : public TaskObjective {
     return static_cast<double>(idx.size());
   }
   Json evaluate(models::Model& model) override {
-    const QaEval ev = evaluate_extractive_qa(model, val_examples_, val_, opt_);
+    const QaEval ev =
+        evaluate_extractive_qa(model, val_examples_, val_, opt_, eval_progress("val", "windows"));
     return Json{{"val_exact_match", ev.exact_match}, {"val_f1", ev.f1}, {"val_count", ev.count}};
   }
   std::string best_metric() const override { return "val_f1"; }
@@ -213,8 +220,9 @@ class GenerativeQaObjective : public TaskObjective {
   int64_t seq_len() const override { return T_; }
   double fetch(int64_t k) override { return fetch_targets(k, train_, eos_); }
   Json evaluate(models::Model& model) override {
-    const double vloss = qa_answer_loss(model, val_, opt_.batch_size);
-    const QaEval ev = evaluate_generative_qa(*model.causal_lm(), tok_, val_eval_, eos_, opt_.max_new_tokens, false);
+    const double vloss = qa_answer_loss(model, val_, opt_.batch_size, eval_progress("val loss", "questions"));
+    const QaEval ev = evaluate_generative_qa(*model.causal_lm(), tok_, val_eval_, eos_, opt_.max_new_tokens,
+                                             eval_progress("val answers", "questions"));
     return Json{{"val_loss", vloss}, {"val_exact_match", ev.exact_match}, {"val_f1", ev.f1}, {"val_count", ev.count}};
   }
   std::string best_metric() const override { return "val_f1"; }
@@ -243,7 +251,7 @@ class ChatObjective : public TaskObjective {
   int64_t seq_len() const override { return T_; }
   double fetch(int64_t k) override { return fetch_targets(k, train_, 0); }
   Json evaluate(models::Model& model) override {
-    const double vloss = qa_answer_loss(model, val_, opt_.batch_size);
+    const double vloss = qa_answer_loss(model, val_, opt_.batch_size, eval_progress("val loss", "pieces"));
     return Json{{"val_loss", vloss}, {"val_perplexity", std::exp(vloss)}};
   }
   std::string best_metric() const override { return "val_loss"; }

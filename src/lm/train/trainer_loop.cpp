@@ -121,7 +121,8 @@ bool Trainer::evaluate_and_select(TrainResult& res) {
   for (auto& [k, v] : ev.items()) {
     line[k] = v;
     if (k != key && k.rfind("val_", 0) == 0 && v.is_number() && k != "val_loss" && k.find("perplexity") == k.npos)
-      extra += fmt::format(", {} {:.4f}", k.substr(4), v.get<double>());
+      extra += v.is_number_integer() ? fmt::format(", {} {}", k.substr(4), format_count(v.get<int64_t>()))
+                                     : fmt::format(", {} {:.4f}", k.substr(4), v.get<double>());  // counts whole
   }
   if (metrics_) metrics_->write(line);
   res.evals.push_back(line);
