@@ -86,6 +86,7 @@ TEST(ChatCli, FinetuneEvaluateChatAndTokenize) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json gen = Json::parse(r.out);
   EXPECT_EQ(gen["replies"], 5);
+  EXPECT_EQ(gen["dialogues"], 5);  // --max-examples bounds the loss pass too
   EXPECT_GE(gen["f1"].get<double>(), 0.0);
 
   r = test::run_cli({"chat", "--model", out, "--greedy", "--max-new-tokens", "8", "--system", "Be brief."},

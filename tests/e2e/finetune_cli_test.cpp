@@ -105,6 +105,10 @@ TEST(FinetuneCli, ExampleLimitsApplyToClassify) {
   for (const auto& row : res["confusion_matrix"])
     for (const auto& c : row) cm_total += c.get<int64_t>();
   EXPECT_EQ(cm_total, 10);
+  r = test::run_cli({"evaluate", "--model", tmp + "/out", "--task", "classify", "--data", val, "--json",
+                     "--max-examples", "7"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["count"], 7);
 }
 
 TEST(FinetuneCli, GenerativeQaRunsAndEvaluates) {

@@ -30,7 +30,8 @@ namespace lm::cli {
 namespace {
 
 const std::vector<std::string> kLm = {"lm"}, kClassify = {"classify"}, kQa = {"qa"}, kBert = {"classify", "qa"},
-                               kChat = {"chat"}, kQaChat = {"qa", "chat"};
+                               kChat = {"chat"}, kQaChat = {"qa", "chat"},
+                               kBertChat = {"classify", "qa", "chat"};
 const train::SpanOptions kSpan;
 
 const CommandSpec kEvaluate{
@@ -79,8 +80,10 @@ const CommandSpec kEvaluate{
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model runs (BERT; gpt2 QA runs on the CPU)")
             .only_with("--task", kBert),
         int_flag("--max-new-tokens", "N", 30, "GPT-2: answer / reply tokens at most").only_with("--task", kQaChat),
-        int_flag("--max-examples", "N", 0, "evaluate the first N questions / generated replies only (0: all)")
-            .only_with("--task", kQaChat),
+        int_flag("--max-examples", "N", 0,
+                 "evaluate the first N examples only: sentences, questions, dialogues (and at most N generated "
+                 "replies) (0: all)")
+            .only_with("--task", kBertChat),
         bool_flag("--generate", "chat: also generate replies and score unigram F1").only_with("--task", kChat),
         string_flag("--predictions", "OUT.json", "write {id: predicted answer}").only_with("--task", kQa),
         int_flag("--doc-stride", "N", kSpan.doc_stride, "BERT: window advance in tokens").only_with("--task", kQa),
@@ -120,6 +123,9 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
     cd = read_classification(data, ints);
   }
   LM_CHECK(!cd.examples.empty(), "{} holds no examples", data);
+  const int64_t max_examples = f.i64("--max-examples");
+  if (max_examples > 0 && static_cast<int64_t>(cd.examples.size()) > max_examples)
+    cd.examples.resize(static_cast<size_t>(max_examples));
   auto tok = interop::load_model_tokenizer(dir);
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, model->max_positions()));
   model->set_inference_dtype(wdt);
@@ -252,8 +258,10 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
 int eval_chat(const Flags& f, const std::string& dir, const std::string& data, bool json) {
   const int64_t max_new = f.i64("--max-new-tokens"), max_examples = f.i64("--max-examples");
   LM_CHECK(max_new >= 1, "--max-new-tokens {} must be >= 1", max_new);
-  const std::vector<train::Dialogue> dialogues = train::read_dialogues(data);
+  std::vector<train::Dialogue> dialogues = train::read_dialogues(data);
   LM_CHECK(!dialogues.empty(), "{} holds no dialogues", data);
+  if (max_examples > 0 && static_cast<int64_t>(dialogues.size()) > max_examples)
+    dialogues.resize(static_cast<size_t>(max_examples));
   auto model = interop::load_model(dir);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "--task chat needs a causal language model (gpt2); {} is {}", dir, model->architecture());
