@@ -40,6 +40,9 @@ const CommandSpec kEmbed{
             bool_flag("--json", "print {\"embedding\": [...]} per text"),
             int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         },
+    .examples = {
+        {.command = "lmcpp embed --model out/sst2 --text \"a gripping film\" --normalize --json"},
+    },
 };
 
 std::vector<std::string> input_texts(const std::string& path) {

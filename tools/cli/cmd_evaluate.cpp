@@ -90,6 +90,12 @@ const CommandSpec kEvaluate{
 };
 
 // --task classify: accuracy, macro F1, confusion matrix [gold][predicted] and mean cross-entropy of a
+    .examples = {
+        {.command = "lmcpp evaluate --model out/wikipedia/model --task lm --data out/wikipedia/data --json",
+         .comment = "perplexity on the val shards"},
+        {.command = "lmcpp evaluate --model out/sst2 --task classify --data ../shared/data/sst2/stsa.binary.dev --json"},
+        {.command = "lmcpp evaluate --model out/chat/model --task chat --data ../shared/data/dialogue/topical-chat.dev.jsonl --json"},
+    },
 // BertForSequenceClassification directory on a classification file (labels named as its id2label).
 int eval_classify(const Flags& f, const std::string& dir, const std::string& data, bool json) {
   const int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 128;

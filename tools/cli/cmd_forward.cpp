@@ -80,6 +80,11 @@ const CommandSpec kForward{
 };
 
 const CommandSpec kScore{
+    .examples = {
+        {.command = "lmcpp forward --model out/wikipedia/model --ids 464,2068,7586 --out logits.safetensors",
+         .comment = "logits [1,3,V] as float32 safetensors"},
+        {.command = "lmcpp forward --model out/bert_small --ids 101,7592,103,102 --token-type-ids 0,0,0,0 --json"},
+    },
     .name = "score",
     .summary = "mean next-token loss and perplexity of a text under a GPT model",
     .description = "Prints the mean next-token cross-entropy over the T-1 predicted tokens, its perplexity and the "
@@ -94,6 +99,9 @@ const CommandSpec kScore{
 };
 
 int run_forward(const Flags& f) {
+    .examples = {
+        {.command = "lmcpp score --model quickstart/model --text \"A programmer is a machine for turning coffee into code.\" --json"},
+    },
   const std::string dir = f.str("--model");
   const std::string ids_s = f.str("--ids");
   const std::optional<std::string> tt = f.get("--token-type-ids");

@@ -63,6 +63,11 @@ const CommandSpec kGenerate{
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy (CPU)"),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model and its KV cache live"),
     },
+    .examples = {
+        {.command = "lmcpp generate --model quickstart/model --prompt \"Once upon a time\" --max-new-tokens 50",
+         .comment = "the model lmcpp quickstart trains"},
+        {.command = "lmcpp generate --model out/wikipedia/model --ids 464,2068,7586 --greedy --json"},
+    },
 };
 
 // The sampling and search values, checked here so that the errors name the flags (the library names its options).

@@ -41,6 +41,12 @@ const CommandSpec kPredict{
     },
 };
 
+    .examples = {
+        {.command = "lmcpp predict --model out/sst2 --text \"a gorgeous, witty film\" --json",
+         .comment = "label and probabilities"},
+        {.command = "lmcpp predict --model out/bert_small --text \"The capital of France is [MASK].\"",
+         .comment = "fill-mask: the top 5 tokens"},
+    },
 void print_classification(const generate::Classification& c, bool json) {
   if (json) {
     Json probs = Json::object();

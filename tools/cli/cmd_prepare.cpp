@@ -61,6 +61,11 @@ const CommandSpec kPrepare{
 int run_prepare(const Flags& f) {
   PrepareOptions o;
   o.inputs = f.all("--input");
+    .examples = {
+        {.command = "lmcpp prepare --input ../shared/data/tinyshakespeare/input.txt --tokenizer ../shared/data/tokenizers/gpt2 --out out/shakespeare/data"},
+        {.command = "lmcpp prepare --input ../shared/data/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2 --tokenizer ../shared/data/tokenizers/gpt2 --out out/wikipedia/data --json",
+         .comment = "a Wikipedia dump, read compressed; prints meta.json as one line"},
+    },
   const std::string tok_dir = f.str("--tokenizer");
   o.out_dir = f.str("--out");
   o.format = parse_input_format(f.str("--format"));

@@ -99,6 +99,14 @@ const CommandSpec kTokenize{
         bool_flag("--render", "--chat: print the rendered text instead of ids"),
         bool_flag("--add-generation-prompt", "--chat: end with the assistant's generation prompt"),
     },
+    .examples = {
+        {.command = "echo \"Hello world\" | lmcpp tokenize --tokenizer ../shared/data/tokenizers/gpt2",
+         .comment = "GPT-2 ids of one line: 15496 995"},
+        {.command = "echo \"Hello world\" | lmcpp tokenize --tokenizer ../shared/data/tokenizers/bert-base-uncased --json",
+         .comment = "BERT: [CLS] ... [SEP], with attention_mask and token_type_ids"},
+        {.command = "echo '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi!\"}]}' | lmcpp tokenize --chat --tokenizer out/chat/model --render",
+         .comment = "a conversation rendered with the chat template"},
+    },
 };
 
 // --chat: one conversation per line through the chat template.
@@ -222,6 +230,10 @@ const CommandSpec kDetokenize{
         bool_flag("--skip-special-tokens", "drop [CLS]/[SEP]/[PAD]/<|endoftext|> ..."),
         bool_flag("--json", "print each text as a JSON string (safe when texts contain newlines; bytes that are not "
                             "UTF-8 become U+FFFD)"),
+    },
+    .examples = {
+        {.command = "echo \"15496 995\" | lmcpp detokenize --tokenizer ../shared/data/tokenizers/gpt2",
+         .comment = "prints: Hello world"},
     },
 };
 

@@ -64,6 +64,14 @@ const CommandSpec kTrain{
                                  "another command's output)"),
     },
     .more_help = config_keys_help,
+    .examples = {
+        {.command = "lmcpp train --config configs/shakespeare_char.json --out out/shakespeare_char/model",
+         .comment = "a character-level GPT on out/shakespeare_char/data (see lmcpp prepare)"},
+        {.command = "lmcpp train --config configs/wikipedia_gpt2_small.json --set max_steps=300 --set model.n_layer=4 --out out/wikipedia/model",
+         .comment = "overriding config keys"},
+        {.command = "lmcpp train --config configs/bert_small_pretrain.json --out out/bert_small",
+         .comment = "BERT pretraining (masked LM + next sentence) on out/bert_data"},
+    },
 };
 
 int run_train(const Flags& f) {

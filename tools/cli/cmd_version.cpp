@@ -38,6 +38,11 @@ const CommandSpec kInfo{
               string_flag("--model", "DIR", "describe this model directory instead")},
 };
 
+    .examples = {
+        {.command = "lmcpp info",
+         .comment = "version, CUDA, threads, GEMM backend"},
+        {.command = "lmcpp info --model quickstart/model --json"},
+    },
 Json model_info(const std::string& dir) {
   auto model = interop::load_model(dir);
   const Json& cfg = model->hf_config();
