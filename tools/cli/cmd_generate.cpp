@@ -58,7 +58,7 @@ const CommandSpec kGenerate{
         repeated_flag("--stop", "STRING", "stop once the new text contains STRING (needs tokenizer files)"),
         bool_flag("--ignore-eos", "do not stop at the model's eos token"),
         bool_flag("--keep-special-tokens", "print special tokens (<|endoftext|>, ...) in the streamed text too"),
-        bool_flag("--json", "print {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
+        bool_flag("--json", "one JSON line {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy (CPU)"),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model and its KV cache live"),

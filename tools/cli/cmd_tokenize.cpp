@@ -91,7 +91,7 @@ const CommandSpec kTokenize{
     .flags = {
         string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
         bool_flag("--no-special-tokens", "no [CLS]/[SEP] (BERT) or other special tokens around each text"),
-        bool_flag("--json", "one JSON object per line: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}"),
+        bool_flag("--json", "one JSON line per text: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}"),
         choice_flag("--input", {"text", "jsonl"}, "text",
                     "jsonl: each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)"),
         int_flag("--threads", "N", 0, "encoding threads (0: all)"),
@@ -228,7 +228,7 @@ const CommandSpec kDetokenize{
     .flags = {
         string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
         bool_flag("--skip-special-tokens", "drop [CLS]/[SEP]/[PAD]/<|endoftext|> ..."),
-        bool_flag("--json", "print each text as a JSON string (safe when texts contain newlines; bytes that are not "
+        bool_flag("--json", "print each text as one JSON string per line (safe when texts contain newlines; bytes that are not "
                             "UTF-8 become U+FFFD)"),
     },
     .examples = {
