@@ -13,7 +13,7 @@ ROUNDS=${1:-3}
 STEPS=${2:-3}
 B=${3:-32}
 T=${4:-128}
-field() { sed -E "s/.*\"$1\": ([0-9.]+).*/\1/" <<<"$2"; }
+field() { sed -E "s/.*\"$1\": ?([0-9.eE+-]+).*/\1/" <<<"$2"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # bf16 runs only where the CPU multiplies bf16 natively (AVX512_BF16 or AMX): lmcpp refuses it elsewhere with one
 # error line, and PyTorch would emulate it far below its fp32 speed, which is no peer's best setting.

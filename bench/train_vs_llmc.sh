@@ -36,7 +36,7 @@ L_ALL=(); C_ALL=()
 for r in $(seq "$ROUNDS"); do
   J=$(build/lmcpp bench train --shape "$SHAPE" --threads 2 --batch "$B" --seq "$T" --steps "$STEPS" --warmup 1 --json)
   echo "round $r lmcpp: $J"
-  L_ALL+=("$(sed -E 's/.*"tokens_per_s": ([0-9.]+).*/\1/' <<<"$J")")
+  L_ALL+=("$(sed -E 's/.*"tokens_per_s": ?([0-9.eE+-]+).*/\1/' <<<"$J")")
   # llm.c: step 0 is warm-up; the median of the printed step times of steps 1..STEPS.
   MS=$(cd "$LLMC_DIR" && OMP_NUM_THREADS=2 LLMC_B=$B LLMC_T=$T LLMC_STEPS=$STEPS ./train_gpt2_bench |
        sed -nE 's/^step ([0-9]+): .*took ([0-9.]+) ms.*/\1 \2/p' | awk '$1 > 0 {print $2}' | median)

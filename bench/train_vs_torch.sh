@@ -17,7 +17,7 @@ esac
 B=${4:-$DB}
 T=${5:-256}
 shift $(( $# > 5 ? 5 : $# )) || true
-field() { sed -E "s/.*\"$1\": ([0-9.]+).*/\1/" <<<"$2"; }
+field() { sed -E "s/.*\"$1\": ?([0-9.eE+-]+).*/\1/" <<<"$2"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # PyTorch at its best: Debian's OpenBLAS 0.3.21 does not recognise Sapphire Rapids and falls back to generic
 # kernels unless told its core type; on CPUs without AVX-512 (e.g. Zen 3, detected as "Zen") its own choice is

@@ -83,13 +83,20 @@ int run_bench_classify(Args& a) {
   peak = std::max(peak, train::measure_sgemm_peak());
   const double frac = tps * flops_per_token / peak;
   if (json) {
-    std::printf(
-        "{\"bench\": \"classify\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
-        "\"weights\": \"%s\", \"sequences_per_s\": %.3f, \"tokens_per_s\": %.2f, \"batch_ms\": %.2f, \"peak_rss_mb\": %.1f, "
-        "\"mfu\": %.4f, \"sgemm_peak_gflops\": %.1f, \"params\": %lld}\n",
-        shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), weights.c_str(),
-        static_cast<double>(B) / step_s, tps, step_s * 1e3, rss_mb, frac, peak / 1e9,
-        static_cast<long long>(model.num_parameters()));
+    const OrderedJson j = {{"bench", "classify"},
+                           {"shape", shape},
+                           {"batch", B},
+                           {"seq", T},
+                           {"threads", num_threads()},
+                           {"weights", weights},
+                           {"sequences_per_s", static_cast<double>(B) / step_s},
+                           {"tokens_per_s", tps},
+                           {"batch_ms", step_s * 1e3},
+                           {"peak_rss_mb", rss_mb},
+                           {"mfu", frac},
+                           {"sgemm_peak_gflops", peak / 1e9},
+                           {"params", model.num_parameters()}};
+    std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("classify %s %s weights B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
                 "peak RSS %.0f MB\n", shape.c_str(), weights.c_str(), static_cast<long long>(B), static_cast<long long>(T),

@@ -16,6 +16,7 @@
 #include "lm/interop/open.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
+#include "lm/core/json.h"
 #include "lm/core/file_util.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
@@ -91,9 +92,13 @@ int run_membw(Args& a) {
   set_num_threads(threads);
   Membw m = measure_membw(mb, static_cast<int>(reps));
   if (json)
-    std::printf("{\"bench\": \"membw\", \"threads\": %d, \"buffer_mb\": %lld, \"read_gbs\": %.2f, "
-                "\"read_gbs_median\": %.2f}\n",
-                num_threads(), static_cast<long long>(mb), m.best_gbs, m.median_gbs);
+    std::printf("%s\n", OrderedJson{{"bench", "membw"},
+                                      {"threads", num_threads()},
+                                      {"buffer_mb", mb},
+                                      {"read_gbs", m.best_gbs},
+                                      {"read_gbs_median", m.median_gbs}}
+                             .dump()
+                             .c_str());
   else
     std::printf("membw threads=%d: read %.2f GB/s (best of %lld passes over %lld MB; median %.2f)\n", num_threads(),
                 m.best_gbs, static_cast<long long>(reps), static_cast<long long>(mb), m.median_gbs);
@@ -174,11 +179,11 @@ int run_bench_infer(const std::string& what, Args& a) {
   const double rss = peak_rss_mb();
   if (what == "prefill") {
     if (json)
-      std::printf("{\"bench\": \"prefill\", \"shape\": \"%s\", \"weights\": \"%s\", \"threads\": %d, "
-                  "\"prompt_tokens\": %lld, \"tokens_per_s\": %.2f, \"ms\": %.2f, \"peak_rss_mb\": %.1f, "
-                  "\"reps\": %lld}\n",
-                  shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), tps, run_s * 1e3, rss,
-                  static_cast<long long>(reps));
+      std::printf("%s\n", OrderedJson{{"bench", "prefill"}, {"shape", shape_name}, {"weights", weights},
+                                        {"threads", num_threads()}, {"prompt_tokens", T}, {"tokens_per_s", tps},
+                                        {"ms", run_s * 1e3}, {"peak_rss_mb", rss}, {"reps", reps}}
+                               .dump()
+                               .c_str());
     else
       std::printf("prefill %s weights=%s threads=%d: %lld tokens in %.1f ms = %.1f tokens/s (median of %lld), "
                   "peak RSS %.0f MB\n",
@@ -194,15 +199,16 @@ int run_bench_infer(const std::string& what, Args& a) {
   const Membw bw = measure_membw(membw_mb, 5);
   const double bound = bw.best_gbs * 1e9 / bytes;
   if (json) {
-    std::printf("{\"bench\": \"decode\", \"shape\": \"%s\", \"weights\": \"%s\", \"threads\": %d, "
-                "\"tokens\": %lld, \"tokens_per_s\": %.2f, \"ms_per_token\": %.3f, \"peak_rss_mb\": %.1f, "
-                "\"bytes_per_token\": %.0f, \"membw_gbs\": %.2f, \"bound_tokens_per_s\": %.2f, "
-                "\"fraction_of_bound\": %.3f, \"gemv_bf16_isa\": \"%s\", \"reps\": %lld",
-                shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), tps, run_s * 1e3 / T,
-                rss, bytes, bw.best_gbs, bound, tps / bound, cpu::gemv_bf16_isa(), static_cast<long long>(reps));
-    if (text_file)
-      std::printf(", \"perplexity\": %.4f, \"perplexity_tokens\": %lld", ppl, static_cast<long long>(ppl_scored));
-    std::printf("}\n");
+    OrderedJson j = {{"bench", "decode"}, {"shape", shape_name}, {"weights", weights}, {"threads", num_threads()},
+                     {"tokens", T}, {"tokens_per_s", tps}, {"ms_per_token", run_s * 1e3 / static_cast<double>(T)},
+                     {"peak_rss_mb", rss}, {"bytes_per_token", bytes}, {"membw_gbs", bw.best_gbs},
+                     {"bound_tokens_per_s", bound}, {"fraction_of_bound", tps / bound},
+                     {"gemv_bf16_isa", cpu::gemv_bf16_isa()}, {"reps", reps}};
+    if (text_file) {
+      j["perplexity"] = ppl;
+      j["perplexity_tokens"] = ppl_scored;
+    }
+    std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("decode %s weights=%s threads=%d: %lld tokens, %.2f ms/token = %.1f tokens/s (median of %lld), "
                 "peak RSS %.0f MB\n",

@@ -24,7 +24,13 @@ namespace lm::cli {
   "  STREAM-like sum over a --membw-mb buffer, default 512) and reports bound = bandwidth / bytes read per\n"     \
   "  token. --save-model DIR writes the benchmarked weights as an HF directory (for the llama.cpp comparison).\n" \
   "  --model DIR benchmarks a trained GPT instead; with --text FILE, decode also reports the perplexity of the\n"  \
-  "  file's first --ppl-tokens tokens (default 4096) through the decode path (windows of n_positions tokens)."
+  "  file's first --ppl-tokens tokens (default 4096) through the decode path (windows of n_positions tokens).\n"  \
+  "  --json: one JSON line. prefill: {\"bench\", \"shape\", \"weights\", \"threads\", \"prompt_tokens\",\n"     \
+  "  \"tokens_per_s\", \"ms\", \"peak_rss_mb\", \"reps\"}; decode: {\"bench\", \"shape\", \"weights\", \"threads\",\n" \
+  "  \"tokens\", \"tokens_per_s\", \"ms_per_token\", \"peak_rss_mb\", \"bytes_per_token\", \"membw_gbs\",\n"       \
+  "  \"bound_tokens_per_s\", \"fraction_of_bound\", \"gemv_bf16_isa\", \"reps\"} (+ \"perplexity\",\n"            \
+  "  \"perplexity_tokens\" with --text); membw: {\"bench\", \"threads\", \"buffer_mb\", \"read_gbs\",\n"            \
+  "  \"read_gbs_median\"}."
 
 int run_bench_infer(const std::string& what, Args& a);
 

@@ -17,6 +17,7 @@
 #include "lm/core/device.h"
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
+#include "lm/core/json.h"
 #include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
@@ -132,14 +133,13 @@ int run_bench(Args& a) {
   double tps = static_cast<double>(B * T) / step_s;
   double mfu = peak > 0 ? tps * model.train_flops_per_token(T) / peak : 0.0;
   if (json) {
-    std::printf(
-        "{\"bench\": \"train\", \"device\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
-        "\"threads\": %d, \"tokens_per_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mb\": %.1f, \"mfu\": %.4f, "
-        "\"%s\": %.1f, \"loss\": %.4f, \"params\": %lld}\n",
-        device.c_str(), dtype_arg.c_str(), shape.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), tps,
-        step_s * 1e3, rss_mb, mfu,
-        dev == Device::CPU ? "sgemm_peak_gflops" : (dtype == DType::BF16 ? "gpu_bf16_peak_gflops" : "gpu_fp32_peak_gflops"),
-        peak / 1e9, loss, static_cast<long long>(model.num_parameters()));
+    const char* peak_key =
+        dev == Device::CPU ? "sgemm_peak_gflops" : (dtype == DType::BF16 ? "gpu_bf16_peak_gflops" : "gpu_fp32_peak_gflops");
+    const OrderedJson j = {{"bench", "train"},     {"device", device},     {"dtype", dtype_arg},    {"shape", shape},
+                           {"batch", B},           {"seq", T},             {"threads", num_threads()},
+                           {"tokens_per_s", tps},  {"step_ms", step_s * 1e3}, {"peak_rss_mb", rss_mb}, {"mfu", mfu},
+                           {peak_key, peak / 1e9}, {"loss", loss},         {"params", model.num_parameters()}};
+    std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("train %s on %s B=%lld T=%lld threads=%d: %.1f tokens/s (%.1f ms/step, median of %lld), peak RSS %.0f MB\n",
                 shape.c_str(), device.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), tps,
@@ -149,8 +149,9 @@ int run_bench(Args& a) {
   return 0;
 }
 
-LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, classify (tokens/s, peak RSS, MFU), membw",
-           "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
+LM_COMMAND(.name = "bench",
+           .summary = "throughput benchmarks: train, prefill, decode, classify (tokens/s, peak RSS, MFU), membw",
+           .usage = "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
            "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench classify [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16|int8] [--profile] [--json]\n"
@@ -166,8 +167,18 @@ LM_COMMAND("bench", "throughput benchmarks: train, prefill, decode, classify (to
            "  dynamically quantized on oneDNN's AMX / VNNI int8 matmul (s8 weights per channel, s8 activations).\n"
            "  --device cuda (LM_CUDA=ON builds): the same step on the GPU; --dtype f32 (no TF32, MFU against the GPU's\n"
            "  fp32 peak) or bf16 (mixed precision: bf16 weights copy, activations and gradients, f32 master weights and\n"
-           "  moments; MFU against the dense bf16 peak); see docs/cuda.md." LM_BENCH_INFER_USAGE,
-           run_bench);
+           "  moments; MFU against the dense bf16 peak); see docs/cuda.md.\n"
+           "  --json prints one JSON line. train: {\"bench\", \"device\", \"dtype\", \"shape\", \"batch\", \"seq\",\n"
+           "  \"threads\", \"tokens_per_s\", \"step_ms\", \"peak_rss_mb\", \"mfu\", \"sgemm_peak_gflops\" (cuda:\n"
+           "  \"gpu_fp32_peak_gflops\" or \"gpu_bf16_peak_gflops\"), \"loss\", \"params\"}; classify: {\"bench\", \"shape\",\n"
+           "  \"batch\", \"seq\", \"threads\", \"weights\", \"sequences_per_s\", \"tokens_per_s\", \"batch_ms\",\n"
+           "  \"peak_rss_mb\", \"mfu\", \"sgemm_peak_gflops\", \"params\"}." LM_BENCH_INFER_USAGE,
+           .run = run_bench,
+           .examples = {{.command = "lmcpp bench train --shape S --threads 2 --json",
+                         .comment = "training tokens/s, peak RSS and MFU of a 6-layer GPT"},
+                        {.command = "lmcpp bench decode --threads 2 --weights bf16 --json",
+                         .comment = "GPT-2 124M decoding, batch 1, against the memory-bandwidth bound"},
+                        {.command = "lmcpp bench classify --shape bert-base --weights int8 --json"}});
 
 }  // namespace
 }  // namespace lm::cli

@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "lm/core/error.h"
+#include "lm/core/json.h"
 #include "lm/core/file_util.h"
 #include "lm/core/threads.h"
 #include "lm/tokenize/batch.h"
@@ -27,7 +28,11 @@ const CommandSpec kBenchTokenize{
         repeated_flag("--input", "FILE", "text files; each line is one text").rest().required(),
         int_flag("--threads", "N", 0, "threads of the second measurement (0: all)"),
         int_flag("--repeat", "R", 3, "runs per measurement (the median is printed)"),
-        bool_flag("--json", "one JSON object: tokenizer, bytes, lines, tokens, mb_per_s_1, mb_per_s_n, threads"),
+        bool_flag("--json", "one JSON line {\"tokenizer\", \"bytes\", \"lines\", \"tokens\", \"mb_per_s_1\", \"mb_per_s_n\", "
+                            "\"threads\"}"),
+    },
+    .examples = {
+        {.command = "lmcpp bench-tokenize --tokenizer ../shared/data/tokenizers/gpt2 --input ../shared/data/tinyshakespeare/input.txt --json"},
     },
 };
 
@@ -70,9 +75,15 @@ int run_bench_tokenize(const Flags& f) {
   double mbs1 = run(1, tokens);
   double mbsn = run(threads, tokens);
   if (json)
-    std::printf("{\"tokenizer\": \"%s\", \"bytes\": %zu, \"lines\": %zu, \"tokens\": %lld, \"mb_per_s_1\": %.2f, "
-                "\"mb_per_s_n\": %.2f, \"threads\": %d}\n",
-                tok->type().c_str(), bytes, lines.size(), static_cast<long long>(tokens), mbs1, mbsn, threads);
+    std::printf("%s\n", OrderedJson{{"tokenizer", tok->type()},
+                                      {"bytes", bytes},
+                                      {"lines", lines.size()},
+                                      {"tokens", tokens},
+                                      {"mb_per_s_1", mbs1},
+                                      {"mb_per_s_n", mbsn},
+                                      {"threads", threads}}
+                             .dump()
+                             .c_str());
   else
     std::printf("lmcpp %-9s %8.1f MB  %9lld tokens  1 thread: %7.2f MB/s  %d threads: %7.2f MB/s\n",
                 tok->type().c_str(), bytes / 1e6, static_cast<long long>(tokens), mbs1, threads, mbsn);

@@ -54,6 +54,9 @@ const CommandSpec kChat{
             int_flag("--seed", "S", 0, "sampling seed"),
             int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         },
+    .examples = {
+        {.command = "lmcpp chat --model out/chat/model --system \"You are a friendly chat partner.\""},
+    },
 };
 
 struct Conversation {

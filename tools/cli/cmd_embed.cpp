@@ -37,9 +37,12 @@ const CommandSpec kEmbed{
             string_flag("--input", "FILE.jsonl", "texts to embed, one per line"),
             choice_flag("--pooling", {"mean", "cls"}, "mean", "how token vectors become one vector"),
             bool_flag("--normalize", "unit L2 norm"),
-            bool_flag("--json", "print {\"embedding\": [...]} per text"),
+            bool_flag("--json", "one JSON line {\"embedding\": [...]} per text"),
             int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         },
+    .examples = {
+        {.command = "lmcpp embed --model out/sst2 --text \"a gripping film\" --normalize --json"},
+    },
 };
 
 std::vector<std::string> input_texts(const std::string& path) {

@@ -66,7 +66,10 @@ const CommandSpec kEvaluate{
                     "lm: a prepared directory or a text file; classify: TSV / SST / JSONL; qa: SQuAD JSON or JSONL; "
                     "chat: dialogue JSON Lines")
             .required(),
-        bool_flag("--json", "print one JSON object"),
+        bool_flag("--json", "one JSON line: lm {\"loss\", \"perplexity\", \"tokens\"}; classify {\"accuracy\", \"f1\", "
+                            "\"confusion_matrix\", \"loss\", \"count\", \"labels\", \"weights\"}; qa {\"exact_match\", "
+                            "\"f1\", \"count\", \"weights\"}; chat {\"loss\", \"perplexity\", \"tokens\", \"dialogues\"} "
+                            "(--generate: + \"f1\", \"replies\")"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         int_flag("--max-length", "N",
                  "tokens per window / sequence (default: lm n_positions, classify 128, qa 384 for BERT)"),
@@ -89,6 +92,12 @@ const CommandSpec kEvaluate{
         int_flag("--doc-stride", "N", kSpan.doc_stride, "BERT: window advance in tokens").only_with("--task", kQa),
         int_flag("--max-answer-length", "N", kSpan.max_answer_length, "BERT: answer span tokens at most")
             .only_with("--task", kQa),
+    },
+    .examples = {
+        {.command = "lmcpp evaluate --model out/wikipedia/model --task lm --data out/wikipedia/data --json",
+         .comment = "perplexity on the val shards"},
+        {.command = "lmcpp evaluate --model out/sst2 --task classify --data ../shared/data/sst2/stsa.binary.dev --json"},
+        {.command = "lmcpp evaluate --model out/chat/model --task chat --data ../shared/data/dialogue/topical-chat.dev.jsonl --json"},
     },
 };
 
@@ -245,8 +254,7 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   const train::PerplexityResult r = train::sliding_window_perplexity(*model, ids, max_len, stride);
   const double loss = r.nll / static_cast<double>(r.tokens);
   if (json)
-    std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, std::exp(loss),
-                static_cast<long long>(r.tokens));
+    std::printf("%s\n", OrderedJson{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", r.tokens}}.dump().c_str());
   else
     std::printf("%s: loss %.4f perplexity %.3f over %lld tokens (max length %lld, stride %lld)\n", source.c_str(),
                 loss, std::exp(loss), static_cast<long long>(r.tokens), static_cast<long long>(max_len),

@@ -29,6 +29,11 @@ const CommandSpec kExport{
             choice_flag("--pooling", {"mean", "cls", "rank"}, "mean", "encoders: llama.cpp's pooling type"),
             string_flag("--out", "FILE.gguf", "output file").required(),
         },
+    .examples = {
+        {.command = "lmcpp export --model out/wikipedia/model --format gguf --type q8_0 --out gpt.gguf",
+         .comment = "for llama.cpp, Ollama, node-llama-cpp"},
+        {.command = "lmcpp export --model out/sst2 --pooling rank --out sst2.gguf"},
+    },
 };
 
 int run_export(const Flags& f) {

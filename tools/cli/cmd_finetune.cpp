@@ -82,6 +82,11 @@ const CommandSpec kFinetune{
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         bool_flag("--overwrite", "start afresh in OUT: remove the files lmcpp wrote there"),
     },
+    .examples = {
+        {.command = "lmcpp finetune --task classify --model out/bert_small --train ../shared/data/sst2/stsa.binary.train --val ../shared/data/sst2/stsa.binary.dev --out out/sst2",
+         .comment = "SST-2 sentiment on a BERT pretrained by lmcpp train"},
+        {.command = "lmcpp finetune --task chat --model out/wikipedia/model --train ../shared/data/dialogue/topical-chat.train.jsonl --val ../shared/data/dialogue/topical-chat.dev.jsonl --out out/chat/model"},
+    },
 };
 
 int run_finetune(const Flags& f) {

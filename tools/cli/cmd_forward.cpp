@@ -33,12 +33,15 @@ OwnedTensor ids_tensor(const std::vector<int64_t>& ids, int64_t vocab, const std
   return t;
 }
 
+// Compact JSON as nlohmann's dump() writes it, without building a tree of V·T numbers: floats in their shortest
+// round-trip form (a float, not its double widening), non-finite values as null.
 void append_nested(std::string& out, const float* x, const Shape& s, int dim, int64_t& off) {
   out.push_back('[');
   for (int64_t i = 0; i < s[dim]; ++i) {
     if (i) out.push_back(',');
     if (dim == s.ndim() - 1) {
-      out += fmt::format("{}", x[off++]);
+      const float v = x[off++];
+      out += std::isfinite(v) ? fmt::format("{}", v) : "null";
     } else {
       append_nested(out, x, s, dim + 1, off);
     }
@@ -75,8 +78,13 @@ const CommandSpec kForward{
         string_flag("--token-type-ids", "LIST", "BERT: one segment id per id, listed as --ids (default zeros)"),
         string_flag("--attention-mask", "LIST", "one 0/1 per id, listed as --ids (default ones)"),
         string_flag("--out", "FILE.safetensors", "write the outputs as float32 safetensors"),
-        bool_flag("--json", "print the outputs as nested lists"),
+        bool_flag("--json", "one JSON line {OUTPUT: nested lists of its shape}, e.g. {\"logits\": [[[...]]]}"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+    },
+    .examples = {
+        {.command = "lmcpp forward --model out/wikipedia/model --ids 464,2068,7586 --out logits.safetensors",
+         .comment = "logits [1,3,V] as float32 safetensors"},
+        {.command = "lmcpp forward --model out/bert_small --ids 101,7592,103,102 --token-type-ids 0,0,0,0 --json"},
     },
 };
 
@@ -89,8 +97,11 @@ const CommandSpec kScore{
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
         string_flag("--ids", "LIST", "the text as token ids, separated by commas and/or blanks (464,2068 or 464 2068)"),
         string_flag("--text", "TEXT", "the text (needs tokenizer files in DIR)"),
-        bool_flag("--json", "print {\"loss\", \"perplexity\", \"tokens\"}"),
+        bool_flag("--json", "one JSON line {\"loss\", \"perplexity\", \"tokens\"}"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
+    },
+    .examples = {
+        {.command = "lmcpp score --model quickstart/model --text \"A programmer is a machine for turning coffee into code.\" --json"},
     },
 };
 
@@ -121,8 +132,8 @@ int run_forward(const Flags& f) {
   if (json) {
     std::string s = "{";
     for (size_t i = 0; i < outputs.size(); ++i) {
-      if (i) s += ", ";
-      s += "\"" + outputs[i].first + "\": ";
+      if (i) s += ",";
+      s += Json(outputs[i].first).dump() + ":";
       int64_t off = 0;
       append_nested(s, outputs[i].second.f32(), outputs[i].second.shape, 0, off);
     }
@@ -171,8 +182,8 @@ int run_score(const Flags& f) {
   const float loss = model->forward(batch);
   double ppl = std::exp(static_cast<double>(loss));
   if (json)
-    std::printf("{\"loss\": %.9g, \"perplexity\": %.9g, \"tokens\": %lld}\n", loss, ppl,
-                static_cast<long long>(model->last_num_targets()));
+    std::printf("%s\n",
+                OrderedJson{{"loss", loss}, {"perplexity", ppl}, {"tokens", model->last_num_targets()}}.dump().c_str());
   else
     std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", loss, ppl, static_cast<long long>(model->last_num_targets()));
   return 0;

@@ -65,10 +65,15 @@ const CommandSpec kGenerate{
         bool_flag("--ignore-eos", "do not stop at the model's eos token"),
         bool_flag("--keep-special-tokens",
                   "print special tokens (<|endoftext|>, ...) in the text too (streamed and --json \"text\")"),
-        bool_flag("--json", "print {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
+        bool_flag("--json", "one JSON line {\"ids\", \"text\", \"stop_reason\"} instead of streaming the text"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy (CPU)"),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model and its KV cache live"),
+    },
+    .examples = {
+        {.command = "lmcpp generate --model quickstart/model --prompt \"Once upon a time\" --max-new-tokens 50",
+         .comment = "the model lmcpp quickstart trains"},
+        {.command = "lmcpp generate --model out/wikipedia/model --ids 464,2068,7586 --greedy --json"},
     },
 };
 

@@ -33,6 +33,9 @@ const CommandSpec kInit{
         int_flag("--seed", "N", 42, "initialisation seed"),
         bool_flag("--overwrite", "write into a non-empty DIR lmcpp did not make for init (replacing its model files)"),
     },
+    .examples = {
+        {.command = "lmcpp init --config '{\"model_type\": \"gpt2\", \"n_layer\": 4, \"n_head\": 4, \"n_embd\": 256}' --tokenizer ../shared/data/tokenizers/gpt2 --out out/gpt_init"},
+    },
 };
 
 int run_init(const Flags& f) {

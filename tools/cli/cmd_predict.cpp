@@ -36,8 +36,16 @@ const CommandSpec kPredict{
                     "encoder linear layers in f32, bf16 or dynamically quantized int8 on oneDNN's AMX / VNNI matmul "
                     "(CPU)"),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "the model on one GPU in f32 (a LM_CUDA=ON build)"),
-        bool_flag("--json", "one JSON object on stdout"),
+        bool_flag("--json", "one JSON line: classification {\"label\", \"id\", \"score\", \"probabilities\"}; question "
+                            "answering {\"answer\", \"start\", \"end\", \"score\"}; fill-mask {\"masks\": [{\"position\", "
+                            "\"candidates\": [{\"token\", \"id\", \"probability\"}]}]}"),
         int_flag("--threads", "N", 0, "CPU threads (0: all cores)"),
+    },
+    .examples = {
+        {.command = "lmcpp predict --model out/sst2 --text \"a gorgeous, witty film\" --json",
+         .comment = "label and probabilities"},
+        {.command = "lmcpp predict --model out/bert_small --text \"The capital of France is [MASK].\"",
+         .comment = "fill-mask: the top 5 tokens"},
     },
 };
 

@@ -50,11 +50,21 @@ const CommandSpec kPrepare{
         int_flag("--shard-tokens", "N", static_cast<int64_t>(kDefaults.shard_tokens), "tokens per shard file"),
         int_flag("--max-documents", "N", kDefaults.max_documents, "stop after N documents (-1: all)"),
         bool_flag("--quiet", "no progress line on stderr"),
-        bool_flag("--json", "print meta.json instead of the summary line"),
+        bool_flag("--json", "print meta.json as one JSON line instead of the summary: {\"format\", \"version\", "
+                            "\"documents\", \"train_documents\", \"val_documents\", \"tokens\", \"train_tokens\", "
+                            "\"val_tokens\", \"train_shards\", \"val_shards\", \"split\", \"val_fraction\", \"seed\", "
+                            "\"tokenizer\", \"tokenizer_type\", \"tokenizer_dir\", \"vocab_size\", \"dtype\", \"eos_id\", "
+                            "\"layout\", \"skipped_empty_documents\", \"input_format\", \"inputs\", \"input_bytes\", "
+                            "\"text_bytes\"}"),
         choice_flag("--layout", {"auto", "tokens", "sentences"}, "auto",
                     "tokens: document ids + end-of-text, for GPT; sentences: each sentence + [SEP], one more [SEP] "
                     "per document, for BERT pretraining; auto: sentences for WordPiece tokenizers, else tokens"),
         bool_flag("--overwrite", "write into a non-empty DIR: remove the files lmcpp wrote there first"),
+    },
+    .examples = {
+        {.command = "lmcpp prepare --input ../shared/data/tinyshakespeare/input.txt --tokenizer ../shared/data/tokenizers/gpt2 --out out/shakespeare/data"},
+        {.command = "lmcpp prepare --input ../shared/data/wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2 --tokenizer ../shared/data/tokenizers/gpt2 --out out/wikipedia/data --json",
+         .comment = "a Wikipedia dump, read compressed; prints meta.json as one line"},
     },
 };
 

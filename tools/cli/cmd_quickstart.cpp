@@ -98,6 +98,11 @@ const CommandSpec kQuickstart{
         int_flag("--steps", "N", 0, "train N steps instead of fitting them to --minutes (0: fit)"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
     },
+    .examples = {
+        {.command = "lmcpp quickstart",
+         .comment = "about 10 minutes; then try lmcpp generate --model quickstart/model --prompt \"Hello\""},
+        {.command = "lmcpp quickstart --minutes 2 --out quick2"},
+    },
 };
 
 // The paths of a quickstart directory.

@@ -34,6 +34,10 @@ const CommandSpec kServe{
         choice_flag("--weights", {"f32", "bf16"}, "f32", "decode from f32 weights or a bf16 copy"),
         choice_flag("--pooling", {"mean", "cls"}, "mean", "embeddings: mean of the tokens or the [CLS] row"),
     },
+    .examples = {
+        {.command = "lmcpp serve --model quickstart/model --port 8080 --parallel 8",
+         .comment = "then: curl http://127.0.0.1:8080/v1/completions -d '{\"prompt\": \"Hi\", \"max_tokens\": 20}'"},
+    },
 };
 
 int run_serve(const Flags& f) {

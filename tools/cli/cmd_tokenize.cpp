@@ -91,13 +91,21 @@ const CommandSpec kTokenize{
     .flags = {
         string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
         bool_flag("--no-special-tokens", "no [CLS]/[SEP] (BERT) or other special tokens around each text"),
-        bool_flag("--json", "one JSON object per line: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}"),
+        bool_flag("--json", "one JSON line per text: {\"input_ids\", \"attention_mask\", \"token_type_ids\"}"),
         choice_flag("--input", {"text", "jsonl"}, "text",
                     "jsonl: each stdin line is a JSON string or an object with \"text\" (texts may hold newlines)"),
         int_flag("--threads", "N", 0, "encoding threads (0: all)"),
         bool_flag("--chat", "stdin lines are chat conversations (see above)"),
         bool_flag("--render", "--chat: print the rendered text instead of ids"),
         bool_flag("--add-generation-prompt", "--chat: end with the assistant's generation prompt"),
+    },
+    .examples = {
+        {.command = "echo \"Hello world\" | lmcpp tokenize --tokenizer ../shared/data/tokenizers/gpt2",
+         .comment = "GPT-2 ids of one line: 15496 995"},
+        {.command = "echo \"Hello world\" | lmcpp tokenize --tokenizer ../shared/data/tokenizers/bert-base-uncased --json",
+         .comment = "BERT: [CLS] ... [SEP], with attention_mask and token_type_ids"},
+        {.command = "echo '{\"messages\": [{\"role\": \"user\", \"content\": \"Hi!\"}]}' | lmcpp tokenize --chat --tokenizer out/chat/model --render",
+         .comment = "a conversation rendered with the chat template"},
     },
 };
 
@@ -220,8 +228,12 @@ const CommandSpec kDetokenize{
     .flags = {
         string_flag("--tokenizer", "DIR", kTokenizerHelp).required(),
         bool_flag("--skip-special-tokens", "drop [CLS]/[SEP]/[PAD]/<|endoftext|> ..."),
-        bool_flag("--json", "print each text as a JSON string (safe when texts contain newlines; bytes that are not "
+        bool_flag("--json", "print each text as one JSON string per line (safe when texts contain newlines; bytes that are not "
                             "UTF-8 become U+FFFD)"),
+    },
+    .examples = {
+        {.command = "echo \"15496 995\" | lmcpp detokenize --tokenizer ../shared/data/tokenizers/gpt2",
+         .comment = "prints: Hello world"},
     },
 };
 

@@ -9,6 +9,7 @@
 #include "lm/core/error.h"
 #include "lm/core/file_util.h"
 #include "lm/core/json.h"
+#include "lm/models/model.h"
 #include "lm/train/train_config.h"
 #include "lm/train/trainer.h"
 
@@ -19,18 +20,28 @@ void on_signal(int) {
   if (train::g_stop_requested.exchange(true)) std::_Exit(130);  // second Ctrl-C: stop now
 }
 
-// The config keys, their defaults and help, from the library's declaration table.
+// The config keys from the declarations: the train keys (default and help) of the library's table, then the keys
+// each model family's "model" object accepts, and transformers' common ones that any family's may carry.
 std::string config_keys_help() {
   std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& k : train::train_config_keys())
     rows.emplace_back(k.name, k.help + (k.default_text.empty() ? "" : " (default: " + k.default_text + ")"));
+  std::vector<std::pair<std::string, std::string>> model_rows;
+  for (const std::string& type : models::model_types()) {
+    const models::ModelFamily& family = models::model_family(Json{{"model_type", type}});
+    model_rows.emplace_back(type, family.config_keys ? fmt::format("{}", fmt::join(family.config_keys(), ", "))
+                                                     : "any key (this family does not declare its keys)");
+  }
+  model_rows.emplace_back("(any)", fmt::format("{}", fmt::join(models::common_config_keys(), ", ")));
   return "config keys (FILE.json; --set overrides any, dotted paths reach nested keys: --set model.n_layer=4):\n" +
-         format_rows(rows);
+         format_rows(rows) +
+         "\nmodel keys (the \"model\" object, by its model_type; HF config.json names, unknown keys are an error):\n" +
+         format_rows(model_rows);
 }
 
 const CommandSpec kTrain{
     .name = "train",
-    .summary = "pretrain a GPT or a BERT from a prepared data directory (resumes from --out)",
+    .summary = "pretrain a GPT or a BERT (as the config's model says) on a prepared data directory",
     .description =
         "Pretrains the model of the config from a directory written by lmcpp prepare: a GPT (model_type \"gpt2\") "
         "by next-token prediction, or a BERT (model_type \"bert\") by masked-LM + next-sentence prediction on a "
@@ -53,6 +64,14 @@ const CommandSpec kTrain{
                                  "another command's output)"),
     },
     .more_help = config_keys_help,
+    .examples = {
+        {.command = "lmcpp train --config configs/shakespeare_char.json --out out/shakespeare_char/model",
+         .comment = "a character-level GPT on out/shakespeare_char/data (see lmcpp prepare)"},
+        {.command = "lmcpp train --config configs/wikipedia_gpt2_small.json --set max_steps=300 --set model.n_layer=4 --out out/wikipedia/model",
+         .comment = "overriding config keys"},
+        {.command = "lmcpp train --config configs/bert_small_pretrain.json --out out/bert_small",
+         .comment = "BERT pretraining (masked LM + next sentence) on out/bert_data"},
+    },
 };
 
 int run_train(const Flags& f) {

@@ -53,6 +53,11 @@ const CommandSpec kTrainTokenizer{
         int_flag("--threads", "N", 0, "worker threads (0: all)"),
         bool_flag("--overwrite", "write into a non-empty DIR lmcpp did not make for train-tokenizer"),
     },
+    .examples = {
+        {.command = "lmcpp train-tokenizer --type bpe --input ../shared/data/tinyshakespeare/input.txt --vocab-size 4096 --out out/shakespeare_bpe"},
+        {.command = "lmcpp train-tokenizer --type char --input ../shared/data/tinyshakespeare/input.txt --out out/shakespeare_char/tokenizer",
+         .comment = "one token per character"},
+    },
 };
 
 int run_train_tokenizer(const Flags& f) {

@@ -33,9 +33,16 @@ const CommandSpec kInfo{
         "bytes, context length, vocabulary, tokenizer type and size, special tokens, whether it has a "
         "chat template, and the files of the directory.",
     .flags = {bool_flag("--json",
-                        "one JSON object: {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"} (or the "
-                        "model's facts)"),
+                        "one JSON line {\"version\", \"cuda\", \"hardware_threads\", \"gemm\"}; with --model "
+                        "{\"model\", \"model_type\", \"architecture\", \"parameters\", \"dtype\", \"context_length\", "
+                        "\"vocab_size\", \"tokenizer\": {\"type\", \"size\"} or null, \"chat_template\", "
+                        "\"special_tokens\", \"weights_bytes\", \"files\"} (+ \"gguf\" for a GGUF file)"),
               string_flag("--model", "DIR", "describe this model directory instead")},
+    .examples = {
+        {.command = "lmcpp info",
+         .comment = "version, CUDA, threads, GEMM backend"},
+        {.command = "lmcpp info --model quickstart/model --json"},
+    },
 };
 
 Json model_info(const std::string& dir) {
@@ -114,8 +121,12 @@ int run_info(const Flags& f) {
 #endif
   if (!json && cuda_compiled()) std::printf("cuda devices: %s\n", gpus.empty() ? "none" : gpus.c_str());
   if (json)
-    std::printf("{\"version\": \"%s\", \"cuda\": %s, \"hardware_threads\": %d, \"gemm\": \"oneDNN\"}\n",
-                LM_VERSION, cuda_compiled() ? "true" : "false", hardware_threads());
+    std::printf("%s\n", OrderedJson{{"version", LM_VERSION},
+                                      {"cuda", cuda_compiled()},
+                                      {"hardware_threads", hardware_threads()},
+                                      {"gemm", "oneDNN"}}
+                             .dump()
+                             .c_str());
   else
     std::printf("lmcpp %s\ncuda: %s\nhardware threads: %d\ngemm: oneDNN sgemm\n", LM_VERSION,
                 cuda_compiled() ? "compiled" : "not compiled", hardware_threads());

@@ -1,6 +1,7 @@
 // CLI command registry: each cmd_<name>.cpp registers itself; main.cpp dispatches on argv[1].
 // Declared commands (LM_DECLARE_COMMAND) list their flags in a CommandSpec (flags.h): parsing and --help come from
-// it. Commands not converted yet register with LM_COMMAND, read flags through Args and hand-write their usage text.
+// it. Commands not converted yet register with LM_COMMAND, read flags through Args and hand-write their usage text
+// (plus examples). The global help, `lmcpp help` and `lmcpp completion bash` read this registry.
 #pragma once
 
 #include <functional>
@@ -19,9 +20,17 @@ struct Command {
   std::function<int(Args&)> run{};                // Args commands
   const CommandSpec* spec = nullptr;              // declared commands: flags, description, generated --help
   std::function<int(const Flags&)> run_flags{};   // declared commands
+  std::vector<Example> examples{};                // Args commands: the examples closing their --help
 };
 
 std::vector<Command>& commands();
+
+// The registered command named `name`, or nullptr.
+const Command* find_command(const std::string& name);
+// `lmcpp --help` and `lmcpp help`: what lmcpp is, how to get more help, one line per command (sorted by name).
+std::string global_help();
+// `lmcpp CMD --help` and `lmcpp help CMD`: generated from the spec, or the hand-written usage and its examples.
+std::string command_help(const Command& c);
 
 struct Registrar {
   explicit Registrar(Command c) { commands().push_back(std::move(c)); }

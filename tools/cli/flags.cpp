@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -198,6 +199,13 @@ Flags Flags::parse(const CommandSpec& spec, const std::vector<std::string>& argv
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (is_help_token(a)) continue;
+    if (!is_flag_token(a) && spec.operand && !out.operand_) {
+      const OperandSpec& op = *spec.operand;
+      LM_CHECK(op.choices.empty() || std::find(op.choices.begin(), op.choices.end(), a) != op.choices.end(),
+               "{} must be {}, got '{}', in lmcpp {}", op.name, join_choices(op.choices, ", ", " or "), a, cmd);
+      out.operand_ = a;
+      continue;
+    }
     LM_CHECK(is_flag_token(a), "unexpected argument '{}', in lmcpp {}", a, cmd);
     const size_t eq = a.find('=');
     const std::string name = a.substr(0, eq);
@@ -230,6 +238,8 @@ Flags Flags::parse(const CommandSpec& spec, const std::vector<std::string>& argv
   for (const auto& f : spec.flags)
     LM_CHECK(!f.is_required || out.values_.count(f.name), "missing required flag {}, in lmcpp {} (see lmcpp {} --help)",
              f.name, cmd, cmd);
+  LM_CHECK(!spec.operand || !spec.operand->is_required || out.operand_, "missing {}, in lmcpp {} (see lmcpp {} --help)",
+           spec.operand ? spec.operand->name : "", cmd, cmd);
   for (const auto& f : spec.flags) {
     if (f.only_flag.empty() || !out.values_.count(f.name)) continue;
     const FlagSpec* cond = find(f.only_flag);
@@ -319,8 +329,10 @@ std::string generate_help(const CommandSpec& spec) {
   std::string out = head;
   // Wrap the synopsis between items, not inside one ("[--input text|jsonl]" stays whole).
   size_t col = head.size();
-  for (const auto& f : spec.flags) {
-    const std::string item = synopsis_item(f);
+  std::vector<std::string> items;
+  if (spec.operand) items.push_back(spec.operand->is_required ? spec.operand->name : "[" + spec.operand->name + "]");
+  for (const auto& f : spec.flags) items.push_back(synopsis_item(f));
+  for (const auto& item : items) {
     if (col + 1 + item.size() > kWidth && col > head.size()) {
       out += '\n';
       out.append(head.size(), ' ');
@@ -335,6 +347,11 @@ std::string generate_help(const CommandSpec& spec) {
     out += "  ";
     append_wrapped(out, spec.description, 2, 2);
     out += "\n";
+  }
+  if (spec.operand) {
+    std::string right = spec.operand->help;
+    if (!spec.operand->choices.empty()) right += " (" + join_choices(spec.operand->choices, ", ", " or ") + ")";
+    out += "\narguments:\n" + format_rows({{spec.operand->name, right}});
   }
   if (!spec.flags.empty()) {
     out += "\nflags:\n";
@@ -356,7 +373,18 @@ std::string generate_help(const CommandSpec& spec) {
     out += format_rows(rows);
   }
   if (spec.more_help) out += "\n" + spec.more_help();
+  out += format_examples(spec.examples);
   if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+std::string format_examples(const std::vector<Example>& examples) {
+  if (examples.empty()) return "";
+  std::string out = "\nexamples:\n";
+  for (const auto& e : examples) {
+    if (!e.comment.empty()) out += "  # " + e.comment + "\n";
+    out += "  " + e.command + "\n";
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 // Declared flags: each command lists its flags once (name, value name, default, help) in a CommandSpec; that list
 // drives parsing (undeclared flag, missing value, wrong type, bad choice, missing required flag: one usage error
-// naming the flag, exit 2) and the `lmcpp CMD --help` text (usage line, description, one line per flag). A command
-// reads its values from the parsed Flags by name; reading an undeclared name or the wrong kind is a bug (Internal).
+// naming the flag, exit 2), the `lmcpp CMD --help` text (usage line, description, one line per flag, examples) and
+// `lmcpp completion bash`. A command reads its values from the parsed Flags by name; reading an undeclared name or
+// the wrong kind is a bug (Internal).
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,22 @@ FlagSpec double_flag(std::string name, std::string value_name, double default_va
 FlagSpec bool_flag(std::string name, std::string help);
 FlagSpec repeated_flag(std::string name, std::string value_name, std::string help);
 
+// One example of `lmcpp CMD --help`: a runnable command line ("lmcpp generate --model out/gpt ..."; it may start
+// with a pipe into lmcpp: echo "Hi" | lmcpp tokenize ...) and an optional one-line comment. A test parses the
+// tokens after the command name with the command's own parser.
+struct Example {
+  std::string command{};
+  std::string comment{};
+};
+
+// The one plain argument a command may take ("lmcpp help [COMMAND]", "lmcpp completion SHELL").
+struct OperandSpec {
+  std::string name{};                  // "COMMAND"; an operand named COMMAND completes with the command names
+  std::string help{};
+  bool is_required = false;
+  std::vector<std::string> choices{};  // the accepted values (empty: any)
+};
+
 // A declared command: what `lmcpp CMD --help` prints and what its parser accepts.
 struct CommandSpec {
   std::string name{};
@@ -53,6 +70,8 @@ struct CommandSpec {
   std::string description{};  // free text under the usage line ("\n" starts a new line; lines are re-wrapped)
   std::vector<FlagSpec> flags{};
   std::function<std::string()> more_help{};  // an extra --help section after the flags (train: its config keys)
+  std::optional<OperandSpec> operand{};       // none: a plain argument is a usage error
+  std::vector<Example> examples{};            // 1-3, the last section of --help
 };
 
 // The values of one command line, parsed and checked against a CommandSpec.
@@ -71,6 +90,7 @@ class Flags {
   double f64(const std::string& name) const;                       // Double: given or default
   bool on(const std::string& name) const;                          // Bool
   const std::vector<std::string>& all(const std::string& name) const;  // Repeated, in command-line order
+  const std::optional<std::string>& operand() const { return operand_; }  // the plain argument, if given
 
  private:
   const FlagSpec& spec_of(const std::string& name, FlagKind kind) const;
@@ -79,14 +99,19 @@ class Flags {
   std::string command_;
   const std::vector<FlagSpec>* specs_ = nullptr;
   std::map<std::string, std::vector<std::string>> values_;  // every occurrence; Bool: "true" / "false"
+  std::optional<std::string> operand_;
 };
 
 // True when argv holds --help or -h (never taken as a flag's value).
 bool help_requested(const std::vector<std::string>& argv);
 
 // `lmcpp CMD --help`: "usage: lmcpp CMD ..." built from the flags, the description, "flags:" with one line per flag
-// (value name, help, default / required / repeatable), then more_help().
+// (value name, help, default / required / repeatable), then more_help(), then the examples.
 std::string generate_help(const CommandSpec& spec);
+
+// The "examples:" section closing a --help text: each command line, its comment (if any) on the line above as
+// "# comment". Empty for no examples.
+std::string format_examples(const std::vector<Example>& examples);
 
 // Two-column help rows ("  left   right"), right column word-wrapped; shared by flags and config-key listings.
 std::string format_rows(const std::vector<std::pair<std::string, std::string>>& rows);

@@ -1,6 +1,5 @@
 // lmcpp: one binary, subcommands registered by cmd_*.cpp. Errors end here as one line
 // "lmcpp: error: <what>, <where>" on stderr; exit 2 for bad input/usage, 1 for runtime failures.
-#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -11,26 +10,9 @@
 #include "lm/core/error.h"
 #include "lm/core/suggest.h"
 
-namespace lm::cli {
-std::vector<Command>& commands() {
-  static std::vector<Command> c;
-  return c;
-}
-}  // namespace lm::cli
-
-static void print_help() {
-  std::printf("lmcpp %s: tokenize, pretrain, fine-tune, evaluate and generate with GPT and BERT models.\n\n",
-              LM_VERSION);
-  std::printf("usage: lmcpp <command> [flags]   (lmcpp <command> --help for its flags)\n\ncommands:\n");
-  auto cmds = lm::cli::commands();
-  std::sort(cmds.begin(), cmds.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  for (auto& c : cmds) std::printf("  %-16s %s\n", c.name.c_str(), c.summary.c_str());
-}
-
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-      std::string(argv[1]) == "help") {
-    print_help();
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::printf("%s\n", lm::cli::global_help().c_str());
     return argc < 2 ? 2 : 0;
   }
   if (std::string(argv[1]) == "--version") {
@@ -44,14 +26,14 @@ int main(int argc, char** argv) {
       std::vector<std::string> rest(argv + 2, argv + argc);
       if (c.spec) {  // declared: --help and parsing come from the flag declarations
         if (lm::cli::help_requested(rest)) {
-          std::printf("%s\n", lm::cli::generate_help(*c.spec).c_str());
+          std::printf("%s\n", lm::cli::command_help(c).c_str());
           return 0;
         }
         return c.run_flags(lm::cli::Flags::parse(*c.spec, rest));
       }
       lm::cli::Args args(name, std::move(rest));
       if (args.help_requested()) {
-        std::printf("%s\n", c.usage.c_str());
+        std::printf("%s\n", lm::cli::command_help(c).c_str());
         return 0;
       }
       return c.run(args);

@@ -9,6 +9,8 @@
 namespace lm {
 
 using Json = nlohmann::json;
+// Keys in insertion order: CLI --json lines that read best in a fixed order ({"bench": ..., "tokens_per_s": ...}).
+using OrderedJson = nlohmann::ordered_json;
 
 // Parses text; `where` names the source for error messages.
 Json parse_json(const std::string& text, const std::string& where);

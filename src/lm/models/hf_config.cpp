@@ -33,8 +33,6 @@ std::string hf_string(const Json& j, const char* key, const std::string& def) {
   return j[key].get<std::string>();
 }
 
-namespace {
-
 // transformers' PretrainedConfig keys, common to every family (configuration_utils.py, v4 and v5): what
 // to_dict() writes, the fine-tuning and special-token keys, and the generation parameters older configs
 // carry.
@@ -58,8 +56,6 @@ const std::vector<std::string>& common_config_keys() {
   // clang-format on
   return keys;
 }
-
-}  // namespace
 
 std::vector<std::string> known_config_keys(const Json& config) {
   const ModelFamily& family = model_family(config);

@@ -249,6 +249,10 @@ void check_config_keys(const Json& config, const std::string& what);
 // The keys check_config_keys accepts for config's family: the family's own and PretrainedConfig's common
 // keys.
 std::vector<std::string> known_config_keys(const Json& config);
+// transformers' PretrainedConfig keys, which every family's config may carry (`lmcpp train --help` lists them).
+const std::vector<std::string>& common_config_keys();
+// The registered model_types, sorted (listings such as `lmcpp train --help`; model_family gives each one's keys).
+std::vector<std::string> model_types();
 // Shorthands over model_family(config).
 Json configure_model(const Json& config, const ConfigRequest& request);
 Head config_head(const Json& config);

@@ -26,6 +26,12 @@ bool register_model(const std::string& model_type, ModelFamily family) {
   return registry().emplace(model_type, std::move(family)).second;
 }
 
+std::vector<std::string> model_types() {
+  std::vector<std::string> types;
+  for (const auto& [k, f] : registry()) types.push_back(k);
+  return types;  // std::map: sorted
+}
+
 const ModelFamily& model_family(const Json& config) {
   LM_CHECK(config.is_object() && config.contains("model_type") && config["model_type"].is_string(),
            "model config needs a string \"model_type\"");
