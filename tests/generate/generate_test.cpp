@@ -8,11 +8,13 @@
 
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
+#include "lm/core/json.h"
 #include "lm/core/threads.h"
 #include "lm/generate/generator.h"
 #include "lm/generate/sampler.h"
 #include "lm/io/safetensors.h"
 #include "lm/models/gpt/gpt.h"
+#include "lm/models/model.h"
 
 namespace lm {
 namespace {
@@ -49,6 +51,43 @@ TEST(KvCache, MatchesFullForwardAtEveryStep) {
     gpt->forward_cached(one.t, *cache);
     EXPECT_LT(test::max_abs_diff(cache->logits.f32(), full.data() + t * V, V), 1e-5) << "position " << t;
   }
+}
+
+// Decode steps give the same bits on any team size (each output element is computed by one thread), which lets
+// AdaptiveThreads (core/cpu_load.h) shrink the team on a busy machine without changing a generated token. A random
+// 2-layer model wide enough (128) that both threads of a team get rows, f32 and bf16 decode weights.
+TEST(KvCache, DecodeStepsAreBitwiseTheSameOnAnyTeamSize) {
+  Json cfg = {{"model_type", "gpt2"}, {"vocab_size", 300}, {"n_positions", 64}, {"n_layer", 2}, {"n_head", 4},
+              {"n_embd", 128}};
+  auto m = models::create_model(cfg);
+  m->init_weights(7);
+  models::CausalLM& lm = *m->causal_lm();
+  const int64_t V = m->vocab_size(), P = 5, steps = 12;
+  for (DType w : {DType::F32, DType::BF16}) {
+    lm.set_decode_dtype(w);
+    std::vector<std::vector<float>> runs;
+    for (int mode = 0; mode < 3; ++mode) {  // team 2 throughout, team 1 throughout, switching every step
+      set_num_threads(mode == 1 ? 1 : 2);
+      auto cache = lm.make_kv_cache(1, P + steps);
+      OwnedTensor pre(Shape{1, P}, DType::I32);
+      for (int64_t t = 0; t < P; ++t) pre.t.ptr<int32_t>()[t] = static_cast<int32_t>(t * 31 % V);
+      lm.forward_cached(pre.t, *cache);
+      std::vector<float> all;
+      for (int64_t s = 0; s < steps; ++s) {
+        if (mode == 2) set_thread_cap(s % 2 ? 1 : 0);
+        OwnedTensor one(Shape{1, 1}, DType::I32);
+        one.t.ptr<int32_t>()[0] = static_cast<int32_t>((s * 17 + 3) % V);
+        lm.forward_cached(one.t, *cache);
+        all.insert(all.end(), cache->logits.f32(), cache->logits.f32() + V);
+      }
+      set_thread_cap(0);
+      runs.push_back(all);
+    }
+    for (int mode = 1; mode < 3; ++mode)
+      EXPECT_EQ(std::memcmp(runs[0].data(), runs[static_cast<size_t>(mode)].data(), runs[0].size() * sizeof(float)), 0)
+          << "decode weights " << dtype_name(w) << ", mode " << mode;
+  }
+  set_num_threads(2);
 }
 
 TEST(Generate, GreedyEqualsPyTorchReference) {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <thread>
 #include <vector>
@@ -11,17 +12,31 @@
 namespace lm {
 
 namespace {
-int g_threads = 0;
+std::atomic<int> g_threads{0};
+std::atomic<bool> g_automatic{true};
+std::atomic<int> g_cap{0};
 }
 
 int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 void set_num_threads(int n) {
+  g_automatic = n <= 0;
   g_threads = n <= 0 ? hardware_threads() : n;
-  omp_set_num_threads(g_threads);
+  omp_set_num_threads(num_threads());
 }
 
-int num_threads() { return g_threads > 0 ? g_threads : hardware_threads(); }
+int num_threads() {
+  const int n = g_threads > 0 ? g_threads.load() : hardware_threads();
+  const int cap = g_cap.load();
+  return cap > 0 ? std::min(n, cap) : n;
+}
+
+bool threads_automatic() { return g_automatic; }
+
+void set_thread_cap(int n) {
+  g_cap = std::max(0, n);
+  omp_set_num_threads(num_threads());  // this thread's team; kernels on other threads sync at their entry
+}
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int threads) {
   int nt = threads > 0 ? threads : num_threads();

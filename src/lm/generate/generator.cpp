@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "lm/core/buffer.h"
+#include "lm/core/cpu_load.h"
 #include "lm/core/error.h"
 #include "lm/core/rng.h"
 
@@ -76,6 +77,8 @@ GenerateResult sample_or_greedy(const models::CausalLM& model, const std::vector
   model.forward_cached(ids.t, *cache, any_pad ? pos.t : Tensor(), any_pad ? mask.t : Tensor());
   std::vector<float> row(static_cast<size_t>(V));
   OwnedTensor step_ids(Shape{B, 1}, DType::I32), step_pos(Shape{B, 1}, DType::I32);
+  // Decode steps give the same bits on any team size: on a busy machine they leave the cores others use.
+  AdaptiveThreads adapt;
   for (int64_t s = 0; s < opt.max_new_tokens; ++s) {
     int64_t alive = 0;
     for (int64_t b = 0; b < B; ++b) {
@@ -101,6 +104,7 @@ GenerateResult sample_or_greedy(const models::CausalLM& model, const std::vector
       step_pos.t.ptr<int32_t>()[b] = next_pos[static_cast<size_t>(b)]++;
     }
     if (alive == 0 || s + 1 == opt.max_new_tokens) break;
+    adapt.step();
     model.forward_cached(step_ids.t, *cache, step_pos.t, any_pad ? mask.t : Tensor());
   }
   return res;
@@ -146,6 +150,7 @@ std::vector<int32_t> beam_search_one(const models::CausalLM& model, const std::v
   };
   OwnedTensor step_ids(Shape{nb, 1}, DType::I32);
   std::vector<float> lp(static_cast<size_t>(nb * V));
+  AdaptiveThreads adapt;  // as in generate(): decode steps are team-size independent
   *reason = "length";
   for (int64_t s = 0; s < opt.max_new_tokens; ++s) {
     // log_softmax per beam + the beam's running score.
@@ -199,6 +204,7 @@ std::vector<int32_t> beam_search_one(const models::CausalLM& model, const std::v
     beam_scores = nscores;
     if (s + 1 == opt.max_new_tokens) break;
     for (int64_t b = 0; b < nb; ++b) step_ids.t.ptr<int32_t>()[b] = beams[static_cast<size_t>(b)].back();
+    adapt.step();
     model.forward_cached(step_ids.t, *cache);
   }
   // Live beams are candidates too at the end (HF finalize).
