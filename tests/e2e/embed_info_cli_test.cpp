@@ -12,6 +12,8 @@
 #include "e2e/finetune_test_util.h"
 #include "harness/harness.h"
 #include "lm/core/file_util.h"
+#include <cstdlib>
+
 #include "lm/core/json.h"
 #include "lm/io/safetensors.h"
 #include "lm/models/gpt/gpt.h"
@@ -122,6 +124,35 @@ TEST(EmbedCli, GptMeanThroughTheTiedHead) {
   EXPECT_NE(info["chat_template"].get<std::string>().find("chat_template.jinja"), std::string::npos);
   r = test::run_cli({"info", "--model", tmp + "/none"});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace lm
+
+namespace lm {
+namespace {
+
+// lmcpp runs itself with a short OpenMP spin (GOMP_SPINCOUNT=10000: waiting threads give the core up soon on a busy
+// machine), unless the user chose a wait policy or spin count, which it keeps.
+TEST(InfoCli, OpenMpWaitSettings) {
+  const char* saved_policy = std::getenv("OMP_WAIT_POLICY");
+  const char* saved_spin = std::getenv("GOMP_SPINCOUNT");
+  const std::string policy = saved_policy ? saved_policy : "", spin = saved_spin ? saved_spin : "";
+  unsetenv("OMP_WAIT_POLICY");
+  unsetenv("GOMP_SPINCOUNT");
+  auto r = test::run_cli({"info", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["openmp_wait"], "GOMP_SPINCOUNT=10000");
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  r = test::run_cli({"info", "--json"});
+  EXPECT_EQ(Json::parse(r.out)["openmp_wait"], "OMP_WAIT_POLICY=passive");
+  unsetenv("OMP_WAIT_POLICY");
+  setenv("GOMP_SPINCOUNT", "777", 1);
+  r = test::run_cli({"info"});
+  EXPECT_NE(r.out.find("openmp wait: GOMP_SPINCOUNT=777\n"), std::string::npos) << r.out;
+  unsetenv("GOMP_SPINCOUNT");
+  if (saved_policy) setenv("OMP_WAIT_POLICY", policy.c_str(), 1);
+  if (saved_spin) setenv("GOMP_SPINCOUNT", spin.c_str(), 1);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "command.h"
@@ -120,16 +121,22 @@ int run_info(const Flags& f) {
             std::to_string(d.sm_minor) + ")";
 #endif
   if (!json && cuda_compiled()) std::printf("cuda devices: %s\n", gpus.empty() ? "none" : gpus.c_str());
+  // The OpenMP wait settings this process runs with (lmcpp sets GOMP_SPINCOUNT unless the user set one; main.cpp).
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  const std::string wait = std::string(policy ? "OMP_WAIT_POLICY=" + std::string(policy) : "") +
+                           (policy && spin ? " " : "") + (spin ? "GOMP_SPINCOUNT=" + std::string(spin) : "");
   if (json)
     std::printf("%s\n", OrderedJson{{"version", LM_VERSION},
                                       {"cuda", cuda_compiled()},
                                       {"hardware_threads", hardware_threads()},
-                                      {"gemm", "oneDNN"}}
+                                      {"gemm", "oneDNN"},
+                                      {"openmp_wait", wait}}
                              .dump()
                              .c_str());
   else
-    std::printf("lmcpp %s\ncuda: %s\nhardware threads: %d\ngemm: oneDNN sgemm\n", LM_VERSION,
-                cuda_compiled() ? "compiled" : "not compiled", hardware_threads());
+    std::printf("lmcpp %s\ncuda: %s\nhardware threads: %d\ngemm: oneDNN sgemm\nopenmp wait: %s\n", LM_VERSION,
+                cuda_compiled() ? "compiled" : "not compiled", hardware_threads(), wait.empty() ? "default" : wait.c_str());
   return 0;
 }
 

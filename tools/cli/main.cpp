@@ -1,6 +1,9 @@
 // lmcpp: one binary, subcommands registered by cmd_*.cpp. Errors end here as one line
 // "lmcpp: error: <what>, <where>" on stderr; exit 2 for bad input/usage, 1 for runtime failures.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
 #include <string>
@@ -10,7 +13,21 @@
 #include "lm/core/error.h"
 #include "lm/core/suggest.h"
 
+// OpenMP's waiting threads (libgomp) spin about 300,000 times, milliseconds, before they sleep. On a machine whose
+// cores are all busy (another job, a CI box, a server's neighbours) that spinning takes the core from the thread being
+// waited for, at every barrier: measured on 2 cores beside one busy process, evaluation kept 28% of its idle speed
+// and training 49%. A short spin (GOMP_SPINCOUNT 10000, tens of microseconds) keeps the idle speed and gives 44% and
+// 56% (docs/performance.md, bench/under_load.sh). libgomp reads the setting once, as the program loads, so lmcpp
+// sets it and runs itself again, before any thread exists. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+static void set_openmp_spin(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  setenv("GOMP_SPINCOUNT", "10000", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then libgomp's default stays, nothing else changes
+  unsetenv("GOMP_SPINCOUNT");
+}
+
 int main(int argc, char** argv) {
+  set_openmp_spin(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::printf("%s\n", lm::cli::global_help().c_str());
     return argc < 2 ? 2 : 0;
