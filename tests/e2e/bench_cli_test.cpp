@@ -1,5 +1,6 @@
 // CLI end to end on `lmcpp bench`: bench train --profile prints one line per op class (stderr) and still one JSON
-// line (stdout); bench classify --json reports sequences/s and tokens/s. Tiny shapes only: no timing is checked.
+// line (stdout); bench classify --json reports sequences/s and tokens/s; both report the load other processes put on
+// the machine. Tiny shapes only: no timing is checked.
 #include <gtest/gtest.h>
 
 #include "harness/harness.h"
@@ -15,6 +16,9 @@ TEST(BenchCli, TrainProfilePrintsOpClasses) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json j = Json::parse(r.out);
   EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+  // The load other processes put on the machine during the run (cores; null only where /proc/stat is missing).
+  ASSERT_TRUE(j.contains("other_cpu_cores"));
+  if (!j["other_cpu_cores"].is_null()) EXPECT_GE(j["other_cpu_cores"].get<double>(), 0.0);
   for (const char* op : {"matmul fwd", "matmul bwd", "attention fwd", "attention bwd", "layernorm", "gelu",
                          "lm head+xent", "adamw", "other", "step"})
     EXPECT_NE(r.err.find(op), std::string::npos) << op << " missing from:\n" << r.err;
@@ -30,6 +34,7 @@ TEST(BenchCli, BertJson) {
   EXPECT_NEAR(j["tokens_per_s"].get<double>(), 16 * j["sequences_per_s"].get<double>(),
               1e-3 * j["tokens_per_s"].get<double>());
   EXPECT_EQ(j["weights"], "f32");
+  EXPECT_TRUE(j.contains("other_cpu_cores"));
   if (ops::linear_int8_available()) {
     r = test::run_cli({"bench", "classify", "--shape", "bert-tiny", "--batch", "2", "--seq", "16", "--steps", "1",
                        "--warmup", "0", "--threads", "1", "--json", "--weights", "int8"});

@@ -64,6 +64,7 @@ int run_bench_classify(Args& a) {
   batch.input_ids = ids.t;
   std::vector<double> times;
   prof::totals() = prof::Totals{};
+  const LoadMeter meter;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed batches only
     auto t0 = BenchClock::now();
@@ -73,6 +74,7 @@ int run_bench_classify(Args& a) {
     if (!json) std::fprintf(stderr, "batch %lld: %.1f ms\n", static_cast<long long>(s), dt * 1e3);
   }
   prof::totals().enabled = false;
+  const std::optional<double> load = bench_load(meter);
   if (profile) print_profile(times, "batch");
   const double step_s = median(times);
   const double flops_per_token = model.forward_flops_per_token(T);
@@ -95,7 +97,8 @@ int run_bench_classify(Args& a) {
                            {"peak_rss_mb", rss_mb},
                            {"mfu", frac},
                            {"sgemm_peak_gflops", peak / 1e9},
-                           {"params", model.num_parameters()}};
+                           {"params", model.num_parameters()},
+                           {"other_cpu_cores", load_json(load)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("classify %s %s weights B=%lld T=%lld threads=%d: %.2f sequences/s, %.1f tokens/s (%.1f ms/batch, median of %lld), "
@@ -104,6 +107,7 @@ int run_bench_classify(Args& a) {
                 rss_mb);
     std::printf("%.1f%% of the measured sgemm peak %.1f GFLOP/s%s\n", 100 * frac, peak / 1e9,
                 wdt == DType::F32 ? "" : " (bf16 / int8 GEMMs: compare with the bf16 / int8 matmul peak, not this)");
+    std::printf("%s\n", load_text(load).c_str());
   }
   return 0;
 }

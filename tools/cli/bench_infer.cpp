@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "lm/core/cpu_load.h"
 #include "lm/interop/open.h"
 #include "lm/core/buffer.h"
 #include "lm/core/error.h"
@@ -107,6 +108,33 @@ int run_membw(Args& a) {
 
 }  // namespace
 
+// The timed runs of bench prefill (one forward over the prompt) or decode (one forward per token, the team
+// adapting to the load as generate's does): seconds per run after the warm-up.
+std::vector<double> time_runs(models::CausalLM& model, models::KvCache& cache, const std::vector<int32_t>& ids,
+                              bool prefill, int64_t warmup, int64_t reps, bool json) {
+  const int64_t T = static_cast<int64_t>(ids.size());
+  std::vector<double> times;
+  for (int64_t r = 0; r < warmup + reps; ++r) {
+    cache.past = 0;
+    auto t0 = Clock::now();
+    if (prefill) {
+      model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()), Shape{1, T}, DType::I32), cache);
+    } else {
+      AdaptiveThreads adapt;  // as generate decodes: the team leaves the cores other processes use
+      for (int64_t t = 0; t < T; ++t) {
+        adapt.step();
+        model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()) + t, Shape{1, 1}, DType::I32), cache);
+      }
+    }
+    const double dt = seconds_since(t0);
+    if (r >= warmup) times.push_back(dt);
+    if (!json)
+      std::fprintf(stderr, "%s rep %lld: %.1f ms (%.1f tokens/s)\n", prefill ? "prefill" : "decode",
+                   static_cast<long long>(r), dt * 1e3, static_cast<double>(T) / dt);
+  }
+  return times;
+}
+
 int run_bench_infer(const std::string& what, Args& a) {
   if (what == "membw") return run_membw(a);
   const std::string shape = a.get_or("--shape", "124M");
@@ -157,22 +185,9 @@ int run_bench_infer(const std::string& what, Args& a) {
   }
   auto cache = model.make_kv_cache(1, T);
 
-  std::vector<double> times;
-  for (int64_t r = 0; r < warmup + reps; ++r) {
-    cache->past = 0;
-    auto t0 = Clock::now();
-    if (what == "prefill") {
-      model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()), Shape{1, T}, DType::I32), *cache);
-    } else {
-      for (int64_t t = 0; t < T; ++t)
-        model.forward_cached(Tensor(const_cast<int32_t*>(ids.data()) + t, Shape{1, 1}, DType::I32), *cache);
-    }
-    const double dt = seconds_since(t0);
-    if (r >= warmup) times.push_back(dt);
-    if (!json)
-      std::fprintf(stderr, "%s rep %lld: %.1f ms (%.1f tokens/s)\n", what.c_str(), static_cast<long long>(r),
-                   dt * 1e3, static_cast<double>(T) / dt);
-  }
+  const LoadMeter meter;
+  const std::vector<double> times = time_runs(model, *cache, ids, what == "prefill", warmup, reps, json);
+  const std::optional<double> load = bench_load(meter);
   const std::string shape_name = model_dir ? *model_dir : shape;
   const double run_s = median(times);
   const double tps = static_cast<double>(T) / run_s;
@@ -181,7 +196,8 @@ int run_bench_infer(const std::string& what, Args& a) {
     if (json)
       std::printf("%s\n", OrderedJson{{"bench", "prefill"}, {"shape", shape_name}, {"weights", weights},
                                         {"threads", num_threads()}, {"prompt_tokens", T}, {"tokens_per_s", tps},
-                                        {"ms", run_s * 1e3}, {"peak_rss_mb", rss}, {"reps", reps}}
+                                        {"ms", run_s * 1e3}, {"peak_rss_mb", rss}, {"reps", reps},
+                                        {"other_cpu_cores", load_json(load)}}
                                .dump()
                                .c_str());
     else
@@ -189,6 +205,7 @@ int run_bench_infer(const std::string& what, Args& a) {
                   "peak RSS %.0f MB\n",
                   shape_name.c_str(), weights.c_str(), num_threads(), static_cast<long long>(T), run_s * 1e3, tps,
                   static_cast<long long>(reps), rss);
+    if (!json) std::printf("%s\n", load_text(load).c_str());
     return 0;
   }
   // Bytes one decode step reads: the decode weights, the embedding rows, and the KV cache so far (f32),
@@ -203,7 +220,7 @@ int run_bench_infer(const std::string& what, Args& a) {
                      {"tokens", T}, {"tokens_per_s", tps}, {"ms_per_token", run_s * 1e3 / static_cast<double>(T)},
                      {"peak_rss_mb", rss}, {"bytes_per_token", bytes}, {"membw_gbs", bw.best_gbs},
                      {"bound_tokens_per_s", bound}, {"fraction_of_bound", tps / bound},
-                     {"gemv_bf16_isa", cpu::gemv_bf16_isa()}, {"reps", reps}};
+                     {"gemv_bf16_isa", cpu::gemv_bf16_isa()}, {"reps", reps}, {"other_cpu_cores", load_json(load)}};
     if (text_file) {
       j["perplexity"] = ppl;
       j["perplexity_tokens"] = ppl_scored;
@@ -219,6 +236,7 @@ int run_bench_infer(const std::string& what, Args& a) {
     if (text_file)
       std::printf("decode perplexity of %s: %.4f over %lld tokens\n", text_file->c_str(), ppl,
                   static_cast<long long>(ppl_scored));
+    std::printf("%s\n", load_text(load).c_str());
   }
   return 0;
 }

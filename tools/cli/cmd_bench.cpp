@@ -45,7 +45,7 @@ int run_bench(Args& a) {
   int64_t steps = a.get_int("--steps", 10);
   int64_t warmup = a.get_int("--warmup", 2);
   int64_t B = a.get_int("--batch", 8);
-  int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : 256);
+  int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : shape == "small" ? 128 : 256);
   a.finish();
   LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or classify, got '{}'", what);
   LM_CHECK(device == "cpu" || device == "cuda", "--device {} is not one of cpu, cuda", device);
@@ -93,7 +93,6 @@ int run_bench(Args& a) {
     x.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(model.vocab_size())));
     y.t.ptr<int32_t>()[i] = static_cast<int32_t>(rng.next_below(static_cast<uint64_t>(model.vocab_size())));
   }
-  // The batch where the model is (one upload; the timed steps reuse it).
   Arena batch_arena("bench-batch", dev);
   const size_t xs = batch_arena.reserve(Shape{B, T}, DType::I32), ys = batch_arena.reserve(Shape{B, T}, DType::I32);
   batch_arena.allocate();
@@ -102,6 +101,7 @@ int run_bench(Args& a) {
   copy_tensor(yd, y.t);
   std::vector<double> times;
   float loss = 0;
+  const LoadMeter meter;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     prof::totals().enabled = profile && s >= warmup;  // the profile covers the timed steps only
     auto t0 = Clock::now();
@@ -122,6 +122,7 @@ int run_bench(Args& a) {
       std::fprintf(stderr, "step %lld: %.1f ms loss %.4f\n", static_cast<long long>(s), dt * 1e3, loss);
   }
   prof::totals().enabled = false;
+  const std::optional<double> load = bench_load(meter);
   // The peak RSS of training, read before the second probe below: the probe's 32 MB of matrices would otherwise
   // raise the high-water mark while the model is alive.
   const double rss_mb = peak_rss_mb();
@@ -138,27 +139,30 @@ int run_bench(Args& a) {
     const OrderedJson j = {{"bench", "train"},     {"device", device},     {"dtype", dtype_arg},    {"shape", shape},
                            {"batch", B},           {"seq", T},             {"threads", num_threads()},
                            {"tokens_per_s", tps},  {"step_ms", step_s * 1e3}, {"peak_rss_mb", rss_mb}, {"mfu", mfu},
-                           {peak_key, peak / 1e9}, {"loss", loss},         {"params", model.num_parameters()}};
+                           {peak_key, peak / 1e9}, {"loss", loss},         {"params", model.num_parameters()},
+                           {"other_cpu_cores", load_json(load)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("train %s on %s B=%lld T=%lld threads=%d: %.1f tokens/s (%.1f ms/step, median of %lld), peak RSS %.0f MB\n",
                 shape.c_str(), device.c_str(), static_cast<long long>(B), static_cast<long long>(T), num_threads(), tps,
                 step_s * 1e3, static_cast<long long>(steps), rss_mb);
     if (peak > 0) std::printf("MFU %.1f%% of %s, %.1f GFLOP/s\n", 100 * mfu, peak_what.c_str(), peak / 1e9);
+    std::printf("%s\n", load_text(load).c_str());
   }
   return 0;
 }
 
 LM_COMMAND(.name = "bench",
            .summary = "throughput benchmarks: train, prefill, decode, classify (tokens/s, peak RSS, MFU), membw",
-           .usage = "usage: lmcpp bench train [--shape S|124M|124M-pad|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
+           .usage = "usage: lmcpp bench train [--shape S|124M|124M-pad|small|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
            "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
            "       lmcpp bench classify [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16|int8] [--profile] [--json]\n"
            "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak: a 2048x2048x1024 sgemm probed before\n"
            "  and after the timed steps, the better of the two). Shape S: vocab 50304, 6 layers,\n"
-           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; 124M-pad: the same with the\n"
+           "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; small: the quickstart's 4-layer\n"
+           "  256-wide GPT, vocab 4096 (T 128); 124M-pad: 124M with the\n"
            "  vocabulary padded to 50304 (llm.c's training shape). --profile prints the time per op class\n"
            "  (matmul fwd/bwd, attention fwd/bwd, layernorm, gelu, LM head + cross-entropy, adamw, other) to stderr.\n"
            "  bench classify: sequence-classification inference (BertForSequenceClassification) on random weights\n"
