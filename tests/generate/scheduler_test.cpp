@@ -117,6 +117,38 @@ TEST(Ragged, RowsAreBatchInvariant) {
   EXPECT_EQ(std::memcmp(e2.data(), se2.data(), sizeof(float) * static_cast<size_t>(V)), 0) << "7-token piece";
 }
 
+// A step of decode rows gives the same bits on any team size, so the scheduler may run such steps on the cores other
+// processes leave free (AdaptiveThreads): 16 sequences decoded 6 steps on a team of 2, of 1, and switching.
+TEST(Ragged, DecodeStepsAreBitwiseTheSameOnAnyTeamSize) {
+  auto g = wide_gpt();
+  const int64_t V = g->vocab_size(), S = 16, steps = 6;
+  std::vector<std::vector<float>> runs;
+  for (int mode = 0; mode < 3; ++mode) {
+    set_num_threads(2);
+    std::vector<std::unique_ptr<models::SeqCache>> caches;
+    std::vector<std::vector<int32_t>> p;
+    for (int i = 0; i < S; ++i) {
+      p.push_back(prompt_of(i, 3 + i, V));
+      caches.push_back(g->make_seq_cache(40));
+      g->forward_ragged({{caches.back().get(), p.back().data(), static_cast<int64_t>(p.back().size()), nullptr}});
+    }
+    std::vector<float> all(static_cast<size_t>(steps * S * V));
+    for (int64_t t = 0; t < steps; ++t) {
+      set_thread_cap(mode == 1 || (mode == 2 && t % 2) ? 1 : 0);
+      std::vector<models::SeqChunk> chunks;
+      for (int i = 0; i < S; ++i)
+        chunks.push_back({caches[static_cast<size_t>(i)].get(), &p[static_cast<size_t>(i)][static_cast<size_t>(t % 3)],
+                          1, all.data() + (t * S + i) * V});
+      g->forward_ragged(chunks);
+    }
+    set_thread_cap(0);
+    runs.push_back(all);
+  }
+  for (int mode = 1; mode < 3; ++mode)
+    EXPECT_EQ(std::memcmp(runs[0].data(), runs[static_cast<size_t>(mode)].data(), runs[0].size() * sizeof(float)), 0)
+        << "mode " << mode;
+}
+
 TEST(Scheduler, GreedyEqualsPyTorchReference) {
   set_num_threads(2);
   const std::string dir = ref_dir("gpt2_tiny_a");

@@ -51,8 +51,15 @@ AdaptiveThreads::~AdaptiveThreads() {
   if (active_) set_thread_cap(0);
 }
 
+void AdaptiveThreads::release() {
+  if (active_ && capped_) set_thread_cap(0);
+  capped_ = false;
+}
+
 void AdaptiveThreads::step() {
   if (!active_) return;
+  if (!capped_ && team_ != full_) set_thread_cap(team_);  // after a release()
+  capped_ = team_ != full_;
   const CpuTimes now = read_cpu_times();
   if (std::chrono::duration<double>(now.at - last_.at).count() < period_s_) return;
   const std::optional<double> others = other_cores_between(last_, now);
@@ -64,6 +71,7 @@ void AdaptiveThreads::step() {
   if (want != team_) {
     team_ = want;
     set_thread_cap(want == full_ ? 0 : want);
+    capped_ = want != full_;
   }
 }
 

@@ -44,10 +44,13 @@ class AdaptiveThreads {
   AdaptiveThreads(const AdaptiveThreads&) = delete;
   AdaptiveThreads& operator=(const AdaptiveThreads&) = delete;
   void step();          // call once per iteration; samples when the period has passed
+  // Back to the configured team until the next step() (a piece of work whose bits depend on the team size: the
+  // server's prefill chunks); the load sampling goes on.
+  void release();
   int team() const { return team_; }
 
  private:
-  bool active_ = false;
+  bool active_ = false, capped_ = false;
   int full_ = 1, team_ = 1;
   double period_s_;
   CpuTimes last_;

@@ -208,6 +208,14 @@ void Scheduler::step() {
     owners.push_back(s.get());
   }
   if (!chunks.empty()) {
+    // Decode rows give the same bits on any team size (GEMV rows, per-sequence attention): a step of decode rows
+    // only runs on the cores other processes leave free; a step with a prompt piece (GEMM) on the whole team.
+    const bool decode_only =
+        std::all_of(chunks.begin(), chunks.end(), [](const models::SeqChunk& c) { return c.n == 1; });
+    if (decode_only)
+      adapt_.step();
+    else
+      adapt_.release();
     try {
       model_.forward_ragged(chunks);
     } catch (const std::exception& e) {

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "lm/core/cpu_load.h"
 #include "lm/core/error.h"
 #include "lm/generate/session.h"
 #include "lm/models/model.h"
@@ -97,6 +98,7 @@ class Scheduler {
   SchedulerOptions opt_;
   int64_t ctx_ = 0, V_ = 0;
   std::vector<std::string> token_text_;  // bytes of each id (empty without a tokenizer)
+  AdaptiveThreads adapt_;                 // decode-only steps leave the cores other processes use
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
