@@ -4,7 +4,8 @@
 #   bash scripts/setup.sh --distributed   also Open MPI and Gloo (mpirun / torchrun-style data parallelism)
 #   bash scripts/setup.sh --test   also the tests' and benchmarks' tools (the test command runs this): GoogleTest,
 #                                  Google Benchmark, PyTorch + numpy (reference vectors), clang (fuzz targets), Open MPI
-#                                  and Gloo (distributed training), chromium, jinja2, Node.js and the node test packages
+#                                  and Gloo (distributed training), chromium, jinja2, curl (the README examples), Node.js
+#                                  and the node test packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_TEST=0
@@ -30,7 +31,7 @@ if ((WITH_TEST)); then
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev libomp-dev
     python3 python3-torch python3-numpy libopenblas0-pthread python3-jinja2
-    chromium time wordnet-base universal-ctags
+    chromium time wordnet-base universal-ctags curl
   )
 fi
 SUDO=""
