@@ -58,6 +58,24 @@ function readSafetensors(file) {
   return out;
 }
 // Top-1 id of each row of (T, V) logits.
+// Top-1 agreement of reduced-precision weights with lmcpp's f32 logits `ours` (rows of V): positions where the
+// choices differ but lmcpp's f32 top-1 leads the other choice by less than `tie` are near-ties (rounding may flip
+// them; they say nothing about the file), the rest are decisive. {same, ties, decisive, frac, worst}.
+function agreement(ours, V, want, theirs, tie) {
+  let same = 0, ties = 0, worst = 0;
+  theirs.forEach((x, i) => {
+    if (x === want[i]) return void ++same;
+    const gap = ours[i * V + want[i]] - ours[i * V + x];
+    if (gap < tie) ++ties;
+    else worst = Math.max(worst, gap);
+  });
+  const decisive = theirs.length - ties;
+  return { same, ties, decisive, frac: same / decisive, worst };
+}
+
+// The near-tie tolerance of each weight type (an f32 logit lead below it may flip under that type's rounding).
+const kTypeTie = { 'gpt-f32': 0.02, 'gpt-f16': 0.05, 'gpt-bf16': 0.1, 'gpt-q8_0': 0.1 };
+
 function argmaxRows(data, V) {
   const out = [];
   for (let r = 0; r * V < data.length; ++r) {
@@ -184,22 +202,26 @@ describe('llama.cpp (node-llama-cpp) runs lmcpp exports', { skip, timeout: 600_0
     assert.ok(same >= total / 2, `only ${same}/${total} tokens before the forks`);
   });
 
-  test('f16 / bf16 / q8_0 exports agree with lmcpp f32 on top-1 at >= 99% of positions (teacher forcing)', async (t) => {
+  // Reduced-precision weights move every logit a little, so they may flip a position whose two best logits are
+  // nearly equal; such a flip says nothing about the export. So: at >= 99% of the positions where lmcpp's f32 top-1
+  // leads the export's choice by more than the type's tolerance the two agree, and near-ties are a small minority.
+  test('f16 / bf16 / q8_0 exports agree with lmcpp f32 on top-1 at >= 99% of decisive positions (teacher forcing)', async (t) => {
     const tokens = forcedTokens(200);
-    const want = argmaxRows(lmcppLogits(at('gpt'), tokens, 'gpt-forced').logits.data, 50257);
+    const V = 50257;
+    const ours = lmcppLogits(at('gpt'), tokens, 'gpt-forced').logits.data;
+    const want = argmaxRows(ours, V);
     for (const name of ['gpt-f32', 'gpt-f16', 'gpt-bf16', 'gpt-q8_0']) {
       const m = await load(name);
       const ctx = await m.createContext({ contextSize: 256, threads: 2 });
       const seq = ctx.getSequence();
       const res = await seq.controlledEvaluate(tokens.map((x) => [x, { generateNext: { logits: { filter: { tokens: [], includeTop: 1 } } } }]));
       await ctx.dispose();
-      let same = 0;
-      res.forEach((r, i) => {
-        if ([...r.next.logits.keys()][0] === want[i]) ++same;
-      });
-      const frac = same / tokens.length;
-      t.diagnostic(`${name}: top-1 equal at ${same}/${tokens.length} positions (${(100 * frac).toFixed(1)}%)`);
-      assert.ok(frac >= (name === 'gpt-f32' ? 0.995 : 0.99), `${name}: ${same}/${tokens.length}`);
+      const a = agreement(ours, V, want, res.map((r) => [...r.next.logits.keys()][0]), kTypeTie[name]);
+      t.diagnostic(`llama.cpp ${name}: top-1 equal at ${a.same}/${tokens.length} positions; ${a.ties} near-ties (f32 ` +
+        `lead < ${kTypeTie[name]}); ${(100 * a.frac).toFixed(1)}% of the decisive ones` +
+        (a.worst ? `, largest lead lost ${a.worst.toFixed(4)}` : ''));
+      assert.ok(a.frac >= (name === 'gpt-f32' ? 0.995 : 0.99), `${name}: ${a.same}/${a.decisive} decisive positions`);
+      assert.ok(a.ties <= tokens.length * 0.05, `${name}: ${a.ties} near-tie flips`);
     }
   });
 
@@ -297,14 +319,17 @@ describe('lmcpp reads its GGUF exports', { skip, timeout: 300_000 }, () => {
       lmcpp(['chat', '--model', at('chat'), '--greedy', '--max-new-tokens', '8'], 'Name a colour.\n'));
   });
 
-  test('quantized: top-1 of lmcpp on the q8_0 / f16 files equals its f32 at >= 99% of positions', (t) => {
+  test('quantized: top-1 of lmcpp on the q8_0 / f16 files equals its f32 at >= 99% of decisive positions', (t) => {
     const tokens = forcedTokens(200);
-    const want = argmaxRows(lmcppLogits(at('gpt'), tokens, 'gpt-dir').logits.data, 50257);
+    const V = 50257;
+    const ours = lmcppLogits(at('gpt'), tokens, 'gpt-dir').logits.data;
+    const want = argmaxRows(ours, V);
     for (const name of ['gpt-f16', 'gpt-bf16', 'gpt-q8_0']) {
-      const got = argmaxRows(lmcppLogits(at(`${name}.gguf`), tokens, name).logits.data, 50257);
-      const same = got.filter((x, i) => x === want[i]).length;
-      t.diagnostic(`${name}: ${same}/${tokens.length}`);
-      assert.ok(same / tokens.length >= 0.99, `${name}: ${same}/${tokens.length}`);
+      const got = argmaxRows(lmcppLogits(at(`${name}.gguf`), tokens, name).logits.data, V);
+      const a = agreement(ours, V, want, got, kTypeTie[name]);
+      t.diagnostic(`lmcpp ${name}: ${a.same}/${tokens.length}; ${a.ties} near-ties; ${(100 * a.frac).toFixed(1)}% of the decisive ones`);
+      assert.ok(a.frac >= 0.99, `${name}: ${a.same}/${a.decisive} decisive positions`);
+      assert.ok(a.ties <= tokens.length * 0.05, `${name}: ${a.ties} near-tie flips`);
     }
     const c = JSON.parse(lmcpp(['predict', '--model', at('bertcls-q8_0.gguf'), '--text', 'a fine day', '--json']));
     const f = JSON.parse(lmcpp(['predict', '--model', at('bertcls'), '--text', 'a fine day', '--json']));
