@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <ctime>
 
 #include "lm/core/threads.h"
@@ -46,6 +48,44 @@ TEST(CpuLoad, OwnWorkIsNotOtherLoad) {
   const CpuTimes b = read_cpu_times();
   EXPECT_GE(b.self_s - a.self_s, 0.28);  // counted as this process's, so subtracted from the machine's
   EXPECT_FALSE(other_cores_between(a, a).has_value());  // under 50 ms: no reading
+}
+
+// With the thread count automatic, a busy neighbour process takes a core: AdaptiveThreads lowers the team to 1
+// within a few samples; release() gives the whole team back until the next step(), which re-applies the cap.
+TEST(CpuLoad, AdaptiveThreadsLeaveABusyNeighboursCore) {
+  if (hardware_threads() < 2) GTEST_SKIP() << "one hardware thread: nothing to give up";
+  if (!read_cpu_times().valid) GTEST_SKIP() << "no /proc/stat";
+  set_num_threads(0);
+  const int full = num_threads();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the neighbour: busy for 3 s of wall time
+    const double t0 = static_cast<double>(time(nullptr));
+    volatile double x = 0;
+    while (static_cast<double>(time(nullptr)) - t0 < 3) x = x + 1.0;
+    _exit(0);
+  }
+  int lowest = full;
+  {
+    AdaptiveThreads adapt(0.1);
+    for (int i = 0; i < 40 && lowest == full; ++i) {  // up to 2 s
+      usleep(50000);
+      adapt.step();
+      lowest = std::min(lowest, adapt.team());
+    }
+    EXPECT_LT(lowest, full) << "the team did not give the neighbour's core up";
+    if (lowest < full) {
+      EXPECT_EQ(num_threads(), lowest);
+      adapt.release();
+      EXPECT_EQ(num_threads(), full);
+      adapt.step();  // within the sampling period: the cap comes back without a new sample
+      EXPECT_EQ(num_threads(), adapt.team());
+    }
+  }
+  EXPECT_EQ(num_threads(), full);  // destruction lifts the cap
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
 }
 
 TEST(CpuLoad, ThreadCapLowersTheCountWhileSet) {
