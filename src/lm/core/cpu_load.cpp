@@ -60,8 +60,9 @@ void AdaptiveThreads::step() {
   if (!active_) return;
   if (!capped_ && team_ != full_) set_thread_cap(team_);  // after a release()
   capped_ = team_ != full_;
+  // The clock first: /proc/stat is read once a period, not once a token.
+  if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_.at).count() < period_s_) return;
   const CpuTimes now = read_cpu_times();
-  if (std::chrono::duration<double>(now.at - last_.at).count() < period_s_) return;
   const std::optional<double> others = other_cores_between(last_, now);
   last_ = now;
   if (!others) return;
