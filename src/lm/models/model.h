@@ -20,6 +20,10 @@
 #include "lm/core/json.h"
 #include "lm/core/tensor.h"
 
+namespace lm::nn {
+struct LoraLayer;
+}
+
 namespace lm::models {
 
 // One parameter: its HF checkpoint name, the parameter tensor and its gradient, and whether AdamW's weight
@@ -59,6 +63,26 @@ struct ForwardOptions {
 };
 
 class CausalLM;
+
+// A linear module a LoRA adapter can wrap (models/lora.h), by the HF module path PEFT matches target_modules
+// against ("transformer.h.0.attn.c_attn", "bert.encoder.layer.0.attention.self.query").
+struct LinearSite {
+  std::string module;
+  std::string weight_name;     // the HF name of the module's weight in param_list() (module + ".weight")
+  nn::LoraLayer** slot = nullptr;  // the adapter pointer of the nn::Linear the model runs (shared by the modules
+                                   // of one fused matrix)
+  int64_t row0 = 0, rows = 0;  // the output rows of that linear layer the module owns
+  int64_t in_features = 0;
+  bool fan_in_fan_out = false;  // HF stores the weight (in, out) (GPT-2's Conv1D)
+  Tensor weight;                // (rows, in_features): the module's block of the layer's weight, nn.Linear layout
+};
+
+// A tensor adapter training keeps trainable (PEFT's modules_to_save): the model reads `param` and accumulates
+// its gradient into `grad` from then on (both owned by the adapter).
+struct TrainableTensor {
+  std::string name;
+  Tensor param, grad;
+};
 
 // What a model's head computes, as HF's AutoModelFor* classes name it (config.json architectures[0]).
 enum class Head { Base, CausalLM, PreTraining, MaskedLM, SequenceClassification, QuestionAnswering };
@@ -127,6 +151,14 @@ class Model {
 
   // Inference on one batch (forward + outputs): token_type_ids / attention_mask may be undefined.
   std::vector<std::pair<std::string, Tensor>> infer(Tensor ids, Tensor token_type_ids, Tensor attention_mask);
+
+  // Adapters (models/lora.h). linear_sites(): every linear module of the blocks, in layer order. freeze():
+  // from now on backward computes activation gradients only and the model allocates no parameter gradients
+  // (flat_grads() is empty), except for the tensors in `trainable`, read from and accumulated into the given
+  // tensors (their values are copied in first); an unknown name throws InvalidArgument. CPU, f32. Both throw
+  // Unsupported in a family without adapters.
+  virtual std::vector<LinearSite> linear_sites();
+  virtual void freeze(const std::vector<TrainableTensor>& trainable);
 
   // The generation interface of causal LMs; null for other models.
   virtual CausalLM* causal_lm() { return nullptr; }
@@ -234,6 +266,9 @@ struct ModelFamily {
   // The keys the family's HF config class defines (transformers' configuration_<family>.py, its attribute_map
   // aliases included); PretrainedConfig's common keys are added by check_config_keys.
   std::function<const std::vector<std::string>&()> config_keys;
+  // PEFT's default LoRA target_modules for the family (peft.utils.constants
+  // TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
+  std::vector<std::string> lora_targets;
 };
 // Registers a family under an HF model_type.
 bool register_model(const std::string& model_type, ModelFamily family);

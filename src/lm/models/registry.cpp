@@ -75,6 +75,14 @@ void Model::set_inference_dtype(DType dt) {
               dtype_name(dt));
 }
 
+std::vector<LinearSite> Model::linear_sites() {
+  LM_THROW(ErrorCode::Unsupported, "{} models take no adapters", model_type());
+}
+
+void Model::freeze(const std::vector<TrainableTensor>&) {
+  LM_THROW(ErrorCode::Unsupported, "{} models take no adapters", model_type());
+}
+
 std::unique_ptr<Model> create_model(const Json& config, Device device, DType dtype) {
   return model_family(config).create(config, device, dtype);
 }

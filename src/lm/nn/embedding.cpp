@@ -15,6 +15,7 @@ void embeddings_forward(const Embeddings& p, Tensor out, Tensor ids, Tensor type
 
 void embeddings_backward(const Embeddings& g, Tensor dout, Tensor ids, Tensor type_ids) {
   prof::Scope ps(prof::Op::Residual);
+  if (!g.wte.defined()) return;  // frozen embeddings (adapter training): no parameter gradients
   ops::encoder_backward(g.wte, g.wpe, dout, ids);
   if (g.wtt.defined()) ops::embedding_add_backward(g.wtt, dout, type_ids);
 }

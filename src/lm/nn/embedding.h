@@ -18,7 +18,7 @@ struct Embeddings {
 // Op::Residual (the embedding lookups count with the residual adds).
 void embeddings_forward(const Embeddings& p, Tensor out, Tensor ids, Tensor type_ids = {}, int64_t past = 0,
                         Tensor position_ids = {});
-// g.wte, g.wpe (and g.wtt with type_ids) += the rows' gradients.
+// g.wte, g.wpe (and g.wtt with type_ids) += the rows' gradients; nothing when g.wte is undefined (frozen).
 void embeddings_backward(const Embeddings& g, Tensor dout, Tensor ids, Tensor type_ids = {});
 
 }  // namespace lm::nn

@@ -7,6 +7,7 @@
 #include "lm/core/dtype.h"
 #include "lm/core/error.h"
 #include "lm/core/profile.h"
+#include "lm/nn/lora.h"
 #include "lm/ops/gemv.h"
 #include "lm/ops/matmul.h"
 
@@ -50,23 +51,25 @@ void linear_forward(const Linear& p, Tensor out, Tensor inp, const LinearMode& m
   switch (mode.kind) {
     case LinearKind::F32:
       ops::matmul_forward(out, inp, p.w, p.b);
-      return;
+      break;
     case LinearKind::Gemv:
       ops::gemv_forward(out, inp, copy && copy->w16.defined() ? copy->w16 : p.w, p.b);
-      return;
+      break;
     case LinearKind::PackedBf16:
       ops::linear_bf16_forward(out, inp, copy->bf16, p.b);
-      return;
+      break;
     case LinearKind::Int8:
       ops::linear_int8_forward(out, inp, copy->i8, p.b, false, mode.group_rows, mode.row_mask);
-      return;
+      break;
   }
+  if (p.lora) lora_forward(*p.lora, out, inp);
 }
 
 void linear_backward(const Linear& p, const Linear& g, Tensor dinp, Tensor dout, Tensor inp, bool overwrite_dinp,
                      bool overwrite_grads) {
   prof::Scope ps(prof::Op::MatmulBwd);
   ops::matmul_backward(dinp, g.w, g.b, dout, inp, p.w, overwrite_dinp, overwrite_grads);
+  if (p.lora) lora_backward(*p.lora, dinp, dout, inp);
 }
 
 }  // namespace lm::nn

@@ -12,9 +12,13 @@
 
 namespace lm::nn {
 
+struct LoraLayer;
+
 struct Linear {
   Tensor w;  // (OC, C)
   Tensor b;  // (OC), or undefined (no bias)
+  // An adapter on this layer (nn/lora.h): forward adds its low-rank term in every mode, backward its gradients.
+  LoraLayer* lora = nullptr;
 };
 
 // The inference copies of one layer's weight (empty until made by make_linear_copy).
@@ -42,7 +46,8 @@ void make_linear_copy(LinearCopy& c, const Linear& p, LinearKind kind, Tensor w1
 // reads the f32 weight). Profiled as Op::MatmulFwd.
 void linear_forward(const Linear& p, Tensor out, Tensor inp, const LinearMode& mode = {},
                     LinearCopy* copy = nullptr);
-// dinp (+)= dout·W, g.w (+)= doutᵀ·inp, g.b (+)= Σ dout. overwrite_dinp writes dinp instead of adding;
+// dinp (+)= dout·W, g.w (+)= doutᵀ·inp, g.b (+)= Σ dout (undefined g.w / g.b: a frozen weight, skipped), then
+// p.lora's backward. overwrite_dinp writes dinp instead of adding;
 // overwrite_grads writes the weight and bias gradients (the first backward after zero_grad). Op::MatmulBwd.
 void linear_backward(const Linear& p, const Linear& g, Tensor dinp, Tensor dout, Tensor inp,
                      bool overwrite_dinp = false, bool overwrite_grads = false);

@@ -7,7 +7,8 @@ namespace lm::nn {
 
 void mlp_forward(const Mlp& p, Tensor out, const MlpActs& a, Tensor inp, ops::GeluKind act, const LinearMode& mode,
                  MlpCopies* copies) {
-  const bool erf = act == ops::GeluKind::Erf;
+  // The fused paths apply GELU inside the first matmul, before an adapter's term could be added.
+  const bool erf = act == ops::GeluKind::Erf && !p.fc.lora && !p.proj.lora;
   if (mode.kind == LinearKind::PackedBf16 && erf) {
     prof::Scope ps(prof::Op::MatmulFwd);
     Tensor mid(a.fch.data, a.fch.shape, DType::U16, a.fch.device);  // bf16 (B,T,I) in the first half of fch

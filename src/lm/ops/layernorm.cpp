@@ -58,9 +58,13 @@ void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor 
 void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
                         Tensor rstd) {
   const char* op = "layernorm_backward";
-  check_ln_params(op, inp, w, db, "db", mean, rstd);
-  check_defined(dw, op, "dw");
-  check_same_shape(dw, w, op, "dw", "w");
+  // A frozen LayerNorm (adapter training) passes neither dw nor db: only dinp is computed.
+  const bool frozen = !dw.defined() && !db.defined();
+  check_ln_params(op, inp, w, frozen ? w : db, "db", mean, rstd);
+  if (!frozen) {
+    check_defined(dw, op, "dw");
+    check_same_shape(dw, w, op, "dw", "w");
+  }
   check_defined(dinp, op, "dinp");
   check_same_shape(dinp, inp, op, "dinp", "inp");
   check_defined(dout, op, "dout");
@@ -69,11 +73,12 @@ void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor i
                                    {&w, "w"}});
   switch (common_device(op, {&dinp, &dw, &db, &dout, &inp, &w, &mean, &rstd})) {
     case Device::CPU:
-      cpu::layernorm_backward(dinp.f32(), dw.f32(), db.f32(), dout.f32(), inp.f32(), w.f32(), mean.f32(),
-                              rstd.f32(), rows(inp), last_dim(inp));
+      cpu::layernorm_backward(dinp.f32(), frozen ? nullptr : dw.f32(), frozen ? nullptr : db.f32(), dout.f32(),
+                              inp.f32(), w.f32(), mean.f32(), rstd.f32(), rows(inp), last_dim(inp));
       return;
 #ifdef LM_WITH_CUDA
     case Device::CUDA:
+      LM_CHECK_AS(ErrorCode::Unsupported, !frozen, "{}: a frozen LayerNorm (no dw/db) is CPU-only", op);
       cuda::layernorm_backward(dt, dinp.data, dw.data, db.data, dout.data, inp.data, w.data, mean.f32(),
                                rstd.f32(), rows(inp), last_dim(inp));
       return;

@@ -8,7 +8,7 @@
 namespace lm::ops {
 
 void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor w, Tensor b, float eps);
-// Accumulates into dinp, dw, db.
+// Accumulates into dinp, dw, db. dw and db both undefined: dinp only (a frozen LayerNorm; CPU).
 void layernorm_backward(Tensor dinp, Tensor dw, Tensor db, Tensor dout, Tensor inp, Tensor w, Tensor mean,
                         Tensor rstd);
 

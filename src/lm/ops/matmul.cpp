@@ -115,4 +115,29 @@ void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha,
   }
 }
 
+void gemm_cols(Tensor c, Cols cc, Tensor a, Cols ca, Tensor b, Cols cb, bool trans_a, bool trans_b, float alpha,
+               float beta) {
+  const char* op = "gemm_cols";
+  check_f32(a, op, "a");
+  check_f32(b, op, "b");
+  check_f32(c, op, "c");
+  LM_CHECK(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2, "{}: a, b, c must be 2-D, got {} {} {}", op,
+           a.shape.str(), b.shape.str(), c.shape.str());
+  auto width = [&](const Tensor& t, Cols& k, const char* what) {
+    if (k.n < 0) k.n = t.dim(1) - k.begin;
+    LM_CHECK(k.begin >= 0 && k.begin + k.n <= t.dim(1), "{}: columns [{}, {}) outside {} of shape {}", op, k.begin,
+             k.begin + k.n, what, t.shape.str());
+    return k.n;
+  };
+  const int64_t wa = width(a, ca, "a"), wb = width(b, cb, "b"), wc = width(c, cc, "c");
+  const int64_t M = trans_a ? wa : a.dim(0), K = trans_a ? a.dim(0) : wa;
+  const int64_t KB = trans_b ? wb : b.dim(0), N = trans_b ? b.dim(0) : wb;
+  LM_CHECK(K == KB && c.dim(0) == M && wc == N, "{}: op(a) ({},{}) times op(b) ({},{}) does not fit c block ({},{})",
+           op, M, K, KB, N, c.dim(0), wc);
+  LM_CHECK_AS(ErrorCode::Unsupported, common_device(op, {&c, &a, &b}) == Device::CPU, "{}: CPU only", op);
+  if (M == 0 || N == 0) return;
+  cpu::sgemm(trans_a, trans_b, M, N, K, alpha, a.f32() + ca.begin, a.dim(1), b.f32() + cb.begin, b.dim(1), beta,
+             c.f32() + cc.begin, c.dim(1));
+}
+
 }  // namespace lm::ops

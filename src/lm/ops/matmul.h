@@ -18,4 +18,13 @@ void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Ten
 // Plain row-major GEMM on f32 tensors: C = alpha * op(A) · op(B) + beta * C (A (M,K) or (K,M) when trans_a, ...).
 void gemm(Tensor c, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);
 
+// Columns [begin, begin + n) of a 2-D row-major tensor (n < 0: to the last column).
+struct Cols {
+  int64_t begin = 0, n = -1;
+};
+// gemm over column blocks: a, b and c stand for the blocks ca, cb, cc of the 2-D tensors (the leading dimension
+// stays each tensor's full row length). LoRA adds into the rows of a fused output that one module owns. CPU.
+void gemm_cols(Tensor c, Cols cc, Tensor a, Cols ca, Tensor b, Cols cb, bool trans_a, bool trans_b,
+               float alpha = 1.0f, float beta = 0.0f);
+
 }  // namespace lm::ops

@@ -82,7 +82,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
       backward_row(dinp + n * C, dout + n * C, inp + n * C, w, mean[n], rstd[n], C);
     int64_t c0, c1;
     static_chunk(C, omp_get_thread_num(), omp_get_num_threads(), 16, &c0, &c1);
-    if (c0 < c1) param_grad_columns(dw, db, dout, inp, mean, rstd, N, C, c0, c1);
+    if (dw != nullptr && c0 < c1) param_grad_columns(dw, db, dout, inp, mean, rstd, N, C, c0, c1);
   }
 }
 

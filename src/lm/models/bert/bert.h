@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -80,10 +81,12 @@ struct BertLayerParams {
   Tensor out_w;                 // (C, I) output.dense
   Tensor out_b;                 // (C)
   Tensor out_ln_w, out_ln_b;    // (C) output.LayerNorm
+  // Adapters on the four linear layers (models/lora.h; null: none).
+  nn::LoraLayer *qkv_lora = nullptr, *attn_out_lora = nullptr, *inter_lora = nullptr, *out_lora = nullptr;
 
-  nn::Attention attn() const { return {{qkv_w, qkv_b}, {attn_out_w, attn_out_b}}; }
+  nn::Attention attn() const { return {{qkv_w, qkv_b, qkv_lora}, {attn_out_w, attn_out_b, attn_out_lora}}; }
   nn::LayerNorm ln1() const { return {attn_ln_w, attn_ln_b}; }
-  nn::Mlp mlp() const { return {{inter_w, inter_b}, {out_w, out_b}}; }
+  nn::Mlp mlp() const { return {{inter_w, inter_b, inter_lora}, {out_w, out_b, out_lora}}; }
   nn::LayerNorm ln2() const { return {out_ln_w, out_ln_b}; }
 };
 
@@ -178,6 +181,9 @@ class Bert : public Model {
   int64_t max_positions() const override { return config_.max_position_embeddings; }
   int64_t num_parameters() const override { return num_params_; }
   std::vector<ParamRef> param_list() override;
+  // query, key, value (row blocks of the fused qkv), attention.output.dense, intermediate.dense, output.dense.
+  std::vector<LinearSite> linear_sites() override;
+  void freeze(const std::vector<TrainableTensor>& trainable) override;
   Tensor flat_params() override {
     copies_stale_ = true;
     return params_arena_.flat_f32();
@@ -272,6 +278,8 @@ class Bert : public Model {
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   BertParams params_, grads_;
   bool grads_ready_ = false;
+  bool frozen_ = false;  // freeze(): only trainable_ has gradients (no grads arena)
+  std::map<std::string, TrainableTensor> trainable_;
 
   // bf16 / int8 inference copies of each layer's four linear weights (empty until made; inference.cpp).
   struct LayerCopies {

@@ -91,6 +91,7 @@ ModelFamily bert_family() {
   f.to_gguf = bert_to_gguf;
   f.config_from_gguf = bert_config_from_gguf;
   f.config_keys = bert_config_keys;
+  f.lora_targets = {"query", "value"};
   return f;
 }
 

@@ -192,7 +192,69 @@ Bert::Bert(const BertConfig& config, Device device)
 
 Bert::~Bert() = default;
 
+// Binds the trainable rows of p (whole tensors only) to tensor_of(row) and leaves the rest as they are.
+template <typename Fn>
+void bind_trainable(const BertConfig& c, BertParams& p, const std::map<std::string, TrainableTensor>& keep, Fn&& tensor_of) {
+  struct Rebinder {
+    const std::map<std::string, TrainableTensor>& keep;
+    Fn& tensor_of;
+    void store(Tensor&, const Shape&) {}
+    void row(const ParamRow& r, Tensor& x) {
+      auto it = keep.find(r.name);
+      if (it == keep.end()) return;
+      LM_CHECK(r.block < 0, "bert freeze: {} is a block of a fused tensor and cannot be trained alone", r.name);
+      x = tensor_of(it->second, x);
+    }
+  } rb{keep, tensor_of};
+  bert_param_table(c, p, rb);
+}
+
+std::vector<LinearSite> Bert::linear_sites() {
+  std::vector<LinearSite> out;
+  const int64_t C = config_.hidden_size, I = config_.intermediate_size;
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    BertLayerParams& w = params_.layers[static_cast<size_t>(l)];
+    const std::string n = "bert.encoder.layer." + std::to_string(l) + ".";
+    const char* qkv[3] = {"query", "key", "value"};
+    for (int64_t k = 0; k < 3; ++k) {
+      const std::string m = n + "attention.self." + qkv[k];
+      out.push_back({m, m + ".weight", &w.qkv_lora, k * C, C, C, false, w.qkv_w.slice0(k * C, (k + 1) * C)});
+    }
+    out.push_back({n + "attention.output.dense", n + "attention.output.dense.weight", &w.attn_out_lora, 0, C, C,
+                   false, w.attn_out_w});
+    out.push_back({n + "intermediate.dense", n + "intermediate.dense.weight", &w.inter_lora, 0, I, C, false, w.inter_w});
+    out.push_back({n + "output.dense", n + "output.dense.weight", &w.out_lora, 0, C, I, false, w.out_w});
+  }
+  return out;
+}
+
+void Bert::freeze(const std::vector<TrainableTensor>& trainable) {
+  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU, "bert: adapters train on the CPU");
+  std::map<std::string, TrainableTensor> keep;
+  for (const auto& t : trainable) keep[t.name] = t;
+  std::set<std::string> found;
+  bind_trainable(config_, params_, keep, [&](const TrainableTensor& t, const Tensor& old) {
+    LM_CHECK(t.param.shape == old.shape && t.grad.shape == old.shape, "bert freeze: {} is {}, the trainable copy is {}",
+             t.name, old.shape.str(), t.param.shape.str());
+    std::memcpy(t.param.data, old.data, old.nbytes());
+    found.insert(t.name);
+    return t.param;
+  });
+  for (const auto& [name, t] : keep) LM_CHECK(found.count(name), "bert freeze: no parameter named {}", name);
+  frozen_ = true;
+  trainable_ = std::move(keep);
+  grads_ready_ = false;
+  grads_arena_ = Arena("grads", device_);
+  copies_stale_ = true;
+}
+
 BertParams& Bert::grads() {
+  if (!grads_ready_ && frozen_) {  // undefined gradients except the trainable tensors'
+    grads_ = BertParams{};
+    grads_.layers.assign(static_cast<size_t>(config_.num_hidden_layers), BertLayerParams{});
+    bind_trainable(config_, grads_, trainable_, [](const TrainableTensor& t, const Tensor&) { return t.grad; });
+    grads_ready_ = true;
+  }
   if (!grads_ready_) {
     grads_arena_ = bind_params(grads_, config_, "grads", device_);
     grads_ready_ = true;
@@ -208,6 +270,7 @@ Tensor Bert::flat_grads() {
 void Bert::zero_grad() {
   grads();
   nn::zero(grads_arena_.flat_f32());
+  for (auto& [name, t] : trainable_) nn::zero(t.grad);
 }
 
 std::vector<ParamRef> Bert::param_list() {

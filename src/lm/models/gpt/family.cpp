@@ -54,6 +54,7 @@ ModelFamily gpt_family() {
   f.to_gguf = gpt_to_gguf;
   f.config_from_gguf = gpt_config_from_gguf;
   f.config_keys = gpt_config_keys;
+  f.lora_targets = {"c_attn"};
   return f;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -164,6 +165,9 @@ class Gpt : public Model, public CausalLM {
   double train_flops_per_token(int64_t T) const override { return config_.train_flops_per_token(T); }
   double forward_flops_per_token(int64_t T) const override { return config_.forward_flops_per_token(T); }
   CausalLM* causal_lm() override { return this; }
+  // c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj of every block (Conv1D: fan_in_fan_out).
+  std::vector<LinearSite> linear_sites() override;
+  void freeze(const std::vector<TrainableTensor>& trainable) override;
 
   // ---- CausalLM (decode.cpp) ----
   Model& model() override { return *this; }
@@ -249,6 +253,8 @@ class Gpt : public Model, public CausalLM {
   Arena params_arena_{"params"}, grads_arena_{"grads"};
   GptParams params_, grads_;
   bool grads_ready_ = false;
+  bool frozen_ = false;                             // freeze(): only trainable_ has gradients
+  std::map<std::string, TrainableTensor> trainable_;
   bool grads_zero_pending_ = false;  // zero_grad called, not yet materialised: the next backward overwrites
   std::vector<std::pair<size_t, size_t>> grad_gaps_;  // (offset, bytes) of the grads arena outside any tensor
 

@@ -3,6 +3,7 @@
 // optimizer's parameter list.
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "lm/core/device_memory.h"
 #include "lm/core/error.h"
@@ -141,6 +142,18 @@ void Gpt::with_host_params(bool copy_in, bool copy_out, const std::function<void
 
 GptParams& Gpt::grad_slots() {
   if (grads_ready_) return grads_;
+  if (frozen_) {  // no arena: undefined gradients except the trainable tensors'
+    grads_ = GptParams{};
+    grads_.h.assign(static_cast<size_t>(config_.n_layer), GptBlockParams{});
+    visit_gpt_params(grads_, config_, [&](const GptParamSpec& s, Tensor& t) {
+      auto it = trainable_.find(s.name);
+      if (it != trainable_.end()) t = it->second.grad;
+    });
+    grads_base_ = nullptr;
+    grads_bytes_ = 0;
+    grads_ready_ = true;
+    return grads_;
+  }
   if (dtype_ == DType::F32) {
     bind_params(grads_, grads_arena_, config_);
     grads_base_ = grads_arena_.data();
@@ -188,6 +201,47 @@ Tensor Gpt::flat_grads() {
 void Gpt::zero_grad() {
   grad_slots();
   grads_zero_pending_ = true;
+}
+
+std::vector<LinearSite> Gpt::linear_sites() {
+  std::vector<LinearSite> out;
+  const int64_t C = config_.n_embd, I = config_.inner();
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    GptBlockParams& b = params_.h[static_cast<size_t>(l)];
+    const std::string n = "transformer.h." + std::to_string(l) + ".";
+    auto site = [&](const std::string& module, nn::Linear& lin, int64_t rows, int64_t in) {
+      out.push_back({n + module, n + module + ".weight", &lin.lora, 0, rows, in, /*fan_in_fan_out=*/true, lin.w});
+    };
+    site("attn.c_attn", b.attn.qkv, 3 * C, C);
+    site("attn.c_proj", b.attn.proj, C, C);
+    site("mlp.c_fc", b.mlp.fc, I, C);
+    site("mlp.c_proj", b.mlp.proj, C, I);
+  }
+  return out;
+}
+
+void Gpt::freeze(const std::vector<TrainableTensor>& trainable) {
+  LM_CHECK_AS(ErrorCode::Unsupported, device_ == Device::CPU && dtype_ == DType::F32,
+              "gpt2: adapters train on the CPU in f32");
+  std::map<std::string, TrainableTensor> keep;
+  for (const auto& t : trainable) keep[t.name] = t;
+  std::set<std::string> found;
+  visit_gpt_params(params_, config_, [&](const GptParamSpec& s, Tensor& t) {
+    auto it = keep.find(s.name);
+    if (it == keep.end()) return;
+    LM_CHECK(it->second.param.shape == t.shape && it->second.grad.shape == t.shape,
+             "gpt2 freeze: {} is {}, the trainable copy is {}", s.name, t.shape.str(), it->second.param.shape.str());
+    std::memcpy(it->second.param.data, t.data, t.nbytes());
+    t = it->second.param;
+    found.insert(s.name);
+  });
+  for (const auto& [name, t] : keep) LM_CHECK(found.count(name), "gpt2 freeze: no parameter named {}", name);
+  frozen_ = true;
+  trainable_ = std::move(keep);
+  grads_ready_ = false;
+  grads_arena_ = Arena("grads", device_);
+  grad_gaps_.clear();
+  grads_zero_pending_ = false;
 }
 
 std::vector<ParamRef> Gpt::param_list() {

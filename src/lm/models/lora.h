@@ -1,0 +1,122 @@
+// models::LoraModel — a Model decorator that trains or applies a LoRA adapter (HF PEFT's LoraModel) on any family
+// that lists its linear modules (Model::linear_sites). The base model's weights stay frozen and shared; the
+// adapter's A/B matrices (and PEFT's modules_to_save copies, e.g. a classifier head) live in the decorator's own
+// parameter arena, so the Trainer's optimizer, clipping, all-reduce and checkpoints see the adapter alone.
+// The adapter runs unmerged through nn::Linear::lora in every forward (training, eval, KV-cache decode, ragged
+// serving batches); merge() folds it into the base weights.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lm/core/buffer.h"
+#include "lm/io/peft.h"
+#include "lm/models/model.h"
+#include "lm/nn/lora.h"
+
+namespace lm::models {
+
+class LoraModel : public Model {
+ public:
+  // A new adapter: targets default to the family's (ModelFamily::lora_targets); modules_to_save default to the
+  // head as PEFT's task models add them (sequence classification: classifier, score; span QA: qa_outputs), and
+  // task_type follows the head. A is Kaiming-uniform (a = √5: U(-1/√in, 1/√in), PEFT's default init), B zero,
+  // drawn from seed. Throws InvalidArgument when no module matches the targets.
+  LoraModel(std::unique_ptr<Model> base, LoraSpec spec, uint64_t seed);
+  // The adapter of a PEFT directory (adapter_config.json + adapter_model.safetensors) on base: every tensor the
+  // adapter names must be in the file with PEFT's shape; errors name the file and tensor.
+  static std::unique_ptr<LoraModel> load(std::unique_ptr<Model> base, const std::string& adapter_dir);
+
+  Model& base() { return *base_; }
+  const Model& base() const { return *base_; }
+  const LoraSpec& spec() const { return spec_; }
+  int64_t trainable_parameters() const { return trainable_; }
+  // The adapter tensors with PEFT's names and shapes (base_model.model.<module>.lora_A.weight (r, in), ...),
+  // as adapter_model.safetensors holds them.
+  std::vector<std::pair<std::string, Tensor>> adapter_tensors() const;
+  // Per adapted module: the module path, the HF name of its base weight, scale and A, B.
+  struct Module {
+    std::string module, weight_name;
+    float scale;
+    Tensor a, b;
+    bool fan_in_fan_out;
+  };
+  std::vector<Module> modules() const;
+  // Folds the adapter into the base: W[module rows] += scale · B·A; the adapter is detached, so forwards then run
+  // the merged weights (modules_to_save tensors are already what the base reads). save_hf of base() afterwards
+  // writes a plain model directory.
+  void merge();
+  // adapter_config.json + adapter_model.safetensors into dir (atomically per file).
+  void save_adapter(const std::string& dir) const;
+
+  // ---- Model: the adapter's parameters, the base's everything else ----
+  std::string model_type() const override { return base_->model_type(); }
+  const Json& hf_config() const override { return base_->hf_config(); }
+  int64_t vocab_size() const override { return base_->vocab_size(); }
+  int64_t max_positions() const override { return base_->max_positions(); }
+  int64_t num_parameters() const override { return base_->num_parameters(); }
+  Device device() const override { return base_->device(); }
+  std::string architecture() const override { return base_->architecture(); }
+  Head head() const override { return base_->head(); }
+  std::vector<std::string> labels() const override { return base_->labels(); }
+  std::vector<ParamRef> param_list() override;
+  Tensor flat_params() override { return params_arena_.flat_f32(); }
+  Tensor flat_grads() override { return grads_arena_.flat_f32(); }
+  void zero_grad() override;
+  // Reads adapter_model.safetensors.
+  void load_safetensors(const std::string& path) override;
+  void init_weights(uint64_t seed) override;
+  void save_hf(const std::string& dir) const override { save_adapter(dir); }
+  std::unique_ptr<Model> to(Device device) const override;
+  float forward(const Batch& batch, const ForwardOptions& opt = {}) override;
+  double loss_weight() const override { return base_->loss_weight(); }
+  void backward(float scale) override { base_->backward(scale); }
+  std::vector<std::pair<std::string, Tensor>> outputs() const override { return base_->outputs(); }
+  Json loss_parts() const override { return base_->loss_parts(); }
+  Tensor hidden_states() const override { return base_->hidden_states(); }
+  int64_t last_num_targets() const override { return base_->last_num_targets(); }
+  // Forward 2N, backward 2N (input gradients; the frozen weights' gradient GEMMs do not run) + the adapter's.
+  double train_flops_per_token(int64_t T) const override;
+  double forward_flops_per_token(int64_t T) const override { return base_->forward_flops_per_token(T); }
+  void set_inference_dtype(DType dt) override { base_->set_inference_dtype(dt); }
+  void set_sparse_prediction(double f) override { base_->set_sparse_prediction(f); }
+  CausalLM* causal_lm() override { return base_->causal_lm(); }
+
+ private:
+  struct Entry {  // one adapted module
+    std::string module, weight_name;
+    size_t layer;       // index into layers_
+    size_t in_layer;    // index into layers_[layer].modules
+    int64_t in, rows;
+    bool fan_in_fan_out;
+  };
+  struct Saved {  // one modules_to_save tensor
+    std::string name;
+    Tensor param, grad;
+    bool decay;
+  };
+  void bind(uint64_t seed);
+
+  std::unique_ptr<Model> base_;
+  LoraSpec spec_;
+  nn::LoraRun run_;
+  std::vector<std::unique_ptr<nn::LoraLayer>> layers_;  // one per adapted nn::Linear
+  std::vector<nn::LoraLayer**> slots_;                  // the base's pointer each layer is attached to
+  std::vector<Entry> entries_;
+  std::vector<Saved> saved_;
+  Arena params_arena_{"lora"}, grads_arena_{"lora_grads"};
+  int64_t trainable_ = 0;
+  bool merged_ = false;
+};
+
+// The default modules_to_save and PEFT task_type of a head.
+std::vector<std::string> lora_head_modules(Head head);
+std::string lora_task_type(Head head);
+
+// A model directory with an optional adapter on it (`--model DIR --adapter DIR`): the base from load(model_dir)
+// wrapped in the adapter when adapter_dir is non-empty.
+std::unique_ptr<Model> with_adapter(std::unique_ptr<Model> base, const std::string& adapter_dir);
+
+}  // namespace lm::models
