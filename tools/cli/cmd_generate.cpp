@@ -42,6 +42,7 @@ const CommandSpec kGenerate{
         "--device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
+        string_flag("--adapter", "DIR", "a LoRA adapter directory (PEFT format) applied on the model"),
         string_flag("--prompt", "TEXT", "the prompt as text (needs tokenizer files in DIR)"),
         string_flag("--ids", "LIST",
                     "the prompt as token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586, "
@@ -207,7 +208,7 @@ int run_generate(const Flags& f) {
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu" || weights == "f32",
               "generate --device cuda: --weights bf16 is a CPU decode option; the GPU decodes in f32");
   check_options(opt);
-  std::unique_ptr<models::Model> model = interop::load_model(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir, f.str("--adapter"));
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "generate needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   if (weights == "bf16") model->causal_lm()->set_decode_dtype(DType::BF16);

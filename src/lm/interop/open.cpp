@@ -8,6 +8,7 @@
 
 #include "lm/core/file_util.h"
 #include "lm/interop/gguf_model.h"
+#include "lm/models/lora.h"
 #include "lm/io/gguf.h"
 
 namespace lm::interop {
@@ -24,8 +25,9 @@ bool is_gguf(const std::string& path) {
   return n == 4 && magic[0] == 'G' && magic[1] == 'G' && magic[2] == 'U' && magic[3] == 'F';
 }
 
-std::unique_ptr<models::Model> load_model(const std::string& path) {
-  return is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
+std::unique_ptr<models::Model> load_model(const std::string& path, const std::string& adapter) {
+  auto base = is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
+  return models::with_adapter(std::move(base), adapter);
 }
 
 std::unique_ptr<Tokenizer> load_model_tokenizer(const std::string& path) {
