@@ -1,6 +1,7 @@
 // `lmcpp finetune`: flags -> train::FinetuneOptions -> train::run_finetune (sequence classification, or QA:
 // generative for causal LMs, extractive span QA otherwise). OUT receives the best epoch's model (HF directory
 // with tokenizer files), metrics.jsonl, loss.svg, result.json and the checkpoints a rerun resumes from.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -78,6 +79,10 @@ const CommandSpec kFinetune{
                  "train on the first N training examples only (0: all)"),
         string_flag("--template", "chatml|FILE", "chat: the chat template (default: the model's)")
             .only_with("--task", std::vector<std::string>{"chat"}),
+        string_flag("--lora", "r=R,alpha=A[,dropout=D][,rslora=1]",
+                    "train a LoRA adapter instead of every weight: OUT becomes a PEFT adapter directory"),
+        string_flag("--lora-targets", "M1,M2,...",
+                    "with --lora: the modules to adapt (default: gpt2 c_attn, bert query,value; all-linear: all)"),
         choice_flag("--device", {"cpu", "cuda"}, "cpu", "where the model trains (cuda: one GPU, LM_CUDA=ON builds)"),
         int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         bool_flag("--overwrite", "start afresh in OUT: remove the files lmcpp wrote there"),
@@ -85,6 +90,8 @@ const CommandSpec kFinetune{
     .examples = {
         {.command = "lmcpp finetune --task classify --model out/bert_small --train ../shared/data/sst2/stsa.binary.train --val ../shared/data/sst2/stsa.binary.dev --out out/sst2",
          .comment = "SST-2 sentiment on a BERT pretrained by lmcpp train"},
+        {.command = "lmcpp finetune --task classify --model out/bert_small --train ../shared/data/sst2/stsa.binary.train --val ../shared/data/sst2/stsa.binary.dev --lora r=8,alpha=16 --out out/sst2_lora",
+         .comment = "the same with a LoRA adapter (query, value) and the classifier trained, the encoder frozen"},
         {.command = "lmcpp finetune --task chat --model out/wikipedia/model --train ../shared/data/dialogue/topical-chat.train.jsonl --val ../shared/data/dialogue/topical-chat.dev.jsonl --out out/chat/model"},
     },
 };
@@ -115,6 +122,16 @@ int run_finetune(const Flags& f) {
   o.max_train_examples = f.i64("--max-train-examples");
   o.device = parse_device(f.str("--device"), "finetune");
   o.chat_template = f.str("--template");
+  LM_CHECK(f.get("--lora") || !f.get("--lora-targets"), "--lora-targets needs --lora");
+  if (f.get("--lora")) {
+    o.lora = LoraSpec::from_flag(f.str("--lora"));
+    const std::string targets = f.str("--lora-targets");
+    for (size_t pos = 0; pos < targets.size();) {
+      const size_t end = std::min(targets.find(',', pos), targets.size());
+      if (end > pos) o.lora->target_modules.push_back(targets.substr(pos, end - pos));
+      pos = end + 1;
+    }
+  }
   LM_CHECK(o.epochs >= 0 && o.batch_size >= 0 && o.grad_accum >= 1, "--epochs, --batch-size and --grad-accum must be "
            "positive");
   LM_CHECK(o.lr >= 0, "--lr {} must be positive", o.lr);

@@ -269,6 +269,9 @@ struct ModelFamily {
   // PEFT's default LoRA target_modules for the family (peft.utils.constants
   // TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
   std::vector<std::string> lora_targets;
+  // The modules holding vocabulary rows (GPT-2: wte, which the LM head shares): trained whole and saved with an
+  // adapter (modules_to_save) when fine-tuning added tokens.
+  std::vector<std::string> lora_embeddings;
 };
 // Registers a family under an HF model_type.
 bool register_model(const std::string& model_type, ModelFamily family);

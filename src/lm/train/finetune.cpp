@@ -15,6 +15,7 @@
 #include "lm/core/rng.h"
 #include "lm/nn/span.h"
 #include "lm/core/threads.h"
+#include "lm/models/lora.h"
 #include "lm/train/objective.h"
 
 namespace lm::train {
@@ -51,6 +52,7 @@ FinetuneResult run_tune(models::Model& model, const TuneSchedule& s, const std::
   c.keep_best = false;
   c.log_every = s.log_every;
   c.device = model.device();
+  if (auto* lora = dynamic_cast<models::LoraModel*>(&model)) raw["lora"] = lora->spec().to_json();
   c.raw = std::move(raw);
   TrainJob job;
   job.objective = std::move(make);

@@ -14,12 +14,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lm/core/buffer.h"
 #include "lm/core/progress.h"
 #include "lm/data/task_data.h"
+#include "lm/io/peft.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/batch.h"
 #include "lm/tokenize/tokenizer.h"
@@ -214,6 +216,8 @@ struct FinetuneOptions {
   int64_t eval_examples = 0;       // every task: validate on the first N val examples (0: all)
   int64_t max_train_examples = 0;  // every task: train on the first N training examples (0: all)
   Device device = Device::CPU;
+  // --lora: train a LoRA adapter (OUT becomes a PEFT adapter directory) instead of every weight.
+  std::optional<LoraSpec> lora;
 };
 struct FinetuneReport {
   Json result;          // what OUT/result.json holds

@@ -11,6 +11,7 @@
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
 #include "lm/data/task_data.h"
+#include "lm/models/lora.h"
 #include "lm/tokenize/bpe.h"
 #include "lm/train/chat.h"
 #include "lm/train/finetune.h"
@@ -47,6 +48,36 @@ std::unique_ptr<models::Model> load_for_task(const std::string& dir, const model
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(w), "{} not found", w);
   m->load_safetensors(w);
   return m;
+}
+
+// --lora: the model wrapped in a new adapter (the base frozen). vocab_grown: tokens were added, so the embedding
+// rows are trained whole and saved with the adapter (PEFT's modules_to_save), as a PEFT user resizing the
+// embeddings would do.
+std::unique_ptr<models::Model> with_lora(std::unique_ptr<models::Model> m, const FinetuneOptions& o,
+                                         bool vocab_grown = false) {
+  if (!o.lora) return m;
+  LoraSpec spec = *o.lora;
+  spec.base_model_name_or_path = o.model_dir;
+  if (vocab_grown) {
+    if (spec.modules_to_save.empty()) spec.modules_to_save = models::lora_head_modules(m->head());
+    for (const auto& e : models::model_family(m->hf_config()).lora_embeddings) spec.modules_to_save.push_back(e);
+  }
+  const int64_t total = m->num_parameters();
+  auto lm = std::make_unique<models::LoraModel>(std::move(m), spec, o.seed);
+  log_info("LoRA r={} alpha={}{} on {} modules ({}), modules_to_save [{}]: {} trainable parameters, {:.2f}% of {}",
+           spec.r, spec.alpha, spec.use_rslora ? " (rsLoRA)" : "", lm->modules().size(),
+           lm->spec().to_json()["target_modules"].dump(), fmt::join(lm->spec().modules_to_save, ", "),
+           lm->trainable_parameters(), 100.0 * static_cast<double>(lm->trainable_parameters()) / static_cast<double>(total),
+           total);
+  return lm;
+}
+
+// What result.json says of the trained parameters.
+void parameter_result(Json& res, models::Model& m) {
+  auto* lora = dynamic_cast<models::LoraModel*>(&m);
+  res["parameters"] = m.num_parameters();
+  res["trainable_parameters"] = lora ? lora->trainable_parameters() : m.num_parameters();
+  if (lora) res["lora"] = lora->spec().to_json();
 }
 
 void copy_schedule(TuneSchedule& s, const FinetuneOptions& o) {
@@ -94,7 +125,7 @@ FinetuneReport classify(const FinetuneOptions& o, const Tokenizer& tok) {
   models::ConfigRequest req;
   req.head = models::Head::SequenceClassification;
   req.labels = names;
-  auto model = load_for_task(o.model_dir, req, o.device);
+  auto model = with_lora(load_for_task(o.model_dir, req, o.device), o);
   LM_CHECK(tok.vocab_size() <= model->vocab_size(), "the tokenizer in {} has {} tokens but the model only {}",
            o.model_dir, tok.vocab_size(), model->vocab_size());
   opt.max_length = std::min(opt.max_length, model->max_positions());
@@ -104,6 +135,7 @@ FinetuneReport classify(const FinetuneOptions& o, const Tokenizer& tok) {
            names.size(), model->num_parameters());
   const FinetuneResult r = finetune_classifier(*model, tr, va, opt, o.out_dir, o.model_dir);
   Json res = common_result(r);
+  parameter_result(res, *model);
   res["task"] = "classify";
   for (const char* k : {"val_accuracy", "val_f1", "val_loss"}) res[k] = r.best_eval.value(k, Json(nullptr));
   res["confusion_matrix"] = r.best_eval.value("val_confusion_matrix", Json::array());
@@ -134,7 +166,7 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
     opt.eval_examples = o.eval_examples;
     LM_CHECK(opt.max_new_tokens >= 1, "max_new_tokens {} must be >= 1", opt.max_new_tokens);
     if (tok.eos_id()) req.eos_id = *tok.eos_id();  // where the config's eos is not a token of the model
-    auto model = load_for_task(o.model_dir, req, o.device);
+    auto model = with_lora(load_for_task(o.model_dir, req, o.device), o);
     const int64_t eos = model->causal_lm()->eos_token_id();
     LM_CHECK(eos >= 0 && eos < model->vocab_size(), "{}: eos_token_id {} is not a token of the model", o.model_dir,
              eos);
@@ -142,6 +174,7 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
              model->num_parameters());
     r = finetune_generative_qa(*model, tok, train_ex, val_ex, static_cast<int32_t>(eos), opt, o.out_dir, o.model_dir);
     res = common_result(r);
+    parameter_result(res, *model);
     res["val_loss"] = r.best_eval.value("val_loss", Json(nullptr));
   } else {
     SpanOptions opt;
@@ -152,12 +185,13 @@ FinetuneReport question_answering(const FinetuneOptions& o, const Tokenizer& tok
     LM_CHECK(opt.doc_stride >= 1, "doc_stride {} must be >= 1", opt.doc_stride);
     LM_CHECK(opt.max_answer_length >= 1, "max_answer_length {} must be >= 1", opt.max_answer_length);
     req.head = models::Head::QuestionAnswering;
-    auto model = load_for_task(o.model_dir, req, o.device);
+    auto model = with_lora(load_for_task(o.model_dir, req, o.device), o);
     opt.max_length = std::min(opt.max_length, model->max_positions());
     log_info("finetune qa (extractive, span head): {} train / {} val questions, {} parameters", train_ex.size(),
              val_ex.size(), model->num_parameters());
     r = finetune_extractive_qa(*model, tok, train_ex, val_ex, opt, o.out_dir, o.model_dir);
     res = common_result(r);
+    parameter_result(res, *model);
     res["mode"] = "extractive";
   }
   res["task"] = "qa";
@@ -233,8 +267,10 @@ FinetuneReport dialogue(const FinetuneOptions& o, const Tokenizer& tok0) {
   models::ConfigRequest req;
   req.vocab_size = std::max(model->vocab_size(), tok->vocab_size());
   if (auto id = eot.empty() ? std::nullopt : tok->token_to_id(eot)) req.end_of_turn_id = *id;
-  if (*req.vocab_size != model->vocab_size() || req.end_of_turn_id)
+  const bool rows_added = *req.vocab_size != model->vocab_size();
+  if (rows_added || req.end_of_turn_id)
     model = models::resize_vocab(*model, req, std::min(model->vocab_size(), tok0.vocab_size()));
+  model = with_lora(std::move(model), o, rows_added);
   ScratchDir scratch;
   write_chat_tokenizer(scratch.path, *tok, f, eot, model->max_positions());
   log_info("finetune chat: {} train / {} val dialogues, template {}, end of turn {} ({}), {} tokens added, {} "
@@ -242,6 +278,7 @@ FinetuneReport dialogue(const FinetuneOptions& o, const Tokenizer& tok0) {
            req.end_of_turn_id ? std::to_string(*req.end_of_turn_id) : "-", missing.size(), model->num_parameters());
   const FinetuneResult r = finetune_chat(*model, f, train, val, opt, o.out_dir, scratch.path);
   Json res = common_result(r);
+  parameter_result(res, *model);
   res["task"] = "chat";
   res["val_loss"] = r.best_eval.value("val_loss", Json(nullptr));
   res["val_perplexity"] = r.best_eval.value("val_perplexity", Json(nullptr));

@@ -26,6 +26,8 @@ const std::vector<ConfigKey>& train_config_keys() {
           "next-sentence prediction; \"architectures\" picks the head); vocab_size defaults to the data's. Give "
           "exactly one of model and init"),
       key("init", "", "an HF model directory to start from (instead of model)"),
+      key("lora", "", "train a LoRA adapter on init instead of every weight: {\"r\", \"alpha\", \"dropout\", "
+                      "\"target_modules\", \"modules_to_save\", \"use_rslora\"}; OUT is a PEFT adapter directory"),
       key("data", "", "a directory written by lmcpp prepare (BERT: a sentences layout) (required)"),
       key("batch_size", "8", "sequences per micro-batch, per process"),
       key("seq_len", "256", "tokens per sequence"),
@@ -156,6 +158,11 @@ TrainConfig TrainConfig::from_json(const Json& j) {
     Json m = c.model;
     if (!m.contains("model_type")) m["model_type"] = kDefaultModelType;
     models::check_config_keys(m, "train config \"model\"");
+  }
+  if (j.contains("lora") && !j["lora"].is_null()) {
+    c.lora = LoraSpec::from_train_config(j["lora"]);
+    LM_CHECK(!c.init.empty(), "train config: \"lora\" trains an adapter on a model: give \"init\"");
+    c.lora->base_model_name_or_path = c.init;
   }
   c.data = value_or<std::string>(j, "data", "");
   LM_CHECK(!c.data.empty(), "train config: \"data\" (a directory written by lmcpp prepare) is required");

@@ -12,6 +12,7 @@
 #include "lm/core/device.h"
 #include "lm/core/dtype.h"
 #include "lm/core/json.h"
+#include "lm/io/peft.h"
 #include "lm/train/optimizer.h"
 #include "lm/train/schedule.h"
 
@@ -43,6 +44,7 @@ struct TrainConfig {
   LrSchedule schedule;
   AdamWConfig adamw;
   std::optional<float> dropout;  // overrides the model's dropout probabilities
+  std::optional<LoraSpec> lora;  // train an adapter on init (models::LoraModel)
   uint64_t seed = 0;
   int threads = 0;
   int64_t eval_every = 0, eval_batches = 0;  // eval_every 0: only at the end

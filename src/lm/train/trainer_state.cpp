@@ -11,7 +11,9 @@
 #include "lm/core/file_util.h"
 #include "lm/core/log.h"
 #include "lm/core/threads.h"
+#include "lm/io/peft.h"
 #include "lm/io/safetensors.h"
+#include "lm/models/lora.h"
 #include "lm/tokenize/hf_files.h"
 #include "lm/tokenize/tokenizer.h"
 #include "lm/train/trainer_impl.h"
@@ -104,11 +106,13 @@ void write_dir_atomically(const std::string& dir, const std::function<void(const
 void Trainer::build_model(const std::string& resume_dir) {
   if (job_.model) {  // a model given in memory; a checkpoint's weights replace its own on resume
     model_ = job_.model;
-    if (!resume_dir.empty()) model_->load_safetensors(path_join(resume_dir, "model.safetensors"));
+    if (!resume_dir.empty())
+      model_->load_safetensors(
+          path_join(resume_dir, is_adapter_dir(resume_dir) ? kAdapterWeightsFile : "model.safetensors"));
     return;
   }
   Json mcfg;
-  if (!resume_dir.empty()) {
+  if (!resume_dir.empty() && !cfg_.lora) {  // an adapter checkpoint holds no config.json: its base is init's
     mcfg = read_json_file(path_join(resume_dir, "config.json"));
   } else if (!cfg_.init.empty()) {
     mcfg = read_json_file(path_join(cfg_.init, "config.json"));
@@ -118,7 +122,7 @@ void Trainer::build_model(const std::string& resume_dir) {
     if (!mcfg.contains("vocab_size") && data_meta_.contains("vocab_size")) mcfg["vocab_size"] = data_meta_["vocab_size"];
   }
   models::ConfigRequest req = job_.request;
-  req.fresh = resume_dir.empty() && cfg_.init.empty();
+  req.fresh = (resume_dir.empty() || cfg_.lora) && cfg_.init.empty();
   req.max_positions = cfg_.seq_len;
   if (data_meta_.contains("eos_id") && data_meta_["eos_id"].is_number_integer())
     req.eos_id = data_meta_["eos_id"].get<int64_t>();
@@ -133,6 +137,13 @@ void Trainer::build_model(const std::string& resume_dir) {
     LM_CHECK(data_meta_["vocab_size"].get<int64_t>() <= model_->vocab_size(),
              "the data's tokenizer has {} tokens but the model's vocab_size is {}", data_meta_["vocab_size"].dump(),
              model_->vocab_size());
+  if (cfg_.lora) {  // the base from init, the adapter new or from the checkpoint
+    owned_model_->load_safetensors(path_join(cfg_.init, "model.safetensors"));
+    owned_model_ = std::make_unique<models::LoraModel>(std::move(owned_model_), *cfg_.lora, cfg_.seed);
+    model_ = owned_model_.get();
+    if (!resume_dir.empty()) model_->load_safetensors(path_join(resume_dir, kAdapterWeightsFile));
+    return;
+  }
   if (!resume_dir.empty())
     model_->load_safetensors(path_join(resume_dir, "model.safetensors"));
   else if (!cfg_.init.empty())

@@ -92,6 +92,7 @@ ModelFamily bert_family() {
   f.config_from_gguf = bert_config_from_gguf;
   f.config_keys = bert_config_keys;
   f.lora_targets = {"query", "value"};
+  f.lora_embeddings = {"word_embeddings"};
   return f;
 }
 

@@ -55,6 +55,7 @@ ModelFamily gpt_family() {
   f.config_from_gguf = gpt_config_from_gguf;
   f.config_keys = gpt_config_keys;
   f.lora_targets = {"c_attn"};
+  f.lora_embeddings = {"wte"};
   return f;
 }
 
