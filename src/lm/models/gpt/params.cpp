@@ -117,7 +117,8 @@ void Gpt::sync_param_copy() {
 }
 
 void Gpt::zero_bytes(void* p, size_t n) const {
-  if (n == 0) return;
+  // null: an undefined gradient of a frozen model (an undefined Tensor still reports one element).
+  if (n == 0 || p == nullptr) return;
   if (device_ == Device::CPU)
     std::memset(p, 0, n);
   else
