@@ -32,7 +32,8 @@ class LoraModel : public Model {
   Model& base() { return *base_; }
   const Model& base() const { return *base_; }
   const LoraSpec& spec() const { return spec_; }
-  int64_t trainable_parameters() const { return trainable_; }
+  int64_t trainable_parameters() const override { return trainable_; }
+  Json adapter_config() const override { return spec_.to_json(); }
   // The adapter tensors with PEFT's names and shapes (base_model.model.<module>.lora_A.weight (r, in), ...),
   // as adapter_model.safetensors holds them.
   std::vector<std::pair<std::string, Tensor>> adapter_tensors() const;

@@ -96,6 +96,10 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t max_positions() const = 0;
   virtual int64_t num_parameters() const = 0;
+  // The parameters training updates (an adapter's: models/lora.h), and the adapter's PEFT adapter_config.json
+  // (null: a plain model).
+  virtual int64_t trainable_parameters() const { return num_parameters(); }
+  virtual Json adapter_config() const { return nullptr; }
   virtual Device device() const = 0;
   // HF architectures[0] (e.g. "GPT2LMHeadModel", "BertForSequenceClassification") and the head it names.
   virtual std::string architecture() const = 0;

@@ -15,7 +15,6 @@
 #include "lm/core/rng.h"
 #include "lm/nn/span.h"
 #include "lm/core/threads.h"
-#include "lm/models/lora.h"
 #include "lm/train/objective.h"
 
 namespace lm::train {
@@ -52,7 +51,7 @@ FinetuneResult run_tune(models::Model& model, const TuneSchedule& s, const std::
   c.keep_best = false;
   c.log_every = s.log_every;
   c.device = model.device();
-  if (auto* lora = dynamic_cast<models::LoraModel*>(&model)) raw["lora"] = lora->spec().to_json();
+  if (!model.adapter_config().is_null()) raw["lora"] = model.adapter_config();
   c.raw = std::move(raw);
   TrainJob job;
   job.objective = std::move(make);

@@ -74,10 +74,9 @@ std::unique_ptr<models::Model> with_lora(std::unique_ptr<models::Model> m, const
 
 // What result.json says of the trained parameters.
 void parameter_result(Json& res, models::Model& m) {
-  auto* lora = dynamic_cast<models::LoraModel*>(&m);
   res["parameters"] = m.num_parameters();
-  res["trainable_parameters"] = lora ? lora->trainable_parameters() : m.num_parameters();
-  if (lora) res["lora"] = lora->spec().to_json();
+  res["trainable_parameters"] = m.trainable_parameters();
+  if (!m.adapter_config().is_null()) res["lora"] = m.adapter_config();
 }
 
 void copy_schedule(TuneSchedule& s, const FinetuneOptions& o) {
