@@ -137,7 +137,8 @@ Metrics metrics(const std::string& out) {
 }
 
 std::vector<std::pair<std::string, std::vector<float>>> params(const std::string& model_dir) {
-  SafetensorsFile f(path_join(model_dir, "model.safetensors"));
+  const std::string adapter = path_join(model_dir, "adapter_model.safetensors");  // a LoRA checkpoint
+  SafetensorsFile f(file_exists(adapter) ? adapter : path_join(model_dir, "model.safetensors"));
   std::vector<std::pair<std::string, std::vector<float>>> all;
   for (const auto& e : f.tensors()) {
     std::vector<float> t(static_cast<size_t>(e.shape.numel()));
@@ -248,7 +249,9 @@ class Dist : public ::testing::Test {
   RunResult mpi(int np, const std::string& out, const std::string& sets) {
     return run_shell(mpirun(np) + train_cmd(cfg_, out, sets), work_);
   }
+  void finetune_two_ranks_equal_one();
   std::string work_, cfg_;
+  std::string lora_;  // extra finetune flags (--lora ...)
 };
 
 TEST_F(Dist, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
@@ -327,7 +330,16 @@ TEST_F(Dist, ResumeTwoRankCheckpointOnOneAndTwoRanks) {
 // Fine-tuning goes through the same Trainer: 2 ranks x batch 8 train a classifier like 1 process x batch 16 (each
 // rank takes its slice of every global batch; the loss is the mean over the global batch). Dropout off: masks are
 // drawn per rank. The key bias of attention has an exactly-zero true gradient (see expect_same_run): only tiny.
-TEST_F(Dist, FinetuneClassifyTwoRanksEqualOneProcess) {
+TEST_F(Dist, FinetuneClassifyTwoRanksEqualOneProcess) { finetune_two_ranks_equal_one(); }
+
+// The same with a LoRA adapter: the ranks all-reduce the adapter's gradients (and the classifier's, trained
+// whole) and end with the same adapter as one process.
+TEST_F(Dist, FinetuneLoraTwoRanksEqualOneProcess) {
+  lora_ = " --lora r=4,alpha=8";
+  finetune_two_ranks_equal_one();
+}
+
+void Dist::finetune_two_ranks_equal_one() {
   const std::string base = path_join(work_, "base");
   std::filesystem::copy(bert_base_dir(), base);
   Json mc = read_json_file(path_join(base, "config.json"));
@@ -339,7 +351,7 @@ TEST_F(Dist, FinetuneClassifyTwoRanksEqualOneProcess) {
   auto cmd = [&](const std::string& out, int batch) {
     return quote(test::lmcpp_bin()) + " finetune --task classify --model " + quote(base) + " --train " + quote(train) +
            " --val " + quote(val) + " --out " + quote(out) + " --epochs 2 --lr 1e-3 --max-length 16 --threads 1" +
-           " --batch-size " + std::to_string(batch);
+           " --batch-size " + std::to_string(batch) + lora_;
   };
   const std::string one = path_join(work_, "one"), two = path_join(work_, "two");
   RunResult a = run_shell(cmd(one, 16), work_);

@@ -27,6 +27,35 @@ bool is_gguf(const std::string& path) {
 
 std::unique_ptr<models::Model> load_model(const std::string& path, const std::string& adapter) {
   auto base = is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
+  if (adapter.empty()) return base;
+  const std::string trained = path_join(adapter, models::kBaseConfigFile);
+  if (file_exists(trained)) {
+    // An adapter trained with a task head (a classifier, a span head) applies on a base without it: the base's
+    // weights in the trained config's architecture (the head's weights come with the adapter).
+    Json cfg = read_json_file(trained);
+    if (models::config_head(cfg) != base->head()) {
+      LM_CHECK_AS(ErrorCode::Unsupported, !is_gguf(path), "{}: the adapter in {} was trained with a {} head; "
+                  "apply it on the HF directory", path, adapter, cfg.value("architectures", Json::array()).dump());
+      cfg["vocab_size"] = base->vocab_size();
+      base = models::create_model(cfg);
+      base->load_safetensors(path_join(path, "model.safetensors"));
+    }
+  }
+  if (auto rows = models::adapter_vocab_rows(*base, adapter)) {
+    // Fine-tuning added tokens (chat): the base grows the adapter's rows (their values come from the adapter),
+    // and the end of turn of the adapter's tokenizer becomes the eos generation stops at.
+    models::ConfigRequest req;
+    req.vocab_size = *rows;
+    if (has_tokenizer_files(adapter)) {
+      const std::string cfg = path_join(adapter, "tokenizer_config.json");
+      const Json tc = file_exists(cfg) ? read_json_file(cfg) : Json::object();
+      const Json eos = tc.value("eos_token", Json());
+      const std::string text = eos.is_string() ? eos.get<std::string>() : eos.is_object() ? eos.value("content", "") : "";
+      if (!text.empty())
+        if (auto id = load_tokenizer(adapter)->token_to_id(text)) req.end_of_turn_id = *id;
+    }
+    base = models::resize_vocab(*base, req, std::min(base->vocab_size(), *rows));
+  }
   return models::with_adapter(std::move(base), adapter);
 }
 

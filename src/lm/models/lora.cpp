@@ -209,6 +209,7 @@ void LoraModel::save_adapter(const std::string& dir) const {
   std::vector<NamedTensor> ts;
   for (auto& [name, t] : adapter_tensors()) ts.push_back({name, t});
   write_safetensors(path_join(dir, kAdapterWeightsFile), ts, {{"format", "pt"}});
+  write_file_atomic(path_join(dir, kBaseConfigFile), base_->hf_config().dump(2) + "\n");
   write_file_atomic(path_join(dir, kAdapterConfigFile), spec_.to_json().dump(2) + "\n");
 }
 
@@ -238,6 +239,17 @@ std::unique_ptr<Model> LoraModel::to(Device device) const {
   auto m = std::make_unique<LoraModel>(base_->to(device), spec_, 0);
   std::memcpy(m->params_arena_.data(), params_arena_.data(), params_arena_.bytes());
   return m;
+}
+
+std::optional<int64_t> adapter_vocab_rows(const Model& base, const std::string& adapter_dir) {
+  const std::string path = path_join(adapter_dir, kAdapterWeightsFile);
+  if (!file_exists(path)) return std::nullopt;
+  SafetensorsFile st(path);
+  for (const auto& module : model_family(base.hf_config()).lora_embeddings)
+    for (const auto& e : st.tensors())
+      if (e.shape.ndim() == 2 && module_matches(module_of(e.name), module) && e.shape[0] != base.vocab_size())
+        return e.shape[0];
+  return std::nullopt;
 }
 
 std::unique_ptr<Model> with_adapter(std::unique_ptr<Model> base, const std::string& adapter_dir) {

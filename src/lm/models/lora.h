@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,7 @@ class LoraModel : public Model {
   // the merged weights (modules_to_save tensors are already what the base reads). save_hf of base() afterwards
   // writes a plain model directory.
   void merge();
-  // adapter_config.json + adapter_model.safetensors into dir (atomically per file).
+  // adapter_config.json + adapter_model.safetensors into dir (atomically per file), and kBaseConfigFile.
   void save_adapter(const std::string& dir) const;
 
   // ---- Model: the adapter's parameters, the base's everything else ----
@@ -112,9 +113,20 @@ class LoraModel : public Model {
   bool merged_ = false;
 };
 
+// Next to the PEFT files: the HF config.json of the model the adapter was trained on (its head, labels and
+// vocabulary), so that an adapter for a task head applies on the plain base it names (PEFT leaves that to the
+// user's AutoModelFor<Task> call and its num_labels / id2label). PEFT ignores the file.
+inline constexpr const char* kBaseConfigFile = "lmcpp_base_config.json";
+
 // The default modules_to_save and PEFT task_type of a head.
 std::vector<std::string> lora_head_modules(Head head);
 std::string lora_task_type(Head head);
+
+// The vocabulary rows of the embeddings an adapter carries (modules_to_save of the family's lora_embeddings, saved
+// when fine-tuning added tokens), when they differ from base's vocab_size: the base must be resized to them
+// (models::resize_vocab) before the adapter applies, as HF's resize_token_embeddings before
+// PeftModel.from_pretrained. nullopt: no such tensor, or the same size.
+std::optional<int64_t> adapter_vocab_rows(const Model& base, const std::string& adapter_dir);
 
 // A model directory with an optional adapter on it (`--model DIR --adapter DIR`): the base from load(model_dir)
 // wrapped in the adapter when adapter_dir is non-empty.
