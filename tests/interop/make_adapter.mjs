@@ -4,6 +4,7 @@
 // (transformers' GPT2LMHeadModel / BertForMaskedLM), the safetensors bytes are written here.
 //
 //   node make_adapter.mjs MODEL_DIR OUT_DIR '{"r": 8, "alpha": 16, "rslora": true, "targets": [...], "seed": 1, "b": 0.1}'
+//   (optional: "modules_to_save": [...] with "save": {parameter name: shape})
 //
 // A ~ U(-1/√in, 1/√in) (PEFT's kaiming-uniform init), B ~ U(-b, b) (a trained adapter's B is non-zero).
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -74,6 +75,9 @@ for (const [module, [inF, outF]] of Object.entries(linearModules())) {
   tensors.push([`${p}.lora_A.weight`, { shape: [opts.r, inF], data: uniform(opts.r * inF, 1 / Math.sqrt(inF)) }]);
   tensors.push([`${p}.lora_B.weight`, { shape: [outF, opts.r], data: uniform(outF * opts.r, opts.b) }]);
 }
+// modules_to_save tensors (e.g. a classifier trained whole): {"save": {"classifier.weight": [2, 64], ...}}.
+for (const [name, shape] of Object.entries(opts.save ?? {}))
+  tensors.push([`base_model.model.${name}`, { shape, data: uniform(shape.reduce((a, b) => a * b, 1), opts.b) }]);
 if (!tensors.length) throw new Error('make_adapter: no module matches the targets');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(path.join(outDir, 'adapter_model.safetensors'), safetensors(tensors));
