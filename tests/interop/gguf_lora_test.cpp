@@ -13,6 +13,7 @@
 #include "harness/harness.h"
 #include "lm/core/error.h"
 #include "lm/interop/gguf_lora.h"
+#include "lm/interop/gguf_model.h"
 #include "lm/io/gguf.h"
 
 namespace lm {
@@ -55,6 +56,13 @@ TEST(GgufLora, GptRsLoraKeysNamesShapesAndValues) {
   // llama.cpp scales by alpha / r; rsLoRA's scale is lora_alpha / √r.
   EXPECT_NEAR(f.get("adapter.lora.alpha").as_float("") / 8.0, 16.0 / std::sqrt(8.0), 1e-5);
   EXPECT_EQ(f.find("tokenizer.ggml.tokens"), nullptr);  // the adapter alone
+  try {  // not a model: one clear error
+    interop::load_gguf_model(f, "adapter.gguf");
+    FAIL() << "an adapter loaded as a model";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("LoRA adapter"), std::string::npos) << e.what();
+  }
   const int64_t C = 64, r = 8;
   const std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> want = {  // name -> (in, out)
       {"attn_qkv", {C, 3 * C}}, {"attn_output", {C, C}}, {"ffn_up", {C, 4 * C}}, {"ffn_down", {4 * C, C}}};

@@ -141,6 +141,10 @@ std::unique_ptr<models::Model> load_gguf_model(const std::string& path) { return
 
 std::unique_ptr<models::Model> load_gguf_model(const GgufFile& f, const std::string& path) {
   const Json kv = gguf_kv_json(f);
+  const GgufValue* type = f.find("general.type");
+  LM_CHECK_AS(ErrorCode::Unsupported, !type || type->type != GgufType::STRING || type->s != "adapter",
+              "{}: a LoRA adapter GGUF (general.type \"adapter\"), not a model; llama.cpp applies it on the base "
+              "model's GGUF (--lora), lmcpp takes the PEFT adapter directory (--adapter DIR)", path);
   const std::string arch = f.get("general.architecture").as_string("general.architecture");
   const models::ModelFamily& family = models::gguf_family(arch);
   models::GgufShapes shapes;
