@@ -12,9 +12,7 @@
 
 namespace lm::interop {
 
-namespace {
-
-GgmlType weight_type(const std::string& t) {
+GgmlType gguf_weight_type(const std::string& t) {
   if (t == "f32") return GgmlType::F32;
   if (t == "f16") return GgmlType::F16;
   if (t == "bf16") return GgmlType::BF16;
@@ -23,7 +21,7 @@ GgmlType weight_type(const std::string& t) {
 }
 
 // llama.cpp's general.file_type (enum llama_ftype): ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
-uint32_t file_type(GgmlType t) {
+uint32_t gguf_file_type(GgmlType t) {
   switch (t) {
     case GgmlType::F16: return 1;
     case GgmlType::Q8_0: return 7;
@@ -31,6 +29,8 @@ uint32_t file_type(GgmlType t) {
     default: return 0;
   }
 }
+
+namespace {
 
 // JSON metadata -> GGUF values: integers as uint32 (int32 arrays), floats as float32.
 GgufValue to_value(const std::string& key, const Json& v) {
@@ -62,7 +62,7 @@ SpecialIds special_ids_of(const Json& c) {
 }  // namespace
 
 std::string export_gguf(const std::string& dir, const GgufExportOptions& options, const std::string& out) {
-  const GgmlType wtype = weight_type(options.type);
+  const GgmlType wtype = gguf_weight_type(options.type);
   auto model = models::load_model_dir(dir);
   const Json& config = model->hf_config();
   const models::ModelFamily& family = models::model_family(config);
@@ -79,7 +79,7 @@ std::string export_gguf(const std::string& dir, const GgufExportOptions& options
   while (name.size() > 1 && name.back() == '/') name.pop_back();
   name = name.substr(name.find_last_of('/') == std::string::npos ? 0 : name.find_last_of('/') + 1);
   w.set("general.name", GgufValue::str(name));
-  w.set("general.file_type", GgufValue::u32(file_type(wtype)));
+  w.set("general.file_type", GgufValue::u32(gguf_file_type(wtype)));
   if (wtype == GgmlType::Q8_0) w.set("general.quantization_version", GgufValue::u32(2));
   for (auto it = meta.kv.begin(); it != meta.kv.end(); ++it) w.set(it.key(), to_value(it.key(), it.value()));
   const Json tkv = tokenizer_to_gguf(*tok, model->vocab_size(), special_ids_of(config), chat.builtin ? "" : chat.source);
@@ -141,6 +141,10 @@ std::unique_ptr<models::Model> load_gguf_model(const std::string& path) { return
 
 std::unique_ptr<models::Model> load_gguf_model(const GgufFile& f, const std::string& path) {
   const Json kv = gguf_kv_json(f);
+  const GgufValue* type = f.find("general.type");
+  LM_CHECK_AS(ErrorCode::Unsupported, !type || type->type != GgufType::STRING || type->s != "adapter",
+              "{}: a LoRA adapter GGUF (general.type \"adapter\"), not a model; llama.cpp applies it on the base "
+              "model's GGUF (--lora), lmcpp takes the PEFT adapter directory (--adapter DIR)", path);
   const std::string arch = f.get("general.architecture").as_string("general.architecture");
   const models::ModelFamily& family = models::gguf_family(arch);
   models::GgufShapes shapes;

@@ -24,6 +24,11 @@ struct GgufExportOptions {
 // file, atomically. Returns a one-line summary (tensors, bytes, type).
 std::string export_gguf(const std::string& dir, const GgufExportOptions& options, const std::string& out);
 
+// "f32" | "f16" | "bf16" | "q8_0" -> the ggml type (InvalidArgument otherwise), and llama.cpp's general.file_type
+// of files whose 2-D weights have that type (enum llama_ftype).
+GgmlType gguf_weight_type(const std::string& type);
+uint32_t gguf_file_type(GgmlType t);
+
 // Every key/value of a GGUF file as JSON (integers, floats, booleans, strings, arrays of them).
 Json gguf_kv_json(const GgufFile& f);
 
