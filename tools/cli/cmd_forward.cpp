@@ -73,6 +73,7 @@ const CommandSpec kForward{
                    "Without --out or --json it prints each output's shape and the argmax of its last row.",
     .flags = {
         string_flag("--model", "DIR", "model directory").required(),
+        adapter_flag(),
         string_flag("--ids", "LIST", "token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586)")
             .required(),
         string_flag("--token-type-ids", "LIST", "BERT: one segment id per id, listed as --ids (default zeros)"),
@@ -95,6 +96,7 @@ const CommandSpec kScore{
                    "number of scored tokens. Give exactly one of --ids or --text.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
+        adapter_flag(),
         string_flag("--ids", "LIST", "the text as token ids, separated by commas and/or blanks (464,2068 or 464 2068)"),
         string_flag("--text", "TEXT", "the text (needs tokenizer files in DIR)"),
         bool_flag("--json", "one JSON line {\"loss\", \"perplexity\", \"tokens\"}"),
@@ -114,7 +116,7 @@ int run_forward(const Flags& f) {
   const bool json = f.on("--json");
   set_num_threads(static_cast<int>(f.i64("--threads")));
   std::vector<int64_t> ids = parse_id_list(ids_s, "--ids");
-  auto model = interop::load_model(dir);
+  auto model = interop::load_model(dir, f.str("--adapter"));
   OwnedTensor x = ids_tensor(ids, model->vocab_size(), "--ids", model->max_positions());
   OwnedTensor types, mask;
   if (tt) {
@@ -160,15 +162,16 @@ int run_score(const Flags& f) {
   const bool json = f.on("--json");
   set_num_threads(static_cast<int>(f.i64("--threads")));
   LM_CHECK(ids_s.has_value() != text.has_value(), "give exactly one of --ids or --text");
-  auto model = interop::load_model(dir);
+  auto model = interop::load_model(dir, f.str("--adapter"));
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "score needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   std::vector<int64_t> ids;
   if (ids_s) {
     ids = parse_id_list(*ids_s, "--ids");
   } else {
-    LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--text needs tokenizer files in {}; use --ids", dir);
-    auto tok = interop::load_model_tokenizer(dir);
+    const std::string tdir = interop::tokenizer_source(dir, f.str("--adapter"));
+    LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tdir), "--text needs tokenizer files in {}; use --ids", dir);
+    auto tok = interop::load_model_tokenizer(tdir);
     for (int32_t id : tok->encode(*text, false)) ids.push_back(id);
   }
   LM_CHECK(ids.size() >= 2, "score needs at least 2 tokens (the first one is only context), got {}", ids.size());
