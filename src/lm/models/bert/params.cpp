@@ -114,7 +114,8 @@ void for_each_param(const BertConfig& c, const BertParams& p, F&& f) {
     F& f;
     void store(const Tensor&, const Shape&) {}
     void row(const ParamRow& r, const Tensor& x) {
-      f(r, r.block < 0 ? x : x.slice0(r.block * r.shape[0], (r.block + 1) * r.shape[0]));
+      // A frozen model's gradients are undefined but for the trainable tensors': no block to cut then.
+      f(r, r.block < 0 || !x.defined() ? x : x.slice0(r.block * r.shape[0], (r.block + 1) * r.shape[0]));
     }
   } rows{f};
   bert_param_table(c, p, rows);
