@@ -4,6 +4,7 @@
 #include "command.h"
 #include "out_dir.h"
 #include "lm/core/error.h"
+#include "lm/core/threads.h"
 #include "lm/interop/merge_lora.h"
 
 namespace lm::cli {
@@ -27,6 +28,7 @@ const CommandSpec kMergeLora{
                                         "adapter_model.safetensors)")
             .required(),
         string_flag("--out", "DIR", "output model directory").required(),
+        int_flag("--threads", "N", 0, "CPU threads (0: all)"),
         bool_flag("--overwrite",
                   "write into a non-empty DIR lmcpp did not make for merge-lora (replacing its model files)"),
     },
@@ -38,6 +40,7 @@ const CommandSpec kMergeLora{
 
 int run_merge_lora(const Flags& f) {
   const std::string model = f.str("--model"), adapter = f.str("--adapter"), out = f.str("--out");
+  set_num_threads(static_cast<int>(f.i64("--threads")));
   // Every input error is thrown before DIR is made.
   interop::MergedModel m = interop::load_merged(model, adapter);
   OutDir dir({.command = "merge-lora",

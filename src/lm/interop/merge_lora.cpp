@@ -20,7 +20,6 @@ const std::vector<std::string>& tokenizer_file_names() {
 }
 
 MergedModel load_merged(const std::string& model, const std::string& adapter) {
-  LM_CHECK_AS(ErrorCode::NotFound, is_directory(adapter), "adapter directory {} does not exist", adapter);
   MergedModel m;
   m.lora = models::LoraModel::load(load_model(model), adapter);
   m.lora->merge();

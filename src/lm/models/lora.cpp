@@ -213,6 +213,7 @@ void LoraModel::save_adapter(const std::string& dir) const {
 }
 
 std::unique_ptr<LoraModel> LoraModel::load(std::unique_ptr<Model> base, const std::string& adapter_dir) {
+  LM_CHECK_AS(ErrorCode::NotFound, is_directory(adapter_dir), "adapter directory {} does not exist", adapter_dir);
   LoraSpec spec = read_adapter_config(adapter_dir);
   const std::string weights = path_join(adapter_dir, kAdapterWeightsFile);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(weights), "{} not found (an adapter directory holds "
