@@ -20,7 +20,7 @@ SOURCE_EXTS = (".h", ".cpp", ".cu", ".cuh")
 SCANNED_DIRS = ("src", "tools")
 MODELS_DIR = "src/lm/models/"
 # Headers under lm/models/ that name no family and so may be included from anywhere.
-FAMILY_NEUTRAL_MODEL_HEADERS = {"model.h"}
+FAMILY_NEUTRAL_MODEL_HEADERS = {"model.h", "lora.h"}
 # HF model_type values of the registered families (src/lm/models/registry.cpp); grows with the registry.
 MODEL_TYPES = ("gpt2", "bert")
 # String literals whose content the model-type rule reads; every other literal is blanked before matching.
