@@ -144,7 +144,7 @@ TEST(HelpCli, BashCompletion) {
   // The flags of one command.
   EXPECT_EQ(complete(script, {"lmcpp", "generate", "--max"}), (Words{"--max-new-tokens"}));
   const Words score = complete(script, {"lmcpp", "score", "--"});
-  EXPECT_EQ(score, (Words{"--help", "--ids", "--json", "--model", "--text", "--threads"}));
+  EXPECT_EQ(score, (Words{"--adapter", "--help", "--ids", "--json", "--model", "--text", "--threads"}));
   // A choice flag's values; nothing after a free-text flag.
   EXPECT_EQ(complete(script, {"lmcpp", "export", "--type", ""}), (Words{"bf16", "f16", "f32", "q8_0"}));
   EXPECT_EQ(complete(script, {"lmcpp", "evaluate", "--task", "c"}), (Words{"chat", "classify"}));

@@ -12,6 +12,7 @@
 //   LMCPP_GPT_LONG_DIR     the same shape with n_positions 4096 (streams that last seconds)
 //   LMCPP_BERT_CLS_DIR     a BertForSequenceClassification (labels negative/positive)
 //   LMCPP_BERT_MLM_DIR     a BertForMaskedLM
+//   LMCPP_LORA1_DIR, LMCPP_LORA2_DIR   random PEFT LoRA adapters of LMCPP_GPT_DIR (different target modules)
 //   LMCPP_SERVER_THREADS   --threads of the servers the tests start (default 1)
 // Every server listens on 127.0.0.1 only.
 
@@ -26,9 +27,11 @@ export const env = {
   gptLong: process.env.LMCPP_GPT_LONG_DIR,
   bertCls: process.env.LMCPP_BERT_CLS_DIR,
   bertMlm: process.env.LMCPP_BERT_MLM_DIR,
+  lora1: process.env.LMCPP_LORA1_DIR,
+  lora2: process.env.LMCPP_LORA2_DIR,
 };
 
-const ENV_NAMES = { bin: 'LMCPP_BIN', gpt: 'LMCPP_GPT_DIR', gptLong: 'LMCPP_GPT_LONG_DIR', bertCls: 'LMCPP_BERT_CLS_DIR', bertMlm: 'LMCPP_BERT_MLM_DIR' };
+const ENV_NAMES = { bin: 'LMCPP_BIN', gpt: 'LMCPP_GPT_DIR', gptLong: 'LMCPP_GPT_LONG_DIR', bertCls: 'LMCPP_BERT_CLS_DIR', bertMlm: 'LMCPP_BERT_MLM_DIR', lora1: 'LMCPP_LORA1_DIR', lora2: 'LMCPP_LORA2_DIR' };
 
 // A node:test `skip` value: false when every named input exists, else the reason.
 export function needs(...keys) {

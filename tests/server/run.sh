@@ -34,6 +34,9 @@ BERT_SMALL='"num_hidden_layers":2,"num_attention_heads":4,"hidden_size":64,"inte
   --tokenizer "$TOK/bert-base-uncased" --out "$TMP/bert-cls" >/dev/null
 "$BIN" init --config "{\"model_type\":\"bert\",\"architectures\":[\"BertForMaskedLM\"],$BERT_SMALL}" \
   --tokenizer "$TOK/bert-base-uncased" --out "$TMP/bert-mlm" >/dev/null
+# Two random LoRA adapters of the GPT (non-zero B, different targets), for lora.test.mjs.
+python3 "$ROOT/tests/reference/gen_lora_adapter.py" "$TMP/gpt" "$TMP/lora1" --seed 1 --targets c_attn,c_proj
+python3 "$ROOT/tests/reference/gen_lora_adapter.py" "$TMP/gpt" "$TMP/lora2" --seed 2 --targets c_attn,c_fc
 
 if [[ $# -gt 0 ]]; then
   FILES=("$@")
@@ -50,7 +53,7 @@ if [[ -n ${LMCPP_SCREENSHOT:-} && ${LMCPP_SCREENSHOT} != *.png ]]; then
 fi
 
 export LMCPP_BIN=$BIN LMCPP_GPT_DIR=$TMP/gpt LMCPP_GPT_LONG_DIR=$TMP/gpt-long LMCPP_BERT_CLS_DIR=$TMP/bert-cls \
-  LMCPP_BERT_MLM_DIR=$TMP/bert-mlm
+  LMCPP_BERT_MLM_DIR=$TMP/bert-mlm LMCPP_LORA1_DIR=$TMP/lora1 LMCPP_LORA2_DIR=$TMP/lora2
 [[ -n ${LMCPP_SCREENSHOT:-} ]] && export LMCPP_SCREENSHOT
 # One file at a time: the servers of two files would share the CPUs and skew each other's timings.
 node --test --test-concurrency=1 "${FILES[@]}"

@@ -148,10 +148,12 @@ int run_bench_infer(const std::string& what, Args& a) {
   const int64_t membw_mb = what == "decode" ? a.get_int("--membw-mb", 512) : 0;
   const auto save_dir = a.get("--save-model");
   const auto model_dir = a.get("--model");
+  const std::string adapter = a.get_or("--adapter", "");
   const auto text_file = a.get("--text");
   const int64_t ppl_tokens = a.get_int("--ppl-tokens", 4096);
   a.finish();
   LM_CHECK(!text_file || model_dir, "--text needs --model (a trained model and its tokenizer)");
+  LM_CHECK(adapter.empty() || model_dir, "--adapter needs --model (the model the adapter applies to)");
   LM_CHECK_AS(ErrorCode::Unsupported, device == "cpu", "--device {}: inference benchmarks run on the CPU", device);
   LM_CHECK(weights == "f32" || weights == "bf16", "--weights must be f32 or bf16, got '{}'", weights);
   LM_CHECK(reps >= 1 && warmup >= 0 && T >= 1, "bench {}: --reps, --warmup and the token count must be positive",
@@ -160,7 +162,7 @@ int run_bench_infer(const std::string& what, Args& a) {
   // Random weights of a named shape, or a model directory (then --text can measure the decode perplexity).
   std::unique_ptr<models::Model> m;
   if (model_dir) {
-    m = interop::load_model(*model_dir);
+    m = interop::load_model(*model_dir, adapter);
   } else {
     m = models::create_model(bench_model_config(shape));
     m->init_weights(1234);
@@ -176,7 +178,7 @@ int run_bench_infer(const std::string& what, Args& a) {
   double ppl = 0;
   int64_t ppl_scored = 0;
   if (text_file) {
-    auto tok = interop::load_model_tokenizer(*model_dir);
+    auto tok = interop::load_model_tokenizer(interop::tokenizer_source(*model_dir, adapter));
     std::vector<int32_t> text_ids = tok->encode(read_file(*text_file), false);
     if (static_cast<int64_t>(text_ids.size()) > ppl_tokens) text_ids.resize(static_cast<size_t>(ppl_tokens));
     LM_CHECK(text_ids.size() >= 2, "--text {}: fewer than 2 tokens", *text_file);

@@ -14,7 +14,7 @@ namespace lm::cli {
   "                           [--warmup N] [--json] [--save-model DIR]\n"                                           \
   "       lmcpp bench decode  [--shape 124M|S|tiny] [--threads N] [--weights f32|bf16] [--tokens N] [--reps N]\n"  \
   "                           [--warmup N] [--json] [--save-model DIR] [--membw-mb MB]\n"                        \
-  "                           [--model DIR [--text FILE] [--ppl-tokens N]]\n"                                     \
+  "                           [--model DIR [--adapter DIR] [--text FILE] [--ppl-tokens N]]\n"                     \
   "       lmcpp bench membw   [--threads N] [--membw-mb MB] [--json]\n"                                           \
   "  prefill: one forward of a T-token prompt (default 512) through the KV cache, batch 1, last logits only;\n"    \
   "  tokens/s = T / median time. decode: N tokens (default 128) one at a time from an empty cache, batch 1;\n"    \
@@ -23,7 +23,8 @@ namespace lm::cli {
   "  prefill always multiplies with the f32 weights (sgemm). decode also measures the read bandwidth (a\n"        \
   "  STREAM-like sum over a --membw-mb buffer, default 512) and reports bound = bandwidth / bytes read per\n"     \
   "  token. --save-model DIR writes the benchmarked weights as an HF directory (for the llama.cpp comparison).\n" \
-  "  --model DIR benchmarks a trained GPT instead; with --text FILE, decode also reports the perplexity of the\n"  \
+  "  --model DIR benchmarks a trained GPT instead (--adapter DIR: with a PEFT LoRA adapter applied unmerged);\n"    \
+  "  with --text FILE, decode also reports the perplexity of the\n"                                              \
   "  file's first --ppl-tokens tokens (default 4096) through the decode path (windows of n_positions tokens).\n"  \
   "  --json: one JSON line. prefill: {\"bench\", \"shape\", \"weights\", \"threads\", \"prompt_tokens\",\n"     \
   "  \"tokens_per_s\", \"ms\", \"peak_rss_mb\", \"reps\"}; decode: {\"bench\", \"shape\", \"weights\", \"threads\",\n" \

@@ -43,6 +43,7 @@ const CommandSpec kChat{
     .flags =
         {
             string_flag("--model", "DIR", "model directory (a causal LM with tokenizer files)").required(),
+            adapter_flag(),
             string_flag("--system", "TEXT", "a system message opening the conversation"),
             int_flag("--max-new-tokens", "N", 256, "reply tokens at most"),
             bool_flag("--greedy", "pick the most likely token (no sampling)"),
@@ -102,14 +103,15 @@ int run_chat(const Flags& f) {
   q.sampling.repetition_penalty = static_cast<float>(f.f64("--repetition-penalty"));
   q.sampling.seed = static_cast<uint64_t>(f.i64("--seed"));
   LM_CHECK(q.max_tokens >= 1, "--max-new-tokens must be >= 1");
-  auto model = interop::load_model(dir);
+  const std::string adapter = f.str("--adapter"), tdir = interop::tokenizer_source(dir, adapter);
+  auto model = interop::load_model(dir, adapter);
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "chat needs a causal language model; {} is {}", dir, model->architecture());
   q.prompt = {0};  // the sampling flags are checked before the conversation starts
   q.validate(model->vocab_size());
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "chat needs tokenizer files in {}", dir);
-  auto tok = interop::load_model_tokenizer(dir);
-  const ChatFormat fmt = interop::load_model_chat_format(dir, "", *tok);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tdir), "chat needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(tdir);
+  const ChatFormat fmt = interop::load_model_chat_format(tdir, "", *tok);
   const std::string eot = end_of_turn_token(fmt);
   if (!eot.empty()) q.stop.push_back(eot);
   for (const std::string& s : chat_special_tokens(fmt))

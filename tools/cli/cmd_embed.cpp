@@ -33,7 +33,7 @@ const CommandSpec kEmbed{
     .flags =
         {
             string_flag("--model", "DIR", "model directory (bert or gpt2, with tokenizer files)").required(),
-            string_flag("--adapter", "DIR", "a LoRA adapter directory (PEFT format) applied on the model"),
+            adapter_flag(),
             string_flag("--text", "TEXT", "the text to embed"),
             string_flag("--input", "FILE.jsonl", "texts to embed, one per line"),
             choice_flag("--pooling", {"mean", "cls"}, "mean", "how token vectors become one vector"),
@@ -75,9 +75,10 @@ int run_embed(const Flags& f) {
   const std::vector<std::string> texts =
       f.given("--text") ? std::vector<std::string>{f.str("--text")} : input_texts(f.str("--input"));
   for (const auto& t : texts) LM_CHECK(!t.empty(), "a text to embed is empty");
-  auto model = interop::load_model(dir, f.str("--adapter"));
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "embed needs tokenizer files in {}", dir);
-  auto tok = interop::load_model_tokenizer(dir);
+  const std::string adapter = f.str("--adapter"), tdir = interop::tokenizer_source(dir, adapter);
+  auto model = interop::load_model(dir, adapter);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tdir), "embed needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(tdir);
   const auto pooling = f.str("--pooling") == "cls" ? generate::Pooling::Cls : generate::Pooling::Mean;
   const bool json = f.on("--json");
   for (const std::string& text : texts) {

@@ -61,6 +61,7 @@ const CommandSpec kEvaluate{
         "model on one GPU.",
     .flags = {
         string_flag("--model", "DIR", "model directory").required(),
+        adapter_flag(),
         choice_flag("--task", {"lm", "classify", "qa", "chat"}, std::nullopt, "what to measure (see above)").required(),
         string_flag("--data", "PATH",
                     "lm: a prepared directory or a text file; classify: TSV / SST / JSONL; qa: SQuAD JSON or JSONL; "
@@ -102,6 +103,11 @@ const CommandSpec kEvaluate{
 };
 
 // --task classify: accuracy, macro F1, confusion matrix [gold][predicted] and mean cross-entropy of a
+// The tokenizer directory: --adapter's when it has tokenizer files, else --model's.
+std::string tokenizer_dir(const Flags& f, const std::string& dir) {
+  return interop::tokenizer_source(dir, f.str("--adapter"));
+}
+
 // BertForSequenceClassification directory on a classification file (labels named as its id2label).
 int eval_classify(const Flags& f, const std::string& dir, const std::string& data, bool json) {
   const int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 128;
@@ -115,11 +121,11 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
   LM_CHECK(max_len >= 2, "--max-length {} must be >= 2", max_len);
   LM_CHECK(batch >= 1, "--batch-size {} must be >= 1", batch);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  std::unique_ptr<models::Model> model = interop::load_model(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir, f.str("--adapter"));
   LM_CHECK_AS(ErrorCode::Unsupported, model->head() == models::Head::SequenceClassification,
               "--task classify needs a sequence-classification model (BertForSequenceClassification); {} is {}", dir,
               model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task classify needs tokenizer files in {}", dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tokenizer_dir(f, dir)), "--task classify needs tokenizer files in {}", dir);
   const std::vector<std::string> names = model->labels();
   ClassificationData cd;
   try {
@@ -135,7 +141,7 @@ int eval_classify(const Flags& f, const std::string& dir, const std::string& dat
   const int64_t max_examples = f.i64("--max-examples");
   if (max_examples > 0 && static_cast<int64_t>(cd.examples.size()) > max_examples)
     cd.examples.resize(static_cast<size_t>(max_examples));
-  auto tok = interop::load_model_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(tokenizer_dir(f, dir));
   auto feats = train::encode_classification(*tok, cd, std::min(max_len, model->max_positions()));
   model->set_inference_dtype(wdt);
   if (device == "cuda") model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
@@ -181,20 +187,20 @@ int eval_qa(const Flags& f, const std::string& dir, const std::string& data, boo
   LM_CHECK(so.max_length >= 8 && so.doc_stride >= 1 && so.max_answer_length >= 1,
            "--max-length must be >= 8, --doc-stride and --max-answer-length >= 1");
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(data) && !is_directory(data), "--data {} does not exist", data);
-  std::unique_ptr<models::Model> model = interop::load_model(dir);
+  std::unique_ptr<models::Model> model = interop::load_model(dir, f.str("--adapter"));
   const bool generative = model->causal_lm() != nullptr;
   const bool extractive = model->head() == models::Head::QuestionAnswering;
   LM_CHECK_AS(ErrorCode::Unsupported, generative || extractive,
               "--task qa needs a causal LM (gpt2, generative) or a span question-answering model "
               "(BertForQuestionAnswering, extractive); {} is {}", dir, model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task qa needs tokenizer files in {}", dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tokenizer_dir(f, dir)), "--task qa needs tokenizer files in {}", dir);
   LM_CHECK_AS(ErrorCode::Unsupported, extractive || wdt == DType::F32,
               "evaluate --task qa: --weights {} is a BERT option; gpt2 models answer with f32 weights", weights);
   LM_CHECK_AS(ErrorCode::Unsupported, extractive || dev == Device::CPU,
               "evaluate --task qa --device cuda: runs BertForQuestionAnswering models; gpt2 QA evaluates on the CPU");
   model->set_inference_dtype(wdt);
   if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (batches stay on the host)
-  auto tok = interop::load_model_tokenizer(dir);
+  auto tok = interop::load_model_tokenizer(tokenizer_dir(f, dir));
   std::vector<QaExample> ex = read_qa(data);
   if (max_examples > 0 && static_cast<int64_t>(ex.size()) > max_examples) ex.resize(static_cast<size_t>(max_examples));
   train::QaEval ev;
@@ -235,7 +241,7 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   int64_t max_len = f.given("--max-length") ? f.i64("--max-length") : 0;
   int64_t stride = f.i64("--stride");
   const int64_t max_tokens = f.i64("--max-tokens");
-  auto model = interop::load_model(dir);
+  auto model = interop::load_model(dir, f.str("--adapter"));
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "--task lm needs a causal language model (gpt2); {} is {}", dir, model->architecture());
   if (max_len == 0) max_len = model->max_positions();
@@ -245,7 +251,7 @@ int eval_lm(const Flags& f, const std::string& dir, const std::string& data, boo
   LM_CHECK(stride >= 1 && stride <= max_len, "--stride {} must be in [1, --max-length {}]", stride, max_len);
   std::string source;
   LM_CHECK_AS(ErrorCode::NotFound, is_directory(data) || file_exists(data), "--data {} does not exist", data);
-  auto tok = interop::has_model_tokenizer(dir) ? interop::load_model_tokenizer(dir) : nullptr;
+  auto tok = interop::has_model_tokenizer(tokenizer_dir(f, dir)) ? interop::load_model_tokenizer(tokenizer_dir(f, dir)) : nullptr;
   const std::vector<int32_t> ids = train::read_eval_tokens(data, split, tok.get(), max_tokens, source);
   LM_CHECK(ids.size() >= 2, "{} holds {} tokens; at least 2 are needed", source, ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
@@ -270,12 +276,12 @@ int eval_chat(const Flags& f, const std::string& dir, const std::string& data, b
   LM_CHECK(!dialogues.empty(), "{} holds no dialogues", data);
   if (max_examples > 0 && static_cast<int64_t>(dialogues.size()) > max_examples)
     dialogues.resize(static_cast<size_t>(max_examples));
-  auto model = interop::load_model(dir);
+  auto model = interop::load_model(dir, f.str("--adapter"));
   LM_CHECK_AS(ErrorCode::Unsupported, model->causal_lm() != nullptr,
               "--task chat needs a causal language model (gpt2); {} is {}", dir, model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--task chat needs tokenizer files in {}", dir);
-  auto tok = interop::load_model_tokenizer(dir);
-  const ChatFormat fmt = interop::load_model_chat_format(dir, "", *tok);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tokenizer_dir(f, dir)), "--task chat needs tokenizer files in {}", dir);
+  auto tok = interop::load_model_tokenizer(tokenizer_dir(f, dir));
+  const ChatFormat fmt = interop::load_model_chat_format(tokenizer_dir(f, dir), "", *tok);
   train::ChatEval ev = train::evaluate_chat_loss(*model, fmt, dialogues, 8, {"evaluate", "pieces"});
   LM_CHECK(ev.tokens > 0, "{} holds no assistant turns", data);
   Json out{{"loss", ev.loss}, {"perplexity", ev.perplexity}, {"tokens", ev.tokens}, {"dialogues", ev.dialogues}};

@@ -73,7 +73,7 @@ const CommandSpec kForward{
                    "Without --out or --json it prints each output's shape and the argmax of its last row.",
     .flags = {
         string_flag("--model", "DIR", "model directory").required(),
-        string_flag("--adapter", "DIR", "a LoRA adapter directory (PEFT format) applied on the model"),
+        adapter_flag(),
         string_flag("--ids", "LIST", "token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586)")
             .required(),
         string_flag("--token-type-ids", "LIST", "BERT: one segment id per id, listed as --ids (default zeros)"),
@@ -96,7 +96,7 @@ const CommandSpec kScore{
                    "number of scored tokens. Give exactly one of --ids or --text.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
-        string_flag("--adapter", "DIR", "a LoRA adapter directory (PEFT format) applied on the model"),
+        adapter_flag(),
         string_flag("--ids", "LIST", "the text as token ids, separated by commas and/or blanks (464,2068 or 464 2068)"),
         string_flag("--text", "TEXT", "the text (needs tokenizer files in DIR)"),
         bool_flag("--json", "one JSON line {\"loss\", \"perplexity\", \"tokens\"}"),
@@ -169,8 +169,9 @@ int run_score(const Flags& f) {
   if (ids_s) {
     ids = parse_id_list(*ids_s, "--ids");
   } else {
-    LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "--text needs tokenizer files in {}; use --ids", dir);
-    auto tok = interop::load_model_tokenizer(dir);
+    const std::string tdir = interop::tokenizer_source(dir, f.str("--adapter"));
+    LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tdir), "--text needs tokenizer files in {}; use --ids", dir);
+    auto tok = interop::load_model_tokenizer(tdir);
     for (int32_t id : tok->encode(*text, false)) ids.push_back(id);
   }
   LM_CHECK(ids.size() >= 2, "score needs at least 2 tokens (the first one is only context), got {}", ids.size());

@@ -42,7 +42,7 @@ const CommandSpec kGenerate{
         "--device cuda (LM_CUDA=ON builds): the model and its KV cache on the GPU, f32; sampling on the host.",
     .flags = {
         string_flag("--model", "DIR", "model directory (a causal LM: gpt2)").required(),
-        string_flag("--adapter", "DIR", "a LoRA adapter directory (PEFT format) applied on the model"),
+        adapter_flag(),
         string_flag("--prompt", "TEXT", "the prompt as text (needs tokenizer files in DIR)"),
         string_flag("--ids", "LIST",
                     "the prompt as token ids, separated by commas and/or blanks (464,2068,7586 or 464 2068 7586, "
@@ -216,7 +216,8 @@ int run_generate(const Flags& f) {
   if (device == "cuda") model = model->to(Device::CUDA);
   const models::CausalLM& lm = *model->causal_lm();
   std::unique_ptr<Tokenizer> tok;
-  if (interop::has_model_tokenizer(dir)) tok = interop::load_model_tokenizer(dir);
+  const std::string tdir = interop::tokenizer_source(dir, f.str("--adapter"));
+  if (interop::has_model_tokenizer(tdir)) tok = interop::load_model_tokenizer(tdir);
   LM_CHECK_AS(ErrorCode::NotFound, opt.stop_strings.empty() || tok != nullptr,
               "--stop needs tokenizer files in {}", dir);
   const std::vector<int32_t> ids = prompt_ids(f, *model, tok.get(), dir);

@@ -30,6 +30,7 @@ const CommandSpec kPredict{
         "The model directory must hold the tokenizer files; the text is truncated to the model's positions.",
     .flags = {
         string_flag("--model", "DIR", "model directory (with tokenizer files)").required(),
+        adapter_flag(),
         string_flag("--text", "TEXT", "the text (question answering: the question)").required(),
         string_flag("--text-pair", "TEXT", "the second text of a pair (question answering: the context)"),
         choice_flag("--weights", {"f32", "bf16", "int8"}, "f32",
@@ -88,7 +89,8 @@ int run_predict(const Flags& f) {
   const Device dev = parse_device(f.str("--device"), "predict");
   LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU || wdt == DType::F32,
               "predict --device cuda: --weights {} is a CPU (oneDNN) option; the GPU predicts in f32", weights);
-  std::unique_ptr<models::Model> model = interop::load_model(dir);
+  const std::string adapter = f.str("--adapter"), tdir = interop::tokenizer_source(dir, adapter);
+  std::unique_ptr<models::Model> model = interop::load_model(dir, adapter);
   const models::Head head = model->head();
   const bool classify = head == models::Head::SequenceClassification;
   const bool qa = head == models::Head::QuestionAnswering;
@@ -100,8 +102,8 @@ int run_predict(const Flags& f) {
   if (dev == Device::CUDA) model = model->to(Device::CUDA);  // the same weights on a GPU (the example is uploaded)
   LM_CHECK(!qa || pair.has_value(), "{} answers questions: give --text QUESTION --text-pair CONTEXT",
            model->architecture());
-  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(dir), "predict needs tokenizer files (vocab.txt) in {}", dir);
-  auto tok = interop::load_model_tokenizer(dir);
+  LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(tdir), "predict needs tokenizer files (vocab.txt) in {}", dir);
+  auto tok = interop::load_model_tokenizer(tdir);
   if (classify) {
     print_classification(generate::classify_text(*model, *tok, text, pair), json);
   } else if (qa) {

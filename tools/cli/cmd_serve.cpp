@@ -1,8 +1,12 @@
 // `lmcpp serve`: the OpenAI-compatible HTTP server (tools/server/).
 #include <cstdlib>
+#include <filesystem>
+#include <utility>
 
 #include "../server/server.h"
 #include "command.h"
+#include "lm/core/error.h"
+#include "lm/core/file_util.h"
 
 namespace lm::cli {
 namespace {
@@ -21,6 +25,9 @@ const CommandSpec kServe{
         "Bearer KEY' on every route but /health and /. docs/serving.md lists every endpoint and parameter.",
     .flags = {
         string_flag("--model", "DIR", "model directory (with tokenizer files)").required(),
+        repeated_flag("--adapter", "[NAME=]DIR",
+                      "a LoRA adapter (PEFT directory) requests may choose by NAME (default: the directory's name) "
+                      "with \"lora\": NAME or \"model\": NAME; repeatable, all over the one model"),
         string_flag("--host", "ADDR", kDefaults.host, "address to listen on"),
         int_flag("--port", "N", kDefaults.port, "port (0: pick a free one)"),
         string_flag("--api-key", "KEY", "require this bearer key (default: $LMCPP_API_KEY, else none)"),
@@ -35,10 +42,26 @@ const CommandSpec kServe{
         choice_flag("--pooling", {"mean", "cls"}, "mean", "embeddings: mean of the tokens or the [CLS] row"),
     },
     .examples = {
+        {.command = "lmcpp serve --model out/wikipedia/model --adapter chat=out/chat-lora --adapter sql=out/sql-lora",
+         .comment = "one model, two adapters: {\"model\": \"chat\", ...} or {\"lora\": \"sql\", ...}; none: the model alone"},
         {.command = "lmcpp serve --model quickstart/model --port 8080 --parallel 8",
          .comment = "then: curl http://127.0.0.1:8080/v1/completions -d '{\"prompt\": \"Hi\", \"max_tokens\": 20}'"},
     },
 };
+
+// --adapter NAME=DIR or DIR (named after the directory). A value that is an existing directory is a DIR even
+// when it holds "=".
+std::pair<std::string, std::string> adapter_arg(const std::string& v) {
+  const size_t eq = v.find('=');
+  if (eq == std::string::npos || is_directory(v)) {
+    std::string name = std::filesystem::path(v).lexically_normal().filename().string();
+    if (name.empty()) name = std::filesystem::path(v).lexically_normal().parent_path().filename().string();
+    LM_CHECK(!name.empty(), "--adapter {}: cannot name the adapter after its directory; give NAME={}", v, v);
+    return {name, v};
+  }
+  LM_CHECK(eq > 0 && eq + 1 < v.size(), "--adapter {}: expected NAME=DIR or DIR", v);
+  return {v.substr(0, eq), v.substr(eq + 1)};
+}
 
 int run_serve(const Flags& f) {
   server::ServeOptions o;
@@ -59,6 +82,7 @@ int run_serve(const Flags& f) {
   o.webui = !f.on("--no-webui");
   o.weights = f.str("--weights");
   o.pooling = f.str("--pooling");
+  for (const std::string& a : f.all("--adapter")) o.adapters.push_back(adapter_arg(a));
   return server::run_server(o);
 }
 

@@ -155,6 +155,12 @@ FlagSpec double_flag(std::string name, std::string value_name, double default_va
                   .default_value = fmt::format("{}", default_value), .help = std::move(help)};
 }
 
+FlagSpec adapter_flag() {
+  return string_flag("--adapter", "DIR",
+                     "a LoRA adapter directory (PEFT: adapter_config.json + adapter_model.safetensors) applied "
+                     "unmerged on the model; its tokenizer files, if it has any, are used instead of the model's");
+}
+
 FlagSpec bool_flag(std::string name, std::string help) {
   return FlagSpec{.name = std::move(name), .kind = FlagKind::Bool, .help = std::move(help)};
 }

@@ -46,6 +46,8 @@ FlagSpec int_flag(std::string name, std::string value_name, std::string help);
 FlagSpec double_flag(std::string name, std::string value_name, double default_value, std::string help);
 FlagSpec bool_flag(std::string name, std::string help);
 FlagSpec repeated_flag(std::string name, std::string value_name, std::string help);
+// --adapter DIR of the inference commands: a PEFT LoRA directory applied unmerged on --model.
+FlagSpec adapter_flag();
 
 // One example of `lmcpp CMD --help`: a runnable command line ("lmcpp generate --model out/gpt ..."; it may start
 // with a pipe into lmcpp: echo "Hi" | lmcpp tokenize ...) and an optional one-line comment. A test parses the

@@ -58,12 +58,17 @@ std::vector<std::string> embedding_inputs(const State& st, const Json& input) {
   return out;
 }
 
+// Holds the encoder for one request with the adapter the body chooses (request_adapter) attached.
+std::unique_lock<std::mutex> encoder_lock(State& st, const Json& body) {
+  const int adapter = request_adapter(st, body);
+  std::unique_lock<std::mutex> lk(st.encoder_mu);
+  if (st.adapters) st.adapters->activate(adapter);
+  return lk;
+}
+
 void embeddings(State& st, const httplib::Request& req, httplib::Response& res) {
   const Json b = parse_body(req);
   LM_CHECK(b.contains("input"), "'input' is required");
-  if (b.contains("model") && !b["model"].is_null())
-    LM_CHECK(b["model"].is_string() && b["model"].get<std::string>() == st.model_id,
-             "model '{}' does not exist; this server serves '{}'", b["model"].dump(), st.model_id);
   const std::string format = b.value("encoding_format", "float");
   LM_CHECK(format == "float" || format == "base64", "'encoding_format' must be float or base64");
   const std::string pooling = b.value("pooling", st.opt.pooling);
@@ -72,7 +77,7 @@ void embeddings(State& st, const httplib::Request& req, httplib::Response& res) 
   const auto texts = embedding_inputs(st, b["input"]);
   Json data = Json::array();
   int64_t tokens = 0;
-  std::lock_guard<std::mutex> lk(st.encoder_mu);
+  auto lk = encoder_lock(st, b);
   for (size_t i = 0; i < texts.size(); ++i) {
     int64_t n = 0;
     auto e = generate::embed_text(*st.model, *st.tok, texts[i],
@@ -80,7 +85,7 @@ void embeddings(State& st, const httplib::Request& req, httplib::Response& res) 
     tokens += n;
     data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", format == "base64" ? Json(base64(e)) : Json(e)}});
   }
-  send_json(res, {{"object", "list"}, {"data", data}, {"model", st.model_id},
+  send_json(res, {{"object", "list"}, {"data", data}, {"model", served_name(st, st.adapters ? st.adapters->active() : -1)},
                   {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 
@@ -98,7 +103,7 @@ void predict(State& st, const httplib::Request& req, httplib::Response& res) {
     text = in[0].get<std::string>();
     pair = in[1].get<std::string>();
   }
-  std::lock_guard<std::mutex> lk(st.encoder_mu);
+  auto lk = encoder_lock(st, b);
   auto c = generate::classify_text(*st.model, *st.tok, text, pair);
   std::sort(c.labels.begin(), c.labels.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
   Json out = Json::array();
@@ -112,7 +117,7 @@ void fill_mask(State& st, const httplib::Request& req, httplib::Response& res) {
   const std::string text = b["inputs"].get<std::string>();
   const int64_t top_k = b.value("top_k", int64_t{5});
   LM_CHECK(top_k >= 1 && top_k <= 100, "'top_k' must be in [1, 100]");
-  std::lock_guard<std::mutex> lk(st.encoder_mu);
+  auto lk = encoder_lock(st, b);
   const auto fills = generate::fill_mask(*st.model, *st.tok, text, top_k);
   Json all = Json::array();
   for (size_t m = 0; m < fills.size(); ++m) {
@@ -135,7 +140,7 @@ void qa(State& st, const httplib::Request& req, httplib::Response& res) {
   const Json b = parse_body(req);
   LM_CHECK(b.contains("question") && b["question"].is_string() && b.contains("context") && b["context"].is_string(),
            "'question' and 'context' must be strings");
-  std::lock_guard<std::mutex> lk(st.encoder_mu);
+  auto lk = encoder_lock(st, b);
   const auto a = generate::answer_question(*st.model, *st.tok, b["question"].get<std::string>(),
                                            b["context"].get<std::string>(), b.value("max_answer_length", int64_t{30}));
   send_json(res, {{"answer", a.answer}, {"score", a.score}, {"start_token", a.start}, {"end_token", a.end}});

@@ -70,9 +70,7 @@ Json logprobs_json(Job& job, size_t i, const Tokenizer& tok, const std::vector<g
 }
 
 // Submits every sequence of a parsed request (cancelling those already queued if one is refused).
-void submit_all(State& st, generate::ApiRequest& r, Job& job) {
-  LM_CHECK(r.model.empty() || r.model == st.model_id, "model '{}' does not exist; this server serves '{}'", r.model,
-           st.model_id);
+void submit_all(State& st, generate::ApiRequest& r, int adapter, Job& job) {
   try {
     for (const auto& prompt : r.prompts) {
       job.prompt_tokens += static_cast<int64_t>(prompt.size());
@@ -80,6 +78,7 @@ void submit_all(State& st, generate::ApiRequest& r, Job& job) {
         generate::SequenceRequest q = r.params;
         q.prompt = prompt;
         q.stream = static_cast<uint64_t>(i);
+        q.adapter = adapter;
         // Chat without max_tokens: until the context is full (or a stop).
         if (r.chat && !r.max_tokens_given)
           q.max_tokens = std::max<int64_t>(1, st.sched->ctx() - static_cast<int64_t>(prompt.size()));
@@ -220,15 +219,16 @@ void handle(const std::shared_ptr<State>& st, const httplib::Request& req, httpl
     const Json body = parse_body(req);
     generate::ApiRequest r = generate::parse_request(body, chat, st->tok.get(), st->model->vocab_size(),
                                                      st->chat ? &*st->chat : nullptr);
+    const int adapter = request_adapter(*st, body);
     auto job = std::make_shared<Job>();
     job->chat = chat;
     job->logprobs = r.logprobs;
     job->include_usage = r.include_usage;
     job->id = random_id(chat ? "chatcmpl-" : "cmpl-");
-    job->model = st->model_id;
+    job->model = served_name(*st, adapter);
     job->created = static_cast<int64_t>(std::time(nullptr));
     job->deadline = Clock::now() + std::chrono::seconds(st->opt.timeout_s);
-    submit_all(*st, r, *job);
+    submit_all(*st, r, adapter, *job);
     if (!r.stream) return respond_whole(*st, *job, res);
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");

@@ -52,6 +52,8 @@ void guarded(State& st, httplib::Response& res, const std::function<void()>& fn)
     res.set_header("Retry-After", "1");
     send_error(res, 429, "the server is busy: every slot is taken and the queue is full; retry later",
                "rate_limit_error", "queue_full");
+  } catch (const UnknownAdapter& e) {
+    send_error(res, 404, e.what(), "invalid_request_error", "adapter_not_found");
   } catch (const generate::ContextExceeded& e) {
     send_error(res, 400, e.what(), "exceed_context_size_error", "exceed_context_size_error");
   } catch (const Json::exception& e) {
@@ -98,6 +100,50 @@ void post_route(httplib::Server& svr, const std::string& path, size_t max_body,
     if (!ok) return;  // httplib has set the status (413 for an announced length over the limit)
     handler(r, res);
   });
+}
+
+namespace {
+
+// "'gpt'" or "'gpt' and its adapters 'a', 'b'", for errors.
+std::string served_list(const State& st) {
+  std::string s = "'" + st.model_id + "'";
+  const int n = st.adapters ? st.adapters->size() : 0;
+  for (int i = 0; i < n; ++i) s += (i ? ", '" : " and its adapters '") + st.adapters->name(i) + "'";
+  return s;
+}
+
+std::string string_field(const Json& body, const char* key, const char* what) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  LM_CHECK(it->is_string(), "'{}' must be a string ({})", key, what);
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+int request_adapter(const State& st, const Json& body) {
+  std::string lora = string_field(body, "lora", "an adapter name");
+  const std::string alias = string_field(body, "adapter", "an adapter name");
+  LM_CHECK(lora.empty() || alias.empty() || lora == alias, "'lora' ({}) and 'adapter' ({}) name different adapters",
+           lora, alias);
+  if (lora.empty()) lora = alias;
+  const std::string model = string_field(body, "model", "the model's id or an adapter name");
+  const auto find = [&](const std::string& name) { return st.adapters ? st.adapters->find(name) : -1; };
+  if (!lora.empty()) {
+    const int a = find(lora);
+    if (a < 0) throw UnknownAdapter(fmt::format("adapter '{}' does not exist; this server serves {}", lora, served_list(st)));
+    LM_CHECK(model.empty() || model == st.model_id || model == lora,
+             "'model' ({}) and 'lora' ({}) name different adapters", model, lora);
+    return a;
+  }
+  if (model.empty() || model == st.model_id) return -1;
+  const int a = find(model);
+  LM_CHECK(a >= 0, "model '{}' does not exist; this server serves {}", model, served_list(st));
+  return a;
+}
+
+const std::string& served_name(const State& st, int adapter) {
+  return adapter < 0 ? st.model_id : st.adapters->name(adapter);
 }
 
 bool require_causal(State& st, httplib::Response& res, const char* route) {
@@ -177,7 +223,12 @@ void add_common_routes(httplib::Server& svr, const std::shared_ptr<State>& st) {
     send_json(res, {{"status", "ok"}});
   });
   svr.Get("/v1/models", [st](const httplib::Request&, httplib::Response& res) {
-    send_json(res, {{"object", "list"}, {"data", Json::array({model_entry(*st)})}});
+    Json data = Json::array({model_entry(*st)});
+    for (int i = 0; st->adapters && i < st->adapters->size(); ++i)
+      data.push_back({{"id", st->adapters->name(i)}, {"object", "model"}, {"created", 0}, {"owned_by", "lmcpp"},
+                      {"parent", st->model_id}, {"root", st->model_id},
+                      {"meta", {{"kind", "lora"}, {"adapter_dir", st->adapters->dir(i)}}}});
+    send_json(res, {{"object", "list"}, {"data", data}});
   });
   svr.Get("/metrics", [st](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(*st), "text/plain; version=0.0.4");
@@ -226,6 +277,13 @@ void load(State& st) {
   st.model = interop::load_model(o.model_dir);
   LM_CHECK_AS(ErrorCode::NotFound, interop::has_model_tokenizer(o.model_dir), "{} has no tokenizer files", o.model_dir);
   st.tok = interop::load_model_tokenizer(o.model_dir);
+  if (!o.adapters.empty()) st.adapters = std::make_unique<models::AdapterSet>(*st.model);
+  for (const auto& [name, dir] : o.adapters) {
+    st.adapters->add(name, dir);
+    if (interop::tokenizer_source(o.model_dir, dir) == dir)
+      std::fprintf(stderr, "lmcpp: note: adapter %s has tokenizer files; every adapter is served with %s's\n",
+                   name.c_str(), o.model_dir.c_str());
+  }
   if (models::CausalLM* lm = st.model->causal_lm()) {
     if (o.weights == "bf16") lm->set_decode_dtype(DType::BF16);
     st.chat = interop::load_model_chat_format(o.model_dir, "", *st.tok);
@@ -233,7 +291,7 @@ void load(State& st) {
     so.parallel = o.parallel;
     so.ctx = o.ctx;
     so.max_queue = o.max_queue;
-    st.sched = std::make_unique<generate::Scheduler>(*lm, st.tok.get(), so);
+    st.sched = std::make_unique<generate::Scheduler>(*lm, st.tok.get(), so, st.adapters.get());
   }
 }
 

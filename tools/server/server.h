@@ -12,6 +12,7 @@
 
 #include "lm/core/json.h"
 #include "lm/generate/scheduler.h"
+#include "lm/models/lora.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/chat_format.h"
 #include "lm/tokenize/tokenizer.h"
@@ -39,6 +40,9 @@ struct ServeOptions {
   int64_t max_queue = 64;
   int64_t drain_s = 3;             // SIGINT/SIGTERM: seconds the requests in flight get to finish
   size_t max_body_bytes = 8u << 20;
+  // LoRA adapters over the one model (--adapter NAME=DIR): requests choose one by name ("lora", "adapter" or
+  // "model" fields); the model's tokenizer and chat template serve them all.
+  std::vector<std::pair<std::string, std::string>> adapters;
 };
 
 // Everything the routes share.
@@ -46,6 +50,8 @@ struct State {
   ServeOptions opt;
   std::string model_id;
   std::unique_ptr<models::Model> model;
+  std::unique_ptr<models::AdapterSet> adapters;  // null without --adapter; activated by the scheduler's thread
+                                                 // (causal LMs) or under encoder_mu (encoders)
   std::unique_ptr<Tokenizer> tok;
   std::optional<ChatFormat> chat;  // the model's chat template (causal LMs with tokenizer files)
   std::unique_ptr<generate::Scheduler> sched;  // causal LMs
@@ -67,6 +73,16 @@ void send_error(httplib::Response& res, int status, const std::string& message,
 Json parse_body(const httplib::Request& req);
 // Runs fn, answering errors as OpenAI error objects: input errors 400, QueueFull 429 (Retry-After), others 500.
 void guarded(State& st, httplib::Response& res, const std::function<void()>& fn);
+// A request naming an adapter the server does not hold (answered 404, code "adapter_not_found").
+struct UnknownAdapter : Error {
+  explicit UnknownAdapter(const std::string& m) : Error(ErrorCode::NotFound, m) {}
+};
+// The adapter a request body chooses: "lora" (or "adapter") names one; else "model" may name one; else (or
+// "model" naming the base) -1, the model alone. Errors: a name the server does not hold (UnknownAdapter for
+// "lora", InvalidArgument for "model", as before adapters existed), fields naming two different adapters.
+int request_adapter(const State& st, const Json& body);
+// The "model" of responses: the adapter's name, or the model's id for -1.
+const std::string& served_name(const State& st, int adapter);
 // 400 unless the model's kind serves the route.
 bool require_causal(State& st, httplib::Response& res, const char* route);
 bool require_encoder(State& st, httplib::Response& res, const char* route);

@@ -67,8 +67,9 @@ struct Scheduler::Slot {
   bool ended = false;
 };
 
-Scheduler::Scheduler(const models::CausalLM& model, const Tokenizer* tok, SchedulerOptions opt)
-    : model_(model), tok_(tok), opt_(opt) {
+Scheduler::Scheduler(const models::CausalLM& model, const Tokenizer* tok, SchedulerOptions opt,
+                     models::AdapterSet* adapters)
+    : model_(model), tok_(tok), opt_(opt), adapters_(adapters) {
   LM_CHECK(opt_.parallel >= 1, "parallel must be >= 1, got {}", opt_.parallel);
   LM_CHECK(opt_.max_queue >= 0, "the queue limit must be >= 0");
   LM_CHECK(opt_.prefill_chunk >= 1 && opt_.step_prefill_tokens >= 1, "prefill sizes must be >= 1");
@@ -93,6 +94,8 @@ std::shared_ptr<Sequence> Scheduler::submit(SequenceRequest req) {
     throw ContextExceeded(fmt::format("the prompt ({} tokens) + max_tokens ({}) = {} exceeds the context of {} "
                                       "positions", P, req.max_tokens, P + req.max_tokens, ctx_));
   LM_CHECK(req.stop.empty() || tok_ != nullptr, "stop strings need the model's tokenizer");
+  LM_CHECK(req.adapter >= -1 && req.adapter < (adapters_ ? adapters_->size() : 0),
+           "adapter index {} is out of range", req.adapter);
   auto seq = std::make_shared<Sequence>();
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -185,14 +188,30 @@ bool Scheduler::admit() {
   return true;
 }
 
+int Scheduler::next_adapter() {
+  // The smallest adapter index after the last step's among the running sequences, else the smallest of all.
+  int first = std::numeric_limits<int>::max(), after = std::numeric_limits<int>::max();
+  for (auto& s : active_) {
+    if (s->ended) continue;
+    const int a = s->req.adapter;
+    first = std::min(first, a);
+    if (a > last_adapter_) after = std::min(after, a);
+  }
+  if (first == std::numeric_limits<int>::max()) return last_adapter_;
+  last_adapter_ = after != std::numeric_limits<int>::max() ? after : first;
+  return last_adapter_;
+}
+
 void Scheduler::step() {
   for (auto& s : active_)
     if (s->seq->cancelled()) end(*s, "cancelled");
   std::vector<models::SeqChunk> chunks;
   std::vector<Slot*> owners;
   int64_t budget = opt_.step_prefill_tokens;
+  const int adapter = next_adapter();
+  if (adapters_) adapters_->activate(adapter);
   for (auto& s : active_) {
-    if (s->ended) continue;
+    if (s->ended || s->req.adapter != adapter) continue;
     const auto P = static_cast<int64_t>(s->req.prompt.size());
     if (s->prefilled < P) {
       if (budget <= 0) continue;

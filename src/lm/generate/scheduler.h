@@ -5,7 +5,8 @@
 // freeze the streams already running. A request waits in a bounded queue for a free slot and joins the running
 // batch at the next step; a cancelled sequence leaves it at the next step. Greedy output of a sequence is
 // independent of the others in the batch. The scheduler runs on its own thread; submit/cancel/stats are
-// thread-safe.
+// thread-safe. With an AdapterSet, a step runs the sequences of one adapter only (it is attached to the base's
+// layers for the whole pass); the adapters with running sequences take turns, step by step.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include "lm/core/cpu_load.h"
 #include "lm/core/error.h"
 #include "lm/generate/session.h"
+#include "lm/models/lora.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/tokenizer.h"
 
@@ -66,7 +68,10 @@ struct ContextExceeded : Error {
 class Scheduler {
  public:
   // tok: decodes generated ids to text (null: text stays empty, stop strings are refused).
-  Scheduler(const models::CausalLM& model, const Tokenizer* tok, SchedulerOptions opt);
+  // adapters: the LoRA adapters requests may name (SequenceRequest::adapter) over model's own layers; the
+  // scheduler's thread activates them, so nothing else may run the model while the scheduler does.
+  Scheduler(const models::CausalLM& model, const Tokenizer* tok, SchedulerOptions opt,
+            models::AdapterSet* adapters = nullptr);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -88,7 +93,8 @@ class Scheduler {
   struct Slot;
   void loop();
   bool admit();     // moves queued requests into free slots; false when there is nothing to do
-  void step();      // one forward pass over every active sequence
+  void step();      // one forward pass over the active sequences of one adapter
+  int next_adapter();  // the adapter whose sequences the next step runs (turns among those with sequences)
   void sample(Slot& s, float* logits);
   // Ends a sequence; flush sends the text held back (not after a stop string, which is what was held).
   void end(Slot& s, const std::string& reason, const std::string& error = {}, bool flush = true);
@@ -96,6 +102,8 @@ class Scheduler {
   const models::CausalLM& model_;
   const Tokenizer* tok_;
   SchedulerOptions opt_;
+  models::AdapterSet* adapters_;
+  int last_adapter_ = -1;
   int64_t ctx_ = 0, V_ = 0;
   std::vector<std::string> token_text_;  // bytes of each id (empty without a tokenizer)
   AdaptiveThreads adapt_;                 // decode-only steps leave the cores other processes use

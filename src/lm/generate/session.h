@@ -27,6 +27,7 @@ struct SequenceRequest {
   std::vector<std::string> stop;      // stop strings (excluded from the text)
   bool stop_at_eos = true;            // end at the model's eos token (its text is not emitted)
   int top_logprobs = -1;              // -1: no logprobs; k >= 0: the chosen token's and the k most likely
+  int adapter = -1;                   // the scheduler's AdapterSet index of the LoRA adapter to run; -1: the base
   // Throws InvalidArgument naming the field for out-of-range values.
   void validate(int64_t vocab_size) const;
 };

@@ -59,6 +59,10 @@ std::unique_ptr<models::Model> load_model(const std::string& path, const std::st
   return models::with_adapter(std::move(base), adapter);
 }
 
+std::string tokenizer_source(const std::string& path, const std::string& adapter) {
+  return !adapter.empty() && is_directory(adapter) && has_tokenizer_files(adapter) ? adapter : path;
+}
+
 std::unique_ptr<Tokenizer> load_model_tokenizer(const std::string& path) {
   return is_gguf(path) ? load_gguf_tokenizer(path) : load_tokenizer(path);
 }

@@ -16,6 +16,9 @@ bool is_gguf(const std::string& path);
 // The model at path (HF directory: models::load_model_dir; GGUF: weights dequantized to f32). adapter: a PEFT
 // LoRA directory applied unmerged on top (models::LoraModel); empty: none.
 std::unique_ptr<models::Model> load_model(const std::string& path, const std::string& adapter = "");
+// Where the tokenizer (and chat template) of `--model path --adapter adapter` comes from: the adapter directory
+// when it holds tokenizer files of its own (PEFT saves them there when fine-tuning added tokens), else path.
+std::string tokenizer_source(const std::string& path, const std::string& adapter);
 // Its tokenizer (the directory's tokenizer files, or the GGUF metadata); has_model_tokenizer: whether it has one.
 std::unique_ptr<Tokenizer> load_model_tokenizer(const std::string& path);
 bool has_model_tokenizer(const std::string& path);

@@ -49,7 +49,16 @@ std::string lora_task_type(Head head) {
 }
 
 LoraModel::LoraModel(std::unique_ptr<Model> base, LoraSpec spec, uint64_t seed)
-    : base_(std::move(base)), spec_(std::move(spec)) {
+    : owned_(std::move(base)), base_(owned_.get()) {
+  init(std::move(spec), seed);
+}
+
+LoraModel::LoraModel(Model& shared_base, LoraSpec spec, uint64_t seed) : base_(&shared_base) {
+  init(std::move(spec), seed);
+}
+
+void LoraModel::init(LoraSpec spec, uint64_t seed) {
+  spec_ = std::move(spec);
   LM_CHECK_AS(ErrorCode::Unsupported, base_->device() == Device::CPU, "LoRA adapters run on the CPU");
   if (spec_.target_modules.empty() && !spec_.target_is_regex)
     spec_.target_modules = model_family(base_->hf_config()).lora_targets;
@@ -90,6 +99,10 @@ void LoraModel::bind(uint64_t seed) {
         saved_.push_back({p.name, p.param, Tensor(), p.decay});
         break;
       }
+  LM_CHECK_AS(ErrorCode::Unsupported, owned_ || saved_.empty(),
+              "LoRA: an adapter with modules_to_save ({}) replaces tensors of the model, so it cannot share the "
+              "model with other adapters; merge it (lmcpp merge-lora) and serve the merged model",
+              saved_.front().name);
   // Arena layout: A, B of every module in order, then the modules_to_save tensors; gradients alike.
   std::vector<size_t> slots, gslots;
   for (const Entry& e : entries_)
@@ -122,10 +135,8 @@ void LoraModel::bind(uint64_t seed) {
   }
   base_->freeze(keep);  // copies the base's values into the trainable tensors
   run_.num_modules = static_cast<int64_t>(entries_.size());
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->run = &run_;
-    *slots_[i] = layers_[i].get();
-  }
+  for (auto& l : layers_) l->run = &run_;
+  attach();
   init_weights(seed);
 }
 
@@ -139,6 +150,22 @@ void LoraModel::init_weights(uint64_t seed) {
     for (int64_t j = 0; j < m.a.numel(); ++j) a[j] = (2.0f * rng.uniform(static_cast<uint64_t>(j)) - 1.0f) * bound;
     std::memset(m.b.data, 0, m.b.nbytes());
   }
+}
+
+void LoraModel::attach() {
+  LM_CHECK(!merged_, "LoRA: a merged adapter cannot be attached again");
+  for (size_t i = 0; i < layers_.size(); ++i) *slots_[i] = layers_[i].get();
+}
+
+void LoraModel::detach() {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (*slots_[i] == layers_[i].get()) *slots_[i] = nullptr;
+}
+
+bool LoraModel::attached() const {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (*slots_[i] != layers_[i].get()) return false;
+  return !layers_.empty();
 }
 
 std::vector<LoraModel::Module> LoraModel::modules() const {
@@ -213,14 +240,59 @@ void LoraModel::save_adapter(const std::string& dir) const {
   write_file_atomic(path_join(dir, kAdapterConfigFile), spec_.to_json().dump(2) + "\n");
 }
 
-std::unique_ptr<LoraModel> LoraModel::load(std::unique_ptr<Model> base, const std::string& adapter_dir) {
+namespace {
+
+// The adapter_config.json of an adapter directory and the path of its weights, checked to exist.
+std::pair<LoraSpec, std::string> adapter_files(const std::string& adapter_dir) {
+  LM_CHECK_AS(ErrorCode::NotFound, is_directory(adapter_dir), "adapter directory {} does not exist", adapter_dir);
   LoraSpec spec = read_adapter_config(adapter_dir);
-  const std::string weights = path_join(adapter_dir, kAdapterWeightsFile);
+  std::string weights = path_join(adapter_dir, kAdapterWeightsFile);
   LM_CHECK_AS(ErrorCode::NotFound, file_exists(weights), "{} not found (an adapter directory holds "
               "adapter_config.json + adapter_model.safetensors)", weights);
+  return {std::move(spec), std::move(weights)};
+}
+
+}  // namespace
+
+std::unique_ptr<LoraModel> LoraModel::load(std::unique_ptr<Model> base, const std::string& adapter_dir) {
+  auto [spec, weights] = adapter_files(adapter_dir);
   auto m = std::make_unique<LoraModel>(std::move(base), std::move(spec), 0);
   m->load_safetensors(weights);
   return m;
+}
+
+std::unique_ptr<LoraModel> LoraModel::load(Model& shared_base, const std::string& adapter_dir) {
+  auto [spec, weights] = adapter_files(adapter_dir);
+  auto m = std::make_unique<LoraModel>(shared_base, std::move(spec), 0);
+  m->load_safetensors(weights);
+  return m;
+}
+
+int AdapterSet::add(const std::string& name, const std::string& dir) {
+  LM_CHECK(!name.empty(), "an adapter needs a name");
+  LM_CHECK(find(name) < 0, "two adapters are named {}", name);
+  const int was = active_;
+  activate(-1);  // a new adapter binds itself: start from the bare base
+  adapters_.push_back(LoraModel::load(base_, dir));
+  adapters_.back()->detach();
+  names_.push_back(name);
+  dirs_.push_back(dir);
+  activate(was);
+  return size() - 1;
+}
+
+int AdapterSet::find(const std::string& name) const {
+  for (size_t i = 0; i < names_.size(); ++i)
+    if (names_[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+void AdapterSet::activate(int i) {
+  LM_CHECK(i >= -1 && i < size(), "adapter index {} is out of range ({} adapters)", i, size());
+  if (i == active_) return;
+  if (active_ >= 0) adapters_[static_cast<size_t>(active_)]->detach();
+  if (i >= 0) adapters_[static_cast<size_t>(i)]->attach();
+  active_ = i;
 }
 
 void LoraModel::merge() {
@@ -229,7 +301,7 @@ void LoraModel::merge() {
   std::map<std::string, Tensor> weight_of;
   for (const LinearSite& s : sites) weight_of[s.module] = s.weight;
   for (const Module& m : modules()) ops::gemm(weight_of.at(m.module), m.b, m.a, false, false, m.scale, 1.0f);
-  for (nn::LoraLayer** slot : slots_) *slot = nullptr;
+  detach();
   merged_ = true;
   base_->set_inference_dtype(DType::F32);  // inference copies made before are stale
 }

@@ -26,9 +26,16 @@ class LoraModel : public Model {
   // task_type follows the head. A is Kaiming-uniform (a = √5: U(-1/√in, 1/√in), PEFT's default init), B zero,
   // drawn from seed. Throws InvalidArgument when no module matches the targets.
   LoraModel(std::unique_ptr<Model> base, LoraSpec spec, uint64_t seed);
+  // The same over a base the caller owns and may share with other adapters (AdapterSet); such an adapter may not
+  // keep modules_to_save copies (they would replace the shared base's tensors for every adapter): Unsupported.
+  LoraModel(Model& shared_base, LoraSpec spec, uint64_t seed);
   // The adapter of a PEFT directory (adapter_config.json + adapter_model.safetensors) on base: every tensor the
   // adapter names must be in the file with PEFT's shape; errors name the file and tensor.
   static std::unique_ptr<LoraModel> load(std::unique_ptr<Model> base, const std::string& adapter_dir);
+  static std::unique_ptr<LoraModel> load(Model& shared_base, const std::string& adapter_dir);
+  ~LoraModel() override { detach(); }  // a shared base must not keep pointers to its layers
+  LoraModel(const LoraModel&) = delete;
+  LoraModel& operator=(const LoraModel&) = delete;
 
   Model& base() { return *base_; }
   const Model& base() const { return *base_; }
@@ -50,6 +57,12 @@ class LoraModel : public Model {
   // the merged weights (modules_to_save tensors are already what the base reads). save_hf of base() afterwards
   // writes a plain model directory.
   void merge();
+  // Binds the adapter's layers into the base's linear slots (the constructor does) / takes them out, so that the
+  // base's forwards run without it; detach() clears only the slots holding this adapter's layers. Over a shared
+  // base one adapter is attached at a time, between forwards.
+  void attach();
+  void detach();
+  bool attached() const;
   // adapter_config.json + adapter_model.safetensors into dir (atomically per file), and kBaseConfigFile.
   void save_adapter(const std::string& dir) const;
 
@@ -99,9 +112,11 @@ class LoraModel : public Model {
     Tensor param, grad;
     bool decay;
   };
+  void init(LoraSpec spec, uint64_t seed);
   void bind(uint64_t seed);
 
-  std::unique_ptr<Model> base_;
+  std::unique_ptr<Model> owned_;  // null when the base is shared
+  Model* base_ = nullptr;
   LoraSpec spec_;
   nn::LoraRun run_;
   std::vector<std::unique_ptr<nn::LoraLayer>> layers_;  // one per adapted nn::Linear
@@ -117,6 +132,28 @@ class LoraModel : public Model {
 // vocabulary), so that an adapter for a task head applies on the plain base it names (PEFT leaves that to the
 // user's AutoModelFor<Task> call and its num_labels / id2label). PEFT ignores the file.
 inline constexpr const char* kBaseConfigFile = "lmcpp_base_config.json";
+// Several adapters over one shared base model (a server choosing an adapter per request): each is loaded once;
+// activate(i) attaches adapter i (detaching the one before), activate(-1) leaves the base alone. Not
+// thread-safe: the caller activates between forwards of the base, on the thread that runs them.
+class AdapterSet {
+ public:
+  explicit AdapterSet(Model& base) : base_(base) {}
+  // Loads the adapter directory under `name` and returns its index (adapters start detached). Errors: a name
+  // already taken or empty (InvalidArgument), those of LoraModel::load.
+  int add(const std::string& name, const std::string& dir);
+  int find(const std::string& name) const;  // -1 when no adapter has that name
+  int size() const { return static_cast<int>(adapters_.size()); }
+  const std::string& name(int i) const { return names_.at(static_cast<size_t>(i)); }
+  const std::string& dir(int i) const { return dirs_.at(static_cast<size_t>(i)); }
+  void activate(int i);
+  int active() const { return active_; }
+
+ private:
+  Model& base_;
+  std::vector<std::string> names_, dirs_;
+  std::vector<std::unique_ptr<LoraModel>> adapters_;
+  int active_ = -1;
+};
 
 // The default modules_to_save and PEFT task_type of a head.
 std::vector<std::string> lora_head_modules(Head head);
