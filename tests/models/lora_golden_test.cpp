@@ -384,5 +384,19 @@ TEST(LoraGoldenInit, FreshAdapterIsTheIdentity) {
   }
 }
 
+// PEFT names a module by its path in the wrapped model: a bare BertModel has no .bert attribute, so its adapters
+// say base_model.model.encoder.layer.N...; a task model's say base_model.model.bert.encoder.layer.N....
+TEST(LoraNames, BareBertModelHasNoBertPrefix) {
+  for (const char* arch : {"BertModel", "BertForSequenceClassification"}) {
+    Json cfg = {{"model_type", "bert"}, {"architectures", {arch}}, {"vocab_size", 16}, {"hidden_size", 8},
+                {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"intermediate_size", 16},
+                {"max_position_embeddings", 8}};
+    models::LoraModel m(models::create_model(cfg), LoraSpec{}, 1);
+    const std::string prefix = std::string("base_model.model.") + (std::string(arch) == "BertModel" ? "" : "bert.");
+    EXPECT_EQ(m.adapter_tensors().front().first, prefix + "encoder.layer.0.attention.self.query.lora_A.weight");
+    EXPECT_EQ(m.modules().front().weight_name, "bert.encoder.layer.0.attention.self.query.weight");
+  }
+}
+
 }  // namespace
 }  // namespace lm

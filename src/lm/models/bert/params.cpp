@@ -215,16 +215,19 @@ std::vector<LinearSite> Bert::linear_sites() {
   const int64_t C = config_.hidden_size, I = config_.intermediate_size;
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     BertLayerParams& w = params_.layers[static_cast<size_t>(l)];
-    const std::string n = "bert.encoder.layer." + std::to_string(l) + ".";
+    // Module paths as PEFT sees them: a bare BertModel has no "bert." attribute (its modules are
+    // encoder.layer.N...), the task models hold it as .bert; weight names are param_list()'s.
+    const std::string p = "bert.encoder.layer." + std::to_string(l) + ".";
+    const std::string n = config_.head == BertHead::Base ? p.substr(5) : p;
+    auto site = [&](const std::string& m, nn::LoraLayer** slot, int64_t row0, int64_t rows, int64_t in, Tensor wt) {
+      out.push_back({n + m, p + m + ".weight", slot, row0, rows, in, false, wt});
+    };
     const char* qkv[3] = {"query", "key", "value"};
-    for (int64_t k = 0; k < 3; ++k) {
-      const std::string m = n + "attention.self." + qkv[k];
-      out.push_back({m, m + ".weight", &w.qkv_lora, k * C, C, C, false, w.qkv_w.slice0(k * C, (k + 1) * C)});
-    }
-    out.push_back({n + "attention.output.dense", n + "attention.output.dense.weight", &w.attn_out_lora, 0, C, C,
-                   false, w.attn_out_w});
-    out.push_back({n + "intermediate.dense", n + "intermediate.dense.weight", &w.inter_lora, 0, I, C, false, w.inter_w});
-    out.push_back({n + "output.dense", n + "output.dense.weight", &w.out_lora, 0, C, I, false, w.out_w});
+    for (int64_t k = 0; k < 3; ++k)
+      site(std::string("attention.self.") + qkv[k], &w.qkv_lora, k * C, C, C, w.qkv_w.slice0(k * C, (k + 1) * C));
+    site("attention.output.dense", &w.attn_out_lora, 0, C, C, w.attn_out_w);
+    site("intermediate.dense", &w.inter_lora, 0, I, C, w.inter_w);
+    site("output.dense", &w.out_lora, 0, C, I, w.out_w);
   }
   return out;
 }
