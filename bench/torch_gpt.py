@@ -8,6 +8,10 @@ only on attention/MLP weight matrices; none on biases, LayerNorm, wte, wpe),
 global grad-norm clipping to 1.0, foreach=False (nothing fused).
 nn.Linear is used instead of Conv1D: same math, transposed storage.
 
+--lora R adds PEFT-style LoRA (plain PyTorch, as peft.tuners.lora.Linear computes it with dropout 0:
+base(x) + B(A(x)) * alpha/r, A Kaiming-uniform, B zero) on every c_attn with alpha = 2R, freezes every
+other parameter, and gives AdamW the adapter only (PEFT is not packaged for Debian).
+
 Example (config S, the defaults):
   /usr/bin/python3 bench/torch_gpt.py --steps 6
 Prints one JSON line: tokens_per_s (batch*seq / median timed step time),
@@ -59,6 +63,22 @@ class Block(nn.Module):
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
 
+class LoraLinear(nn.Module):
+    """peft.tuners.lora.Linear's forward with lora_dropout 0: result + lora_B(lora_A(x)) * scaling."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Linear(base.in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False)
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+        self.scaling = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
 class GPT(nn.Module):
     def __init__(self, vocab, n_pos, E, L, H, I, eps=1e-5):
         super().__init__()
@@ -99,16 +119,22 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps before timing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lora", type=int, default=0, help="LoRA rank on c_attn (0: full training)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     I = a.n_inner if a.n_inner is not None else 4 * a.n_embd
     model = GPT(a.vocab, a.seq, a.n_embd, a.n_layer, a.n_head, I)
+    if a.lora:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for b in model.h:
+            b.c_attn = LoraLinear(b.c_attn, a.lora, 2 * a.lora)
     decay = [p for n, p in model.named_parameters()
-             if n.endswith(".weight") and any(k in n for k in ("c_attn", "c_proj", "c_fc", "mlp_proj"))]
+             if p.requires_grad and n.endswith(".weight") and any(k in n for k in ("c_attn", "c_proj", "c_fc", "mlp_proj"))]
     ids_decay = {id(p) for p in decay}
-    no_decay = [p for p in model.parameters() if id(p) not in ids_decay]
+    no_decay = [p for p in model.parameters() if p.requires_grad and id(p) not in ids_decay]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=3e-4, betas=(0.9, 0.95), eps=1e-8, foreach=False)
@@ -123,7 +149,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss = model(ids, tg)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         dt = time.perf_counter() - t0
         losses.append(loss.item())
@@ -139,6 +165,7 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "cpu_s_per_step": cpu / len(times),
         "n_params": sum(p.numel() for p in model.parameters()),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "loss_first": losses[0], "loss_last": losses[-1],
         "config": vars(a),
         "torch": torch.__version__,

@@ -3,6 +3,7 @@
 # its best setting: OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs), same shape, batch and sequence length, interleaved ROUNDS times
 # (lmcpp, torch, lmcpp, torch, ...); prints each JSON line and the ratio of the median tokens/s and peak RSS.
 # Usage: bash bench/train_vs_torch.sh [ROUNDS=2] [STEPS=5] [SHAPE=S|124M] [B] [T] [extra lmcpp bench args...]
+#   LORA=R: both train a LoRA adapter of rank R (alpha 2R) on c_attn instead of every weight.
 #   defaults: S -> B 8, T 256; 124M -> B 4, T 256 (use B 1, T 1024 for the long context).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,14 @@ PEER_ENV=()
 if grep -qw avx512f /proc/cpuinfo; then PEER_ENV=(OPENBLAS_CORETYPE=SkylakeX); fi
 LT=(); LR=(); TT=(); TR=()
 for r in $(seq "$ROUNDS"); do
-  J=$(build/lmcpp bench train --shape "$SHAPE" --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 --json "$@")
+  LORA_ARGS=(); PEER_LORA=()
+  if [ -n "${LORA:-}" ]; then LORA_ARGS=(--lora "r=$LORA,alpha=$((2 * LORA))"); PEER_LORA=(--lora "$LORA"); fi
+  J=$(build/lmcpp bench train --shape "$SHAPE" --batch "$B" --seq "$T" --threads 2 --steps "$STEPS" --warmup 1 --json \
+      "${LORA_ARGS[@]}" "$@")
   echo "round $r lmcpp: $J"
   LT+=("$(field tokens_per_s "$J")"); LR+=("$(field peak_rss_mb "$J")")
   J=$(env "${PEER_ENV[@]}" /usr/bin/python3 bench/torch_gpt.py "${DIMS[@]}" --batch "$B" --seq "$T" \
-      --steps "$STEPS" --warmup 1 --threads 2)
+      --steps "$STEPS" --warmup 1 --threads 2 "${PEER_LORA[@]}")
   echo "round $r torch (${PEER_ENV[*]:-OpenBLAS as detected}): $J"
   TT+=("$(field tokens_per_s "$J")"); TR+=("$(field peak_rss_mb "$J")")
 done

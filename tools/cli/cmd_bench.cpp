@@ -21,6 +21,7 @@
 #include "lm/core/profile.h"
 #include "lm/core/rng.h"
 #include "lm/core/threads.h"
+#include "lm/models/lora.h"
 #include "lm/models/model.h"
 #include "lm/ops/matmul.h"
 #include "lm/train/flops.h"
@@ -46,6 +47,7 @@ int run_bench(Args& a) {
   int64_t warmup = a.get_int("--warmup", 2);
   int64_t B = a.get_int("--batch", 8);
   int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : shape == "small" ? 128 : 256);
+  const std::string lora = a.get_or("--lora", "");
   a.finish();
   LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or classify, got '{}'", what);
   LM_CHECK(device == "cpu" || device == "cuda", "--device {} is not one of cpu, cuda", device);
@@ -79,9 +81,13 @@ int run_bench(Args& a) {
                    gpu.c_str());
   }
   std::unique_ptr<models::Model> m = models::create_model(cfg, dev, dtype);
+  LM_CHECK(T <= m->max_positions(), "--seq {} exceeds n_positions {}", T, m->max_positions());
+  m->init_weights(1234);
+  if (!lora.empty()) {  // a LoRA adapter on the frozen model (the family's default targets)
+    LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU, "bench train --lora: adapters train on the CPU");
+    m = std::make_unique<models::LoraModel>(std::move(m), LoraSpec::from_flag(lora), 1);
+  }
   models::Model& model = *m;
-  LM_CHECK(T <= model.max_positions(), "--seq {} exceeds n_positions {}", T, model.max_positions());
-  model.init_weights(1234);
   train::AdamWConfig oc;
   const float lr = 3e-4f;
   oc.weight_decay = 0.1f;
@@ -140,6 +146,8 @@ int run_bench(Args& a) {
                            {"batch", B},           {"seq", T},             {"threads", num_threads()},
                            {"tokens_per_s", tps},  {"step_ms", step_s * 1e3}, {"peak_rss_mb", rss_mb}, {"mfu", mfu},
                            {peak_key, peak / 1e9}, {"loss", loss},         {"params", model.num_parameters()},
+                           {"trainable_params", model.trainable_parameters()},
+                           {"lora", lora.empty() ? Json() : model.adapter_config()},
                            {"other_cpu_cores", load_json(load)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -155,10 +163,12 @@ int run_bench(Args& a) {
 LM_COMMAND(.name = "bench",
            .summary = "throughput benchmarks: train, prefill, decode, classify (tokens/s, peak RSS, MFU), membw",
            .usage = "usage: lmcpp bench train [--shape S|124M|124M-pad|small|tiny] [--device cpu|cuda] [--dtype f32|bf16]\n"
-           "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--profile] [--json]\n"
+           "                         [--threads N] [--batch B] [--seq T] [--steps N] [--warmup N] [--lora r=R,alpha=A]\n"
+           "                         [--profile] [--json]\n"
            "       lmcpp bench classify [--shape bert-base] [--threads N] [--batch B] [--seq T] [--steps N]\n"
            "                        [--weights f32|bf16|int8] [--profile] [--json]\n"
-           "  Trains on random tokens with AdamW and reports tokens/s (median over timed steps), peak RSS and MFU\n"
+           "  Trains on random tokens with AdamW (--lora: a LoRA adapter on the frozen model, PEFT's default targets)\n"
+           "  and reports tokens/s (median over timed steps), peak RSS and MFU\n"
            "  (6N + attention FLOPs per token over the measured sgemm peak: a 2048x2048x1024 sgemm probed before\n"
            "  and after the timed steps, the better of the two). Shape S: vocab 50304, 6 layers,\n"
            "  6 heads, n_embd 384 (T 256, batch 8 by default); 124M: GPT-2 small; small: the quickstart's 4-layer\n"
