@@ -2,11 +2,12 @@
 # Full fine-tuning vs a LoRA adapter on SST-2, side by side on one pretrained BERT: pretrains the small BERT of
 # configs/bert_small_pretrain.json for STEPS steps (MLM + NSP on the Wikipedia excerpt, WikiText-2 test and tiny
 # Shakespeare, bert-base-uncased vocabulary), then fine-tunes it on SST-2 train twice — every weight, and a LoRA
-# adapter (r=8, alpha=16 on query/value, the classifier trained whole) — and prints dev accuracy, trainable
+# adapter (r=8, alpha=16 on query/value, the classifier trained whole), and the same adapter on every linear
+# layer of the encoder (all-linear) — and prints dev accuracy, trainable
 # parameters, optimizer state, peak RSS, CPU time and wall time of each run (GNU time).
 #
 # usage: bash scripts/lora_sst2.sh [OUT_DIR]     (default out/lora_sst2; finished steps are skipped on re-runs)
-#   STEPS=400 EPOCHS=3 FULL_LR=3e-4 LORA_LR=1e-3 LORA=r=8,alpha=16 override the recipe.
+#   STEPS=400 EPOCHS=3 FULL_LR=3e-4 LORA_LR=1e-3 ALL_LR=3e-3 LORA=r=8,alpha=16 override the recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/lora_sst2}
@@ -15,6 +16,7 @@ EPOCHS=${EPOCHS:-3}
 FULL_LR=${FULL_LR:-3e-4}
 LORA_LR=${LORA_LR:-1e-3}
 LORA=${LORA:-r=8,alpha=16}
+ALL_LR=${ALL_LR:-3e-3}
 D=../shared/data
 L=build/lmcpp
 [ -x "$L" ] || bash scripts/build.sh
@@ -35,12 +37,13 @@ run() {  # name, extra finetune flags...
 }
 run full --lr "$FULL_LR"
 run lora --lr "$LORA_LR" --lora "$LORA"
+run lora_all --lr "$ALL_LR" --lora "$LORA" --lora-targets all-linear
 python3 - "$OUT" <<'PY'
 import json, re, sys
 out = sys.argv[1]
 print("| run | SST-2 dev accuracy | macro F1 | trainable parameters | AdamW state | peak RSS | CPU time | wall | s/step |")
 print("|---|---|---|---|---|---|---|---|---|")
-for name in ("full", "lora"):
+for name in ("full", "lora", "lora_all"):
     r = json.load(open(f"{out}/{name}/result.json"))
     t = open(f"{out}/{name}.time").read()
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) / 1024

@@ -154,6 +154,45 @@ TEST(FinetuneLora, ChatAdapterCarriesTheGrownEmbeddingsAndGeneratesAsMerged) {
   EXPECT_EQ(with.size(), 6u);
 }
 
+// The train config's "lora" key: an adapter trained on "init" through the pretraining objective; its checkpoints
+// are adapter directories and a killed run resumes to the same adapter.
+TEST(FinetuneLora, TrainConfigLoraKeyTrainsAndResumesAnAdapter) {
+  const std::string base = tiny_byte_gpt("lora_train_base"), tmp = test::temp_dir("lora_train");
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i) + "\n";
+  write_file_atomic(tmp + "/t.txt", text);
+  auto p = test::run_cli({"prepare", "--input", tmp + "/t.txt", "--tokenizer", base, "--out", tmp + "/data", "--quiet"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const Json cfg = {{"init", base}, {"data", tmp + "/data"}, {"batch_size", 2}, {"seq_len", 32}, {"max_steps", 6},
+                    {"lr", 1e-2}, {"save_every", 3}, {"threads", 1},
+                    {"lora", {{"r", 2}, {"alpha", 4}, {"target_modules", {"c_attn", "mlp.c_proj"}}}}};
+  write_file_atomic(tmp + "/c.json", cfg.dump());
+  auto args = [&](const std::string& out) { return std::vector<std::string>{"train", "--config", tmp + "/c.json", "--out", out}; };
+  auto a = test::run_cli(args(tmp + "/a"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const Json ac = read_json_file(tmp + "/a/adapter_config.json");
+  EXPECT_EQ(ac["target_modules"], Json({"c_attn", "mlp.c_proj"}));
+  EXPECT_EQ(ac["base_model_name_or_path"], base);
+  EXPECT_TRUE(fs::exists(tmp + "/a/checkpoints/step_00000003/adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(tmp + "/a/model.safetensors"));
+  setenv("LM_TEST_KILL_AT_STEP", "4", 1);
+  auto b1 = test::run_cli(args(tmp + "/b"));
+  unsetenv("LM_TEST_KILL_AT_STEP");
+  ASSERT_EQ(b1.exit_code, 128 + 9) << b1.err;
+  auto b2 = test::run_cli(args(tmp + "/b"));
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_NE(b2.err.find("resuming from step 3"), std::string::npos) << b2.err;
+  EXPECT_EQ(read_file(tmp + "/a/adapter_model.safetensors"), read_file(tmp + "/b/adapter_model.safetensors"));
+  // "lora" without "init" is refused.
+  Json bad = cfg;
+  bad.erase("init");
+  bad["model"] = {{"model_type", "gpt2"}, {"n_layer", 1}, {"n_embd", 16}, {"n_head", 2}};
+  write_file_atomic(tmp + "/bad.json", bad.dump());
+  auto c = test::run_cli({"train", "--config", tmp + "/bad.json", "--out", tmp + "/c"});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("\"lora\" trains an adapter on a model: give \"init\""), std::string::npos) << c.err;
+}
+
 TEST(FinetuneLora, BadLoraFlagsAreOneErrorLine) {
   const std::string base = bert_base_dir(), tmp = test::temp_dir("ft_lora_bad");
   const std::string train = keyword_sst(tmp + "/train.txt", 16, 1), val = keyword_sst(tmp + "/dev.txt", 8, 2);
