@@ -1,8 +1,8 @@
 // `lmcpp finetune --lora` end to end on tiny random models: a BERT classifier trains a PEFT adapter (query/value
 // LoRA + the classifier as modules_to_save) and leaves the base directory bitwise untouched; killed between
 // checkpoints and run again it ends bitwise where an uninterrupted run ends; a byte-level GPT fine-tuned for chat
-// with LoRA carries its grown embeddings in the adapter and generates with `--adapter` exactly as the adapter
-// merged into the base would; bad --lora values are one error line and write nothing.
+// with LoRA carries its grown embeddings in the adapter and generates with `--adapter` exactly as `merge-lora`'s
+// model does; bad --lora values are one error line and write nothing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -140,13 +140,9 @@ TEST(FinetuneLora, ChatAdapterCarriesTheGrownEmbeddingsAndGeneratesAsMerged) {
     return g.exit_code == 0 ? Json::parse(g.out)["ids"] : Json();
   };
   const Json with = gen({"--adapter", out});
-  models::ConfigRequest req;
-  auto grown = models::load_model_dir(base);
-  req.vocab_size = st.entry("base_model.model.transformer.wte.weight").shape[0];
-  auto merged = models::LoraModel::load(models::resize_vocab(*grown, req, grown->vocab_size()), out);
-  merged->merge();
-  merged->base().save_hf(tmp + "/merged");
-  fs::copy(base + "/tokenizer.json", tmp + "/merged/tokenizer.json");
+  auto mg = test::run_cli({"merge-lora", "--model", base, "--adapter", out, "--out", tmp + "/merged"});
+  ASSERT_EQ(mg.exit_code, 0) << mg.err;
+  EXPECT_EQ(read_json_file(tmp + "/merged/config.json")["vocab_size"], b0->vocab_size() + 2);
   auto g = test::run_cli({"generate", "--model", tmp + "/merged", "--ids", "1,2,3", "--greedy", "--max-new-tokens",
                           "6", "--ignore-eos", "--json", "--threads", "1"});
   ASSERT_EQ(g.exit_code, 0) << g.err;

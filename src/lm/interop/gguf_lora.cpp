@@ -74,7 +74,7 @@ GgufWriter lora_gguf(models::LoraModel& m, GgmlType type, const std::string& nam
 std::string export_gguf_lora(const std::string& model_path, const std::string& adapter_dir, const std::string& type,
                              const std::string& out) {
   const GgmlType ty = gguf_weight_type(type);
-  auto m = models::LoraModel::load(load_model(model_path), adapter_dir);
+  auto m = load_adapted_model(model_path, adapter_dir);
   const GgufWriter w = lora_gguf(*m, ty, base_name(adapter_dir));
   w.write(out);
   const LoraSpec& spec = m->spec();

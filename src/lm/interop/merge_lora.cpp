@@ -21,7 +21,7 @@ const std::vector<std::string>& tokenizer_file_names() {
 
 MergedModel load_merged(const std::string& model, const std::string& adapter) {
   MergedModel m;
-  m.lora = models::LoraModel::load(load_model(model), adapter);
+  m.lora = load_adapted_model(model, adapter);
   m.lora->merge();
   m.tokenizer_from = tokenizer_source(model, adapter);
   return m;

@@ -26,8 +26,12 @@ bool is_gguf(const std::string& path) {
 }
 
 std::unique_ptr<models::Model> load_model(const std::string& path, const std::string& adapter) {
+  if (adapter.empty()) return is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
+  return load_adapted_model(path, adapter);
+}
+
+std::unique_ptr<models::LoraModel> load_adapted_model(const std::string& path, const std::string& adapter) {
   auto base = is_gguf(path) ? load_gguf_model(path) : models::load_model_dir(path);
-  if (adapter.empty()) return base;
   const std::string trained = path_join(adapter, models::kBaseConfigFile);
   if (file_exists(trained)) {
     // An adapter trained with a task head (a classifier, a span head) applies on a base without it: the base's
@@ -56,7 +60,7 @@ std::unique_ptr<models::Model> load_model(const std::string& path, const std::st
     }
     base = models::resize_vocab(*base, req, std::min(base->vocab_size(), *rows));
   }
-  return models::with_adapter(std::move(base), adapter);
+  return models::LoraModel::load(std::move(base), adapter);
 }
 
 std::string tokenizer_source(const std::string& path, const std::string& adapter) {

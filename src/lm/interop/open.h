@@ -5,6 +5,7 @@
 #include <string>
 
 #include "lm/core/json.h"
+#include "lm/models/lora.h"
 #include "lm/models/model.h"
 #include "lm/tokenize/chat_format.h"
 #include "lm/tokenize/tokenizer.h"
@@ -16,6 +17,10 @@ bool is_gguf(const std::string& path);
 // The model at path (HF directory: models::load_model_dir; GGUF: weights dequantized to f32). adapter: a PEFT
 // LoRA directory applied unmerged on top (models::LoraModel); empty: none.
 std::unique_ptr<models::Model> load_model(const std::string& path, const std::string& adapter = "");
+// The model at path with the adapter on it (adapter non-empty). The base is first made what the adapter was
+// trained on: the head of its lmcpp_base_config.json (a classifier adapter on a plain base directory), and the
+// vocabulary rows of its embeddings (chat fine-tuning that added tokens; the adapter's end of turn becomes eos).
+std::unique_ptr<models::LoraModel> load_adapted_model(const std::string& path, const std::string& adapter);
 // Where the tokenizer (and chat template) of `--model path --adapter adapter` comes from: the adapter directory
 // when it holds tokenizer files of its own (PEFT saves them there when fine-tuning added tokens), else path.
 std::string tokenizer_source(const std::string& path, const std::string& adapter);

@@ -324,9 +324,4 @@ std::optional<int64_t> adapter_vocab_rows(const Model& base, const std::string& 
   return std::nullopt;
 }
 
-std::unique_ptr<Model> with_adapter(std::unique_ptr<Model> base, const std::string& adapter_dir) {
-  if (adapter_dir.empty()) return base;
-  return LoraModel::load(std::move(base), adapter_dir);
-}
-
 }  // namespace lm::models

@@ -165,8 +165,4 @@ std::string lora_task_type(Head head);
 // PeftModel.from_pretrained. nullopt: no such tensor, or the same size.
 std::optional<int64_t> adapter_vocab_rows(const Model& base, const std::string& adapter_dir);
 
-// A model directory with an optional adapter on it (`--model DIR --adapter DIR`): the base from load(model_dir)
-// wrapped in the adapter when adapter_dir is non-empty.
-std::unique_ptr<Model> with_adapter(std::unique_ptr<Model> base, const std::string& adapter_dir);
-
 }  // namespace lm::models
