@@ -77,7 +77,7 @@ const std::vector<Declared>& declared() {
        {"--task", "--model", "--train", "--val", "--out", "--epochs", "--batch-size", "--grad-accum", "--lr",
         "--warmup-ratio", "--weight-decay", "--grad-clip", "--seed", "--save-every", "--max-length", "--num-labels",
         "--doc-stride", "--max-answer-length", "--max-new-tokens", "--eval-examples", "--max-train-examples",
-        "--template", "--device", "--threads", "--overwrite"},
+        "--template", "--lora", "--lora-targets", "--device", "--threads", "--overwrite"},
        {"--task", "qa", "--model", "m", "--train", "t", "--val", "v", "--out", "o", "--lr", "fast"},
        "--lr"},
       {"chat",
@@ -95,7 +95,7 @@ const std::vector<Declared>& declared() {
        {"--model", "m", "--adapter", "a", "--out", "o", "--threads", "x"},
        "--threads"},
       {"export",
-       {"--model", "--format", "--type", "--pooling", "--out"},
+       {"--model", "--format", "--type", "--pooling", "--adapter", "--out"},
        {"--model", "m", "--out", "o.gguf", "--type", "q3"},
        "--type"},
   };

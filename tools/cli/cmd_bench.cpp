@@ -32,21 +32,27 @@ namespace {
 
 using Clock = BenchClock;
 
+// The benchmarked model: random weights, or a LoRA adapter (the family's default targets) on a frozen one.
+std::unique_ptr<models::Model> train_model(const Json& cfg, Device dev, DType dtype, int64_t T, const std::string& lora) {
+  std::unique_ptr<models::Model> m = models::create_model(cfg, dev, dtype);
+  LM_CHECK(T <= m->max_positions(), "--seq {} exceeds n_positions {}", T, m->max_positions());
+  m->init_weights(1234);
+  if (lora.empty()) return m;
+  LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU, "bench train --lora: adapters train on the CPU");
+  return std::make_unique<models::LoraModel>(std::move(m), LoraSpec::from_flag(lora), 1);
+}
+
 int run_bench(Args& a) {
-  std::string what = a.positional().empty() ? "" : a.positional()[0];
+  const std::string what = a.positional().empty() ? "" : a.positional()[0];
   if (!a.positional().empty()) a.positional().erase(a.positional().begin());
   if (what == "classify") return run_bench_classify(a);
   if (what == "prefill" || what == "decode" || what == "membw") return run_bench_infer(what, a);
-  std::string shape = a.get_or("--shape", "S");
-  std::string device = a.get_or("--device", "cpu");
-  std::string dtype_arg = a.get_or("--dtype", "f32");
-  int threads = static_cast<int>(a.get_int("--threads", 0));
-  bool json = a.flag("--json");
-  bool profile = a.flag("--profile");
-  int64_t steps = a.get_int("--steps", 10);
-  int64_t warmup = a.get_int("--warmup", 2);
-  int64_t B = a.get_int("--batch", 8);
-  int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : shape == "small" ? 128 : 256);
+  const std::string shape = a.get_or("--shape", "S");
+  const std::string device = a.get_or("--device", "cpu"), dtype_arg = a.get_or("--dtype", "f32");
+  const int threads = static_cast<int>(a.get_int("--threads", 0));
+  const bool json = a.flag("--json"), profile = a.flag("--profile");
+  const int64_t steps = a.get_int("--steps", 10), warmup = a.get_int("--warmup", 2), B = a.get_int("--batch", 8);
+  const int64_t T = a.get_int("--seq", shape == "tiny" ? 64 : shape == "small" ? 128 : 256);
   const std::string lora = a.get_or("--lora", "");
   a.finish();
   LM_CHECK(what == "train", "bench: expected train, prefill, decode, membw or classify, got '{}'", what);
@@ -80,13 +86,7 @@ int run_bench(Args& a) {
       std::fprintf(stderr, "lmcpp: warning: no %s peak known for GPU '%s': MFU not reported\n", bf16 ? "bf16" : "fp32",
                    gpu.c_str());
   }
-  std::unique_ptr<models::Model> m = models::create_model(cfg, dev, dtype);
-  LM_CHECK(T <= m->max_positions(), "--seq {} exceeds n_positions {}", T, m->max_positions());
-  m->init_weights(1234);
-  if (!lora.empty()) {  // a LoRA adapter on the frozen model (the family's default targets)
-    LM_CHECK_AS(ErrorCode::Unsupported, dev == Device::CPU, "bench train --lora: adapters train on the CPU");
-    m = std::make_unique<models::LoraModel>(std::move(m), LoraSpec::from_flag(lora), 1);
-  }
+  const std::unique_ptr<models::Model> m = train_model(cfg, dev, dtype, T, lora);
   models::Model& model = *m;
   train::AdamWConfig oc;
   const float lr = 3e-4f;
