@@ -65,6 +65,10 @@ LoraSpec LoraSpec::from_json(const Json& j, const std::string& where) {
   const Json tm = j.value("target_modules", Json());
   if (tm.is_string()) {
     s.target_regex = tm.get<std::string>();
+    // libstdc++'s regex compiler and matcher recurse: a bounded pattern keeps a hostile file from the stack's end.
+    LM_CHECK_AS(ErrorCode::BadFormat, s.target_regex.size() <= 256,
+                "{}: target_modules is a regular expression of {} characters (at most 256)", where,
+                s.target_regex.size());
     s.target_is_regex = s.target_regex != "all-linear";
     if (!s.target_is_regex) s.target_modules = {"all-linear"};
     try {

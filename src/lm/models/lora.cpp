@@ -216,8 +216,10 @@ double LoraModel::train_flops_per_token(int64_t T) const {
   return (fwd > 0 ? 2.0 * fwd : base_->train_flops_per_token(T) * 2.0 / 3.0) + adapter;
 }
 
-void LoraModel::load_safetensors(const std::string& path) {
-  SafetensorsFile st(path);
+void LoraModel::load_safetensors(const std::string& path) { load_tensors(SafetensorsFile(path)); }
+
+void LoraModel::load_tensors(const SafetensorsFile& st) {
+  const std::string& path = st.path();
   for (auto& [name, t] : adapter_tensors()) {
     LM_CHECK_AS(ErrorCode::BadFormat, st.contains(name), "{}: tensor {} is missing (the adapter_config.json "
                 "targets that module)", path, name);

@@ -14,6 +14,7 @@
 
 #include "lm/core/buffer.h"
 #include "lm/io/peft.h"
+#include "lm/io/safetensors.h"
 #include "lm/models/model.h"
 #include "lm/nn/lora.h"
 
@@ -80,8 +81,9 @@ class LoraModel : public Model {
   Tensor flat_params() override { return params_arena_.flat_f32(); }
   Tensor flat_grads() override { return grads_arena_.flat_f32(); }
   void zero_grad() override;
-  // Reads adapter_model.safetensors.
+  // Reads adapter_model.safetensors: every adapter tensor with its PEFT shape, and nothing else.
   void load_safetensors(const std::string& path) override;
+  void load_tensors(const SafetensorsFile& file);
   void init_weights(uint64_t seed) override;
   void save_hf(const std::string& dir) const override { save_adapter(dir); }
   std::unique_ptr<Model> to(Device device) const override;
