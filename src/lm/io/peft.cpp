@@ -45,6 +45,14 @@ float LoraSpec::scale() const {
 }
 
 LoraSpec LoraSpec::from_json(const Json& j, const std::string& where) {
+  try {
+    return from_json_checked(j, where);
+  } catch (const Json::exception& e) {  // a key of the wrong JSON type
+    LM_THROW(ErrorCode::BadFormat, "{}: {}", where, e.what());
+  }
+}
+
+LoraSpec LoraSpec::from_json_checked(const Json& j, const std::string& where) {
   LM_CHECK_AS(ErrorCode::BadFormat, j.is_object(), "{}: not a JSON object", where);
   const std::string type = j.value("peft_type", std::string("LORA"));
   LM_CHECK_AS(ErrorCode::Unsupported, type == "LORA", "{}: peft_type {} is not supported (LORA only)", where, type);

@@ -48,6 +48,9 @@ struct LoraSpec {
   static LoraSpec from_train_config(const Json& j);
   // Whether module path `module` is a target (target_modules empty: never).
   bool targets(const std::string& module) const;
+
+ private:
+  static LoraSpec from_json_checked(const Json& j, const std::string& where);
 };
 
 // Reads DIR/adapter_config.json (NotFound naming the directory when DIR is not an adapter directory).
